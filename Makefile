@@ -1,0 +1,67 @@
+# MeshOptixIQ mesh. The two commands a fresh machine needs are `make run`
+# and `make test`; both install what they need first.
+
+GO        ?= go
+BIN       := bin
+DAEMONS   := apiserver authsidecar auditshipper nodeagent
+# Debian packages the tests need: real Redis, clang/llvm for the eBPF
+# programs, iproute2 for the qdisc that provokes retransmits.
+TEST_PKGS := redis-server clang llvm libbpf-dev iproute2 procps
+# Extra packages only the benchmarks compare against.
+BENCH_PKGS := wrk nginx-light rsyslog rsyslog-elasticsearch syslog-ng-core syslog-ng-mod-http
+
+.PHONY: all build run test test-go lint generate check-generate bench deps bench-deps clean
+
+all: build
+
+# deps installs the Debian packages and Go modules the tests need, skipping
+# what is already present so a warm machine does not touch the network.
+deps:
+	@./scripts/apt-ensure.sh $(TEST_PKGS)
+	@$(GO) mod download
+
+bench-deps: deps
+	@./scripts/apt-ensure.sh $(BENCH_PKGS)
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -trimpath -o $(BIN)/ $(addprefix ./,$(DAEMONS))
+
+# run starts the whole pod on this machine on embedded defaults with a demo
+# network, and prints how to call it.
+run: deps build
+	@./scripts/run-pod.sh
+
+test: deps lint check-generate test-go
+
+test-go:
+	$(GO) test -count=1 -timeout 12m ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+generate:
+	$(GO) generate ./...
+
+# check-generate regenerates everything and fails if the committed generated
+# files differ, so generated code never drifts from its sources.
+check-generate: deps
+	@$(GO) generate ./...
+	@if [ -n "$$(git status --porcelain -- bpf nodeagent 2>/dev/null)" ]; then \
+	  echo "generated files differ from the committed ones; run make generate and commit:"; \
+	  git status --porcelain -- bpf nodeagent; exit 1; fi
+
+# bench runs the Go benchmarks, then each daemon's report, which prints every
+# figure next to its target and, where a baseline exists (nginx, rsyslog,
+# syslog-ng), side by side with it.
+bench: bench-deps build
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=1s ./...
+	@for d in $(DAEMONS); do \
+	  if [ -d $$d/benchreport ]; then echo "== $$d"; $(GO) run ./$$d/benchreport || exit 1; fi; \
+	done
+
+clean:
+	rm -rf $(BIN) var

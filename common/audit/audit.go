@@ -1,0 +1,67 @@
+// Package audit defines the audit record: the JSON line the authsidecar
+// writes for every request and the auditshipper ships (DESIGN.md §5).
+// Fields may be added; the ones here are never renamed or dropped.
+package audit
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+)
+
+// Events.
+const (
+	EventQuery = "query"
+	EventAdmin = "admin"
+	EventLogin = "login"
+	EventAuth  = "auth"
+)
+
+// Outcomes.
+const (
+	OutcomeAllow = "allow"
+	OutcomeDeny  = "deny"
+	OutcomeError = "error"
+)
+
+// TimeFormat is RFC 3339 in UTC with milliseconds.
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// Record is one audit line.
+type Record struct {
+	TS             string          `json:"ts"`
+	ID             string          `json:"id"`
+	Event          string          `json:"event"`
+	Outcome        string          `json:"outcome"`
+	User           string          `json:"user"`
+	Auth           string          `json:"auth"`
+	KeyFP          string          `json:"key_fp"`
+	Role           string          `json:"role"`
+	Groups         []string        `json:"groups"`
+	ClientIP       string          `json:"client_ip"`
+	Method         string          `json:"method"`
+	Path           string          `json:"path"`
+	Query          string          `json:"query"`
+	Params         json.RawMessage `json:"params"`
+	Status         int             `json:"status"`
+	ElapsedMS      float64         `json:"elapsed_ms"`
+	RowCount       int64           `json:"row_count"`
+	PlanTier       string          `json:"plan_tier"`
+	MatchedPattern string          `json:"matched_pattern"`
+	PolicyVersion  string          `json:"policy_version"`
+	Reason         string          `json:"reason,omitempty"`
+}
+
+// Timestamp formats t as the record's ts field.
+func Timestamp(t time.Time) string { return t.UTC().Format(TimeFormat) }
+
+// Fingerprint is the only form in which a key or token may appear in logs
+// and records: "sha256:" and the first 12 hex digits of its SHA-256.
+func Fingerprint(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(secret))
+	return "sha256:" + hex.EncodeToString(sum[:])[:12]
+}

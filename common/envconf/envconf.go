@@ -1,0 +1,236 @@
+// Package envconf reads a daemon's environment into typed values and
+// collects every problem, so a daemon can report all of them at once and
+// refuse to start with a message that names each variable.
+package envconf
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Reader reads variables through a getenv function (os.Getenv in main, a
+// map in tests) and remembers each parse error.
+type Reader struct {
+	getenv func(string) string
+	errs   []error
+}
+
+// New returns a Reader over getenv.
+func New(getenv func(string) string) *Reader { return &Reader{getenv: getenv} }
+
+// Errorf records a problem found while validating, naming the variable.
+func (r *Reader) Errorf(name, format string, args ...any) {
+	r.errs = append(r.errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+}
+
+// Err joins every recorded problem; nil when there were none.
+func (r *Reader) Err() error { return errors.Join(r.errs...) }
+
+// Lookup returns the trimmed value and whether it is set and non-empty.
+func (r *Reader) Lookup(name string) (string, bool) {
+	v := strings.TrimSpace(r.getenv(name))
+	return v, v != ""
+}
+
+// String returns the value or def when unset.
+func (r *Reader) String(name, def string) string {
+	if v, ok := r.Lookup(name); ok {
+		return v
+	}
+	return def
+}
+
+// Required returns the value and records an error when it is unset.
+func (r *Reader) Required(name string) string {
+	v, ok := r.Lookup(name)
+	if !ok {
+		r.Errorf(name, "required but not set")
+	}
+	return v
+}
+
+// Enum returns the value (lower-cased) when it is one of allowed, else
+// records an error and returns def.
+func (r *Reader) Enum(name, def string, allowed ...string) string {
+	v, ok := r.Lookup(name)
+	if !ok {
+		return def
+	}
+	v = strings.ToLower(v)
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	r.Errorf(name, "%q is not one of %s", v, strings.Join(allowed, ", "))
+	return def
+}
+
+// Bool accepts true/false/1/0/yes/no/on/off.
+func (r *Reader) Bool(name string, def bool) bool {
+	v, ok := r.Lookup(name)
+	if !ok {
+		return def
+	}
+	switch strings.ToLower(v) {
+	case "1", "true", "yes", "on":
+		return true
+	case "0", "false", "no", "off":
+		return false
+	}
+	r.Errorf(name, "%q is not a boolean (true or false)", v)
+	return def
+}
+
+// Int parses a base-10 integer within [min, max].
+func (r *Reader) Int(name string, def, min, max int) int {
+	v, ok := r.Lookup(name)
+	if !ok {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		r.Errorf(name, "%q is not an integer", v)
+		return def
+	}
+	if n < min || n > max {
+		r.Errorf(name, "%d is outside %d..%d", n, min, max)
+		return def
+	}
+	return n
+}
+
+// Bytes parses a size such as 1048576, 512KiB, 10MiB, 1GiB (also KB, MB, GB
+// as powers of 1024, as operators write them).
+func (r *Reader) Bytes(name string, def int64) int64 {
+	v, ok := r.Lookup(name)
+	if !ok {
+		return def
+	}
+	n, err := ParseBytes(v)
+	if err != nil {
+		r.Errorf(name, "%v", err)
+		return def
+	}
+	return n
+}
+
+// ParseBytes parses a byte size with an optional binary suffix.
+func ParseBytes(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GIB", 1 << 30}, {"MIB", 1 << 20}, {"KIB", 1 << 10}, {"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a size (e.g. 1048576, 512KiB, 10MiB)", s)
+	}
+	return n * mult, nil
+}
+
+// Duration parses a Go duration ("30s", "5m"); a bare number is taken in
+// defaultUnit, since operators write RBAC_RELOAD_INTERVAL=30 as the seeds do.
+func (r *Reader) Duration(name string, def, defaultUnit time.Duration) time.Duration {
+	v, ok := r.Lookup(name)
+	if !ok {
+		return def
+	}
+	if n, err := strconv.ParseFloat(v, 64); err == nil {
+		if n < 0 {
+			r.Errorf(name, "%q is negative", v)
+			return def
+		}
+		return time.Duration(n * float64(defaultUnit))
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		r.Errorf(name, "%q is not a duration (e.g. 30s, 5m)", v)
+		return def
+	}
+	return d
+}
+
+// List splits a comma- (or space-) separated value into trimmed items.
+func (r *Reader) List(name string, def []string) []string {
+	v, ok := r.Lookup(name)
+	if !ok {
+		return def
+	}
+	return strings.FieldsFunc(v, func(c rune) bool { return c == ',' || c == ' ' || c == '\t' || c == '\n' })
+}
+
+// Prefixes parses a list of CIDRs or bare IPs (taken as /32 or /128).
+func (r *Reader) Prefixes(name string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, item := range r.List(name, nil) {
+		if p, err := netip.ParsePrefix(item); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(item)
+		if err != nil {
+			r.Errorf(name, "%q is not an IP address or CIDR", item)
+			continue
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out
+}
+
+// Listen validates a listen address: "host:port", ":port" or "unix:/path".
+func (r *Reader) Listen(name, def string) string {
+	v := r.String(name, def)
+	if err := ValidateListen(v); err != nil {
+		r.Errorf(name, "%v", err)
+		return def
+	}
+	return v
+}
+
+// ValidateListen checks "host:port", ":port" or "unix:/path".
+func ValidateListen(v string) error {
+	if path, ok := strings.CutPrefix(v, "unix:"); ok {
+		if path == "" {
+			return fmt.Errorf("%q names no socket path", v)
+		}
+		return nil
+	}
+	i := strings.LastIndexByte(v, ':')
+	if i < 0 {
+		return fmt.Errorf("%q is not host:port, :port or unix:/path", v)
+	}
+	port, err := strconv.Atoi(v[i+1:])
+	if err != nil || port < 0 || port > 65535 {
+		return fmt.Errorf("%q has no valid port", v)
+	}
+	return nil
+}
+
+// Secret is a string that never prints: use it for tokens and keys so that
+// logging a config struct cannot leak them.
+type Secret string
+
+// String redacts the value.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// LogValue redacts the value in slog output.
+func (s Secret) LogValue() any { return s.String() }
+
+// Reveal returns the secret itself.
+func (s Secret) Reveal() string { return string(s) }

@@ -1,0 +1,54 @@
+// Package obs builds the logger and the Prometheus registry each daemon
+// uses, and serves metrics over fasthttp.
+package obs
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+)
+
+// ParseLevel maps LOG_LEVEL values (DEBUG, INFO, WARNING, WARN, ERROR; any
+// case) to a slog level.
+func ParseLevel(s string) (slog.Level, error) {
+	switch strings.ToUpper(strings.TrimSpace(s)) {
+	case "", "INFO":
+		return slog.LevelInfo, nil
+	case "DEBUG":
+		return slog.LevelDebug, nil
+	case "WARN", "WARNING":
+		return slog.LevelWarn, nil
+	case "ERROR", "CRITICAL":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("%q is not DEBUG, INFO, WARNING or ERROR", s)
+}
+
+// NewLogger returns a JSON logger at level, tagged with the daemon's name.
+func NewLogger(w io.Writer, level slog.Level, daemon string) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})).With("daemon", daemon)
+}
+
+// NewRegistry returns a registry with the Go runtime and process collectors,
+// owned by one daemon rather than the global default.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// MetricsHandler serves reg in the Prometheus text format on fasthttp.
+func MetricsHandler(reg *prometheus.Registry) fasthttp.RequestHandler {
+	return fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+}
+
+// LatencyBuckets spans 10 µs to 10 s, enough for in-memory queries and slow
+// upstreams alike.
+var LatencyBuckets = []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
