@@ -98,7 +98,7 @@ func (p *Policy) Evaluate(f Flow) Decision {
 		if remaining.Empty() {
 			break
 		}
-		if !r.Enabled || !zoneMatch(r.SrcZones, inZ, inOK, len(p.zones)) || !zoneMatch(r.DstZones, outZ, outOK, len(p.zones)) {
+		if !r.Enabled || !zoneMatch(r.SrcZoneSet, inZ, inOK, len(p.zones)) || !zoneMatch(r.DstZoneSet, outZ, outOK, len(p.zones)) {
 			continue
 		}
 		ms, reasonS := r.Src.match(src)
@@ -227,4 +227,52 @@ func FormatServices(s Ranges) string {
 		}
 	}
 	return strings.Join(out, ", ")
+}
+
+// Match says whether address a is in the set: surely, or possibly (an
+// unresolvable part, whose reason is given, could hold it), or not at all.
+func (m *AddrMatch) Match(a netip.Addr) (sure, possible bool, reason string) {
+	t, why := m.match(KeyOf(a.Unmap()))
+	return t == yes, t != no, why
+}
+
+var (
+	allV4 = PrefixInterval(netip.MustParsePrefix("0.0.0.0/0"))
+	allV6 = PrefixInterval(netip.MustParsePrefix("::/0"))
+)
+
+// IsAny reports whether the set holds every IPv4 or every IPv6 address.
+func (m *AddrMatch) IsAny() bool {
+	covers := func(iv Interval) bool {
+		for _, x := range m.Set {
+			if !iv.Lo.Less(x.Lo) && !x.Hi.Less(iv.Hi) {
+				return true
+			}
+		}
+		return false
+	}
+	return covers(allV4) || covers(allV6)
+}
+
+// Match says whether the rule's services meet the set s: surely, or
+// possibly through an unresolvable service, or not at all.
+func (m *SvcMatch) Match(s Ranges) (sure, possible bool, reason string) {
+	if m.Set.Intersects(s) {
+		return true, true, ""
+	}
+	if len(m.Unknown) > 0 {
+		return false, true, m.Unknown[0]
+	}
+	return false, false, ""
+}
+
+// IsAny reports whether the rule matches every service.
+func (m *SvcMatch) IsAny() bool { return m.Set.Covers(allServices) }
+
+// ZonesMatch reports whether rule r applies to traffic from zone src to
+// zone dst (named, or any).
+func (p *Policy) ZonesMatch(r *Rule, src, dst string) bool {
+	s, sok := p.zoneIdx(src)
+	d, dok := p.zoneIdx(dst)
+	return zoneMatch(r.SrcZoneSet, s, sok, len(p.zones)) && zoneMatch(r.DstZoneSet, d, dok, len(p.zones))
 }

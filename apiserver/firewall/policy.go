@@ -41,12 +41,12 @@ type Policy struct {
 // Rule is one compiled rule.
 type Rule struct {
 	facts.Rule
-	Position int // index in Policy.Rules
-	Enabled  bool
-	SrcZones Ranges // zone indices
-	DstZones Ranges
-	Src, Dst AddrMatch
-	Svc      SvcMatch
+	Position   int // index in Policy.Rules
+	Enabled    bool
+	SrcZoneSet Ranges // zone indices
+	DstZoneSet Ranges
+	Src, Dst   AddrMatch
+	Svc        SvcMatch
 }
 
 // AddrMatch is a rule's source or destination: the exact set of addresses
@@ -225,8 +225,8 @@ func Compile(hostname string, fw *facts.Firewall, interfaces []facts.Interface) 
 		fr := fw.Rules[idx]
 		r := &Rule{Rule: fr, Position: pos, Enabled: fr.IsEnabled()}
 		r.Rule.Action = strings.ToLower(fr.Action)
-		r.SrcZones = p.zoneSet(fr.SrcZones)
-		r.DstZones = p.zoneSet(fr.DstZones)
+		r.SrcZoneSet = p.zoneSet(fr.SrcZones)
+		r.DstZoneSet = p.zoneSet(fr.DstZones)
 		r.Src = res.addrList(fr.SrcAddresses)
 		r.Dst = res.addrList(fr.DstAddresses)
 		r.Svc = res.svcList(fr.Services)

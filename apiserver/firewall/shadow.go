@@ -198,7 +198,7 @@ func (p *Policy) atomize() []shadowRule {
 	for i, r := range enabled {
 		sr := &out[i]
 		sr.r = r
-		sr.least = box{r.SrcZones, r.DstZones, srcAtoms.set(r.Src.Set), dstAtoms.set(r.Dst.Set), r.Svc.Set}
+		sr.least = box{r.SrcZoneSet, r.DstZoneSet, srcAtoms.set(r.Src.Set), dstAtoms.set(r.Dst.Set), r.Svc.Set}
 		sr.most = sr.least
 		if len(r.Src.Unknown) > 0 {
 			sr.most[2] = srcAtoms.all()
