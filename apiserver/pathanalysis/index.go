@@ -25,7 +25,7 @@ type Index struct {
 	// Firewalls are the compiled policies of every device with one, sorted
 	// by hostname.
 	Firewalls []*Firewall
-	byDevice  []*Firewall  // by device index; nil where none
+	byDevice  []*Firewall   // by device index; nil where none
 	tables    []*routeTable // by device index
 }
 

@@ -435,4 +435,3 @@ func shadowed(ix func(*query.Env) *pathanalysis.Index) query.Definition {
 		},
 	}
 }
-
