@@ -80,7 +80,6 @@ func (g *Graph) reachable(f failure) []bool {
 	return seen
 }
 
-
 // BlastRadius is what a failure takes down.
 type BlastRadius struct {
 	// Devices lost every path to the roots (the failed device excluded),
@@ -210,7 +209,9 @@ func (g *Graph) ShortestPath(src, dst *Device) []Hop {
 	for i := 0; i < len(queue) && prev[dst.Index] < 0; i++ {
 		cur := g.Devices[queue[i]]
 		adj := slices.Clone(cur.Adj)
-		slices.SortFunc(adj, func(a, b Adj) int { return cmp.Or(cmp.Compare(a.Peer, b.Peer), cmp.Compare(a.Link.Index, b.Link.Index)) })
+		slices.SortFunc(adj, func(a, b Adj) int {
+			return cmp.Or(cmp.Compare(a.Peer, b.Peer), cmp.Compare(a.Link.Index, b.Link.Index))
+		})
 		for _, a := range adj {
 			if prev[a.Peer] >= 0 {
 				continue

@@ -88,7 +88,7 @@ func Builtin() []Definition {
 		},
 		{
 			Name: "update_device_metadata", Description: "Merge metadata into a device (keys set to null are removed); persisted in the store.",
-			Params: []Param{hostnameParam, {Name: "metadata", Type: TypeObject, Required: true, Description: "keys to merge into the device's metadata"}},
+			Params:  []Param{hostnameParam, {Name: "metadata", Type: TypeObject, Required: true, Description: "keys to merge into the device's metadata"}},
 			Columns: detailColumns, Write: true,
 			Run: func(ctx context.Context, env *Env, a Args) (*Result, error) {
 				if _, err := deviceArg(env.Graph, a, "hostname"); err != nil {

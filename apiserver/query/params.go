@@ -131,7 +131,9 @@ func parseArgs(d *Definition, raw map[string]RawValue) (Args, error) {
 	return args, nil
 }
 
-func isNull(r RawValue) bool { return len(bytes.TrimSpace(r)) == 0 || string(bytes.TrimSpace(r)) == "null" }
+func isNull(r RawValue) bool {
+	return len(bytes.TrimSpace(r)) == 0 || string(bytes.TrimSpace(r)) == "null"
+}
 
 // parseValue decodes one raw value as p's type. Integers are also accepted
 // as strings of digits, since clients building parameters from query
