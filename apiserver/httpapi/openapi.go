@@ -123,8 +123,8 @@ func OpenAPI(reg *query.Registry) ([]byte, error) {
 		body := map[string]any{"type": "object", "properties": map[string]any{"parameters": params}, "additionalProperties": false}
 		result := map[string]any{"type": "object", "properties": map[string]any{
 			"query": map[string]any{"type": "string"}, "graph_version": map[string]any{"type": "integer"},
-			"columns": map[string]any{"type": "array", "items": map[string]any{"type": "string"}},
-			"rows":    map[string]any{"type": "array", "items": map[string]any{"type": "object", "properties": rowProps, "required": d.Columns}},
+			"columns":   map[string]any{"type": "array", "items": map[string]any{"type": "string"}},
+			"rows":      map[string]any{"type": "array", "items": map[string]any{"type": "object", "properties": rowProps, "required": d.Columns}},
 			"row_count": map[string]any{"type": "integer"}, "truncated": map[string]any{"type": "boolean"},
 			"next_cursor": map[string]any{"type": "string", "nullable": true},
 		}}
