@@ -7,7 +7,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -15,13 +14,14 @@ import (
 	"sync/atomic"
 
 	"github.com/meshoptixiq/mesh/apiserver/graph"
+	"github.com/meshoptixiq/mesh/apiserver/store"
 	"github.com/meshoptixiq/mesh/common/facts"
 )
 
 // Ingest modes (DESIGN §9).
 const (
-	ModeMerge   = "merge"
-	ModeReplace = "replace"
+	ModeMerge   = store.ModeMerge
+	ModeReplace = store.ModeReplace
 )
 
 // Store is the persistence the engine writes through. Devices it returns
@@ -35,7 +35,7 @@ type Store interface {
 
 // ErrNotFound is what a Store returns (wrapped or not) for a hostname it
 // does not hold; the engine's callers test for it with errors.Is.
-var ErrNotFound = errors.New("device not found")
+var ErrNotFound = store.ErrNotFound
 
 // Engine holds the current graph.
 type Engine struct {

@@ -79,7 +79,6 @@ func New(opt Options) (*API, error) {
 	a.route(r, "GET", "/health/license", a.license)
 	r.GET("/metrics", obs.MetricsHandler(opt.Metrics))
 	a.route(r, "GET", "/openapi.json", a.openAPI)
-	a.route(r, "GET", "/queries", a.listQueries)
 	a.route(r, "GET", "/queries/", a.listQueries)
 	a.route(r, "GET", "/queries/{name}", a.getQuery)
 	a.route(r, "POST", "/queries/{name}/execute", a.execute)
@@ -107,6 +106,9 @@ func (a *API) Handler(ctx *fasthttp.RequestCtx) {
 		ctx.Request.Header.Set(identity.HeaderRequestID, newRequestID())
 	}
 	ctx.Response.Header.SetBytesV(identity.HeaderRequestID, ctx.Request.Header.Peek(identity.HeaderRequestID))
+	if string(ctx.Path()) == "/queries" {
+		ctx.URI().SetPath("/queries/")
+	}
 	a.router.Handler(ctx)
 }
 
@@ -119,7 +121,7 @@ func (a *API) Server() *fasthttp.Server {
 		MaxRequestBodySize: a.opt.MaxBodyBytes,
 		ReadTimeout:        5 * time.Minute,
 		IdleTimeout:        2 * time.Minute,
-		ReduceMemoryUsage:  false,
+		Logger:             fasthttpLogger{a.log},
 		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
 			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 				apierror.Write(ctx, fasthttp.StatusRequestEntityTooLarge, apierror.TooLarge,
@@ -140,4 +142,12 @@ func newRequestID() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// fasthttpLogger sends fasthttp's own messages (connection errors such as
+// an oversized body, already answered with 413) to the debug log.
+type fasthttpLogger struct{ log *slog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.Debug(fmt.Sprintf(format, args...))
 }

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"sync"
 
+	"github.com/meshoptixiq/mesh/apiserver/store"
 	"github.com/meshoptixiq/mesh/common/facts"
 )
 
@@ -176,9 +177,6 @@ func (s *MemStore) Ingest(_ context.Context, mode string, devices []facts.Device
 	return s.version, nil
 }
 
-// ErrNotFound is returned for unknown hostnames.
-var ErrNotFound = fmt.Errorf("device not found")
-
 // UpdateMetadata merges patch (nil values delete keys).
 func (s *MemStore) UpdateMetadata(_ context.Context, hostname string, patch map[string]any) (uint64, facts.Device, error) {
 	s.mu.Lock()
@@ -188,7 +186,7 @@ func (s *MemStore) UpdateMetadata(_ context.Context, hostname string, patch map[
 	}
 	d, ok := s.devices[hostname]
 	if !ok {
-		return 0, facts.Device{}, ErrNotFound
+		return 0, facts.Device{}, fmt.Errorf("updating metadata: %w", store.ErrNotFound)
 	}
 	meta := maps.Clone(d.Metadata)
 	if meta == nil {
