@@ -129,3 +129,13 @@ func (b *Broadcaster) RunSubscriber(ctx context.Context, onChange func(ctx conte
 		}
 	}
 }
+
+// Subscribers returns how many clients listen on Channel (all replicas'
+// subscriptions, this one's included).
+func (b *Broadcaster) Subscribers(ctx context.Context) (int64, error) {
+	m, err := b.client.PubSubNumSub(ctx, Channel).Result()
+	if err != nil {
+		return 0, fmt.Errorf("counting subscribers of %s: %w", Channel, err)
+	}
+	return m[Channel], nil
+}
