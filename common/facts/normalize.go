@@ -158,30 +158,37 @@ func clip(s string) string {
 	return s
 }
 
-func checkName(ps *problems, path, s string, required bool) {
+// checkName checks a name-like field; the path is given as at's parts and
+// only built when there is a problem.
+func checkName(ps *problems, s string, required bool, path ...any) {
+	var msg string
 	switch {
 	case s == "":
-		if required {
-			ps.add(path, "required")
+		if !required {
+			return
 		}
+		msg = "required"
 	case len(s) > maxNameLen:
-		ps.add(path, fmt.Sprintf("longer than %d bytes", maxNameLen))
+		msg = fmt.Sprintf("longer than %d bytes", maxNameLen)
 	case strings.TrimSpace(s) != s:
-		ps.add(path, "leading or trailing white space")
+		msg = "leading or trailing white space"
 	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		ps.add(path, "contains control characters")
+		msg = "contains control characters"
+	default:
+		return
 	}
+	ps.add(at(path...), msg)
 }
 
-func checkText(ps *problems, path, s string) {
+func checkText(ps *problems, s string, path ...any) {
 	if len(s) > maxTextLen {
-		ps.add(path, fmt.Sprintf("longer than %d bytes", maxTextLen))
+		ps.add(at(path...), fmt.Sprintf("longer than %d bytes", maxTextLen))
 	}
 }
 
 func normDevice(ps *problems, i int, d *Device) {
 	dp := "devices[" + strconv.Itoa(i) + "]"
-	checkName(ps, dp+".hostname", d.Hostname, true)
+	checkName(ps, d.Hostname, true, dp+".hostname")
 	if d.MgmtIP != "" {
 		if a, err := ParseAddr(d.MgmtIP); err != nil {
 			ps.add(dp+".mgmt_ip", err.Error())
@@ -189,13 +196,13 @@ func normDevice(ps *problems, i int, d *Device) {
 			d.MgmtIP = a.String()
 		}
 	}
-	checkName(ps, dp+".vendor", d.Vendor, false)
-	checkName(ps, dp+".os", d.OS, false)
-	checkName(ps, dp+".model", d.Model, false)
-	checkName(ps, dp+".serial", d.Serial, false)
-	checkName(ps, dp+".version", d.Version, false)
-	checkName(ps, dp+".role", d.Role, false)
-	checkName(ps, dp+".site", d.Site, false)
+	checkName(ps, d.Vendor, false, dp+".vendor")
+	checkName(ps, d.OS, false, dp+".os")
+	checkName(ps, d.Model, false, dp+".model")
+	checkName(ps, d.Serial, false, dp+".serial")
+	checkName(ps, d.Version, false, dp+".version")
+	checkName(ps, d.Role, false, dp+".role")
+	checkName(ps, d.Site, false, dp+".site")
 	for k := range d.Metadata {
 		if k == "" {
 			ps.add(dp+".metadata", "empty key")
@@ -217,15 +224,15 @@ func normDevice(ps *problems, i int, d *Device) {
 		}
 		ifaces[ifc.Name] = j
 	}
-	mustExist := func(path, name string, required bool) {
+	mustExist := func(name string, required bool, path ...any) {
 		if name == "" {
 			if required {
-				ps.add(path, "required")
+				ps.add(at(path...), "required")
 			}
 			return
 		}
 		if _, ok := ifaces[name]; !ok {
-			ps.add(path, fmt.Sprintf("no interface %q on this device", clip(name)))
+			ps.add(at(path...), fmt.Sprintf("no interface %q on this device", clip(name)))
 		}
 	}
 
@@ -239,14 +246,14 @@ func normDevice(ps *problems, i int, d *Device) {
 		} else {
 			vlans[v.ID] = j
 		}
-		checkName(ps, at(dp, "vlans", j, "name"), v.Name, false)
+		checkName(ps, v.Name, false, dp, "vlans", j, "name")
 	}
 
 	for j := range d.Neighbors {
 		n := &d.Neighbors[j]
-		mustExist(at(dp, "neighbors", j, "local_interface"), n.LocalInterface, true)
-		checkName(ps, at(dp, "neighbors", j, "remote_hostname"), n.RemoteHostname, true)
-		checkName(ps, at(dp, "neighbors", j, "remote_interface"), n.RemoteInterface, false)
+		mustExist(n.LocalInterface, true, dp, "neighbors", j, "local_interface")
+		checkName(ps, n.RemoteHostname, true, dp, "neighbors", j, "remote_hostname")
+		checkName(ps, n.RemoteInterface, false, dp, "neighbors", j, "remote_interface")
 		if n.Protocol != "" {
 			p := strings.ToLower(n.Protocol)
 			switch p {
@@ -268,8 +275,8 @@ func normDevice(ps *problems, i int, d *Device) {
 			e.IP = a.String()
 		}
 		normMAC(ps, &e.MAC, dp, "arp", j)
-		mustExist(at(dp, "arp", j, "interface"), e.Interface, false)
-		checkName(ps, at(dp, "arp", j, "vrf"), e.VRF, false)
+		mustExist(e.Interface, false, dp, "arp", j, "interface")
+		checkName(ps, e.VRF, false, dp, "arp", j, "vrf")
 	}
 
 	for j := range d.MACTable {
@@ -278,7 +285,7 @@ func normDevice(ps *problems, i int, d *Device) {
 		if e.VLAN < 0 || e.VLAN > maxVLAN {
 			ps.add(at(dp, "mac_table", j, "vlan"), "not a VLAN id (want 1-4094)")
 		}
-		mustExist(at(dp, "mac_table", j, "interface"), e.Interface, true)
+		mustExist(e.Interface, true, dp, "mac_table", j, "interface")
 	}
 
 	for j := range d.Routes {
@@ -300,10 +307,10 @@ func normDevice(ps *problems, i int, d *Device) {
 		// Route interfaces are not checked against the interface list:
 		// discard routes name Null0 and the like, which collectors do not
 		// list as interfaces.
-		checkName(ps, at(dp, "routes", j, "interface"), r.Interface, false)
-		checkName(ps, at(dp, "routes", j, "vrf"), r.VRF, false)
+		checkName(ps, r.Interface, false, dp, "routes", j, "interface")
+		checkName(ps, r.VRF, false, dp, "routes", j, "vrf")
 		r.Protocol = strings.ToLower(r.Protocol)
-		checkName(ps, at(dp, "routes", j, "protocol"), r.Protocol, false)
+		checkName(ps, r.Protocol, false, dp, "routes", j, "protocol")
 		if r.Metric < 0 {
 			ps.add(at(dp, "routes", j, "metric"), "negative")
 		}
@@ -333,7 +340,7 @@ func normDevice(ps *problems, i int, d *Device) {
 				ps.add(at(dp, "bgp_peers", j, "state"), fmt.Sprintf("unknown BGP state %q (want idle, connect, active, opensent, openconfirm, established or down)", clip(b.State)))
 			}
 		}
-		checkName(ps, at(dp, "bgp_peers", j, "vrf"), b.VRF, false)
+		checkName(ps, b.VRF, false, dp, "bgp_peers", j, "vrf")
 	}
 
 	if d.Firewall != nil {
@@ -356,8 +363,8 @@ func normMAC(ps *problems, mac *string, dp, list string, j int) {
 }
 
 func normInterface(ps *problems, dp string, j int, ifc *Interface) {
-	checkName(ps, at(dp, "interfaces", j, "name"), ifc.Name, true)
-	checkText(ps, at(dp, "interfaces", j, "description"), ifc.Description)
+	checkName(ps, ifc.Name, true, dp, "interfaces", j, "name")
+	checkText(ps, ifc.Description, dp, "interfaces", j, "description")
 	if ifc.MAC != "" {
 		if m, ok := CanonicalMAC(ifc.MAC); ok {
 			ifc.MAC = m
@@ -392,8 +399,8 @@ func normInterface(ps *problems, dp string, j int, ifc *Interface) {
 		slices.Sort(ifc.TrunkVLANs)
 	}
 	ifc.TrunkVLANs = slices.Compact(ifc.TrunkVLANs)
-	checkName(ps, at(dp, "interfaces", j, "vrf"), ifc.VRF, false)
-	checkName(ps, at(dp, "interfaces", j, "zone"), ifc.Zone, false)
+	checkName(ps, ifc.VRF, false, dp, "interfaces", j, "vrf")
+	checkName(ps, ifc.Zone, false, dp, "interfaces", j, "zone")
 	for k, s := range ifc.IPs {
 		p, err := ParseInterfaceIP(s)
 		if err != nil {

@@ -128,7 +128,7 @@ func normFirewall(ps *problems, dp string, d *Device, ifaces map[string]int) {
 	boundTo := make(map[string]string)
 	for zi := range fw.Zones {
 		z := &fw.Zones[zi]
-		checkName(ps, at(fp, "zones", zi, "name"), z.Name, true)
+		checkName(ps, z.Name, true, fp, "zones", zi, "name")
 		if z.Name == Any {
 			ps.add(at(fp, "zones", zi, "name"), `"any" is reserved`)
 		}
@@ -144,13 +144,12 @@ func normFirewall(ps *problems, dp string, d *Device, ifaces map[string]int) {
 			return dup
 		})
 		for k, name := range z.Interfaces {
-			path := at(fp, "zones", zi, "interfaces", k)
 			if _, ok := ifaces[name]; !ok {
-				ps.add(path, fmt.Sprintf("no interface %q on this device", clip(name)))
+				ps.add(at(fp, "zones", zi, "interfaces", k), fmt.Sprintf("no interface %q on this device", clip(name)))
 				continue
 			}
 			if other, ok := boundTo[name]; ok {
-				ps.add(path, fmt.Sprintf("interface %q is already in zone %q", clip(name), clip(other)))
+				ps.add(at(fp, "zones", zi, "interfaces", k), fmt.Sprintf("interface %q is already in zone %q", clip(name), clip(other)))
 				continue
 			}
 			boundTo[name] = z.Name
@@ -189,7 +188,7 @@ func normAddressObjects(ps *problems, fp string, fw *Firewall) map[string]int {
 	for k := range fw.AddressObjects {
 		o := &fw.AddressObjects[k]
 		path := func(f string) string { return at(fp, "address_objects", k, f) }
-		checkName(ps, path("name"), o.Name, true)
+		checkName(ps, o.Name, true, fp, "address_objects", k, "name")
 		if o.Name == Any {
 			ps.add(path("name"), `"any" is reserved`)
 		} else if first, dup := names[o.Name]; dup && o.Name != "" {
@@ -277,7 +276,7 @@ func normServiceObjects(ps *problems, fp string, fw *Firewall) map[string]int {
 	for k := range fw.ServiceObjects {
 		o := &fw.ServiceObjects[k]
 		path := func(f string) string { return at(fp, "service_objects", k, f) }
-		checkName(ps, path("name"), o.Name, true)
+		checkName(ps, o.Name, true, fp, "service_objects", k, "name")
 		if o.Name == Any {
 			ps.add(path("name"), `"any" is reserved`)
 		} else if first, dup := names[o.Name]; dup && o.Name != "" {
@@ -372,13 +371,13 @@ func normRules(ps *problems, fp string, fw *Firewall, zones, addrs, svcs map[str
 			}
 			return at(fp, "rules", k, f)
 		}
-		checkName(ps, path("rule_id"), r.RuleID, true)
+		checkName(ps, r.RuleID, true, fp, "rules", k, "rule_id")
 		if first, dup := ids[r.RuleID]; dup && r.RuleID != "" {
 			ps.add(path("rule_id"), fmt.Sprintf("duplicate rule_id %q (first at rules[%d])", clip(r.RuleID), first))
 		} else if r.RuleID != "" {
 			ids[r.RuleID] = k
 		}
-		checkName(ps, path("rule_name"), r.RuleName, false)
+		checkName(ps, r.RuleName, false, fp, "rules", k, "rule_name")
 		if r.RuleOrder < 0 {
 			ps.add(path("rule_order"), "negative")
 		} else if first, dup := orders[r.RuleOrder]; dup {
