@@ -219,7 +219,7 @@ func (g *policyGen) bulk(zones []FirewallZone, n int) {
 		svcs = append(svcs, name)
 	}
 	refs := func(pool []string) []string {
-		if len(pool) == 0 || rng.IntN(6) == 0 {
+		if len(pool) == 0 || rng.IntN(12) == 0 {
 			return []string{"any"}
 		}
 		var out []string
@@ -238,7 +238,7 @@ func (g *policyGen) bulk(zones []FirewallZone, n int) {
 			action = []string{facts.ActionDeny, facts.ActionDrop, facts.ActionReject}[rng.IntN(3)]
 		}
 		services := []string{"any"}
-		if rng.IntN(10) != 0 {
+		if rng.IntN(25) != 0 {
 			services = nil
 			for range 1 + rng.IntN(3) {
 				services = append(services, svcs[rng.IntN(len(svcs))])
@@ -304,7 +304,8 @@ func randomSubnet(rng *rand.Rand, p netip.Prefix) netip.Prefix {
 	if !p.Addr().Is4() || p.Bits() >= 30 {
 		return p.Masked()
 	}
-	bits := p.Bits() + 1 + rng.IntN(min(6, 30-p.Bits()))
+	lo := max(p.Bits()+1, 16)
+	bits := lo + rng.IntN(30-lo)
 	a, _ := netip.ParseAddr(hostIn(p, rng.IntN(1<<(32-p.Bits()))))
 	q, _ := a.Prefix(bits)
 	return q

@@ -43,6 +43,11 @@ type shadowRule struct {
 	least    box
 	leastOK  bool // least is non-empty in every dimension
 	mostBBox [nDims]Span
+	// zonePairs has bit s*z+d set for every (source zone s, destination
+	// zone d) the rule applies to, where there are z ≤ 8 zones; all ones
+	// otherwise. Two rules whose masks do not meet cannot intersect: one
+	// AND rejects most pairs of rules of a zoned policy.
+	zonePairs uint64
 }
 
 // Shadowed returns the policy's shadowed rules in rule order. The answer is
@@ -60,11 +65,11 @@ func (p *Policy) Shadowed() ([]Shadow, ShadowStats) {
 		cands = cands[:0]
 		for j := range i {
 			rj := &rules[j]
-			if rj.leastOK && boxIntersects(&ri.mostBBox, &ri.most, &rj.least) {
+			if rj.zonePairs&ri.zonePairs != 0 && rj.leastOK && boxIntersects(&ri.mostBBox, &ri.most, &rj.least) {
 				cands = append(cands, j)
 			}
 		}
-		if len(cands) == 0 || !projectionsCovered(ri, rules, cands) {
+		if len(cands) == 0 || !projectionsCovered(ri, rules, cands) || uncoveredCorner(ri, rules, cands) {
 			continue
 		}
 		by, ok, undecided := coverBy(ri, rules, cands)
@@ -139,7 +144,9 @@ func coverBy(ri *shadowRule, rules []shadowRule, cands []int) (by []int, covered
 				continue
 			}
 			took = true
-			next = subtractBox(next, pc, c)
+			if !boxCovers(c, pc) {
+				next = subtractBox(next, pc, c)
+			}
 		}
 		if took {
 			by = append(by, j)
@@ -166,19 +173,67 @@ func boxesIntersect(a, b *box) bool {
 
 // subtractBox appends the disjoint boxes of a \ b (which intersect) to out:
 // for each dimension d, the part of a that agrees with b on the dimensions
-// before d and lies outside b on d.
+// before d and lies outside b on d. Dimensions b covers add nothing and
+// cost no allocation.
 func subtractBox(out []box, a, b *box) []box {
 	cur := *a
 	for d := range nDims {
-		outside := cur[d].Subtract(b[d])
-		if !outside.Empty() {
-			piece := cur
-			piece[d] = outside
-			out = append(out, piece)
+		if b[d].Covers(cur[d]) {
+			continue
 		}
+		piece := cur
+		piece[d] = cur[d].Subtract(b[d])
+		out = append(out, piece)
 		cur[d] = cur[d].Intersect(b[d])
 	}
 	return out
+}
+
+// boxCovers reports whether b ⊇ a.
+func boxCovers(b, a *box) bool {
+	for d := range nDims {
+		if !b[d].Covers(a[d]) {
+			return false
+		}
+	}
+	return true
+}
+
+// uncoveredCorner looks for a witness that the rule is not shadowed: a
+// corner of its box (lowest or highest key in each dimension) that no
+// candidate surely matches. It is a cheap exit for the common case before
+// the exact box subtraction.
+func uncoveredCorner(ri *shadowRule, rules []shadowRule, cands []int) bool {
+	var pt [nDims]uint32
+	for mask := range 1 << nDims {
+		for d := range nDims {
+			m := ri.most[d]
+			if mask&(1<<d) == 0 {
+				pt[d] = m[0].Lo
+			} else {
+				pt[d] = m[len(m)-1].Hi
+			}
+		}
+		covered := false
+		for _, j := range cands {
+			c := &rules[j].least
+			in := true
+			for d := range nDims {
+				if !c[d].Contains(pt[d]) {
+					in = false
+					break
+				}
+			}
+			if in {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			return true
+		}
+	}
+	return false
 }
 
 // atomize maps every enabled rule to boxes over uint32 keys: addresses
@@ -195,8 +250,22 @@ func (p *Policy) atomize() []shadowRule {
 	srcAtoms := newAtoms(enabled, func(r *Rule) IPSet { return r.Src.Set })
 	dstAtoms := newAtoms(enabled, func(r *Rule) IPSet { return r.Dst.Set })
 	out := make([]shadowRule, len(enabled))
+	nz := uint32(len(p.zones))
 	for i, r := range enabled {
 		sr := &out[i]
+		sr.zonePairs = ^uint64(0)
+		if nz <= 8 {
+			sr.zonePairs = 0
+			for _, s := range r.SrcZoneSet {
+				for z := s.Lo; z <= s.Hi; z++ {
+					for _, d := range r.DstZoneSet {
+						for y := d.Lo; y <= d.Hi; y++ {
+							sr.zonePairs |= 1 << (z*nz + y)
+						}
+					}
+				}
+			}
+		}
 		sr.r = r
 		sr.least = box{r.SrcZoneSet, r.DstZoneSet, srcAtoms.set(r.Src.Set), dstAtoms.set(r.Dst.Set), r.Svc.Set}
 		sr.most = sr.least

@@ -320,7 +320,7 @@ func bruteShadowed(rules []pRule) []shadowRow {
 
 func TestShadowedProperty(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 11))
-	sets, shadowedTotal := 400, 0
+	sets, shadowedTotal := 250, 0
 	if testing.Short() {
 		sets = 100
 	}

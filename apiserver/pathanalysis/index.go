@@ -8,10 +8,14 @@ package pathanalysis
 
 import (
 	"cmp"
+	"context"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/meshoptixiq/mesh/apiserver/firewall"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
@@ -195,4 +199,28 @@ func ownsAddr(d *graph.Device, a netip.Addr) *graph.Interface {
 		}
 	}
 	return nil
+}
+
+// ScanShadowed runs the shadow analysis of the given firewalls (those not
+// done yet), one per CPU at a time, so that a query over every firewall
+// uses the machine. It stops early when ctx is cancelled.
+func ScanShadowed(ctx context.Context, fws []*Firewall) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for _, fw := range fws {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			fw.Shadowed()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return ctx.Err()
 }

@@ -1,6 +1,8 @@
 package pathanalysis
 
 import (
+	"context"
+	"errors"
 	"net/netip"
 	"strings"
 	"testing"
@@ -148,5 +150,17 @@ func TestAnalyze(t *testing.T) {
 				t.Errorf("Analyze(%s → %s) paths (-want +got):\n%s", c.src, c.dst, diff)
 			}
 		})
+	}
+}
+
+func TestScanShadowedCancelled(t *testing.T) {
+	ix := NewIndex(testNetwork(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := ScanShadowed(ctx, ix.Firewalls); !errors.Is(err, context.Canceled) {
+		t.Errorf("ScanShadowed(cancelled) = %v, want context.Canceled", err)
+	}
+	if err := ScanShadowed(context.Background(), ix.Firewalls); err != nil {
+		t.Errorf("ScanShadowed = %v, want nil", err)
 	}
 }

@@ -411,12 +411,12 @@ func shadowed(ix func(*query.Env) *pathanalysis.Index) query.Definition {
 				}
 				fws = []*pathanalysis.Firewall{fw}
 			}
+			if err := pathanalysis.ScanShadowed(ctx, fws); err != nil {
+				return nil, err
+			}
 			res := &query.Result{}
 			var st firewall.ShadowStats
 			for _, fw := range fws {
-				if err := ctx.Err(); err != nil {
-					return nil, err
-				}
 				sh, s := fw.Shadowed()
 				st.Rules += s.Rules
 				st.Shadowed += s.Shadowed
