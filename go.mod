@@ -9,6 +9,11 @@ require (
 )
 
 require (
+	github.com/fxamacker/cbor/v2 v2.9.0
+	github.com/x448/float16 v0.8.4 // indirect
+)
+
+require (
 	github.com/BurntSushi/toml v1.6.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
