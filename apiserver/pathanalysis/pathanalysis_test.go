@@ -31,7 +31,7 @@ func tcpPort(p uint32) firewall.Ranges {
 // hopLine is a hop as one comparable line: host in→out zones rule action.
 func hopLine(h Hop) string {
 	s := h.Device.Hostname + " " + h.In + "→" + h.Out
-	if h.Firewall != nil {
+	if h.Firewall != nil && h.Decision.Verdict != "" {
 		rule := "default"
 		if h.Decision.Rule != nil {
 			rule = h.Decision.Rule.RuleID
@@ -106,6 +106,16 @@ func TestAnalyze(t *testing.T) {
 			name: "leaves the known network", src: "10.1.1.10", dst: "8.8.8.8", svc: tcpPort(53),
 			verdict: "permit", reason: "leaves the known network at gw-a towards 203.0.113.1",
 			paths: [][]string{{"gw-a lan→"}},
+		},
+		{
+			name: "leaves the network though the destination is known", src: "10.1.1.10", dst: "10.66.0.5", svc: tcpPort(80),
+			verdict: "deny", reason: "no route to 10.66.0.5: it is in 10.66.0.0/24 (c-1), but the path leaves the known network at gw-a towards 203.0.113.1",
+			paths: [][]string{{"gw-a lan→"}},
+		},
+		{
+			name: "no route on the firewall", src: "10.1.1.10", dst: "10.9.9.9", svc: tcpPort(443),
+			verdict: "deny", reason: "no route to 10.9.9.9 on fw-1",
+			paths: [][]string{{"gw-a lan→p1", "fw-1 outside→"}},
 		},
 		{
 			name: "topology where devices have no routes", src: "10.1.1.10", dst: "10.5.0.9", svc: tcpPort(80),

@@ -34,7 +34,8 @@ type Hop struct {
 	In, Out         string // interface names; "" where there is none
 	InZone, OutZone string
 	NextHop         netip.Addr // invalid where the hop delivers or falls back to links
-	// Firewall is set at firewalls; Decision is then its answer.
+	// Firewall is set at firewalls; Decision is its answer once the flow
+	// has an exit there (zero, with an empty Verdict, where it had none).
 	Firewall *Firewall
 	Decision firewall.Decision
 	// Note says how the hop forwarded: "route 10.9.0.0/16 via 10.0.0.2",
@@ -151,6 +152,9 @@ func (t *tracer) walk(dev *graph.Device, in, vrf string, path []Hop, seen map[st
 		return
 	}
 	hop := Hop{Device: dev, VRF: vrf, In: in, Firewall: t.ix.byDevice[dev.Index]}
+	if hop.Firewall != nil {
+		hop.InZone = hop.Firewall.Policy.ZoneOf(in)
+	}
 	key := stateKey{dev.Index, vrf}
 	if seen[key] {
 		hop.Note = "loop"
@@ -382,9 +386,17 @@ func (t *tracer) deliver(path []Hop, h Hop) {
 }
 
 // exit ends a path that leaves the known network: the verdict is what the
-// firewalls on the way decided, and the reason says where it left.
+// firewalls on the way decided, and the reason says where it left. When
+// the destination is in a subnet the graph knows, leaving is a routing
+// failure (the packet goes away from where the destination is), so the
+// flow is not delivered.
 func (t *tracer) exit(path []Hop, h Hop, where string) {
 	path = append(path, h)
+	if sub, ok := t.ix.G.SubnetFor(t.q.Dst); ok {
+		t.finish(path, firewall.VerdictDeny, fmt.Sprintf("no route to %s: it is in %s (%s), but the path %s",
+			t.q.Dst, sub.Prefix, strings.Join(sub.Devices, ", "), where))
+		return
+	}
 	v, reason := t.firewallsVerdict(path)
 	if reason == "" {
 		reason = where

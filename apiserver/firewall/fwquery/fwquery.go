@@ -288,7 +288,8 @@ func hopRow(path, hop int, h pathanalysis.Hop) []any {
 	row := []any{path, hop, h.Device.Hostname, h.VRF, nullStr(h.In), nullStr(h.Out), nil, nil, nil, nil, nil, nil, nh, h.Note}
 	if h.Firewall != nil {
 		row[6], row[7] = nullStr(h.InZone), nullStr(h.OutZone)
-		d := h.Decision
+	}
+	if d := h.Decision; h.Firewall != nil && d.Verdict != "" {
 		if d.Rule != nil {
 			row[8], row[9], row[10] = d.Rule.RuleID, d.Rule.RuleName, d.Rule.RuleOrder
 		} else if d.Default {

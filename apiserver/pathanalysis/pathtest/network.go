@@ -122,7 +122,7 @@ func Document() *facts.Document {
 		},
 		{
 			Hostname:   "c-1",
-			Interfaces: []facts.Interface{iface("p3", "", "10.0.3.2/30"), iface("p4", "", "10.0.4.2/30"), iface("lan", "", "10.8.0.1/24")},
+			Interfaces: []facts.Interface{iface("p3", "", "10.0.3.2/30"), iface("p4", "", "10.0.4.2/30"), iface("lan", "", "10.8.0.1/24"), iface("iso", "", "10.66.0.1/24")},
 			Routes:     []facts.Route{rt("", "10.1.0.0/16", "10.0.4.1")},
 		},
 		{
