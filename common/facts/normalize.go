@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // MaxProblems bounds how many problems one validation reports; the rest
@@ -193,7 +194,7 @@ func normDevice(ps *problems, i int, d *Device) {
 		if a, err := ParseAddr(d.MgmtIP); err != nil {
 			ps.add(dp+".mgmt_ip", err.Error())
 		} else {
-			d.MgmtIP = a.String()
+			d.MgmtIP = canonAddr(d.MgmtIP, a)
 		}
 	}
 	checkName(ps, d.Vendor, false, dp+".vendor")
@@ -272,7 +273,7 @@ func normDevice(ps *problems, i int, d *Device) {
 		} else if a, err := ParseAddr(e.IP); err != nil {
 			ps.add(at(dp, "arp", j, "ip"), err.Error())
 		} else {
-			e.IP = a.String()
+			e.IP = canonAddr(e.IP, a)
 		}
 		normMAC(ps, &e.MAC, dp, "arp", j)
 		mustExist(e.Interface, false, dp, "arp", j, "interface")
@@ -295,13 +296,13 @@ func normDevice(ps *problems, i int, d *Device) {
 		} else if p, err := ParseNetwork(r.Prefix); err != nil {
 			ps.add(at(dp, "routes", j, "prefix"), err.Error())
 		} else {
-			r.Prefix = p.String()
+			r.Prefix = canonPrefix(r.Prefix, p)
 		}
 		if r.NextHop != "" {
 			if a, err := ParseAddr(r.NextHop); err != nil {
 				ps.add(at(dp, "routes", j, "next_hop"), err.Error())
 			} else {
-				r.NextHop = a.String()
+				r.NextHop = canonAddr(r.NextHop, a)
 			}
 		}
 		// Route interfaces are not checked against the interface list:
@@ -323,7 +324,7 @@ func normDevice(ps *problems, i int, d *Device) {
 		} else if a, err := ParseAddr(b.PeerIP); err != nil {
 			ps.add(at(dp, "bgp_peers", j, "peer_ip"), err.Error())
 		} else {
-			b.PeerIP = a.String()
+			b.PeerIP = canonAddr(b.PeerIP, a)
 		}
 		if b.RemoteAS < 0 || b.RemoteAS > maxASN {
 			ps.add(at(dp, "bgp_peers", j, "remote_as"), "not an AS number (want 0-4294967295)")
@@ -332,7 +333,12 @@ func normDevice(ps *problems, i int, d *Device) {
 			ps.add(at(dp, "bgp_peers", j, "local_as"), "not an AS number (want 0-4294967295)")
 		}
 		if b.State != "" {
-			s := strings.NewReplacer("_", "", "-", "", " ", "").Replace(strings.ToLower(b.State))
+			s := strings.Map(func(r rune) rune {
+				if r == '_' || r == '-' || r == ' ' {
+					return -1
+				}
+				return unicode.ToLower(r)
+			}, b.State)
 			switch s {
 			case "idle", "connect", "active", "opensent", "openconfirm", "established", "down":
 				b.State = s
@@ -407,7 +413,7 @@ func normInterface(ps *problems, dp string, j int, ifc *Interface) {
 			ps.add(at(dp, "interfaces", j, "ips", k), err.Error())
 			continue
 		}
-		ifc.IPs[k] = p.String()
+		ifc.IPs[k] = canonPrefix(s, p)
 	}
 	// The same address listed twice on one interface is one address.
 	if len(ifc.IPs) > 1 {

@@ -12,34 +12,48 @@ import (
 // aabbccddeeff, and colon groups without leading zeros such as 0:1a:2b:3:4:5)
 // and returns it lower-case and colon-separated.
 func CanonicalMAC(s string) (string, bool) {
-	var groups []string
+	if isCanonicalMAC(s) {
+		return s, true
+	}
+	var sep byte
 	switch {
 	case strings.Count(s, ":") == 5:
-		groups = strings.Split(s, ":")
+		sep = ':'
 	case strings.Count(s, "-") == 5:
-		groups = strings.Split(s, "-")
+		sep = '-'
 	case strings.Count(s, ".") == 2:
-		groups = strings.Split(s, ".")
+		sep = '.'
 	case strings.Count(s, "-") == 1:
-		groups = strings.Split(s, "-")
-	default:
-		groups = []string{s}
+		sep = '-'
 	}
-	width := 12 / len(groups) // digits per group: 2, 4, 6 or 12
-	var b [17]byte
-	n := 0
+	groups := 1
+	if sep != 0 {
+		groups = strings.Count(s, string(sep)) + 1
+	}
+	width := 12 / groups // digits per group: 2, 4, 6 or 12
 	var digits [12]byte
-	for _, g := range groups {
-		if len(g) == 0 || len(g) > width || (width != 2 && len(g) != width) {
+	n := 0
+	for g := range groups {
+		end := len(s)
+		if sep != 0 {
+			if i := strings.IndexByte(s, sep); i >= 0 && g < groups-1 {
+				end = i
+			}
+		}
+		part := s[:end]
+		if end < len(s) {
+			s = s[end+1:]
+		}
+		if len(part) == 0 || len(part) > width || (width != 2 && len(part) != width) {
 			return "", false
 		}
 		// Pad short colon/hyphen groups ("3" → "03").
-		for k := len(g); k < width; k++ {
+		for k := len(part); k < width; k++ {
 			digits[n] = '0'
 			n++
 		}
-		for k := 0; k < len(g); k++ {
-			c := g[k]
+		for k := 0; k < len(part); k++ {
+			c := part[k]
 			switch {
 			case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
 			case c >= 'A' && c <= 'F':
@@ -54,6 +68,7 @@ func CanonicalMAC(s string) (string, bool) {
 	if n != 12 {
 		return "", false
 	}
+	var b [17]byte
 	j := 0
 	for i := 0; i < 12; i += 2 {
 		if i > 0 {
@@ -64,6 +79,46 @@ func CanonicalMAC(s string) (string, bool) {
 		j += 2
 	}
 	return string(b[:]), true
+}
+
+// isCanonicalMAC is the allocation-free fast path: already lower-case and
+// colon-separated.
+func isCanonicalMAC(s string) bool {
+	if len(s) != 17 {
+		return false
+	}
+	for i := 0; i < 17; i++ {
+		c := s[i]
+		if i%3 == 2 {
+			if c != ':' {
+				return false
+			}
+			continue
+		}
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// canonAddr returns s when it already is a's text form, and a's text
+// form otherwise, so that normalizing canonical input allocates nothing.
+func canonAddr(s string, a netip.Addr) string {
+	var buf [64]byte
+	if b := a.AppendTo(buf[:0]); string(b) != s {
+		return string(b)
+	}
+	return s
+}
+
+// canonPrefix is canonAddr for prefixes.
+func canonPrefix(s string, p netip.Prefix) string {
+	var buf [64]byte
+	if b := p.AppendTo(buf[:0]); string(b) != s {
+		return string(b)
+	}
+	return s
 }
 
 // ParseAddr parses an IP address (IPv4 or IPv6, no zone, no prefix length).
