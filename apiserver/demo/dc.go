@@ -58,6 +58,7 @@ func (g *gen) dataCentre(cores []*facts.Device) {
 		{Name: "dc", Interfaces: []string{"ethernet1/3", "ethernet1/4"}, Subnets: []netip.Prefix{dcAggregate}},
 		{Name: "mgmt", Interfaces: []string{"ethernet1/6"}, Subnets: []netip.Prefix{jumpSubnet}},
 	})
+	g.quarantine(fw) // the route-less segment (demo/firewall.go)
 }
 
 // leaf builds leaf l with servers attached.

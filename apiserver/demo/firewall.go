@@ -46,7 +46,7 @@ func firewallPolicy(rng *rand.Rand, hostname string, zones []firewallZone) *fact
 //	40  deny   A→B  any         → upper half of B's first subnet                       ssh
 //	50  permit A→B  A-nets      → B's first subnet    ssh   shadowed by 30+40 together (different action)
 //	60  permit A→A  any         → any                 any   intra-zone flow
-//	70  permit A→B  any         → cdn-hosts (fqdn)    https unknown for anything 20 does not permit
+//	70  permit A→any any        → cdn-hosts (fqdn)    https unknown for https from A that 10-60 do not decide
 //	80  permit any→any admins   → all-internal (nested) mgmt (group)
 //	90  permit A→B  A-nets      → web-servers         alt-web   overlaps 10, not shadowed
 //	100 permit B→A  any         → A-nets              dns  (disabled)
@@ -116,7 +116,7 @@ func FirewallPolicy(rng *rand.Rand, hostname string, zones []FirewallZone, rules
 	g.rule("no-ssh-upper", facts.ActionDeny, a.Name, b.Name, "any", "b-upper", "ssh")
 	g.rule("ssh-to-b", facts.ActionPermit, a.Name, b.Name, aNets, b.Name+"-net-0", "ssh")
 	g.rule("intra-"+a.Name, facts.ActionPermit, a.Name, a.Name, "any", "any", "any")
-	g.rule("cdn", facts.ActionPermit, a.Name, b.Name, "any", "cdn-hosts", "https")
+	g.rule("cdn", facts.ActionPermit, a.Name, "any", "any", "cdn-hosts", "https")
 	g.rule("admin-mgmt", facts.ActionPermit, "any", "any", "admins", "all-internal", "mgmt")
 	g.rule("alt-web", facts.ActionPermit, a.Name, b.Name, aNets, "web-servers", "alt-web")
 	g.rule("dns-back", facts.ActionPermit, b.Name, a.Name, "any", aNets, "dns").Enabled = new(bool)
@@ -309,4 +309,63 @@ func randomSubnet(rng *rand.Rand, p netip.Prefix) netip.Prefix {
 	a, _ := netip.ParseAddr(hostIn(p, rng.IntN(1<<(32-p.Bits()))))
 	q, _ := a.Prefix(bits)
 	return q
+}
+
+// The demo's route-less segment: quarantined hosts and the remediation
+// servers they may reach, in a VRF of their own on the DC firewall.
+var (
+	quarantineSubnet  = netip.MustParsePrefix("10.249.0.0/24")
+	remediationSubnet = netip.MustParsePrefix("10.249.1.0/24")
+)
+
+// quarantine gives the firewall fw (after its policy is built) the demo's
+// route-less segment: two interfaces in their own VRF "quarantine" (hosts
+// on one, remediation servers on the other, all known by ARP) with no
+// route in that VRF but the connected ones, both in zone quarantine.
+//
+//   - 10.249.0.10 → 10.249.1.10 tcp/8443 is an intra-zone flow (quarantine →
+//     quarantine) permitted by quarantine-remediation; other ports are
+//     dropped by quarantine-isolate.
+//   - From the quarantine hosts to anything else: "no route to … on
+//     fw-dc-01 (vrf quarantine)".
+//   - Towards them from the campus: nothing routes 10.249/16 in the default
+//     VRF, so the path follows the default route out of the network: "no
+//     route to …: it is in 10.249.0.0/24 (fw-dc-01), but the path leaves
+//     the known network at …".
+func (g *gen) quarantine(fw *facts.Device) {
+	p := fw.Firewall
+	var ifaces []string
+	for i, sub := range []netip.Prefix{quarantineSubnet, remediationSubnet} {
+		name := fmt.Sprintf("ethernet1/%d", 8+i)
+		ifaces = append(ifaces, name)
+		fw.Interfaces = append(fw.Interfaces, facts.Interface{
+			Name: name, Description: "quarantine (isolated VRF, no routes)", AdminUp: yes(), OperUp: yes(), SpeedMbps: 1000,
+			MTU: edgeMTU, Mode: facts.ModeRouted, VRF: "quarantine", Zone: "quarantine", MAC: g.mac(fw.Vendor),
+			IPs: []string{withLen(host(sub, 1), sub.Bits())},
+		})
+		fw.Routes = append(fw.Routes, facts.Route{VRF: "quarantine", Prefix: sub.String(), Interface: name, Protocol: "connected"})
+		for k := range 2 {
+			fw.ARP = append(fw.ARP, facts.ARPEntry{IP: host(sub, 10+k).String(), MAC: g.endpointMAC("52:54:00"), Interface: name, VRF: "quarantine"})
+		}
+	}
+	p.Zones = append(p.Zones, facts.Zone{Name: "quarantine", Interfaces: ifaces})
+	p.AddressObjects = append(p.AddressObjects,
+		facts.AddressObject{Name: "quarantine-hosts", Type: facts.AddrNetwork, Value: quarantineSubnet.String()},
+		facts.AddressObject{Name: "remediation-servers", Type: facts.AddrRange, Value: host(remediationSubnet, 10).String() + "-" + host(remediationSubnet, 19).String()},
+	)
+	p.ServiceObjects = append(p.ServiceObjects, facts.ServiceObject{Name: "remediation", Protocol: "tcp", DestPorts: "8443"})
+	last := 0
+	for _, r := range p.Rules {
+		last = max(last, r.RuleOrder)
+	}
+	add := func(name, action, dstZone, src, dst, svc string, hits int64) {
+		last += 10
+		p.Rules = append(p.Rules, facts.Rule{
+			RuleID: strconv.Itoa(last), RuleName: name, RuleOrder: last, Action: action,
+			SrcZones: []string{"quarantine"}, DstZones: []string{dstZone}, SrcAddresses: []string{src},
+			DstAddresses: []string{dst}, Services: []string{svc}, HitCount: &hits,
+		})
+	}
+	add("quarantine-remediation", facts.ActionPermit, "quarantine", "quarantine-hosts", "remediation-servers", "remediation", 412)
+	add("quarantine-isolate", facts.ActionDrop, "any", "quarantine-hosts", "any", "any", 9031)
 }
