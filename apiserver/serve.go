@@ -16,8 +16,10 @@ import (
 
 	"github.com/meshoptixiq/mesh/apiserver/broadcast"
 	"github.com/meshoptixiq/mesh/apiserver/engine"
+	"github.com/meshoptixiq/mesh/apiserver/firewall/fwquery"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
+	"github.com/meshoptixiq/mesh/apiserver/pathanalysis"
 	"github.com/meshoptixiq/mesh/apiserver/query"
 	"github.com/meshoptixiq/mesh/common/facts"
 	"github.com/meshoptixiq/mesh/common/lifecycle"
@@ -28,6 +30,10 @@ import (
 // and those other packages define.
 func newRegistry() (*query.Registry, error) {
 	reg := query.NewBuiltin()
+	// Firewall, hygiene and path-analysis queries (apiserver/firewall/fwquery).
+	if err := reg.Register(fwquery.Definitions(pathanalysis.NewCache())...); err != nil {
+		return nil, err
+	}
 	return reg, nil
 }
 
