@@ -8,6 +8,8 @@ require (
 	golang.org/x/sync v0.24.0
 )
 
+require github.com/go-json-experiment/json v1.27.2
+
 require (
 	github.com/fxamacker/cbor/v2 v2.9.0
 	github.com/x448/float16 v0.8.4 // indirect

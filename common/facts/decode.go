@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"io"
 	"math"
 	"reflect"
@@ -16,22 +18,21 @@ import (
 
 // Parse decodes one meshq.facts/v1 document and normalizes it. Unknown
 // fields are rejected rather than ignored, because a misspelt field ("ip"
-// for "ips") silently dropped is a fact silently lost. Every problem is
-// reported as an *Error whose paths name the JSON location, whether the
-// problem is a wrong type, an unknown field or a bad value.
+// for "ips") silently dropped is a fact silently lost; so are duplicate
+// keys and invalid UTF-8. Every problem is reported as an *Error whose
+// paths name the JSON location, whether the problem is a wrong type, an
+// unknown field or a bad value.
+//
+// Decoding uses encoding/json/v2 (through its mirror module, which becomes
+// the standard library's package from Go 1.27): strict by default and more
+// than twice as fast as encoding/json on large documents.
 func Parse(data []byte) (*Document, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, &Error{Problems: []Problem{{Message: "empty document"}}}
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var doc Document
-	if err := dec.Decode(&doc); err != nil {
+	if err := jsonv2.Unmarshal(data, &doc, jsonv2.RejectUnknownMembers(true)); err != nil {
 		return nil, decodeError(data, err)
-	}
-	if rest := bytes.TrimSpace(data[dec.InputOffset():]); len(rest) > 0 {
-		line, col := position(data, int(dec.InputOffset())+bytes.Index(data[dec.InputOffset():], rest[:1]))
-		return nil, &Error{Problems: []Problem{{Message: fmt.Sprintf("unexpected data after the document at line %d, column %d", line, col)}}}
 	}
 	if err := Normalize(&doc); err != nil {
 		return nil, err
@@ -48,19 +49,22 @@ func Decode(r io.Reader) (*Document, error) {
 	return Parse(data)
 }
 
-// decodeError turns an encoding/json error into problems with paths. Syntax
+// decodeError turns a decoding error into problems with paths. Syntax
 // errors get a line and column; anything else (wrong types, unknown fields)
 // is located by walking the document against the Go types, which finds
 // every such problem and not only the first.
 func decodeError(data []byte, err error) error {
-	var syn *json.SyntaxError
+	var syn *jsontext.SyntacticError
 	if errors.As(err, &syn) {
-		line, col := position(data, int(syn.Offset)-1) // Offset is just past the bad byte
-		msg := strings.TrimPrefix(syn.Error(), "json: ")
-		return &Error{Problems: []Problem{{Message: fmt.Sprintf("malformed JSON at line %d, column %d: %s", line, col, msg)}}}
-	}
-	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return &Error{Problems: []Problem{{Message: "malformed JSON: unexpected end of input"}}}
+		if errors.Is(syn.Err, io.ErrUnexpectedEOF) {
+			return &Error{Problems: []Problem{{Message: "malformed JSON: unexpected end of input"}}}
+		}
+		line, col := position(data, int(syn.ByteOffset))
+		msg := "malformed JSON"
+		if syn.Err != nil {
+			msg += ": " + strings.TrimPrefix(syn.Err.Error(), "jsontext: ")
+		}
+		return &Error{Problems: []Problem{{Path: pointerPath(syn.JSONPointer), Message: fmt.Sprintf("%s (line %d, column %d)", msg, line, col)}}}
 	}
 	var raw any
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -72,7 +76,29 @@ func decodeError(data []byte, err error) error {
 			return e
 		}
 	}
-	return &Error{Problems: []Problem{{Message: "invalid document: " + strings.TrimPrefix(err.Error(), "json: ")}}}
+	var sem *jsonv2.SemanticError
+	if errors.As(err, &sem) {
+		msg := "invalid value"
+		if sem.Err != nil {
+			msg = strings.TrimPrefix(sem.Err.Error(), "json: ")
+		}
+		return &Error{Problems: []Problem{{Path: pointerPath(sem.JSONPointer), Message: msg}}}
+	}
+	return &Error{Problems: []Problem{{Message: "invalid document"}}}
+}
+
+// pointerPath writes a JSON pointer (/devices/3/interfaces/0) as a path
+// (devices[3].interfaces[0]).
+func pointerPath(p jsontext.Pointer) string {
+	var parts []any
+	for tok := range p.Tokens() {
+		if n, err := strconv.Atoi(tok); err == nil && n >= 0 {
+			parts = append(parts, n)
+		} else {
+			parts = append(parts, tok)
+		}
+	}
+	return at(parts...)
 }
 
 // position converts a byte offset to a 1-based line and column.
@@ -87,8 +113,8 @@ func position(data []byte, off int) (line, col int) {
 var timeType = reflect.TypeFor[time.Time]()
 
 // walk checks a generic JSON value against the Go type the decoder fills,
-// with encoding/json's rules: null is accepted anywhere, field names match
-// case-insensitively, integers must fit.
+// with the decoder's rules: null is accepted anywhere, field names match
+// exactly, integers must fit.
 func walk(ps *problems, path string, v any, t reflect.Type) {
 	if v == nil {
 		return
@@ -170,23 +196,16 @@ func sortedKeys(obj map[string]any) func(func(string, any) bool) {
 	}
 }
 
+// fieldByJSONName finds the field a key decodes into; names match exactly,
+// as encoding/json/v2 matches them.
 func fieldByJSONName(t reflect.Type, key string) (reflect.StructField, bool) {
-	var fold reflect.StructField
-	found := false
 	for i := range t.NumField() {
 		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "" || name == "-" {
-			continue
-		}
-		if name == key {
+		if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name == key && name != "-" {
 			return f, true
 		}
-		if !found && strings.EqualFold(name, key) {
-			fold, found = f, true
-		}
 	}
-	return fold, found
+	return reflect.StructField{}, false
 }
 
 func kind(v any) string {

@@ -29,9 +29,9 @@ func TestParseErrors(t *testing.T) {
 		want []string
 	}{
 		{"empty", "  \n", []string{"empty document"}},
-		{"malformed", "{\n  \"schema\": \"meshq.facts/v1\",\n  \"devices\": [}\n", []string{"malformed JSON at line 3, column 15: invalid character '}' looking for beginning of value"}},
+		{"malformed", "{\n  \"schema\": \"meshq.facts/v1\",\n  \"devices\": [}\n", []string{"devices[0]: malformed JSON: invalid character '}' at start of value (line 3, column 15)"}},
 		{"truncated", `{"schema": "meshq.facts/v1", "devices": [`, []string{"malformed JSON: unexpected end of input"}},
-		{"trailing", `{"schema": "meshq.facts/v1"}` + "\n {}", []string{"unexpected data after the document at line 2, column 2"}},
+		{"trailing", `{"schema": "meshq.facts/v1"}` + "\n {}", []string{"malformed JSON: invalid character '{' after top-level value (line 2, column 2)"}},
 		{"not an object", `[1, 2]`, []string{"want an object, got an array"}},
 		{"unknown fields", `{"schema": "meshq.facts/v1", "devices": [{"hostname": "a", "interfaces": [{"name": "e0", "ip": "10.0.0.1/24"}]}, {"hostname": "b", "colour": "red"}]}`,
 			[]string{"devices[0].interfaces[0].ip: unknown field", "devices[1].colour: unknown field"}},
@@ -46,6 +46,9 @@ func TestParseErrors(t *testing.T) {
 				"devices[0].interfaces[0].trunk_vlans[0]: want an integer, got 1.5",
 				"devices[0].metadata: want an object, got an array",
 			}},
+		{"duplicate key", `{"schema": "meshq.facts/v1", "devices": [{"hostname": "a", "hostname": "b"}]}`, []string{"devices[0].hostname: malformed JSON: duplicate object member name (line 1, column 60)"}},
+		{"case variant", `{"schema": "meshq.facts/v1", "devices": [{"Hostname": "a"}]}`, []string{"devices[0].Hostname: unknown field"}},
+		{"invalid utf-8", "{\"schema\": \"meshq.facts/v1\", \"devices\": [{\"hostname\": \"a\xff\"}]}", []string{"devices[0].hostname: malformed JSON: invalid UTF-8 (line 1, column 57)"}},
 		{"devices not array", `{"schema": "meshq.facts/v1", "devices": {"hostname": "a"}}`, []string{"devices: want an array, got an object"}},
 		{"time wrong type", `{"schema": "meshq.facts/v1", "collected_at": 5}`, []string{"collected_at: want an RFC 3339 time string, got the number 5"}},
 		{"values", `{"schema": "meshq.facts/v1", "devices": [{"hostname": "a", "interfaces": [{"name": "e0", "ips": ["10.0.0.1/33"]}]}]}`,
