@@ -375,3 +375,29 @@ func TestTornMetaPage(t *testing.T) {
 		t.Errorf("Load() after recovery and ingest = %d devices, want 2", len(got))
 	}
 }
+
+// TestReadOnlyDirectory: a data directory that cannot be written gives a
+// clear error at open, naming the directory, and never a half-made store.
+// As root, permissions do not stop writes, so the test uses /proc, where
+// nobody can create directories.
+func TestReadOnlyDirectory(t *testing.T) {
+	var dir string
+	if os.Geteuid() == 0 {
+		dir = "/proc/self/meshq-data"
+	} else {
+		parent := t.TempDir()
+		if err := os.Chmod(parent, 0o555); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Chmod(parent, 0o755) })
+		dir = filepath.Join(parent, "data")
+	}
+	s, err := OpenEmbedded(dir)
+	if err == nil {
+		s.Close()
+		t.Fatalf("OpenEmbedded(%s) = nil, want an error", dir)
+	}
+	if !strings.Contains(err.Error(), "creating data directory") || !strings.Contains(err.Error(), filepath.Base(dir)) {
+		t.Errorf("OpenEmbedded(%s) = %v, want a data directory error naming it", dir, err)
+	}
+}
