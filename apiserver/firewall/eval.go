@@ -2,6 +2,7 @@ package firewall
 
 import (
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -94,42 +95,50 @@ func (p *Policy) Evaluate(f Flow) Decision {
 	remaining := f.Services
 	var parts []Part
 	var maybes []maybePart
-	for _, r := range p.Rules {
-		if remaining.Empty() {
-			break
-		}
-		if !r.Enabled || !zoneMatch(r.SrcZoneSet, inZ, inOK, len(p.zones)) || !zoneMatch(r.DstZoneSet, outZ, outOK, len(p.zones)) {
-			continue
-		}
-		ms, reasonS := r.Src.match(src)
-		if ms == no {
-			continue
-		}
-		md, reasonD := r.Dst.match(dst)
-		if md == no {
-			continue
-		}
-		sure := remaining.Intersect(r.Svc.Set)
-		if ms == yes && md == yes {
-			if !sure.Empty() {
-				parts = append(parts, Part{Rule: r, Action: r.Action, Services: sure})
-				remaining = remaining.Subtract(sure)
+	// Only the enabled rules of this zone pair: the AND of two bitsets,
+	// walked in rule order.
+	srcBits, dstBits := p.anySrc, p.anyDst
+	if inOK {
+		srcBits = p.srcZoneRules[inZ]
+	}
+	if outOK {
+		dstBits = p.dstZoneRules[outZ]
+	}
+	for w := range srcBits {
+		word := srcBits[w] & dstBits[w]
+		for word != 0 && !remaining.Empty() {
+			r := p.Rules[w*64+bits.TrailingZeros64(word)]
+			word &= word - 1
+			ms, reasonS := r.Src.match(src)
+			if ms == no {
+				continue
 			}
-			if len(r.Svc.Unknown) > 0 && !remaining.Empty() {
-				maybes = append(maybes, maybePart{r, remaining, r.Svc.Unknown[0]})
+			md, reasonD := r.Dst.match(dst)
+			if md == no {
+				continue
 			}
-			continue
-		}
-		reason := reasonS
-		if reason == "" {
-			reason = reasonD
-		}
-		m := sure
-		if len(r.Svc.Unknown) > 0 {
-			m = remaining
-		}
-		if !m.Empty() {
-			maybes = append(maybes, maybePart{r, m, reason})
+			sure := remaining.Intersect(r.Svc.Set)
+			if ms == yes && md == yes {
+				if !sure.Empty() {
+					parts = append(parts, Part{Rule: r, Action: r.Action, Services: sure})
+					remaining = remaining.Subtract(sure)
+				}
+				if len(r.Svc.Unknown) > 0 && !remaining.Empty() {
+					maybes = append(maybes, maybePart{r, remaining, r.Svc.Unknown[0]})
+				}
+				continue
+			}
+			reason := reasonS
+			if reason == "" {
+				reason = reasonD
+			}
+			m := sure
+			if len(r.Svc.Unknown) > 0 {
+				m = remaining
+			}
+			if !m.Empty() {
+				maybes = append(maybes, maybePart{r, m, reason})
+			}
 		}
 	}
 	if !remaining.Empty() {
@@ -185,6 +194,41 @@ func (p *Policy) describe(pt Part) string {
 		return "default action"
 	}
 	return "rule " + pt.Rule.RuleID
+}
+
+// indexZones builds, per zone, the bitsets of enabled rules that apply to
+// traffic entering (src) or leaving (dst) by it, and those of rules whose
+// zones are any (for a zone the policy does not know).
+func (p *Policy) indexZones() {
+	words := (len(p.Rules) + 63) / 64
+	n := len(p.zones)
+	p.srcZoneRules = make([][]uint64, n)
+	p.dstZoneRules = make([][]uint64, n)
+	for z := range n {
+		p.srcZoneRules[z] = make([]uint64, words)
+		p.dstZoneRules[z] = make([]uint64, words)
+	}
+	p.anySrc = make([]uint64, words)
+	p.anyDst = make([]uint64, words)
+	for i, r := range p.Rules {
+		if !r.Enabled {
+			continue
+		}
+		for z := range n {
+			if r.SrcZoneSet.Contains(uint32(z)) {
+				p.srcZoneRules[z][i/64] |= 1 << (i % 64)
+			}
+			if r.DstZoneSet.Contains(uint32(z)) {
+				p.dstZoneRules[z][i/64] |= 1 << (i % 64)
+			}
+		}
+		if zoneMatch(r.SrcZoneSet, 0, false, n) {
+			p.anySrc[i/64] |= 1 << (i % 64)
+		}
+		if zoneMatch(r.DstZoneSet, 0, false, n) {
+			p.anyDst[i/64] |= 1 << (i % 64)
+		}
+	}
 }
 
 // zoneMatch: an interface with a zone the policy does not know matches only

@@ -36,6 +36,12 @@ type Policy struct {
 	ifaceZone map[string]string
 	addrObjs  map[string]*facts.AddressObject
 	svcObjs   map[string]*facts.ServiceObject
+
+	// Per zone index, the enabled rules (bit i = Rules[i]) that apply to
+	// traffic entering or leaving by that zone; anySrc/anyDst for a zone
+	// the policy does not know (only rules with any zones).
+	srcZoneRules, dstZoneRules [][]uint64
+	anySrc, anyDst             []uint64
 }
 
 // Rule is one compiled rule.
@@ -232,6 +238,7 @@ func Compile(hostname string, fw *facts.Firewall, interfaces []facts.Interface) 
 		r.Svc = res.svcList(fr.Services)
 		p.Rules = append(p.Rules, r)
 	}
+	p.indexZones()
 	return p
 }
 

@@ -2,6 +2,7 @@ package pathanalysis
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -64,7 +65,6 @@ type tracer struct {
 	q         Query
 	paths     []Path
 	truncated bool
-	dist      []int32 // topology distance to the destination; built on demand
 }
 
 type stateKey struct {
@@ -287,24 +287,16 @@ func (ix *Index) nextHopOwner(d *graph.Device, nh netip.Addr) *graph.Interface {
 // topology forwards from a device without routes along the fewest links
 // towards the devices that hold the destination's subnet.
 func (t *tracer) topology(dev *graph.Device, hop Hop, path []Hop, seen map[stateKey]bool) {
-	if t.dist == nil {
-		t.dist = t.ix.distancesTo(t.q.Dst)
-	}
 	hop.Note = "topology (no routes on this device)"
-	if t.dist[dev.Index] <= 0 {
+	step := t.ix.firstStep(dev, t.ix.destinationDevices(t.q.Dst))
+	if step == nil {
 		hop.Note = "no route"
 		t.finish(append(path, hop), firewall.VerdictDeny, fmt.Sprintf("no route to %s on %s (no routing table, and no links towards the destination)", t.q.Dst, dev.Hostname))
 		return
 	}
-	var bestPeer *graph.Device
-	var via *graph.Link
-	for _, a := range dev.Adj {
-		if t.dist[a.Peer] == t.dist[dev.Index]-1 && (bestPeer == nil || a.Peer < bestPeer.Index) {
-			bestPeer, via = t.ix.G.Devices[a.Peer], a.Link
-		}
-	}
-	out, in := via.A.Interface, via.B.Interface
-	if via.A.Device != dev {
+	peer := t.ix.G.Devices[step.Peer]
+	out, in := step.Link.A.Interface, step.Link.B.Interface
+	if step.Link.A.Device != dev {
 		out, in = in, out
 	}
 	hop.Out = out
@@ -312,39 +304,102 @@ func (t *tracer) topology(dev *graph.Device, hop Hop, path []Hop, seen map[state
 		t.finishDenied(path, hop)
 		return
 	}
-	t.walk(bestPeer, in, vrfOf(ifaceVRF(bestPeer, in, hop.VRF)), append(path, hop), seen)
+	t.walk(peer, in, vrfOf(ifaceVRF(peer, in, hop.VRF)), append(path, hop), seen)
 }
 
-// distancesTo returns, per device, 1 + the number of links to the nearest
-// device with an interface in the destination's subnet (1 for those), or 0
-// where none is reachable.
-func (ix *Index) distancesTo(dst netip.Addr) []int32 {
-	dist := make([]int32, len(ix.G.Devices))
-	var queue []int
-	add := func(d *graph.Device) {
-		if d != nil && dist[d.Index] == 0 {
-			dist[d.Index] = 1
-			queue = append(queue, d.Index)
-		}
-	}
+// destinationDevices are the devices that own the destination address or
+// have an interface in its subnet.
+func (ix *Index) destinationDevices(dst netip.Addr) []*graph.Device {
+	var out []*graph.Device
 	for _, ifc := range ix.G.InterfacesByIP(dst) {
-		add(ifc.Device)
+		out = append(out, ifc.Device)
 	}
 	if sub, ok := ix.G.SubnetFor(dst); ok {
 		for _, h := range sub.Devices {
-			add(ix.G.Device(h))
-		}
-	}
-	for i := 0; i < len(queue); i++ {
-		d := ix.G.Devices[queue[i]]
-		for _, a := range d.Adj {
-			if dist[a.Peer] == 0 {
-				dist[a.Peer] = dist[d.Index] + 1
-				queue = append(queue, a.Peer)
+			if d := ix.G.Device(h); d != nil {
+				out = append(out, d)
 			}
 		}
 	}
-	return dist
+	return out
+}
+
+// firstStep returns the first link of a fewest-links path from dev to any
+// of targets (nil when none is reachable, or dev is one). It searches from
+// both ends at once, a level at a time from the smaller frontier, so that
+// in a large network it visits the neighbourhoods of the two ends rather
+// than the whole graph. Among equally short paths it takes the one whose
+// meeting device, then first step, has the lowest index, so that answers
+// are stable.
+func (ix *Index) firstStep(dev *graph.Device, targets []*graph.Device) *graph.Adj {
+	if len(targets) == 0 || slices.Contains(targets, dev) {
+		return nil
+	}
+	const unseen = -1
+	fwd := map[int]int{dev.Index: 0} // device → distance from dev
+	bwd := map[int]int{}             // device → distance to a target
+	for _, d := range targets {
+		bwd[d.Index] = 0
+	}
+	fFront := []int{dev.Index}
+	bFront := slices.Sorted(maps.Keys(bwd))
+	for len(fFront) > 0 && len(bFront) > 0 {
+		forward := len(fFront) <= len(bFront)
+		front, mine, other := fFront, fwd, bwd
+		if !forward {
+			front, mine, other = bFront, bwd, fwd
+		}
+		var next []int
+		meet, best := unseen, 0
+		for _, n := range front {
+			for _, a := range ix.G.Devices[n].Adj {
+				if _, ok := mine[a.Peer]; ok {
+					continue
+				}
+				mine[a.Peer] = mine[n] + 1
+				next = append(next, a.Peer)
+				if o, ok := other[a.Peer]; ok {
+					if total := mine[a.Peer] + o; meet == unseen || total < best || (total == best && a.Peer < meet) {
+						meet, best = a.Peer, total
+					}
+				}
+			}
+		}
+		if meet != unseen {
+			return ix.stepTowards(dev, meet, fwd)
+		}
+		if forward {
+			fFront = next
+		} else {
+			bFront = next
+		}
+	}
+	return nil
+}
+
+// stepTowards walks back from the meeting device m to dev along fwd's
+// distances and returns dev's link on that path.
+func (ix *Index) stepTowards(dev *graph.Device, m int, fwd map[int]int) *graph.Adj {
+	for cur := m; ; {
+		var prev *graph.Adj
+		for i, a := range ix.G.Devices[cur].Adj {
+			if d, ok := fwd[a.Peer]; ok && d == fwd[cur]-1 && (prev == nil || a.Peer < prev.Peer) {
+				prev = &ix.G.Devices[cur].Adj[i]
+			}
+		}
+		if prev == nil {
+			return nil
+		}
+		if prev.Peer == dev.Index {
+			for i, a := range dev.Adj {
+				if a.Link == prev.Link {
+					return &dev.Adj[i]
+				}
+			}
+			return nil
+		}
+		cur = prev.Peer
+	}
 }
 
 // firewallPasses evaluates the hop's firewall (if any) and reports whether
