@@ -227,6 +227,7 @@ func (s *Embedded) Load(ctx context.Context) (uint64, []facts.Device, error) {
 	if err != nil {
 		return 0, nil, fmt.Errorf("loading the embedded store: %w", err)
 	}
+	releaseMapped(s.path)
 	return ver, devices, nil
 }
 
