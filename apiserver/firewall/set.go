@@ -185,13 +185,6 @@ func (k Key) next() (Key, bool) {
 	return Key{hi, lo}, c2 != 0
 }
 
-// prev returns k-1 (k must not be zero).
-func (k Key) prev() Key {
-	lo, b := bits.Sub64(k.Lo, 1, 0)
-	hi, _ := bits.Sub64(k.Hi, 0, b)
-	return Key{hi, lo}
-}
-
 // Interval is an inclusive interval of address keys.
 type Interval struct{ Lo, Hi Key }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -187,4 +189,32 @@ func TestFirewallQueries(t *testing.T) {
 	check("hygiene_shadowed_rules", `{"hostname":"fw-2"}`, "shadowed_by", []string{`["1"]`})
 	check("hygiene_shadowed_rules", `{"hostname":"fw-2"}`, "different_action", []string{`true`})
 	check("hygiene_shadowed_rules", `{"hostname":"fw-1"}`, "rule_id", nil)
+}
+
+// TestConcurrentQueries runs queries that share the cached index and the
+// once-computed shadow analysis from many goroutines (meaningful under
+// -race): every answer must be the same.
+func TestConcurrentQueries(t *testing.T) {
+	f := newFixture(t)
+	var wg sync.WaitGroup
+	errs := make(chan string, 64)
+	for range 8 {
+		wg.Go(func() {
+			for range 5 {
+				r, err := f.exec(t, "hygiene_shadowed_rules", `{}`)
+				if err != nil || len(r.Rows) != 1 {
+					errs <- fmt.Sprintf("hygiene_shadowed_rules = %v rows, %v; want 1 row", r, err)
+				}
+				r, err = f.exec(t, "path_analysis", `{"src_ip":"10.1.1.10","dst_ip":"10.9.0.7","protocol":"tcp","dst_port":22}`)
+				if err != nil || r.Extra["verdict"] != "deny" {
+					errs <- fmt.Sprintf("path_analysis = %v, %v; want deny", r, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
 }
