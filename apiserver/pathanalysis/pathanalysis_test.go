@@ -133,6 +133,17 @@ func TestAnalyze(t *testing.T) {
 			paths: [][]string{{"gw-a red-lan→"}},
 		},
 		{
+			name: "same subnet never crosses the gateway", src: "10.9.1.5", dst: "10.9.1.9", svc: tcpPort(22),
+			verdict: "permit", reason: "10.9.1.5 and 10.9.1.9 are in the same subnet 10.9.1.0/24: switched within the segment",
+		},
+		{
+			// Rule 20 denies ssh into trust only; the firewall's own dmz1
+			// address is in dmz, so the intra-zone rule 40 decides.
+			name: "to the gateway's own address", src: "10.9.1.5", dst: "10.9.1.1", svc: tcpPort(22),
+			verdict: "permit", reason: "permitted by rule 40 on fw-1",
+			paths: [][]string{{"fw-1 dmz1→dmz1 [dmz→dmz 40 permit]"}},
+		},
+		{
 			name: "source nobody routes", src: "192.0.2.50", dst: "10.9.0.7", svc: tcpPort(443),
 			verdict: "unknown", reason: "no subnet in the graph contains the source 192.0.2.50",
 		},

@@ -76,6 +76,12 @@ type stateKey struct {
 func (ix *Index) Analyze(q Query) Result {
 	q.Src, q.Dst = q.Src.Unmap(), q.Dst.Unmap()
 	t := &tracer{ix: ix, q: q}
+	// Two hosts of one subnet talk on their segment: no router or firewall
+	// sees the traffic.
+	if sub, ok := ix.G.SubnetFor(q.Src); ok && sub.Prefix.Contains(q.Dst) && len(ix.G.InterfacesByIP(q.Src)) == 0 && len(ix.G.InterfacesByIP(q.Dst)) == 0 {
+		return Result{Verdict: firewall.VerdictPermit, Reason: fmt.Sprintf(
+			"%s and %s are in the same subnet %s: switched within the segment, no router or firewall on the path", q.Src, q.Dst, sub.Prefix)}
+	}
 	starts, why := ix.gateways(q.Src)
 	if len(starts) == 0 {
 		return Result{Verdict: firewall.VerdictUnknown, Reason: why}
