@@ -28,6 +28,7 @@ import (
 
 	"github.com/meshoptixiq/mesh/apiserver/demo"
 	"github.com/meshoptixiq/mesh/apiserver/engine"
+	"github.com/meshoptixiq/mesh/apiserver/firewall/fwbench"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/query"
 	"github.com/meshoptixiq/mesh/apiserver/store"
@@ -69,6 +70,21 @@ func run(args []string, out io.Writer) error {
 			return fmt.Errorf("%d devices: %w", n, err)
 		}
 	}
+	// Firewall intelligence (issue 3), measured by apiserver/firewall/fwbench.
+	return firewallFigures(out)
+}
+
+func firewallFigures(out io.Writer) error {
+	fmt.Fprintf(out, "firewall intelligence: %d-site network, one %d-rule firewall per site\n", fwbench.Network.Sites, fwbench.Network.RulesPerFW)
+	figs, err := fwbench.Measure(context.Background())
+	if err != nil {
+		return fmt.Errorf("firewall figures: %w", err)
+	}
+	rows := make([]row, len(figs))
+	for i, f := range figs {
+		rows[i] = row{what: f.What, got: f.Got, target: f.Target, ok: f.OK}
+	}
+	printRows(out, rows)
 	return nil
 }
 
