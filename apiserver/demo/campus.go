@@ -20,17 +20,19 @@ type Problem struct {
 // Problems lists the deliberate problems. They sit on the first
 // distribution pair's access switches, which every network has, so the
 // list is the same for every seed and size.
-var Problems = []Problem{
-	{"hygiene_mtu_mismatch", "access-sw-0001", "Te1/1/1", "MTU 1500 against 9198 on dist-sw-001 Te1/0/1"},
-	{"hygiene_speed_mismatch", "access-sw-0002", "Te1/1/2", "1000 Mb/s against 10000 on dist-sw-002 Te1/0/2"},
-	{"hygiene_vlan_mismatch", "access-sw-0003", "Te1/1/1", "trunk lacks VLAN 40 that dist-sw-001 Te1/0/3 carries"},
-	{"hygiene_interfaces_no_description", "access-sw-0004", "Gi1/0/1", "up, no description"},
-	{"hygiene_interfaces_no_description", "access-sw-0004", "Gi1/0/2", "up, no description"},
-	{"interfaces_down", "access-sw-0005", "Gi1/0/38", "admin up, oper down"},
-	{"interfaces_down", "dist-sw-002", "Te1/0/24", "admin up, oper down (spare downlink)"},
-	{"hygiene_duplicate_ips", "lab-sw-01", "Vlan1", "10.32.0.2 is also dist-sw-001 Vlan10"},
-	{"hygiene_orphan_devices", "lab-sw-01", "", "no neighbors"},
-	{"bgp_sessions_down", "border-rtr-02", "", "ISP-B 198.51.100.6 active"},
+func Problems() []Problem {
+	return []Problem{
+		{"hygiene_mtu_mismatch", "access-sw-0001", "Te1/1/1", "MTU 1500 against 9198 on dist-sw-001 Te1/0/1"},
+		{"hygiene_speed_mismatch", "access-sw-0002", "Te1/1/2", "1000 Mb/s against 10000 on dist-sw-002 Te1/0/2"},
+		{"hygiene_vlan_mismatch", "access-sw-0003", "Te1/1/1", "trunk lacks VLAN 40 that dist-sw-001 Te1/0/3 carries"},
+		{"hygiene_interfaces_no_description", "access-sw-0004", "Gi1/0/1", "up, no description"},
+		{"hygiene_interfaces_no_description", "access-sw-0004", "Gi1/0/2", "up, no description"},
+		{"interfaces_down", "access-sw-0005", "Gi1/0/38", "admin up, oper down"},
+		{"interfaces_down", "dist-sw-002", "Te1/0/24", "admin up, oper down (spare downlink)"},
+		{"hygiene_duplicate_ips", "lab-sw-01", "Vlan1", "10.32.0.2 is also dist-sw-001 Vlan10"},
+		{"hygiene_orphan_devices", "lab-sw-01", "", "no neighbors"},
+		{"bgp_sessions_down", "border-rtr-02", "", "ISP-B 198.51.100.6 active"},
+	}
 }
 
 // Vendor naming of access switch ports.

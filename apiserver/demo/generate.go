@@ -170,6 +170,7 @@ func (g *gen) device(hostname, role, site, vendor, os, model string) *facts.Devi
 	return d
 }
 
+// Per-vendor details; read-only tables.
 var (
 	mgmtInterface = map[string]string{"cisco": "Gi0/0", "arista": "Management1", "aruba": "mgmt", "juniper": "fxp0", "paloaltonetworks": "mgmt"}
 	serialPrefix  = map[string]string{"cisco": "FOC", "arista": "JPE", "aruba": "SG", "juniper": "JN", "paloaltonetworks": "PA"}

@@ -329,7 +329,7 @@ func TestGenerateProblems(t *testing.T) {
 			}
 		}
 		var want []finding
-		for _, p := range Problems {
+		for _, p := range Problems() {
 			want = append(want, finding{p.Kind, p.Hostname, p.Interface})
 		}
 		less := func(a, b finding) bool { return a.Kind+a.Host+a.Ifc < b.Kind+b.Host+b.Ifc }
