@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"net/netip"
 	"slices"
-	"strings"
 )
 
 // failure is what a blast-radius question takes out of the graph.
@@ -44,14 +43,9 @@ func (g *Graph) reachable(f failure) []bool {
 		}
 		return queue
 	}
-	var roots []int
-	for _, d := range g.Devices {
-		if g.rootRoles[strings.ToLower(d.Role)] && d != f.device {
-			roots = append(roots, d.Index)
-		}
-	}
 	if g.hasRoot {
-		bfs(roots)
+		bfs(g.roots) // the failed device is already marked seen
+
 		if f.device != nil {
 			seen[f.device.Index] = false
 		}
@@ -100,7 +94,7 @@ type VLANCount struct {
 
 // BlastDevice fails device d.
 func (g *Graph) BlastDevice(d *Device) BlastRadius {
-	return g.blast(failure{device: d}, func(ep *Endpoint) bool { return ep.Device == d })
+	return g.blast(failure{device: d}, d.Endpoints)
 }
 
 // BlastInterface fails one port: every link on it goes down, and what was
@@ -112,7 +106,13 @@ func (g *Graph) BlastInterface(d *Device, ifname string) BlastRadius {
 			links[l.Index] = true
 		}
 	}
-	return g.blast(failure{links: links}, func(ep *Endpoint) bool { return ep.Device == d && ep.Interface == ifname })
+	var eps []*Endpoint
+	for _, ep := range d.Endpoints {
+		if ep.Interface == ifname {
+			eps = append(eps, ep)
+		}
+	}
+	return g.blast(failure{links: links}, eps)
 }
 
 // BlastVLAN fails VLAN v: links that exist only to carry v go down (both
@@ -127,7 +127,15 @@ func (g *Graph) BlastVLAN(v int) BlastRadius {
 			links[l.Index] = true
 		}
 	}
-	return g.blast(failure{links: links}, func(ep *Endpoint) bool { return ep.VLAN == v })
+	var eps []*Endpoint
+	for _, d := range g.Devices {
+		for _, ep := range d.Endpoints {
+			if ep.VLAN == v {
+				eps = append(eps, ep)
+			}
+		}
+	}
+	return g.blast(failure{links: links}, eps)
 }
 
 // BlastSubnet fails subnet p: links whose two ends are both addressed in p
@@ -152,17 +160,21 @@ func (g *Graph) BlastSubnet(p netip.Prefix) BlastRadius {
 			links[l.Index] = true
 		}
 	}
-	return g.blast(failure{links: links}, func(ep *Endpoint) bool {
-		for _, a := range ep.IPs {
-			if p.Contains(a.IP) {
-				return true
+	var eps []*Endpoint
+	for _, d := range g.Devices {
+		for _, ep := range d.Endpoints {
+			if slices.ContainsFunc(ep.IPs, func(a ARPAddr) bool { return p.Contains(a.IP) }) {
+				eps = append(eps, ep)
 			}
 		}
-		return false
-	})
+	}
+	return g.blast(failure{links: links}, eps)
 }
 
-func (g *Graph) blast(f failure, alsoEndpoint func(*Endpoint) bool) BlastRadius {
+// blast applies f and collects what it takes down: devices that reached
+// a root before and do not now, their endpoints, and extra endpoints
+// (given in device-index order) that the failure hits directly.
+func (g *Graph) blast(f failure, extra []*Endpoint) BlastRadius {
 	after := g.reachable(f)
 	var br BlastRadius
 	affected := make([]bool, len(g.Devices))
@@ -173,13 +185,27 @@ func (g *Graph) blast(f failure, alsoEndpoint func(*Endpoint) bool) BlastRadius 
 		}
 	}
 	counts := map[int]int{}
-	for _, d := range g.Devices {
-		for _, ep := range d.Endpoints {
-			if affected[d.Index] || alsoEndpoint(ep) {
-				br.Endpoints = append(br.Endpoints, ep)
-				counts[ep.VLAN]++
-			}
+	add := func(ep *Endpoint) {
+		br.Endpoints = append(br.Endpoints, ep)
+		counts[ep.VLAN]++
+	}
+	// Merge the affected devices' endpoints with the extras, both in
+	// device order, so the answer is sorted by device, port, MAC.
+	k := 0
+	for _, d := range br.Devices {
+		for k < len(extra) && extra[k].Device.Index < d.Index {
+			add(extra[k])
+			k++
 		}
+		for k < len(extra) && extra[k].Device == d {
+			k++ // covered by the device's own endpoints
+		}
+		for _, ep := range d.Endpoints {
+			add(ep)
+		}
+	}
+	for ; k < len(extra); k++ {
+		add(extra[k])
 	}
 	for v, n := range counts {
 		br.ByVLAN = append(br.ByVLAN, VLANCount{VLAN: v, Endpoints: n})

@@ -27,7 +27,7 @@ type Graph struct {
 	Devices []*Device
 	// Links are the deduplicated, undirected neighbor adjacencies, sorted.
 	Links []*Link
-	// Endpoints sorted by MAC, then location.
+	// Endpoints in device (hostname) order, then MAC-table order.
 	Endpoints []*Endpoint
 	// Subnets sorted by VRF, then prefix.
 	Subnets []*Subnet
@@ -49,6 +49,7 @@ type Graph struct {
 	// losing every root cuts everything off rather than falling back to
 	// the largest component.
 	hasRoot bool
+	roots   []int // indexes of root devices
 	// rooted[i] says whether device i reaches a root in the intact graph.
 	rooted []bool
 	stats  Stats
@@ -60,6 +61,7 @@ type Device struct {
 	Index      int
 	Ifaces     []*Interface // in facts order
 	ifByName   map[string]*Interface
+	linked     map[string]struct{} // ports with a neighbor link
 	Adj        []Adj
 	Endpoints  []*Endpoint // located on this device, sorted by port then MAC
 	IPCount    int
@@ -214,28 +216,31 @@ func Build(version uint64, devices []facts.Device, opt Options) *Graph {
 		d.Index = i
 		d.ifByName = make(map[string]*Interface, len(d.Device.Interfaces))
 		d.Ifaces = make([]*Interface, 0, len(d.Device.Interfaces))
+		slab := make([]Interface, len(d.Device.Interfaces)) // one allocation per device
 		for j := range d.Device.Interfaces {
-			fi := d.Device.Interfaces[j]
-			ifc := &Interface{Interface: fi, Device: d}
-			for _, s := range fi.IPs {
+			ifc := &slab[j]
+			ifc.Interface, ifc.Device = d.Device.Interfaces[j], d
+			if len(ifc.IPs) > 0 {
+				ifc.Prefixes = make([]netip.Prefix, 0, len(ifc.IPs))
+			}
+			for _, s := range ifc.IPs {
 				p, err := netip.ParsePrefix(s)
 				if err != nil {
-					if a, aerr := netip.ParseAddr(s); aerr == nil {
-						p = netip.PrefixFrom(a, a.BitLen())
-					} else {
+					a, aerr := netip.ParseAddr(s)
+					if aerr != nil {
 						continue
 					}
+					p = netip.PrefixFrom(a, a.BitLen())
 				}
 				ifc.Prefixes = append(ifc.Prefixes, p)
 			}
-			ifc.carries, ifc.allVLANs = carriedVLANs(fi)
+			ifc.carries, ifc.allVLANs = carriedVLANs(ifc.Interface)
 			for _, v := range ifc.carries {
 				vlanSet[v] = true
-				g.vlanIfs[v] = append(g.vlanIfs[v], ifc)
 			}
 			d.Ifaces = append(d.Ifaces, ifc)
-			if _, dup := d.ifByName[fi.Name]; !dup {
-				d.ifByName[fi.Name] = ifc
+			if _, dup := d.ifByName[ifc.Name]; !dup {
+				d.ifByName[ifc.Name] = ifc
 			}
 		}
 		for _, v := range d.Device.VLANs {
@@ -246,19 +251,22 @@ func Build(version uint64, devices []facts.Device, opt Options) *Graph {
 		}
 		g.stats.Interfaces += len(d.Ifaces)
 	}
-	// Trunks without an allowed list carry every VLAN known anywhere.
+	// VLAN membership in device, then interface order; trunks without an
+	// allowed list carry every VLAN known anywhere.
+	var allVLANs []int
+	for v := range vlanSet {
+		allVLANs = append(allVLANs, v)
+	}
 	for _, d := range g.Devices {
 		for _, ifc := range d.Ifaces {
+			vs := ifc.carries
 			if ifc.allVLANs {
-				for v := range vlanSet {
-					g.vlanIfs[v] = append(g.vlanIfs[v], ifc)
-				}
+				vs = allVLANs
+			}
+			for _, v := range vs {
+				g.vlanIfs[v] = append(g.vlanIfs[v], ifc)
 			}
 		}
-	}
-	for v, ifs := range g.vlanIfs {
-		slices.SortFunc(ifs, compareIfaces)
-		g.vlanIfs[v] = slices.CompactFunc(ifs, func(a, b *Interface) bool { return a == b })
 	}
 	g.VLANs = make([]int, 0, len(vlanSet))
 	for v := range vlanSet {
@@ -270,8 +278,11 @@ func Build(version uint64, devices []facts.Device, opt Options) *Graph {
 	g.buildEndpoints()
 	g.buildAddrs()
 	for _, d := range g.Devices {
-		g.hasRoot = g.hasRoot || g.rootRoles[strings.ToLower(d.Role)]
+		if g.rootRoles[strings.ToLower(d.Role)] {
+			g.roots = append(g.roots, d.Index)
+		}
 	}
+	g.hasRoot = len(g.roots) > 0
 	g.rooted = g.reachable(failure{})
 	g.stats.Devices = len(g.Devices)
 	g.stats.Endpoints = len(g.Endpoints)
@@ -279,13 +290,6 @@ func Build(version uint64, devices []facts.Device, opt Options) *Graph {
 	g.stats.VLANs = len(g.VLANs)
 	g.stats.Links = len(g.Links)
 	return g
-}
-
-func compareIfaces(a, b *Interface) int {
-	if c := strings.Compare(a.Device.Hostname, b.Device.Hostname); c != 0 {
-		return c
-	}
-	return strings.Compare(a.Name, b.Name)
 }
 
 // carriedVLANs lists the VLANs a port carries: its access VLAN, or its
@@ -352,8 +356,8 @@ func (g *Graph) buildLinks() {
 		}
 	}
 	slices.SortFunc(g.Links, func(x, y *Link) int {
-		return cmp.Or(strings.Compare(x.A.Hostname, y.A.Hostname), strings.Compare(x.A.Interface, y.A.Interface),
-			strings.Compare(x.B.Hostname, y.B.Hostname), strings.Compare(x.B.Interface, y.B.Interface))
+		return compareStrings(x.A.Hostname, y.A.Hostname, x.A.Interface, y.A.Interface,
+			x.B.Hostname, y.B.Hostname, x.B.Interface, y.B.Interface)
 	})
 	for i, l := range g.Links {
 		l.Index = i
@@ -361,6 +365,10 @@ func (g *Graph) buildLinks() {
 			if e.Device != nil {
 				e.Device.HasNeighbr = true
 				e.Device.LinkCount++
+				if e.Device.linked == nil {
+					e.Device.linked = map[string]struct{}{}
+				}
+				e.Device.linked[e.Interface] = struct{}{}
 			}
 			if e.Iface != nil {
 				e.Iface.Links = append(e.Iface.Links, l)
@@ -383,12 +391,12 @@ func (g *Graph) linkEnd(p portKey) LinkEnd {
 }
 
 func (g *Graph) buildEndpoints() {
-	linked := map[portKey]bool{}
-	for _, l := range g.Links {
-		linked[portKey{l.A.Hostname, l.A.Interface}] = true
-		linked[portKey{l.B.Hostname, l.B.Interface}] = true
+	nARP, nMAC := 0, 0
+	for _, d := range g.Devices {
+		nARP += len(d.ARP)
+		nMAC += len(d.MACTable)
 	}
-	arp := map[string][]ARPAddr{}
+	arp := make(map[string][]ARPAddr, nARP/2)
 	for _, d := range g.Devices {
 		for _, e := range d.ARP {
 			a, err := netip.ParseAddr(e.IP)
@@ -405,42 +413,51 @@ func (g *Graph) buildEndpoints() {
 			}
 		}
 	}
-	type epKey struct {
-		mac  string
-		port portKey
-	}
-	seen := map[epKey]bool{}
-	for _, d := range g.Devices {
-		for _, m := range d.MACTable {
-			pk := portKey{d.Hostname, m.Interface}
-			if m.MAC == "" || m.Interface == "" || linked[pk] {
-				continue
-			}
-			k := epKey{m.MAC, pk}
-			if seen[k] {
-				continue
-			}
-			seen[k] = true
-			ips := slices.Clone(arp[m.MAC])
-			slices.SortFunc(ips, func(x, y ARPAddr) int { return cmp.Or(x.IP.Compare(y.IP), strings.Compare(x.VRF, y.VRF)) })
-			ep := &Endpoint{MAC: m.MAC, VLAN: m.VLAN, Device: d, Interface: m.Interface, IPs: ips}
-			g.Endpoints = append(g.Endpoints, ep)
+	for _, ips := range arp {
+		if len(ips) > 1 {
+			slices.SortFunc(ips, func(x, y ARPAddr) int {
+				if c := x.IP.Compare(y.IP); c != 0 {
+					return c
+				}
+				return strings.Compare(x.VRF, y.VRF)
+			})
 		}
 	}
-	slices.SortFunc(g.Endpoints, func(x, y *Endpoint) int {
-		return cmp.Or(strings.Compare(x.MAC, y.MAC), strings.Compare(x.Device.Hostname, y.Device.Hostname), strings.Compare(x.Interface, y.Interface))
-	})
+	g.Endpoints = make([]*Endpoint, 0, nMAC/4)
+	for _, d := range g.Devices {
+		var slab []Endpoint
+		for _, m := range d.MACTable {
+			if m.MAC == "" || m.Interface == "" {
+				continue
+			}
+			if _, ok := d.linked[m.Interface]; ok {
+				continue
+			}
+			if slab == nil {
+				slab = make([]Endpoint, 0, len(d.MACTable))
+			}
+			// The ARP slice is shared by every endpoint with this MAC;
+			// nothing modifies it after Build.
+			slab = append(slab, Endpoint{MAC: m.MAC, VLAN: m.VLAN, Device: d, Interface: m.Interface, IPs: arp[m.MAC]})
+		}
+		if len(slab) == 0 {
+			continue
+		}
+		slices.SortStableFunc(slab, func(x, y Endpoint) int { return compareStrings(x.Interface, y.Interface, x.MAC, y.MAC) })
+		slab = slices.CompactFunc(slab, func(x, y Endpoint) bool { return x.Interface == y.Interface && x.MAC == y.MAC })
+		d.Endpoints = make([]*Endpoint, len(slab))
+		for i := range slab {
+			d.Endpoints[i] = &slab[i]
+		}
+		g.Endpoints = append(g.Endpoints, d.Endpoints...)
+	}
+	g.epByMAC = make(map[string][]*Endpoint, len(g.Endpoints))
+	g.epByIP = make(map[netip.Addr][]EndpointIP, len(g.Endpoints))
 	for _, ep := range g.Endpoints {
 		g.epByMAC[ep.MAC] = append(g.epByMAC[ep.MAC], ep)
-		ep.Device.Endpoints = append(ep.Device.Endpoints, ep)
 		for _, a := range ep.IPs {
 			g.epByIP[a.IP] = append(g.epByIP[a.IP], EndpointIP{IP: a.IP, VRF: a.VRF, Endpoint: ep})
 		}
-	}
-	for _, d := range g.Devices {
-		slices.SortFunc(d.Endpoints, func(x, y *Endpoint) int {
-			return cmp.Or(strings.Compare(x.Interface, y.Interface), strings.Compare(x.MAC, y.MAC))
-		})
 	}
 }
 
@@ -450,7 +467,16 @@ func (g *Graph) buildAddrs() {
 		p   netip.Prefix
 	}
 	subnets := map[subnetKey]*Subnet{}
-	distinct := map[netip.Addr]bool{}
+	n := 0
+	for _, ep := range g.Endpoints {
+		n += len(ep.IPs)
+	}
+	for _, d := range g.Devices {
+		for _, ifc := range d.Ifaces {
+			n += len(ifc.Prefixes)
+		}
+	}
+	g.addrs = make([]AddrEntry, 0, n)
 	for _, d := range g.Devices {
 		for _, ifc := range d.Ifaces {
 			vrf := ifc.VRF
@@ -461,7 +487,6 @@ func (g *Graph) buildAddrs() {
 				a := p.Addr()
 				g.addrs = append(g.addrs, AddrEntry{IP: a, Kind: KindInterface, VRF: vrf, Hostname: d.Hostname, Interface: ifc.Name})
 				g.ifByAddr[a] = append(g.ifByAddr[a], ifc)
-				distinct[a] = true
 				d.IPCount++
 				k := subnetKey{vrf, p.Masked()}
 				s := subnets[k]
@@ -469,7 +494,8 @@ func (g *Graph) buildAddrs() {
 					s = &Subnet{Prefix: k.p, VRF: vrf}
 					subnets[k] = s
 				}
-				if !slices.Contains(s.Devices, d.Hostname) {
+				// Devices come in hostname order: only the last can repeat.
+				if n := len(s.Devices); n == 0 || s.Devices[n-1] != d.Hostname {
 					s.Devices = append(s.Devices, d.Hostname)
 				}
 			}
@@ -478,19 +504,26 @@ func (g *Graph) buildAddrs() {
 	for _, ep := range g.Endpoints {
 		for _, a := range ep.IPs {
 			g.addrs = append(g.addrs, AddrEntry{IP: a.IP, Kind: KindEndpoint, VRF: a.VRF, Hostname: ep.Device.Hostname, Interface: ep.Interface, MAC: ep.MAC})
-			distinct[a.IP] = true
 		}
 	}
 	slices.SortFunc(g.addrs, func(x, y AddrEntry) int {
-		return cmp.Or(x.IP.Compare(y.IP), cmp.Compare(x.Kind, y.Kind), strings.Compare(x.Hostname, y.Hostname),
-			strings.Compare(x.Interface, y.Interface), strings.Compare(x.MAC, y.MAC))
+		if c := x.IP.Compare(y.IP); c != 0 {
+			return c
+		}
+		if x.Kind != y.Kind {
+			return cmp.Compare(x.Kind, y.Kind)
+		}
+		return compareStrings(x.Hostname, y.Hostname, x.Interface, y.Interface, x.MAC, y.MAC)
 	})
-	g.stats.IPAddresses = len(distinct)
+	for i, e := range g.addrs {
+		if i == 0 || e.IP != g.addrs[i-1].IP {
+			g.stats.IPAddresses++
+		}
+	}
 
 	g.Subnets = make([]*Subnet, 0, len(subnets))
 	g.subnetLP = NewPrefixTable[*Subnet]()
 	for _, s := range subnets {
-		slices.Sort(s.Devices)
 		g.Subnets = append(g.Subnets, s)
 	}
 	slices.SortFunc(g.Subnets, func(x, y *Subnet) int {
@@ -504,6 +537,17 @@ func (g *Graph) buildAddrs() {
 		}
 		s.IPCount = len(g.AddrsIn(s.Prefix, s.VRF))
 	}
+}
+
+// compareStrings compares pairs (a1, b1, a2, b2, ...) in order, stopping
+// at the first difference (cmp.Or would evaluate every comparison).
+func compareStrings(pairs ...string) int {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if c := strings.Compare(pairs[i], pairs[i+1]); c != 0 {
+			return c
+		}
+	}
+	return 0
 }
 
 func comparePrefix(a, b netip.Prefix) int {
