@@ -203,3 +203,16 @@ func (t *token) classMatch(c byte) bool {
 	}
 	return in != t.negate
 }
+
+// Glob is a compiled fnmatch pattern for other packages (SOAR rules use
+// the same syntax as the policy).
+type Glob struct{ g glob }
+
+// CompileGlob compiles an fnmatch pattern with the policy's validation.
+func CompileGlob(pattern string) (Glob, error) {
+	g, err := compileGlob(pattern)
+	return Glob{g}, err
+}
+
+// Match reports whether s matches the whole pattern.
+func (g *Glob) Match(s string) bool { return g.g.match(s) }
