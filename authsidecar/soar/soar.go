@@ -182,6 +182,9 @@ type Event struct {
 	RowCount  int64
 	Status    int
 	Params    json.RawMessage
+	// Body is the raw request body; its "parameters" object becomes
+	// Params, parsed by the sender rather than on the request path.
+	Body []byte
 }
 
 // Payload is the seeds' webhook body.
@@ -212,7 +215,7 @@ type Dispatcher struct {
 	Log        *slog.Logger
 	Metrics    Metrics
 
-	queue chan Payload
+	queue chan job
 	retry chan retryItem
 }
 
@@ -224,7 +227,7 @@ type retryItem struct {
 // NewDispatcher returns a dispatcher with queues of queueSize.
 func NewDispatcher(url, token string, rules []Rule, queueSize int, client *http.Client, log *slog.Logger, m Metrics) *Dispatcher {
 	return &Dispatcher{URL: url, Token: token, Rules: rules, RetryDelay: 5 * time.Second, Client: client, Log: log, Metrics: m,
-		queue: make(chan Payload, queueSize), retry: make(chan retryItem, queueSize)}
+		queue: make(chan job, queueSize), retry: make(chan retryItem, queueSize)}
 }
 
 // Match queues a payload for every rule the event matches. It never blocks.
@@ -234,18 +237,33 @@ func (d *Dispatcher) Match(e Event) {
 		if !r.glob.Match(e.Query) || !r.Condition.Holds(e) {
 			continue
 		}
-		params := e.Params
-		if len(params) == 0 {
-			params = json.RawMessage("{}")
-		}
 		p := Payload{Rule: r.Name, Query: e.Query, User: e.User, Timestamp: e.Time.UTC().Format(time.RFC3339),
-			ElapsedMS: e.ElapsedMS, RowCount: e.RowCount, Status: e.Status, Params: params}
+			ElapsedMS: e.ElapsedMS, RowCount: e.RowCount, Status: e.Status, Params: e.Params}
 		select {
-		case d.queue <- p:
+		case d.queue <- job{p: p, body: e.Body}:
 		default:
 			d.Metrics.Dropped()
 			d.Log.Warn("soar queue full; webhook dropped", "rule", r.Name, "query", e.Query)
 		}
+	}
+}
+
+type job struct {
+	p    Payload
+	body []byte
+}
+
+func paramsOf(p *Payload, body []byte) {
+	if len(p.Params) == 0 && len(body) > 0 {
+		var b struct {
+			Parameters json.RawMessage `json:"parameters"`
+		}
+		if json.Unmarshal(body, &b) == nil && len(b.Parameters) > 0 && b.Parameters[0] == '{' {
+			p.Params = b.Parameters
+		}
+	}
+	if len(p.Params) == 0 {
+		p.Params = json.RawMessage("{}")
 	}
 }
 
@@ -279,7 +297,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case p := <-d.queue:
+		case j := <-d.queue:
+			p := j.p
+			paramsOf(&p, j.body)
 			if err := d.send(ctx, p); err != nil {
 				d.Log.Warn("soar webhook failed; retrying once", "rule", p.Rule, "query", p.Query, "err", err, "in", d.RetryDelay)
 				select {
