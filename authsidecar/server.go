@@ -774,4 +774,3 @@ func trimSpace(b []byte) []byte {
 	}
 	return b
 }
-

@@ -68,7 +68,9 @@ type cached struct {
 func NewRedis(rdb *redis.Client) *Store { return newStore(&redisBackend{rdb}) }
 
 // NewMemory stores tokens in this process (lost at restart).
-func NewMemory() *Store { return newStore(&memBackend{tokens: map[string]Token{}, ids: map[string]string{}}) }
+func NewMemory() *Store {
+	return newStore(&memBackend{tokens: map[string]Token{}, ids: map[string]string{}})
+}
 
 func newStore(b backend) *Store { return &Store{b: b, now: time.Now, cache: map[string]cached{}} }
 
@@ -136,7 +138,9 @@ func (s *Store) List(ctx context.Context, owner string) ([]Token, error) {
 			out = append(out, t)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) || (out[i].Created.Equal(out[j].Created) && out[i].ID < out[j].ID) })
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Created.After(out[j].Created) || (out[i].Created.Equal(out[j].Created) && out[i].ID < out[j].ID)
+	})
 	return out, nil
 }
 
