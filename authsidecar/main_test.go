@@ -236,3 +236,31 @@ func eventually(t *testing.T, what string, deadline time.Duration, cond func() (
 }
 
 func netListenUnix(path string) (net.Listener, error) { return net.Listen("unix", path) }
+
+// redisKeys lists keys matching pattern with a raw RESP KEYS command.
+func redisKeys(addr, pattern string) ([]string, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	fmt.Fprintf(c, "*2\r\n$4\r\nKEYS\r\n$%d\r\n%s\r\n", len(pattern), pattern)
+	br := bufio.NewReader(c)
+	line, err := br.ReadString('\n')
+	if err != nil {
+		return nil, err
+	}
+	var n int
+	fmt.Sscanf(line, "*%d", &n)
+	var out []string
+	for i := 0; i < n; i++ {
+		br.ReadString('\n')
+		k, err := br.ReadString('\n')
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, strings.TrimRight(k, "\r\n"))
+	}
+	return out, nil
+}
