@@ -264,3 +264,30 @@ func redisKeys(addr, pattern string) ([]string, error) {
 	}
 	return out, nil
 }
+
+func mapEnv(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// redisNumSub returns PUBSUB NUMSUB for channel.
+func redisNumSub(addr, channel string) (int, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	fmt.Fprintf(c, "*3\r\n$6\r\nPUBSUB\r\n$6\r\nNUMSUB\r\n$%d\r\n%s\r\n", len(channel), channel)
+	br := bufio.NewReader(c)
+	var lines []string
+	for i := 0; i < 4; i++ {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			return 0, err
+		}
+		lines = append(lines, strings.TrimRight(l, "\r\n"))
+	}
+	var n int
+	_, err = fmt.Sscanf(lines[3], ":%d", &n)
+	return n, err
+}

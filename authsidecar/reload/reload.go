@@ -230,7 +230,15 @@ func (h *Holder) pollLoop(ctx context.Context) {
 // reload too: broadcasts sent while we were cut off are not replayed.
 func (h *Holder) subscribeLoop(ctx context.Context) {
 	ps := h.rdb.Subscribe(ctx, Channel)
-	defer ps.Close()
+	// Receive does not return when ctx ends; closing the subscription
+	// does. The closer ends with ctx, and we wait for it.
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		<-ctx.Done()
+		ps.Close()
+	}()
+	defer func() { <-closed }()
 	for {
 		msg, err := ps.Receive(ctx)
 		if ctx.Err() != nil {
