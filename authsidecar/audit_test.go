@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"strings"
 	"os"
+	"strings"
 	"testing"
 	"time"
 

@@ -13,7 +13,7 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 	_, err := loadConfig(mapEnv(map[string]string{
 		"AUTH_MODE": "both", "API_KEY": "too-short", "OIDC_ISSUER": "not a url", "RATE_LIMIT": "lots",
 		"SOAR_RULES": `[{"name":"r1","query":"x_*","condition":"latency > 5"},{"name":"r2","query":"[","condition":"status >= 500"}]`,
-		"UPSTREAM": "ftp://x", "LOG_LEVEL": "LOUD", "AUDIT_REQUIRED": "true", "MAX_HEADER_BYTES": "1",
+		"UPSTREAM":   "ftp://x", "LOG_LEVEL": "LOUD", "AUDIT_REQUIRED": "true", "MAX_HEADER_BYTES": "1",
 	}))
 	if err == nil {
 		t.Fatal("loadConfig(bad) = nil, want errors")

@@ -291,3 +291,5 @@ func redisNumSub(addr, channel string) (int, error) {
 	_, err = fmt.Sscanf(lines[3], ":%d", &n)
 	return n, err
 }
+
+func bufioReader(s string) *bufio.Reader { return bufio.NewReader(strings.NewReader(s)) }
