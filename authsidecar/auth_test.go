@@ -267,3 +267,41 @@ func TestPersonalAccessTokens(t *testing.T) {
 		t.Errorf("PAT lookup with Redis down = %d, want 503", status)
 	}
 }
+
+// TestPathNormalisationDecidesWhatIsForwarded: dot segments, doubled
+// slashes and percent-encoding are resolved before the permission is
+// chosen, and the apiserver receives exactly the path that was authorised.
+func TestPathNormalisationDecidesWhatIsForwarded(t *testing.T) {
+	up := startUpstream(t)
+	idp := startIdP(t)
+	sc := startSidecar(t, up.Addr, oidcEnv(idp, nil))
+	alice := bearer(t, idp, "alice")["Authorization"]
+	cases := []struct {
+		path       string
+		wantStatus string
+		wantPath   string
+	}{
+		{"/queries/all_devices/../firewall_rules_by_device/execute", "403", ""},
+		{"/queries/x/../../admin/rbac/reload", "403", ""},
+		{"/queries/%66irewall_rules_by_device/execute", "403", ""},
+		{"//queries//topology_full/./execute", "200", "/queries/topology_full/execute"},
+		{"/queries/firewall_x/../topology_full/execute", "200", "/queries/topology_full/execute"},
+	}
+	for _, c := range cases {
+		up.Reset()
+		out := raw(t, sc.Addr, "POST "+c.path+" HTTP/1.1\r\nHost: x\r\nAuthorization: "+alice+"\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+		if !strings.HasPrefix(out, "HTTP/1.1 "+c.wantStatus) {
+			t.Errorf("POST %s as alice = %.40q, want %s", c.path, out, c.wantStatus)
+		}
+		seen := up.Seen()
+		if c.wantPath == "" {
+			if len(seen) != 0 {
+				t.Errorf("POST %s: upstream saw %+v, want nothing", c.path, seen)
+			}
+			continue
+		}
+		if len(seen) != 1 || seen[0].URI != c.wantPath {
+			t.Errorf("POST %s: upstream saw %+v, want exactly %s", c.path, seen, c.wantPath)
+		}
+	}
+}
