@@ -385,9 +385,9 @@ func (s *sidecar) stream(ctx *fasthttp.RequestCtx, r *reqState) {
 		s.upstreamError(ctx, r, err)
 		return
 	}
-	ctx.Request.Header.VisitAll(func(k, v []byte) {
+	for k, v := range ctx.Request.Header.All() {
 		req.Header.Add(string(k), string(v))
-	})
+	}
 	req.Host = string(ctx.Host())
 	resp, err := s.upstream.stream.Do(req)
 	if err != nil {
@@ -717,12 +717,14 @@ func stripReserved(h *fasthttp.RequestHeader) {
 	var names [8][]byte
 	for {
 		n := 0
-		h.VisitAll(func(k, _ []byte) {
-			if n < len(names) && identity.IsReserved(b2s(k)) {
+		for k := range h.All() {
+			if identity.IsReserved(b2s(k)) {
 				names[n] = append(names[n][:0], k...)
-				n++
+				if n++; n == len(names) {
+					break
+				}
 			}
-		})
+		}
 		if n == 0 {
 			return
 		}

@@ -137,7 +137,7 @@ var ErrUnknownKID = errors.New("token signed with an unknown key id")
 
 // VerifySignature implements oidc.KeySet.
 func (ks *KeySet) VerifySignature(ctx context.Context, raw string) ([]byte, error) {
-	jws, err := jose.ParseSigned(raw, ks.algs)
+	jws, err := jose.ParseSignedCompact(raw, ks.algs)
 	if err != nil {
 		return nil, fmt.Errorf("parsing jws: %w", err)
 	}

@@ -88,9 +88,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	seen := Seen{Method: string(ctx.Method()), URI: string(ctx.RequestURI()), Path: path, Headers: map[string][]string{}, Body: string(ctx.PostBody())}
-	ctx.Request.Header.VisitAll(func(k, v []byte) {
+	for k, v := range ctx.Request.Header.All() {
 		seen.Headers[string(k)] = append(seen.Headers[string(k)], string(v))
-	})
+	}
 	s.mu.Lock()
 	s.seen = append(s.seen, seen)
 	status, rows, delay := s.Status, s.RowCount, s.Delay

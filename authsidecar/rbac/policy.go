@@ -25,12 +25,6 @@ type RoleSet [MaxRoles / 64]uint64
 
 func (s *RoleSet) add(i int)      { s[i/64] |= 1 << (uint(i) % 64) }
 func (s *RoleSet) has(i int) bool { return s[i/64]&(1<<(uint(i)%64)) != 0 }
-func (s *RoleSet) empty() bool    { return *s == RoleSet{} }
-func (s *RoleSet) union(o RoleSet) {
-	for i := range s {
-		s[i] |= o[i]
-	}
-}
 
 type role struct {
 	name     string
