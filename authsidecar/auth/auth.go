@@ -1,0 +1,142 @@
+// Package auth authenticates callers of the authsidecar: static API keys
+// (API_KEY and API_KEYS_FILE), OIDC bearer JWTs verified with coreos/go-oidc
+// over a caching, rate-limited key set, and the Identity both produce.
+package auth
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/meshoptixiq/mesh/common/audit"
+)
+
+// Methods, as recorded in X-Meshq-Auth and the audit record.
+const (
+	MethodAPIKey = "api_key"
+	MethodOIDC   = "oidc"
+	MethodPAT    = "pat"
+)
+
+// MinKeyLength is the shortest API key the sidecar accepts (seeds §12.1).
+const MinKeyLength = 32
+
+// Identity is an authenticated caller.
+type Identity struct {
+	User   string
+	Method string
+	// KeyFP is the fingerprint of the key or token used (never the key).
+	KeyFP string
+	// Groups are the caller's groups (OIDC claim, or a PAT owner's groups
+	// at creation); RBAC maps them to roles.
+	Groups []string
+	// Admin is set for API keys: the seeds resolve them to role admin,
+	// which passes every check.
+	Admin bool
+}
+
+// ErrUnauthenticated is returned (wrapped, with the reason) when a
+// credential is present but not valid.
+var ErrUnauthenticated = errors.New("unauthenticated")
+
+type apiKey struct {
+	name string
+	sum  [sha256.Size]byte
+	fp   string
+}
+
+// APIKeys holds the static keys. Lookups compare the SHA-256 of the
+// presented key with every configured key in constant time, so neither
+// the position of a match nor a common prefix leaks through timing.
+type APIKeys struct {
+	keys []apiKey
+}
+
+// NewAPIKeys builds the key set from API_KEY (named "admin", the seeds'
+// user for the master key) and the name:key lines of API_KEYS_FILE content.
+// Keys shorter than MinKeyLength, duplicate names and malformed lines are
+// errors naming the line, never the key.
+func NewAPIKeys(master string, fileContent []byte, fileName string) (*APIKeys, error) {
+	k := &APIKeys{}
+	var errs []error
+	seen := map[string]bool{}
+	add := func(where, name, key string) {
+		switch {
+		case len(key) < MinKeyLength:
+			errs = append(errs, fmt.Errorf("%s: key %q is %d characters, at least %d are required (openssl rand -hex 32)", where, name, len(key), MinKeyLength))
+		case seen[name]:
+			errs = append(errs, fmt.Errorf("%s: key name %q is used twice", where, name))
+		default:
+			seen[name] = true
+			k.keys = append(k.keys, apiKey{name: name, sum: sha256.Sum256([]byte(key)), fp: audit.Fingerprint(key)})
+		}
+	}
+	if master != "" {
+		add("API_KEY", "admin", master)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(fileContent))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, key, ok := strings.Cut(line, ":")
+		name, key = strings.TrimSpace(name), strings.TrimSpace(key)
+		where := fmt.Sprintf("%s:%d", fileName, n)
+		if !ok || name == "" || key == "" {
+			errs = append(errs, fmt.Errorf("%s: want name:key", where))
+			continue
+		}
+		add(where, name, key)
+	}
+	if err := sc.Err(); err != nil {
+		errs = append(errs, fmt.Errorf("reading %s: %w", fileName, err))
+	}
+	return k, errors.Join(errs...)
+}
+
+// LoadAPIKeysFile reads API_KEYS_FILE (empty name → no file).
+func LoadAPIKeysFile(master, path string) (*APIKeys, error) {
+	var content []byte
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("reading API_KEYS_FILE: %w", err)
+		}
+		content = b
+	}
+	return NewAPIKeys(master, content, path)
+}
+
+// Len is the number of configured keys.
+func (k *APIKeys) Len() int { return len(k.keys) }
+
+// Fingerprints lists name → fingerprint, for the startup log.
+func (k *APIKeys) Fingerprints() map[string]string {
+	out := make(map[string]string, len(k.keys))
+	for _, key := range k.keys {
+		out[key.name] = key.fp
+	}
+	return out
+}
+
+// Check returns the identity for presented, or false.
+func (k *APIKeys) Check(presented []byte) (Identity, bool) {
+	sum := sha256.Sum256(presented)
+	match := -1
+	for i := range k.keys {
+		if subtle.ConstantTimeCompare(sum[:], k.keys[i].sum[:]) == 1 {
+			match = i
+		}
+	}
+	if match < 0 {
+		return Identity{}, false
+	}
+	key := &k.keys[match]
+	return Identity{User: key.name, Method: MethodAPIKey, KeyFP: key.fp, Admin: true}, true
+}

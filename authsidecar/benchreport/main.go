@@ -1,0 +1,539 @@
+// Command benchreport measures the authsidecar against the issue's targets
+// and prints each figure next to its target: RBAC decision latency and
+// allocations, cached and cold JWT verification, and — side by side in one
+// run — latency and throughput straight to an upstream, through the
+// sidecar, and through nginx as a plain reverse proxy.
+//
+// The upstream is an in-process fasthttp server answering a fixed JSON
+// document unless -upstream-cmd starts the real apiserver:
+//
+//	go run ./authsidecar/benchreport -upstream-cmd 'bin/apiserver' \
+//	    -upstream-addr 127.0.0.1:18080 -path /queries/
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/meshoptixiq/mesh/authsidecar/auth"
+	"github.com/meshoptixiq/mesh/authsidecar/fakeupstream"
+	"github.com/meshoptixiq/mesh/authsidecar/rbac"
+	"github.com/meshoptixiq/mesh/authsidecar/testidp"
+	"github.com/valyala/fasthttp"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchreport:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	upstreamCmd  string
+	upstreamAddr string
+	path         string
+	sidecarBin   string
+	duration     time.Duration
+	rate         int
+	conns        int
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("benchreport", flag.ContinueOnError)
+	var o options
+	fs.StringVar(&o.upstreamCmd, "upstream-cmd", os.Getenv("BENCH_UPSTREAM_CMD"), "command starting the real upstream (e.g. bin/apiserver); empty: in-process fixed-JSON server")
+	fs.StringVar(&o.upstreamAddr, "upstream-addr", envOr("BENCH_UPSTREAM_ADDR", "127.0.0.1:18080"), "address the -upstream-cmd server listens on (passed to it as API_LISTEN)")
+	fs.StringVar(&o.path, "path", envOr("BENCH_PATH", ""), "GET path to load (default /bench for the built-in upstream, /queries/ for a real one)")
+	fs.StringVar(&o.sidecarBin, "sidecar", "", "authsidecar binary (default bin/authsidecar, else built into a temp dir)")
+	fs.DurationVar(&o.duration, "duration", 5*time.Second, "length of each load run")
+	fs.IntVar(&o.rate, "rate", 2000, "offered load (requests/s) for the latency comparison")
+	fs.IntVar(&o.conns, "conns", 32, "connections for the throughput comparison")
+	serve := fs.String("serve-upstream", "", "internal: serve the built-in upstream on this address")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *serve != "" {
+		ln, err := net.Listen("tcp", *serve)
+		if err != nil {
+			return err
+		}
+		up := fakeupstream.Start(ln)
+		<-ctx.Done()
+		up.Close()
+		return nil
+	}
+	if o.path == "" {
+		o.path = "/bench"
+		if o.upstreamCmd != "" {
+			o.path = "/queries/"
+		}
+	}
+	fmt.Fprintf(out, "authsidecar benchmark report (%s/%s, %d CPUs, %s)\n\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
+	if err := rbacReport(out); err != nil {
+		return err
+	}
+	if err := jwtReport(ctx, out); err != nil {
+		return err
+	}
+	return proxyReport(ctx, out, o)
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "MISS"
+}
+
+// rbacReport: p50/p99 of single decisions over the issue's policy (100
+// roles × 20 patterns, 10k groups), a user in three groups.
+func rbacReport(out io.Writer) error {
+	doc, groups := rbac.BenchPolicyYAML()
+	p, err := rbac.Parse([]byte(doc), "bench")
+	if err != nil {
+		return err
+	}
+	user := []string{groups[17], groups[4242], groups[9999], "not-a-group"}
+	perms := []string{"perm_99_x19_tail", "perm_42_0", "perm_17_1_anything", "perm_nomatch", "x_99_18_end"}
+	var d rbac.Decision
+	decide := func(i int) {
+		set := p.RolesForGroups(user)
+		d = p.Decide(&set, perms[i%len(perms)], false)
+	}
+	for i := 0; i < 100000; i++ {
+		decide(i)
+	}
+	allocs := testing.AllocsPerRun(1000, func() { decide(3) })
+	// Single decisions, each timed; the cost of reading the clock twice
+	// (measured with nothing between) is subtracted.
+	const n = 300000
+	overhead := make([]time.Duration, 0, n)
+	for i := 0; i < n; i++ {
+		t0 := time.Now()
+		overhead = append(overhead, time.Since(t0))
+	}
+	clock := pct(overhead, 50)
+	samples := make([]time.Duration, 0, n)
+	for i := 0; i < n; i++ {
+		t0 := time.Now()
+		decide(i)
+		samples = append(samples, max(time.Since(t0)-clock, 0))
+	}
+	_ = d
+	p50, p99 := pct(samples, 50), pct(samples, 99)
+	fmt.Fprintf(out, "RBAC decision (100 roles x 20 patterns, 10k groups; groups→roles + decide, %d single calls, clock cost %s subtracted)\n", n, clock)
+	fmt.Fprintf(out, "  p50 %-10s p99 %-10s target p99 <= 1µs   %s\n", p50, p99, verdict(p99 <= time.Microsecond))
+	fmt.Fprintf(out, "  allocs/decision %-6v              target 0          %s\n\n", allocs, verdict(allocs == 0))
+	return nil
+}
+
+func jwtReport(ctx context.Context, out io.Writer) error {
+	idp, err := testidp.Start("meshq")
+	if err != nil {
+		return err
+	}
+	defer idp.Stop()
+	idp.AddUser(testidp.User{ID: "alice", Secret: "s", Claims: map[string]any{"preferred_username": "alice", "groups": []any{"network-ops-team", "noc-helpdesk"}}})
+	o := auth.NewOIDC(auth.OIDCConfig{Issuer: idp.Issuer, ClientID: "meshq", ClockSkew: time.Minute, MaxTokenBytes: 16 << 10},
+		&http.Client{Timeout: 5 * time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := o.Discover(ctx); err != nil {
+		return err
+	}
+	tok, err := idp.Token(ctx, "alice")
+	if err != nil {
+		return err
+	}
+	if _, err := o.Verify(ctx, tok); err != nil {
+		return err
+	}
+	cached := make([]time.Duration, 0, 100000)
+	for i := 0; i < 100000; i++ {
+		t0 := time.Now()
+		if _, err := o.Verify(ctx, tok); err != nil {
+			return err
+		}
+		cached = append(cached, time.Since(t0))
+	}
+	// Cold: a fresh verifier per sample sharing the fetched keys is not
+	// possible from outside, so mint fresh tokens (each verified once).
+	var toks []string
+	for i := 0; i < 200; i++ {
+		t, err := idp.Token(ctx, "alice")
+		if err != nil {
+			return err
+		}
+		toks = append(toks, t)
+	}
+	cold := make([]time.Duration, 0, len(toks))
+	for _, t := range toks {
+		t0 := time.Now()
+		if _, err := o.Verify(ctx, t); err != nil {
+			return err
+		}
+		cold = append(cold, time.Since(t0))
+	}
+	fmt.Fprintf(out, "JWT check (RS256 2048, zitadel/oidc provider in-process)\n")
+	fmt.Fprintf(out, "  cached token   p50 %-10s p99 %-10s target <= 5µs   %s\n", pct(cached, 50), pct(cached, 99), verdict(pct(cached, 99) <= 5*time.Microsecond))
+	fmt.Fprintf(out, "  cold RS256     p50 %-10s p99 %-10s (reported)\n\n", pct(cold, 50), pct(cold, 99))
+	return nil
+}
+
+func pct(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := int(float64(len(s)-1) * p / 100)
+	return s[i]
+}
+
+const benchKey = "benchmark-key-0123456789abcdef0123456789"
+
+func proxyReport(ctx context.Context, out io.Writer, o options) error {
+	tmp, err := os.MkdirTemp("", "authsidecar-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+
+	upAddr := o.upstreamAddr
+	if o.upstreamCmd == "" {
+		// The built-in upstream runs in its own process (this binary
+		// re-executed) so it does not share a Go runtime with the load
+		// generator.
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		upAddr = freeAddr()
+		stopUp, err := startProc(ctx, "upstream", []string{self, "-serve-upstream", upAddr}, nil, filepath.Join(tmp, "upstream.log"))
+		if err != nil {
+			return err
+		}
+		defer stopUp()
+	} else {
+		stopUp, err := startProc(ctx, "upstream", strings.Fields(o.upstreamCmd), []string{"API_LISTEN=" + upAddr}, filepath.Join(tmp, "upstream.log"))
+		if err != nil {
+			return err
+		}
+		defer stopUp()
+	}
+	if err := waitHTTP("http://"+upAddr+o.path, nil); err != nil {
+		return fmt.Errorf("upstream at %s: %w", upAddr, err)
+	}
+
+	bin := o.sidecarBin
+	if bin == "" {
+		if _, err := os.Stat("bin/authsidecar"); err == nil {
+			bin = "bin/authsidecar"
+		} else {
+			bin = filepath.Join(tmp, "authsidecar")
+			if b, err := exec.Command("go", "build", "-o", bin, "./authsidecar").CombinedOutput(); err != nil {
+				return fmt.Errorf("building the sidecar: %v\n%s", err, b)
+			}
+		}
+	}
+	scAddr := freeAddr()
+	stopSC, err := startProc(ctx, "authsidecar", []string{bin}, []string{"LISTEN_ADDR=" + scAddr, "UPSTREAM=http://" + upAddr, "API_KEY=" + benchKey, "LOG_LEVEL=WARNING",
+		"RBAC_POLICY=roles:\n  admin:\n    allow: [\"*\"]\n"}, filepath.Join(tmp, "sidecar.log"))
+	if err != nil {
+		return err
+	}
+	defer stopSC()
+	hdr := map[string]string{"X-API-Key": benchKey}
+	if err := waitHTTP("http://"+scAddr+o.path, hdr); err != nil {
+		return fmt.Errorf("sidecar: %w", err)
+	}
+
+	ngAddr, stopNginx, nerr := startNginx(ctx, tmp, upAddr)
+	if nerr == nil {
+		defer stopNginx()
+		if err := waitHTTP("http://"+ngAddr+o.path, nil); err != nil {
+			nerr = err
+		}
+	}
+
+	targets := []struct {
+		name string
+		addr string
+		hdr  map[string]string
+		skip error
+	}{{"direct", upAddr, nil, nil}, {"authsidecar", scAddr, hdr, nil}, {"nginx", ngAddr, nil, nerr}}
+
+	fmt.Fprintf(out, "Proxy (upstream %s, GET %s; all processes on this machine)\n", upstreamName(o), o.path)
+	fmt.Fprintf(out, "  latency at a fixed offered load of %d req/s for %s (open loop, measured from each send)\n", o.rate, o.duration)
+	lat := map[string][2]time.Duration{}
+	for _, tg := range targets {
+		if tg.skip != nil {
+			fmt.Fprintf(out, "    %-12s skipped: %v\n", tg.name, tg.skip)
+			continue
+		}
+		p50, p99, errs := fixedRate(tg.addr, o.path, tg.hdr, o.rate, o.duration)
+		lat[tg.name] = [2]time.Duration{p50, p99}
+		fmt.Fprintf(out, "    %-12s p50 %-10s p99 %-10s errors %d\n", tg.name, p50, p99, errs)
+	}
+	if d, s := lat["direct"], lat["authsidecar"]; d[0] > 0 && s[0] > 0 {
+		a50, a99 := s[0]-d[0], s[1]-d[1]
+		fmt.Fprintf(out, "    added by authsidecar: p50 %-10s target <= 100µs   %s\n", a50, verdict(a50 <= 100*time.Microsecond))
+		fmt.Fprintf(out, "                          p99 %-10s target <= 500µs   %s\n", a99, verdict(a99 <= 500*time.Microsecond))
+	}
+	fmt.Fprintf(out, "  throughput, closed loop (wrk -t2 -c%d -d%s)\n", o.conns, o.duration)
+	rps := map[string]float64{}
+	for _, tg := range targets {
+		if tg.skip != nil {
+			continue
+		}
+		r, p50, p99, err := wrk(ctx, tg.addr, o.path, tg.hdr, o.conns, o.duration)
+		if err != nil {
+			fmt.Fprintf(out, "    %-12s wrk failed: %v\n", tg.name, err)
+			continue
+		}
+		rps[tg.name] = r
+		fmt.Fprintf(out, "    %-12s %10.0f req/s   p50 %-10s p99 %s\n", tg.name, r, p50, p99)
+	}
+	if d, s := rps["direct"], rps["authsidecar"]; d > 0 && s > 0 {
+		fmt.Fprintf(out, "    authsidecar / direct = %.2f   target >= 0.70   %s\n", s/d, verdict(s/d >= 0.70))
+	}
+	if n, s := rps["nginx"], rps["authsidecar"]; n > 0 && s > 0 {
+		fmt.Fprintf(out, "    authsidecar / nginx  = %.2f   goal   >= 1.00   %s\n", s/n, verdict(s/n >= 1.0))
+	}
+	fmt.Fprintln(out, "  note: load generator, upstream, proxy and nginx share this machine's CPUs; on 2 cores the proxies compete with wrk for CPU.")
+	return nil
+}
+
+func upstreamName(o options) string {
+	if o.upstreamCmd != "" {
+		return o.upstreamCmd
+	}
+	return "built-in fasthttp server in its own process, fixed JSON"
+}
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "127.0.0.1:18000"
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startProc starts argv with extra env, logging to
+// logPath; the returned func stops it.
+func startProc(ctx context.Context, name string, argv, env []string, logPath string) (func(), error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	return func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		logf.Close()
+	}, nil
+}
+
+func startNginx(ctx context.Context, dir, upstream string) (string, func(), error) {
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		for _, p := range []string{"/usr/sbin/nginx", "/sbin/nginx"} {
+			if _, err2 := os.Stat(p); err2 == nil {
+				bin, err = p, nil
+			}
+		}
+		if err != nil {
+			return "", nil, errors.New("nginx not installed (apt-get install nginx-light)")
+		}
+	}
+	addr := freeAddr()
+	conf := fmt.Sprintf(`worker_processes auto;
+pid %[1]s/nginx.pid;
+error_log %[1]s/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/body;
+  proxy_temp_path %[1]s/proxy;
+  fastcgi_temp_path %[1]s/fastcgi;
+  uwsgi_temp_path %[1]s/uwsgi;
+  scgi_temp_path %[1]s/scgi;
+  upstream api { server %[2]s; keepalive 256; }
+  server {
+    listen %[3]s;
+    location / {
+      proxy_pass http://api;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`, dir, upstream, addr)
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return "", nil, err
+	}
+	stop, err := startProc(ctx, "nginx", []string{bin, "-p", dir, "-c", path, "-g", "daemon off;"}, nil, filepath.Join(dir, "nginx.log"))
+	if err != nil {
+		return "", nil, err
+	}
+	return addr, stop, nil
+}
+
+func waitHTTP(url string, hdr map[string]string) error {
+	deadline := time.Now().Add(15 * time.Second)
+	var last error
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequest("GET", url, nil)
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+			last = fmt.Errorf("status %d", resp.StatusCode)
+		} else {
+			last = err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("not answering 200 on %s: %v", url, last)
+}
+
+// fixedRate sends GETs on a fixed schedule (open loop: a slow answer does
+// not delay the next send) and measures each from its actual send, so the
+// timer lateness of the generator's own sleeps is not counted.
+func fixedRate(addr, path string, hdr map[string]string, rate int, d time.Duration) (p50, p99 time.Duration, errs int) {
+	hc := &fasthttp.HostClient{Addr: addr, MaxConns: 256, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}
+	defer hc.CloseIdleConnections()
+	total := int(float64(rate) * d.Seconds())
+	interval := time.Second / time.Duration(rate)
+	type result struct {
+		lat time.Duration
+		err bool
+	}
+	results := make(chan result, total)
+	jobs := make(chan time.Time, total)
+	workers := 64
+	for w := 0; w < workers; w++ {
+		go func() {
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			for at := range jobs {
+				if wait := time.Until(at); wait > 0 {
+					time.Sleep(wait)
+				}
+				req.Reset()
+				req.SetRequestURI("http://" + addr + path)
+				for k, v := range hdr {
+					req.Header.Set(k, v)
+				}
+				sent := time.Now()
+				err := hc.Do(req, resp)
+				results <- result{time.Since(sent), err != nil || resp.StatusCode() != 200}
+			}
+		}()
+	}
+	start := time.Now().Add(50 * time.Millisecond)
+	for i := 0; i < total; i++ {
+		jobs <- start.Add(time.Duration(i) * interval)
+	}
+	close(jobs)
+	lats := make([]time.Duration, 0, total)
+	for i := 0; i < total; i++ {
+		r := <-results
+		if r.err {
+			errs++
+			continue
+		}
+		lats = append(lats, r.lat)
+	}
+	// Discard the first 10% as warm-up.
+	lats = lats[len(lats)/10:]
+	return pct(lats, 50), pct(lats, 99), errs
+}
+
+var (
+	reqSec  = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	latLine = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([0-9.]+)(us|ms|s)\s*$`)
+)
+
+func wrk(ctx context.Context, addr, path string, hdr map[string]string, conns int, d time.Duration) (float64, time.Duration, time.Duration, error) {
+	args := []string{"-t2", "-c" + strconv.Itoa(conns), "-d" + strconv.Itoa(int(d.Seconds())) + "s", "--latency"}
+	for k, v := range hdr {
+		args = append(args, "-H", k+": "+v)
+	}
+	args = append(args, "http://"+addr+path)
+	b, err := exec.CommandContext(ctx, "wrk", args...).CombinedOutput()
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("wrk: %v: %s", err, b)
+	}
+	m := reqSec.FindSubmatch(b)
+	if m == nil {
+		return 0, 0, 0, fmt.Errorf("wrk output without Requests/sec: %s", b)
+	}
+	if strings.Contains(string(b), "Non-2xx") {
+		return 0, 0, 0, fmt.Errorf("wrk saw non-2xx answers: %s", b)
+	}
+	r, _ := strconv.ParseFloat(string(m[1]), 64)
+	var p50, p99 time.Duration
+	sc := bufio.NewScanner(strings.NewReader(string(b)))
+	for sc.Scan() {
+		if mm := latLine.FindStringSubmatch(sc.Text()); mm != nil {
+			v, _ := strconv.ParseFloat(mm[2], 64)
+			unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[mm[3]]
+			if mm[1] == "50" {
+				p50 = time.Duration(v * float64(unit))
+			} else {
+				p99 = time.Duration(v * float64(unit))
+			}
+		}
+	}
+	return r, p50, p99, nil
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshoptixiq/mesh/common/testenv"
+)
+
+func TestConfigReportsEveryProblem(t *testing.T) {
+	_, err := loadConfig(mapEnv(map[string]string{
+		"AUTH_MODE": "both", "API_KEY": "too-short", "OIDC_ISSUER": "not a url", "RATE_LIMIT": "lots",
+		"SOAR_RULES": `[{"name":"r1","query":"x_*","condition":"latency > 5"},{"name":"r2","query":"[","condition":"status >= 500"}]`,
+		"UPSTREAM":   "ftp://x", "LOG_LEVEL": "LOUD", "AUDIT_REQUIRED": "true", "MAX_HEADER_BYTES": "1",
+	}))
+	if err == nil {
+		t.Fatal("loadConfig(bad) = nil, want errors")
+	}
+	for _, want := range []string{
+		"API_KEY: is 9 characters; at least 32",
+		"OIDC_ISSUER: \"not a url\" is not an http(s) URL",
+		"OIDC_CLIENT_ID: required when AUTH_MODE=both",
+		"RATE_LIMIT: \"lots\" is not N/period",
+		`SOAR_RULES: rule "r1": condition "latency > 5": unknown field "latency"`,
+		`rule "r2": query: pattern "[" has an unclosed '['`,
+		"SOAR_WEBHOOK_URL: required when SOAR_RULES is set",
+		"UPSTREAM: \"ftp://x\"",
+		"LOG_LEVEL:",
+		"AUDIT_REQUIRED: true requires AUDIT_LOG_ENABLED=true",
+		"MAX_HEADER_BYTES: must be between",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("loadConfig error lacks %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "too-short") {
+		t.Errorf("config error leaks the key: %v", err)
+	}
+}
+
+func TestConfigDefaultsAndUpstreamForms(t *testing.T) {
+	c, err := loadConfig(mapEnv(map[string]string{"API_KEY": testKey}))
+	if err != nil {
+		t.Fatalf("loadConfig(defaults) = %v", err)
+	}
+	if c.ListenAddr != ":8000" || c.Upstream != "127.0.0.1:8080" || c.AuthMode != "api_key" || c.RBACReloadInterval != 30*time.Second ||
+		c.OIDCClockSkew != 60*time.Second || c.OIDCGroupsClaim != "groups" || c.MaxHeaderBytes != 64<<10 {
+		t.Errorf("defaults = %+v", c)
+	}
+	for in, want := range map[string]string{"http://10.0.0.1:9000": "10.0.0.1:9000", "10.0.0.1:9000": "10.0.0.1:9000", "unix:/run/api.sock": "unix:/run/api.sock"} {
+		if got, err := parseUpstream(in); err != nil || got != want {
+			t.Errorf("parseUpstream(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"unix:relative", "https://x:1", "http://x:1/path", ":8080", "nohost"} {
+		if _, err := parseUpstream(bad); err == nil {
+			t.Errorf("parseUpstream(%q) = nil error, want one", bad)
+		}
+	}
+	if s := c.APIKey.String(); strings.Contains(s, testKey) {
+		t.Errorf("redacted key prints %q", s)
+	}
+}
+
+func TestStartupRefusesInvalidPolicy(t *testing.T) {
+	err := run(t.Context(), nil, mapEnv(map[string]string{"API_KEY": testKey, "LISTEN_ADDR": "127.0.0.1:0",
+		"RBAC_POLICY": "roles:\n  a:\n    allow: [x]\ngroups:\n  g: missing\n"}), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `RBAC_POLICY:5: group "g" maps to unknown role "missing"`) {
+		t.Errorf("run(invalid policy) = %v, want the line-numbered error", err)
+	}
+	err = run(t.Context(), []string{"serve"}, mapEnv(map[string]string{"API_KEY": testKey}), io.Discard, io.Discard)
+	if err == nil {
+		t.Error("run(unexpected args) = nil, want an error")
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	up := startUpstream(t)
+	sc := startSidecar(t, up.Addr, map[string]string{"RATE_LIMIT": "5/minute"})
+	for i := 0; i < 5; i++ {
+		if status, _, _ := do(t, "GET", sc.URL+"/queries/", map[string]string{"X-API-Key": testKey}, ""); status != 200 {
+			t.Fatalf("request %d within the limit = %d, want 200", i, status)
+		}
+	}
+	status, hdr, body := do(t, "GET", sc.URL+"/queries/", map[string]string{"X-API-Key": testKey}, "")
+	if status != 429 || hdr.Get("Retry-After") == "" || !strings.Contains(string(body), "rate_limited") {
+		t.Errorf("6th request = %d Retry-After %q %s, want 429 with Retry-After", status, hdr.Get("Retry-After"), body)
+	}
+}
+
+func TestRateLimitSharedThroughRedis(t *testing.T) {
+	up := startUpstream(t)
+	redis := testenv.StartRedis(t)
+	env := map[string]string{"RATE_LIMIT": "6/minute", "REDIS_URL": redis.URL()}
+	a, b := startSidecar(t, up.Addr, env), startSidecar(t, up.Addr, env)
+	allowed := 0
+	for i := 0; i < 12; i++ {
+		url := a.URL
+		if i%2 == 1 {
+			url = b.URL
+		}
+		if status, _, _ := do(t, "GET", url+"/queries/", map[string]string{"X-API-Key": testKey}, ""); status == 200 {
+			allowed++
+		}
+	}
+	if allowed != 6 {
+		t.Errorf("requests allowed across two pods sharing 6/minute = %d, want 6", allowed)
+	}
+	// Redis down: the local limiter decides; requests still flow.
+	redis.Stop()
+	c := startSidecar(t, up.Addr, env)
+	if status, _, _ := do(t, "GET", c.URL+"/queries/", map[string]string{"X-API-Key": testKey}, ""); status != 200 {
+		t.Errorf("request with Redis down = %d, want 200 (local fallback)", status)
+	}
+}

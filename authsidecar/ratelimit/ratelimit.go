@@ -1,0 +1,122 @@
+// Package ratelimit limits requests per identity: RATE_LIMIT such as
+// "600/minute", shared across pods through Redis (GCRA via go-redis/redis_rate)
+// when Redis is configured, per process otherwise. If Redis cannot be
+// reached the local limiter decides, so an outage neither blocks every
+// request nor lifts the limit.
+package ratelimit
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/time/rate"
+)
+
+// Limit is N requests per Period.
+type Limit struct {
+	N      int
+	Period time.Duration
+}
+
+// Parse reads "600/minute", "10/second", "5000/hour", "100/m", "600/5m".
+func Parse(s string) (Limit, error) {
+	n, per, ok := strings.Cut(strings.TrimSpace(s), "/")
+	count, err := strconv.Atoi(strings.TrimSpace(n))
+	if !ok || err != nil || count <= 0 {
+		return Limit{}, fmt.Errorf("%q is not N/period (e.g. 600/minute)", s)
+	}
+	var d time.Duration
+	switch strings.ToLower(strings.TrimSpace(per)) {
+	case "s", "sec", "second":
+		d = time.Second
+	case "m", "min", "minute":
+		d = time.Minute
+	case "h", "hour":
+		d = time.Hour
+	default:
+		d, err = time.ParseDuration(strings.TrimSpace(per))
+		if err != nil || d <= 0 {
+			return Limit{}, fmt.Errorf("%q: period must be second, minute, hour or a duration", s)
+		}
+	}
+	return Limit{N: count, Period: d}, nil
+}
+
+func (l Limit) String() string { return fmt.Sprintf("%d/%s", l.N, l.Period) }
+
+// Limiter decides per key.
+type Limiter struct {
+	limit  Limit
+	redis  *redis_rate.Limiter
+	log    *slog.Logger
+	onFail func()
+
+	mu    sync.Mutex
+	local map[string]*entry
+	sweep time.Time
+}
+
+type entry struct {
+	l    *rate.Limiter
+	seen time.Time
+}
+
+// New returns a limiter; rdb may be nil. onRedisError is called when Redis
+// fails and the local limiter decides instead.
+func New(limit Limit, rdb *redis.Client, log *slog.Logger, onRedisError func()) *Limiter {
+	l := &Limiter{limit: limit, log: log, onFail: onRedisError, local: map[string]*entry{}}
+	if rdb != nil {
+		l.redis = redis_rate.NewLimiter(rdb)
+	}
+	return l
+}
+
+// Allow reports whether key may make a request now and, if not, how long
+// until it may.
+func (l *Limiter) Allow(ctx context.Context, key string) (bool, time.Duration) {
+	if l.redis != nil {
+		res, err := l.redis.Allow(ctx, "meshq:ratelimit:"+key, redis_rate.Limit{Rate: l.limit.N, Burst: l.limit.N, Period: l.limit.Period})
+		if err == nil {
+			return res.Allowed > 0, res.RetryAfter
+		}
+		if l.onFail != nil {
+			l.onFail()
+		}
+	}
+	return l.allowLocal(key)
+}
+
+func (l *Limiter) allowLocal(key string) (bool, time.Duration) {
+	now := time.Now()
+	l.mu.Lock()
+	e, ok := l.local[key]
+	if !ok {
+		e = &entry{l: rate.NewLimiter(rate.Every(l.limit.Period/time.Duration(l.limit.N)), l.limit.N)}
+		l.local[strings.Clone(key)] = e
+	}
+	e.seen = now
+	if now.Sub(l.sweep) > l.limit.Period {
+		// Forget identities idle for a full period: their bucket is full
+		// again, so forgetting changes nothing.
+		for k, v := range l.local {
+			if now.Sub(v.seen) > l.limit.Period {
+				delete(l.local, k)
+			}
+		}
+		l.sweep = now
+	}
+	l.mu.Unlock()
+	r := e.l.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return false, d
+	}
+	return true, 0
+}

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/meshoptixiq/mesh/authsidecar/auditlog"
+	"github.com/meshoptixiq/mesh/authsidecar/auth"
+	"github.com/meshoptixiq/mesh/authsidecar/pat"
+	"github.com/meshoptixiq/mesh/authsidecar/ratelimit"
+	"github.com/meshoptixiq/mesh/authsidecar/reload"
+	"github.com/meshoptixiq/mesh/authsidecar/soar"
+	"github.com/meshoptixiq/mesh/common/lifecycle"
+	"github.com/meshoptixiq/mesh/common/obs"
+	"github.com/redis/go-redis/v9"
+	"github.com/valyala/fasthttp"
+)
+
+// run is the whole daemon; main and the tests call it the same way.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected arguments %q: the sidecar is configured through its environment (see README.md)", args)
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	log := obs.NewLogger(stdout, cfg.LogLevel, "authsidecar")
+	log.Info("starting", "config", cfg)
+	m := newMetrics()
+
+	var rdb *redis.Client
+	if u := cfg.RedisURL.Reveal(); u != "" {
+		opts, err := redis.ParseURL(u)
+		if err != nil {
+			return fmt.Errorf("REDIS_URL: %w", err)
+		}
+		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = 2*time.Second, 2*time.Second, 2*time.Second
+		rdb = redis.NewClient(opts)
+		defer rdb.Close()
+	}
+
+	keys, err := auth.LoadAPIKeysFile(cfg.APIKey.Reveal(), cfg.APIKeysFile)
+	if err != nil {
+		return fmt.Errorf("loading API keys: %w", err)
+	}
+	if keys.Len() > 0 {
+		log.Info("api keys loaded", "fingerprints", keys.Fingerprints())
+	}
+	holder, err := reload.New(reload.Config{Inline: cfg.RBACPolicy, File: cfg.RBACPolicyFile, Interval: cfg.RBACReloadInterval, Watch: cfg.RBACWatch},
+		rdb, log.With("component", "rbac"), reloadMetrics{m})
+	if err != nil {
+		return err
+	}
+
+	s := &sidecar{cfg: cfg, log: log, m: m, keys: keys, policy: holder, ids: newRequestIDs()}
+	if rdb != nil {
+		s.pats = pat.NewRedis(rdb)
+	} else {
+		s.pats = pat.NewMemory()
+	}
+	httpClient := &http.Client{Timeout: 10 * time.Second}
+	if cfg.AuthMode != "api_key" {
+		s.oidc = auth.NewOIDC(auth.OIDCConfig{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, GroupsClaim: cfg.OIDCGroupsClaim,
+			ClockSkew: cfg.OIDCClockSkew, MaxTokenBytes: cfg.OIDCMaxTokenBytes}, httpClient, log.With("component", "oidc"))
+		s.oidc.OnFetch = func(err error) {
+			if err != nil {
+				m.jwksFetches.WithLabelValues("error").Inc()
+			} else {
+				m.jwksFetches.WithLabelValues("ok").Inc()
+			}
+		}
+	}
+	if cfg.AuditEnabled {
+		s.audit, err = auditlog.Open(auditlog.Config{Path: cfg.AuditFile, MaxBytes: cfg.AuditMaxBytes, Backups: cfg.AuditBackups, QueueSize: cfg.AuditQueueSize},
+			log.With("component", "audit"), auditMetrics{m})
+		if err != nil {
+			return err
+		}
+	}
+	if cfg.SOARWebhookURL != "" && len(cfg.SOARRules) > 0 {
+		s.soar = soar.NewDispatcher(cfg.SOARWebhookURL, cfg.SOARWebhookToken.Reveal(), cfg.SOARRules, cfg.SOARQueueSize,
+			httpClient, log.With("component", "soar"), soarMetrics{m})
+		if d, ok := soarRetryDelay(getenv); ok {
+			s.soar.RetryDelay = d
+		}
+	}
+	if cfg.RateLimit != nil {
+		s.limiter = ratelimit.New(*cfg.RateLimit, rdb, log, func() { m.rateRedisErrors.Inc() })
+	}
+	s.upstream = newUpstream(cfg)
+	s.metricsHandler = obs.MetricsHandler(m.reg)
+
+	ln, err := lifecycle.Listen(cfg.ListenAddr)
+	if err != nil {
+		return err
+	}
+	srv := s.server()
+	log.Info("listening", "addr", ln.Addr().String(), "upstream", cfg.UpstreamDisplay, "policy_version", holder.Policy().Version)
+
+	g := lifecycle.NewGroup(ctx)
+	g.Go(func() error { return lifecycle.ServeHTTP(g.Ctx, srv, ln) })
+	g.Go(func() error { return holder.Run(g.Ctx) })
+	if s.oidc != nil {
+		g.Go(func() error { return s.oidc.Run(g.Ctx) })
+	}
+	// The audit writer and SOAR drain after the server has stopped, so
+	// the last requests are still recorded.
+	drainCtx, stopDrain := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	g.Go(func() error {
+		<-g.Ctx.Done()
+		<-done
+		return nil
+	})
+	bg := lifecycle.NewGroup(drainCtx)
+	if s.audit != nil {
+		bg.Go(func() error { return s.audit.Run(bg.Ctx) })
+	}
+	if s.soar != nil {
+		bg.Go(func() error { return s.soar.Run(bg.Ctx) })
+	}
+	go func() { // owned: joined through done before run returns
+		<-g.Ctx.Done()
+		close(done)
+	}()
+	err = g.Wait()
+	stopDrain()
+	if berr := bg.Wait(); err == nil {
+		err = berr
+	}
+	s.upstream.close()
+	log.Info("stopped")
+	return err
+}
+
+// soarRetryDelay reads SOAR_RETRY_DELAY, an undocumented knob for tests:
+// the seeds fix the retry at 5 s.
+func soarRetryDelay(getenv func(string) string) (time.Duration, bool) {
+	v := strings.TrimSpace(getenv("SOAR_RETRY_DELAY"))
+	if v == "" {
+		return 0, false
+	}
+	d, err := time.ParseDuration(v)
+	return d, err == nil && d >= 0
+}
+
+// upstream talks to the apiserver: fasthttp for ordinary requests, and
+// net/http for server-sent events, whose bodies never end and must be
+// relayed as they arrive and abandoned when the client leaves.
+type upstream struct {
+	hc     *fasthttp.HostClient
+	stream *http.Client
+	base   string // scheme://host for the stream client
+}
+
+func newUpstream(cfg *config) *upstream {
+	dial := func(addr string) (net.Conn, error) { return fasthttp.DialTimeout(addr, cfg.UpstreamDialTO) }
+	netDial := func(ctx context.Context, _, _ string) (net.Conn, error) {
+		d := net.Dialer{Timeout: cfg.UpstreamDialTO}
+		return d.DialContext(ctx, "tcp", cfg.Upstream)
+	}
+	addr := cfg.Upstream
+	if path, ok := strings.CutPrefix(cfg.Upstream, "unix:"); ok {
+		dial = func(string) (net.Conn, error) { return net.DialTimeout("unix", path, cfg.UpstreamDialTO) }
+		netDial = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			d := net.Dialer{Timeout: cfg.UpstreamDialTO}
+			return d.DialContext(ctx, "unix", path)
+		}
+		addr = "apiserver"
+	}
+	return &upstream{
+		hc: &fasthttp.HostClient{
+			Addr:                     addr,
+			Dial:                     dial,
+			MaxConns:                 cfg.UpstreamMaxConns,
+			MaxConnWaitTimeout:       cfg.UpstreamDialTO,
+			ReadTimeout:              cfg.UpstreamTimeout,
+			WriteTimeout:             cfg.UpstreamTimeout,
+			MaxIdleConnDuration:      90 * time.Second,
+			ReadBufferSize:           16 << 10,
+			WriteBufferSize:          16 << 10,
+			NoDefaultUserAgentHeader: true,
+		},
+		stream: &http.Client{Transport: &http.Transport{DialContext: netDial, ResponseHeaderTimeout: cfg.UpstreamTimeout,
+			MaxIdleConnsPerHost: 4, DisableCompression: true}},
+		base: "http://" + addr,
+	}
+}
+
+func (u *upstream) close() {
+	u.hc.CloseIdleConnections()
+	u.stream.CloseIdleConnections()
+}

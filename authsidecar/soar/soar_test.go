@@ -1,0 +1,78 @@
+package soar
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseCondition(t *testing.T) {
+	cases := []struct {
+		in   string
+		want Condition
+	}{
+		{"row_count > 50", Condition{RowCount, GT, 50}},
+		{"status >= 500", Condition{Status, GE, 500}},
+		{"elapsed_ms > 5000", Condition{ElapsedMS, GT, 5000}},
+		{"elapsed_ms<=10.5", Condition{ElapsedMS, LE, 10.5}},
+		{"  row_count == 0 ", Condition{RowCount, EQ, 0}},
+		{"status < 200", Condition{Status, LT, 200}},
+	}
+	for _, c := range cases {
+		got, err := ParseCondition(c.in)
+		if err != nil || got != c.want {
+			t.Errorf("ParseCondition(%q) = %+v, %v; want %+v", c.in, got, err, c.want)
+		}
+	}
+	for _, bad := range []string{"", "row_count", "latency > 5", "status => 5", "status > ", "status > five", "status > 0x10", "status != 5", "> 5", "status > NaN", "status > 1e400"} {
+		if _, err := ParseCondition(bad); err == nil {
+			t.Errorf("ParseCondition(%q) = nil error, want one", bad)
+		}
+	}
+}
+
+func TestConditionHolds(t *testing.T) {
+	e := Event{RowCount: 87, Status: 200, ElapsedMS: 312}
+	for cond, want := range map[string]bool{"row_count > 50": true, "row_count > 87": false, "row_count >= 87": true, "status >= 500": false,
+		"status == 200": true, "elapsed_ms < 312.5": true, "elapsed_ms <= 311": false} {
+		c, _ := ParseCondition(cond)
+		if got := c.Holds(e); got != want {
+			t.Errorf("%q.Holds(%+v) = %v, want %v", cond, e, got, want)
+		}
+	}
+}
+
+func TestParseRulesNamesTheBadRule(t *testing.T) {
+	rules, err := ParseRules(`[{"name":"high-blast-radius","query":"blast_radius_*","condition":"row_count > 50"},{"name":"server-error","query":"*","condition":"status >= 500"}]`)
+	if err != nil || len(rules) != 2 || !rules[0].glob.Match("blast_radius_from_device") || rules[0].glob.Match("all_devices") {
+		t.Fatalf("ParseRules(seeds) = %+v, %v", rules, err)
+	}
+	_, err = ParseRules(`[{"name":"a","query":"x","condition":"rows > 1"},{"query":"x","condition":"status > 1"},{"name":"a","query":"","condition":"status > 1"}]`)
+	for _, w := range []string{`rule "a": condition "rows > 1": unknown field "rows"`, "rule 1: name is required", `rule "a": name used twice`, `rule "a": query is required`} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("ParseRules(bad) error = %v, want it to contain %q", err, w)
+		}
+	}
+	for _, bad := range []string{`{}`, `[{"name":"a","query":"x","condition":"status > 1","extra":1}]`, `[1]`, `[`} {
+		if _, err := ParseRules(bad); err == nil {
+			t.Errorf("ParseRules(%s) = nil error, want one", bad)
+		}
+	}
+}
+
+// FuzzParseCondition: never panics; whatever parses round-trips through
+// Holds without panicking and names a known field and operator.
+func FuzzParseCondition(f *testing.F) {
+	for _, s := range []string{"row_count > 50", "status >= 500", "elapsed_ms<=1.5", "status == -1", "x", ">=", "status >= 1e309", "row_count ==\t7"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := ParseCondition(s)
+		if err != nil {
+			return
+		}
+		if c.Field > ElapsedMS || c.Op > EQ || c.Value != c.Value {
+			t.Fatalf("ParseCondition(%q) = %+v: out-of-range field/op or NaN", s, c)
+		}
+		c.Holds(Event{RowCount: 1, Status: 500, ElapsedMS: 2})
+	})
+}
