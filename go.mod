@@ -3,6 +3,8 @@ module github.com/meshoptixiq/mesh
 go 1.26.8
 
 require (
+	github.com/fsnotify/fsnotify v1.10.1
+	github.com/google/go-cmp v0.7.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/valyala/fasthttp v1.77.0
 	golang.org/x/sync v0.24.0
