@@ -318,6 +318,7 @@ func (c *checkpointer) save(since time.Time) bool {
 	st := c.tailer.Snapshot()
 	c.seq++
 	st.Seq = c.seq
+	st.SavedAt = time.Now().UnixNano()
 	if err := c.store.Save(st); err != nil {
 		c.m.ckptErrors.Inc()
 		c.log.Error("checkpoint write failed; the previous checkpoint stays in force", "err", err)

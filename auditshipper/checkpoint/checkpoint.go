@@ -38,8 +38,11 @@ type File struct {
 
 // State is the whole checkpoint.
 type State struct {
-	Seq   uint64 `json:"seq"`
-	Files []File `json:"files"`
+	Seq uint64 `json:"seq"`
+	// SavedAt (Unix nanoseconds) tells files rotated while the shipper was
+	// down (modified after it) from old rotated files.
+	SavedAt int64  `json:"saved_at"`
+	Files   []File `json:"files"`
 }
 
 type envelope struct {

@@ -222,9 +222,93 @@ func (t *Tailer) resume(st checkpoint.State) {
 		if e.HeadLen == 0 && e.Offset == 0 {
 			continue // an empty file went away: nothing was in it
 		}
-		t.log.Warn("checkpointed file is gone; whatever it held after the checkpoint was not shipped", "path", e.Path, "offset", e.Offset)
+		t.log.Warn("checkpointed file is gone; anything it held after the checkpoint could not be shipped", "path", e.Path, "offset", e.Offset)
 		t.metrics.lost.WithLabelValues("gone_while_down").Inc()
 	}
+	if len(st.Files) > 0 {
+		t.adoptUnseen(st, matches)
+	}
+}
+
+// compressed names the suffixes of rotated files that were compressed (their
+// content was shipped, or is in the uncompressed file they came from).
+var compressed = []string{".gz", ".bz2", ".xz", ".zst", ".zip", ".lz4"}
+
+// adoptUnseen reads the rotated files that were created or written after
+// the last checkpoint and that we never followed: a file that appeared and
+// was rotated away (or copytruncated) while the shipper was down.
+func (t *Tailer) adoptUnseen(st checkpoint.State, matches []string) {
+	prefixes := map[string]map[string]bool{} // dir → name prefixes
+	for _, p := range append(append([]string(nil), matches...), pathsOf(st.Files)...) {
+		dir, base := filepath.Dir(p), filepath.Base(p)
+		if prefixes[dir] == nil {
+			prefixes[dir] = map[string]bool{}
+		}
+		prefixes[dir][rotationPrefix(base)] = true
+	}
+	for dir, pre := range prefixes {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, de := range ents {
+			name := de.Name()
+			if !de.Type().IsRegular() || !hasAnyPrefix(name, pre) || hasAnySuffix(name, compressed) {
+				continue
+			}
+			path := filepath.Join(dir, name)
+			fi, err := os.Stat(path)
+			if err != nil || fi.ModTime().UnixNano() <= st.SavedAt || fi.Size() == 0 {
+				continue
+			}
+			dev, ino := devIno(fi)
+			if t.trackedInode(dev, ino) {
+				continue
+			}
+			fd, fi, err := openRegular(path)
+			if err != nil {
+				continue
+			}
+			t.log.Info("reading a file rotated while the shipper was down", "path", path)
+			f := t.add(fd, path, dev, ino, 0, nil, false)
+			f.draining = true
+		}
+	}
+}
+
+func pathsOf(fs []checkpoint.File) []string {
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = f.Path
+	}
+	return out
+}
+
+// rotationPrefix is the part of a log name that its rotated names keep:
+// "audit.jsonl" → "audit" (audit.jsonl.1, audit-2026-11-23.jsonl).
+func rotationPrefix(base string) string {
+	if i := strings.IndexByte(base, '.'); i > 0 {
+		return base[:i]
+	}
+	return base
+}
+
+func hasAnyPrefix(s string, pre map[string]bool) bool {
+	for p := range pre {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasAnySuffix(s string, suf []string) bool {
+	for _, x := range suf {
+		if strings.HasSuffix(s, x) {
+			return true
+		}
+	}
+	return false
 }
 
 // findElsewhere looks in e's directory for the file e describes.
@@ -689,7 +773,7 @@ func (t *Tailer) findCopy(f *file) (*os.File, string, uint64, uint64) {
 	}
 	for _, de := range ents {
 		name := de.Name()
-		if !de.Type().IsRegular() || name == base || !strings.HasPrefix(name, strings.TrimSuffix(base, filepath.Ext(base))) {
+		if !de.Type().IsRegular() || name == base || !strings.HasPrefix(name, rotationPrefix(base)) {
 			continue
 		}
 		p := filepath.Join(dir, name)
