@@ -121,7 +121,8 @@ type file struct {
 	fd        *os.File
 	readPos   int64  // next byte to read
 	lineStart int64  // file offset of pending[0]
-	pending   []byte // read, not yet consumed
+	pending   []byte // read, not yet consumed (a window of backing)
+	backing   []byte
 	recent    []byte // the last bytes read before readPos (copy detection)
 	skipping  bool   // discarding the rest of an over-long line
 	inGlob    bool
@@ -672,9 +673,17 @@ func (t *Tailer) readFile(ctx context.Context, f *file, out chan<- *Batch) (bool
 	}
 	n := min(int64(t.cfg.ReadChunk), size-f.readPos)
 	if cap(f.pending)-len(f.pending) < int(n) {
-		grown := make([]byte, len(f.pending), len(f.pending)+int(n)+t.cfg.ReadChunk)
-		copy(grown, f.pending)
-		f.pending = grown
+		// Move the unconsumed bytes to the front of the buffer (or a
+		// bigger one) to make room for the next chunk.
+		need := len(f.pending) + int(n)
+		if cap(f.backing) >= need {
+			copy(f.backing[:len(f.pending)], f.pending)
+			f.pending = f.backing[:len(f.pending)]
+		} else {
+			grown := make([]byte, len(f.pending), need+t.cfg.ReadChunk)
+			copy(grown, f.pending)
+			f.backing, f.pending = grown[:cap(grown)], grown
+		}
 	}
 	buf := f.pending[len(f.pending) : len(f.pending)+int(n)]
 	got, err := f.fd.ReadAt(buf, f.readPos)
@@ -845,8 +854,8 @@ func (t *Tailer) consume(ctx context.Context, f *file, out chan<- *Batch) (bool,
 		t.advance(f, i+1)
 		did = true
 	}
-	if len(f.pending) == 0 && cap(f.pending) > 4*t.cfg.ReadChunk {
-		f.pending = nil
+	if len(f.pending) == 0 && cap(f.backing) > 4*t.cfg.ReadChunk {
+		f.pending, f.backing = nil, nil // drop a buffer grown for a long line
 	}
 	return did, nil
 }
@@ -857,13 +866,10 @@ func (t *Tailer) advance(f *file, n int) {
 	s := t.segmentFor(f)
 	f.lineStart += int64(n)
 	s.End = f.lineStart
-	rest := len(f.pending) - n
-	if rest == 0 {
-		f.pending = f.pending[:0]
-		return
+	f.pending = f.pending[n:]
+	if len(f.pending) == 0 && f.backing != nil {
+		f.pending = f.backing[:0]
 	}
-	copy(f.pending, f.pending[n:])
-	f.pending = f.pending[:rest]
 }
 
 func (t *Tailer) segmentFor(f *file) *Segment {
