@@ -210,7 +210,11 @@ func (t *Tailer) resume(st checkpoint.State) {
 			break
 		}
 		if !matched {
-			t.add(fd, path, dev, ino, 0, nil, true)
+			start := int64(0)
+			if len(st.Files) == 0 && t.cfg.StartAtEnd {
+				start = lastLineEnd(fd, fi.Size())
+			}
+			t.add(fd, path, dev, ino, start, nil, true)
 		}
 	}
 	for i, e := range st.Files {
@@ -823,8 +827,8 @@ func (t *Tailer) consume(ctx context.Context, f *file, out chan<- *Batch) (bool,
 			did = true
 			continue
 		}
-		if i < 0 {
-			if len(f.pending) < t.cfg.MaxLineBytes {
+		if i < 0 || i > t.cfg.MaxLineBytes {
+			if i < 0 && len(f.pending) < t.cfg.MaxLineBytes {
 				break
 			}
 			// Over-long line: ship its head marked TooLong, skip the rest.
