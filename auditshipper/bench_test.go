@@ -58,6 +58,12 @@ func BenchmarkShipToBulkFake(b *testing.B) {
 		}
 		env := map[string]string{"AUDIT_LOG_PATH": path, "AUDIT_LOG_BACKEND": "elasticsearch", "ES_URL": es.URL(),
 			"SHIPPER_STATE_DIR": filepath.Join(dir, "state-"+strconv.Itoa(i)), "SHIPPER_LISTEN": "127.0.0.1:" + strconv.Itoa(testenv.FreePort(b)), "LOG_LEVEL": "ERROR"}
+		// SHIPPER_* settings from the environment, for tuning runs.
+		for _, kv := range os.Environ() {
+			if k, v, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "SHIPPER_") && k != "SHIPPER_LISTEN" && k != "SHIPPER_STATE_DIR" {
+				env[k] = v
+			}
+		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, io.Discard, io.Discard) }()

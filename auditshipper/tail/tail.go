@@ -274,6 +274,10 @@ func (t *Tailer) adoptUnseen(st checkpoint.State, matches []string) {
 			if err != nil {
 				continue
 			}
+			if d, i := devIno(fi); d != dev || i != ino { // renamed between stat and open
+				fd.Close()
+				continue
+			}
 			t.log.Info("reading a file rotated while the shipper was down", "path", path)
 			f := t.add(fd, path, dev, ino, 0, nil, false)
 			f.draining = true
