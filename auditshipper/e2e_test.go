@@ -247,17 +247,33 @@ func TestKill9MidCheckpoint(t *testing.T) {
 	}
 	close(stop)
 	<-done
-	cur := filepath.Join(h.stateDir, "checkpoint.json")
-	b, err := os.ReadFile(cur)
-	if err != nil {
-		t.Fatalf("no checkpoint after the runs: %v", err)
-	}
-	if err := os.WriteFile(cur, b[:len(b)/2], 0o640); err != nil {
-		t.Fatal(err)
-	}
 	h.start()
 	h.expectAll(es.Received, 30*time.Second)
-	h.stop()
+	h.waitFor(10*time.Second, "a checkpoint", func() bool { _, err := os.Stat(filepath.Join(h.stateDir, "checkpoint.json")); return err == nil })
+	h.kill()
+	// The states a kill at each step of a checkpoint write leaves behind.
+	cur := filepath.Join(h.stateDir, "checkpoint.json")
+	prev := filepath.Join(h.stateDir, "checkpoint.prev.json")
+	tmp := filepath.Join(h.stateDir, "checkpoint.json.tmp")
+	for _, step := range []struct {
+		name  string
+		crash func(cur []byte)
+	}{
+		{"while writing the temp file", func(b []byte) { os.WriteFile(tmp, b[:len(b)/3], 0o640) }},
+		{"between the two renames", func([]byte) { os.Rename(cur, prev); os.WriteFile(tmp, []byte("{}"), 0o640) }},
+		{"torn current file (no atomic rename)", func(b []byte) { os.WriteFile(cur, b[:len(b)/2], 0o640) }},
+	} {
+		b, err := os.ReadFile(cur)
+		if err != nil {
+			t.Fatalf("no checkpoint before crash %q: %v", step.name, err)
+		}
+		h.w.write(50)
+		step.crash(b)
+		h.start()
+		h.expectAll(es.Received, 30*time.Second)
+		h.waitFor(10*time.Second, "a checkpoint", func() bool { _, err := os.Stat(cur); return err == nil })
+		h.kill()
+	}
 }
 
 func TestSinkDownWithRotations(t *testing.T) {
