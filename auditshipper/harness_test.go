@@ -39,7 +39,11 @@ func shipperBinary(t *testing.T) string {
 			return
 		}
 		binaryOnce.path = filepath.Join(dir, "auditshipper")
-		out, err := exec.Command("go", "build", "-o", binaryOnce.path, ".").CombinedOutput()
+		args := []string{"build", "-o", binaryOnce.path}
+		if os.Getenv("AUDITSHIPPER_TEST_RACE") != "" {
+			args = append(args, "-race") // the race detector inside the child processes
+		}
+		out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
 		if err != nil {
 			binaryOnce.err = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -128,8 +132,11 @@ func newHarness(t *testing.T, env map[string]string) *harness {
 		if h.cur != nil {
 			h.kill()
 		}
+		all := strings.Join(h.logs, "\n---- restart ----\n")
+		if strings.Contains(all, "WARNING: DATA RACE") {
+			t.Errorf("the shipper reported a data race")
+		}
 		if t.Failed() {
-			all := strings.Join(h.logs, "\n---- restart ----\n")
 			if len(all) > 12000 {
 				all = "..." + all[len(all)-12000:]
 			}

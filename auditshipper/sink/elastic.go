@@ -71,16 +71,18 @@ func (e *Elastic) Encode(dst []byte, recs []Record) []byte {
 	return dst
 }
 
-var bufPool = sync.Pool{New: func() any { return new([]byte) }}
-
 // Deliver makes one _bulk request (splitting on 413 or a rejected request)
 // and reads every item's status.
 func (e *Elastic) Deliver(ctx context.Context, recs []Record, out []Outcome) {
-	bp := bufPool.Get().(*[]byte)
-	body := e.Encode((*bp)[:0], recs)
+	// A fresh buffer each time: net/http may still be reading a request
+	// body after the response came back (an early 413), so it cannot be
+	// reused.
+	size := 0
+	for _, r := range recs {
+		size += len(r.Data) + 96
+	}
+	body := e.Encode(make([]byte, 0, size), recs)
 	resp, err := e.client.post(ctx, e.url, e.hdr, body)
-	*bp = body[:0]
-	bufPool.Put(bp)
 	if err != nil || resp.status < 200 || resp.status > 299 {
 		o, split := classify(resp, err)
 		if split {
