@@ -43,6 +43,9 @@ require (
 	github.com/redis/go-redis/v9 v9.23.0 // indirect
 	github.com/rs/cors v1.11.1
 	github.com/savsgio/gotils v0.0.0-20240704082632-aef3928b8a38 // indirect
+	github.com/tidwall/gjson v1.18.0
+	github.com/tidwall/match v1.1.1
+	github.com/tidwall/pretty v1.2.0
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
 	github.com/zitadel/oidc/v3 v3.51.17
 	github.com/zitadel/schema v1.3.2
