@@ -1,0 +1,407 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR MIT)
+//
+// TCP telemetry for the MeshOptixIQ node agent.
+//
+// Three BTF tracepoints (tp_btf, so no tracefs mount is needed):
+//   sock:inet_sock_set_state  connection lifecycle, one event per transition
+//                             the agent cares about (opened, established,
+//                             closed, failed);
+//   tcp:tcp_retransmit_skb    retransmits per connection and per remote;
+//   tcp:tcp_probe             RTT, folded into a per-CPU log2 histogram in the
+//                             kernel: never one record per packet.
+//
+// Events go through one ring buffer. Producers submit with BPF_RB_NO_WAKEUP
+// and only force a wake-up once wakeup_bytes are waiting, so the agent is
+// woken in batches (it also drains on a timer). A failed reserve is counted in
+// CNT_LOST: every loss is visible, none is logged.
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+
+// Event kinds; nodeagent/ebpf mirrors them.
+enum {
+	EV_OPEN_ACTIVE = 1,  // connect(): CLOSE -> SYN_SENT, process context
+	EV_OPEN_PASSIVE = 2, // accepted handshake: SYN_RECV -> ESTABLISHED
+	EV_ESTABLISHED = 3,  // active side: SYN_SENT -> ESTABLISHED
+	EV_CLOSE = 4,        // an established connection reached CLOSE
+	EV_FAIL = 5,         // CLOSE before ESTABLISHED (refused, timed out, reset)
+	EV_RETRANSMIT = 6,   // one retransmitted segment
+};
+
+// Counter slots in the per-CPU counters map; nodeagent/ebpf mirrors them.
+enum {
+	CNT_EMITTED = 0,
+	CNT_LOST = 1,
+	CNT_OPEN_ACTIVE = 2,
+	CNT_OPEN_PASSIVE = 3,
+	CNT_ESTABLISHED = 4,
+	CNT_CLOSE = 5,
+	CNT_FAIL = 6,
+	CNT_RETRANSMIT = 7,
+	CNT_RTT_SAMPLES = 8,
+	CNT_UNTRACKED = 9, // transitions of connections that predate the agent
+	CNT_MAX = 16,
+};
+
+#define RTT_SLOTS 32
+
+// Set by the loader before the programs are loaded.
+const volatile __u64 wakeup_bytes = 256 * 1024;
+
+struct conn {
+	__u64 start_ns;
+	__u64 cgroup;
+	__u32 pid;
+	__u32 retransmits;
+	__u8 comm[16];
+	__u8 passive;
+	__u8 _pad[7];
+};
+
+struct event {
+	__u64 ts_ns;
+	__u64 duration_ns;
+	__u64 cgroup;
+	__u64 bytes_acked;
+	__u64 bytes_received;
+	__u32 pid;
+	__u32 srtt_us;
+	__u32 retransmits;
+	__u16 family;
+	__u16 sport;
+	__u16 dport;
+	__u8 kind;
+	__u8 oldstate;
+	__u8 newstate;
+	__u8 passive;
+	__u8 _pad[2];
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u8 comm[16];
+};
+
+struct remote_key {
+	__u8 addr[16];
+	__u16 family;
+	__u8 _pad[6];
+};
+
+struct remote_stats {
+	__u64 retransmits;
+};
+
+struct counters {
+	__u64 v[CNT_MAX];
+};
+
+struct rtt_hist {
+	__u64 slots[RTT_SLOTS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct conn);
+} conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct remote_key);
+	__type(value, struct remote_stats);
+} remotes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct counters);
+} counter_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct rtt_hist);
+} rtt_map SEC(".maps");
+
+// Force BTF for the types the Go side decodes.
+const struct event *unused_event __attribute__((unused));
+const struct remote_key *unused_remote_key __attribute__((unused));
+
+static __always_inline struct counters *cnt(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&counter_map, &zero);
+}
+
+static __always_inline void count(struct counters *c, int slot)
+{
+	if (c && slot >= 0 && slot < CNT_MAX)
+		c->v[slot]++;
+}
+
+static __always_inline __u32 log2_u32(__u32 v)
+{
+	__u32 r = 0, s;
+	s = (v > 0xFFFF) << 4; v >>= s; r |= s;
+	s = (v > 0xFF) << 3; v >>= s; r |= s;
+	s = (v > 0xF) << 2; v >>= s; r |= s;
+	s = (v > 0x3) << 1; v >>= s; r |= s;
+	r |= (v >> 1);
+	return r;
+}
+
+static __always_inline int tcp_family(const struct sock *sk)
+{
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	return family;
+}
+
+static __always_inline void fill_addrs(struct event *e, const struct sock *sk, __u16 family)
+{
+	const struct inet_sock *inet = (const struct inet_sock *)sk;
+	e->family = family;
+	// inet_sport survives inet_put_port() (which zeroes skc_num before the
+	// CLOSE transition), so closed connections keep their source port.
+	e->sport = __builtin_bswap16(BPF_CORE_READ(inet, inet_sport));
+	e->dport = __builtin_bswap16(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	__builtin_memset(e->saddr, 0, 16);
+	__builtin_memset(e->daddr, 0, 16);
+	if (family == AF_INET) {
+		bpf_core_read(e->saddr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(e->daddr, 4, &sk->__sk_common.skc_daddr);
+	} else {
+		bpf_core_read(e->saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(e->daddr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+}
+
+static __always_inline __u64 wake_flags(void)
+{
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline struct event *reserve(struct counters *c)
+{
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(c, CNT_LOST);
+		return 0;
+	}
+	count(c, CNT_EMITTED);
+	return e;
+}
+
+static __always_inline void fill_conn(struct event *e, const struct conn *cn, __u64 now)
+{
+	if (!cn) {
+		e->duration_ns = 0;
+		e->cgroup = 0;
+		e->pid = 0;
+		e->retransmits = 0;
+		e->passive = 0;
+		__builtin_memset(e->comm, 0, sizeof(e->comm));
+		return;
+	}
+	e->duration_ns = now - cn->start_ns;
+	e->cgroup = cn->cgroup;
+	e->pid = cn->pid;
+	e->retransmits = cn->retransmits;
+	e->passive = cn->passive;
+	__builtin_memcpy(e->comm, cn->comm, sizeof(e->comm));
+}
+
+static __always_inline __u64 sock_cgroup(const struct sock *sk)
+{
+	return BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(inet_sock_set_state, const struct sock *sk, int oldstate, int newstate)
+{
+	int family = tcp_family(sk);
+	if (!family)
+		return 0;
+
+	__u64 key = (__u64)sk;
+	__u64 now = bpf_ktime_get_ns();
+	struct counters *c = cnt();
+	struct conn *cn;
+	int kind;
+
+	switch (newstate) {
+	case TCP_SYN_SENT: {
+		// connect() runs in the caller's context: capture the process here.
+		struct conn fresh = {};
+		fresh.start_ns = now;
+		fresh.cgroup = bpf_get_current_cgroup_id();
+		fresh.pid = bpf_get_current_pid_tgid() >> 32;
+		bpf_get_current_comm(fresh.comm, sizeof(fresh.comm));
+		bpf_map_update_elem(&conns, &key, &fresh, BPF_ANY);
+		cn = &fresh;
+		kind = EV_OPEN_ACTIVE;
+		count(c, CNT_OPEN_ACTIVE);
+		struct event *e = reserve(c);
+		if (!e)
+			return 0;
+		e->ts_ns = now;
+		e->kind = kind;
+		e->oldstate = oldstate;
+		e->newstate = newstate;
+		e->srtt_us = 0;
+		e->bytes_acked = 0;
+		e->bytes_received = 0;
+		fill_addrs(e, sk, family);
+		fill_conn(e, cn, now);
+		bpf_ringbuf_submit(e, wake_flags());
+		return 0;
+	}
+	case TCP_SYN_RECV: {
+		// The child socket of a passive open, created in softirq context: no
+		// process to attribute yet, but the socket carries the listener's cgroup.
+		if (oldstate != TCP_LISTEN && oldstate != TCP_SYN_RECV && oldstate != TCP_CLOSE)
+			return 0;
+		struct conn fresh = {};
+		fresh.start_ns = now;
+		fresh.cgroup = sock_cgroup(sk);
+		fresh.passive = 1;
+		bpf_map_update_elem(&conns, &key, &fresh, BPF_ANY);
+		return 0;
+	}
+	case TCP_ESTABLISHED:
+		cn = bpf_map_lookup_elem(&conns, &key);
+		if (cn && cn->passive) {
+			kind = EV_OPEN_PASSIVE;
+			count(c, CNT_OPEN_PASSIVE);
+		} else {
+			kind = EV_ESTABLISHED;
+			count(c, CNT_ESTABLISHED);
+		}
+		break;
+	case TCP_CLOSE:
+		if (oldstate == TCP_LISTEN)
+			return 0;
+		cn = bpf_map_lookup_elem(&conns, &key);
+		if (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV) {
+			kind = EV_FAIL;
+			count(c, CNT_FAIL);
+		} else {
+			kind = EV_CLOSE;
+			count(c, CNT_CLOSE);
+		}
+		if (!cn)
+			count(c, CNT_UNTRACKED);
+		break;
+	default:
+		return 0;
+	}
+
+	struct event *e = reserve(c);
+	if (e) {
+		const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+		e->ts_ns = now;
+		e->kind = kind;
+		e->oldstate = oldstate;
+		e->newstate = newstate;
+		e->srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
+		e->bytes_acked = BPF_CORE_READ(tp, bytes_acked);
+		e->bytes_received = BPF_CORE_READ(tp, bytes_received);
+		fill_addrs(e, sk, family);
+		fill_conn(e, cn, now);
+		bpf_ringbuf_submit(e, wake_flags());
+	}
+	if (newstate == TCP_CLOSE && cn)
+		bpf_map_delete_elem(&conns, &key);
+	return 0;
+}
+
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(tcp_retransmit_skb, const struct sock *sk, const struct sk_buff *skb)
+{
+	int family = tcp_family(sk);
+	if (!family)
+		return 0;
+
+	__u64 key = (__u64)sk;
+	__u64 now = bpf_ktime_get_ns();
+	struct counters *c = cnt();
+	count(c, CNT_RETRANSMIT);
+
+	struct conn *cn = bpf_map_lookup_elem(&conns, &key);
+	if (cn)
+		__sync_fetch_and_add(&cn->retransmits, 1);
+
+	struct remote_key rk = {};
+	rk.family = family;
+	if (family == AF_INET)
+		bpf_core_read(rk.addr, 4, &sk->__sk_common.skc_daddr);
+	else
+		bpf_core_read(rk.addr, 16, &sk->__sk_common.skc_v6_daddr);
+	struct remote_stats *rs = bpf_map_lookup_elem(&remotes, &rk);
+	if (rs) {
+		__sync_fetch_and_add(&rs->retransmits, 1);
+	} else {
+		struct remote_stats one = {.retransmits = 1};
+		if (bpf_map_update_elem(&remotes, &rk, &one, BPF_NOEXIST))
+			if ((rs = bpf_map_lookup_elem(&remotes, &rk)))
+				__sync_fetch_and_add(&rs->retransmits, 1);
+	}
+
+	struct event *e = reserve(c);
+	if (!e)
+		return 0;
+	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+	int state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	e->ts_ns = now;
+	e->kind = EV_RETRANSMIT;
+	e->oldstate = state;
+	e->newstate = state;
+	e->srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
+	e->bytes_acked = BPF_CORE_READ(tp, bytes_acked);
+	e->bytes_received = BPF_CORE_READ(tp, bytes_received);
+	fill_addrs(e, sk, family);
+	fill_conn(e, cn, now);
+	bpf_ringbuf_submit(e, wake_flags());
+	return 0;
+}
+
+SEC("tp_btf/tcp_probe")
+int BPF_PROG(tcp_probe, struct sock *sk, const struct sk_buff *skb)
+{
+	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+	__u32 srtt = BPF_CORE_READ(tp, srtt_us) >> 3;
+	if (!srtt)
+		return 0;
+	__u32 zero = 0;
+	struct rtt_hist *h = bpf_map_lookup_elem(&rtt_map, &zero);
+	if (!h)
+		return 0;
+	__u32 slot = log2_u32(srtt);
+	if (slot >= RTT_SLOTS)
+		slot = RTT_SLOTS - 1;
+	h->slots[slot]++;
+	struct counters *c = cnt();
+	count(c, CNT_RTT_SAMPLES);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
