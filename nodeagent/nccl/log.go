@@ -37,8 +37,6 @@ var (
 	collChans  = regexp.MustCompile(`^(\d+) coll channels`)
 )
 
-// maxLogLine bounds one log line; longer lines are skipped, not fatal.
-const maxLogLine = 64 << 10
 
 // LogParser accumulates communicators over one or more logs.
 type LogParser struct {

@@ -25,7 +25,6 @@ type Op struct {
 	Average   time.Duration `json:"kind_average_ns"` // rolling average of completed ops of this kind
 	Hang      bool          `json:"hang"`
 	startUS   float64
-	completed bool
 }
 
 // HangRule flags an active op as hung when it has run longer than Factor
