@@ -37,7 +37,6 @@ var (
 	collChans  = regexp.MustCompile(`^(\d+) coll channels`)
 )
 
-
 // LogParser accumulates communicators over one or more logs.
 type LogParser struct {
 	comms   map[string]*Communicator // by host/pid/comm pointer

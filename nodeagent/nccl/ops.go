@@ -13,18 +13,18 @@ import (
 
 // Op is one collective or point-to-point operation from a profiler trace.
 type Op struct {
-	Kind      string        `json:"kind"` // AllReduce, AllGather, Send, ...
-	Category  string        `json:"category"`
-	CommHash  string        `json:"comm_hash,omitempty"`
-	Rank      int           `json:"rank"`
-	Seq       int64         `json:"seq"`
-	Count     int64         `json:"count,omitempty"`
-	Datatype  string        `json:"datatype,omitempty"`
-	PID       int           `json:"pid"`
-	Duration  time.Duration `json:"duration_ns"`
-	Average   time.Duration `json:"kind_average_ns"` // rolling average of completed ops of this kind
-	Hang      bool          `json:"hang"`
-	startUS   float64
+	Kind     string        `json:"kind"` // AllReduce, AllGather, Send, ...
+	Category string        `json:"category"`
+	CommHash string        `json:"comm_hash,omitempty"`
+	Rank     int           `json:"rank"`
+	Seq      int64         `json:"seq"`
+	Count    int64         `json:"count,omitempty"`
+	Datatype string        `json:"datatype,omitempty"`
+	PID      int           `json:"pid"`
+	Duration time.Duration `json:"duration_ns"`
+	Average  time.Duration `json:"kind_average_ns"` // rolling average of completed ops of this kind
+	Hang     bool          `json:"hang"`
+	startUS  float64
 }
 
 // HangRule flags an active op as hung when it has run longer than Factor
