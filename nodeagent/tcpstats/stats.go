@@ -133,8 +133,7 @@ func (s *Stats) procTCP() (report.TCP, error) {
 	}
 	u := func(v int64) uint64 { return uint64(max(v, 0)) }
 	return report.TCP{Source: "procfs", OpenedActive: u(tcp["ActiveOpens"]), OpenedPassive: u(tcp["PassiveOpens"]),
-		Failed: u(tcp["AttemptFails"]), Retransmits: u(tcp["RetransSegs"]), CurrEstab: u(tcp["CurrEstab"]),
-		Closed: u(tcp["EstabResets"] + m["TcpExt"]["TCPAbortOnClose"])}, nil
+		Failed: u(tcp["AttemptFails"]), Retransmits: u(tcp["RetransSegs"]), CurrEstab: u(tcp["CurrEstab"])}, nil
 }
 
 // Quantile estimates the q-quantile of a log2 histogram (bucket i holds
@@ -201,8 +200,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if err != nil {
 		return
 	}
-	for kind, v := range map[string]uint64{"opened_active": t.OpenedActive, "opened_passive": t.OpenedPassive,
-		"established": t.Established, "closed": t.Closed, "failed": t.Failed} {
+	kinds := map[string]uint64{"opened_active": t.OpenedActive, "opened_passive": t.OpenedPassive, "failed": t.Failed}
+	if t.Source == "ebpf" {
+		// /proc has no counters for these two.
+		kinds["established"], kinds["closed"] = t.Established, t.Closed
+	}
+	for kind, v := range kinds {
 		ch <- prometheus.MustNewConstMetric(descConns, prometheus.CounterValue, float64(v), kind)
 	}
 	ch <- prometheus.MustNewConstMetric(descRetrans, prometheus.CounterValue, float64(t.Retransmits))
