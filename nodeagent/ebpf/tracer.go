@@ -78,7 +78,6 @@ type Counters struct {
 	Closed      uint64
 	Failed      uint64
 	Retransmits uint64
-	RTTSamples  uint64
 	Untracked   uint64 // transitions of connections opened before the agent
 }
 
@@ -272,7 +271,7 @@ func (t *Tracer) Counters() (Counters, error) {
 	}
 	return Counters{
 		Emitted: v[0], Lost: v[1], OpenActive: v[2], OpenPassive: v[3], Established: v[4],
-		Closed: v[5], Failed: v[6], Retransmits: v[7], RTTSamples: v[8], Untracked: v[9],
+		Closed: v[5], Failed: v[6], Retransmits: v[7], Untracked: v[9],
 	}, nil
 }
 

@@ -105,7 +105,10 @@ func (s *Stats) TCP() (report.TCP, error) {
 	}
 	t := report.TCP{Source: "ebpf", OpenedActive: c.OpenActive, OpenedPassive: c.OpenPassive, Established: c.Established,
 		Closed: c.Closed, Failed: c.Failed, Retransmits: c.Retransmits, EventsEmitted: c.Emitted, LostEvents: c.Lost,
-		RTTSamples: c.RTTSamples, RTTLog2Buckets: h[:]}
+		RTTLog2Buckets: h[:]}
+	for _, n := range h {
+		t.RTTSamples += n
+	}
 	t.RTTP50us, t.RTTP99us, t.RTTP999us = Quantile(h[:], 0.5), Quantile(h[:], 0.99), Quantile(h[:], 0.999)
 	for a, n := range rem {
 		t.Remotes = append(t.Remotes, report.Remote{Addr: a.String(), Retransmits: n})

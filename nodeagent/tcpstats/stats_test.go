@@ -90,7 +90,7 @@ func TestQueueBounded(t *testing.T) {
 type fakeKernel struct{}
 
 func (fakeKernel) Counters() (ebpf.Counters, error) {
-	return ebpf.Counters{Emitted: 10, Lost: 2, OpenActive: 3, OpenPassive: 3, Established: 3, Closed: 5, Failed: 1, Retransmits: 4, RTTSamples: 7}, nil
+	return ebpf.Counters{Emitted: 10, Lost: 2, OpenActive: 3, OpenPassive: 3, Established: 3, Closed: 5, Failed: 1, Retransmits: 4}, nil
 }
 func (fakeKernel) RTT() ([ebpf.RTTSlots]uint64, error) {
 	var h [ebpf.RTTSlots]uint64
