@@ -10,6 +10,12 @@
 //   tcp:tcp_probe             RTT, folded into a per-CPU log2 histogram in the
 //                             kernel: never one record per packet.
 //
+// No per-connection map: a hash or socket-storage update, lookup and delete
+// per transition measured at ~300-550 ns, more than the rest of the program.
+// Each event carries the socket cookie instead, and the agent joins a
+// connection's events (process captured at connect(), duration,
+// retransmits) in user space.
+//
 // Events go through one ring buffer. Producers submit with BPF_RB_NO_WAKEUP
 // and only force a wake-up once wakeup_bytes are waiting, so the agent is
 // woken in batches (it also drains on a timer). A failed reserve is counted in
@@ -45,7 +51,7 @@ enum {
 	CNT_FAIL = 6,
 	CNT_RETRANSMIT = 7,
 	CNT_RTT_SAMPLES = 8, // unused: the histogram's sum
-	CNT_UNTRACKED = 9, // transitions of connections that predate the agent
+	CNT_UNTRACKED = 9, // unused: the agent counts closes it saw no open for
 	CNT_MAX = 16,
 };
 
@@ -54,19 +60,10 @@ enum {
 // Set by the loader before the programs are loaded.
 const volatile __u64 wakeup_bytes = 256 * 1024;
 
-struct conn {
-	__u64 start_ns;
-	__u64 cgroup;
-	__u32 pid;
-	__u32 retransmits;
-	__u8 comm[16];
-	__u8 passive;
-	__u8 _pad[7];
-};
 
 struct event {
 	__u64 ts_ns;
-	__u64 duration_ns;
+	__u64 cookie; // socket cookie: joins the events of one connection
 	__u64 cgroup;
 	__u64 bytes_acked;
 	__u64 bytes_received;
@@ -109,16 +106,6 @@ struct {
 	__uint(max_entries, 8 << 20);
 } events SEC(".maps");
 
-// Per-connection state, keyed by socket address. A preallocated hash: socket
-// local storage was measured at about 550 ns per transition (allocation and
-// locking), this at a fraction of it. Entries are deleted on CLOSE; LRU
-// eviction bounds what leaks when a CLOSE is never seen.
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
-	__type(value, struct conn);
-} conns SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -227,31 +214,42 @@ static __always_inline struct event *reserve(struct counters *c)
 	return e;
 }
 
-static __always_inline void fill_conn(struct event *e, const struct conn *cn, __u64 now)
-{
-	if (!cn) {
-		e->duration_ns = 0;
-		e->cgroup = 0;
-		e->pid = 0;
-		e->retransmits = 0;
-		e->passive = 0;
-		__builtin_memset(e->comm, 0, sizeof(e->comm));
-		return;
-	}
-	e->duration_ns = now - cn->start_ns;
-	e->cgroup = cn->cgroup;
-	e->pid = cn->pid;
-	e->retransmits = cn->retransmits;
-	e->passive = cn->passive;
-	__builtin_memcpy(e->comm, cn->comm, sizeof(e->comm));
-}
-
 static __always_inline __u64 sock_cgroup(const struct sock *sk)
 {
 	struct cgroup *cg = sk->sk_cgrp_data.cgroup;
 	if (!cg)
 		return 0;
 	return cg->kn->id;
+}
+
+static __always_inline void fill_common(struct event *e, const struct sock *sk, struct tcp_sock *tp,
+					__u16 family, __u64 now, int kind, int oldstate, int newstate)
+{
+	e->ts_ns = now;
+	e->cookie = bpf_get_socket_cookie((void *)sk);
+	e->kind = kind;
+	e->oldstate = oldstate;
+	e->newstate = newstate;
+	e->passive = 0;
+	e->_pad[0] = 0;
+	e->_pad[1] = 0;
+	e->pid = 0;
+	e->cgroup = 0;
+	__builtin_memset(e->comm, 0, sizeof(e->comm));
+	// The transfer figures only mean something once the connection ends or
+	// retransmits; reading them costs cache misses on other transitions.
+	if (kind == EV_CLOSE || kind == EV_FAIL || kind == EV_RETRANSMIT) {
+		e->srtt_us = tp->srtt_us >> 3;
+		e->bytes_acked = tp->bytes_acked;
+		e->bytes_received = tp->bytes_received;
+		e->retransmits = tp->total_retrans;
+	} else {
+		e->srtt_us = 0;
+		e->bytes_acked = 0;
+		e->bytes_received = 0;
+		e->retransmits = 0;
+	}
+	fill_addrs(e, sk, tp, family);
 }
 
 SEC("tp_btf/inet_sock_set_state")
@@ -264,86 +262,43 @@ int BPF_PROG(inet_sock_set_state, const struct sock *sk, int oldstate, int newst
 	if (!tp)
 		return 0;
 
-	__u64 key = (__u64)sk;
-	__u64 now = bpf_ktime_get_ns();
-	struct counters *c = cnt();
-	struct conn fresh = {};
-	struct conn *cn;
 	int kind;
-
 	switch (newstate) {
 	case TCP_SYN_SENT:
-		// connect() runs in the caller's context: capture the process here.
-		fresh.start_ns = now;
-		fresh.cgroup = bpf_get_current_cgroup_id();
-		fresh.pid = bpf_get_current_pid_tgid() >> 32;
-		bpf_get_current_comm(fresh.comm, sizeof(fresh.comm));
-		bpf_map_update_elem(&conns, &key, &fresh, BPF_ANY);
-		cn = &fresh;
 		kind = EV_OPEN_ACTIVE;
-		count(c, CNT_OPEN_ACTIVE);
 		break;
-	case TCP_SYN_RECV:
-		// The child socket of a passive open, created in softirq context: no
-		// process to attribute yet, but the socket carries the listener's cgroup.
-		fresh.start_ns = now;
-		fresh.cgroup = sock_cgroup(sk);
-		fresh.passive = 1;
-		bpf_map_update_elem(&conns, &key, &fresh, BPF_ANY);
-		return 0;
 	case TCP_ESTABLISHED:
-		cn = bpf_map_lookup_elem(&conns, &key);
-		if (cn && cn->passive) {
-			kind = EV_OPEN_PASSIVE;
-			count(c, CNT_OPEN_PASSIVE);
-		} else {
-			kind = EV_ESTABLISHED;
-			count(c, CNT_ESTABLISHED);
-		}
+		// A passive open's child socket goes SYN_RECV -> ESTABLISHED.
+		kind = oldstate == TCP_SYN_RECV ? EV_OPEN_PASSIVE : EV_ESTABLISHED;
 		break;
 	case TCP_CLOSE:
 		if (oldstate == TCP_LISTEN)
 			return 0;
-		cn = bpf_map_lookup_elem(&conns, &key);
-		if (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV) {
-			kind = EV_FAIL;
-			count(c, CNT_FAIL);
-		} else {
-			kind = EV_CLOSE;
-			count(c, CNT_CLOSE);
-		}
-		if (!cn)
-			count(c, CNT_UNTRACKED);
+		kind = (oldstate == TCP_SYN_SENT || oldstate == TCP_SYN_RECV) ? EV_FAIL : EV_CLOSE;
 		break;
 	default:
 		return 0;
 	}
+	struct counters *c = cnt();
+	count(c, kind == EV_OPEN_ACTIVE ? CNT_OPEN_ACTIVE : kind == EV_OPEN_PASSIVE ? CNT_OPEN_PASSIVE :
+		 kind == EV_ESTABLISHED ? CNT_ESTABLISHED : kind == EV_FAIL ? CNT_FAIL : CNT_CLOSE);
 
 	struct event *e = reserve(c);
 	if (!e)
 		return 0;
-	e->ts_ns = now;
-	e->kind = kind;
-	e->oldstate = oldstate;
-	e->newstate = newstate;
-	// The transfer figures only mean something once the connection ends;
-	// reading them costs cache misses on every other transition.
-	if (kind == EV_CLOSE || kind == EV_FAIL) {
-		e->srtt_us = tp->srtt_us >> 3;
-		e->bytes_acked = tp->bytes_acked;
-		e->bytes_received = tp->bytes_received;
-	} else {
-		e->srtt_us = 0;
-		e->bytes_acked = 0;
-		e->bytes_received = 0;
+	fill_common(e, sk, tp, family, bpf_ktime_get_ns(), kind, oldstate, newstate);
+	if (kind == EV_OPEN_ACTIVE) {
+		// connect() runs in the caller's context: capture the process here.
+		e->pid = bpf_get_current_pid_tgid() >> 32;
+		e->cgroup = bpf_get_current_cgroup_id();
+		bpf_get_current_comm(e->comm, sizeof(e->comm));
+	} else if (kind == EV_OPEN_PASSIVE) {
+		// Softirq context: no process yet, but the socket carries the
+		// listener's cgroup.
+		e->passive = 1;
+		e->cgroup = sock_cgroup(sk);
 	}
-	fill_addrs(e, sk, tp, family);
-	fill_conn(e, cn, now);
-	e->_pad[0] = 0;
-	e->_pad[1] = 0;
 	bpf_ringbuf_submit(e, wake_flags(c));
-	if (newstate == TCP_CLOSE && cn)
-		bpf_map_delete_elem(&conns, &key);
 	return 0;
 }
 
@@ -357,14 +312,8 @@ int BPF_PROG(tcp_retransmit_skb, const struct sock *sk, const struct sk_buff *sk
 	if (!tp)
 		return 0;
 
-	__u64 key = (__u64)sk;
-	__u64 now = bpf_ktime_get_ns();
 	struct counters *c = cnt();
 	count(c, CNT_RETRANSMIT);
-
-	struct conn *cn = bpf_map_lookup_elem(&conns, &key);
-	if (cn)
-		__sync_fetch_and_add(&cn->retransmits, 1);
 
 	struct remote_key rk = {};
 	rk.family = family;
@@ -386,17 +335,7 @@ int BPF_PROG(tcp_retransmit_skb, const struct sock *sk, const struct sk_buff *sk
 	if (!e)
 		return 0;
 	int state = sk->__sk_common.skc_state;
-	e->ts_ns = now;
-	e->kind = EV_RETRANSMIT;
-	e->oldstate = state;
-	e->newstate = state;
-	e->srtt_us = tp->srtt_us >> 3;
-	e->bytes_acked = tp->bytes_acked;
-	e->bytes_received = tp->bytes_received;
-	fill_addrs(e, sk, tp, family);
-	fill_conn(e, cn, now);
-	e->_pad[0] = 0;
-	e->_pad[1] = 0;
+	fill_common(e, sk, tp, family, bpf_ktime_get_ns(), EV_RETRANSMIT, state, state);
 	bpf_ringbuf_submit(e, wake_flags(c));
 	return 0;
 }

@@ -10,7 +10,7 @@ const eventSize = 112
 func decodeEvent(b []byte, r *tcpEvent) {
 	ne := binary.NativeEndian
 	r.TsNs = ne.Uint64(b[0:])
-	r.DurationNs = ne.Uint64(b[8:])
+	r.Cookie = ne.Uint64(b[8:])
 	r.Cgroup = ne.Uint64(b[16:])
 	r.BytesAcked = ne.Uint64(b[24:])
 	r.BytesReceived = ne.Uint64(b[32:])

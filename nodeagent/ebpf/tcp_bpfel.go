@@ -13,17 +13,6 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-type tcpConn struct {
-	_           structs.HostLayout
-	StartNs     uint64
-	Cgroup      uint64
-	Pid         uint32
-	Retransmits uint32
-	Comm        [16]uint8
-	Passive     uint8
-	Pad         [7]uint8
-}
-
 type tcpCounters struct {
 	_ structs.HostLayout
 	V [16]uint64
@@ -32,7 +21,7 @@ type tcpCounters struct {
 type tcpEvent struct {
 	_             structs.HostLayout
 	TsNs          uint64
-	DurationNs    uint64
+	Cookie        uint64
 	Cgroup        uint64
 	BytesAcked    uint64
 	BytesReceived uint64
@@ -73,7 +62,6 @@ type tcpRttHist struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	tcpMapConns             = "conns"
 	tcpMapCounterMap        = "counter_map"
 	tcpMapEvents            = "events"
 	tcpMapRemotes           = "remotes"
@@ -137,7 +125,6 @@ type tcpProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type tcpMapSpecs struct {
-	Conns      *ebpf.MapSpec `ebpf:"conns"`
 	CounterMap *ebpf.MapSpec `ebpf:"counter_map"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	Remotes    *ebpf.MapSpec `ebpf:"remotes"`
@@ -173,7 +160,6 @@ func (o *tcpObjects) Close() error {
 //
 // It can be passed to loadTcpObjects or ebpf.CollectionSpec.LoadAndAssign.
 type tcpMaps struct {
-	Conns      *ebpf.Map `ebpf:"conns"`
 	CounterMap *ebpf.Map `ebpf:"counter_map"`
 	Events     *ebpf.Map `ebpf:"events"`
 	Remotes    *ebpf.Map `ebpf:"remotes"`
@@ -182,7 +168,6 @@ type tcpMaps struct {
 
 func (m *tcpMaps) Close() error {
 	return _TcpClose(
-		m.Conns,
 		m.CounterMap,
 		m.Events,
 		m.Remotes,

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -59,13 +60,15 @@ type Event struct {
 	Comm          string
 	Cgroup        uint64
 	Passive       bool
-	Duration      time.Duration // since the connection was first seen
+	Cookie        uint64        // the kernel's socket cookie
+	Duration      time.Duration // since the open (connect() or the passive handshake)
 	SRTT          time.Duration
-	Retransmits   uint32 // on this connection so far
+	Retransmits   uint32 // on this connection so far (the kernel's total_retrans)
 	BytesAcked    uint64
 	BytesReceived uint64
 	OldState      uint8
 	NewState      uint8
+	mono          uint64
 }
 
 // Counters are the in-kernel counters, summed over CPUs.
@@ -78,7 +81,7 @@ type Counters struct {
 	Closed      uint64
 	Failed      uint64
 	Retransmits uint64
-	Untracked   uint64 // transitions of connections opened before the agent
+	Untracked   uint64 // closes and failures of connections whose open the agent did not see
 }
 
 // RTTSlots is the number of log2 buckets of the RTT histogram; bucket i
@@ -88,6 +91,7 @@ const RTTSlots = 32
 // Options tunes the loader. Zero values take the defaults.
 type Options struct {
 	RingBytes     int           // ring buffer size, a power of two ≥ page size (default 8 MiB)
+	MaxConns      int           // open connections tracked to join their events (default 262144)
 	WakeupBytes   int           // wake the reader once this much is waiting (default 256 KiB)
 	FlushInterval time.Duration // drain the ring at least this often (default 100 ms)
 }
@@ -102,6 +106,22 @@ type Tracer struct {
 	LoadTime  time.Duration // load + attach of all programs
 	ncpu      int
 	programes map[string]*ebpf.Program
+
+	// The connection table joins each connection's events; only Run
+	// touches it.
+	conns     map[uint64]connInfo
+	maxConns  int
+	untracked atomic.Uint64
+	tableFull atomic.Uint64
+}
+
+// connInfo is what the open of a connection told.
+type connInfo struct {
+	start   uint64 // CLOCK_MONOTONIC ns
+	pid     uint32
+	comm    string
+	cgroup  uint64
+	passive bool
 }
 
 // Load loads and attaches every program. The error says why when the kernel
@@ -117,6 +137,9 @@ func Load(opts Options) (*Tracer, error) {
 	if opts.FlushInterval == 0 {
 		opts.FlushInterval = 100 * time.Millisecond
 	}
+	if opts.MaxConns == 0 {
+		opts.MaxConns = 1 << 18
+	}
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return nil, fmt.Errorf("removing memlock limit: %w", err)
 	}
@@ -128,7 +151,7 @@ func Load(opts Options) (*Tracer, error) {
 	if err := spec.Variables[tcpVarWakeupBytes].Set(uint64(opts.WakeupBytes)); err != nil {
 		return nil, fmt.Errorf("setting wakeup_bytes: %w", err)
 	}
-	t := &Tracer{flush: opts.FlushInterval}
+	t := &Tracer{flush: opts.FlushInterval, conns: map[uint64]connInfo{}, maxConns: opts.MaxConns}
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
@@ -207,6 +230,7 @@ func (t *Tracer) Run(ctx context.Context, handle func([]Event)) error {
 		switch {
 		case err == nil:
 			if ev, ok := t.decode(rec.RawSample); ok {
+				t.join(&ev)
 				batch = append(batch, ev)
 			}
 			if len(batch) == maxBatch {
@@ -232,12 +256,12 @@ func (t *Tracer) decode(raw []byte) (Event, bool) {
 	decodeEvent(raw, &r)
 	ev := Event{
 		Time:          time.Unix(0, int64(r.TsNs)+int64(t.monoToRT)).UTC(),
+		mono:          r.TsNs,
 		Kind:          Kind(r.Kind),
+		Cookie:        r.Cookie,
 		PID:           r.Pid,
-		Comm:          string(bytes.TrimRight(r.Comm[:], "\x00")),
 		Cgroup:        r.Cgroup,
 		Passive:       r.Passive != 0,
-		Duration:      time.Duration(r.DurationNs),
 		SRTT:          time.Duration(r.SrttUs) * time.Microsecond,
 		Retransmits:   r.Retransmits,
 		BytesAcked:    r.BytesAcked,
@@ -245,10 +269,44 @@ func (t *Tracer) decode(raw []byte) (Event, bool) {
 		OldState:      r.Oldstate,
 		NewState:      r.Newstate,
 	}
+	if r.Comm[0] != 0 {
+		ev.Comm = string(bytes.TrimRight(r.Comm[:], "\x00"))
+	}
 	ev.Src = netip.AddrPortFrom(addr(r.Family, r.Saddr), r.Sport)
 	ev.Dst = netip.AddrPortFrom(addr(r.Family, r.Daddr), r.Dport)
 	return ev, true
 }
+
+// join records opens and completes the connection's later events with the
+// process and cgroup seen at the open and the duration since it.
+func (t *Tracer) join(ev *Event) {
+	switch ev.Kind {
+	case KindOpenActive, KindOpenPassive:
+		if len(t.conns) >= t.maxConns {
+			t.tableFull.Add(1)
+			return
+		}
+		t.conns[ev.Cookie] = connInfo{start: ev.mono, pid: ev.PID, comm: ev.Comm, cgroup: ev.Cgroup, passive: ev.Passive}
+		return
+	}
+	c, ok := t.conns[ev.Cookie]
+	if !ok {
+		if ev.Kind == KindClose || ev.Kind == KindFail {
+			t.untracked.Add(1)
+		}
+		return
+	}
+	ev.PID, ev.Comm, ev.Cgroup, ev.Passive = c.pid, c.comm, c.cgroup, c.passive
+	if ev.mono > c.start {
+		ev.Duration = time.Duration(ev.mono - c.start)
+	}
+	if ev.Kind == KindClose || ev.Kind == KindFail {
+		delete(t.conns, ev.Cookie)
+	}
+}
+
+// TableFull counts opens not tracked because MaxConns connections were open.
+func (t *Tracer) TableFull() uint64 { return t.tableFull.Load() }
 
 func addr(family uint16, b [16]byte) netip.Addr {
 	if family == unix.AF_INET {
@@ -271,7 +329,7 @@ func (t *Tracer) Counters() (Counters, error) {
 	}
 	return Counters{
 		Emitted: v[0], Lost: v[1], OpenActive: v[2], OpenPassive: v[3], Established: v[4],
-		Closed: v[5], Failed: v[6], Retransmits: v[7], Untracked: v[9],
+		Closed: v[5], Failed: v[6], Retransmits: v[7], Untracked: t.untracked.Load(),
 	}, nil
 }
 

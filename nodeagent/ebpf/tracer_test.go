@@ -24,7 +24,7 @@ func TestEventLayout(t *testing.T) {
 		t.Fatalf("sizeof(tcpEvent) = %d, want eventSize %d", got, eventSize)
 	}
 	// Each field's offset must match decodeEvent.
-	want := map[string]uintptr{"TsNs": 0, "DurationNs": 8, "Cgroup": 16, "BytesAcked": 24, "BytesReceived": 32,
+	want := map[string]uintptr{"TsNs": 0, "Cookie": 8, "Cgroup": 16, "BytesAcked": 24, "BytesReceived": 32,
 		"Pid": 40, "SrttUs": 44, "Retransmits": 48, "Family": 52, "Sport": 54, "Dport": 56, "Kind": 58,
 		"Oldstate": 59, "Newstate": 60, "Passive": 61, "Saddr": 64, "Daddr": 80, "Comm": 96}
 	typ := reflect.TypeFor[tcpEvent]()
