@@ -155,3 +155,14 @@ func TestDeviceErrorPropagates(t *testing.T) {
 		t.Errorf("Read() error = %v, want device 0: ERROR_GPU_IS_LOST", err)
 	}
 }
+
+// BenchmarkReadDGXH100 is one full NVML pass over the DGX H100 fixture
+// (8 GPUs × 18 links, 2 batched field reads per GPU, 56 pairs).
+func BenchmarkReadDGXH100(b *testing.B) {
+	r := gpu.Open(gpufixture.DGXH100())
+	for b.Loop() {
+		if _, err := r.Read(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
