@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,6 +39,11 @@ func TestMain(m *testing.M) {
 	flag.Parse()
 	dir, err := os.MkdirTemp("", "nodeagent-e2e")
 	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	// Readable by nobody too, for the unprivileged run.
+	if err := os.Chmod(dir, 0o755); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -93,6 +99,9 @@ func apiserver(t *testing.T) (*telemetry.Service, string) {
 	return s, "http://" + ln.Addr().String()
 }
 
+// unprivileged, when set on start's env, runs the agent as nobody.
+const unprivileged = "TEST_RUN_AS_NOBODY"
+
 type agentProc struct {
 	base   string
 	stderr *bytes.Buffer
@@ -106,6 +115,12 @@ func start(t *testing.T, env map[string]string) *agentProc {
 	cmd := exec.Command(binary)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), fmt.Sprintf("NODEAGENT_LISTEN=127.0.0.1:%d", port), "NODE_NAME=gpu-test-01"}
 	for k, v := range env {
+		if k == unprivileged {
+			if os.Geteuid() == 0 {
+				cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+			}
+			continue
+		}
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	p := &agentProc{base: fmt.Sprintf("http://127.0.0.1:%d", port), stderr: &bytes.Buffer{}}
@@ -398,6 +413,24 @@ func TestEBPFEndToEnd(t *testing.T) {
 	})
 	page := a.get(t, "/metrics")
 	for _, want := range []string{"meshq_nodeagent_ebpf_up 1\n", "meshq_nodeagent_tcp_source{source=\"ebpf\"} 1\n", "meshq_nodeagent_ebpf_lost_events_total 0\n"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("/metrics lacks %q", strings.TrimSpace(want))
+		}
+	}
+}
+
+// TestEBPFFallback runs the agent without the privilege to load eBPF (as
+// nobody when the test runs as root): it falls back to /proc and says why.
+func TestEBPFFallback(t *testing.T) {
+	_, api := apiserver(t)
+	a := start(t, map[string]string{unprivileged: "1", "NODEAGENT_EBPF": "auto", "NODEAGENT_PROC_ROOT": "testdata/proc",
+		"NODEAGENT_GPU_FIXTURE": "pcie", "APISERVER_URL": api})
+	ready := a.get(t, "/readyz")
+	if !strings.Contains(ready, "ebpf: unavailable: ") || !strings.Contains(ready, "; using /proc/net/snmp\n") {
+		t.Errorf("/readyz = %q, want ebpf unavailable with its reason and the /proc fallback", ready)
+	}
+	page := a.get(t, "/metrics")
+	for _, want := range []string{"meshq_nodeagent_ebpf_up 0\n", "meshq_nodeagent_tcp_source{source=\"procfs\"} 1\n", "meshq_nodeagent_tcp_retransmits_total 3\n"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("/metrics lacks %q", strings.TrimSpace(want))
 		}
