@@ -46,7 +46,9 @@ func (r *results) add(name, got, target string, ok bool) {
 	r.rows = append(r.rows, row{name, got, target, v})
 }
 
-func (r *results) verdict(name, got, target, v string) { r.rows = append(r.rows, row{name, got, target, v}) }
+func (r *results) verdict(name, got, target, v string) {
+	r.rows = append(r.rows, row{name, got, target, v})
+}
 
 func (r *results) note(name, got string) { r.rows = append(r.rows, row{name, got, "-", ""}) }
 
