@@ -156,7 +156,7 @@ func newAgent(cfg config, lib gpu.Lib, log *slog.Logger) (*agent, error) {
 		}
 		a.sender = rs
 	} else {
-		a.sender = report.NewHTTP(cfg.APIServerURL, cfg.ReportTimeout)
+		a.sender = report.NewHTTP(cfg.APIServerURL, cfg.APIKey.Reveal(), cfg.ReportTimeout)
 	}
 	return a, nil
 }

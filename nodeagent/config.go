@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/meshoptixiq/mesh/common/envconf"
@@ -18,6 +19,7 @@ type config struct {
 	Node           string
 	RedisURL       envconf.Secret
 	APIServerURL   string
+	APIKey         envconf.Secret
 	ReportInterval time.Duration
 	ReportTimeout  time.Duration
 	StreamMaxLen   int
@@ -49,6 +51,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		Node:           r.String("NODE_NAME", host),
 		RedisURL:       envconf.Secret(r.String("REDIS_URL", "")),
 		APIServerURL:   r.String("APISERVER_URL", "http://127.0.0.1:8080"),
+		APIKey:         envconf.Secret(r.String("NODEAGENT_API_KEY", "")),
 		ReportInterval: r.Duration("NODEAGENT_REPORT_INTERVAL", 10*time.Second, time.Second),
 		ReportTimeout:  r.Duration("NODEAGENT_REPORT_TIMEOUT", 5*time.Second, time.Second),
 		StreamMaxLen:   r.Int("NODEAGENT_STREAM_MAXLEN", 1000, 1, 1_000_000),
@@ -80,8 +83,12 @@ func (c config) validate(r *envconf.Reader) {
 		r.Errorf("NODE_NAME", "required (the hostname could not be read)")
 	}
 	if c.RedisURL == "" {
-		if u, err := url.Parse(c.APIServerURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			r.Errorf("APISERVER_URL", "%q is not an http(s) URL", c.APIServerURL)
+		if path, ok := strings.CutPrefix(c.APIServerURL, "unix:"); ok {
+			if path == "" {
+				r.Errorf("APISERVER_URL", "unix: needs a socket path")
+			}
+		} else if u, err := url.Parse(c.APIServerURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			r.Errorf("APISERVER_URL", "%q is not an http(s) URL or unix:/path", c.APIServerURL)
 		}
 	} else if u, err := url.Parse(c.RedisURL.Reveal()); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
 		r.Errorf("REDIS_URL", "not a redis:// or rediss:// URL")
@@ -125,7 +132,7 @@ func (c config) LogValue() slog.Value {
 	}
 	return slog.GroupValue(
 		slog.String("listen", c.Listen), slog.String("node", c.Node), slog.String("redis_url", redis),
-		slog.String("apiserver_url", c.APIServerURL), slog.Duration("report_interval", c.ReportInterval),
+		slog.String("apiserver_url", c.APIServerURL), slog.String("api_key", c.APIKey.String()), slog.Duration("report_interval", c.ReportInterval),
 		slog.Int("stream_maxlen", c.StreamMaxLen), slog.Int("max_events", c.MaxEvents), slog.String("ebpf", c.EBPF),
 		slog.Int64("ringbuf_bytes", c.RingBytes), slog.Int64("wakeup_bytes", c.WakeupBytes),
 		slog.Duration("flush_interval", c.FlushInterval), slog.String("proc_root", c.ProcRoot),

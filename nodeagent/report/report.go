@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -146,12 +147,24 @@ func (s *RedisSender) Close() error { return s.client.Close() }
 // HTTPSender posts reports to the apiserver.
 type HTTPSender struct {
 	url    string
+	apiKey string
 	client *http.Client
 }
 
-// NewHTTP posts to base + "/telemetry/report".
-func NewHTTP(base string, timeout time.Duration) *HTTPSender {
-	return &HTTPSender{url: strings.TrimRight(base, "/") + "/telemetry/report", client: &http.Client{Timeout: timeout}}
+// NewHTTP posts to base + "/telemetry/report". base is an http(s) URL, or
+// unix:/path for an apiserver on a unix socket. apiKey, when set, goes in
+// X-API-Key so the report can pass through the authsidecar.
+func NewHTTP(base, apiKey string, timeout time.Duration) *HTTPSender {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if path, ok := strings.CutPrefix(base, "unix:"); ok {
+		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		}
+		base = "http://apiserver"
+	}
+	return &HTTPSender{url: strings.TrimRight(base, "/") + "/telemetry/report", apiKey: apiKey,
+		client: &http.Client{Timeout: timeout, Transport: tr}}
 }
 
 // Send posts the report; any status but 2xx is an error.
@@ -165,6 +178,9 @@ func (s *HTTPSender) Send(ctx context.Context, r *Report) error {
 		return fmt.Errorf("posting report: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if s.apiKey != "" {
+		req.Header.Set("X-API-Key", s.apiKey)
+	}
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return fmt.Errorf("posting report: %w", err)
