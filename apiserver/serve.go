@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fasthttp/router"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/meshoptixiq/mesh/apiserver/broadcast"
 	"github.com/meshoptixiq/mesh/apiserver/engine"
@@ -21,6 +22,7 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
 	"github.com/meshoptixiq/mesh/apiserver/pathanalysis"
 	"github.com/meshoptixiq/mesh/apiserver/query"
+	"github.com/meshoptixiq/mesh/apiserver/telemetry"
 	"github.com/meshoptixiq/mesh/common/facts"
 	"github.com/meshoptixiq/mesh/common/lifecycle"
 	"github.com/meshoptixiq/mesh/common/obs"
@@ -36,9 +38,6 @@ func newRegistry() (*query.Registry, error) {
 	}
 	return reg, nil
 }
-
-// extraRoutes are endpoints other packages add to the router.
-func extraRoutes() []func(*router.Router) { return nil }
 
 func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) error {
 	cfg, err := loadConfig(getenv)
@@ -71,11 +70,24 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 		redisPing = bc.Ping
 	}
 
+	// Node-agent telemetry: reports arrive by HTTP, or through Redis
+	// streams when Redis is configured.
+	tel := telemetry.New(log, telemetry.Options{})
+	var telRedis *redis.Client
+	if url := cfg.RedisURL.Reveal(); url != "" {
+		opt, err := redis.ParseURL(url)
+		if err != nil {
+			return fmt.Errorf("REDIS_URL: %w", err)
+		}
+		telRedis = redis.NewClient(opt)
+		defer telRedis.Close()
+	}
+
 	var ready atomic.Bool
 	api, err := httpapi.New(httpapi.Options{
 		Engine: eng, Registry: reg, Log: log, Metrics: metrics,
 		MaxBodyBytes: int(cfg.MaxBodyBytes), RedisPing: redisPing, Ready: ready.Load,
-		Routes: extraRoutes(),
+		Routes: []func(*router.Router){tel.Register},
 	})
 	if err != nil {
 		return err
@@ -95,6 +107,9 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 		ready.Store(true)
 		return nil
 	})
+	if telRedis != nil {
+		g.Go(func() error { return tel.RunRedis(g.Ctx, telRedis) })
+	}
 	if bc != nil {
 		g.Go(func() error { return bc.RunPublisher(g.Ctx) })
 		g.Go(func() error {
