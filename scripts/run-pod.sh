@@ -81,12 +81,17 @@ API key for this run (also in $VAR/api_key):
 Try:
   curl -s $S/queries/ -H "X-API-Key: \$MESHQ_API_KEY"
   curl -s -X POST $S/queries/summary_stats/execute -H "X-API-Key: \$MESHQ_API_KEY" -d '{}'
+  # what breaks if core-sw-01 fails? (nothing: everything is dual-homed) and if access-sw-0001 does?
   curl -s -X POST $S/queries/blast_radius_from_device/execute -H "X-API-Key: \$MESHQ_API_KEY" \\
        -d '{"parameters":{"hostname":"core-sw-01"}}'
+  curl -s -X POST $S/queries/blast_radius_from_device/execute -H "X-API-Key: \$MESHQ_API_KEY" \\
+       -d '{"parameters":{"hostname":"access-sw-0001"}}'
+  # where is 10.32.0.12 plugged in?
   curl -s -X POST $S/queries/locate_endpoint_by_ip/execute -H "X-API-Key: \$MESHQ_API_KEY" \\
-       -d '{"parameters":{"ip":"10.1.10.23"}}'
+       -d '{"parameters":{"ip":"10.32.0.12"}}'
+  # does the firewall permit 10.32.0.12 -> 10.128.0.10 tcp/443, and by which rule? (try dst_port 22)
   curl -s -X POST $S/queries/path_analysis/execute -H "X-API-Key: \$MESHQ_API_KEY" \\
-       -d '{"parameters":{"src_ip":"10.1.10.23","dst_ip":"10.9.0.7","protocol":"tcp","dst_port":443}}'
+       -d '{"parameters":{"src_ip":"10.32.0.12","dst_ip":"10.128.0.10","protocol":"tcp","dst_port":443}}'
   curl -s $S/ebpf/metrics -H "X-API-Key: \$MESHQ_API_KEY"
   tail -f $VAR/log/audit-shipped.jsonl      # every request, audited and shipped
 
