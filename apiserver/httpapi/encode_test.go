@@ -34,7 +34,7 @@ func TestEncodeResponse(t *testing.T) {
 	r := &query.Response{Query: "q", Columns: []string{"a", "b", "c", "d", "e"}, GraphVersion: 3, Paged: true, TotalRows: 9,
 		Rows:  [][]any{{"x", 1, int64(2), true, nil}, {[]string{"p"}, []int{1, 2}, map[string]any{"k": "v"}, 1.5, uint64(7)}},
 		Extra: map[string]any{"summary": map[string]any{"n": 1}}, Truncated: true, NextCursor: "abc"}
-	buf := encodeResponse(r)
+	buf := encodeResponse(r, nil)
 	var got map[string]any
 	if err := json.Unmarshal(buf.B, &got); err != nil {
 		t.Fatalf("encodeResponse = %s, not JSON: %v", buf.B, err)

@@ -102,6 +102,35 @@ type executeBody struct {
 	Parameters map[string]query.RawValue `json:"parameters"`
 }
 
+// decodeExecuteBody parses {"parameters": {...}} (an empty body is no
+// parameters), refusing other fields. It returns a client-safe message on
+// error. The common case, a small well-formed body, costs two Unmarshal
+// calls rather than a Decoder and its buffer.
+func decodeExecuteBody(raw []byte) (map[string]query.RawValue, string) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return nil, ""
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &top); err == nil {
+		p, ok := top["parameters"]
+		if len(top) == 0 || (ok && len(top) == 1) {
+			var params map[string]query.RawValue
+			if !ok || json.Unmarshal(p, &params) == nil {
+				return params, ""
+			}
+		}
+	}
+	// Something is wrong: decode again strictly for a precise message.
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var body executeBody
+	if err := dec.Decode(&body); err != nil {
+		return nil, jsonProblem(raw, err, `{"parameters": {...}}`)
+	}
+	return nil, "malformed JSON: unexpected data after the body object"
+}
+
 func (a *API) execute(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	name, _ := ctx.UserValue("name").(string)
@@ -122,27 +151,19 @@ func (a *API) executeQuery(ctx *fasthttp.RequestCtx, d *query.Definition) int {
 			fmt.Sprintf("query %s needs the %s plan; this server runs the %s plan", d.Name, d.Tier, Plan))
 		return fasthttp.StatusForbidden
 	}
-	var body executeBody
-	if raw := bytes.TrimSpace(ctx.PostBody()); len(raw) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&body); err != nil {
-			apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, jsonProblem(raw, err, `{"parameters": {...}}`))
-			return fasthttp.StatusBadRequest
-		}
-		if dec.More() {
-			apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, "malformed JSON: unexpected data after the body object")
-			return fasthttp.StatusBadRequest
-		}
+	params, msg := decodeExecuteBody(ctx.PostBody())
+	if msg != "" {
+		apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, msg)
+		return fasthttp.StatusBadRequest
 	}
 	env := &query.Env{Graph: a.opt.Engine.Graph(), Writer: a.opt.Engine}
-	resp, err := a.opt.Registry.Execute(ctx, d, env, body.Parameters)
+	resp, err := a.opt.Registry.Execute(ctx, d, env, params)
 	if err != nil {
 		return a.queryError(ctx, d, err)
 	}
 	ctx.Response.Header.Set(identity.HeaderRowCount, strconv.Itoa(len(resp.Rows)))
 	ctx.SetContentType("application/json")
-	buf := encodeResponse(resp)
+	buf := encodeResponse(resp, a.columnKeys[d])
 	ctx.SetBody(buf.B)
 	releaseBuf(buf)
 	return fasthttp.StatusOK
