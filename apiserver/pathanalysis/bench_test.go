@@ -62,6 +62,9 @@ func BenchmarkShadowedAll(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
 		ix := NewIndex(g)
+		if err := CompileAll(context.Background(), ix.Firewalls); err != nil {
+			b.Fatal(err)
+		}
 		b.StartTimer()
 		if err := ScanShadowed(context.Background(), ix.Firewalls); err != nil {
 			b.Fatal(err)

@@ -33,20 +33,28 @@ type Index struct {
 	tables    []*routeTable // by device index
 }
 
-// Firewall is one device's compiled policy, with its shadow analysis done
-// on first use.
+// Firewall is one device's policy, compiled on first use (a path crosses
+// a few firewalls; only queries over all of them need every policy), with
+// its shadow analysis also done on first use.
 type Firewall struct {
 	Device *graph.Device
-	Policy *firewall.Policy
 
+	compile  sync.Once
+	policy   *firewall.Policy
 	once     sync.Once
 	shadowed []firewall.Shadow
 	stats    firewall.ShadowStats
 }
 
+// Policy returns the compiled policy, compiling it once.
+func (f *Firewall) Policy() *firewall.Policy {
+	f.compile.Do(func() { f.policy = firewall.Compile(f.Device.Hostname, f.Device.Firewall, f.Device.Device.Interfaces) })
+	return f.policy
+}
+
 // Shadowed returns the firewall's shadowed rules, computing them once.
 func (f *Firewall) Shadowed() ([]firewall.Shadow, firewall.ShadowStats) {
-	f.once.Do(func() { f.shadowed, f.stats = f.Policy.Shadowed() })
+	f.once.Do(func() { f.shadowed, f.stats = f.Policy().Shadowed() })
 	return f.shadowed, f.stats
 }
 
@@ -73,7 +81,7 @@ func NewIndex(g *graph.Graph) *Index {
 	ix := &Index{G: g, byDevice: make([]*Firewall, len(g.Devices)), tables: make([]*routeTable, len(g.Devices))}
 	for _, d := range g.Devices {
 		if d.Firewall != nil {
-			f := &Firewall{Device: d, Policy: firewall.Compile(d.Hostname, d.Firewall, d.Device.Interfaces)}
+			f := &Firewall{Device: d}
 			ix.byDevice[d.Index] = f
 			ix.Firewalls = append(ix.Firewalls, f)
 		}
@@ -205,6 +213,16 @@ func ownsAddr(d *graph.Device, a netip.Addr) *graph.Interface {
 // done yet), one per CPU at a time, so that a query over every firewall
 // uses the machine. It stops early when ctx is cancelled.
 func ScanShadowed(ctx context.Context, fws []*Firewall) error {
+	return parallel(ctx, fws, func(fw *Firewall) { fw.Shadowed() })
+}
+
+// CompileAll compiles the policies of the given firewalls not compiled yet,
+// one per CPU at a time.
+func CompileAll(ctx context.Context, fws []*Firewall) error {
+	return parallel(ctx, fws, func(fw *Firewall) { fw.Policy() })
+}
+
+func parallel(ctx context.Context, fws []*Firewall, f func(*Firewall)) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	for _, fw := range fws {
@@ -215,7 +233,7 @@ func ScanShadowed(ctx context.Context, fws []*Firewall) error {
 			if err := gctx.Err(); err != nil {
 				return err
 			}
-			fw.Shadowed()
+			f(fw)
 			return nil
 		})
 	}

@@ -159,7 +159,7 @@ func (t *tracer) walk(dev *graph.Device, in, vrf string, path []Hop, seen map[st
 	}
 	hop := Hop{Device: dev, VRF: vrf, In: in, Firewall: t.ix.byDevice[dev.Index]}
 	if hop.Firewall != nil {
-		hop.InZone = hop.Firewall.Policy.ZoneOf(in)
+		hop.InZone = hop.Firewall.Policy().ZoneOf(in)
 	}
 	key := stateKey{dev.Index, vrf}
 	if seen[key] {
@@ -414,7 +414,7 @@ func (t *tracer) firewallPasses(h *Hop) bool {
 	if h.Firewall == nil {
 		return true
 	}
-	p := h.Firewall.Policy
+	p := h.Firewall.Policy()
 	h.InZone, h.OutZone = p.ZoneOf(h.In), p.ZoneOf(h.Out)
 	h.Decision = p.Evaluate(firewall.Flow{Src: t.q.Src, Dst: t.q.Dst, Services: t.q.Services, InZone: h.InZone, OutZone: h.OutZone})
 	return h.Decision.Verdict != firewall.VerdictDeny
