@@ -29,8 +29,8 @@ type Index struct {
 	// Firewalls are the compiled policies of every device with one, sorted
 	// by hostname.
 	Firewalls []*Firewall
-	byDevice  []*Firewall   // by device index; nil where none
-	tables    []*routeTable // by device index
+	byDevice  []*Firewall // by device index; nil where none
+	tables    []lazyTable // by device index
 }
 
 // Firewall is one device's policy, compiled on first use (a path crosses
@@ -76,16 +76,31 @@ type routeTable struct {
 	hasRoutes bool
 }
 
-// NewIndex compiles every firewall policy and routing table of g.
+// lazyTable is a device's forwarding table, built the first time a path
+// reaches the device.
+type lazyTable struct {
+	once sync.Once
+	t    *routeTable
+}
+
+// table returns d's forwarding table, building it once.
+func (ix *Index) table(d *graph.Device) *routeTable {
+	lt := &ix.tables[d.Index]
+	lt.once.Do(func() { lt.t = buildTable(d) })
+	return lt.t
+}
+
+// NewIndex prepares the index of g; firewall policies and routing tables
+// are compiled on first use, so that the first query after an ingest does
+// not pay for the whole network.
 func NewIndex(g *graph.Graph) *Index {
-	ix := &Index{G: g, byDevice: make([]*Firewall, len(g.Devices)), tables: make([]*routeTable, len(g.Devices))}
+	ix := &Index{G: g, byDevice: make([]*Firewall, len(g.Devices)), tables: make([]lazyTable, len(g.Devices))}
 	for _, d := range g.Devices {
 		if d.Firewall != nil {
 			f := &Firewall{Device: d}
 			ix.byDevice[d.Index] = f
 			ix.Firewalls = append(ix.Firewalls, f)
 		}
-		ix.tables[d.Index] = buildTable(d)
 	}
 	return ix
 }

@@ -125,7 +125,7 @@ func (ix *Index) gateways(src netip.Addr) ([]start, string) {
 		if ifc == nil {
 			continue
 		}
-		c := cand{start: start{d, ifc.Name, sub.VRF}, routes: ix.tables[d.Index].hasRoutes}
+		c := cand{start: start{d, ifc.Name, sub.VRF}, routes: ix.table(d).hasRoutes}
 		for _, e := range d.ARP {
 			if e.IP == src.String() {
 				c.arp = true
@@ -185,7 +185,7 @@ func (t *tracer) walk(dev *graph.Device, in, vrf string, path []Hop, seen map[st
 		t.deliver(path, hop)
 		return
 	}
-	table := t.ix.tables[dev.Index]
+	table := t.ix.table(dev)
 	routes, ok := table.lookup(vrf, dst)
 	if !ok {
 		if table.hasRoutes {
