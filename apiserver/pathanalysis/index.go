@@ -4,6 +4,33 @@
 // device that owns them, the topology where a device has no routes),
 // branches over equal-cost routes, detects loops, and at every firewall on
 // the way asks the compiled policy which rule decides the flow.
+//
+// Semantics, in the order they apply:
+//
+//   - Hosts of one subnet are switched on their segment: permit, no hops.
+//   - The path starts at the device that has the source address, else at
+//     the routing devices (or firewalls) with an interface in the source's
+//     subnet, those that hold the source in ARP first; several such
+//     gateways (a redundant pair) start several paths.
+//   - At each device, in the VRF of the interface the flow came in by: an
+//     address of the device itself delivers; else the longest matching
+//     prefix among collected routes and connected subnets, lowest metric;
+//     several routes left are equal-cost branches (at most MaxBranches, then
+//     Truncated). A next hop is resolved to the device that holds that
+//     address (a linked one first). A device with no routes at all forwards
+//     along the fewest links towards the destination's subnet.
+//   - At each firewall the zones of the in and out interfaces and the
+//     policy decide (firewall.Policy.Evaluate); a deny ends the path.
+//   - A path ends denied with "no route to …" where a device with routes has
+//     none for the destination, or where it leaves the known network
+//     although the graph knows the destination's subnet; with "routing
+//     loop" when it comes back to a device and VRF it has crossed.
+//   - A path that leaves the network towards an unknown destination takes
+//     the verdict of the firewalls it crossed.
+//   - The verdict is permit or deny when every path agrees, and unknown
+//     (with the reason) when a firewall's answer depends on an fqdn or an
+//     undefined object, on the service within the asked set (protocol any,
+//     no port), or when equal-cost paths disagree.
 package pathanalysis
 
 import (
