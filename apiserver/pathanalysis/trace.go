@@ -514,7 +514,13 @@ func (t *tracer) result() Result {
 			break
 		}
 	}
-	if r.Verdict != firewall.VerdictUnknown && len(t.paths) > 1 {
+	switch {
+	case r.Verdict != firewall.VerdictUnknown && t.truncated:
+		// The paths not followed could disagree: the answer holds for
+		// those followed, and says so.
+		r.Verdict = firewall.VerdictUnknown
+		r.Reason = fmt.Sprintf("the first %d equal-cost paths agree (%s), but more were not followed", len(t.paths), r.Reason)
+	case r.Verdict != firewall.VerdictUnknown && len(t.paths) > 1:
 		r.Reason += fmt.Sprintf(" (all %d equal-cost paths agree)", len(t.paths))
 	}
 	return r
