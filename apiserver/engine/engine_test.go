@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -112,5 +113,42 @@ func TestReloadOnlyWhenNewer(t *testing.T) {
 	g := reader.Graph()
 	if swapped, err := reader.Reload(ctx, 1); err != nil || swapped || reader.Graph() != g {
 		t.Errorf("Reload(1) again = %v, %v, want no swap", swapped, err)
+	}
+}
+
+// Readers never see a half-applied change: every graph they get is one
+// whole version (version v holds exactly v devices here).
+func TestReadersSeeWholeVersions(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(graphtest.NewMemStore())
+	done := make(chan struct{})
+	errs := make(chan string, 4)
+	for range 4 {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- ""
+					return
+				default:
+				}
+				g := e.Graph()
+				if n := uint64(g.Stats().Devices); n != g.Version {
+					errs <- fmt.Sprintf("graph version %d holds %d devices", g.Version, n)
+					return
+				}
+			}
+		}()
+	}
+	for i := range 50 {
+		if _, err := e.Ingest(ctx, engine.ModeMerge, []facts.Device{{Hostname: fmt.Sprintf("d%03d", i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	for range 4 {
+		if msg := <-errs; msg != "" {
+			t.Error(msg)
+		}
 	}
 }
