@@ -30,7 +30,8 @@
 //   - The verdict is permit or deny when every path agrees, and unknown
 //     (with the reason) when a firewall's answer depends on an fqdn or an
 //     undefined object, on the service within the asked set (protocol any,
-//     no port), or when equal-cost paths disagree.
+//     no port), when equal-cost paths disagree, or when more equal-cost
+//     paths existed than were followed (Truncated).
 package pathanalysis
 
 import (
