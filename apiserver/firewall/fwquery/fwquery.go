@@ -265,7 +265,7 @@ func services(a query.Args) (firewall.Ranges, error) {
 }
 
 var flowParams = []query.Param{
-	{Name: "protocol", Type: query.TypeString, Enum: protocols, Description: "tcp, udp, icmp or any (default any)"},
+	{Name: "protocol", Type: query.TypeString, Enum: protocols, Default: "any", Description: "tcp, udp, icmp or any"},
 	{Name: "dst_port", Type: query.TypeInt, Min: 0, Max: 65535, Description: "destination port (0..65535; tcp, udp or any); every port when left out"},
 }
 
