@@ -347,7 +347,7 @@ end
 		return 0, "", err
 	}
 	defer os.Remove(script)
-	out, err := exec.Command(wrk, "-t2", "-c64", "-d"+d.String(), "-s", script, base).CombinedOutput()
+	out, err := exec.Command(wrk, "-t2", "-c32", "-d"+d.String(), "-s", script, base).CombinedOutput()
 	if err != nil {
 		return 0, "", fmt.Errorf("wrk: %v: %s", err, out)
 	}
@@ -362,5 +362,5 @@ end
 			lat += strings.Join(strings.Fields(l), " ") + "; "
 		}
 	}
-	return rps, "-t2 -c64 -d" + d.String() + ": " + lat, nil
+	return rps, "-t2 -c32 -d" + d.String() + ": " + lat, nil
 }

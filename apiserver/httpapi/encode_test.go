@@ -49,3 +49,26 @@ func TestEncodeResponse(t *testing.T) {
 		t.Errorf("encodeResponse (-want +got):\n%s", diff)
 	}
 }
+
+// FuzzExecuteBody: any body either yields parameters or a client-safe
+// message, never a panic, and the fast path agrees with the strict one.
+func FuzzExecuteBody(f *testing.F) {
+	for _, s := range []string{"", "{}", `{"parameters":{"ip":"10.0.0.1"}}`, `{"parameters":null}`, `{"params":{}}`,
+		`{"parameters":[1]}`, `{} {}`, `{"parameters":{"a":1},"parameters":{"b":2}}`, "\x00", `{"parameters":{`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		params, msg := decodeExecuteBody(body)
+		if msg != "" && params != nil {
+			t.Errorf("decodeExecuteBody(%q) = params %v and message %q", body, params, msg)
+		}
+		if msg == "" && len(strings.TrimSpace(string(body))) > 0 {
+			var strict struct {
+				Parameters map[string]json.RawMessage `json:"parameters"`
+			}
+			if err := json.Unmarshal(body, &strict); err != nil {
+				t.Errorf("decodeExecuteBody(%q) accepted a body encoding/json rejects: %v", body, err)
+			}
+		}
+	})
+}
