@@ -97,8 +97,8 @@ type route struct {
 }
 
 // routeTable is a device's forwarding state: one longest-prefix-match table
-// per VRF. hasRoutes says whether any route was collected at all; a device
-// without one falls back to the topology.
+// per VRF. hasRoutes says whether any route beyond its connected subnets
+// was collected; a device without one falls back to the topology.
 type routeTable struct {
 	vrfs      map[string]*graph.PrefixTable[[]route]
 	hasRoutes bool
@@ -167,7 +167,11 @@ func buildTable(d *graph.Device) *routeTable {
 		if !rt.nextHop.IsValid() && rt.iface == "" {
 			continue // neither next hop nor interface: nothing to forward to
 		}
-		t.hasRoutes = true
+		// Connected and local entries restate the interfaces; only a route
+		// that leads beyond them makes a routing table.
+		if p := strings.ToLower(r.Protocol); rt.nextHop.IsValid() || (p != "connected" && p != "local" && p != "direct") {
+			t.hasRoutes = true
+		}
 		pt := table(vrfOf(r.VRF))
 		cur, _ := pt.Exact(rt.prefix)
 		pt.Insert(rt.prefix, append(cur, rt))
