@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strconv"
 	"time"
 
@@ -206,7 +207,7 @@ func jsonProblem(data []byte, err error, want string) string {
 		if field == "" {
 			field = "the body"
 		}
-		return fmt.Sprintf("malformed request at line %d, column %d: %s must be %s, not %s (want %s)", line, col, field, typ.Type.String(), typ.Value, want)
+		return fmt.Sprintf("malformed request at line %d, column %d: %s must be %s, not %s (want %s)", line, col, field, jsonKind(typ.Type), typ.Value, want)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return "malformed JSON: the body ends too early"
 	}
@@ -219,6 +220,25 @@ func trimJSONPrefix(s string) string {
 		return s[len(p):]
 	}
 	return s
+}
+
+// jsonKind names the JSON shape a Go type decodes from, for messages that
+// must not leak Go type names.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return "a JSON value"
+		}
+		return "an array"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	}
+	return "a number"
 }
 
 // position converts a byte offset into a 1-based line and column.

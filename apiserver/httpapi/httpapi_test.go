@@ -167,7 +167,7 @@ func TestExecuteErrors(t *testing.T) {
 	wantError(t, "unknown query", f.do(t, "POST", "/queries/nope/execute", `{}`), 404, "not_found", `no query named "nope"`)
 	wantError(t, "malformed JSON", f.do(t, "POST", "/queries/summary_stats/execute", "{\n \"parameters\": {,}}"), 400, "bad_request", "malformed JSON at line 2, column 17")
 	wantError(t, "truncated JSON", f.do(t, "POST", "/queries/summary_stats/execute", `{"parameters": {`), 400, "bad_request", "ends too early")
-	wantError(t, "wrong body type", f.do(t, "POST", "/queries/summary_stats/execute", `{"parameters": [1]}`), 400, "bad_request", "parameters must be")
+	wantError(t, "wrong body type", f.do(t, "POST", "/queries/summary_stats/execute", `{"parameters": [1]}`), 400, "bad_request", "parameters must be an object, not array")
 	wantError(t, "unknown body field", f.do(t, "POST", "/queries/summary_stats/execute", `{"params": {}}`), 400, "bad_request", `unknown field "params"`)
 	wantError(t, "trailing data", f.do(t, "POST", "/queries/summary_stats/execute", `{} {}`), 400, "bad_request", "unexpected data")
 	wantError(t, "bad parameter", f.do(t, "POST", "/queries/ips_in_subnet/execute", `{"parameters":{"subnet":"nope"}}`), 400, "bad_request", `parameter "subnet": expected an IP prefix`)
