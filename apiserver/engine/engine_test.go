@@ -47,8 +47,8 @@ func TestIngestModesAndMetadata(t *testing.T) {
 	if got, want := names(g), []string{"a", "b", "c"}; !cmp.Equal(got, want) {
 		t.Errorf("after merge devices = %v, want %v", got, want)
 	}
-	if got := g.Device("a"); got.Vendor != "cisco" || !cmp.Equal(got.Metadata, map[string]any{"rack": "r1"}) {
-		t.Errorf("merged a = vendor %q metadata %v, want cisco with rack r1 kept", got.Vendor, got.Metadata)
+	if got, md := g.Device("a"), g.Metadata("a"); got.Vendor != "cisco" || !cmp.Equal(md, map[string]any{"rack": "r1"}) {
+		t.Errorf("merged a = vendor %q metadata %v, want cisco with rack r1 kept", got.Vendor, md)
 	}
 	g, err = e.Ingest(ctx, engine.ModeReplace, []facts.Device{{Hostname: "a"}})
 	if err != nil {
@@ -65,7 +65,7 @@ func TestIngestModesAndMetadata(t *testing.T) {
 	if err := fresh.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := fresh.Graph().Device("a").Metadata, g.Device("a").Metadata; !cmp.Equal(got, want) || fresh.Graph().Version != 4 {
+	if got, want := fresh.Graph().Metadata("a"), g.Metadata("a"); !cmp.Equal(got, want) || len(want) == 0 || fresh.Graph().Version != 4 {
 		t.Errorf("reloaded a metadata = %v (version %d), want %v (version 4)", got, fresh.Graph().Version, want)
 	}
 	if _, err := e.Ingest(ctx, "upsert", nil); err == nil {
@@ -150,5 +150,34 @@ func TestReadersSeeWholeVersions(t *testing.T) {
 		if msg := <-errs; msg != "" {
 			t.Error(msg)
 		}
+	}
+}
+
+// A write after another replica changed the store reloads the store rather
+// than label this replica's stale graph with the new version.
+func TestWriteAfterAnotherReplicaReloads(t *testing.T) {
+	ctx := context.Background()
+	st := graphtest.NewMemStore()
+	a, b := newEngine(st), newEngine(st)
+	if _, err := a.Ingest(ctx, engine.ModeMerge, []facts.Device{{Hostname: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	// b has not heard of version 1.
+	g, err := b.Ingest(ctx, engine.ModeMerge, []facts.Device{{Hostname: "y"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := names(g), []string{"x", "y"}; !cmp.Equal(got, want) || g.Version != 2 {
+		t.Errorf("b after merge = %v at version %d, want %v at 2", got, g.Version, want)
+	}
+	if _, err := a.Ingest(ctx, engine.ModeMerge, []facts.Device{{Hostname: "z"}}); err != nil {
+		t.Fatal(err)
+	}
+	g, err = b.UpdateMetadata(ctx, "z", map[string]any{"k": "v"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := names(g), []string{"x", "y", "z"}; !cmp.Equal(got, want) || g.Version != 4 || g.Metadata("z")["k"] != "v" {
+		t.Errorf("b after metadata = %v at version %d (z metadata %v), want %v at 4 with k=v", got, g.Version, g.Metadata("z"), want)
 	}
 }

@@ -83,7 +83,7 @@ func Builtin() []Definition {
 				if err != nil {
 					return nil, err
 				}
-				return rows(detailRow(d)), nil
+				return rows(detailRow(env.Graph, d)), nil
 			},
 		},
 		{
@@ -102,7 +102,7 @@ func Builtin() []Definition {
 				if d == nil {
 					return nil, notFound("no device named %q", a.String("hostname"))
 				}
-				res := rows(detailRow(d))
+				res := rows(detailRow(g, d))
 				res.Graph = g
 				return res, nil
 			},
@@ -448,8 +448,8 @@ func deviceRows(g *graph.Graph, keep func(*graph.Device) bool) *Result {
 	})
 }
 
-func detailRow(d *graph.Device) []any {
-	meta := d.Metadata
+func detailRow(g *graph.Graph, d *graph.Device) []any {
+	meta := g.Metadata(d.Hostname)
 	if meta == nil {
 		meta = map[string]any{}
 	}
