@@ -105,7 +105,7 @@ func printRows(out io.Writer, rows []row) {
 		if !r.ok {
 			mark = "MISSED"
 		}
-		if r.target == "" {
+		if r.target == "" || strings.HasPrefix(r.target, "(") {
 			mark = ""
 		}
 		fmt.Fprintf(out, "  %-52s %14s   %-14s %s\n", r.what, r.got, r.target, mark)
@@ -148,7 +148,7 @@ func measure(out io.Writer, bin, dir string, n int, wrkDur time.Duration) error 
 	rows = append(rows,
 		row{"ingest: parse+validate JSON", dur(tParse), "", true},
 		row{"ingest: store write (fsync) + graph build", dur(time.Since(t1)), "", true},
-		row{"ingest: total", dur(tIngest), limitFor(n, 30*time.Second, 10000), tIngest <= scaled(30*time.Second, n)},
+		sized(n, row{"ingest: total", dur(tIngest), "≤ 30 s", tIngest <= 30*time.Second}),
 	)
 
 	// In-process latency of the hot queries over the engine's graph.
@@ -236,7 +236,7 @@ func measure(out io.Writer, bin, dir string, n int, wrkDur time.Duration) error 
 		return err
 	}
 	ready := time.Since(t2)
-	rows = append(rows, row{"restart to ready (exec → /health/ready 200)", dur(ready), "≤ 5s", ready <= 5*time.Second})
+	rows = append(rows, sized(n, row{"restart to ready (exec → /health/ready 200)", dur(ready), "≤ 5 s", ready <= 5*time.Second}))
 	// Settle the heap the way a running server would after load.
 	time.Sleep(500 * time.Millisecond)
 	rss, err := rssKiB(cmd.Process.Pid)
@@ -245,7 +245,7 @@ func measure(out io.Writer, bin, dir string, n int, wrkDur time.Duration) error 
 	}
 	per := float64(rss) / float64(s.Devices)
 	rows = append(rows, row{"resident memory after load", fmt.Sprintf("%.0f MiB", float64(rss)/1024), "", true},
-		row{"resident memory per device", fmt.Sprintf("%.1f KiB", per), "≤ 50 KiB", per <= 50})
+		sized(n, row{"resident memory per device", fmt.Sprintf("%.1f KiB", per), "≤ 50 KiB", per <= 50}))
 
 	// HTTP keep-alive throughput under wrk.
 	rps, detail, err := wrkLocate(base, eps, wrkDur)
@@ -263,12 +263,14 @@ func measure(out io.Writer, bin, dir string, n int, wrkDur time.Duration) error 
 	return nil
 }
 
-// scaled gives a target stated for 10k devices to smaller networks
-// unchanged (the issue states targets for 10k only).
-func scaled(d time.Duration, _ int) time.Duration { return d }
-
-func limitFor(_ int, d time.Duration, at int) string {
-	return fmt.Sprintf("≤ %s @%dk", dur(d), at/1000)
+// sized keeps a target the issue states for the 10k-device network only
+// on that network; smaller ones report the figure alone (fixed runtime
+// overheads dominate them).
+func sized(n int, r row) row {
+	if n < 10000 {
+		r.target, r.ok = "(set @10k)", true
+	}
+	return r
 }
 
 func dur(d time.Duration) string {
