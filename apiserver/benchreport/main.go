@@ -255,6 +255,11 @@ func measure(out io.Writer, bin, dir string, n int, wrkDur time.Duration) error 
 		fmt.Fprintf(out, "  wrk: %v\n", err)
 	default:
 		rows = append(rows, row{"HTTP locate_endpoint_by_ip, keep-alive (wrk)", fmt.Sprintf("%.0f req/s", rps), "≥ 20000 req/s", rps >= 20000})
+		// The same server's cheapest route under the same load: the
+		// ceiling that wrk and this machine allow, for comparison.
+		if base, _, err := wrkRun(base+"/health", "", wrkDur); err == nil {
+			rows = append(rows, row{"  baseline: GET /health, same server and wrk", fmt.Sprintf("%.0f req/s", base), "", true})
+		}
 	}
 	printRows(out, rows)
 	if detail != "" {
@@ -326,10 +331,6 @@ var reqPerSec = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
 // wrkLocate runs wrk against locate_endpoint_by_ip with a rotating set of
 // real endpoint IPs.
 func wrkLocate(base string, eps []string, d time.Duration) (float64, string, error) {
-	wrk, err := exec.LookPath("wrk")
-	if err != nil {
-		return 0, "", errors.New("wrk is not installed (make bench-deps installs it)")
-	}
 	var sb strings.Builder
 	sb.WriteString("local bodies = {\n")
 	for i := 0; i < min(len(eps), 1000); i++ {
@@ -349,7 +350,21 @@ end
 		return 0, "", err
 	}
 	defer os.Remove(script)
-	out, err := exec.Command(wrk, "-t2", "-c32", "-d"+d.String(), "-s", script, base).CombinedOutput()
+	return wrkRun(base, script, d)
+}
+
+// wrkRun runs wrk (with a Lua script when given) and returns requests per
+// second and its latency line.
+func wrkRun(url, script string, d time.Duration) (float64, string, error) {
+	wrk, err := exec.LookPath("wrk")
+	if err != nil {
+		return 0, "", errors.New("wrk is not installed (make bench-deps installs it)")
+	}
+	args := []string{"-t2", "-c32", "-d" + d.String()}
+	if script != "" {
+		args = append(args, "-s", script)
+	}
+	out, err := exec.Command(wrk, append(args, url)...).CombinedOutput()
 	if err != nil {
 		return 0, "", fmt.Errorf("wrk: %v: %s", err, out)
 	}
