@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
+	"github.com/meshoptixiq/mesh/apiserver/broadcast"
 	"github.com/meshoptixiq/mesh/apiserver/engine"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/graph/graphtest"
@@ -353,15 +354,12 @@ func TestHealth(t *testing.T) {
 
 func TestHealthRedis(t *testing.T) {
 	rd := testenv.StartRedis(t)
-	ping := func(ctx context.Context) error {
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", rd.Addr())
-		if err != nil {
-			return err
-		}
-		return c.Close()
+	bc, err := broadcast.New(rd.URL(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
 	}
-	f := start(t, options{redisPing: ping})
+	defer bc.Close()
+	f := start(t, options{redisPing: bc.Ping})
 	if m := decode(t, f.do(t, "GET", "/health/redis", "")); m["mode"] != "redis" || m["status"] != "ok" {
 		t.Errorf("redis up = %v, want ok", m)
 	}
