@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/meshoptixiq/mesh/apiserver/graph/graphtest"
+	"github.com/meshoptixiq/mesh/apiserver/store"
 	"github.com/meshoptixiq/mesh/common/facts"
 	"github.com/meshoptixiq/mesh/common/testenv"
 )
@@ -271,5 +272,20 @@ func TestServesOnUnixSocket(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("run on a unix socket ended with %v, want a clean shutdown", err)
+	}
+}
+
+// The offline ingest refuses a store a running server holds, instead of
+// waiting or corrupting it.
+func TestIngestRefusesAStoreInUse(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.OpenEmbedded(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	err = run(context.Background(), []string{"ingest", campusFile(t)}, env(map[string]string{"MESHQ_DATA_DIR": dir}), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "in use by another process") {
+		t.Errorf("ingest into a store in use = %v, want an in-use error", err)
 	}
 }
