@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/meshoptixiq/mesh/apiserver/graph/graphtest"
+	"github.com/meshoptixiq/mesh/apiserver/store"
 	"github.com/meshoptixiq/mesh/common/facts"
 	"github.com/meshoptixiq/mesh/common/testenv"
 )
@@ -238,5 +240,52 @@ func TestBinarySurvivesKill9(t *testing.T) {
 		if code != 200 || string(body) != answers[q[0]] {
 			t.Errorf("%s after kill -9 and restart = %d %s, want %s", q[0], code, body, answers[q[0]])
 		}
+	}
+}
+
+// In the pod the sidecar reaches the apiserver over a unix socket.
+func TestServesOnUnixSocket(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, nil, env(map[string]string{"API_LISTEN": "unix:" + sock, "MESHQ_DATA_DIR": t.TempDir()}), io.Discard, io.Discard)
+	}()
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := client.Get("http://apiserver/health/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no ready answer on %s: %v", sock, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run on a unix socket ended with %v, want a clean shutdown", err)
+	}
+}
+
+// The offline ingest refuses a store a running server holds, instead of
+// waiting or corrupting it.
+func TestIngestRefusesAStoreInUse(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.OpenEmbedded(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	err = run(context.Background(), []string{"ingest", campusFile(t)}, env(map[string]string{"MESHQ_DATA_DIR": dir}), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "in use by another process") {
+		t.Errorf("ingest into a store in use = %v, want an in-use error", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -135,6 +136,9 @@ func loadGraph(ctx context.Context, cfg config, eng *engine.Engine, log *slog.Lo
 	if err := eng.Load(ctx); err != nil {
 		return err
 	}
+	// Loading decodes the whole store; hand that garbage back to the OS now
+	// rather than carry it until the heap grows again.
+	debug.FreeOSMemory()
 	g := eng.Graph()
 	log.Info("graph loaded", "graph_version", g.Version, "devices", g.Stats().Devices, "elapsed_ms", time.Since(start).Milliseconds())
 	if cfg.Demo && g.Stats().Devices == 0 {

@@ -112,21 +112,24 @@ func (e *Engine) Ingest(ctx context.Context, mode string, devices []facts.Device
 	if err != nil {
 		return nil, fmt.Errorf("writing to the store: %w", err)
 	}
+	if v != old.Version+1 && mode == ModeMerge {
+		// Another replica changed the store since this one loaded it: the
+		// merge result is only in the store.
+		return e.reloadAfterWrite(ctx, v)
+	}
 	next := make([]facts.Device, 0, len(devices)+len(old.Devices))
 	given := make(map[string]bool, len(devices))
 	for _, d := range devices {
 		given[d.Hostname] = true
 		if len(d.Metadata) == 0 {
-			if od := old.Device(d.Hostname); od != nil && len(od.Metadata) > 0 {
-				d.Metadata = od.Metadata
-			}
+			d.Metadata = old.Metadata(d.Hostname)
 		}
 		next = append(next, d)
 	}
 	if mode == ModeMerge {
-		for _, od := range old.Devices {
+		for _, od := range old.Facts() {
 			if !given[od.Hostname] {
-				next = append(next, od.Device)
+				next = append(next, od)
 			}
 		}
 	}
@@ -146,15 +149,25 @@ func (e *Engine) UpdateMetadata(ctx context.Context, hostname string, patch map[
 	if err != nil {
 		return nil, fmt.Errorf("updating metadata of %s: %w", hostname, err)
 	}
-	next := make([]facts.Device, 0, len(old.Devices))
-	for _, od := range old.Devices {
-		d := od.Device
-		if d.Hostname == hostname {
-			d.Metadata = maps.Clone(dev.Metadata)
-		}
-		next = append(next, d)
+	if v != old.Version+1 || old.Device(hostname) == nil {
+		// Another replica changed the store since this one loaded it.
+		return e.reloadAfterWrite(ctx, v)
 	}
-	g := graph.Build(v, next, e.opts)
+	// Metadata is outside every index: the new version shares them all.
+	g := old.WithMetadata(v, hostname, maps.Clone(dev.Metadata))
+	e.cur.Store(g)
+	e.changed(v)
+	return g, nil
+}
+
+// reloadAfterWrite swaps in the whole store after a write this replica
+// cannot apply in memory. The write itself is already durable.
+func (e *Engine) reloadAfterWrite(ctx context.Context, v uint64) (*graph.Graph, error) {
+	lv, devs, err := e.store.Load(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("the change was stored as version %d but reloading the graph failed: %w", v, err)
+	}
+	g := graph.Build(lv, devs, e.opts)
 	e.cur.Store(g)
 	e.changed(v)
 	return g, nil

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -46,8 +47,8 @@ func TestIngestModesAndMetadata(t *testing.T) {
 	if got, want := names(g), []string{"a", "b", "c"}; !cmp.Equal(got, want) {
 		t.Errorf("after merge devices = %v, want %v", got, want)
 	}
-	if got := g.Device("a"); got.Vendor != "cisco" || !cmp.Equal(got.Metadata, map[string]any{"rack": "r1"}) {
-		t.Errorf("merged a = vendor %q metadata %v, want cisco with rack r1 kept", got.Vendor, got.Metadata)
+	if got, md := g.Device("a"), g.Metadata("a"); got.Vendor != "cisco" || !cmp.Equal(md, map[string]any{"rack": "r1"}) {
+		t.Errorf("merged a = vendor %q metadata %v, want cisco with rack r1 kept", got.Vendor, md)
 	}
 	g, err = e.Ingest(ctx, engine.ModeReplace, []facts.Device{{Hostname: "a"}})
 	if err != nil {
@@ -64,7 +65,7 @@ func TestIngestModesAndMetadata(t *testing.T) {
 	if err := fresh.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := fresh.Graph().Device("a").Metadata, g.Device("a").Metadata; !cmp.Equal(got, want) || fresh.Graph().Version != 4 {
+	if got, want := fresh.Graph().Metadata("a"), g.Metadata("a"); !cmp.Equal(got, want) || len(want) == 0 || fresh.Graph().Version != 4 {
 		t.Errorf("reloaded a metadata = %v (version %d), want %v (version 4)", got, fresh.Graph().Version, want)
 	}
 	if _, err := e.Ingest(ctx, "upsert", nil); err == nil {
@@ -112,5 +113,71 @@ func TestReloadOnlyWhenNewer(t *testing.T) {
 	g := reader.Graph()
 	if swapped, err := reader.Reload(ctx, 1); err != nil || swapped || reader.Graph() != g {
 		t.Errorf("Reload(1) again = %v, %v, want no swap", swapped, err)
+	}
+}
+
+// Readers never see a half-applied change: every graph they get is one
+// whole version (version v holds exactly v devices here).
+func TestReadersSeeWholeVersions(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(graphtest.NewMemStore())
+	done := make(chan struct{})
+	errs := make(chan string, 4)
+	for range 4 {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- ""
+					return
+				default:
+				}
+				g := e.Graph()
+				if n := uint64(g.Stats().Devices); n != g.Version {
+					errs <- fmt.Sprintf("graph version %d holds %d devices", g.Version, n)
+					return
+				}
+			}
+		}()
+	}
+	for i := range 50 {
+		if _, err := e.Ingest(ctx, engine.ModeMerge, []facts.Device{{Hostname: fmt.Sprintf("d%03d", i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	for range 4 {
+		if msg := <-errs; msg != "" {
+			t.Error(msg)
+		}
+	}
+}
+
+// A write after another replica changed the store reloads the store rather
+// than label this replica's stale graph with the new version.
+func TestWriteAfterAnotherReplicaReloads(t *testing.T) {
+	ctx := context.Background()
+	st := graphtest.NewMemStore()
+	a, b := newEngine(st), newEngine(st)
+	if _, err := a.Ingest(ctx, engine.ModeMerge, []facts.Device{{Hostname: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	// b has not heard of version 1.
+	g, err := b.Ingest(ctx, engine.ModeMerge, []facts.Device{{Hostname: "y"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := names(g), []string{"x", "y"}; !cmp.Equal(got, want) || g.Version != 2 {
+		t.Errorf("b after merge = %v at version %d, want %v at 2", got, g.Version, want)
+	}
+	if _, err := a.Ingest(ctx, engine.ModeMerge, []facts.Device{{Hostname: "z"}}); err != nil {
+		t.Fatal(err)
+	}
+	g, err = b.UpdateMetadata(ctx, "z", map[string]any{"k": "v"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := names(g), []string{"x", "y", "z"}; !cmp.Equal(got, want) || g.Version != 4 || g.Metadata("z")["k"] != "v" {
+		t.Errorf("b after metadata = %v at version %d (z metadata %v), want %v at 4 with k=v", got, g.Version, g.Metadata("z"), want)
 	}
 }

@@ -217,3 +217,32 @@ func TestShadowedHandBuilt(t *testing.T) {
 		t.Errorf("Shadowed() stats = %+v, want 9 rules, 0 undecided", st)
 	}
 }
+
+// TestEmptyGroup: a group without members (which Normalize rejects, but a
+// policy may still be compiled from elsewhere) makes a rule match nothing;
+// it is neither shadowed nor a crash, and evaluation passes it by.
+func TestEmptyGroup(t *testing.T) {
+	fw := &facts.Firewall{
+		DefaultAction:  "deny",
+		AddressObjects: []facts.AddressObject{{Name: "empty", Type: "group"}},
+		Rules: []facts.Rule{
+			{RuleID: "1", RuleOrder: 1, Action: "permit", SrcAddresses: []string{"any"}, DstAddresses: []string{"any"}, Services: []string{"any"}},
+			{RuleID: "2", RuleOrder: 2, Action: "deny", SrcAddresses: []string{"empty"}, DstAddresses: []string{"any"}, Services: []string{"any"}},
+			{RuleID: "3", RuleOrder: 3, Action: "deny", SrcAddresses: []string{"any"}, DstAddresses: []string{"empty"}, Services: []string{"tcp/22"}},
+		},
+	}
+	p := Compile("fw", fw, nil)
+	sh, _ := p.Shadowed()
+	var got []string
+	for _, s := range sh {
+		got = append(got, s.Rule.RuleID)
+	}
+	if diff := cmp.Diff([]string(nil), got); diff != "" {
+		t.Errorf("Shadowed() with empty groups (-want +got):\n%s", diff)
+	}
+	p = Compile("fw", &facts.Firewall{DefaultAction: "deny", AddressObjects: fw.AddressObjects, Rules: fw.Rules[1:]}, nil)
+	d := p.Evaluate(Flow{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), Services: tcp(22)})
+	if d.Verdict != "deny" || !d.Default {
+		t.Errorf("Evaluate past empty groups = %s (default %v), want deny by the default action", d.Verdict, d.Default)
+	}
+}

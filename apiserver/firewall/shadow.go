@@ -42,6 +42,7 @@ type shadowRule struct {
 	most     box
 	least    box
 	leastOK  bool // least is non-empty in every dimension
+	mostOK   bool // most is non-empty in every dimension
 	mostBBox [nDims]Span
 	// zonePairs has bit s*z+d set for every (source zone s, destination
 	// zone d) the rule applies to, where there are z ≤ 8 zones; all ones
@@ -62,6 +63,9 @@ func (p *Policy) Shadowed() ([]Shadow, ShadowStats) {
 	var cands []int
 	for i := range rules {
 		ri := &rules[i]
+		if !ri.mostOK {
+			continue // matches nothing at all (an empty group): nothing to shadow
+		}
 		cands = cands[:0]
 		for j := range i {
 			rj := &rules[j]
@@ -278,10 +282,13 @@ func (p *Policy) atomize() []shadowRule {
 		if len(r.Svc.Unknown) > 0 {
 			sr.most[4] = allServices
 		}
-		sr.leastOK = true
+		sr.leastOK, sr.mostOK = true, true
 		for d := range nDims {
 			if sr.least[d].Empty() {
 				sr.leastOK = false
+			}
+			if sr.most[d].Empty() {
+				sr.mostOK = false
 			}
 			if m := sr.most[d]; !m.Empty() {
 				sr.mostBBox[d] = Span{m[0].Lo, m[len(m)-1].Hi}

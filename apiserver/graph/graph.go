@@ -45,6 +45,10 @@ type Graph struct {
 	vlanIfs  map[int][]*Interface
 
 	rootRoles map[string]bool
+	// meta is each device's user metadata, kept apart from the devices so
+	// that a metadata write makes a new version sharing every index
+	// (WithMetadata) instead of rebuilding the graph.
+	meta map[string]map[string]any
 	// hasRoot says whether any device has a root role; when one does,
 	// losing every root cuts everything off rather than falling back to
 	// the largest component.
@@ -209,6 +213,15 @@ func Build(version uint64, devices []facts.Device, opt Options) *Graph {
 		}
 		g.byName[d.Hostname] = d
 		g.Devices = append(g.Devices, d)
+	}
+	g.meta = make(map[string]map[string]any)
+	for _, d := range g.Devices {
+		if len(d.Device.Metadata) > 0 {
+			g.meta[d.Hostname] = d.Device.Metadata
+		}
+		// Metadata is read through Graph.Metadata only, so a version made
+		// by WithMetadata cannot be read stale through the shared device.
+		d.Device.Metadata = nil
 	}
 	slices.SortFunc(g.Devices, func(a, b *Device) int { return strings.Compare(a.Hostname, b.Hostname) })
 	vlanSet := map[int]bool{}
@@ -552,6 +565,38 @@ func compareStrings(pairs ...string) int {
 
 func comparePrefix(a, b netip.Prefix) int {
 	return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
+}
+
+// Metadata returns the device's user metadata (nil when none). Callers
+// must not modify it.
+func (g *Graph) Metadata(hostname string) map[string]any { return g.meta[hostname] }
+
+// WithMetadata returns version of g in which hostname's metadata is md.
+// Everything else is shared with g, which stays valid and unchanged.
+func (g *Graph) WithMetadata(version uint64, hostname string, md map[string]any) *Graph {
+	ng := *g
+	ng.Version = version
+	ng.meta = make(map[string]map[string]any, len(g.meta)+1)
+	for k, v := range g.meta {
+		ng.meta[k] = v
+	}
+	if len(md) > 0 {
+		ng.meta[hostname] = md
+	} else {
+		delete(ng.meta, hostname)
+	}
+	return &ng
+}
+
+// Facts returns the devices as facts, with their metadata, in hostname
+// order: the input of the next Build.
+func (g *Graph) Facts() []facts.Device {
+	out := make([]facts.Device, len(g.Devices))
+	for i, d := range g.Devices {
+		out[i] = d.Device
+		out[i].Metadata = g.meta[d.Hostname]
+	}
+	return out
 }
 
 // Stats returns the graph-wide counts.

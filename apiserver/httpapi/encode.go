@@ -19,7 +19,10 @@ func releaseBuf(b *bytebufferpool.ByteBuffer) { bufPool.Put(b) }
 // It is hand-written because it is the hot path of every query: the common
 // value types are appended directly and anything else goes through
 // encoding/json.
-func encodeResponse(r *query.Response) *bytebufferpool.ByteBuffer {
+func encodeResponse(r *query.Response, keys [][]byte) *bytebufferpool.ByteBuffer {
+	if len(keys) != len(r.Columns) {
+		keys = columnKeys(r.Columns)
+	}
 	buf := bufPool.Get()
 	b := buf.B[:0]
 	b = append(b, `{"query":`...)
@@ -27,13 +30,11 @@ func encodeResponse(r *query.Response) *bytebufferpool.ByteBuffer {
 	b = append(b, `,"graph_version":`...)
 	b = strconv.AppendUint(b, r.GraphVersion, 10)
 	b = append(b, `,"columns":[`...)
-	keys := make([][]byte, len(r.Columns))
 	for i, c := range r.Columns {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = appendString(b, c)
-		keys[i] = append(appendString(nil, c), ':')
 	}
 	b = append(b, `],"rows":[`...)
 	for i, row := range r.Rows {
@@ -81,6 +82,15 @@ func encodeResponse(r *query.Response) *bytebufferpool.ByteBuffer {
 	b = append(b, '}')
 	buf.B = b
 	return buf
+}
+
+// columnKeys renders `"column":` for each column.
+func columnKeys(cols []string) [][]byte {
+	keys := make([][]byte, len(cols))
+	for i, c := range cols {
+		keys[i] = append(appendString(nil, c), ':')
+	}
+	return keys
 }
 
 func appendValue(b []byte, v any) []byte {

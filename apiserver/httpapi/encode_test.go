@@ -34,7 +34,7 @@ func TestEncodeResponse(t *testing.T) {
 	r := &query.Response{Query: "q", Columns: []string{"a", "b", "c", "d", "e"}, GraphVersion: 3, Paged: true, TotalRows: 9,
 		Rows:  [][]any{{"x", 1, int64(2), true, nil}, {[]string{"p"}, []int{1, 2}, map[string]any{"k": "v"}, 1.5, uint64(7)}},
 		Extra: map[string]any{"summary": map[string]any{"n": 1}}, Truncated: true, NextCursor: "abc"}
-	buf := encodeResponse(r)
+	buf := encodeResponse(r, nil)
 	var got map[string]any
 	if err := json.Unmarshal(buf.B, &got); err != nil {
 		t.Fatalf("encodeResponse = %s, not JSON: %v", buf.B, err)
@@ -48,4 +48,27 @@ func TestEncodeResponse(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("encodeResponse (-want +got):\n%s", diff)
 	}
+}
+
+// FuzzExecuteBody: any body either yields parameters or a client-safe
+// message, never a panic, and the fast path agrees with the strict one.
+func FuzzExecuteBody(f *testing.F) {
+	for _, s := range []string{"", "{}", `{"parameters":{"ip":"10.0.0.1"}}`, `{"parameters":null}`, `{"params":{}}`,
+		`{"parameters":[1]}`, `{} {}`, `{"parameters":{"a":1},"parameters":{"b":2}}`, "\x00", `{"parameters":{`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		params, msg := decodeExecuteBody(body)
+		if msg != "" && params != nil {
+			t.Errorf("decodeExecuteBody(%q) = params %v and message %q", body, params, msg)
+		}
+		if msg == "" && len(strings.TrimSpace(string(body))) > 0 {
+			var strict struct {
+				Parameters map[string]json.RawMessage `json:"parameters"`
+			}
+			if err := json.Unmarshal(body, &strict); err != nil {
+				t.Errorf("decodeExecuteBody(%q) accepted a body encoding/json rejects: %v", body, err)
+			}
+		}
+	})
 }

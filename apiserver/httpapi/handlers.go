@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strconv"
 	"time"
 
@@ -102,6 +103,35 @@ type executeBody struct {
 	Parameters map[string]query.RawValue `json:"parameters"`
 }
 
+// decodeExecuteBody parses {"parameters": {...}} (an empty body is no
+// parameters), refusing other fields. It returns a client-safe message on
+// error. The common case, a small well-formed body, costs two Unmarshal
+// calls rather than a Decoder and its buffer.
+func decodeExecuteBody(raw []byte) (map[string]query.RawValue, string) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return nil, ""
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &top); err == nil {
+		p, ok := top["parameters"]
+		if len(top) == 0 || (ok && len(top) == 1) {
+			var params map[string]query.RawValue
+			if !ok || json.Unmarshal(p, &params) == nil {
+				return params, ""
+			}
+		}
+	}
+	// Something is wrong: decode again strictly for a precise message.
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var body executeBody
+	if err := dec.Decode(&body); err != nil {
+		return nil, jsonProblem(raw, err, `{"parameters": {...}}`)
+	}
+	return nil, "malformed JSON: unexpected data after the body object"
+}
+
 func (a *API) execute(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	name, _ := ctx.UserValue("name").(string)
@@ -122,27 +152,19 @@ func (a *API) executeQuery(ctx *fasthttp.RequestCtx, d *query.Definition) int {
 			fmt.Sprintf("query %s needs the %s plan; this server runs the %s plan", d.Name, d.Tier, Plan))
 		return fasthttp.StatusForbidden
 	}
-	var body executeBody
-	if raw := bytes.TrimSpace(ctx.PostBody()); len(raw) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&body); err != nil {
-			apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, jsonProblem(raw, err, `{"parameters": {...}}`))
-			return fasthttp.StatusBadRequest
-		}
-		if dec.More() {
-			apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, "malformed JSON: unexpected data after the body object")
-			return fasthttp.StatusBadRequest
-		}
+	params, msg := decodeExecuteBody(ctx.PostBody())
+	if msg != "" {
+		apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, msg)
+		return fasthttp.StatusBadRequest
 	}
 	env := &query.Env{Graph: a.opt.Engine.Graph(), Writer: a.opt.Engine}
-	resp, err := a.opt.Registry.Execute(ctx, d, env, body.Parameters)
+	resp, err := a.opt.Registry.Execute(ctx, d, env, params)
 	if err != nil {
 		return a.queryError(ctx, d, err)
 	}
 	ctx.Response.Header.Set(identity.HeaderRowCount, strconv.Itoa(len(resp.Rows)))
 	ctx.SetContentType("application/json")
-	buf := encodeResponse(resp)
+	buf := encodeResponse(resp, a.columnKeys[d])
 	ctx.SetBody(buf.B)
 	releaseBuf(buf)
 	return fasthttp.StatusOK
@@ -185,7 +207,7 @@ func jsonProblem(data []byte, err error, want string) string {
 		if field == "" {
 			field = "the body"
 		}
-		return fmt.Sprintf("malformed request at line %d, column %d: %s must be %s, not %s (want %s)", line, col, field, typ.Type.String(), typ.Value, want)
+		return fmt.Sprintf("malformed request at line %d, column %d: %s must be %s, not %s (want %s)", line, col, field, jsonKind(typ.Type), typ.Value, want)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return "malformed JSON: the body ends too early"
 	}
@@ -198,6 +220,25 @@ func trimJSONPrefix(s string) string {
 		return s[len(p):]
 	}
 	return s
+}
+
+// jsonKind names the JSON shape a Go type decodes from, for messages that
+// must not leak Go type names.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return "a JSON value"
+		}
+		return "an array"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	}
+	return "a number"
 }
 
 // position converts a byte offset into a 1-based line and column.

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
+	"github.com/meshoptixiq/mesh/apiserver/broadcast"
 	"github.com/meshoptixiq/mesh/apiserver/engine"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/graph/graphtest"
@@ -167,7 +168,7 @@ func TestExecuteErrors(t *testing.T) {
 	wantError(t, "unknown query", f.do(t, "POST", "/queries/nope/execute", `{}`), 404, "not_found", `no query named "nope"`)
 	wantError(t, "malformed JSON", f.do(t, "POST", "/queries/summary_stats/execute", "{\n \"parameters\": {,}}"), 400, "bad_request", "malformed JSON at line 2, column 17")
 	wantError(t, "truncated JSON", f.do(t, "POST", "/queries/summary_stats/execute", `{"parameters": {`), 400, "bad_request", "ends too early")
-	wantError(t, "wrong body type", f.do(t, "POST", "/queries/summary_stats/execute", `{"parameters": [1]}`), 400, "bad_request", "parameters must be")
+	wantError(t, "wrong body type", f.do(t, "POST", "/queries/summary_stats/execute", `{"parameters": [1]}`), 400, "bad_request", "parameters must be an object, not array")
 	wantError(t, "unknown body field", f.do(t, "POST", "/queries/summary_stats/execute", `{"params": {}}`), 400, "bad_request", `unknown field "params"`)
 	wantError(t, "trailing data", f.do(t, "POST", "/queries/summary_stats/execute", `{} {}`), 400, "bad_request", "unexpected data")
 	wantError(t, "bad parameter", f.do(t, "POST", "/queries/ips_in_subnet/execute", `{"parameters":{"subnet":"nope"}}`), 400, "bad_request", `parameter "subnet": expected an IP prefix`)
@@ -353,15 +354,12 @@ func TestHealth(t *testing.T) {
 
 func TestHealthRedis(t *testing.T) {
 	rd := testenv.StartRedis(t)
-	ping := func(ctx context.Context) error {
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", rd.Addr())
-		if err != nil {
-			return err
-		}
-		return c.Close()
+	bc, err := broadcast.New(rd.URL(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
 	}
-	f := start(t, options{redisPing: ping})
+	defer bc.Close()
+	f := start(t, options{redisPing: bc.Ping})
 	if m := decode(t, f.do(t, "GET", "/health/redis", "")); m["mode"] != "redis" || m["status"] != "ok" {
 		t.Errorf("redis up = %v, want ok", m)
 	}

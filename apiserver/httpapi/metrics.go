@@ -19,6 +19,7 @@ type metrics struct {
 	httpLatency  *prometheus.HistogramVec
 	queries      *prometheus.CounterVec
 	queryLatency map[string]prometheus.Observer
+	queryOK      map[string]prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry, qr *query.Registry, eng *engine.Engine) *metrics {
@@ -33,13 +34,14 @@ func newMetrics(reg *prometheus.Registry, qr *query.Registry, eng *engine.Engine
 			Name: "meshq_query_requests_total", Help: "Named-query executions by query and status code.",
 		}, []string{"query", "code"}),
 		queryLatency: map[string]prometheus.Observer{},
+		queryOK:      map[string]prometheus.Counter{},
 	}
 	lat := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "meshq_query_duration_seconds", Help: "Named-query latency (validation, execution and encoding).", Buckets: obs.LatencyBuckets,
 	}, []string{"query"})
 	for _, d := range qr.All() {
 		m.queryLatency[d.Name] = lat.WithLabelValues(d.Name)
-		m.queries.WithLabelValues(d.Name, "200")
+		m.queryOK[d.Name] = m.queries.WithLabelValues(d.Name, "200")
 	}
 	reg.MustRegister(m.httpRequests, m.httpLatency, m.queries, lat,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "meshq_graph_version", Help: "Version of the graph being served."},
@@ -70,6 +72,10 @@ func (m *metrics) route(method, path string) func(code int, d time.Duration) {
 func (m *metrics) query(name string, code int, d time.Duration) {
 	if o, ok := m.queryLatency[name]; ok {
 		o.Observe(d.Seconds())
+	}
+	if c, ok := m.queryOK[name]; ok && code == 200 {
+		c.Inc()
+		return
 	}
 	m.queries.WithLabelValues(name, strconv.Itoa(code)).Inc()
 }

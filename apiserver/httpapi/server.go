@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/fasthttp/router"
@@ -51,6 +53,12 @@ type API struct {
 	router  *router.Router
 	openapi []byte
 	m       *metrics
+	// columnKeys holds each query's `"column":` prefixes, rendered once.
+	columnKeys map[*query.Definition][][]byte
+	// Request ids are a random per-process prefix and a counter: unique
+	// without a syscall per request.
+	idPrefix string
+	idSeq    atomic.Uint64
 }
 
 // New builds the API and its router.
@@ -61,6 +69,14 @@ func New(opt Options) (*API, error) {
 		return nil, fmt.Errorf("building the OpenAPI document: %w", err)
 	}
 	a.m = newMetrics(opt.Metrics, opt.Registry, opt.Engine)
+	a.columnKeys = map[*query.Definition][][]byte{}
+	for _, d := range opt.Registry.All() {
+		a.columnKeys[d] = columnKeys(d.Columns)
+	}
+	var seed [6]byte
+	_, _ = rand.Read(seed[:])
+	a.idPrefix = hex.EncodeToString(seed[:]) + "-"
+
 	r := router.New()
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
@@ -103,7 +119,7 @@ func (a *API) route(r *router.Router, method, path string, h fasthttp.RequestHan
 // Handler is the root handler: request ids, then the router.
 func (a *API) Handler(ctx *fasthttp.RequestCtx) {
 	if len(ctx.Request.Header.Peek(identity.HeaderRequestID)) == 0 {
-		ctx.Request.Header.Set(identity.HeaderRequestID, newRequestID())
+		ctx.Request.Header.Set(identity.HeaderRequestID, a.idPrefix+strconv.FormatUint(a.idSeq.Add(1), 36))
 	}
 	ctx.Response.Header.SetBytesV(identity.HeaderRequestID, ctx.Request.Header.Peek(identity.HeaderRequestID))
 	if string(ctx.Path()) == "/queries" {
@@ -136,12 +152,6 @@ func (a *API) Server() *fasthttp.Server {
 func (a *API) panicked(ctx *fasthttp.RequestCtx, v any) {
 	a.log.Error("handler panicked", "path", string(ctx.Path()), "request_id", string(ctx.Request.Header.Peek(identity.HeaderRequestID)), "panic", fmt.Sprint(v))
 	apierror.Write(ctx, fasthttp.StatusInternalServerError, apierror.Internal, "internal error; quote the request id to the operators")
-}
-
-func newRequestID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 // fasthttpLogger sends fasthttp's own messages (connection errors such as

@@ -4,6 +4,34 @@
 // device that owns them, the topology where a device has no routes),
 // branches over equal-cost routes, detects loops, and at every firewall on
 // the way asks the compiled policy which rule decides the flow.
+//
+// Semantics, in the order they apply:
+//
+//   - Hosts of one subnet are switched on their segment: permit, no hops.
+//   - The path starts at the device that has the source address, else at
+//     the routing devices (or firewalls) with an interface in the source's
+//     subnet, those that hold the source in ARP first; several such
+//     gateways (a redundant pair) start several paths.
+//   - At each device, in the VRF of the interface the flow came in by: an
+//     address of the device itself delivers; else the longest matching
+//     prefix among collected routes and connected subnets, lowest metric;
+//     several routes left are equal-cost branches (at most MaxBranches, then
+//     Truncated). A next hop is resolved to the device that holds that
+//     address (a linked one first). A device with no routes at all forwards
+//     along the fewest links towards the destination's subnet.
+//   - At each firewall the zones of the in and out interfaces and the
+//     policy decide (firewall.Policy.Evaluate); a deny ends the path.
+//   - A path ends denied with "no route to …" where a device with routes has
+//     none for the destination, or where it leaves the known network
+//     although the graph knows the destination's subnet; with "routing
+//     loop" when it comes back to a device and VRF it has crossed.
+//   - A path that leaves the network towards an unknown destination takes
+//     the verdict of the firewalls it crossed.
+//   - The verdict is permit or deny when every path agrees, and unknown
+//     (with the reason) when a firewall's answer depends on an fqdn or an
+//     undefined object, on the service within the asked set (protocol any,
+//     no port), when equal-cost paths disagree, or when more equal-cost
+//     paths existed than were followed (Truncated).
 package pathanalysis
 
 import (
@@ -29,24 +57,32 @@ type Index struct {
 	// Firewalls are the compiled policies of every device with one, sorted
 	// by hostname.
 	Firewalls []*Firewall
-	byDevice  []*Firewall   // by device index; nil where none
-	tables    []*routeTable // by device index
+	byDevice  []*Firewall // by device index; nil where none
+	tables    []lazyTable // by device index
 }
 
-// Firewall is one device's compiled policy, with its shadow analysis done
-// on first use.
+// Firewall is one device's policy, compiled on first use (a path crosses
+// a few firewalls; only queries over all of them need every policy), with
+// its shadow analysis also done on first use.
 type Firewall struct {
 	Device *graph.Device
-	Policy *firewall.Policy
 
+	compile  sync.Once
+	policy   *firewall.Policy
 	once     sync.Once
 	shadowed []firewall.Shadow
 	stats    firewall.ShadowStats
 }
 
+// Policy returns the compiled policy, compiling it once.
+func (f *Firewall) Policy() *firewall.Policy {
+	f.compile.Do(func() { f.policy = firewall.Compile(f.Device.Hostname, f.Device.Firewall, f.Device.Device.Interfaces) })
+	return f.policy
+}
+
 // Shadowed returns the firewall's shadowed rules, computing them once.
 func (f *Firewall) Shadowed() ([]firewall.Shadow, firewall.ShadowStats) {
-	f.once.Do(func() { f.shadowed, f.stats = f.Policy.Shadowed() })
+	f.once.Do(func() { f.shadowed, f.stats = f.Policy().Shadowed() })
 	return f.shadowed, f.stats
 }
 
@@ -61,23 +97,38 @@ type route struct {
 }
 
 // routeTable is a device's forwarding state: one longest-prefix-match table
-// per VRF. hasRoutes says whether any route was collected at all; a device
-// without one falls back to the topology.
+// per VRF. hasRoutes says whether any route beyond its connected subnets
+// was collected; a device without one falls back to the topology.
 type routeTable struct {
 	vrfs      map[string]*graph.PrefixTable[[]route]
 	hasRoutes bool
 }
 
-// NewIndex compiles every firewall policy and routing table of g.
+// lazyTable is a device's forwarding table, built the first time a path
+// reaches the device.
+type lazyTable struct {
+	once sync.Once
+	t    *routeTable
+}
+
+// table returns d's forwarding table, building it once.
+func (ix *Index) table(d *graph.Device) *routeTable {
+	lt := &ix.tables[d.Index]
+	lt.once.Do(func() { lt.t = buildTable(d) })
+	return lt.t
+}
+
+// NewIndex prepares the index of g; firewall policies and routing tables
+// are compiled on first use, so that the first query after an ingest does
+// not pay for the whole network.
 func NewIndex(g *graph.Graph) *Index {
-	ix := &Index{G: g, byDevice: make([]*Firewall, len(g.Devices)), tables: make([]*routeTable, len(g.Devices))}
+	ix := &Index{G: g, byDevice: make([]*Firewall, len(g.Devices)), tables: make([]lazyTable, len(g.Devices))}
 	for _, d := range g.Devices {
 		if d.Firewall != nil {
-			f := &Firewall{Device: d, Policy: firewall.Compile(d.Hostname, d.Firewall, d.Device.Interfaces)}
+			f := &Firewall{Device: d}
 			ix.byDevice[d.Index] = f
 			ix.Firewalls = append(ix.Firewalls, f)
 		}
-		ix.tables[d.Index] = buildTable(d)
 	}
 	return ix
 }
@@ -116,7 +167,11 @@ func buildTable(d *graph.Device) *routeTable {
 		if !rt.nextHop.IsValid() && rt.iface == "" {
 			continue // neither next hop nor interface: nothing to forward to
 		}
-		t.hasRoutes = true
+		// Connected and local entries restate the interfaces; only a route
+		// that leads beyond them makes a routing table.
+		if p := strings.ToLower(r.Protocol); rt.nextHop.IsValid() || (p != "connected" && p != "local" && p != "direct") {
+			t.hasRoutes = true
+		}
 		pt := table(vrfOf(r.VRF))
 		cur, _ := pt.Exact(rt.prefix)
 		pt.Insert(rt.prefix, append(cur, rt))
@@ -205,6 +260,16 @@ func ownsAddr(d *graph.Device, a netip.Addr) *graph.Interface {
 // done yet), one per CPU at a time, so that a query over every firewall
 // uses the machine. It stops early when ctx is cancelled.
 func ScanShadowed(ctx context.Context, fws []*Firewall) error {
+	return parallel(ctx, fws, func(fw *Firewall) { fw.Shadowed() })
+}
+
+// CompileAll compiles the policies of the given firewalls not compiled yet,
+// one per CPU at a time.
+func CompileAll(ctx context.Context, fws []*Firewall) error {
+	return parallel(ctx, fws, func(fw *Firewall) { fw.Policy() })
+}
+
+func parallel(ctx context.Context, fws []*Firewall, f func(*Firewall)) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	for _, fw := range fws {
@@ -215,7 +280,7 @@ func ScanShadowed(ctx context.Context, fws []*Firewall) error {
 			if err := gctx.Err(); err != nil {
 				return err
 			}
-			fw.Shadowed()
+			f(fw)
 			return nil
 		})
 	}

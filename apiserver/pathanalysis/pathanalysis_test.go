@@ -3,6 +3,7 @@ package pathanalysis
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -183,5 +184,35 @@ func TestScanShadowedCancelled(t *testing.T) {
 	}
 	if err := ScanShadowed(context.Background(), ix.Firewalls); err != nil {
 		t.Errorf("ScanShadowed = %v, want nil", err)
+	}
+}
+
+// TestECMPTruncated: twenty equal-cost next hops give MaxBranches paths and
+// Truncated, never more, and no verdict the unfollowed paths could change.
+func TestECMPTruncated(t *testing.T) {
+	r0 := facts.Device{Hostname: "r0", Interfaces: []facts.Interface{{Name: "lan", Mode: facts.ModeRouted, IPs: []string{"192.168.0.1/24"}}}}
+	devices := []facts.Device{}
+	for i := 1; i <= 20; i++ {
+		port := fmt.Sprintf("p%d", i)
+		r0.Interfaces = append(r0.Interfaces, facts.Interface{Name: port, Mode: facts.ModeRouted, IPs: []string{fmt.Sprintf("10.0.%d.1/30", i)}})
+		r0.Routes = append(r0.Routes, facts.Route{Prefix: "10.50.0.0/16", NextHop: fmt.Sprintf("10.0.%d.2", i)})
+		devices = append(devices, facts.Device{
+			Hostname:   fmt.Sprintf("r%02d", i),
+			Interfaces: []facts.Interface{{Name: "up", Mode: facts.ModeRouted, IPs: []string{fmt.Sprintf("10.0.%d.2/30", i)}}, {Name: "lan", Mode: facts.ModeRouted, IPs: []string{"10.50.0.1/24"}}},
+			Routes:     []facts.Route{{Prefix: "0.0.0.0/0", NextHop: fmt.Sprintf("10.0.%d.1", i)}},
+		})
+	}
+	doc := &facts.Document{Schema: facts.Schema, Devices: append(devices, r0)}
+	if err := facts.Normalize(doc); err != nil {
+		t.Fatal(err)
+	}
+	ix := NewIndex(graph.Build(1, doc.Devices, graph.Options{}))
+	r := ix.Analyze(Query{Src: netip.MustParseAddr("192.168.0.9"), Dst: netip.MustParseAddr("10.50.0.7"), Services: tcpPort(80)})
+	// The four paths not followed could disagree: unknown, saying so.
+	if len(r.Paths) != MaxBranches || !r.Truncated || r.Verdict != "unknown" || !strings.Contains(r.Reason, "the first 16 equal-cost paths agree (delivered to 10.50.0.7 at r01; no firewall on the path), but more were not followed") {
+		t.Errorf("Analyze over 20 equal-cost routes = %d paths, truncated %v, %s (%s); want %d, true, unknown", len(r.Paths), r.Truncated, r.Verdict, r.Reason, MaxBranches)
+	}
+	if got := r.Paths[0].Hops[1].Device.Hostname; got != "r01" {
+		t.Errorf("first equal-cost path goes to %s, want r01 (next hops in address order)", got)
 	}
 }

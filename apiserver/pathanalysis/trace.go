@@ -125,7 +125,7 @@ func (ix *Index) gateways(src netip.Addr) ([]start, string) {
 		if ifc == nil {
 			continue
 		}
-		c := cand{start: start{d, ifc.Name, sub.VRF}, routes: ix.tables[d.Index].hasRoutes}
+		c := cand{start: start{d, ifc.Name, sub.VRF}, routes: ix.table(d).hasRoutes}
 		for _, e := range d.ARP {
 			if e.IP == src.String() {
 				c.arp = true
@@ -159,7 +159,7 @@ func (t *tracer) walk(dev *graph.Device, in, vrf string, path []Hop, seen map[st
 	}
 	hop := Hop{Device: dev, VRF: vrf, In: in, Firewall: t.ix.byDevice[dev.Index]}
 	if hop.Firewall != nil {
-		hop.InZone = hop.Firewall.Policy.ZoneOf(in)
+		hop.InZone = hop.Firewall.Policy().ZoneOf(in)
 	}
 	key := stateKey{dev.Index, vrf}
 	if seen[key] {
@@ -185,7 +185,7 @@ func (t *tracer) walk(dev *graph.Device, in, vrf string, path []Hop, seen map[st
 		t.deliver(path, hop)
 		return
 	}
-	table := t.ix.tables[dev.Index]
+	table := t.ix.table(dev)
 	routes, ok := table.lookup(vrf, dst)
 	if !ok {
 		if table.hasRoutes {
@@ -414,7 +414,7 @@ func (t *tracer) firewallPasses(h *Hop) bool {
 	if h.Firewall == nil {
 		return true
 	}
-	p := h.Firewall.Policy
+	p := h.Firewall.Policy()
 	h.InZone, h.OutZone = p.ZoneOf(h.In), p.ZoneOf(h.Out)
 	h.Decision = p.Evaluate(firewall.Flow{Src: t.q.Src, Dst: t.q.Dst, Services: t.q.Services, InZone: h.InZone, OutZone: h.OutZone})
 	return h.Decision.Verdict != firewall.VerdictDeny
@@ -514,7 +514,13 @@ func (t *tracer) result() Result {
 			break
 		}
 	}
-	if r.Verdict != firewall.VerdictUnknown && len(t.paths) > 1 {
+	switch {
+	case r.Verdict != firewall.VerdictUnknown && t.truncated:
+		// The paths not followed could disagree: the answer holds for
+		// those followed, and says so.
+		r.Verdict = firewall.VerdictUnknown
+		r.Reason = fmt.Sprintf("the first %d equal-cost paths agree (%s), but more were not followed", len(t.paths), r.Reason)
+	case r.Verdict != firewall.VerdictUnknown && len(t.paths) > 1:
 		r.Reason += fmt.Sprintf(" (all %d equal-cost paths agree)", len(t.paths))
 	}
 	return r

@@ -83,7 +83,7 @@ func Builtin() []Definition {
 				if err != nil {
 					return nil, err
 				}
-				return rows(detailRow(d)), nil
+				return rows(detailRow(env.Graph, d)), nil
 			},
 		},
 		{
@@ -102,7 +102,7 @@ func Builtin() []Definition {
 				if d == nil {
 					return nil, notFound("no device named %q", a.String("hostname"))
 				}
-				res := rows(detailRow(d))
+				res := rows(detailRow(g, d))
 				res.Graph = g
 				return res, nil
 			},
@@ -115,11 +115,7 @@ func Builtin() []Definition {
 				if err != nil {
 					return nil, err
 				}
-				res := &Result{}
-				for _, i := range d.Ifaces {
-					res.Rows = append(res.Rows, interfaceRow(i))
-				}
-				return res, nil
+				return lazy(d.Ifaces, nil, interfaceRow), nil
 			},
 		},
 		{
@@ -134,11 +130,7 @@ func Builtin() []Definition {
 			Params:  []Param{vlanParam()},
 			Columns: interfaceColumns, Paged: true,
 			Run: func(_ context.Context, env *Env, a Args) (*Result, error) {
-				res := &Result{}
-				for _, i := range env.Graph.InterfacesInVLAN(a.Int("vlan")) {
-					res.Rows = append(res.Rows, interfaceRow(i))
-				}
-				return res, nil
+				return lazy(env.Graph.InterfacesInVLAN(a.Int("vlan")), nil, interfaceRow), nil
 			},
 		},
 		{
@@ -248,23 +240,18 @@ func Builtin() []Definition {
 			Params:  []Param{{Name: "subnet", Type: TypePrefix, Required: true, Description: "IP prefix"}},
 			Columns: []string{"ip", "hostname", "interface", "kind", "mac", "vrf"}, Paged: true,
 			Run: func(_ context.Context, env *Env, a Args) (*Result, error) {
-				addrs := env.Graph.AddrsIn(a.Prefix("subnet"), "")
-				res := &Result{Rows: make([][]any, len(addrs))}
-				for i, e := range addrs {
-					res.Rows[i] = []any{e.IP.String(), e.Hostname, e.Interface, e.Kind.String(), nullStr(e.MAC), e.VRF}
-				}
-				return res, nil
+				return lazy(env.Graph.AddrsIn(a.Prefix("subnet"), ""), nil, func(e graph.AddrEntry) []any {
+					return []any{e.IP.String(), e.Hostname, e.Interface, e.Kind.String(), nullStr(e.MAC), e.VRF}
+				}), nil
 			},
 		},
 		{
 			Name: "subnets_all", Description: "Every subnet configured on an interface, with how many addresses it holds and which devices sit in it.",
 			Columns: []string{"subnet", "vrf", "ip_count", "devices"}, Paged: true,
 			Run: func(_ context.Context, env *Env, _ Args) (*Result, error) {
-				res := &Result{}
-				for _, s := range env.Graph.Subnets {
-					res.Rows = append(res.Rows, []any{s.Prefix.String(), s.VRF, s.IPCount, s.Devices})
-				}
-				return res, nil
+				return lazy(env.Graph.Subnets, nil, func(s *graph.Subnet) []any {
+					return []any{s.Prefix.String(), s.VRF, s.IPCount, s.Devices}
+				}), nil
 			},
 		},
 		blastQuery("blast_radius_from_device", "What loses every path to the network's roots if the device fails, and the endpoints behind it.",
@@ -439,19 +426,30 @@ func containsFold(s, q string) bool {
 	return strings.Contains(strings.ToLower(s), q)
 }
 
-func deviceRows(g *graph.Graph, keep func(*graph.Device) bool) *Result {
-	res := &Result{}
-	for _, d := range g.Devices {
-		if keep(d) {
-			res.Rows = append(res.Rows, []any{d.Hostname, nullStr(d.MgmtIP), nullStr(d.Vendor), nullStr(d.OS), nullStr(d.Model),
-				nullStr(d.Serial), nullStr(d.Version), nullStr(d.Role), nullStr(d.Site)})
+// lazy answers with the items kept, building a row only for the page.
+func lazy[T any](items []T, keep func(T) bool, row func(T) []any) *Result {
+	var kept []T
+	if keep == nil {
+		kept = items
+	} else {
+		for _, it := range items {
+			if keep(it) {
+				kept = append(kept, it)
+			}
 		}
 	}
-	return res
+	return &Result{Len: len(kept), Row: func(i int) []any { return row(kept[i]) }}
 }
 
-func detailRow(d *graph.Device) []any {
-	meta := d.Metadata
+func deviceRows(g *graph.Graph, keep func(*graph.Device) bool) *Result {
+	return lazy(g.Devices, keep, func(d *graph.Device) []any {
+		return []any{d.Hostname, nullStr(d.MgmtIP), nullStr(d.Vendor), nullStr(d.OS), nullStr(d.Model),
+			nullStr(d.Serial), nullStr(d.Version), nullStr(d.Role), nullStr(d.Site)}
+	})
+}
+
+func detailRow(g *graph.Graph, d *graph.Device) []any {
+	meta := g.Metadata(d.Hostname)
 	if meta == nil {
 		meta = map[string]any{}
 	}
@@ -486,25 +484,21 @@ func interfaceRow(i *graph.Interface) []any {
 }
 
 func interfaceRows(g *graph.Graph, keep func(*graph.Interface) bool) *Result {
-	res := &Result{}
+	var kept []*graph.Interface
 	for _, d := range g.Devices {
 		for _, i := range d.Ifaces {
 			if keep(i) {
-				res.Rows = append(res.Rows, interfaceRow(i))
+				kept = append(kept, i)
 			}
 		}
 	}
-	return res
+	return lazy(kept, nil, interfaceRow)
 }
 
 func linkRows(g *graph.Graph, keep func(*graph.Link) bool) *Result {
-	res := &Result{}
-	for _, l := range g.Links {
-		if keep(l) {
-			res.Rows = append(res.Rows, []any{l.A.Hostname, l.A.Interface, l.B.Hostname, l.B.Interface, nullStr(l.Protocol)})
-		}
-	}
-	return res
+	return lazy(g.Links, keep, func(l *graph.Link) []any {
+		return []any{l.A.Hostname, l.A.Interface, l.B.Hostname, l.B.Interface, nullStr(l.Protocol)}
+	})
 }
 
 func endpointRow(ip, vrf string, e *graph.Endpoint) []any {

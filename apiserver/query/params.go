@@ -176,9 +176,11 @@ func parseValue(p Param, r RawValue) (any, error) {
 		}
 		return o, nil
 	}
-	var s string
-	if err := json.Unmarshal(r, &s); err != nil {
-		return nil, want()
+	s, ok := plainString(r)
+	if !ok {
+		if err := json.Unmarshal(r, &s); err != nil {
+			return nil, want()
+		}
 	}
 	switch p.Type {
 	case TypeIP:
@@ -207,6 +209,21 @@ func parseValue(p Param, r RawValue) (any, error) {
 		return nil, badParam(p.Name, "expected one of %s, got %q", strings.Join(p.Enum, ", "), clip(s))
 	}
 	return s, nil
+}
+
+// plainString decodes a JSON string without escapes or control
+// characters, the usual parameter, without going through encoding/json.
+func plainString(r RawValue) (string, bool) {
+	if len(r) < 2 || r[0] != '"' || r[len(r)-1] != '"' {
+		return "", false
+	}
+	body := r[1 : len(r)-1]
+	for _, c := range body {
+		if c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
+			return "", false
+		}
+	}
+	return string(body), true
 }
 
 // describe names the JSON type of r for error messages.

@@ -115,6 +115,10 @@ func TestDeviceDetail(t *testing.T) {
 		"core1", "192.168.0.1", "cisco", "ios-xe", "C9500", "FXS001", nil, "core", "hq", map[string]any{},
 		4, 4, 2, 2, 0, 2, 1, 0,
 	}})
+	// Escaped JSON strings decode like plain ones.
+	if got := run(t, g, "devices_detail", `{"hostname":"co\u0072e1"}`).Rows[0][0]; got != "core1" {
+		t.Errorf("devices_detail(escaped core1) hostname = %v, want core1", got)
+	}
 	_, err := runErr(t, g, "devices_detail", `{"hostname":"nope"}`)
 	wantQueryError(t, err, 404, `no device named "nope"`)
 }

@@ -79,6 +79,11 @@ type Writer interface {
 // pages it.
 type Result struct {
 	Rows [][]any
+	// Len and Row, when Row is set, stand for Rows: the registry builds
+	// only the rows of the page it returns, so a large list costs what
+	// one page costs.
+	Len int
+	Row func(i int) []any
 	// Extra holds named top-level fields beside rows (e.g. a blast-radius
 	// summary); it describes the whole answer, not one page.
 	Extra map[string]any
@@ -218,19 +223,30 @@ func (r *Registry) Execute(ctx context.Context, d *Definition, env *Env, raw map
 	if res.Graph != nil {
 		g = res.Graph
 	}
-	resp := &Response{Query: d.Name, Columns: d.Columns, Rows: res.Rows, TotalRows: len(res.Rows),
+	total := len(res.Rows)
+	if res.Row != nil {
+		total = res.Len
+	}
+	resp := &Response{Query: d.Name, Columns: d.Columns, Rows: res.Rows, TotalRows: total,
 		Paged: d.Paged, GraphVersion: g.Version, Extra: res.Extra}
+	start, end := 0, total
 	if d.Paged {
-		limit := args.Int("limit")
-		if cur.offset > len(res.Rows) {
+		if cur.offset > total {
 			return nil, badParam("cursor", "points past the end of the answer")
 		}
-		end := min(cur.offset+limit, len(res.Rows))
-		resp.Rows = res.Rows[cur.offset:end]
-		if end < len(res.Rows) {
+		start, end = cur.offset, min(cur.offset+args.Int("limit"), total)
+		if end < total {
 			resp.Truncated = true
 			resp.NextCursor = encodeCursor(cursor{version: g.Version, offset: end, query: args.fingerprint(d)})
 		}
+	}
+	if res.Row != nil {
+		resp.Rows = make([][]any, end-start)
+		for i := range resp.Rows {
+			resp.Rows[i] = res.Row(start + i)
+		}
+	} else {
+		resp.Rows = res.Rows[start:end]
 	}
 	if resp.Rows == nil {
 		resp.Rows = [][]any{}

@@ -49,9 +49,12 @@ func stamped(name string, n uint64) facts.Device {
 	return d
 }
 
-// crashWriter ingests forever. Ingest number n (the store's version after
-// it) rewrites every bulk device and pair n%crashPairs, all stamped n, in
-// one transaction, and prints "ack n" once Ingest returned nil.
+// crashWriter writes forever, printing an ack line for each write once it
+// returned nil. Ingest number v (the store's version after it) rewrites
+// every bulk device and pair v%crashPairs, all stamped v, in one
+// transaction ("ack ingest v"); every seventh is a replace that rewrites
+// every pair too. After every third ingest, the metadata of bulk-00 gets
+// {"stamp": v} where v is the version that update makes ("ack meta v").
 func crashWriter(dir string) int {
 	s, err := OpenEmbedded(dir)
 	if err != nil {
@@ -65,43 +68,64 @@ func crashWriter(dir string) int {
 		return 1
 	}
 	out := bufio.NewWriter(os.Stdout)
-	for n := v + 1; ; n++ {
-		devs := make([]facts.Device, 0, crashBulk+2)
+	fail := func(format string, args ...any) int {
+		fmt.Fprintf(os.Stderr, format+"\n", args...)
+		return 1
+	}
+	for {
+		n := v + 1
+		devs := make([]facts.Device, 0, crashBulk+2*crashPairs)
 		for i := range crashBulk {
 			devs = append(devs, stamped(fmt.Sprintf("bulk-%02d", i), n))
 		}
-		k := n % crashPairs
-		devs = append(devs, stamped(fmt.Sprintf("pair-%02d-a", k), n), stamped(fmt.Sprintf("pair-%02d-b", k), n))
 		mode := ModeMerge
+		pairs := []uint64{n % crashPairs}
 		if n%7 == 0 {
-			// Replace also deletes (nothing here, but runs that path).
 			mode = ModeReplace
-			devs = devs[:crashBulk]
+			pairs = pairs[:0]
+			for k := range uint64(crashPairs) {
+				pairs = append(pairs, k)
+			}
+		}
+		for _, k := range pairs {
+			devs = append(devs, stamped(fmt.Sprintf("pair-%02d-a", k), n), stamped(fmt.Sprintf("pair-%02d-b", k), n))
 		}
 		got, err := s.Ingest(ctx, mode, devs)
 		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			return 1
+			return fail("%v", err)
 		}
 		if got != n {
-			fmt.Fprintf(os.Stderr, "Ingest() = version %d, want %d\n", got, n)
-			return 1
+			return fail("Ingest() = version %d, want %d", got, n)
 		}
-		fmt.Fprintf(out, "ack %d\n", n)
+		v = n
+		fmt.Fprintf(out, "ack ingest %d\n", v)
 		out.Flush()
+		if n%3 == 0 {
+			got, _, err := s.UpdateMetadata(ctx, "bulk-00", map[string]any{"stamp": v + 1})
+			if err != nil {
+				return fail("%v", err)
+			}
+			if got != v+1 {
+				return fail("UpdateMetadata() = version %d, want %d", got, v+1)
+			}
+			v = got
+			fmt.Fprintf(out, "ack meta %d\n", v)
+			out.Flush()
+		}
 	}
 }
 
 // TestCrashDurability kills a writing process with SIGKILL at random
 // moments, several times over the same store, and checks after each kill
-// that the store opens, that every acknowledged ingest is there and that
-// no ingest is there in part.
+// that the store opens, that every acknowledged write is there (metadata
+// included, across the re-ingests that followed it) and that no ingest is
+// there in part.
 func TestCrashDurability(t *testing.T) {
 	dir := t.TempDir()
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, 0))
 	t.Logf("seed %d", seed)
-	var lastAck uint64
+	var lastIngest, lastMeta uint64
 	for round := range 6 {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), helperEnv+"=crash", "MESHQ_STORE_TEST_DIR="+dir)
@@ -113,31 +137,47 @@ func TestCrashDurability(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("starting the writer: %v", err)
 		}
-		acks := make(chan uint64, 1024)
+		type ack struct {
+			meta bool
+			v    uint64
+		}
+		acks := make(chan ack, 4096)
 		done := make(chan error, 1)
 		go func() {
 			sc := bufio.NewScanner(stdout)
 			for sc.Scan() {
-				n, err := strconv.ParseUint(strings.TrimPrefix(sc.Text(), "ack "), 10, 64)
-				if err != nil {
+				kind, num, _ := strings.Cut(strings.TrimPrefix(sc.Text(), "ack "), " ")
+				n, err := strconv.ParseUint(num, 10, 64)
+				if err != nil || (kind != "ingest" && kind != "meta") {
 					done <- fmt.Errorf("writer said %q", sc.Text())
 					return
 				}
-				acks <- n
+				acks <- ack{kind == "meta", n}
 			}
 			done <- sc.Err()
 		}()
-		// Wait for the first ack (the writer is up and writing), then kill
-		// it after a random delay, mid-transaction or between two.
-		select {
-		case n := <-acks:
-			lastAck = max(lastAck, n)
-		case err := <-done:
-			cmd.Wait()
-			t.Fatalf("round %d: writer exited before its first ack: %v", round, err)
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			t.Fatalf("round %d: no ack from the writer in 30 s", round)
+		record := func(a ack) {
+			if a.meta {
+				lastMeta = max(lastMeta, a.v)
+			} else {
+				lastIngest = max(lastIngest, a.v)
+			}
+		}
+		// Wait for the first ack (the writer is up and writing; in the
+		// first round, for a metadata ack, so that one is always checked),
+		// then kill it after a random delay, mid-transaction or between two.
+		for waiting := true; waiting; {
+			select {
+			case a := <-acks:
+				record(a)
+				waiting = round == 0 && !a.meta
+			case err := <-done:
+				cmd.Wait()
+				t.Fatalf("round %d: writer exited before its first ack: %v", round, err)
+			case <-time.After(30 * time.Second):
+				cmd.Process.Kill()
+				t.Fatalf("round %d: no ack from the writer in 30 s", round)
+			}
 		}
 		time.Sleep(time.Duration(rng.IntN(150_000)) * time.Microsecond)
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -148,8 +188,8 @@ func TestCrashDurability(t *testing.T) {
 		}
 		cmd.Wait()
 		close(acks)
-		for n := range acks {
-			lastAck = max(lastAck, n)
+		for a := range acks {
+			record(a)
 		}
 
 		s, err := OpenEmbedded(dir)
@@ -158,16 +198,21 @@ func TestCrashDurability(t *testing.T) {
 		}
 		v, devs := load(t, s)
 		s.Close()
-		t.Logf("round %d: last ack %d, store at version %d", round, lastAck, v)
-		if v < lastAck {
-			t.Fatalf("round %d: store version %d after kill, but ingest %d was acknowledged", round, v, lastAck)
+		t.Logf("round %d: last acks ingest %d, meta %d; store at version %d", round, lastIngest, lastMeta, v)
+		if v < max(lastIngest, lastMeta) {
+			t.Fatalf("round %d: store version %d after kill, but version %d was acknowledged", round, v, max(lastIngest, lastMeta))
 		}
-		// Every bulk device carries the last committed ingest's stamp; each
-		// pair carries the same stamp on both devices.
+		// Every bulk device carries the same stamp, of an ingest no older
+		// than the last acknowledged; each pair carries the same stamp on
+		// both devices.
+		stamp := devs["bulk-00"].Serial
+		if n, err := strconv.ParseUint(stamp, 10, 64); err != nil || n < lastIngest || n > v {
+			t.Errorf("round %d: bulk-00 stamped %q, want an ingest between %d and %d", round, stamp, lastIngest, v)
+		}
 		for i := range crashBulk {
 			name := fmt.Sprintf("bulk-%02d", i)
-			if d, ok := devs[name]; !ok || d.Serial != strconv.FormatUint(v, 10) {
-				t.Errorf("round %d: %s = stamp %q (present %v), want %d", round, name, d.Serial, ok, v)
+			if d, ok := devs[name]; !ok || d.Serial != stamp {
+				t.Errorf("round %d: %s = stamp %q (present %v), want %s like bulk-00: an ingest was applied in part", round, name, d.Serial, ok, stamp)
 			}
 		}
 		for k := range crashPairs {
@@ -176,12 +221,15 @@ func TestCrashDurability(t *testing.T) {
 				t.Errorf("round %d: pair %d stamped %q and %q: an ingest was applied in part", round, k, a.Serial, b.Serial)
 			}
 		}
+		if lastMeta > 0 {
+			got, _ := devs["bulk-00"].Metadata["stamp"].(float64)
+			if uint64(got) < lastMeta {
+				t.Errorf("round %d: bulk-00 metadata stamp %v, want at least the acknowledged %d", round, devs["bulk-00"].Metadata["stamp"], lastMeta)
+			}
+		}
 		if t.Failed() {
 			return
 		}
-	}
-	if lastAck < 6 {
-		t.Errorf("only %d ingests acknowledged over all rounds; the test did not exercise the store", lastAck)
 	}
 }
 

@@ -3,6 +3,7 @@ package facts
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -171,4 +172,21 @@ func FuzzNormalize(f *testing.F) {
 			t.Fatalf("normalizing twice changed the document:\n once %s\ntwice %s", b, b2)
 		}
 	})
+}
+
+// TestParseDesignExample parses the example document of DESIGN.md §9,
+// verbatim: the contract's own example must be accepted.
+func TestParseDesignExample(t *testing.T) {
+	data, err := os.ReadFile("testdata/design_example.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := Parse(data)
+	if err != nil {
+		t.Fatalf("Parse(DESIGN.md example) = %v, want nil", err)
+	}
+	d := doc.Devices[0]
+	if d.Hostname != "core-sw-01" || len(d.Interfaces) != 1 || d.Firewall == nil || len(d.Firewall.Rules) != 1 {
+		t.Errorf("Parse(DESIGN.md example) = %+v, want core-sw-01 with its interface and rule", d)
+	}
 }

@@ -112,6 +112,14 @@ const (
 // MaxProblems) as an *Error whose paths name the JSON location; on error
 // the document may be partly rewritten and must not be used.
 //
+// References are checked where a fact means nothing without its target: a
+// neighbor's local interface must be one of the device's interfaces, and
+// object groups and rules must name objects that exist (or literals). ARP
+// and MAC-table entries, zone bindings and rule zones may name interfaces
+// and zones the document does not list, because every list may be absent
+// and collectors often report part of a device; a zone named only on an
+// interface is added to firewall.zones.
+//
 // Normalize is idempotent: a normalized document normalizes to itself.
 func Normalize(doc *Document) error {
 	var ps problems
@@ -276,7 +284,7 @@ func normDevice(ps *problems, i int, d *Device) {
 			e.IP = canonAddr(e.IP, a)
 		}
 		normMAC(ps, &e.MAC, dp, "arp", j)
-		mustExist(e.Interface, false, dp, "arp", j, "interface")
+		checkName(ps, e.Interface, false, dp, "arp", j, "interface")
 		checkName(ps, e.VRF, false, dp, "arp", j, "vrf")
 	}
 
@@ -286,7 +294,7 @@ func normDevice(ps *problems, i int, d *Device) {
 		if e.VLAN < 0 || e.VLAN > maxVLAN {
 			ps.add(at(dp, "mac_table", j, "vlan"), "not a VLAN id (want 1-4094)")
 		}
-		mustExist(e.Interface, true, dp, "mac_table", j, "interface")
+		checkName(ps, e.Interface, true, dp, "mac_table", j, "interface")
 	}
 
 	for j := range d.Routes {
@@ -350,7 +358,7 @@ func normDevice(ps *problems, i int, d *Device) {
 	}
 
 	if d.Firewall != nil {
-		normFirewall(ps, dp, d, ifaces)
+		normFirewall(ps, dp, d)
 	}
 }
 

@@ -204,9 +204,9 @@ func TestNormalizeProblems(t *testing.T) {
 		{"trunk vlan", func(d *Document) { d.Devices[0].Interfaces[0].TrunkVLANs = []int{10, 0} }, "devices[0].interfaces[0].trunk_vlans[1]", "not a VLAN id"},
 		{"description long", func(d *Document) { d.Devices[0].Interfaces[0].Description = strings.Repeat("x", 5000) }, "devices[0].interfaces[0].description", "longer than"},
 		{"interface zone unknown", func(d *Document) { d.Devices[0].Interfaces[0].Zone = "nope" }, "devices[0].interfaces[0].zone", "firewall.zones puts the interface in \"in\""},
-		{"interface zone missing", func(d *Document) {
-			d.Devices[0].Interfaces = append(d.Devices[0].Interfaces, Interface{Name: "Gi3", Zone: "nope"})
-		}, "devices[0].interfaces[2].zone", "no zone \"nope\""},
+		{"interface zone any", func(d *Document) {
+			d.Devices[0].Interfaces = append(d.Devices[0].Interfaces, Interface{Name: "Gi3", Zone: "any"})
+		}, "devices[0].interfaces[2].zone", "reserved"},
 		{"vlan id", func(d *Document) { d.Devices[0].VLANs[0].ID = 0 }, "devices[0].vlans[0].id", "not a VLAN id"},
 		{"vlan duplicate", func(d *Document) { d.Devices[0].VLANs = append(d.Devices[0].VLANs, VLAN{ID: 10}) }, "devices[0].vlans[1].id", "duplicate VLAN 10"},
 		{"neighbor local interface", func(d *Document) { d.Devices[0].Neighbors[0].LocalInterface = "Gi9" }, "devices[0].neighbors[0].local_interface", "no interface \"Gi9\" on this device"},
@@ -216,7 +216,7 @@ func TestNormalizeProblems(t *testing.T) {
 		{"arp ip", func(d *Document) { d.Devices[0].ARP[0].IP = "10.0.0.0/24" }, "devices[0].arp[0].ip", "not an IP address"},
 		{"arp ip missing", func(d *Document) { d.Devices[0].ARP[0].IP = "" }, "devices[0].arp[0].ip", "required"},
 		{"arp mac", func(d *Document) { d.Devices[0].ARP[0].MAC = "zz:bb:cc:dd:ee:ff" }, "devices[0].arp[0].mac", "not a MAC address"},
-		{"arp interface", func(d *Document) { d.Devices[0].ARP[0].Interface = "Vlan99" }, "devices[0].arp[0].interface", "no interface"},
+		{"arp interface", func(d *Document) { d.Devices[0].ARP[0].Interface = "Vlan\x0199" }, "devices[0].arp[0].interface", "control characters"},
 		{"mac table mac", func(d *Document) { d.Devices[0].MACTable[0].MAC = "" }, "devices[0].mac_table[0].mac", "required"},
 		{"mac table vlan", func(d *Document) { d.Devices[0].MACTable[0].VLAN = 5000 }, "devices[0].mac_table[0].vlan", "not a VLAN id"},
 		{"mac table interface", func(d *Document) { d.Devices[0].MACTable[0].Interface = "" }, "devices[0].mac_table[0].interface", "required"},
@@ -233,7 +233,7 @@ func TestNormalizeProblems(t *testing.T) {
 		{"zone name", func(d *Document) { d.Devices[0].Firewall.Zones[0].Name = "" }, "devices[0].firewall.zones[0].name", "required"},
 		{"zone any", func(d *Document) { d.Devices[0].Firewall.Zones[0].Name = "any" }, "devices[0].firewall.zones[0].name", "reserved"},
 		{"zone duplicate", func(d *Document) { d.Devices[0].Firewall.Zones[1].Name = "in" }, "devices[0].firewall.zones[1].name", "duplicate zone"},
-		{"zone interface", func(d *Document) { d.Devices[0].Firewall.Zones[0].Interfaces = []string{"Gi7"} }, "devices[0].firewall.zones[0].interfaces[0]", "no interface \"Gi7\""},
+		{"zone interface", func(d *Document) { d.Devices[0].Firewall.Zones[0].Interfaces = []string{""} }, "devices[0].firewall.zones[0].interfaces[0]", "required"},
 		{"zone interface twice", func(d *Document) { d.Devices[0].Firewall.Zones[1].Interfaces = []string{"Gi1"} }, "devices[0].firewall.zones[1].interfaces[0]", "already in zone \"in\""},
 		{"address name", func(d *Document) { d.Devices[0].Firewall.AddressObjects[0].Name = "" }, "devices[0].firewall.address_objects[0].name", "required"},
 		{"address duplicate", func(d *Document) { d.Devices[0].Firewall.AddressObjects[1].Name = "h" }, "devices[0].firewall.address_objects[1].name", "duplicate address object"},
@@ -282,7 +282,7 @@ func TestNormalizeProblems(t *testing.T) {
 		{"rule order negative", func(d *Document) { d.Devices[0].Firewall.Rules[0].RuleOrder = -1 }, "devices[0].firewall.rules[0].rule_order", "negative"},
 		{"rule action", func(d *Document) { d.Devices[0].Firewall.Rules[0].Action = "log" }, "devices[0].firewall.rules[0].action", "unknown action"},
 		{"rule action missing", func(d *Document) { d.Devices[0].Firewall.Rules[0].Action = "" }, "devices[0].firewall.rules[0].action", "required"},
-		{"rule zone", func(d *Document) { d.Devices[0].Firewall.Rules[0].DstZones = []string{"any", "wan"} }, "devices[0].firewall.rules[0].dst_zones[1]", "no zone \"wan\""},
+		{"rule zone", func(d *Document) { d.Devices[0].Firewall.Rules[0].DstZones = []string{"any", " wan"} }, "devices[0].firewall.rules[0].dst_zones[1]", "white space"},
 		{"rule address", func(d *Document) { d.Devices[0].Firewall.Rules[0].SrcAddresses = []string{"servers"} }, "devices[0].firewall.rules[0].src_addresses[0]", "no address object \"servers\""},
 		{"rule service", func(d *Document) { d.Devices[0].Firewall.Rules[0].Services = []string{"sg", "tcp/99999"} }, "devices[0].firewall.rules[0].services[1]", "no service object"},
 		{"rule service icmp port", func(d *Document) { d.Devices[0].Firewall.Rules[0].Services = []string{"icmp/8"} }, "devices[0].firewall.rules[0].services[0]", "no service object"},
@@ -304,6 +304,40 @@ func TestNormalizeProblems(t *testing.T) {
 			}
 			t.Errorf("Normalize() = %v, want a problem at %s containing %q", err, tt.path, tt.msg)
 		})
+	}
+}
+
+// TestNormalizeLenientReferences: facts that name interfaces or zones the
+// document does not list are accepted (every list may be absent, and a
+// collector may report only part of a device), except a neighbor's local
+// interface, which a link cannot do without.
+func TestNormalizeLenientReferences(t *testing.T) {
+	doc := &Document{Schema: Schema, Devices: []Device{{
+		Hostname:   "fw",
+		Interfaces: []Interface{{Name: "eth1"}, {Name: "eth2", Zone: "dmz"}},
+		ARP:        []ARPEntry{{IP: "10.0.0.1", MAC: "aa:bb:cc:dd:ee:ff", Interface: "Vlan10"}},
+		MACTable:   []MACEntry{{MAC: "aa:bb:cc:dd:ee:ff", Interface: "Gi1/0/5"}},
+		Firewall: &Firewall{
+			Zones: []Zone{{Name: "trust", Interfaces: []string{"ethernet1/1"}}},
+			Rules: []Rule{{RuleID: "1", RuleOrder: 1, Action: "permit", SrcZones: []string{"trust"}, DstZones: []string{"ANY", "untrust"}}},
+		},
+	}}}
+	if err := Normalize(doc); err != nil {
+		t.Fatalf("Normalize() = %v, want nil", err)
+	}
+	fw := doc.Devices[0].Firewall
+	wantZones := []Zone{{Name: "trust", Interfaces: []string{"ethernet1/1"}}, {Name: "dmz", Interfaces: []string{"eth2"}}}
+	if diff := cmp.Diff(wantZones, fw.Zones); diff != "" {
+		t.Errorf("Normalize() zones differ (-want +got):\n%s", diff)
+	}
+	if got, want := fw.Rules[0].DstZones, []string{"any", "untrust"}; !cmp.Equal(got, want) {
+		t.Errorf("Normalize() dst_zones = %v, want %v", got, want)
+	}
+	if err := Normalize(doc); err != nil {
+		t.Fatalf("Normalize(normalized) = %v, want nil", err)
+	}
+	if diff := cmp.Diff(wantZones, fw.Zones); diff != "" {
+		t.Errorf("second Normalize() changed the zones (-want +got):\n%s", diff)
 	}
 }
 

@@ -112,7 +112,7 @@ func validFQDN(s string) bool {
 	return true
 }
 
-func normFirewall(ps *problems, dp string, d *Device, ifaces map[string]int) {
+func normFirewall(ps *problems, dp string, d *Device) {
 	fw := d.Firewall
 	fp := dp + ".firewall"
 	if fw.DefaultAction != "" {
@@ -144,10 +144,7 @@ func normFirewall(ps *problems, dp string, d *Device, ifaces map[string]int) {
 			return dup
 		})
 		for k, name := range z.Interfaces {
-			if _, ok := ifaces[name]; !ok {
-				ps.add(at(fp, "zones", zi, "interfaces", k), fmt.Sprintf("no interface %q on this device", clip(name)))
-				continue
-			}
+			checkName(ps, name, true, fp, "zones", zi, "interfaces", k)
 			if other, ok := boundTo[name]; ok {
 				ps.add(at(fp, "zones", zi, "interfaces", k), fmt.Sprintf("interface %q is already in zone %q", clip(name), clip(other)))
 				continue
@@ -170,17 +167,24 @@ func normFirewall(ps *problems, dp string, d *Device, ifaces map[string]int) {
 		if ifc.Zone == "" {
 			continue
 		}
-		if zi, ok := zones[ifc.Zone]; ok {
-			fw.Zones[zi].Interfaces = append(fw.Zones[zi].Interfaces, ifc.Name)
-			boundTo[ifc.Name] = ifc.Zone
-		} else {
-			ps.add(at(dp, "interfaces", j, "zone"), fmt.Sprintf("no zone %q in firewall.zones", clip(ifc.Zone)))
+		if ifc.Zone == Any {
+			ps.add(at(dp, "interfaces", j, "zone"), `"any" is reserved`)
+			continue
 		}
+		zi, ok := zones[ifc.Zone]
+		if !ok {
+			// A zone named only on an interface is declared from it.
+			zi = len(fw.Zones)
+			zones[ifc.Zone] = zi
+			fw.Zones = append(fw.Zones, Zone{Name: ifc.Zone})
+		}
+		fw.Zones[zi].Interfaces = append(fw.Zones[zi].Interfaces, ifc.Name)
+		boundTo[ifc.Name] = ifc.Zone
 	}
 
 	addrs := normAddressObjects(ps, fp, fw)
 	svcs := normServiceObjects(ps, fp, fw)
-	normRules(ps, fp, fw, zones, addrs, svcs)
+	normRules(ps, fp, fw, addrs, svcs)
 }
 
 func normAddressObjects(ps *problems, fp string, fw *Firewall) map[string]int {
@@ -360,7 +364,7 @@ func checkCycles(ps *problems, fp, list string, n int, members func(int) []strin
 	}
 }
 
-func normRules(ps *problems, fp string, fw *Firewall, zones, addrs, svcs map[string]int) {
+func normRules(ps *problems, fp string, fw *Firewall, addrs, svcs map[string]int) {
 	ids := make(map[string]int, len(fw.Rules))
 	orders := make(map[int]int, len(fw.Rules))
 	for k := range fw.Rules {
@@ -396,10 +400,14 @@ func normRules(ps *problems, fp string, fw *Firewall, zones, addrs, svcs map[str
 			field string
 			zs    []string
 		}{{"src_zones", r.SrcZones}, {"dst_zones", r.DstZones}} {
+			// Rules may name zones that firewall.zones does not list (a
+			// collector may report only zones with interfaces).
 			for m, z := range list.zs {
-				if _, ok := zones[z]; !ok && z != Any {
-					ps.add(path(list.field, m), fmt.Sprintf("no zone %q in firewall.zones", clip(z)))
+				if strings.EqualFold(z, Any) {
+					list.zs[m] = Any
+					continue
 				}
+				checkName(ps, z, true, fp, "rules", k, list.field, m)
 			}
 		}
 		for _, list := range []struct {

@@ -69,7 +69,7 @@ func Definitions(cache *pathanalysis.Cache) []query.Definition {
 					return nil, err
 				}
 				res := &query.Result{}
-				for _, r := range fw.Policy.Rules {
+				for _, r := range fw.Policy().Rules {
 					res.Rows = append(res.Rows, ruleRow(fw.Device.Hostname, r))
 				}
 				return res, nil
@@ -86,15 +86,15 @@ func Definitions(cache *pathanalysis.Cache) []query.Definition {
 				if err != nil {
 					return nil, err
 				}
-				zones := fw.Policy.Zones()
+				zones := fw.Policy().Zones()
 				for _, p := range []string{"src_zone", "dst_zone"} {
 					if z := a.String(p); !slices.Contains(zones, z) {
 						return nil, badParam(p, "no zone %q on %s (zones: %s)", z, fw.Device.Hostname, strings.Join(zones, ", "))
 					}
 				}
 				res := &query.Result{}
-				for _, r := range fw.Policy.Rules {
-					if fw.Policy.ZonesMatch(r, a.String("src_zone"), a.String("dst_zone")) {
+				for _, r := range fw.Policy().Rules {
+					if fw.Policy().ZonesMatch(r, a.String("src_zone"), a.String("dst_zone")) {
 						res.Rows = append(res.Rows, ruleRow(fw.Device.Hostname, r))
 					}
 				}
@@ -105,10 +105,14 @@ func Definitions(cache *pathanalysis.Cache) []query.Definition {
 		{
 			Name: "firewall_permissive_rules", Description: "Enabled permit rules whose source and destination are any (every IPv4 or every IPv6 address, however written).",
 			Columns: withColumns("any_service"), Paged: true,
-			Run: func(_ context.Context, env *query.Env, _ query.Args) (*query.Result, error) {
+			Run: func(ctx context.Context, env *query.Env, _ query.Args) (*query.Result, error) {
 				res := &query.Result{}
-				for _, fw := range ix(env).Firewalls {
-					for _, r := range fw.Policy.Rules {
+				fws, err := allFirewalls(ctx, ix(env))
+				if err != nil {
+					return nil, err
+				}
+				for _, fw := range fws {
+					for _, r := range fw.Policy().Rules {
 						if r.Enabled && firewall.ActionVerdict(r.Action) == firewall.VerdictPermit && r.Src.IsAny() && r.Dst.IsAny() {
 							res.Rows = append(res.Rows, ruleRow(fw.Device.Hostname, r, r.Svc.IsAny()))
 						}
@@ -121,13 +125,17 @@ func Definitions(cache *pathanalysis.Cache) []query.Definition {
 		{
 			Name: "deny_rules_summary", Description: "Deny, drop and reject rules per firewall with their hit counts; summary totals them per firewall.",
 			Columns: withColumns(), Paged: true,
-			Run: func(_ context.Context, env *query.Env, _ query.Args) (*query.Result, error) {
+			Run: func(ctx context.Context, env *query.Env, _ query.Args) (*query.Result, error) {
 				res := &query.Result{}
 				var summary []map[string]any
-				for _, fw := range ix(env).Firewalls {
+				fws, err := allFirewalls(ctx, ix(env))
+				if err != nil {
+					return nil, err
+				}
+				for _, fw := range fws {
 					n, enabled, known := 0, 0, 0
 					var hits int64
-					for _, r := range fw.Policy.Rules {
+					for _, r := range fw.Policy().Rules {
 						if firewall.ActionVerdict(r.Action) != firewall.VerdictDeny {
 							continue
 						}
@@ -154,10 +162,14 @@ func Definitions(cache *pathanalysis.Cache) []query.Definition {
 		{
 			Name: "hygiene_unused_rules", Description: "Rules whose hit count is known and zero.",
 			Columns: ruleColumns, Paged: true,
-			Run: func(_ context.Context, env *query.Env, _ query.Args) (*query.Result, error) {
+			Run: func(ctx context.Context, env *query.Env, _ query.Args) (*query.Result, error) {
 				res := &query.Result{}
-				for _, fw := range ix(env).Firewalls {
-					for _, r := range fw.Policy.Rules {
+				fws, err := allFirewalls(ctx, ix(env))
+				if err != nil {
+					return nil, err
+				}
+				for _, fw := range fws {
+					for _, r := range fw.Policy().Rules {
 						if r.HitCount != nil && *r.HitCount == 0 {
 							res.Rows = append(res.Rows, ruleRow(fw.Device.Hostname, r))
 						}
@@ -169,10 +181,14 @@ func Definitions(cache *pathanalysis.Cache) []query.Definition {
 		{
 			Name: "hygiene_unused_objects", Description: "Address and service objects that no rule references, directly or through groups (an object only an unused group holds is unused too).",
 			Columns: []string{"hostname", "kind", "object", "type", "value"}, Paged: true,
-			Run: func(_ context.Context, env *query.Env, _ query.Args) (*query.Result, error) {
+			Run: func(ctx context.Context, env *query.Env, _ query.Args) (*query.Result, error) {
 				res := &query.Result{}
-				for _, fw := range ix(env).Firewalls {
-					for _, o := range fw.Policy.UnusedObjects() {
+				fws, err := allFirewalls(ctx, ix(env))
+				if err != nil {
+					return nil, err
+				}
+				for _, fw := range fws {
+					for _, o := range fw.Policy().UnusedObjects() {
 						res.Rows = append(res.Rows, []any{fw.Device.Hostname, o.Kind, o.Name, o.Type, o.Value})
 					}
 				}
@@ -187,6 +203,15 @@ func orEmpty[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+// allFirewalls returns every firewall with its policy compiled (those not
+// compiled yet, one per CPU).
+func allFirewalls(ctx context.Context, ix *pathanalysis.Index) ([]*pathanalysis.Firewall, error) {
+	if err := pathanalysis.CompileAll(ctx, ix.Firewalls); err != nil {
+		return nil, err
+	}
+	return ix.Firewalls, nil
 }
 
 // firewallArg resolves the hostname parameter to a firewall: 404 for an
@@ -240,7 +265,7 @@ func services(a query.Args) (firewall.Ranges, error) {
 }
 
 var flowParams = []query.Param{
-	{Name: "protocol", Type: query.TypeString, Enum: protocols, Description: "tcp, udp, icmp or any (default any)"},
+	{Name: "protocol", Type: query.TypeString, Enum: protocols, Default: "any", Description: "tcp, udp, icmp or any"},
 	{Name: "dst_port", Type: query.TypeInt, Min: 0, Max: 65535, Description: "destination port (0..65535; tcp, udp or any); every port when left out"},
 }
 
@@ -320,14 +345,18 @@ func rulesMatching(ix func(*query.Env) *pathanalysis.Index) query.Definition {
 			{Name: "dst_ip", Type: query.TypeIP, Description: "destination address; any when left out"},
 		}, flowParams...),
 		Columns: withColumns("certain", "reason"), Paged: true,
-		Run: func(_ context.Context, env *query.Env, a query.Args) (*query.Result, error) {
+		Run: func(ctx context.Context, env *query.Env, a query.Args) (*query.Result, error) {
 			svc, err := services(a)
 			if err != nil {
 				return nil, err
 			}
 			res := &query.Result{}
-			for _, fw := range ix(env).Firewalls {
-				for _, r := range fw.Policy.Rules {
+			fws, err := allFirewalls(ctx, ix(env))
+			if err != nil {
+				return nil, err
+			}
+			for _, fw := range fws {
+				for _, r := range fw.Policy().Rules {
 					if !r.Enabled {
 						continue
 					}
@@ -368,18 +397,22 @@ func objectUsage(ix func(*query.Env) *pathanalysis.Index) query.Definition {
 		Params:      []query.Param{{Name: "name", Type: query.TypeString, Required: true, Description: "address object name"}},
 		Columns:     []string{"hostname", "object", "type", "rule_id", "rule_name", "rule_order", "action", "enabled", "field", "via"},
 		Paged:       true,
-		Run: func(_ context.Context, env *query.Env, a query.Args) (*query.Result, error) {
+		Run: func(ctx context.Context, env *query.Env, a query.Args) (*query.Result, error) {
 			name := a.String("name")
 			res := &query.Result{}
 			var defined []map[string]any
-			for _, fw := range ix(env).Firewalls {
-				o, ok := fw.Policy.AddressObject(name)
+			fws, err := allFirewalls(ctx, ix(env))
+			if err != nil {
+				return nil, err
+			}
+			for _, fw := range fws {
+				o, ok := fw.Policy().AddressObject(name)
 				if !ok {
 					continue
 				}
 				defined = append(defined, map[string]any{"hostname": fw.Device.Hostname, "type": o.Type, "value": o.Value,
-					"member_of": orEmpty(fw.Policy.GroupsContaining(name))})
-				for _, u := range fw.Policy.AddressObjectUses(name) {
+					"member_of": orEmpty(fw.Policy().GroupsContaining(name))})
+				for _, u := range fw.Policy().AddressObjectUses(name) {
 					res.Rows = append(res.Rows, []any{fw.Device.Hostname, name, o.Type, u.Rule.RuleID, u.Rule.RuleName,
 						u.Rule.RuleOrder, u.Rule.Action, u.Rule.Enabled, u.Field, u.Via})
 				}

@@ -128,7 +128,9 @@ func Document() *facts.Document {
 		{
 			Hostname:   "l3sw",
 			Interfaces: []facts.Interface{iface("up", "", "10.0.5.2/30"), {Name: "down"}},
-			Neighbors:  []facts.Neighbor{nb("down", "sw-x", "up")},
+			// Only its connected subnet: no routing table to follow.
+			Routes:    []facts.Route{{Prefix: "10.0.5.0/30", Interface: "up", Protocol: "connected"}},
+			Neighbors: []facts.Neighbor{nb("down", "sw-x", "up")},
 		},
 		{
 			Hostname:   "sw-x",
