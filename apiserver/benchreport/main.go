@@ -1,0 +1,366 @@
+// Command benchreport measures the apiserver on seeded 1k- and 10k-device
+// demo networks and prints each figure next to its target (issue 2):
+// ingest into the embedded store, resident memory after load,
+// restart-to-ready, in-process p99 of the hot queries, and HTTP keep-alive
+// throughput of locate_endpoint_by_ip under wrk. `make bench` runs it.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/meshoptixiq/mesh/apiserver/demo"
+	"github.com/meshoptixiq/mesh/apiserver/engine"
+	"github.com/meshoptixiq/mesh/apiserver/firewall/fwbench"
+	"github.com/meshoptixiq/mesh/apiserver/graph"
+	"github.com/meshoptixiq/mesh/apiserver/query"
+	"github.com/meshoptixiq/mesh/apiserver/store"
+	"github.com/meshoptixiq/mesh/common/facts"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "benchreport:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("benchreport", flag.ContinueOnError)
+	sizes := fs.String("sizes", "1000,10000", "network sizes (devices), comma-separated")
+	wrkDur := fs.Duration("wrk-duration", 10*time.Second, "how long wrk runs per size")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "meshq-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	bin := filepath.Join(tmp, "apiserver")
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./apiserver")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("building the apiserver: %w", err)
+	}
+	fmt.Fprintf(out, "apiserver benchmarks (GOMAXPROCS=%s, %d CPUs)\n", os.Getenv("GOMAXPROCS"), numCPU())
+	for _, s := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("-sizes: %q is not a number", s)
+		}
+		if err := measure(out, bin, filepath.Join(tmp, "data-"+s), n, *wrkDur); err != nil {
+			return fmt.Errorf("%d devices: %w", n, err)
+		}
+	}
+	// Firewall intelligence (issue 3), measured by apiserver/firewall/fwbench.
+	return firewallFigures(out)
+}
+
+func firewallFigures(out io.Writer) error {
+	fmt.Fprintf(out, "firewall intelligence: %d-site network, one %d-rule firewall per site\n", fwbench.Network.Sites, fwbench.Network.RulesPerFW)
+	figs, err := fwbench.Measure(context.Background())
+	if err != nil {
+		return fmt.Errorf("firewall figures: %w", err)
+	}
+	rows := make([]row, len(figs))
+	for i, f := range figs {
+		rows[i] = row{what: f.What, got: f.Got, target: f.Target, ok: f.OK}
+	}
+	printRows(out, rows)
+	return nil
+}
+
+func numCPU() int {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	return strings.Count(string(b), "processor\t:")
+}
+
+type row struct {
+	what, got, target string
+	ok                bool
+}
+
+func printRows(out io.Writer, rows []row) {
+	fmt.Fprintf(out, "  %-52s %14s   %-14s %s\n", "measure", "measured", "target", "")
+	for _, r := range rows {
+		mark := "ok"
+		if !r.ok {
+			mark = "MISSED"
+		}
+		if r.target == "" {
+			mark = ""
+		}
+		fmt.Fprintf(out, "  %-52s %14s   %-14s %s\n", r.what, r.got, r.target, mark)
+	}
+}
+
+func measure(out io.Writer, bin, dir string, n int, wrkDur time.Duration) error {
+	ctx := context.Background()
+	doc := demo.Generate(demo.Options{Seed: 1, Devices: n})
+	data, err := json.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	var rows []row
+
+	// Ingest: what POST /graph/ingest does: parse and validate the JSON,
+	// write it durably to the store, build the graph.
+	st, err := store.OpenEmbedded(dir)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	parsed, err := facts.Parse(data)
+	if err != nil {
+		st.Close()
+		return fmt.Errorf("parsing the generated network: %w", err)
+	}
+	tParse := time.Since(t0)
+	eng := engine.New(st, graph.Options{RootRoles: graph.DefaultRootRoles}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	t1 := time.Now()
+	g, err := eng.Ingest(ctx, engine.ModeReplace, parsed.Devices)
+	if err != nil {
+		st.Close()
+		return err
+	}
+	tIngest := time.Since(t0)
+	s := g.Stats()
+	fmt.Fprintf(out, "\n== %d devices (%d interfaces, %d endpoints, %d IPs, %d links; facts %.1f MiB)\n",
+		s.Devices, s.Interfaces, s.Endpoints, s.IPAddresses, s.Links, float64(len(data))/(1<<20))
+	rows = append(rows,
+		row{"ingest: parse+validate JSON", dur(tParse), "", true},
+		row{"ingest: store write (fsync) + graph build", dur(time.Since(t1)), "", true},
+		row{"ingest: total", dur(tIngest), limitFor(n, 30*time.Second, 10000), tIngest <= scaled(30*time.Second, n)},
+	)
+
+	// In-process latency of the hot queries over the engine's graph.
+	reg := query.NewBuiltin()
+	rng := rand.New(rand.NewPCG(1, uint64(n)))
+	var eps []string
+	for _, e := range g.Endpoints {
+		for _, a := range e.IPs {
+			eps = append(eps, a.IP.String())
+		}
+	}
+	var s24 []string
+	for _, sn := range g.Subnets {
+		if sn.Prefix.Bits() == 24 && sn.Prefix.Addr().Is4() {
+			s24 = append(s24, sn.Prefix.String())
+		}
+	}
+	var hosts []string
+	for _, d := range g.Devices {
+		hosts = append(hosts, d.Hostname)
+	}
+	if len(eps) == 0 || len(s24) == 0 {
+		return errors.New("the generated network has no endpoints or no /24 subnets")
+	}
+	lat := func(name string, iters int, target time.Duration, params func() string) error {
+		d, _ := reg.Lookup(name)
+		env := &query.Env{Graph: eng.Graph()}
+		times := make([]time.Duration, iters)
+		for i := range iters {
+			var raw map[string]query.RawValue
+			if p := params(); p != "" {
+				if err := json.Unmarshal([]byte(p), &raw); err != nil {
+					return err
+				}
+			}
+			st := time.Now()
+			if _, err := reg.Execute(ctx, d, env, raw); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			times[i] = time.Since(st)
+		}
+		slices.Sort(times)
+		p50, p99 := times[iters/2], times[iters*99/100]
+		rows = append(rows, row{fmt.Sprintf("p50 %s", name), dur(p50), "", true},
+			row{fmt.Sprintf("p99 %s", name), dur(p99), "≤ " + dur(target), p99 <= target})
+		return nil
+	}
+	if err := lat("locate_endpoint_by_ip", 20000, 50*time.Microsecond, func() string {
+		return `{"ip":"` + eps[rng.IntN(len(eps))] + `"}`
+	}); err != nil {
+		return err
+	}
+	if err := lat("ips_in_subnet", 5000, time.Millisecond, func() string {
+		return `{"subnet":"` + s24[rng.IntN(len(s24))] + `"}`
+	}); err != nil {
+		return err
+	}
+	if err := lat("blast_radius_from_device", 500, 20*time.Millisecond, func() string {
+		return `{"hostname":"` + hosts[rng.IntN(len(hosts))] + `"}`
+	}); err != nil {
+		return err
+	}
+	if err := lat("summary_stats", 20000, time.Millisecond, func() string { return "" }); err != nil {
+		return err
+	}
+	if err := st.Close(); err != nil {
+		return err
+	}
+
+	// Restart-to-ready and memory: the real binary on the data directory.
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "MESHQ_DATA_DIR="+dir, "API_LISTEN=127.0.0.1:"+strconv.Itoa(port), "LOG_LEVEL=ERROR")
+	cmd.Stderr = os.Stderr
+	t2 := time.Now()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	if err := waitReady(base, 60*time.Second); err != nil {
+		return err
+	}
+	ready := time.Since(t2)
+	rows = append(rows, row{"restart to ready (exec → /health/ready 200)", dur(ready), "≤ 5s", ready <= 5*time.Second})
+	// Settle the heap the way a running server would after load.
+	time.Sleep(500 * time.Millisecond)
+	rss, err := rssKiB(cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	per := float64(rss) / float64(s.Devices)
+	rows = append(rows, row{"resident memory after load", fmt.Sprintf("%.0f MiB", float64(rss)/1024), "", true},
+		row{"resident memory per device", fmt.Sprintf("%.1f KiB", per), "≤ 50 KiB", per <= 50})
+
+	// HTTP keep-alive throughput under wrk.
+	rps, detail, err := wrkLocate(base, eps, wrkDur)
+	switch {
+	case err != nil:
+		rows = append(rows, row{"HTTP locate_endpoint_by_ip (wrk)", "not measured", "≥ 20000 req/s", false})
+		fmt.Fprintf(out, "  wrk: %v\n", err)
+	default:
+		rows = append(rows, row{"HTTP locate_endpoint_by_ip, keep-alive (wrk)", fmt.Sprintf("%.0f req/s", rps), "≥ 20000 req/s", rps >= 20000})
+	}
+	printRows(out, rows)
+	if detail != "" {
+		fmt.Fprintf(out, "  wrk: %s\n", detail)
+	}
+	return nil
+}
+
+// scaled gives a target stated for 10k devices to smaller networks
+// unchanged (the issue states targets for 10k only).
+func scaled(d time.Duration, _ int) time.Duration { return d }
+
+func limitFor(_ int, d time.Duration, at int) string {
+	return fmt.Sprintf("≤ %s @%dk", dur(d), at/1000)
+}
+
+func dur(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.1f µs", float64(d)/float64(time.Microsecond))
+	case d < time.Second:
+		return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.2f s", d.Seconds())
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func waitReady(base string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(base + "/health/ready"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return fmt.Errorf("not ready after %s", limit)
+}
+
+func rssKiB(pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		}
+	}
+	return 0, errors.New("no VmRSS in /proc status")
+}
+
+var reqPerSec = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+
+// wrkLocate runs wrk against locate_endpoint_by_ip with a rotating set of
+// real endpoint IPs.
+func wrkLocate(base string, eps []string, d time.Duration) (float64, string, error) {
+	wrk, err := exec.LookPath("wrk")
+	if err != nil {
+		return 0, "", errors.New("wrk is not installed (make bench-deps installs it)")
+	}
+	var sb strings.Builder
+	sb.WriteString("local bodies = {\n")
+	for i := 0; i < min(len(eps), 1000); i++ {
+		fmt.Fprintf(&sb, "  '{\"parameters\":{\"ip\":\"%s\"}}',\n", eps[i*len(eps)/min(len(eps), 1000)])
+	}
+	sb.WriteString(`}
+local i = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  i = i % #bodies + 1
+  return wrk.format(nil, "/queries/locate_endpoint_by_ip/execute", nil, bodies[i])
+end
+`)
+	script := filepath.Join(os.TempDir(), fmt.Sprintf("meshq-wrk-%d.lua", os.Getpid()))
+	if err := os.WriteFile(script, []byte(sb.String()), 0o600); err != nil {
+		return 0, "", err
+	}
+	defer os.Remove(script)
+	out, err := exec.Command(wrk, "-t2", "-c64", "-d"+d.String(), "-s", script, base).CombinedOutput()
+	if err != nil {
+		return 0, "", fmt.Errorf("wrk: %v: %s", err, out)
+	}
+	m := reqPerSec.FindSubmatch(out)
+	if m == nil {
+		return 0, "", fmt.Errorf("no Requests/sec in wrk output: %s", out)
+	}
+	rps, _ := strconv.ParseFloat(string(m[1]), 64)
+	var lat string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, "Latency") || strings.Contains(l, "Non-2xx") {
+			lat += strings.Join(strings.Fields(l), " ") + "; "
+		}
+	}
+	return rps, "-t2 -c64 -d" + d.String() + ": " + lat, nil
+}

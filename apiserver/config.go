@@ -1,0 +1,103 @@
+package main
+
+import (
+	"log/slog"
+	"path/filepath"
+	"strings"
+
+	"github.com/meshoptixiq/mesh/common/envconf"
+	"github.com/meshoptixiq/mesh/common/obs"
+)
+
+// config is the apiserver's whole environment, read and validated once.
+type config struct {
+	Listen       string
+	DataDir      string
+	Backend      string
+	RedisURL     envconf.Secret
+	LogLevel     slog.Level
+	MaxBodyBytes int64
+	RootRoles    []string
+	Demo         bool
+	DemoDevices  int
+	DemoSeed     int
+}
+
+// Defaults.
+const (
+	defaultListen       = "127.0.0.1:8080"
+	defaultDataDir      = "./var/data"
+	defaultMaxBodyBytes = 256 << 20
+	maxMaxBodyBytes     = 2 << 30
+	defaultDemoDevices  = 100
+)
+
+// loadConfig reads the environment and reports every problem at once.
+func loadConfig(getenv func(string) string) (config, error) {
+	r := envconf.New(getenv)
+	c := config{
+		Listen:       r.Listen("API_LISTEN", defaultListen),
+		DataDir:      r.String("MESHQ_DATA_DIR", defaultDataDir),
+		Backend:      r.Enum("GRAPH_BACKEND", "embedded", "embedded", "postgres", "neo4j"),
+		RedisURL:     envconf.Secret(r.String("REDIS_URL", "")),
+		MaxBodyBytes: r.Bytes("MAX_BODY_BYTES", defaultMaxBodyBytes),
+		RootRoles:    r.List("BLAST_RADIUS_ROOT_ROLES", []string{"core", "border", "wan", "firewall"}),
+		Demo:         r.Bool("MESHQ_DEMO", false),
+		DemoDevices:  r.Int("MESHQ_DEMO_DEVICES", defaultDemoDevices, 24, 20000),
+		DemoSeed:     r.Int("MESHQ_DEMO_SEED", 1, 0, 1<<31-1),
+	}
+	lvl, err := obs.ParseLevel(getenv("LOG_LEVEL"))
+	if err != nil {
+		r.Errorf("LOG_LEVEL", "%v", err)
+	}
+	c.LogLevel = lvl
+	switch c.Backend {
+	case "postgres", "neo4j":
+		r.Errorf("GRAPH_BACKEND", "%q is not available in this build (only embedded is)", c.Backend)
+	}
+	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > maxMaxBodyBytes {
+		r.Errorf("MAX_BODY_BYTES", "%d is outside 1KiB..2GiB", c.MaxBodyBytes)
+	}
+	if url := c.RedisURL.Reveal(); url != "" && !strings.HasPrefix(url, "redis://") && !strings.HasPrefix(url, "rediss://") && !strings.HasPrefix(url, "unix://") {
+		r.Errorf("REDIS_URL", "must start with redis://, rediss:// or unix://")
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		r.Errorf("MESHQ_DATA_DIR", "must name a directory")
+	}
+	for i, role := range c.RootRoles {
+		c.RootRoles[i] = strings.ToLower(role)
+	}
+	c.DataDir = filepath.Clean(c.DataDir)
+	return c, r.Err()
+}
+
+// LogValue is the configuration as logged at start, with secrets redacted.
+func (c config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("API_LISTEN", c.Listen),
+		slog.String("MESHQ_DATA_DIR", c.DataDir),
+		slog.String("GRAPH_BACKEND", c.Backend),
+		slog.String("REDIS_URL", redactURL(c.RedisURL.Reveal())),
+		slog.String("LOG_LEVEL", c.LogLevel.String()),
+		slog.Int64("MAX_BODY_BYTES", c.MaxBodyBytes),
+		slog.String("BLAST_RADIUS_ROOT_ROLES", strings.Join(c.RootRoles, ",")),
+		slog.Bool("MESHQ_DEMO", c.Demo),
+		slog.Int("MESHQ_DEMO_DEVICES", c.DemoDevices),
+		slog.Int("MESHQ_DEMO_SEED", c.DemoSeed),
+	)
+}
+
+// redactURL keeps a Redis URL's scheme and host but hides any password.
+func redactURL(u string) string {
+	if u == "" {
+		return ""
+	}
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return "[redacted]"
+	}
+	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+		rest = "[redacted]@" + rest[at+1:]
+	}
+	return scheme + "://" + rest
+}

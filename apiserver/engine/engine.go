@@ -1,0 +1,167 @@
+// Package engine keeps the current graph version in memory and in step
+// with the store: every change is written through the store first (durable
+// on return), then a new immutable graph is built and swapped in with one
+// atomic pointer store, so readers never wait and never see a half-applied
+// change.
+package engine
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"sync"
+	"sync/atomic"
+
+	"github.com/meshoptixiq/mesh/apiserver/graph"
+	"github.com/meshoptixiq/mesh/apiserver/store"
+	"github.com/meshoptixiq/mesh/common/facts"
+)
+
+// Ingest modes (DESIGN §9).
+const (
+	ModeMerge   = store.ModeMerge
+	ModeReplace = store.ModeReplace
+)
+
+// Store is the persistence the engine writes through. Devices it returns
+// carry user metadata in Device.Metadata.
+type Store interface {
+	Load(ctx context.Context) (version uint64, devices []facts.Device, err error)
+	Ingest(ctx context.Context, mode string, devices []facts.Device) (version uint64, err error)
+	UpdateMetadata(ctx context.Context, hostname string, patch map[string]any) (version uint64, dev facts.Device, err error)
+	Ping(ctx context.Context) error
+}
+
+// ErrNotFound is what a Store returns (wrapped or not) for a hostname it
+// does not hold; the engine's callers test for it with errors.Is.
+var ErrNotFound = store.ErrNotFound
+
+// Engine holds the current graph.
+type Engine struct {
+	store Store
+	opts  graph.Options
+	log   *slog.Logger
+	cur   atomic.Pointer[graph.Graph]
+	// mu serialises changes so the store's version order and the swapped
+	// graphs' order agree.
+	mu sync.Mutex
+	// onChange is told about every local change (Redis broadcast).
+	onChange func(version uint64)
+}
+
+// New returns an engine over store with an empty graph at version 0; call
+// Load to read the store.
+func New(store Store, opts graph.Options, log *slog.Logger) *Engine {
+	e := &Engine{store: store, opts: opts, log: log}
+	e.cur.Store(graph.Build(0, nil, opts))
+	return e
+}
+
+// OnChange registers f to be called after each local change commits.
+func (e *Engine) OnChange(f func(version uint64)) { e.onChange = f }
+
+// Graph returns the current version. It never blocks.
+func (e *Engine) Graph() *graph.Graph { return e.cur.Load() }
+
+// Ping checks the store.
+func (e *Engine) Ping(ctx context.Context) error { return e.store.Ping(ctx) }
+
+// Load reads the whole store and swaps in a graph built from it.
+func (e *Engine) Load(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	v, devs, err := e.store.Load(ctx)
+	if err != nil {
+		return fmt.Errorf("loading the graph from the store: %w", err)
+	}
+	e.cur.Store(graph.Build(v, devs, e.opts))
+	return nil
+}
+
+// Reload loads the store when it holds a newer version than the graph (a
+// change made by another replica); it reports whether it swapped.
+func (e *Engine) Reload(ctx context.Context, version uint64) (bool, error) {
+	if version != 0 && version <= e.Graph().Version {
+		return false, nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	v, devs, err := e.store.Load(ctx)
+	if err != nil {
+		return false, fmt.Errorf("reloading the graph from the store: %w", err)
+	}
+	if v == e.Graph().Version {
+		return false, nil
+	}
+	e.cur.Store(graph.Build(v, devs, e.opts))
+	return true, nil
+}
+
+// Ingest writes normalized devices through the store in mode, then swaps in
+// the graph they make with the current one. Devices without metadata keep
+// the metadata they had (user metadata survives re-collection).
+func (e *Engine) Ingest(ctx context.Context, mode string, devices []facts.Device) (*graph.Graph, error) {
+	if mode != ModeMerge && mode != ModeReplace {
+		return nil, fmt.Errorf("ingest mode %q is not merge or replace", mode)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	old := e.Graph()
+	v, err := e.store.Ingest(ctx, mode, devices)
+	if err != nil {
+		return nil, fmt.Errorf("writing to the store: %w", err)
+	}
+	next := make([]facts.Device, 0, len(devices)+len(old.Devices))
+	given := make(map[string]bool, len(devices))
+	for _, d := range devices {
+		given[d.Hostname] = true
+		if len(d.Metadata) == 0 {
+			if od := old.Device(d.Hostname); od != nil && len(od.Metadata) > 0 {
+				d.Metadata = od.Metadata
+			}
+		}
+		next = append(next, d)
+	}
+	if mode == ModeMerge {
+		for _, od := range old.Devices {
+			if !given[od.Hostname] {
+				next = append(next, od.Device)
+			}
+		}
+	}
+	g := graph.Build(v, next, e.opts)
+	e.cur.Store(g)
+	e.changed(v)
+	return g, nil
+}
+
+// UpdateMetadata merges patch into a device's metadata through the store
+// (a nil value removes the key) and swaps in the new version.
+func (e *Engine) UpdateMetadata(ctx context.Context, hostname string, patch map[string]any) (*graph.Graph, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	old := e.Graph()
+	v, dev, err := e.store.UpdateMetadata(ctx, hostname, patch)
+	if err != nil {
+		return nil, fmt.Errorf("updating metadata of %s: %w", hostname, err)
+	}
+	next := make([]facts.Device, 0, len(old.Devices))
+	for _, od := range old.Devices {
+		d := od.Device
+		if d.Hostname == hostname {
+			d.Metadata = maps.Clone(dev.Metadata)
+		}
+		next = append(next, d)
+	}
+	g := graph.Build(v, next, e.opts)
+	e.cur.Store(g)
+	e.changed(v)
+	return g, nil
+}
+
+func (e *Engine) changed(v uint64) {
+	if e.onChange != nil {
+		e.onChange(v)
+	}
+}

@@ -1,0 +1,610 @@
+// Package graph holds the network graph of DESIGN §9 in memory: devices,
+// interfaces, IP addresses, subnets, VLANs, endpoints, links, routes, BGP
+// peers and firewall policy, with the indexes the named queries need
+// (hostname, IP, MAC, sorted address index for subnet ranges and longest
+// prefix match, adjacency, VLAN membership). A Graph is immutable once
+// built: a new ingest builds a new Graph and the server swaps a pointer, so
+// every query reads one consistent version.
+package graph
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/meshoptixiq/mesh/common/facts"
+)
+
+// DefaultVRF names the VRF of interfaces and ARP entries that name none.
+const DefaultVRF = "default"
+
+// Graph is one immutable version of the network.
+type Graph struct {
+	Version uint64
+
+	// Devices sorted by hostname; Device.Index is the position here.
+	Devices []*Device
+	// Links are the deduplicated, undirected neighbor adjacencies, sorted.
+	Links []*Link
+	// Endpoints in device (hostname) order, then MAC-table order.
+	Endpoints []*Endpoint
+	// Subnets sorted by VRF, then prefix.
+	Subnets []*Subnet
+	// VLANs sorted by ID: every VLAN defined on a device or carried by a port.
+	VLANs []int
+
+	byName   map[string]*Device
+	epByMAC  map[string][]*Endpoint
+	epByIP   map[netip.Addr][]EndpointIP
+	ifByAddr map[netip.Addr][]*Interface
+	// addrs is every interface and endpoint address sorted by IP, for range
+	// scans of a prefix.
+	addrs    []AddrEntry
+	subnetLP *PrefixTable[*Subnet]
+	vlanIfs  map[int][]*Interface
+
+	rootRoles map[string]bool
+	// hasRoot says whether any device has a root role; when one does,
+	// losing every root cuts everything off rather than falling back to
+	// the largest component.
+	hasRoot bool
+	roots   []int // indexes of root devices
+	// rooted[i] says whether device i reaches a root in the intact graph.
+	rooted []bool
+	stats  Stats
+}
+
+// Device is a device with its parsed interfaces and adjacency.
+type Device struct {
+	facts.Device
+	Index      int
+	Ifaces     []*Interface // in facts order
+	ifByName   map[string]*Interface
+	linked     map[string]struct{} // ports with a neighbor link
+	Adj        []Adj
+	Endpoints  []*Endpoint // located on this device, sorted by port then MAC
+	IPCount    int
+	LinkCount  int
+	HasNeighbr bool
+}
+
+// Interface is a device port with its parsed addresses and VLANs.
+type Interface struct {
+	facts.Interface
+	Device   *Device
+	Prefixes []netip.Prefix // address with prefix length, in facts order
+	Links    []*Link
+	// carries says which VLANs the port carries; allVLANs marks a trunk
+	// with no allowed list, which carries every VLAN as switches default to.
+	carries  []int
+	allVLANs bool
+}
+
+// Adj is one adjacency of a device to a known peer.
+type Adj struct {
+	Peer int // device index
+	Link *Link
+}
+
+// LinkEnd is one end of a link. Device is nil when the far end is a
+// hostname the graph does not know; Iface is nil when the interface is not
+// among the device's collected interfaces.
+type LinkEnd struct {
+	Hostname  string
+	Interface string
+	Device    *Device
+	Iface     *Interface
+}
+
+// Link is an undirected adjacency seen by LLDP/CDP from either end.
+type Link struct {
+	Index    int
+	A, B     LinkEnd
+	Protocol string
+}
+
+// Endpoint is a MAC learned on a port that has no neighbor link, with the
+// IPs any device's ARP table gives for it.
+type Endpoint struct {
+	MAC       string
+	VLAN      int
+	Device    *Device
+	Interface string
+	IPs       []ARPAddr
+}
+
+// ARPAddr is an address learned by ARP, with its VRF.
+type ARPAddr struct {
+	IP  netip.Addr
+	VRF string
+}
+
+// EndpointIP is one address of one endpoint.
+type EndpointIP struct {
+	IP       netip.Addr
+	VRF      string
+	Endpoint *Endpoint
+}
+
+// AddrKind says what owns an address.
+type AddrKind uint8
+
+// Address owners.
+const (
+	KindInterface AddrKind = iota
+	KindEndpoint
+)
+
+func (k AddrKind) String() string {
+	if k == KindEndpoint {
+		return "endpoint"
+	}
+	return "interface"
+}
+
+// AddrEntry is one owned address in the sorted address index.
+type AddrEntry struct {
+	IP        netip.Addr
+	Kind      AddrKind
+	VRF       string
+	Hostname  string
+	Interface string
+	MAC       string // endpoints only
+}
+
+// Subnet is a prefix configured on at least one interface.
+type Subnet struct {
+	Prefix  netip.Prefix
+	VRF     string
+	Devices []string // sorted hostnames with an interface in it
+	IPCount int      // interface and endpoint addresses inside it
+}
+
+// Stats are the graph-wide counts of summary_stats.
+type Stats struct {
+	Devices       int
+	Interfaces    int
+	Endpoints     int
+	IPAddresses   int
+	Subnets       int
+	VLANs         int
+	Links         int
+	FirewallRules int
+}
+
+// Options tune how a graph is built.
+type Options struct {
+	// RootRoles are the device roles blast radius treats as the network's
+	// roots (DESIGN §10).
+	RootRoles []string
+}
+
+// DefaultRootRoles is BLAST_RADIUS_ROOT_ROLES' default.
+var DefaultRootRoles = []string{"core", "border", "wan", "firewall"}
+
+// Build indexes devices (already validated and canonicalised by
+// facts.Normalize) into a Graph at version. It never modifies devices;
+// the Graph shares their slices, so callers must not modify them later.
+func Build(version uint64, devices []facts.Device, opt Options) *Graph {
+	g := &Graph{
+		Version:   version,
+		byName:    make(map[string]*Device, len(devices)),
+		epByMAC:   map[string][]*Endpoint{},
+		epByIP:    map[netip.Addr][]EndpointIP{},
+		ifByAddr:  map[netip.Addr][]*Interface{},
+		vlanIfs:   map[int][]*Interface{},
+		rootRoles: map[string]bool{},
+	}
+	for _, r := range opt.RootRoles {
+		g.rootRoles[strings.ToLower(r)] = true
+	}
+	g.Devices = make([]*Device, 0, len(devices))
+	for i := range devices {
+		d := &Device{Device: devices[i]}
+		if prev, dup := g.byName[d.Hostname]; dup {
+			// Normalize rejects duplicates; keep the last, as merge would.
+			prev.Device = devices[i]
+			continue
+		}
+		g.byName[d.Hostname] = d
+		g.Devices = append(g.Devices, d)
+	}
+	slices.SortFunc(g.Devices, func(a, b *Device) int { return strings.Compare(a.Hostname, b.Hostname) })
+	vlanSet := map[int]bool{}
+	for i, d := range g.Devices {
+		d.Index = i
+		d.ifByName = make(map[string]*Interface, len(d.Device.Interfaces))
+		d.Ifaces = make([]*Interface, 0, len(d.Device.Interfaces))
+		slab := make([]Interface, len(d.Device.Interfaces)) // one allocation per device
+		for j := range d.Device.Interfaces {
+			ifc := &slab[j]
+			ifc.Interface, ifc.Device = d.Device.Interfaces[j], d
+			if len(ifc.IPs) > 0 {
+				ifc.Prefixes = make([]netip.Prefix, 0, len(ifc.IPs))
+			}
+			for _, s := range ifc.IPs {
+				p, err := netip.ParsePrefix(s)
+				if err != nil {
+					a, aerr := netip.ParseAddr(s)
+					if aerr != nil {
+						continue
+					}
+					p = netip.PrefixFrom(a, a.BitLen())
+				}
+				ifc.Prefixes = append(ifc.Prefixes, p)
+			}
+			ifc.carries, ifc.allVLANs = carriedVLANs(ifc.Interface)
+			for _, v := range ifc.carries {
+				vlanSet[v] = true
+			}
+			d.Ifaces = append(d.Ifaces, ifc)
+			if _, dup := d.ifByName[ifc.Name]; !dup {
+				d.ifByName[ifc.Name] = ifc
+			}
+		}
+		for _, v := range d.Device.VLANs {
+			vlanSet[v.ID] = true
+		}
+		if d.Firewall != nil {
+			g.stats.FirewallRules += len(d.Firewall.Rules)
+		}
+		g.stats.Interfaces += len(d.Ifaces)
+	}
+	// VLAN membership in device, then interface order; trunks without an
+	// allowed list carry every VLAN known anywhere.
+	var allVLANs []int
+	for v := range vlanSet {
+		allVLANs = append(allVLANs, v)
+	}
+	for _, d := range g.Devices {
+		for _, ifc := range d.Ifaces {
+			vs := ifc.carries
+			if ifc.allVLANs {
+				vs = allVLANs
+			}
+			for _, v := range vs {
+				g.vlanIfs[v] = append(g.vlanIfs[v], ifc)
+			}
+		}
+	}
+	g.VLANs = make([]int, 0, len(vlanSet))
+	for v := range vlanSet {
+		g.VLANs = append(g.VLANs, v)
+	}
+	slices.Sort(g.VLANs)
+
+	g.buildLinks()
+	g.buildEndpoints()
+	g.buildAddrs()
+	for _, d := range g.Devices {
+		if g.rootRoles[strings.ToLower(d.Role)] {
+			g.roots = append(g.roots, d.Index)
+		}
+	}
+	g.hasRoot = len(g.roots) > 0
+	g.rooted = g.reachable(failure{})
+	g.stats.Devices = len(g.Devices)
+	g.stats.Endpoints = len(g.Endpoints)
+	g.stats.Subnets = len(g.Subnets)
+	g.stats.VLANs = len(g.VLANs)
+	g.stats.Links = len(g.Links)
+	return g
+}
+
+// carriedVLANs lists the VLANs a port carries: its access VLAN, or its
+// trunk's allowed list. A trunk with no list carries all (reported as
+// all=true).
+func carriedVLANs(fi facts.Interface) (vlans []int, all bool) {
+	switch fi.Mode {
+	case facts.ModeTrunk:
+		if len(fi.TrunkVLANs) == 0 {
+			return nil, true
+		}
+		vlans = slices.Clone(fi.TrunkVLANs)
+		slices.Sort(vlans)
+		return slices.Compact(vlans), false
+	case facts.ModeRouted:
+		return nil, false
+	}
+	if fi.AccessVLAN > 0 {
+		return []int{fi.AccessVLAN}, false
+	}
+	return nil, false
+}
+
+// Carries reports whether the interface carries VLAN v.
+func (i *Interface) Carries(v int) bool {
+	if i.allVLANs {
+		return true
+	}
+	_, ok := slices.BinarySearch(i.carries, v)
+	return ok
+}
+
+// VLANList returns the VLANs the port carries, or nil with all=true for a
+// trunk allowing every VLAN.
+func (i *Interface) VLANList() (vlans []int, all bool) { return i.carries, i.allVLANs }
+
+type portKey struct {
+	host, port string
+}
+
+func (g *Graph) buildLinks() {
+	type linkKey struct{ a, b portKey }
+	seen := map[linkKey]*Link{}
+	for _, d := range g.Devices {
+		for _, n := range d.Neighbors {
+			if n.RemoteHostname == "" {
+				continue
+			}
+			a := portKey{d.Hostname, n.LocalInterface}
+			b := portKey{n.RemoteHostname, n.RemoteInterface}
+			if b.host < a.host || (b.host == a.host && b.port < a.port) {
+				a, b = b, a
+			}
+			k := linkKey{a, b}
+			if l, ok := seen[k]; ok {
+				if l.Protocol == "" {
+					l.Protocol = n.Protocol
+				}
+				continue
+			}
+			l := &Link{A: g.linkEnd(a), B: g.linkEnd(b), Protocol: n.Protocol}
+			seen[k] = l
+			g.Links = append(g.Links, l)
+		}
+	}
+	slices.SortFunc(g.Links, func(x, y *Link) int {
+		return compareStrings(x.A.Hostname, y.A.Hostname, x.A.Interface, y.A.Interface,
+			x.B.Hostname, y.B.Hostname, x.B.Interface, y.B.Interface)
+	})
+	for i, l := range g.Links {
+		l.Index = i
+		for _, e := range []LinkEnd{l.A, l.B} {
+			if e.Device != nil {
+				e.Device.HasNeighbr = true
+				e.Device.LinkCount++
+				if e.Device.linked == nil {
+					e.Device.linked = map[string]struct{}{}
+				}
+				e.Device.linked[e.Interface] = struct{}{}
+			}
+			if e.Iface != nil {
+				e.Iface.Links = append(e.Iface.Links, l)
+			}
+		}
+		if l.A.Device != nil && l.B.Device != nil && l.A.Device != l.B.Device {
+			l.A.Device.Adj = append(l.A.Device.Adj, Adj{Peer: l.B.Device.Index, Link: l})
+			l.B.Device.Adj = append(l.B.Device.Adj, Adj{Peer: l.A.Device.Index, Link: l})
+		}
+	}
+}
+
+func (g *Graph) linkEnd(p portKey) LinkEnd {
+	e := LinkEnd{Hostname: p.host, Interface: p.port}
+	if d := g.byName[p.host]; d != nil {
+		e.Device = d
+		e.Iface = d.ifByName[p.port]
+	}
+	return e
+}
+
+func (g *Graph) buildEndpoints() {
+	nARP, nMAC := 0, 0
+	for _, d := range g.Devices {
+		nARP += len(d.ARP)
+		nMAC += len(d.MACTable)
+	}
+	arp := make(map[string][]ARPAddr, nARP/2)
+	for _, d := range g.Devices {
+		for _, e := range d.ARP {
+			a, err := netip.ParseAddr(e.IP)
+			if err != nil || e.MAC == "" {
+				continue
+			}
+			vrf := e.VRF
+			if vrf == "" {
+				vrf = DefaultVRF
+			}
+			aa := ARPAddr{IP: a, VRF: vrf}
+			if !slices.Contains(arp[e.MAC], aa) {
+				arp[e.MAC] = append(arp[e.MAC], aa)
+			}
+		}
+	}
+	for _, ips := range arp {
+		if len(ips) > 1 {
+			slices.SortFunc(ips, func(x, y ARPAddr) int {
+				if c := x.IP.Compare(y.IP); c != 0 {
+					return c
+				}
+				return strings.Compare(x.VRF, y.VRF)
+			})
+		}
+	}
+	g.Endpoints = make([]*Endpoint, 0, nMAC/4)
+	for _, d := range g.Devices {
+		var slab []Endpoint
+		for _, m := range d.MACTable {
+			if m.MAC == "" || m.Interface == "" {
+				continue
+			}
+			if _, ok := d.linked[m.Interface]; ok {
+				continue
+			}
+			if slab == nil {
+				slab = make([]Endpoint, 0, len(d.MACTable))
+			}
+			// The ARP slice is shared by every endpoint with this MAC;
+			// nothing modifies it after Build.
+			slab = append(slab, Endpoint{MAC: m.MAC, VLAN: m.VLAN, Device: d, Interface: m.Interface, IPs: arp[m.MAC]})
+		}
+		if len(slab) == 0 {
+			continue
+		}
+		slices.SortStableFunc(slab, func(x, y Endpoint) int { return compareStrings(x.Interface, y.Interface, x.MAC, y.MAC) })
+		slab = slices.CompactFunc(slab, func(x, y Endpoint) bool { return x.Interface == y.Interface && x.MAC == y.MAC })
+		d.Endpoints = make([]*Endpoint, len(slab))
+		for i := range slab {
+			d.Endpoints[i] = &slab[i]
+		}
+		g.Endpoints = append(g.Endpoints, d.Endpoints...)
+	}
+	g.epByMAC = make(map[string][]*Endpoint, len(g.Endpoints))
+	g.epByIP = make(map[netip.Addr][]EndpointIP, len(g.Endpoints))
+	for _, ep := range g.Endpoints {
+		g.epByMAC[ep.MAC] = append(g.epByMAC[ep.MAC], ep)
+		for _, a := range ep.IPs {
+			g.epByIP[a.IP] = append(g.epByIP[a.IP], EndpointIP{IP: a.IP, VRF: a.VRF, Endpoint: ep})
+		}
+	}
+}
+
+func (g *Graph) buildAddrs() {
+	type subnetKey struct {
+		vrf string
+		p   netip.Prefix
+	}
+	subnets := map[subnetKey]*Subnet{}
+	n := 0
+	for _, ep := range g.Endpoints {
+		n += len(ep.IPs)
+	}
+	for _, d := range g.Devices {
+		for _, ifc := range d.Ifaces {
+			n += len(ifc.Prefixes)
+		}
+	}
+	g.addrs = make([]AddrEntry, 0, n)
+	for _, d := range g.Devices {
+		for _, ifc := range d.Ifaces {
+			vrf := ifc.VRF
+			if vrf == "" {
+				vrf = DefaultVRF
+			}
+			for _, p := range ifc.Prefixes {
+				a := p.Addr()
+				g.addrs = append(g.addrs, AddrEntry{IP: a, Kind: KindInterface, VRF: vrf, Hostname: d.Hostname, Interface: ifc.Name})
+				g.ifByAddr[a] = append(g.ifByAddr[a], ifc)
+				d.IPCount++
+				k := subnetKey{vrf, p.Masked()}
+				s := subnets[k]
+				if s == nil {
+					s = &Subnet{Prefix: k.p, VRF: vrf}
+					subnets[k] = s
+				}
+				// Devices come in hostname order: only the last can repeat.
+				if n := len(s.Devices); n == 0 || s.Devices[n-1] != d.Hostname {
+					s.Devices = append(s.Devices, d.Hostname)
+				}
+			}
+		}
+	}
+	for _, ep := range g.Endpoints {
+		for _, a := range ep.IPs {
+			g.addrs = append(g.addrs, AddrEntry{IP: a.IP, Kind: KindEndpoint, VRF: a.VRF, Hostname: ep.Device.Hostname, Interface: ep.Interface, MAC: ep.MAC})
+		}
+	}
+	slices.SortFunc(g.addrs, func(x, y AddrEntry) int {
+		if c := x.IP.Compare(y.IP); c != 0 {
+			return c
+		}
+		if x.Kind != y.Kind {
+			return cmp.Compare(x.Kind, y.Kind)
+		}
+		return compareStrings(x.Hostname, y.Hostname, x.Interface, y.Interface, x.MAC, y.MAC)
+	})
+	for i, e := range g.addrs {
+		if i == 0 || e.IP != g.addrs[i-1].IP {
+			g.stats.IPAddresses++
+		}
+	}
+
+	g.Subnets = make([]*Subnet, 0, len(subnets))
+	g.subnetLP = NewPrefixTable[*Subnet]()
+	for _, s := range subnets {
+		g.Subnets = append(g.Subnets, s)
+	}
+	slices.SortFunc(g.Subnets, func(x, y *Subnet) int {
+		return cmp.Or(strings.Compare(x.VRF, y.VRF), comparePrefix(x.Prefix, y.Prefix))
+	})
+	for _, s := range g.Subnets {
+		// The default VRF answers longest-prefix lookups; other VRFs only
+		// when the prefix is not also in the default VRF.
+		if _, ok := g.subnetLP.Exact(s.Prefix); !ok || s.VRF == DefaultVRF {
+			g.subnetLP.Insert(s.Prefix, s)
+		}
+		s.IPCount = len(g.AddrsIn(s.Prefix, s.VRF))
+	}
+}
+
+// compareStrings compares pairs (a1, b1, a2, b2, ...) in order, stopping
+// at the first difference (cmp.Or would evaluate every comparison).
+func compareStrings(pairs ...string) int {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if c := strings.Compare(pairs[i], pairs[i+1]); c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+func comparePrefix(a, b netip.Prefix) int {
+	return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
+}
+
+// Stats returns the graph-wide counts.
+func (g *Graph) Stats() Stats { return g.stats }
+
+// Device returns the device named hostname, or nil.
+func (g *Graph) Device(hostname string) *Device { return g.byName[hostname] }
+
+// Iface returns the device's interface named name, or nil.
+func (d *Device) Iface(name string) *Interface { return d.ifByName[name] }
+
+// EndpointsByIP returns the endpoints holding ip.
+func (g *Graph) EndpointsByIP(ip netip.Addr) []EndpointIP { return g.epByIP[ip] }
+
+// EndpointsByMAC returns the endpoints with mac (canonical form).
+func (g *Graph) EndpointsByMAC(mac string) []*Endpoint { return g.epByMAC[mac] }
+
+// InterfacesByIP returns the interfaces configured with ip.
+func (g *Graph) InterfacesByIP(ip netip.Addr) []*Interface { return g.ifByAddr[ip] }
+
+// InterfacesInVLAN returns the interfaces carrying VLAN v, sorted by device
+// and name.
+func (g *Graph) InterfacesInVLAN(v int) []*Interface { return g.vlanIfs[v] }
+
+// Addrs returns every owned address, sorted by IP.
+func (g *Graph) Addrs() []AddrEntry { return g.addrs }
+
+// AddrsIn returns the owned addresses inside p, sorted by IP; vrf filters
+// when non-empty. The result aliases the index when vrf is empty.
+func (g *Graph) AddrsIn(p netip.Prefix, vrf string) []AddrEntry {
+	p = p.Masked()
+	lo, _ := slices.BinarySearchFunc(g.addrs, p.Addr(), func(e AddrEntry, a netip.Addr) int { return e.IP.Compare(a) })
+	hi := lo
+	for hi < len(g.addrs) && p.Contains(g.addrs[hi].IP) {
+		hi++
+	}
+	if vrf == "" {
+		return g.addrs[lo:hi:hi]
+	}
+	var out []AddrEntry
+	for _, e := range g.addrs[lo:hi] {
+		if e.VRF == vrf {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// SubnetFor returns the most specific configured subnet containing ip.
+func (g *Graph) SubnetFor(ip netip.Addr) (*Subnet, bool) {
+	_, s, ok := g.subnetLP.Lookup(ip)
+	return s, ok
+}
+
+// IsRootRole reports whether role is one of the blast-radius root roles.
+func (g *Graph) IsRootRole(role string) bool { return g.rootRoles[strings.ToLower(role)] }

@@ -1,0 +1,153 @@
+// Package httpapi is the apiserver's HTTP surface on fasthttp: the named
+// query endpoints, graph ingest, health, metrics and the OpenAPI document,
+// with the JSON error envelope, request ids and panic recovery. Other
+// packages add routes through Options.Routes.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/fasthttp/router"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+
+	"github.com/meshoptixiq/mesh/apiserver/engine"
+	"github.com/meshoptixiq/mesh/apiserver/query"
+	"github.com/meshoptixiq/mesh/common/apierror"
+	"github.com/meshoptixiq/mesh/common/identity"
+	"github.com/meshoptixiq/mesh/common/obs"
+)
+
+// Plan is the licence plan until licensing exists.
+const Plan = query.TierCommunity
+
+// Options configure the HTTP surface.
+type Options struct {
+	Engine   *engine.Engine
+	Registry *query.Registry
+	Log      *slog.Logger
+	Metrics  *prometheus.Registry
+	// MaxBodyBytes bounds request bodies (413 beyond); the server must be
+	// built with Server() for it to apply.
+	MaxBodyBytes int
+	// RedisPing checks Redis; nil means single-process mode.
+	RedisPing func(ctx context.Context) error
+	// Ready reports whether the initial graph load finished.
+	Ready func() bool
+	// Routes add more endpoints (telemetry, admin) to the router.
+	Routes []func(r *router.Router)
+}
+
+// API serves the apiserver's endpoints.
+type API struct {
+	opt     Options
+	log     *slog.Logger
+	router  *router.Router
+	openapi []byte
+	m       *metrics
+}
+
+// New builds the API and its router.
+func New(opt Options) (*API, error) {
+	a := &API{opt: opt, log: opt.Log.With("component", "http")}
+	var err error
+	if a.openapi, err = OpenAPI(opt.Registry); err != nil {
+		return nil, fmt.Errorf("building the OpenAPI document: %w", err)
+	}
+	a.m = newMetrics(opt.Metrics, opt.Registry, opt.Engine)
+	r := router.New()
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.HandleOPTIONS = false
+	r.PanicHandler = a.panicked
+	r.NotFound = func(ctx *fasthttp.RequestCtx) {
+		apierror.Write(ctx, fasthttp.StatusNotFound, apierror.NotFound, "no such endpoint: "+string(ctx.Method())+" "+string(ctx.Path()))
+	}
+	r.MethodNotAllowed = func(ctx *fasthttp.RequestCtx) {
+		apierror.Write(ctx, fasthttp.StatusMethodNotAllowed, apierror.MethodNotAllowed,
+			string(ctx.Method())+" is not allowed on "+string(ctx.Path())+"; allowed: "+string(ctx.Response.Header.Peek("Allow")))
+	}
+	a.route(r, "GET", "/health", a.health)
+	a.route(r, "GET", "/health/ready", a.ready)
+	a.route(r, "GET", "/health/redis", a.redis)
+	a.route(r, "GET", "/health/license", a.license)
+	r.GET("/metrics", obs.MetricsHandler(opt.Metrics))
+	a.route(r, "GET", "/openapi.json", a.openAPI)
+	a.route(r, "GET", "/queries/", a.listQueries)
+	a.route(r, "GET", "/queries/{name}", a.getQuery)
+	a.route(r, "POST", "/queries/{name}/execute", a.execute)
+	a.route(r, "POST", "/graph/ingest", a.ingest)
+	for _, add := range opt.Routes {
+		add(r)
+	}
+	a.router = r
+	return a, nil
+}
+
+// route registers h with request-id and per-route metrics around it.
+func (a *API) route(r *router.Router, method, path string, h fasthttp.RequestHandler) {
+	obs := a.m.route(method, path)
+	r.Handle(method, path, func(ctx *fasthttp.RequestCtx) {
+		start := time.Now()
+		h(ctx)
+		obs(ctx.Response.StatusCode(), time.Since(start))
+	})
+}
+
+// Handler is the root handler: request ids, then the router.
+func (a *API) Handler(ctx *fasthttp.RequestCtx) {
+	if len(ctx.Request.Header.Peek(identity.HeaderRequestID)) == 0 {
+		ctx.Request.Header.Set(identity.HeaderRequestID, newRequestID())
+	}
+	ctx.Response.Header.SetBytesV(identity.HeaderRequestID, ctx.Request.Header.Peek(identity.HeaderRequestID))
+	if string(ctx.Path()) == "/queries" {
+		ctx.URI().SetPath("/queries/")
+	}
+	a.router.Handler(ctx)
+}
+
+// Server returns a fasthttp server for the API with the body limit and an
+// error handler that answers protocol errors with the JSON envelope.
+func (a *API) Server() *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler:            a.Handler,
+		Name:               "meshq-apiserver",
+		MaxRequestBodySize: a.opt.MaxBodyBytes,
+		ReadTimeout:        5 * time.Minute,
+		IdleTimeout:        2 * time.Minute,
+		Logger:             fasthttpLogger{a.log},
+		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
+			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+				apierror.Write(ctx, fasthttp.StatusRequestEntityTooLarge, apierror.TooLarge,
+					fmt.Sprintf("request body is larger than the limit of %d bytes (MAX_BODY_BYTES)", a.opt.MaxBodyBytes))
+				return
+			}
+			apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, "malformed HTTP request")
+		},
+	}
+}
+
+func (a *API) panicked(ctx *fasthttp.RequestCtx, v any) {
+	a.log.Error("handler panicked", "path", string(ctx.Path()), "request_id", string(ctx.Request.Header.Peek(identity.HeaderRequestID)), "panic", fmt.Sprint(v))
+	apierror.Write(ctx, fasthttp.StatusInternalServerError, apierror.Internal, "internal error; quote the request id to the operators")
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// fasthttpLogger sends fasthttp's own messages (connection errors such as
+// an oversized body, already answered with 413) to the debug log.
+type fasthttpLogger struct{ log *slog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.Debug(fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,53 @@
+// Command apiserver answers named queries over the network graph held in
+// the embedded store (DESIGN §2). With no arguments it serves HTTP on
+// API_LISTEN; "apiserver ingest FILE..." loads facts into the store
+// offline and "apiserver demo" writes a generated demo network.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "apiserver:", err)
+		os.Exit(1)
+	}
+}
+
+// usage is printed for -h and unknown subcommands.
+const usage = `usage:
+  apiserver                                   serve the API on API_LISTEN
+  apiserver ingest [--mode merge|replace] FILE...
+                                              load meshq.facts/v1 documents into the store
+  apiserver demo [--devices N] [--seed S] [-o FILE]
+                                              write a generated demo network (facts document)
+`
+
+// run is the whole daemon; main and the tests drive it the same way.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return serve(ctx, getenv, stderr)
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, getenv, stderr)
+	case "ingest":
+		return ingestCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "demo":
+		return demoCmd(args[1:], stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown subcommand %q", args[0])
+}

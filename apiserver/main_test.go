@@ -1,0 +1,242 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/meshoptixiq/mesh/apiserver/graph/graphtest"
+	"github.com/meshoptixiq/mesh/common/facts"
+	"github.com/meshoptixiq/mesh/common/testenv"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestConfigReportsEveryProblem(t *testing.T) {
+	err := run(context.Background(), nil, env(map[string]string{
+		"API_LISTEN": "nowhere", "GRAPH_BACKEND": "neo4j", "LOG_LEVEL": "loud", "MAX_BODY_BYTES": "12 apples",
+		"REDIS_URL": "http://x", "MESHQ_DEMO": "maybe",
+	}), io.Discard, io.Discard)
+	if err == nil {
+		t.Fatal("run with bad configuration = nil, want an error")
+	}
+	for _, want := range []string{
+		"API_LISTEN:", `GRAPH_BACKEND: "neo4j" is not available in this build`, "LOG_LEVEL:", "MAX_BODY_BYTES:", "REDIS_URL:", "MESHQ_DEMO:",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("configuration error %q lacks %q", err, want)
+		}
+	}
+}
+
+func TestConfigRedactsRedisPassword(t *testing.T) {
+	c, err := loadConfig(env(map[string]string{"REDIS_URL": "redis://user:s3cret@redis:6379/0"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	fmt.Fprint(&buf, c.LogValue())
+	if strings.Contains(buf.String(), "s3cret") || !strings.Contains(buf.String(), "redis://[redacted]@redis:6379/0") {
+		t.Errorf("logged config = %s, want the password redacted", buf.String())
+	}
+	if c.Listen != "127.0.0.1:8080" || c.DataDir != "var/data" || !cmp.Equal(c.RootRoles, []string{"core", "border", "wan", "firewall"}) {
+		t.Errorf("defaults = %+v", c)
+	}
+}
+
+func TestUnknownSubcommand(t *testing.T) {
+	var stderr bytes.Buffer
+	if err := run(context.Background(), []string{"frobnicate"}, env(nil), io.Discard, &stderr); err == nil || !strings.Contains(stderr.String(), "usage:") {
+		t.Errorf("run(frobnicate) = %v with stderr %q, want an error and the usage", err, stderr.String())
+	}
+}
+
+// campusFile writes the hand-built network as a facts file.
+func campusFile(t *testing.T) string {
+	t.Helper()
+	b, err := json.Marshal(facts.Document{Schema: facts.Schema, Devices: graphtest.Campus()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "campus.json")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func post(t *testing.T, base, path, body string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Post(base+path, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// waitReady polls /health/ready until it answers 200 (or the process dies).
+func waitReady(t *testing.T, base string, exited <-chan struct{}) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			t.Fatal("the server exited before becoming ready")
+		default:
+		}
+		if resp, err := http.Get(base + "/health/ready"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("the server never became ready")
+}
+
+// serveInProcess runs the daemon as main does, until the test ends.
+func serveInProcess(t *testing.T, vars map[string]string) string {
+	t.Helper()
+	port := testenv.FreePort(t)
+	vars["API_LISTEN"] = "127.0.0.1:" + strconv.Itoa(port)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var runErr error
+	go func() {
+		defer close(done)
+		runErr = run(ctx, nil, env(vars), io.Discard, io.Discard)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		if runErr != nil {
+			t.Errorf("run ended with %v, want a clean shutdown", runErr)
+		}
+	})
+	base := "http://" + vars["API_LISTEN"]
+	waitReady(t, base, done)
+	return base
+}
+
+func TestIngestSubcommandThenServe(t *testing.T) {
+	dir := t.TempDir()
+	vars := map[string]string{"MESHQ_DATA_DIR": dir}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"ingest", "--mode", "replace", campusFile(t)}, env(vars), &out, io.Discard); err != nil {
+		t.Fatalf("ingest: %v", err)
+	}
+	if !strings.Contains(out.String(), "ingested 6 devices") {
+		t.Errorf("ingest printed %q", out.String())
+	}
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	os.WriteFile(bad, []byte(`{"schema":"meshq.facts/v1","devices":[{"hostname":"x","mgmt_ip":"300.1.1.1"}]}`), 0o600)
+	if err := run(context.Background(), []string{"ingest", bad}, env(vars), io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "devices[0].mgmt_ip") {
+		t.Errorf("ingest of bad facts = %v, want an error naming devices[0].mgmt_ip", err)
+	}
+	base := serveInProcess(t, vars)
+	code, body := post(t, base, "/queries/locate_endpoint_by_ip/execute", `{"parameters":{"ip":"10.1.10.13"}}`)
+	if code != 200 || !strings.Contains(string(body), `"hostname":"acc2","interface":"Gi1/0/1"`) {
+		t.Errorf("locate after offline ingest = %d %s", code, body)
+	}
+}
+
+func TestDemoAtStartAndDemoCommand(t *testing.T) {
+	base := serveInProcess(t, map[string]string{"MESHQ_DATA_DIR": t.TempDir(), "MESHQ_DEMO": "true", "MESHQ_DEMO_DEVICES": "40"})
+	code, body := post(t, base, "/queries/summary_stats/execute", "")
+	var resp struct {
+		Rows []map[string]int `json:"rows"`
+	}
+	if err := json.Unmarshal(body, &resp); code != 200 || err != nil || resp.Rows[0]["devices"] < 24 || resp.Rows[0]["endpoints"] == 0 {
+		t.Errorf("summary_stats of the demo = %d %s, want devices and endpoints", code, body)
+	}
+	out := filepath.Join(t.TempDir(), "demo.json")
+	if err := run(context.Background(), []string{"demo", "--devices", "30", "--seed", "3", "-o", out}, env(nil), io.Discard, io.Discard); err != nil {
+		t.Fatalf("demo: %v", err)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := facts.Parse(data); err != nil {
+		t.Errorf("demo output does not parse as facts: %v", err)
+	}
+}
+
+// TestBinarySurvivesKill9 drives the real binary: ingest over HTTP, then
+// kill -9 and restart on the same data directory; every answer is the same.
+func TestBinarySurvivesKill9(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "apiserver")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	port := testenv.FreePort(t)
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	start := func() (*exec.Cmd, chan struct{}) {
+		cmd := exec.Command(bin)
+		cmd.Env = append(os.Environ(), "MESHQ_DATA_DIR="+dir, "API_LISTEN=127.0.0.1:"+strconv.Itoa(port), "LOG_LEVEL=ERROR")
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(exited) }()
+		t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
+		waitReady(t, base, exited)
+		return cmd, exited
+	}
+	cmd, exited := start()
+	data, _ := os.ReadFile(campusFile(t))
+	if code, body := post(t, base, "/graph/ingest?mode=replace", string(data)); code != 200 {
+		t.Fatalf("ingest = %d %s", code, body)
+	}
+	if code, body := post(t, base, "/queries/update_device_metadata/execute", `{"parameters":{"hostname":"acc1","metadata":{"rack":"R9"}}}`); code != 200 {
+		t.Fatalf("update_device_metadata = %d %s", code, body)
+	}
+	queries := [][2]string{
+		{"summary_stats", ""},
+		{"locate_endpoint_by_ip", `{"parameters":{"ip":"10.1.10.11"}}`},
+		{"devices_detail", `{"parameters":{"hostname":"acc1"}}`},
+		{"blast_radius_from_device", `{"parameters":{"hostname":"dist1"}}`},
+		{"ips_in_subnet", `{"parameters":{"subnet":"10.1.10.0/24"}}`},
+		{"topology_full", ""},
+	}
+	answers := map[string]string{}
+	for _, q := range queries {
+		code, body := post(t, base, "/queries/"+q[0]+"/execute", q[1])
+		if code != 200 {
+			t.Fatalf("%s = %d %s", q[0], code, body)
+		}
+		answers[q[0]] = string(body)
+	}
+	if !strings.Contains(answers["devices_detail"], `"metadata":{"rack":"R9"}`) || !strings.Contains(answers["devices_detail"], `"graph_version":2`) {
+		t.Errorf("devices_detail = %s, want rack R9 at version 2", answers["devices_detail"])
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+	start()
+	for _, q := range queries {
+		code, body := post(t, base, "/queries/"+q[0]+"/execute", q[1])
+		if code != 200 || string(body) != answers[q[0]] {
+			t.Errorf("%s after kill -9 and restart = %d %s, want %s", q[0], code, body, answers[q[0]])
+		}
+	}
+}

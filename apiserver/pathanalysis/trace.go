@@ -1,0 +1,521 @@
+package pathanalysis
+
+import (
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/meshoptixiq/mesh/apiserver/firewall"
+	"github.com/meshoptixiq/mesh/apiserver/graph"
+)
+
+// Limits of one analysis.
+const (
+	// MaxBranches caps the equal-cost paths reported; Result.Truncated says
+	// when more existed.
+	MaxBranches = 16
+	// MaxHops ends a path that has not arrived after this many devices.
+	MaxHops = 64
+)
+
+// Query is one flow to analyse.
+type Query struct {
+	Src, Dst netip.Addr
+	// Services is the flow's protocol×port set (one port, every port of a
+	// protocol, or every service).
+	Services firewall.Ranges
+}
+
+// Hop is one device on one path.
+type Hop struct {
+	Device          *graph.Device
+	VRF             string
+	In, Out         string // interface names; "" where there is none
+	InZone, OutZone string
+	NextHop         netip.Addr // invalid where the hop delivers or falls back to links
+	// Firewall is set at firewalls; Decision is its answer once the flow
+	// has an exit there (zero, with an empty Verdict, where it had none).
+	Firewall *Firewall
+	Decision firewall.Decision
+	// Note says how the hop forwarded: "route 10.9.0.0/16 via 10.0.0.2",
+	// "connected", "topology (no routes)", "delivered", …
+	Note string
+}
+
+// Path is one branch from the gateway to where it ends.
+type Path struct {
+	Hops    []Hop
+	Verdict string
+	Reason  string
+}
+
+// Result is the answer for a flow.
+type Result struct {
+	Verdict string
+	Reason  string
+	Paths   []Path
+	// Truncated is set when more equal-cost paths existed than MaxBranches.
+	Truncated bool
+}
+
+type tracer struct {
+	ix        *Index
+	q         Query
+	paths     []Path
+	truncated bool
+}
+
+type stateKey struct {
+	dev int
+	vrf string
+}
+
+// Analyze follows the flow from the source's gateway to the destination.
+func (ix *Index) Analyze(q Query) Result {
+	q.Src, q.Dst = q.Src.Unmap(), q.Dst.Unmap()
+	t := &tracer{ix: ix, q: q}
+	// Two hosts of one subnet talk on their segment: no router or firewall
+	// sees the traffic.
+	if sub, ok := ix.G.SubnetFor(q.Src); ok && sub.Prefix.Contains(q.Dst) && len(ix.G.InterfacesByIP(q.Src)) == 0 && len(ix.G.InterfacesByIP(q.Dst)) == 0 {
+		return Result{Verdict: firewall.VerdictPermit, Reason: fmt.Sprintf(
+			"%s and %s are in the same subnet %s: switched within the segment, no router or firewall on the path", q.Src, q.Dst, sub.Prefix)}
+	}
+	starts, why := ix.gateways(q.Src)
+	if len(starts) == 0 {
+		return Result{Verdict: firewall.VerdictUnknown, Reason: why}
+	}
+	for _, s := range starts {
+		t.walk(s.dev, s.in, s.vrf, nil, map[stateKey]bool{})
+	}
+	return t.result()
+}
+
+type start struct {
+	dev *graph.Device
+	in  string
+	vrf string
+}
+
+// gateways finds where the flow enters the network: the device that has
+// the source address itself, else the routing devices with an interface in
+// the source's subnet (those that hold it in ARP first). Several gateways
+// (a redundant pair) become several paths.
+func (ix *Index) gateways(src netip.Addr) ([]start, string) {
+	if owners := ix.G.InterfacesByIP(src); len(owners) > 0 {
+		ifc := owners[0]
+		return []start{{ifc.Device, ifc.Name, vrfOf(ifc.VRF)}}, ""
+	}
+	sub, ok := ix.G.SubnetFor(src)
+	if !ok {
+		return nil, fmt.Sprintf("no subnet in the graph contains the source %s", src)
+	}
+	type cand struct {
+		start
+		routes, arp bool
+	}
+	var cands []cand
+	for _, h := range sub.Devices {
+		d := ix.G.Device(h)
+		if d == nil {
+			continue
+		}
+		ifc := ifaceFor(d, sub.VRF, src)
+		if ifc == nil {
+			continue
+		}
+		c := cand{start: start{d, ifc.Name, sub.VRF}, routes: ix.tables[d.Index].hasRoutes}
+		for _, e := range d.ARP {
+			if e.IP == src.String() {
+				c.arp = true
+				break
+			}
+		}
+		cands = append(cands, c)
+	}
+	keep := func(f func(cand) bool) {
+		if slices.ContainsFunc(cands, f) {
+			cands = slices.DeleteFunc(cands, func(c cand) bool { return !f(c) })
+		}
+	}
+	keep(func(c cand) bool { return c.routes || ix.byDevice[c.dev.Index] != nil })
+	keep(func(c cand) bool { return c.arp })
+	var out []start
+	for _, c := range cands {
+		out = append(out, c.start)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Sprintf("no device has an interface in %s, the source's subnet", sub.Prefix)
+	}
+	return out, ""
+}
+
+// walk forwards from device dev, entered by interface in, in vrf.
+func (t *tracer) walk(dev *graph.Device, in, vrf string, path []Hop, seen map[stateKey]bool) {
+	if len(t.paths) >= MaxBranches {
+		t.truncated = true
+		return
+	}
+	hop := Hop{Device: dev, VRF: vrf, In: in, Firewall: t.ix.byDevice[dev.Index]}
+	if hop.Firewall != nil {
+		hop.InZone = hop.Firewall.Policy.ZoneOf(in)
+	}
+	key := stateKey{dev.Index, vrf}
+	if seen[key] {
+		hop.Note = "loop"
+		var names []string
+		for _, h := range path {
+			names = append(names, h.Device.Hostname)
+		}
+		names = append(names, dev.Hostname)
+		t.finish(append(path, hop), firewall.VerdictDeny, "routing loop: "+strings.Join(names, " → "))
+		return
+	}
+	if len(path) >= MaxHops {
+		t.finish(append(path, hop), firewall.VerdictDeny, fmt.Sprintf("no arrival after %d hops", MaxHops))
+		return
+	}
+	seen[key] = true
+	defer delete(seen, key)
+	dst := t.q.Dst
+
+	if ifc := ownsAddr(dev, dst); ifc != nil {
+		hop.Out, hop.Note = ifc.Name, "delivered (address of this device)"
+		t.deliver(path, hop)
+		return
+	}
+	table := t.ix.tables[dev.Index]
+	routes, ok := table.lookup(vrf, dst)
+	if !ok {
+		if table.hasRoutes {
+			hop.Note = "no route"
+			t.finish(append(path, hop), firewall.VerdictDeny, fmt.Sprintf("no route to %s on %s%s", dst, dev.Hostname, vrfSuffix(vrf)))
+			return
+		}
+		t.topology(dev, hop, path, seen)
+		return
+	}
+	for _, r := range routes {
+		h := hop
+		if !r.nextHop.IsValid() {
+			h.Out = r.iface
+			if ifc := dev.Iface(r.iface); ifc != nil && slices.ContainsFunc(ifc.Prefixes, func(p netip.Prefix) bool { return p.Contains(dst) }) {
+				h.Note = "delivered (connected " + r.prefix.String() + ")"
+				t.deliver(path, h)
+				continue
+			}
+			// An interface route to a subnet that is not configured here:
+			// the next device is whatever the link on that port reaches.
+			peer, peerIn := linkPeer(dev, r.iface)
+			h.Note = "route " + r.prefix.String() + " out " + r.iface
+			if peer == nil {
+				h.Note += "; no known device beyond"
+				t.exit(path, h, fmt.Sprintf("leaves the known network at %s out %s", dev.Hostname, r.iface))
+				continue
+			}
+			if !t.firewallPasses(&h) {
+				t.finishDenied(path, h)
+				continue
+			}
+			t.walk(peer, peerIn, vrfOf(ifaceVRF(peer, peerIn, vrf)), append(path, h), seen)
+			continue
+		}
+		h.NextHop = r.nextHop
+		h.Out = r.iface
+		if h.Out == "" {
+			if ifc := ifaceFor(dev, vrf, r.nextHop); ifc != nil {
+				h.Out = ifc.Name
+			}
+		}
+		h.Note = "route " + r.prefix.String() + " via " + r.nextHop.String()
+		next := t.ix.nextHopOwner(dev, r.nextHop)
+		if !t.firewallPasses(&h) {
+			t.finishDenied(path, h)
+			continue
+		}
+		if next == nil {
+			t.exit(path, h, fmt.Sprintf("leaves the known network at %s towards %s", dev.Hostname, r.nextHop))
+			continue
+		}
+		t.walk(next.Device, next.Name, vrfOf(next.VRF), append(path, h), seen)
+	}
+}
+
+func vrfSuffix(vrf string) string {
+	if vrf == graph.DefaultVRF {
+		return ""
+	}
+	return " (vrf " + vrf + ")"
+}
+
+func ifaceVRF(d *graph.Device, name, fallback string) string {
+	if ifc := d.Iface(name); ifc != nil {
+		return ifc.VRF
+	}
+	return fallback
+}
+
+// linkPeer returns the device at the far end of d's port and its port.
+func linkPeer(d *graph.Device, port string) (*graph.Device, string) {
+	ifc := d.Iface(port)
+	if ifc == nil {
+		return nil, ""
+	}
+	for _, l := range ifc.Links {
+		switch {
+		case l.A.Device == d && l.A.Interface == port && l.B.Device != nil && l.B.Device != d:
+			return l.B.Device, l.B.Interface
+		case l.B.Device == d && l.B.Interface == port && l.A.Device != nil && l.A.Device != d:
+			return l.A.Device, l.A.Interface
+		}
+	}
+	return nil, ""
+}
+
+// nextHopOwner resolves a next-hop address to the interface that holds
+// it, preferring a device linked to d, then the lowest hostname.
+func (ix *Index) nextHopOwner(d *graph.Device, nh netip.Addr) *graph.Interface {
+	var best *graph.Interface
+	bestLinked := false
+	for _, ifc := range ix.G.InterfacesByIP(nh) {
+		if ifc.Device == d {
+			continue
+		}
+		linked := slices.ContainsFunc(d.Adj, func(a graph.Adj) bool { return a.Peer == ifc.Device.Index })
+		if best == nil || (linked && !bestLinked) || (linked == bestLinked && ifc.Device.Hostname < best.Device.Hostname) {
+			best, bestLinked = ifc, linked
+		}
+	}
+	return best
+}
+
+// topology forwards from a device without routes along the fewest links
+// towards the devices that hold the destination's subnet.
+func (t *tracer) topology(dev *graph.Device, hop Hop, path []Hop, seen map[stateKey]bool) {
+	hop.Note = "topology (no routes on this device)"
+	step := t.ix.firstStep(dev, t.ix.destinationDevices(t.q.Dst))
+	if step == nil {
+		hop.Note = "no route"
+		t.finish(append(path, hop), firewall.VerdictDeny, fmt.Sprintf("no route to %s on %s (no routing table, and no links towards the destination)", t.q.Dst, dev.Hostname))
+		return
+	}
+	peer := t.ix.G.Devices[step.Peer]
+	out, in := step.Link.A.Interface, step.Link.B.Interface
+	if step.Link.A.Device != dev {
+		out, in = in, out
+	}
+	hop.Out = out
+	if !t.firewallPasses(&hop) {
+		t.finishDenied(path, hop)
+		return
+	}
+	t.walk(peer, in, vrfOf(ifaceVRF(peer, in, hop.VRF)), append(path, hop), seen)
+}
+
+// destinationDevices are the devices that own the destination address or
+// have an interface in its subnet.
+func (ix *Index) destinationDevices(dst netip.Addr) []*graph.Device {
+	var out []*graph.Device
+	for _, ifc := range ix.G.InterfacesByIP(dst) {
+		out = append(out, ifc.Device)
+	}
+	if sub, ok := ix.G.SubnetFor(dst); ok {
+		for _, h := range sub.Devices {
+			if d := ix.G.Device(h); d != nil {
+				out = append(out, d)
+			}
+		}
+	}
+	return out
+}
+
+// firstStep returns the first link of a fewest-links path from dev to any
+// of targets (nil when none is reachable, or dev is one). It searches from
+// both ends at once, a level at a time from the smaller frontier, so that
+// in a large network it visits the neighbourhoods of the two ends rather
+// than the whole graph. Among equally short paths it takes the one whose
+// meeting device, then first step, has the lowest index, so that answers
+// are stable.
+func (ix *Index) firstStep(dev *graph.Device, targets []*graph.Device) *graph.Adj {
+	if len(targets) == 0 || slices.Contains(targets, dev) {
+		return nil
+	}
+	const unseen = -1
+	fwd := map[int]int{dev.Index: 0} // device → distance from dev
+	bwd := map[int]int{}             // device → distance to a target
+	for _, d := range targets {
+		bwd[d.Index] = 0
+	}
+	fFront := []int{dev.Index}
+	bFront := slices.Sorted(maps.Keys(bwd))
+	for len(fFront) > 0 && len(bFront) > 0 {
+		forward := len(fFront) <= len(bFront)
+		front, mine, other := fFront, fwd, bwd
+		if !forward {
+			front, mine, other = bFront, bwd, fwd
+		}
+		var next []int
+		meet, best := unseen, 0
+		for _, n := range front {
+			for _, a := range ix.G.Devices[n].Adj {
+				if _, ok := mine[a.Peer]; ok {
+					continue
+				}
+				mine[a.Peer] = mine[n] + 1
+				next = append(next, a.Peer)
+				if o, ok := other[a.Peer]; ok {
+					if total := mine[a.Peer] + o; meet == unseen || total < best || (total == best && a.Peer < meet) {
+						meet, best = a.Peer, total
+					}
+				}
+			}
+		}
+		if meet != unseen {
+			return ix.stepTowards(dev, meet, fwd)
+		}
+		if forward {
+			fFront = next
+		} else {
+			bFront = next
+		}
+	}
+	return nil
+}
+
+// stepTowards walks back from the meeting device m to dev along fwd's
+// distances and returns dev's link on that path.
+func (ix *Index) stepTowards(dev *graph.Device, m int, fwd map[int]int) *graph.Adj {
+	for cur := m; ; {
+		var prev *graph.Adj
+		for i, a := range ix.G.Devices[cur].Adj {
+			if d, ok := fwd[a.Peer]; ok && d == fwd[cur]-1 && (prev == nil || a.Peer < prev.Peer) {
+				prev = &ix.G.Devices[cur].Adj[i]
+			}
+		}
+		if prev == nil {
+			return nil
+		}
+		if prev.Peer == dev.Index {
+			for i, a := range dev.Adj {
+				if a.Link == prev.Link {
+					return &dev.Adj[i]
+				}
+			}
+			return nil
+		}
+		cur = prev.Peer
+	}
+}
+
+// firewallPasses evaluates the hop's firewall (if any) and reports whether
+// the flow may go on: it stops only on a definite deny.
+func (t *tracer) firewallPasses(h *Hop) bool {
+	if h.Firewall == nil {
+		return true
+	}
+	p := h.Firewall.Policy
+	h.InZone, h.OutZone = p.ZoneOf(h.In), p.ZoneOf(h.Out)
+	h.Decision = p.Evaluate(firewall.Flow{Src: t.q.Src, Dst: t.q.Dst, Services: t.q.Services, InZone: h.InZone, OutZone: h.OutZone})
+	return h.Decision.Verdict != firewall.VerdictDeny
+}
+
+func (t *tracer) finishDenied(path []Hop, h Hop) {
+	t.finish(append(path, h), firewall.VerdictDeny, "denied by "+ruleText(h))
+}
+
+func ruleText(h Hop) string {
+	d := h.Decision
+	if d.Rule == nil {
+		return "the default action (" + d.Action + ") on " + h.Device.Hostname
+	}
+	return "rule " + d.Rule.RuleID + " on " + h.Device.Hostname
+}
+
+// deliver ends a path at the destination.
+func (t *tracer) deliver(path []Hop, h Hop) {
+	if !t.firewallPasses(&h) {
+		t.finishDenied(path, h)
+		return
+	}
+	path = append(path, h)
+	v, reason := t.firewallsVerdict(path)
+	if v == firewall.VerdictPermit && reason == "" {
+		reason = fmt.Sprintf("delivered to %s at %s; no firewall on the path", t.q.Dst, h.Device.Hostname)
+	}
+	t.finish(path, v, reason)
+}
+
+// exit ends a path that leaves the known network: the verdict is what the
+// firewalls on the way decided, and the reason says where it left. When
+// the destination is in a subnet the graph knows, leaving is a routing
+// failure (the packet goes away from where the destination is), so the
+// flow is not delivered.
+func (t *tracer) exit(path []Hop, h Hop, where string) {
+	path = append(path, h)
+	if sub, ok := t.ix.G.SubnetFor(t.q.Dst); ok {
+		t.finish(path, firewall.VerdictDeny, fmt.Sprintf("no route to %s: it is in %s (%s), but the path %s",
+			t.q.Dst, sub.Prefix, strings.Join(sub.Devices, ", "), where))
+		return
+	}
+	v, reason := t.firewallsVerdict(path)
+	if reason == "" {
+		reason = where
+	} else {
+		reason += "; " + where
+	}
+	t.finish(path, v, reason)
+}
+
+// firewallsVerdict combines the decisions of the firewalls a path that got
+// through crossed: unknown if any was unknown, else permit.
+func (t *tracer) firewallsVerdict(path []Hop) (string, string) {
+	var permits []string
+	for _, h := range path {
+		if h.Firewall == nil {
+			continue
+		}
+		if h.Decision.Verdict == firewall.VerdictUnknown {
+			return firewall.VerdictUnknown, h.Decision.Reason
+		}
+		permits = append(permits, ruleText(h))
+	}
+	if len(permits) == 0 {
+		return firewall.VerdictPermit, ""
+	}
+	return firewall.VerdictPermit, "permitted by " + strings.Join(permits, ", then ")
+}
+
+func (t *tracer) finish(path []Hop, verdict, reason string) {
+	if len(t.paths) >= MaxBranches {
+		t.truncated = true
+		return
+	}
+	t.paths = append(t.paths, Path{Hops: slices.Clone(path), Verdict: verdict, Reason: reason})
+}
+
+// result combines the paths: one verdict when they agree, unknown when
+// equal-cost paths disagree (which one a flow takes is the routers' hash).
+func (t *tracer) result() Result {
+	r := Result{Paths: t.paths, Truncated: t.truncated}
+	if len(t.paths) == 0 {
+		r.Verdict, r.Reason = firewall.VerdictUnknown, "no path"
+		return r
+	}
+	r.Verdict, r.Reason = t.paths[0].Verdict, t.paths[0].Reason
+	for _, p := range t.paths[1:] {
+		if p.Verdict != r.Verdict {
+			var parts []string
+			for i, q := range t.paths {
+				parts = append(parts, fmt.Sprintf("path %d %s (%s)", i+1, q.Verdict, q.Reason))
+			}
+			r.Verdict = firewall.VerdictUnknown
+			r.Reason = "equal-cost paths disagree: " + strings.Join(parts, "; ")
+			break
+		}
+	}
+	if r.Verdict != firewall.VerdictUnknown && len(t.paths) > 1 {
+		r.Reason += fmt.Sprintf(" (all %d equal-cost paths agree)", len(t.paths))
+	}
+	return r
+}

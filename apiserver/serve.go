@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/fasthttp/router"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/meshoptixiq/mesh/apiserver/broadcast"
+	"github.com/meshoptixiq/mesh/apiserver/engine"
+	"github.com/meshoptixiq/mesh/apiserver/firewall/fwquery"
+	"github.com/meshoptixiq/mesh/apiserver/graph"
+	"github.com/meshoptixiq/mesh/apiserver/httpapi"
+	"github.com/meshoptixiq/mesh/apiserver/pathanalysis"
+	"github.com/meshoptixiq/mesh/apiserver/query"
+	"github.com/meshoptixiq/mesh/apiserver/telemetry"
+	"github.com/meshoptixiq/mesh/common/facts"
+	"github.com/meshoptixiq/mesh/common/lifecycle"
+	"github.com/meshoptixiq/mesh/common/obs"
+)
+
+// newRegistry is every named query the server answers: the built-in ones
+// and those other packages define.
+func newRegistry() (*query.Registry, error) {
+	reg := query.NewBuiltin()
+	// Firewall, hygiene and path-analysis queries (apiserver/firewall/fwquery).
+	if err := reg.Register(fwquery.Definitions(pathanalysis.NewCache())...); err != nil {
+		return nil, err
+	}
+	return reg, nil
+}
+
+func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	log := obs.NewLogger(stderr, cfg.LogLevel, "apiserver")
+	log.Info("starting", "config", cfg)
+
+	st, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	eng := engine.New(st, graph.Options{RootRoles: cfg.RootRoles}, log)
+	reg, err := newRegistry()
+	if err != nil {
+		return err
+	}
+	metrics := obs.NewRegistry()
+
+	var bc *broadcast.Broadcaster
+	var redisPing func(context.Context) error
+	if url := cfg.RedisURL.Reveal(); url != "" {
+		if bc, err = broadcast.New(url, log); err != nil {
+			return err
+		}
+		defer bc.Close()
+		eng.OnChange(bc.Notify)
+		redisPing = bc.Ping
+	}
+
+	// Node-agent telemetry: reports arrive by HTTP, or through Redis
+	// streams when Redis is configured.
+	tel := telemetry.New(log, telemetry.Options{})
+	var telRedis *redis.Client
+	if url := cfg.RedisURL.Reveal(); url != "" {
+		opt, err := redis.ParseURL(url)
+		if err != nil {
+			return fmt.Errorf("REDIS_URL: %w", err)
+		}
+		telRedis = redis.NewClient(opt)
+		defer telRedis.Close()
+	}
+
+	var ready atomic.Bool
+	api, err := httpapi.New(httpapi.Options{
+		Engine: eng, Registry: reg, Log: log, Metrics: metrics,
+		MaxBodyBytes: int(cfg.MaxBodyBytes), RedisPing: redisPing, Ready: ready.Load,
+		Routes: []func(*router.Router){tel.Register},
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := lifecycle.Listen(cfg.Listen)
+	if err != nil {
+		return err
+	}
+	log.Info("listening", "addr", ln.Addr().String())
+
+	g := lifecycle.NewGroup(ctx)
+	g.Go(func() error { return lifecycle.ServeHTTP(g.Ctx, api.Server(), ln) })
+	g.Go(func() error {
+		if err := loadGraph(g.Ctx, cfg, eng, log); err != nil {
+			return err
+		}
+		ready.Store(true)
+		return nil
+	})
+	if telRedis != nil {
+		g.Go(func() error { return tel.RunRedis(g.Ctx, telRedis) })
+	}
+	if bc != nil {
+		g.Go(func() error { return bc.RunPublisher(g.Ctx) })
+		g.Go(func() error {
+			return bc.RunSubscriber(g.Ctx, func(ctx context.Context, version uint64) {
+				swapped, err := eng.Reload(ctx, version)
+				if err != nil {
+					log.Error("reloading after another replica's change", "graph_version", version, "err", err)
+					return
+				}
+				if swapped {
+					log.Info("reloaded after another replica's change", "graph_version", eng.Graph().Version)
+				}
+			})
+		})
+	}
+	return g.Wait()
+}
+
+// loadGraph reads the store into memory and, with MESHQ_DEMO, loads the
+// demo network into an empty store.
+func loadGraph(ctx context.Context, cfg config, eng *engine.Engine, log *slog.Logger) error {
+	start := time.Now()
+	if err := eng.Load(ctx); err != nil {
+		return err
+	}
+	g := eng.Graph()
+	log.Info("graph loaded", "graph_version", g.Version, "devices", g.Stats().Devices, "elapsed_ms", time.Since(start).Milliseconds())
+	if cfg.Demo && g.Stats().Devices == 0 {
+		doc, err := demoDocument(cfg.DemoDevices, int64(cfg.DemoSeed))
+		if err != nil {
+			return fmt.Errorf("generating the demo network: %w", err)
+		}
+		if _, err := eng.Ingest(ctx, engine.ModeReplace, doc.Devices); err != nil {
+			return fmt.Errorf("loading the demo network: %w", err)
+		}
+		log.Info("demo network loaded", "graph_version", eng.Graph().Version, "devices", eng.Graph().Stats().Devices)
+	}
+	return nil
+}
+
+func ingestCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	mode := fs.String("mode", engine.ModeMerge, "merge (upsert the devices given) or replace (the files are the whole network)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *mode != engine.ModeMerge && *mode != engine.ModeReplace {
+		return fmt.Errorf("ingest: --mode %q is not merge or replace", *mode)
+	}
+	if fs.NArg() == 0 {
+		return errors.New("ingest: name at least one facts file")
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	// All files make one document, ingested atomically.
+	doc := facts.Document{Schema: facts.Schema}
+	for _, name := range fs.Args() {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("ingest: %w", err)
+		}
+		d, err := facts.Parse(data)
+		if err != nil {
+			return fmt.Errorf("ingest: %s: %w", name, err)
+		}
+		doc.Devices = append(doc.Devices, d.Devices...)
+	}
+	if err := facts.Normalize(&doc); err != nil {
+		return fmt.Errorf("ingest: the files together: %w", err)
+	}
+	st, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	v, err := st.Ingest(ctx, *mode, doc.Devices)
+	if err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	fmt.Fprintf(stdout, "ingested %d devices from %s (%s); the store is at graph version %d\n",
+		len(doc.Devices), strings.Join(fs.Args(), ", "), *mode, v)
+	return nil
+}

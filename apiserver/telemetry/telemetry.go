@@ -1,0 +1,461 @@
+// Package telemetry is the apiserver's side of the node agents: it takes
+// their meshq.telemetry/v1 reports (from the Redis streams
+// meshq:telemetry:<node>, or POST /telemetry/report without Redis), keeps a
+// bounded recent window in memory and serves GET /ebpf/metrics,
+// /ebpf/events, /nccl/topology/full and /nccl/operations/active.
+package telemetry
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/fasthttp/router"
+	"github.com/valyala/fasthttp"
+
+	"github.com/meshoptixiq/mesh/common/apierror"
+)
+
+// Version is the report format this package reads.
+const Version = "meshq.telemetry/v1"
+
+// Report is the part of an agent's report the service reads; the TCP, GPU
+// and NCCL sections pass through as the agent wrote them.
+type Report struct {
+	Version       string          `json:"version"`
+	Node          string          `json:"node"`
+	Time          time.Time       `json:"time"`
+	Seq           uint64          `json:"seq"`
+	Status        json.RawMessage `json:"status"`
+	TCP           json.RawMessage `json:"tcp"`
+	Events        []Event         `json:"events"`
+	DroppedEvents uint64          `json:"dropped_events"`
+	GPU           GPUSection      `json:"gpu"`
+	NCCL          NCCLSection     `json:"nccl"`
+}
+
+// Event is one connection event; Node is set on ingest.
+type Event struct {
+	Node          string    `json:"node"`
+	Time          time.Time `json:"time"`
+	Kind          string    `json:"kind"`
+	Src           string    `json:"src"`
+	Dst           string    `json:"dst"`
+	Remote        string    `json:"remote"`
+	PID           uint32    `json:"pid,omitempty"`
+	Comm          string    `json:"comm,omitempty"`
+	Cgroup        uint64    `json:"cgroup,omitempty"`
+	Passive       bool      `json:"passive,omitempty"`
+	DurationUS    int64     `json:"duration_us,omitempty"`
+	SRTTUS        int64     `json:"srtt_us,omitempty"`
+	Retransmits   uint32    `json:"retransmits,omitempty"`
+	BytesAcked    uint64    `json:"bytes_acked,omitempty"`
+	BytesReceived uint64    `json:"bytes_received,omitempty"`
+}
+
+// GPUSection is the agent's NVML snapshot.
+type GPUSection struct {
+	Status string            `json:"status"`
+	Driver string            `json:"driver_version,omitempty"`
+	GPUs   []json.RawMessage `json:"gpus"`
+	Matrix [][]string        `json:"matrix"`
+	P2P    [][]string        `json:"p2p_read"`
+}
+
+// NCCLSection is what the agent read from NCCL.
+type NCCLSection struct {
+	Topology      json.RawMessage `json:"topology,omitempty"`
+	Communicators json.RawMessage `json:"communicators,omitempty"`
+	ActiveOps     []Operation     `json:"active_operations,omitempty"`
+	Disagreements json.RawMessage `json:"disagreements,omitempty"`
+}
+
+// Operation is one in-flight NCCL operation.
+type Operation struct {
+	Node       string `json:"node"`
+	Kind       string `json:"kind"`
+	Category   string `json:"category"`
+	CommHash   string `json:"comm_hash,omitempty"`
+	Rank       int    `json:"rank"`
+	Seq        int64  `json:"seq"`
+	Count      int64  `json:"count,omitempty"`
+	Datatype   string `json:"datatype,omitempty"`
+	PID        int    `json:"pid"`
+	DurationNS int64  `json:"duration_ns"`
+	AverageNS  int64  `json:"kind_average_ns"`
+	Hang       bool   `json:"hang"`
+}
+
+// Options bounds the service. Zero values take the defaults.
+type Options struct {
+	MaxEvents int // events kept across nodes, newest win (default 20000)
+	MaxNodes  int // nodes tracked (default 4096)
+	MaxBody   int // largest report accepted over HTTP (default 8 MiB)
+	// DiscoverEvery is how often RunRedis looks for new node streams
+	// (default 5 s).
+	DiscoverEvery time.Duration
+	Now           func() time.Time
+}
+
+// Service holds the recent window.
+type Service struct {
+	log  *slog.Logger
+	opts Options
+
+	mu     sync.RWMutex
+	nodes  map[string]*nodeState
+	events []Event // ring buffer
+	next   int     // where the next event goes
+	full   bool
+	stats  counters
+}
+
+type nodeState struct {
+	report   Report
+	received time.Time
+}
+
+type counters struct {
+	reports, rejected, events uint64
+}
+
+// New returns an empty service.
+func New(log *slog.Logger, opts Options) *Service {
+	if opts.MaxEvents <= 0 {
+		opts.MaxEvents = 20000
+	}
+	if opts.MaxNodes <= 0 {
+		opts.MaxNodes = 4096
+	}
+	if opts.MaxBody <= 0 {
+		opts.MaxBody = 8 << 20
+	}
+	if opts.DiscoverEvery <= 0 {
+		opts.DiscoverEvery = 5 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Service{log: log.With("component", "telemetry"), opts: opts, nodes: map[string]*nodeState{},
+		events: make([]Event, opts.MaxEvents)}
+}
+
+// Route is one endpoint with the permission name the sidecar maps it to
+// and the licence feature that gates it (seeds §13.9).
+type Route struct {
+	Method, Path, Permission, Feature string
+}
+
+// Routes lists the endpoints Register mounts, for the permission registry.
+func Routes() []Route {
+	return []Route{
+		{"POST", "/telemetry/report", "telemetry_ingest", ""},
+		{"GET", "/ebpf/metrics", "ebpf_metrics", "ebpf_telemetry"},
+		{"GET", "/ebpf/events", "ebpf_events", "ebpf_telemetry"},
+		{"GET", "/nccl/topology/full", "nccl_topology_full", "nccl_silicon_mapping"},
+		{"GET", "/nccl/operations/active", "nccl_operations_active", "nccl_silicon_mapping"},
+	}
+}
+
+// Register mounts the endpoints.
+func (s *Service) Register(r *router.Router) {
+	r.POST("/telemetry/report", s.handleReport)
+	r.GET("/ebpf/metrics", s.handleMetrics)
+	r.GET("/ebpf/events", s.handleEvents)
+	r.GET("/nccl/topology/full", s.handleTopology)
+	r.GET("/nccl/operations/active", s.handleOperations)
+}
+
+// errBadReport marks reports that are the sender's fault.
+var errBadReport = errors.New("bad report")
+
+// Ingest adds one decoded report to the window.
+func (s *Service) Ingest(rep Report) error {
+	if rep.Version != Version {
+		return fmt.Errorf("%w: version %q, want %s", errBadReport, rep.Version, Version)
+	}
+	if rep.Node == "" || len(rep.Node) > 253 {
+		return fmt.Errorf("%w: node must be 1 to 253 characters", errBadReport)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	prev, ok := s.nodes[rep.Node]
+	if !ok && len(s.nodes) >= s.opts.MaxNodes {
+		s.stats.rejected++
+		return fmt.Errorf("%w: too many nodes (%d)", errBadReport, s.opts.MaxNodes)
+	}
+	if ok && rep.Seq != 0 && rep.Seq <= prev.report.Seq && rep.Time.Before(prev.report.Time) {
+		return nil // a replay of something already seen (stream re-read)
+	}
+	for i := range rep.NCCL.ActiveOps {
+		rep.NCCL.ActiveOps[i].Node = rep.Node
+	}
+	for _, e := range rep.Events {
+		e.Node = rep.Node
+		s.events[s.next] = e
+		s.next++
+		if s.next == len(s.events) {
+			s.next, s.full = 0, true
+		}
+		s.stats.events++
+	}
+	rep.Events = nil // kept in the ring, not twice
+	s.nodes[rep.Node] = &nodeState{report: rep, received: s.opts.Now().UTC()}
+	s.stats.reports++
+	return nil
+}
+
+// IngestJSON decodes and ingests one report.
+func (s *Service) IngestJSON(b []byte) error {
+	var rep Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return fmt.Errorf("%w: %v", errBadReport, err)
+	}
+	return s.Ingest(rep)
+}
+
+func (s *Service) handleReport(ctx *fasthttp.RequestCtx) {
+	body := ctx.PostBody()
+	if len(body) > s.opts.MaxBody {
+		apierror.Write(ctx, fasthttp.StatusRequestEntityTooLarge, apierror.TooLarge,
+			fmt.Sprintf("report exceeds %d bytes", s.opts.MaxBody))
+		return
+	}
+	if err := s.IngestJSON(body); err != nil {
+		if errors.Is(err, errBadReport) {
+			s.log.Info("rejected report", "err", err)
+			apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, "invalid telemetry report")
+			return
+		}
+		s.log.Error("ingesting report", "err", err)
+		apierror.Write(ctx, fasthttp.StatusInternalServerError, apierror.Internal, "report not stored")
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusAccepted)
+	writeJSON(ctx, map[string]string{"status": "accepted"})
+}
+
+func writeJSON(ctx *fasthttp.RequestCtx, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		apierror.Write(ctx, fasthttp.StatusInternalServerError, apierror.Internal, "encoding response")
+		return
+	}
+	ctx.SetContentType("application/json")
+	ctx.SetBody(b)
+}
+
+// nodeFilter reads ?node=; empty means all.
+func nodeFilter(ctx *fasthttp.RequestCtx) string { return string(ctx.QueryArgs().Peek("node")) }
+
+func (s *Service) sortedNodes(filter string) []string {
+	var names []string
+	for n := range s.nodes {
+		if filter == "" || n == filter {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (s *Service) handleMetrics(ctx *fasthttp.RequestCtx) {
+	filter := nodeFilter(ctx)
+	type nodeMetrics struct {
+		Node          string          `json:"node"`
+		ReceivedAt    time.Time       `json:"received_at"`
+		ReportedAt    time.Time       `json:"reported_at"`
+		Status        json.RawMessage `json:"status"`
+		TCP           json.RawMessage `json:"tcp"`
+		DroppedEvents uint64          `json:"dropped_events"`
+	}
+	s.mu.RLock()
+	out := struct {
+		Nodes           []nodeMetrics `json:"nodes"`
+		ReportsReceived uint64        `json:"reports_received"`
+		EventsReceived  uint64        `json:"events_received"`
+	}{Nodes: []nodeMetrics{}, ReportsReceived: s.stats.reports, EventsReceived: s.stats.events}
+	for _, n := range s.sortedNodes(filter) {
+		st := s.nodes[n]
+		out.Nodes = append(out.Nodes, nodeMetrics{Node: n, ReceivedAt: st.received, ReportedAt: st.report.Time,
+			Status: st.report.Status, TCP: st.report.TCP, DroppedEvents: st.report.DroppedEvents})
+	}
+	s.mu.RUnlock()
+	if filter != "" && len(out.Nodes) == 0 {
+		apierror.Write(ctx, fasthttp.StatusNotFound, apierror.NotFound, "no telemetry from node "+strconv.Quote(filter))
+		return
+	}
+	writeJSON(ctx, out)
+}
+
+// Event query limits.
+const (
+	defaultLimit = 100
+	maxLimit     = 5000
+)
+
+func (s *Service) handleEvents(ctx *fasthttp.RequestCtx) {
+	q := ctx.QueryArgs()
+	node := nodeFilter(ctx)
+	var remote netip.Addr
+	if v := q.Peek("remote"); len(v) > 0 {
+		a, err := netip.ParseAddr(string(v))
+		if err != nil {
+			apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, "parameter remote: not an IP address")
+			return
+		}
+		remote = a.Unmap()
+	}
+	var since time.Time
+	if v := string(q.Peek("since")); v != "" {
+		if d, err := time.ParseDuration(v); err == nil && d >= 0 {
+			since = s.opts.Now().Add(-d)
+		} else if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			since = t
+		} else {
+			apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, "parameter since: not an RFC 3339 time or a duration such as 5m")
+			return
+		}
+	}
+	limit := defaultLimit
+	if v := string(q.Peek("limit")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxLimit {
+			apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, fmt.Sprintf("parameter limit: an integer from 1 to %d", maxLimit))
+			return
+		}
+		limit = n
+	}
+	out := []Event{}
+	s.mu.RLock()
+	size := s.next
+	if s.full {
+		size = len(s.events)
+	}
+	// Newest first.
+	for i := 0; i < size && len(out) < limit; i++ {
+		e := s.events[(s.next-1-i+len(s.events))%len(s.events)]
+		if node != "" && e.Node != node {
+			continue
+		}
+		if remote.IsValid() {
+			if a, err := netip.ParseAddr(e.Remote); err != nil || a.Unmap() != remote {
+				continue
+			}
+		}
+		if !since.IsZero() && e.Time.Before(since) {
+			continue
+		}
+		out = append(out, e)
+	}
+	s.mu.RUnlock()
+	writeJSON(ctx, struct {
+		Events []Event `json:"events"`
+		Count  int     `json:"count"`
+	}{out, len(out)})
+}
+
+// Link is one NVLink in the flattened topology view.
+type Link struct {
+	GPU            int    `json:"gpu"`
+	Link           int    `json:"link"`
+	Active         bool   `json:"active"`
+	Version        uint32 `json:"version,omitempty"`
+	RemoteType     string `json:"remote_type,omitempty"`
+	RemotePCIBusID string `json:"remote_pci_bus_id,omitempty"`
+	RemoteGPU      int    `json:"remote_gpu"`
+}
+
+func (s *Service) handleTopology(ctx *fasthttp.RequestCtx) {
+	filter := nodeFilter(ctx)
+	type nodeTopo struct {
+		Node          string            `json:"node"`
+		ReportedAt    time.Time         `json:"reported_at"`
+		NVMLStatus    string            `json:"nvml_status"`
+		Driver        string            `json:"driver_version,omitempty"`
+		GPUs          []json.RawMessage `json:"gpus"`
+		Links         []Link            `json:"links"`
+		Matrix        [][]string        `json:"matrix"`
+		P2P           [][]string        `json:"p2p_read"`
+		NCCLTopology  json.RawMessage   `json:"nccl_topology,omitempty"`
+		Communicators json.RawMessage   `json:"communicators,omitempty"`
+		Disagreements json.RawMessage   `json:"disagreements,omitempty"`
+	}
+	s.mu.RLock()
+	out := struct {
+		Nodes []nodeTopo `json:"nodes"`
+	}{Nodes: []nodeTopo{}}
+	var bad error
+	for _, n := range s.sortedNodes(filter) {
+		r := s.nodes[n].report
+		t := nodeTopo{Node: n, ReportedAt: r.Time, NVMLStatus: r.GPU.Status, Driver: r.GPU.Driver, GPUs: r.GPU.GPUs,
+			Links: []Link{}, Matrix: r.GPU.Matrix, P2P: r.GPU.P2P, NCCLTopology: r.NCCL.Topology,
+			Communicators: r.NCCL.Communicators, Disagreements: r.NCCL.Disagreements}
+		if t.GPUs == nil {
+			t.GPUs = []json.RawMessage{}
+		}
+		for _, raw := range r.GPU.GPUs {
+			var g struct {
+				Index int    `json:"index"`
+				Links []Link `json:"nvlinks"`
+			}
+			if err := json.Unmarshal(raw, &g); err != nil {
+				bad = err
+				continue
+			}
+			for _, l := range g.Links {
+				l.GPU = g.Index
+				t.Links = append(t.Links, l)
+			}
+		}
+		out.Nodes = append(out.Nodes, t)
+	}
+	s.mu.RUnlock()
+	if bad != nil {
+		s.log.Warn("undecodable gpu in a report", "err", bad)
+	}
+	if filter != "" && len(out.Nodes) == 0 {
+		apierror.Write(ctx, fasthttp.StatusNotFound, apierror.NotFound, "no telemetry from node "+strconv.Quote(filter))
+		return
+	}
+	writeJSON(ctx, out)
+}
+
+func (s *Service) handleOperations(ctx *fasthttp.RequestCtx) {
+	filter := nodeFilter(ctx)
+	onlyHung := false
+	if v := string(ctx.QueryArgs().Peek("hung")); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, "parameter hung: true or false")
+			return
+		}
+		onlyHung = b
+	}
+	out := struct {
+		Operations []Operation `json:"operations"`
+		Count      int         `json:"count"`
+		Hung       int         `json:"hung"`
+	}{Operations: []Operation{}}
+	s.mu.RLock()
+	for _, n := range s.sortedNodes(filter) {
+		for _, op := range s.nodes[n].report.NCCL.ActiveOps {
+			if op.Hang {
+				out.Hung++
+			}
+			if onlyHung && !op.Hang {
+				continue
+			}
+			out.Operations = append(out.Operations, op)
+		}
+	}
+	s.mu.RUnlock()
+	out.Count = len(out.Operations)
+	writeJSON(ctx, out)
+}

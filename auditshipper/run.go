@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+
+	"github.com/meshoptixiq/mesh/auditshipper/checkpoint"
+	"github.com/meshoptixiq/mesh/auditshipper/sink"
+	"github.com/meshoptixiq/mesh/auditshipper/tail"
+	"github.com/meshoptixiq/mesh/common/lifecycle"
+	"github.com/meshoptixiq/mesh/common/obs"
+)
+
+// run is the whole daemon: main only supplies the signal context and the
+// process environment, so tests drive it exactly as the binary does.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected arguments %q: auditshipper is configured by environment variables (see auditshipper/README.md)", args)
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	// With the stdout sink, stdout carries records; logs go to stderr.
+	log := obs.NewLogger(stderr, cfg.LogLevel, "auditshipper")
+	log.Info("starting", "config", cfg)
+
+	store, err := checkpoint.Open(cfg.StateDir)
+	if err != nil {
+		return fmt.Errorf("SHIPPER_STATE_DIR: %w", err)
+	}
+	state, err := store.Load()
+	if err != nil {
+		return fmt.Errorf("SHIPPER_STATE_DIR: %w (move the damaged checkpoint files away to start over from the beginning of the logs)", err)
+	}
+	reg := obs.NewRegistry()
+	tailer, err := tail.New(tail.Config{
+		Pattern: cfg.Path, PollInterval: cfg.PollInterval, RotateWait: cfg.RotateWait,
+		BatchBytes: cfg.BatchBytes, BatchRecords: cfg.BatchRecords, MaxLineBytes: cfg.MaxLineBytes,
+		StartAtEnd: cfg.StartAtEnd, DisableNotify: cfg.DisableNotify,
+	}, state, log.With("component", "tail"), reg)
+	if err != nil {
+		return fmt.Errorf("AUDIT_LOG_PATH: %w", err)
+	}
+	snk, err := buildSink(cfg, stdout, reg)
+	if err != nil {
+		return err
+	}
+	m, err := newShipMetrics(reg, tailer)
+	if err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+	ln, err := lifecycle.Listen(cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("SHIPPER_LISTEN: %w", err)
+	}
+	dead := openDeadLetters(cfg.StateDir)
+	defer dead.close()
+
+	var ready atomic.Bool
+	srv := &fasthttp.Server{Handler: httpHandler(reg, &ready), Name: "auditshipper", NoDefaultServerHeader: true, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+	g := lifecycle.NewGroup(ctx)
+	g.Go(func() error { return lifecycle.ServeHTTP(g.Ctx, srv, ln) })
+
+	batches := make(chan *tail.Batch, cfg.QueueBatches)
+	confirm := make(chan time.Time, 1)
+	// Senders outlive the read side by up to SHIPPER_DRAIN_TIMEOUT, so
+	// what was read before SIGTERM gets its chance to be confirmed.
+	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSend()
+	sendersDone := make(chan struct{})
+	sh := &shipper{sink: snk, tailer: tailer, dead: dead, log: log.With("component", "ship"), m: m,
+		retry: retryPolicy{min: cfg.RetryMin, max: cfg.RetryMax, auth: cfg.AuthRetry}, confirm: confirm}
+	ck := &checkpointer{store: store, tailer: tailer, log: log.With("component", "checkpoint"), m: m, retry: time.Second, seq: state.Seq}
+
+	g.Go(func() error {
+		defer close(batches)
+		return tailer.Run(g.Ctx, batches)
+	})
+	var wg sync.WaitGroup
+	for range cfg.Concurrency {
+		wg.Add(1)
+		g.Go(func() error {
+			defer wg.Done()
+			sh.run(sendCtx, batches)
+			return nil
+		})
+	}
+	g.Go(func() error {
+		wg.Wait()
+		close(sendersDone)
+		return nil
+	})
+	g.Go(func() error {
+		select {
+		case <-sendersDone:
+			return nil
+		case <-g.Ctx.Done():
+		}
+		log.Info("stopping: draining in-flight batches", "timeout", cfg.DrainTimeout)
+		t := time.NewTimer(cfg.DrainTimeout)
+		defer t.Stop()
+		select {
+		case <-sendersDone:
+		case <-t.C:
+			log.Warn("drain timeout: unconfirmed records will be read again on the next start")
+			cancelSend()
+		}
+		return nil
+	})
+	g.Go(func() error {
+		ck.run(confirm, sendersDone)
+		return nil
+	})
+	ready.Store(true)
+	log.Info("shipping", "sink", snk.Name(), "path", cfg.Path, "listen", ln.Addr().String(), "files_resumed", len(state.Files))
+	err = g.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	log.Info("stopped")
+	return err
+}
+
+func httpHandler(reg *prometheus.Registry, ready *atomic.Bool) fasthttp.RequestHandler {
+	metrics := obs.MetricsHandler(reg)
+	return func(c *fasthttp.RequestCtx) {
+		switch string(c.Path()) {
+		case "/metrics":
+			metrics(c)
+		case "/livez":
+			c.SetBodyString("ok\n")
+		case "/readyz":
+			if !ready.Load() {
+				c.SetStatusCode(fasthttp.StatusServiceUnavailable)
+				c.SetBodyString("starting\n")
+				return
+			}
+			c.SetBodyString("ok\n")
+		default:
+			c.SetStatusCode(fasthttp.StatusNotFound)
+			c.SetBodyString("not found\n")
+		}
+	}
+}
+
+func buildSink(cfg config, stdout io.Writer, reg prometheus.Registerer) (sink.Sink, error) {
+	if cfg.Backend == "stdout" {
+		return sink.NewStdout(stdout), nil
+	}
+	requests, err := sink.NewMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	hc, err := httpClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	opts := sink.HTTPOptions{Client: hc, Timeout: cfg.RequestTimeout, Requests: requests}
+	switch cfg.Backend {
+	case "splunk":
+		return sink.NewSplunk(sink.SplunkConfig{URL: cfg.SplunkURL, Token: cfg.SplunkToken.Reveal(), Channel: cfg.SplunkChannel,
+			Ack: cfg.SplunkAck, AckPoll: cfg.SplunkAckPoll, AckTimeout: cfg.SplunkAckTimeout,
+			Index: cfg.SplunkIndex, Source: cfg.SplunkSource, Sourcetype: cfg.SplunkSourcetype, HTTP: opts})
+	case "elasticsearch", "opensearch":
+		s, err := sink.NewElastic(sink.ElasticConfig{Name: cfg.Backend, URL: cfg.ESURL, Index: cfg.ESIndex, APIKey: cfg.ESAPIKey.Reveal(),
+			Username: cfg.ESUsername, Password: cfg.ESPassword.Reveal(), HTTP: opts})
+		if err != nil {
+			return nil, fmt.Errorf("ES_INDEX: %w", err)
+		}
+		return s, nil
+	case "webhook":
+		return sink.NewWebhook(sink.WebhookConfig{URL: cfg.WebhookURL, Token: cfg.WebhookToken.Reveal(), Secret: cfg.WebhookSecret.Reveal(), HTTP: opts}), nil
+	}
+	return nil, fmt.Errorf("AUDIT_LOG_BACKEND: unknown backend %q", cfg.Backend)
+}
+
+func httpClient(cfg config) (*http.Client, error) {
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.TLSSkipVerify} //nolint:gosec // operator's explicit choice
+	if cfg.TLSCAFile != "" {
+		pem, err := os.ReadFile(cfg.TLSCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("SHIPPER_TLS_CA_FILE: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("SHIPPER_TLS_CA_FILE: no PEM certificates in %s", cfg.TLSCAFile)
+		}
+		tlsCfg.RootCAs = pool
+	}
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:       tlsCfg,
+		MaxIdleConnsPerHost:   cfg.Concurrency + 2,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+	return &http.Client{Transport: tr}, nil
+}

@@ -1,0 +1,330 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tidwall/gjson"
+
+	"github.com/meshoptixiq/mesh/auditshipper/checkpoint"
+	"github.com/meshoptixiq/mesh/auditshipper/sink"
+	"github.com/meshoptixiq/mesh/auditshipper/tail"
+)
+
+// shipMetrics are the shipper's own counters (the tailer and sinks add theirs).
+type shipMetrics struct {
+	shipped      *prometheus.CounterVec
+	retried      *prometheus.CounterVec
+	deadLettered *prometheus.CounterVec
+	duplicates   *prometheus.CounterVec
+	authFailures *prometheus.CounterVec
+	ckptWrites   prometheus.Counter
+	ckptErrors   prometheus.Counter
+	ckptLag      prometheus.Histogram
+	dlqErrors    prometheus.Counter
+}
+
+func newShipMetrics(reg prometheus.Registerer, t *tail.Tailer) (*shipMetrics, error) {
+	m := &shipMetrics{
+		shipped:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auditshipper_records_shipped_total", Help: "Records the sink confirmed."}, []string{"sink"}),
+		retried:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auditshipper_records_retried_total", Help: "Record delivery attempts that will be retried, by reason."}, []string{"sink", "reason"}),
+		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auditshipper_records_dead_lettered_total", Help: "Records written to the dead-letter file, by reason."}, []string{"sink", "reason"}),
+		duplicates:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auditshipper_records_duplicate_total", Help: "Records the sink already had (409 on create): a retry of a delivered record."}, []string{"sink"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auditshipper_sink_auth_failures_total", Help: "Requests refused for authentication or configuration (401/403/404); data is kept and retried slowly."}, []string{"sink", "status"}),
+		ckptWrites:   prometheus.NewCounter(prometheus.CounterOpts{Name: "auditshipper_checkpoint_writes_total", Help: "Checkpoints written."}),
+		ckptErrors:   prometheus.NewCounter(prometheus.CounterOpts{Name: "auditshipper_checkpoint_write_errors_total", Help: "Checkpoint writes that failed (the previous checkpoint stays in force)."}),
+		ckptLag:      prometheus.NewHistogram(prometheus.HistogramOpts{Name: "auditshipper_checkpoint_lag_seconds", Help: "Time from the sink's confirmation to the checkpoint that records it being durable.", Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}),
+		dlqErrors:    prometheus.NewCounter(prometheus.CounterOpts{Name: "auditshipper_dead_letter_write_errors_total", Help: "Dead-letter writes that failed (the records are kept and tried again)."}),
+	}
+	behind := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "auditshipper_bytes_behind", Help: "Bytes in the followed files not yet confirmed by the sink."}, func() float64 {
+		b, _ := t.Behind()
+		return float64(b)
+	})
+	oldest := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "auditshipper_oldest_unconfirmed_seconds", Help: "Age of the oldest batch read but not yet confirmed (0 when none)."}, func() float64 {
+		_, at := t.Behind()
+		if at.IsZero() {
+			return 0
+		}
+		return time.Since(at).Seconds()
+	})
+	for _, c := range []prometheus.Collector{m.shipped, m.retried, m.deadLettered, m.duplicates, m.authFailures, m.ckptWrites, m.ckptErrors, m.ckptLag, m.dlqErrors, behind, oldest} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// shipper takes batches from the tailer, delivers them with retries, and
+// confirms them back so the checkpoint can advance.
+type shipper struct {
+	sink    sink.Sink
+	tailer  *tail.Tailer
+	dead    *deadLetters
+	log     *slog.Logger
+	m       *shipMetrics
+	retry   retryPolicy
+	confirm chan time.Time // wakes the checkpointer with the confirmation time
+}
+
+type retryPolicy struct {
+	min, max, auth time.Duration
+}
+
+// backoff is exponential with full jitter, never shorter than a server's
+// Retry-After, and slow (around auth) for authentication/config errors.
+func (p retryPolicy) backoff(attempt int, retryAfter time.Duration, slow bool) time.Duration {
+	ceil := p.min << min(attempt, 30)
+	if ceil > p.max || ceil <= 0 {
+		ceil = p.max
+	}
+	d := time.Duration(rand.Int64N(int64(ceil) + 1))
+	if slow {
+		d = p.auth/2 + time.Duration(rand.Int64N(int64(p.auth/2)+1))
+	}
+	return max(d, retryAfter)
+}
+
+// run processes batches until in is closed or ctx ends (the drain deadline).
+func (s *shipper) run(ctx context.Context, in <-chan *tail.Batch) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case b, ok := <-in:
+			if !ok {
+				return
+			}
+			if s.handle(ctx, b) {
+				if s.tailer.Confirm(b) {
+					select {
+					case s.confirm <- time.Now():
+					default:
+					}
+				}
+			}
+		}
+	}
+}
+
+// handle delivers or dead-letters every line of b; false means ctx ended
+// first and b stays unconfirmed.
+func (s *shipper) handle(ctx context.Context, b *tail.Batch) bool {
+	name := s.sink.Name()
+	recs := make([]sink.Record, 0, len(b.Lines))
+	src := make([]int, 0, len(b.Lines))
+	var dead []deadLetter
+	for i, l := range b.Lines {
+		switch {
+		case l.TooLong:
+			dead = append(dead, lineLetter(name, "too_long", l, "line exceeds SHIPPER_MAX_LINE_BYTES; this is its beginning"))
+		case !gjson.ValidBytes(l.Data) || l.Data[0] != '{':
+			reason := "invalid_json"
+			if l.Partial {
+				reason = "partial_line"
+			}
+			dead = append(dead, lineLetter(name, reason, l, "not a JSON object"))
+		default:
+			r := sink.Record{Data: l.Data}
+			res := gjson.GetManyBytes(l.Data, "id", "ts")
+			if res[0].Type == gjson.String {
+				r.ID = res[0].Raw
+			}
+			if res[1].Type == gjson.String {
+				if ts, err := time.Parse(time.RFC3339Nano, res[1].Str); err == nil {
+					r.TS = ts
+				}
+			}
+			recs = append(recs, r)
+			src = append(src, i)
+		}
+	}
+	if !s.writeDead(ctx, dead) {
+		return false
+	}
+	pending := make([]int, len(recs)) // indexes into recs
+	for i := range pending {
+		pending[i] = i
+	}
+	sub := make([]sink.Record, 0, len(recs))
+	outs := make([]sink.Outcome, len(recs))
+	for attempt := 0; len(pending) > 0; attempt++ {
+		sub = sub[:0]
+		for _, i := range pending {
+			sub = append(sub, recs[i])
+		}
+		out := outs[:len(sub)]
+		s.sink.Deliver(ctx, sub, out)
+		next := pending[:0:0]
+		dead = dead[:0]
+		var wait time.Duration
+		slow := false
+		shipped, dups := 0, 0
+		for j, o := range out {
+			switch o.Kind {
+			case sink.Delivered:
+				shipped++
+				if o.Reason == "duplicate" {
+					dups++
+				}
+			case sink.DeadLetter:
+				l := b.Lines[src[pending[j]]]
+				dead = append(dead, deadLetter{Sink: name, Reason: o.Reason, Status: o.Status, Detail: o.Detail, File: l.Path, Offset: l.Offset, Record: json.RawMessage(l.Data)})
+			default:
+				next = append(next, pending[j])
+				s.m.retried.WithLabelValues(name, o.Reason).Inc()
+				wait = max(wait, o.RetryAfter)
+				if o.Slow {
+					if !slow {
+						s.m.authFailures.WithLabelValues(name, statusLabel(o.Status)).Inc()
+						s.log.Error("sink refused the request for authentication or configuration; keeping the data and retrying slowly", "sink", name, "status", o.Status, "detail", o.Detail)
+					}
+					slow = true
+				}
+			}
+		}
+		s.m.shipped.WithLabelValues(name).Add(float64(shipped))
+		if dups > 0 {
+			s.m.duplicates.WithLabelValues(name).Add(float64(dups))
+		}
+		if !s.writeDead(ctx, dead) {
+			return false
+		}
+		pending = next
+		if len(pending) == 0 {
+			break
+		}
+		d := s.retry.backoff(attempt, wait, slow)
+		if attempt == 0 || attempt%10 == 0 {
+			first := out[0]
+			for j := range out {
+				if out[j].Kind == sink.Retry {
+					first = out[j]
+					break
+				}
+			}
+			s.log.Warn("delivery failed; retrying", "sink", name, "records", len(pending), "reason", first.Reason, "status", first.Status, "detail", first.Detail, "attempt", attempt+1, "wait", d)
+		}
+		if !sleep(ctx, d) {
+			return false
+		}
+	}
+	return true
+}
+
+func statusLabel(s int) string {
+	if s == 0 {
+		return "none"
+	}
+	return strconv.Itoa(s)
+}
+
+func lineLetter(sinkName, reason string, l tail.Line, detail string) deadLetter {
+	dl := deadLetter{Sink: sinkName, Reason: reason, Detail: detail, File: l.Path, Offset: l.Offset}
+	if json.Valid(l.Data) {
+		dl.Record = json.RawMessage(l.Data)
+	} else {
+		dl.Line = string(l.Data)
+	}
+	return dl
+}
+
+// writeDead writes dead letters, retrying until it succeeds or ctx ends.
+func (s *shipper) writeDead(ctx context.Context, ds []deadLetter) bool {
+	if len(ds) == 0 {
+		return true
+	}
+	for attempt := 0; ; attempt++ {
+		err := s.dead.write(ds)
+		if err == nil {
+			for _, d := range ds {
+				s.m.deadLettered.WithLabelValues(d.Sink, d.Reason).Inc()
+			}
+			s.log.Warn("records written to the dead-letter file", "count", len(ds), "reason", ds[0].Reason, "status", ds[0].Status, "detail", ds[0].Detail, "path", s.dead.path)
+			return true
+		}
+		s.m.dlqErrors.Inc()
+		s.log.Error("cannot write dead letters; keeping the records", "err", err)
+		if !sleep(ctx, s.retry.backoff(attempt, 0, false)) {
+			return false
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// checkpointer saves the tailer's state after confirmations, one write at a
+// time (confirmations that arrive during a write are folded into the next).
+type checkpointer struct {
+	store  *checkpoint.Store
+	tailer *tail.Tailer
+	log    *slog.Logger
+	m      *shipMetrics
+	retry  time.Duration
+	seq    uint64
+}
+
+// run saves on every wake until done is closed, then saves once more.
+func (c *checkpointer) run(confirm <-chan time.Time, done <-chan struct{}) {
+	var since time.Time // earliest confirmation not yet durable
+	var retry <-chan time.Time
+	for {
+		select {
+		case at := <-confirm:
+			if since.IsZero() {
+				since = at
+			}
+		case <-retry:
+		case <-done:
+			// Fold in a last confirmation that may have raced with done.
+			select {
+			case at := <-confirm:
+				if since.IsZero() {
+					since = at
+				}
+			default:
+			}
+			if !since.IsZero() {
+				c.save(since)
+			}
+			return
+		}
+		if since.IsZero() {
+			continue
+		}
+		if c.save(since) {
+			since, retry = time.Time{}, nil
+		} else {
+			retry = time.After(c.retry)
+		}
+	}
+}
+
+func (c *checkpointer) save(since time.Time) bool {
+	st := c.tailer.Snapshot()
+	c.seq++
+	st.Seq = c.seq
+	st.SavedAt = time.Now().UnixNano()
+	if err := c.store.Save(st); err != nil {
+		c.m.ckptErrors.Inc()
+		c.log.Error("checkpoint write failed; the previous checkpoint stays in force", "err", err)
+		return false
+	}
+	c.m.ckptWrites.Inc()
+	c.m.ckptLag.Observe(time.Since(since).Seconds())
+	return true
+}

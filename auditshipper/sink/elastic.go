@@ -1,0 +1,224 @@
+package sink
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tidwall/gjson"
+)
+
+// Elastic ships to Elasticsearch or OpenSearch through the _bulk API with
+// the create action and the record id as _id, so a retried record that was
+// already indexed comes back 409 and counts as delivered.
+type Elastic struct {
+	name   string
+	url    string
+	hdr    http.Header
+	index  *IndexPattern
+	client *client
+}
+
+// ElasticConfig configures Elastic.
+type ElasticConfig struct {
+	Name     string // "elasticsearch" or "opensearch"
+	URL      string // base URL, e.g. https://es:9200
+	Index    string // ES_INDEX, with optional %{+yyyy.MM.dd} date patterns
+	APIKey   string // sent as "Authorization: ApiKey <key>"
+	Username string // basic auth, when no API key
+	Password string
+	HTTP     HTTPOptions
+}
+
+// NewElastic builds the sink.
+func NewElastic(c ElasticConfig) (*Elastic, error) {
+	idx, err := ParseIndexPattern(c.Index)
+	if err != nil {
+		return nil, err
+	}
+	hdr := http.Header{}
+	hdr.Set("Content-Type", "application/x-ndjson")
+	hdr.Set("Accept", "application/json")
+	switch {
+	case c.APIKey != "":
+		hdr.Set("Authorization", "ApiKey "+c.APIKey)
+	case c.Username != "":
+		hdr.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(c.Username+":"+c.Password)))
+	}
+	return &Elastic{name: c.Name, url: strings.TrimRight(c.URL, "/") + "/_bulk", hdr: hdr, index: idx, client: c.HTTP.client(c.Name)}, nil
+}
+
+// Name is the sink's metric label.
+func (e *Elastic) Name() string { return e.name }
+
+// Encode renders the _bulk body for recs.
+func (e *Elastic) Encode(dst []byte, recs []Record) []byte {
+	for _, r := range recs {
+		dst = append(dst, `{"create":{"_index":`...)
+		dst = append(dst, e.index.Quoted(r.TS)...)
+		dst = append(dst, `,"_id":`...)
+		dst = append(dst, r.DocID()...)
+		dst = append(dst, "}}\n"...)
+		dst = append(dst, r.Data...)
+		dst = append(dst, '\n')
+	}
+	return dst
+}
+
+// Deliver makes one _bulk request (splitting on 413 or a rejected request)
+// and reads every item's status.
+func (e *Elastic) Deliver(ctx context.Context, recs []Record, out []Outcome) {
+	// A fresh buffer each time: net/http may still be reading a request
+	// body after the response came back (an early 413), so it cannot be
+	// reused.
+	size := 0
+	for _, r := range recs {
+		size += len(r.Data) + 96
+	}
+	body := e.Encode(make([]byte, 0, size), recs)
+	resp, err := e.client.post(ctx, e.url, e.hdr, body)
+	if err != nil || resp.status < 200 || resp.status > 299 {
+		o, split := classify(resp, err)
+		if split {
+			splitDeliver(ctx, recs, out, o, e.Deliver)
+			return
+		}
+		fill(out, o)
+		return
+	}
+	e.items(resp, out)
+}
+
+// items maps the per-item statuses of a 200 _bulk response.
+func (e *Elastic) items(resp response, out []Outcome) {
+	if !gjson.ValidBytes(resp.body) {
+		fill(out, Outcome{Kind: Retry, Reason: "bad_response", Status: resp.status, Detail: snippet(resp.body)})
+		return
+	}
+	root := gjson.ParseBytes(resp.body)
+	if !root.Get("errors").Bool() {
+		n := root.Get("items.#").Int()
+		if n == int64(len(out)) {
+			fill(out, Outcome{Kind: Delivered, Status: resp.status})
+			return
+		}
+	}
+	fill(out, Outcome{Kind: Retry, Reason: "bad_response", Status: resp.status, Detail: "item missing from _bulk response"})
+	i := 0
+	root.Get("items").ForEach(func(_, item gjson.Result) bool {
+		if i >= len(out) {
+			return false
+		}
+		var res gjson.Result
+		item.ForEach(func(_, v gjson.Result) bool { res = v; return false })
+		status := int(res.Get("status").Int())
+		errType := res.Get("error.type").String()
+		detail := strings.TrimSpace(errType + ": " + res.Get("error.reason").String())
+		switch {
+		case status >= 200 && status < 300:
+			out[i] = Outcome{Kind: Delivered, Status: status}
+		case status == http.StatusConflict:
+			out[i] = Outcome{Kind: Delivered, Status: status, Reason: "duplicate"}
+		case status == http.StatusTooManyRequests:
+			out[i] = Outcome{Kind: Retry, Reason: "throttled", Status: status, Detail: detail, RetryAfter: resp.retryAfter}
+		case status >= 500 || status == 0:
+			out[i] = Outcome{Kind: Retry, Reason: "server_error", Status: status, Detail: detail}
+		default:
+			out[i] = Outcome{Kind: DeadLetter, Reason: "rejected", Status: status, Detail: detail}
+		}
+		i++
+		return true
+	})
+}
+
+// IndexPattern renders ES_INDEX for a record time: "%{+yyyy.MM.dd}" (the
+// Logstash and Beats notation) is replaced by the record's UTC date; text
+// outside it is kept (so Elasticsearch date math such as
+// "<audit-{now/d}>" passes through to the server).
+type IndexPattern struct {
+	static string // quoted JSON string when there is no date part
+	parts  []indexPart
+	mu     sync.Mutex
+	cacheK int64
+	cacheV string
+}
+
+type indexPart struct {
+	text   string
+	layout string // Go layout when this part is a date
+}
+
+var datePart = regexp.MustCompile(`%\{\+([^}]*)\}`)
+
+// ParseIndexPattern validates and compiles p.
+func ParseIndexPattern(p string) (*IndexPattern, error) {
+	if p == "" {
+		return nil, fmt.Errorf("index name is empty")
+	}
+	ip := &IndexPattern{cacheK: -1}
+	last := 0
+	for _, m := range datePart.FindAllStringSubmatchIndex(p, -1) {
+		ip.parts = append(ip.parts, indexPart{text: p[last:m[0]]})
+		layout, err := jodaToGo(p[m[2]:m[3]])
+		if err != nil {
+			return nil, err
+		}
+		ip.parts = append(ip.parts, indexPart{layout: layout})
+		last = m[1]
+	}
+	ip.parts = append(ip.parts, indexPart{text: p[last:]})
+	if len(ip.parts) == 1 {
+		ip.static = quote(p)
+	}
+	if strings.ContainsAny(datePart.ReplaceAllString(p, "x"), `"\ ,#*?|/`) && !strings.HasPrefix(p, "<") {
+		return nil, fmt.Errorf("index name %q contains a character Elasticsearch does not allow", p)
+	}
+	return ip, nil
+}
+
+func jodaToGo(f string) (string, error) {
+	r := strings.NewReplacer("yyyy", "2006", "yy", "06", "MM", "01", "dd", "02", "HH", "15")
+	out := r.Replace(f)
+	if strings.ContainsAny(out, "yMdHhmsS") {
+		return "", fmt.Errorf("date pattern %q: only yyyy, yy, MM, dd and HH are supported", f)
+	}
+	return out, nil
+}
+
+// Quoted returns the index name for t as a JSON string.
+func (ip *IndexPattern) Quoted(t time.Time) string {
+	if ip.static != "" {
+		return ip.static
+	}
+	if t.IsZero() {
+		t = time.Now()
+	}
+	t = t.UTC()
+	key := t.Unix() / 3600
+	ip.mu.Lock()
+	defer ip.mu.Unlock()
+	if key == ip.cacheK {
+		return ip.cacheV
+	}
+	var b strings.Builder
+	for _, p := range ip.parts {
+		if p.layout != "" {
+			b.WriteString(t.Format(p.layout))
+		} else {
+			b.WriteString(p.text)
+		}
+	}
+	ip.cacheK, ip.cacheV = key, quote(b.String())
+	return ip.cacheV
+}
+
+func quote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}

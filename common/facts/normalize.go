@@ -1,0 +1,427 @@
+package facts
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// MaxProblems bounds how many problems one validation reports; the rest
+// are counted, not listed, so a hopeless document cannot flood a response.
+const MaxProblems = 50
+
+// Problem is one thing wrong with a document, at a JSON path such as
+// devices[3].interfaces[0].ips[1].
+type Problem struct {
+	Path    string `json:"path"`
+	Message string `json:"message"`
+}
+
+func (p Problem) String() string {
+	if p.Path == "" {
+		return p.Message
+	}
+	return p.Path + ": " + p.Message
+}
+
+// Error lists the problems found in a document: at most MaxProblems of
+// them, and how many more there were.
+type Error struct {
+	Problems []Problem
+	More     int
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	for i, p := range e.Problems {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(p.String())
+	}
+	if e.More > 0 {
+		fmt.Fprintf(&b, " (and %d more problems)", e.More)
+	}
+	return b.String()
+}
+
+// problems collects Problems up to MaxProblems.
+type problems struct {
+	list []Problem
+	more int
+}
+
+func (ps *problems) add(path, msg string) {
+	if len(ps.list) >= MaxProblems {
+		ps.more++
+		return
+	}
+	ps.list = append(ps.list, Problem{Path: path, Message: msg})
+}
+
+func (ps *problems) err() error {
+	if len(ps.list) == 0 {
+		return nil
+	}
+	return &Error{Problems: ps.list, More: ps.more}
+}
+
+// at builds a path from field names and indexes: at("devices", 3,
+// "interfaces", 0) is "devices[3].interfaces[0]". It is only called when a
+// problem is reported, so the happy path builds no strings.
+func at(parts ...any) string {
+	var b strings.Builder
+	for _, p := range parts {
+		switch v := p.(type) {
+		case int:
+			b.WriteByte('[')
+			b.WriteString(strconv.Itoa(v))
+			b.WriteByte(']')
+		case string:
+			if v == "" {
+				continue
+			}
+			if b.Len() > 0 && v[0] != '[' {
+				b.WriteByte('.')
+			}
+			b.WriteString(v)
+		}
+	}
+	return b.String()
+}
+
+// Limits on free-text fields, generous for real devices and small enough
+// that a hostile document cannot make every row enormous.
+const (
+	maxNameLen = 255
+	maxTextLen = 4096
+	maxVLAN    = 4094
+	maxMTU     = 65535
+	maxASN     = 1<<32 - 1
+)
+
+// Normalize validates doc and rewrites it into canonical form, in place:
+// MACs lower-case colon-separated, IP addresses and prefixes canonical
+// (IPv4-mapped IPv6 unmapped; interface IPs keep their host bits, network
+// prefixes lose them), enums lower-case with common aliases folded
+// (allow/accept → permit), trunk VLAN lists sorted without duplicates,
+// firewall rules sorted by rule_order and zone bindings filled in on both
+// the zone and the interface. It reports every problem it finds (up to
+// MaxProblems) as an *Error whose paths name the JSON location; on error
+// the document may be partly rewritten and must not be used.
+//
+// Normalize is idempotent: a normalized document normalizes to itself.
+func Normalize(doc *Document) error {
+	var ps problems
+	if doc == nil {
+		ps.add("", "no document")
+		return ps.err()
+	}
+	switch doc.Schema {
+	case Schema:
+	case "":
+		ps.add("schema", "required (want "+Schema+")")
+	default:
+		ps.add("schema", fmt.Sprintf("unsupported schema %q (want %s)", clip(doc.Schema), Schema))
+	}
+	seen := make(map[string]int, len(doc.Devices))
+	for i := range doc.Devices {
+		d := &doc.Devices[i]
+		normDevice(&ps, i, d)
+		if d.Hostname == "" {
+			continue
+		}
+		if first, dup := seen[d.Hostname]; dup {
+			ps.add(at("devices", i, "hostname"), fmt.Sprintf("duplicate hostname %q (first at devices[%d])", clip(d.Hostname), first))
+			continue
+		}
+		seen[d.Hostname] = i
+	}
+	return ps.err()
+}
+
+// NormalizeDevice validates and canonicalises one device, as Normalize does
+// for each device of a document; paths start at "devices[i]" with the
+// index given.
+func NormalizeDevice(i int, d *Device) error {
+	var ps problems
+	normDevice(&ps, i, d)
+	return ps.err()
+}
+
+// clip shortens user text quoted back in a message.
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+// checkName checks a name-like field; the path is given as at's parts and
+// only built when there is a problem.
+func checkName(ps *problems, s string, required bool, path ...any) {
+	var msg string
+	switch {
+	case s == "":
+		if !required {
+			return
+		}
+		msg = "required"
+	case len(s) > maxNameLen:
+		msg = fmt.Sprintf("longer than %d bytes", maxNameLen)
+	case strings.TrimSpace(s) != s:
+		msg = "leading or trailing white space"
+	case strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		msg = "contains control characters"
+	default:
+		return
+	}
+	ps.add(at(path...), msg)
+}
+
+func checkText(ps *problems, s string, path ...any) {
+	if len(s) > maxTextLen {
+		ps.add(at(path...), fmt.Sprintf("longer than %d bytes", maxTextLen))
+	}
+}
+
+func normDevice(ps *problems, i int, d *Device) {
+	dp := "devices[" + strconv.Itoa(i) + "]"
+	checkName(ps, d.Hostname, true, dp+".hostname")
+	if d.MgmtIP != "" {
+		if a, err := ParseAddr(d.MgmtIP); err != nil {
+			ps.add(dp+".mgmt_ip", err.Error())
+		} else {
+			d.MgmtIP = canonAddr(d.MgmtIP, a)
+		}
+	}
+	checkName(ps, d.Vendor, false, dp+".vendor")
+	checkName(ps, d.OS, false, dp+".os")
+	checkName(ps, d.Model, false, dp+".model")
+	checkName(ps, d.Serial, false, dp+".serial")
+	checkName(ps, d.Version, false, dp+".version")
+	checkName(ps, d.Role, false, dp+".role")
+	checkName(ps, d.Site, false, dp+".site")
+	for k := range d.Metadata {
+		if k == "" {
+			ps.add(dp+".metadata", "empty key")
+		} else if len(k) > maxNameLen {
+			ps.add(at(dp, "metadata", clip(k)), fmt.Sprintf("key longer than %d bytes", maxNameLen))
+		}
+	}
+
+	ifaces := make(map[string]int, len(d.Interfaces))
+	for j := range d.Interfaces {
+		ifc := &d.Interfaces[j]
+		normInterface(ps, dp, j, ifc)
+		if ifc.Name == "" {
+			continue
+		}
+		if first, dup := ifaces[ifc.Name]; dup {
+			ps.add(at(dp, "interfaces", j, "name"), fmt.Sprintf("duplicate interface %q (first at interfaces[%d])", clip(ifc.Name), first))
+			continue
+		}
+		ifaces[ifc.Name] = j
+	}
+	mustExist := func(name string, required bool, path ...any) {
+		if name == "" {
+			if required {
+				ps.add(at(path...), "required")
+			}
+			return
+		}
+		if _, ok := ifaces[name]; !ok {
+			ps.add(at(path...), fmt.Sprintf("no interface %q on this device", clip(name)))
+		}
+	}
+
+	vlans := make(map[int]int, len(d.VLANs))
+	for j := range d.VLANs {
+		v := &d.VLANs[j]
+		if v.ID < 1 || v.ID > maxVLAN {
+			ps.add(at(dp, "vlans", j, "id"), "not a VLAN id (want 1-4094)")
+		} else if first, dup := vlans[v.ID]; dup {
+			ps.add(at(dp, "vlans", j, "id"), fmt.Sprintf("duplicate VLAN %d (first at vlans[%d])", v.ID, first))
+		} else {
+			vlans[v.ID] = j
+		}
+		checkName(ps, v.Name, false, dp, "vlans", j, "name")
+	}
+
+	for j := range d.Neighbors {
+		n := &d.Neighbors[j]
+		mustExist(n.LocalInterface, true, dp, "neighbors", j, "local_interface")
+		checkName(ps, n.RemoteHostname, true, dp, "neighbors", j, "remote_hostname")
+		checkName(ps, n.RemoteInterface, false, dp, "neighbors", j, "remote_interface")
+		if n.Protocol != "" {
+			p := strings.ToLower(n.Protocol)
+			switch p {
+			case "lldp", "cdp", "fdp", "edp", "ndp", "static":
+				n.Protocol = p
+			default:
+				ps.add(at(dp, "neighbors", j, "protocol"), fmt.Sprintf("unknown protocol %q (want lldp, cdp, fdp, edp, ndp or static)", clip(n.Protocol)))
+			}
+		}
+	}
+
+	for j := range d.ARP {
+		e := &d.ARP[j]
+		if e.IP == "" {
+			ps.add(at(dp, "arp", j, "ip"), "required")
+		} else if a, err := ParseAddr(e.IP); err != nil {
+			ps.add(at(dp, "arp", j, "ip"), err.Error())
+		} else {
+			e.IP = canonAddr(e.IP, a)
+		}
+		normMAC(ps, &e.MAC, dp, "arp", j)
+		mustExist(e.Interface, false, dp, "arp", j, "interface")
+		checkName(ps, e.VRF, false, dp, "arp", j, "vrf")
+	}
+
+	for j := range d.MACTable {
+		e := &d.MACTable[j]
+		normMAC(ps, &e.MAC, dp, "mac_table", j)
+		if e.VLAN < 0 || e.VLAN > maxVLAN {
+			ps.add(at(dp, "mac_table", j, "vlan"), "not a VLAN id (want 1-4094)")
+		}
+		mustExist(e.Interface, true, dp, "mac_table", j, "interface")
+	}
+
+	for j := range d.Routes {
+		r := &d.Routes[j]
+		if r.Prefix == "" {
+			ps.add(at(dp, "routes", j, "prefix"), "required")
+		} else if p, err := ParseNetwork(r.Prefix); err != nil {
+			ps.add(at(dp, "routes", j, "prefix"), err.Error())
+		} else {
+			r.Prefix = canonPrefix(r.Prefix, p)
+		}
+		if r.NextHop != "" {
+			if a, err := ParseAddr(r.NextHop); err != nil {
+				ps.add(at(dp, "routes", j, "next_hop"), err.Error())
+			} else {
+				r.NextHop = canonAddr(r.NextHop, a)
+			}
+		}
+		// Route interfaces are not checked against the interface list:
+		// discard routes name Null0 and the like, which collectors do not
+		// list as interfaces.
+		checkName(ps, r.Interface, false, dp, "routes", j, "interface")
+		checkName(ps, r.VRF, false, dp, "routes", j, "vrf")
+		r.Protocol = strings.ToLower(r.Protocol)
+		checkName(ps, r.Protocol, false, dp, "routes", j, "protocol")
+		if r.Metric < 0 {
+			ps.add(at(dp, "routes", j, "metric"), "negative")
+		}
+	}
+
+	for j := range d.BGPPeers {
+		b := &d.BGPPeers[j]
+		if b.PeerIP == "" {
+			ps.add(at(dp, "bgp_peers", j, "peer_ip"), "required")
+		} else if a, err := ParseAddr(b.PeerIP); err != nil {
+			ps.add(at(dp, "bgp_peers", j, "peer_ip"), err.Error())
+		} else {
+			b.PeerIP = canonAddr(b.PeerIP, a)
+		}
+		if b.RemoteAS < 0 || b.RemoteAS > maxASN {
+			ps.add(at(dp, "bgp_peers", j, "remote_as"), "not an AS number (want 0-4294967295)")
+		}
+		if b.LocalAS < 0 || b.LocalAS > maxASN {
+			ps.add(at(dp, "bgp_peers", j, "local_as"), "not an AS number (want 0-4294967295)")
+		}
+		if b.State != "" {
+			s := strings.Map(func(r rune) rune {
+				if r == '_' || r == '-' || r == ' ' {
+					return -1
+				}
+				return unicode.ToLower(r)
+			}, b.State)
+			switch s {
+			case "idle", "connect", "active", "opensent", "openconfirm", "established", "down":
+				b.State = s
+			default:
+				ps.add(at(dp, "bgp_peers", j, "state"), fmt.Sprintf("unknown BGP state %q (want idle, connect, active, opensent, openconfirm, established or down)", clip(b.State)))
+			}
+		}
+		checkName(ps, b.VRF, false, dp, "bgp_peers", j, "vrf")
+	}
+
+	if d.Firewall != nil {
+		normFirewall(ps, dp, d, ifaces)
+	}
+}
+
+// normMAC is shared by ARP and MAC-table entries.
+func normMAC(ps *problems, mac *string, dp, list string, j int) {
+	if *mac == "" {
+		ps.add(at(dp, list, j, "mac"), "required")
+		return
+	}
+	m, ok := CanonicalMAC(*mac)
+	if !ok {
+		ps.add(at(dp, list, j, "mac"), "not a MAC address")
+		return
+	}
+	*mac = m
+}
+
+func normInterface(ps *problems, dp string, j int, ifc *Interface) {
+	checkName(ps, ifc.Name, true, dp, "interfaces", j, "name")
+	checkText(ps, ifc.Description, dp, "interfaces", j, "description")
+	if ifc.MAC != "" {
+		if m, ok := CanonicalMAC(ifc.MAC); ok {
+			ifc.MAC = m
+		} else {
+			ps.add(at(dp, "interfaces", j, "mac"), "not a MAC address")
+		}
+	}
+	if ifc.SpeedMbps < 0 {
+		ps.add(at(dp, "interfaces", j, "speed_mbps"), "negative")
+	}
+	if ifc.MTU < 0 || ifc.MTU > maxMTU {
+		ps.add(at(dp, "interfaces", j, "mtu"), "not an MTU (want 0-65535)")
+	}
+	if ifc.Mode != "" {
+		m := strings.ToLower(ifc.Mode)
+		switch m {
+		case ModeAccess, ModeTrunk, ModeRouted:
+			ifc.Mode = m
+		default:
+			ps.add(at(dp, "interfaces", j, "mode"), fmt.Sprintf("unknown mode %q (want access, trunk or routed)", clip(ifc.Mode)))
+		}
+	}
+	if ifc.AccessVLAN < 0 || ifc.AccessVLAN > maxVLAN {
+		ps.add(at(dp, "interfaces", j, "access_vlan"), "not a VLAN id (want 1-4094, or 0 for none)")
+	}
+	for k, v := range ifc.TrunkVLANs {
+		if v < 1 || v > maxVLAN {
+			ps.add(at(dp, "interfaces", j, "trunk_vlans", k), "not a VLAN id (want 1-4094)")
+		}
+	}
+	if !slices.IsSorted(ifc.TrunkVLANs) {
+		slices.Sort(ifc.TrunkVLANs)
+	}
+	ifc.TrunkVLANs = slices.Compact(ifc.TrunkVLANs)
+	checkName(ps, ifc.VRF, false, dp, "interfaces", j, "vrf")
+	checkName(ps, ifc.Zone, false, dp, "interfaces", j, "zone")
+	for k, s := range ifc.IPs {
+		p, err := ParseInterfaceIP(s)
+		if err != nil {
+			ps.add(at(dp, "interfaces", j, "ips", k), err.Error())
+			continue
+		}
+		ifc.IPs[k] = canonPrefix(s, p)
+	}
+	// The same address listed twice on one interface is one address.
+	if len(ifc.IPs) > 1 {
+		seen := make(map[string]bool, len(ifc.IPs))
+		ifc.IPs = slices.DeleteFunc(ifc.IPs, func(s string) bool {
+			dup := seen[s]
+			seen[s] = true
+			return dup
+		})
+	}
+}

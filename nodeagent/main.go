@@ -1,0 +1,22 @@
+// Command nodeagent is the mesh's privileged per-node agent: eBPF TCP
+// telemetry, NVML GPU/NVLink topology and NCCL facts, reported to Redis
+// streams or the apiserver, with its own /metrics, /livez and /readyz.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "nodeagent:", err)
+		os.Exit(1)
+	}
+}
