@@ -8,7 +8,7 @@
 // document unless -upstream-cmd starts the real apiserver:
 //
 //	go run ./authsidecar/benchreport -upstream-cmd 'bin/apiserver' \
-//	    -upstream-addr 127.0.0.1:18080 -path /queries/
+//	    -upstream-addr 127.0.0.1:18080 -path /queries/summary_stats
 package main
 
 import (
@@ -88,7 +88,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if o.path == "" {
 		o.path = "/bench"
 		if o.upstreamCmd != "" {
-			o.path = "/queries/"
+			o.path = "/queries/summary_stats"
 		}
 	}
 	fmt.Fprintf(out, "authsidecar benchmark report (%s/%s, %d CPUs, %s)\n\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
@@ -243,7 +243,7 @@ func proxyReport(ctx context.Context, out io.Writer, o options) error {
 		}
 		defer stopUp()
 	} else {
-		stopUp, err := startProc(ctx, "upstream", strings.Fields(o.upstreamCmd), []string{"API_LISTEN=" + upAddr}, filepath.Join(tmp, "upstream.log"))
+		stopUp, err := startProc(ctx, "upstream", strings.Fields(o.upstreamCmd), []string{"API_LISTEN=" + upAddr, "MESHQ_DATA_DIR=" + filepath.Join(tmp, "data"), "MESHQ_DEMO=true"}, filepath.Join(tmp, "upstream.log"))
 		if err != nil {
 			return err
 		}
