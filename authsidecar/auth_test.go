@@ -126,10 +126,10 @@ func TestOIDCAndRBACThroughTheSidecar(t *testing.T) {
 	recs := readAudit(t, auditFile, len(cases)+1)
 	var denial, allow *struct{ i int }
 	for i, r := range recs {
-		if r.User == "alice" && r.Path == "/queries/firewall_rules_by_device/execute" {
+		if r.Event == "query" && r.User == "alice" && r.Path == "/queries/firewall_rules_by_device/execute" {
 			denial = &struct{ i int }{i}
 		}
-		if allow == nil && r.User == "alice" && r.Path == "/queries/topology_full/execute" && r.Status == 200 {
+		if allow == nil && r.Event == "query" && r.User == "alice" && r.Path == "/queries/topology_full/execute" && r.Status == 200 {
 			allow = &struct{ i int }{i}
 		}
 	}
@@ -144,6 +144,15 @@ func TestOIDCAndRBACThroughTheSidecar(t *testing.T) {
 	if a.Outcome != "allow" || a.MatchedPattern != "topology_*" || a.Role != "helpdesk,network" || a.RowCount != 3 || a.PlanTier != "enterprise" ||
 		string(a.Params) != `{"hostname":"core-sw-01"}` || a.ClientIP != "127.0.0.1" {
 		t.Errorf("allow record = %+v params %s", a, a.Params)
+	}
+	logins := 0
+	for _, r := range recs {
+		if r.Event == "login" && r.User == "alice" {
+			logins++
+		}
+	}
+	if logins != 1 {
+		t.Errorf("login records for alice = %d, want 1 (first use of her token)", logins)
 	}
 	for _, r := range recs {
 		line, _ := json.Marshal(r)

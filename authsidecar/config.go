@@ -231,9 +231,9 @@ func (c *config) LogValue() slog.Value {
 		slog.String("oidc_issuer", c.OIDCIssuer),
 		slog.String("oidc_client_id", c.OIDCClientID),
 		slog.String("oidc_groups_claim", c.OIDCGroupsClaim),
-		slog.Duration("oidc_clock_skew", c.OIDCClockSkew),
+		slog.String("oidc_clock_skew", c.OIDCClockSkew.String()),
 		slog.String("rbac_policy", policy),
-		slog.Duration("rbac_reload_interval", c.RBACReloadInterval),
+		slog.String("rbac_reload_interval", c.RBACReloadInterval.String()),
 		slog.Bool("rbac_watch", c.RBACWatch),
 		slog.String("redis_url", c.RedisURL.String()),
 		slog.Bool("audit_log_enabled", c.AuditEnabled),
@@ -245,6 +245,6 @@ func (c *config) LogValue() slog.Value {
 		slog.Int("trusted_proxies", len(c.TrustedProxies)),
 		slog.Int64("max_body_bytes", c.MaxBodyBytes),
 		slog.Int64("max_header_bytes", c.MaxHeaderBytes),
-		slog.Duration("upstream_timeout", c.UpstreamTimeout),
+		slog.String("upstream_timeout", c.UpstreamTimeout.String()),
 	)
 }

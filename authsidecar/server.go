@@ -479,6 +479,12 @@ func (s *sidecar) finish(ctx *fasthttp.RequestCtx, r *reqState, audited bool) {
 		PolicyVersion: r.version, Reason: r.reason,
 	}
 	if s.audit != nil {
+		if r.ident.Fresh {
+			// First use of this bearer token here: a login record.
+			login := rec
+			login.Event, login.Query, login.RowCount, login.MatchedPattern = audit.EventLogin, "", 0, ""
+			s.audit.Enqueue(&auditlog.Entry{Record: login})
+		}
 		s.audit.Enqueue(&auditlog.Entry{Record: rec, Body: r.body})
 	}
 	if s.soar != nil {

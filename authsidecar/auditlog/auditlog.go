@@ -56,9 +56,10 @@ type Writer struct {
 	metrics Metrics
 	queue   chan *Entry
 
-	f    *os.File
-	bw   *bufio.Writer
-	size int64
+	f         *os.File
+	bw        *bufio.Writer
+	size      int64
+	checkedAt time.Time
 
 	mu        sync.Mutex
 	lastErr   error
@@ -222,9 +223,30 @@ func (w *Writer) flush() {
 		w.fail(fmt.Errorf("writing audit log: %w", err))
 		return
 	}
+	w.checkReplaced()
 	if w.failing.Load() {
 		w.failing.Store(false)
 		w.log.Info("audit log writable again", "path", w.cfg.Path)
+	}
+}
+
+// checkReplaced reopens the path, at most once a second, when the file we
+// hold is no longer the one at the path (deleted or moved by someone else):
+// writing on into an unlinked file would lose the records silently.
+func (w *Writer) checkReplaced() {
+	if w.f == nil || time.Since(w.checkedAt) < time.Second {
+		return
+	}
+	w.checkedAt = time.Now()
+	held, err1 := w.f.Stat()
+	cur, err2 := os.Stat(w.cfg.Path)
+	if err1 == nil && err2 == nil && os.SameFile(held, cur) {
+		return
+	}
+	w.log.Warn("audit file was replaced or removed underneath us; reopening", "path", w.cfg.Path)
+	w.reset()
+	if err := w.open(); err != nil {
+		w.fail(err)
 	}
 }
 

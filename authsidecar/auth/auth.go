@@ -38,6 +38,9 @@ type Identity struct {
 	// Admin is set for API keys: the seeds resolve them to role admin,
 	// which passes every check.
 	Admin bool
+	// Fresh marks the first verification of a bearer token by this
+	// process: the audit log records it as a login.
+	Fresh bool
 }
 
 // ErrUnauthenticated is returned (wrapped, with the reason) when a

@@ -261,6 +261,7 @@ func (o *OIDC) Verify(ctx context.Context, raw string) (Identity, error) {
 	}
 	o.cache[raw] = cachedToken{id: id, exp: exp, nbf: nbf}
 	o.cacheMu.Unlock()
+	id.Fresh = true
 	return id, nil
 }
 

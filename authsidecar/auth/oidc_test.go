@@ -74,13 +74,13 @@ func TestOIDCVerifiesProviderTokens(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Verify(alice's token) = %v", err)
 	}
-	want := Identity{User: "alice@example.com", Method: MethodOIDC, KeyFP: id.KeyFP, Groups: []string{"network-ops-team", "noc-helpdesk"}}
+	want := Identity{User: "alice@example.com", Method: MethodOIDC, KeyFP: id.KeyFP, Groups: []string{"network-ops-team", "noc-helpdesk"}, Fresh: true}
 	if diff := cmp.Diff(want, id); diff != "" || !strings.HasPrefix(id.KeyFP, "sha256:") {
 		t.Errorf("Verify identity mismatch (-want +got):\n%s (fp %q)", diff, id.KeyFP)
 	}
 	// Second check is served from the cache and gives the same answer.
 	id2, err := o.Verify(context.Background(), tok)
-	if err != nil || id2.User != id.User {
+	if err != nil || id2.User != id.User || id2.Fresh {
 		t.Errorf("cached Verify = %+v, %v; want %+v", id2, err, id)
 	}
 }

@@ -8,7 +8,7 @@
 // document unless -upstream-cmd starts the real apiserver:
 //
 //	go run ./authsidecar/benchreport -upstream-cmd 'bin/apiserver' \
-//	    -upstream-addr 127.0.0.1:18080 -path /queries/
+//	    -upstream-addr 127.0.0.1:18080 -path /queries/summary_stats
 package main
 
 import (
@@ -88,7 +88,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if o.path == "" {
 		o.path = "/bench"
 		if o.upstreamCmd != "" {
-			o.path = "/queries/"
+			o.path = "/queries/summary_stats"
 		}
 	}
 	fmt.Fprintf(out, "authsidecar benchmark report (%s/%s, %d CPUs, %s)\n\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
@@ -228,6 +228,7 @@ func proxyReport(ctx context.Context, out io.Writer, o options) error {
 	defer os.RemoveAll(tmp)
 
 	upAddr := o.upstreamAddr
+	var upPid int
 	if o.upstreamCmd == "" {
 		// The built-in upstream runs in its own process (this binary
 		// re-executed) so it does not share a Go runtime with the load
@@ -237,16 +238,18 @@ func proxyReport(ctx context.Context, out io.Writer, o options) error {
 			return err
 		}
 		upAddr = freeAddr()
-		stopUp, err := startProc(ctx, "upstream", []string{self, "-serve-upstream", upAddr}, nil, filepath.Join(tmp, "upstream.log"))
+		stopUp, pid, err := startProc(ctx, "upstream", []string{self, "-serve-upstream", upAddr}, nil, filepath.Join(tmp, "upstream.log"))
+		upPid = pid
 		if err != nil {
 			return err
 		}
 		defer stopUp()
 	} else {
-		stopUp, err := startProc(ctx, "upstream", strings.Fields(o.upstreamCmd), []string{"API_LISTEN=" + upAddr}, filepath.Join(tmp, "upstream.log"))
+		stopUp, pid, err := startProc(ctx, "upstream", strings.Fields(o.upstreamCmd), []string{"API_LISTEN=" + upAddr, "MESHQ_DATA_DIR=" + filepath.Join(tmp, "data"), "MESHQ_DEMO=true"}, filepath.Join(tmp, "upstream.log"))
 		if err != nil {
 			return err
 		}
+		upPid = pid
 		defer stopUp()
 	}
 	if err := waitHTTP("http://"+upAddr+o.path, nil); err != nil {
@@ -265,7 +268,7 @@ func proxyReport(ctx context.Context, out io.Writer, o options) error {
 		}
 	}
 	scAddr := freeAddr()
-	stopSC, err := startProc(ctx, "authsidecar", []string{bin}, []string{"LISTEN_ADDR=" + scAddr, "UPSTREAM=http://" + upAddr, "API_KEY=" + benchKey, "LOG_LEVEL=WARNING",
+	stopSC, scPid, err := startProc(ctx, "authsidecar", []string{bin}, []string{"LISTEN_ADDR=" + scAddr, "UPSTREAM=http://" + upAddr, "API_KEY=" + benchKey, "LOG_LEVEL=WARNING",
 		"RBAC_POLICY=roles:\n  admin:\n    allow: [\"*\"]\n"}, filepath.Join(tmp, "sidecar.log"))
 	if err != nil {
 		return err
@@ -276,7 +279,7 @@ func proxyReport(ctx context.Context, out io.Writer, o options) error {
 		return fmt.Errorf("sidecar: %w", err)
 	}
 
-	ngAddr, stopNginx, nerr := startNginx(ctx, tmp, upAddr)
+	ngAddr, ngPid, stopNginx, nerr := startNginx(ctx, tmp, upAddr)
 	if nerr == nil {
 		defer stopNginx()
 		if err := waitHTTP("http://"+ngAddr+o.path, nil); err != nil {
@@ -289,7 +292,8 @@ func proxyReport(ctx context.Context, out io.Writer, o options) error {
 		addr string
 		hdr  map[string]string
 		skip error
-	}{{"direct", upAddr, nil, nil}, {"authsidecar", scAddr, hdr, nil}, {"nginx", ngAddr, nil, nerr}}
+		pid  int // the proxy's process (tree), whose CPU is counted; 0 for direct
+	}{{"direct", upAddr, nil, nil, 0}, {"authsidecar", scAddr, hdr, nil, scPid}, {"nginx", ngAddr, nil, nerr, ngPid}}
 
 	fmt.Fprintf(out, "Proxy (upstream %s, GET %s; all processes on this machine)\n", upstreamName(o), o.path)
 	fmt.Fprintf(out, "  latency at a fixed offered load of %d req/s for %s (open loop, measured from each send)\n", o.rate, o.duration)
@@ -310,17 +314,29 @@ func proxyReport(ctx context.Context, out io.Writer, o options) error {
 	}
 	fmt.Fprintf(out, "  throughput, closed loop (wrk -t2 -c%d -d%s)\n", o.conns, o.duration)
 	rps := map[string]float64{}
+	cpuPer := map[string]time.Duration{}
 	for _, tg := range targets {
 		if tg.skip != nil {
 			continue
 		}
+		pid := tg.pid
+		if pid == 0 {
+			pid = upPid
+		}
+		cpu0 := treeCPU(pid)
 		r, p50, p99, err := wrk(ctx, tg.addr, o.path, tg.hdr, o.conns, o.duration)
 		if err != nil {
 			fmt.Fprintf(out, "    %-12s wrk failed: %v\n", tg.name, err)
 			continue
 		}
+		cpu := treeCPU(pid) - cpu0
 		rps[tg.name] = r
-		fmt.Fprintf(out, "    %-12s %10.0f req/s   p50 %-10s p99 %s\n", tg.name, r, p50, p99)
+		perReq := time.Duration(0)
+		if r > 0 {
+			perReq = time.Duration(float64(cpu) / (r * o.duration.Seconds()))
+		}
+		cpuPer[tg.name] = perReq
+		fmt.Fprintf(out, "    %-12s %10.0f req/s   p50 %-10s p99 %-10s CPU/request %s\n", tg.name, r, p50, p99, perReq)
 	}
 	if d, s := rps["direct"], rps["authsidecar"]; d > 0 && s > 0 {
 		fmt.Fprintf(out, "    authsidecar / direct = %.2f   target >= 0.70   %s\n", s/d, verdict(s/d >= 0.70))
@@ -328,8 +344,54 @@ func proxyReport(ctx context.Context, out io.Writer, o options) error {
 	if n, s := rps["nginx"], rps["authsidecar"]; n > 0 && s > 0 {
 		fmt.Fprintf(out, "    authsidecar / nginx  = %.2f   goal   >= 1.00   %s\n", s/n, verdict(s/n >= 1.0))
 	}
+	if n, sc := cpuPer["nginx"], cpuPer["authsidecar"]; n > 0 && sc > 0 {
+		fmt.Fprintf(out, "    CPU per proxied request: authsidecar %s, nginx %s (nginx/authsidecar = %.2f; robust to a busy machine, unlike req/s)\n", sc, n, float64(n)/float64(sc))
+	}
 	fmt.Fprintln(out, "  note: load generator, upstream, proxy and nginx share this machine's CPUs; on 2 cores the proxies compete with wrk for CPU.")
 	return nil
+}
+
+// treeCPU is the user+system CPU time of pid and its children (nginx
+// workers), from /proc.
+func treeCPU(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	pids := []int{pid}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil || n == pid {
+			continue
+		}
+		if f := procStat(n); len(f) > 3 && f[3] == strconv.Itoa(pid) {
+			pids = append(pids, n)
+		}
+	}
+	var ticks int64
+	for _, p := range pids {
+		if f := procStat(p); len(f) > 14 {
+			u, _ := strconv.ParseInt(f[13], 10, 64)
+			s, _ := strconv.ParseInt(f[14], 10, 64)
+			ticks += u + s
+		}
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ = 100
+}
+
+// procStat returns the fields of /proc/pid/stat, the command name
+// (which may hold spaces) collapsed into one field.
+func procStat(pid int) []string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return nil
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return nil
+	}
+	return append([]string{strconv.Itoa(pid), "comm"}, strings.Fields(s[i+1:])...)
 }
 
 func upstreamName(o options) string {
@@ -350,17 +412,17 @@ func freeAddr() string {
 
 // startProc starts argv with extra env, logging to
 // logPath; the returned func stops it.
-func startProc(ctx context.Context, name string, argv, env []string, logPath string) (func(), error) {
+func startProc(ctx context.Context, name string, argv, env []string, logPath string) (func(), int, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), env...)
 	logf, err := os.Create(logPath)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
+		return nil, 0, fmt.Errorf("starting %s: %w", name, err)
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
@@ -373,10 +435,10 @@ func startProc(ctx context.Context, name string, argv, env []string, logPath str
 			<-done
 		}
 		logf.Close()
-	}, nil
+	}, cmd.Process.Pid, nil
 }
 
-func startNginx(ctx context.Context, dir, upstream string) (string, func(), error) {
+func startNginx(ctx context.Context, dir, upstream string) (string, int, func(), error) {
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
 		for _, p := range []string{"/usr/sbin/nginx", "/sbin/nginx"} {
@@ -385,7 +447,7 @@ func startNginx(ctx context.Context, dir, upstream string) (string, func(), erro
 			}
 		}
 		if err != nil {
-			return "", nil, errors.New("nginx not installed (apt-get install nginx-light)")
+			return "", 0, nil, errors.New("nginx not installed (apt-get install nginx-light)")
 		}
 	}
 	addr := freeAddr()
@@ -413,13 +475,13 @@ http {
 `, dir, upstream, addr)
 	path := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
-	stop, err := startProc(ctx, "nginx", []string{bin, "-p", dir, "-c", path, "-g", "daemon off;"}, nil, filepath.Join(dir, "nginx.log"))
+	stop, pid, err := startProc(ctx, "nginx", []string{bin, "-p", dir, "-c", path, "-g", "daemon off;"}, nil, filepath.Join(dir, "nginx.log"))
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
-	return addr, stop, nil
+	return addr, pid, stop, nil
 }
 
 func waitHTTP(url string, hdr map[string]string) error {

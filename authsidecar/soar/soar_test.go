@@ -1,6 +1,9 @@
 package soar
 
 import (
+	"io"
+	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -75,4 +78,27 @@ func FuzzParseCondition(f *testing.F) {
 		}
 		c.Holds(Event{RowCount: 1, Status: 500, ElapsedMS: 2})
 	})
+}
+
+type soarCounts struct{ ok, failed, dropped int }
+
+func (c *soarCounts) Sent(ok bool) {
+	if ok {
+		c.ok++
+	} else {
+		c.failed++
+	}
+}
+func (c *soarCounts) Dropped() { c.dropped++ }
+
+func TestMatchQueueIsBoundedAndDropsCounted(t *testing.T) {
+	rules, _ := ParseRules(`[{"name":"err","query":"*","condition":"status >= 500"},{"name":"big","query":"blast_*","condition":"row_count > 50"}]`)
+	c := &soarCounts{}
+	d := NewDispatcher("http://127.0.0.1:1", "", rules, 2, http.DefaultClient, slog.New(slog.NewTextHandler(io.Discard, nil)), c)
+	d.Match(Event{Query: "blast_radius_vlan", Status: 503, RowCount: 80}) // both rules: 2 queued
+	d.Match(Event{Query: "all_devices", Status: 200, RowCount: 80})       // no rule
+	d.Match(Event{Query: "x", Status: 500})                               // queue full: dropped
+	if len(d.queue) != 2 || c.dropped != 1 {
+		t.Errorf("queued %d, dropped %d; want 2 queued and 1 dropped", len(d.queue), c.dropped)
+	}
 }

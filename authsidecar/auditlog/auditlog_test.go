@@ -1,0 +1,100 @@
+package auditlog
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/meshoptixiq/mesh/common/audit"
+)
+
+type counts struct{ written, errors, dropped atomic.Int64 }
+
+func (c *counts) Written()    { c.written.Add(1) }
+func (c *counts) WriteError() { c.errors.Add(1) }
+func (c *counts) Dropped()    { c.dropped.Add(1) }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func TestFullQueueDropsAreCountedAndUnhealthy(t *testing.T) {
+	c := &counts{}
+	w, err := Open(Config{Path: filepath.Join(t.TempDir(), "a.jsonl"), QueueSize: 2, Backups: 1}, quiet, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ { // no writer running: the queue fills
+		w.Enqueue(&Entry{Record: audit.Record{ID: "r"}})
+	}
+	if got := c.dropped.Load(); got != 3 {
+		t.Errorf("dropped = %d, want 3", got)
+	}
+	if ok, detail := w.Healthy(); ok || detail != "audit queue full" {
+		t.Errorf("Healthy() = %v, %q; want false, audit queue full", ok, detail)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	cancel()
+	<-done
+	if ok, detail := w.Healthy(); !ok || !strings.Contains(detail, "3 records dropped") {
+		t.Errorf("Healthy() after draining = %v, %q; want true and the drop count", ok, detail)
+	}
+	if got := c.written.Load(); got != 2 {
+		t.Errorf("written = %d, want the 2 queued records drained at shutdown", got)
+	}
+}
+
+func TestWriteFailureCountedAndReported(t *testing.T) {
+	c := &counts{}
+	// /dev/full opens and fails every write with ENOSPC: a full disk.
+	w, err := Open(Config{Path: "/dev/full", Backups: 1}, quiet, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.handle(&Entry{Record: audit.Record{ID: "1"}})
+	w.flush()
+	if ok, detail := w.Healthy(); ok || !strings.Contains(detail, "no space left") || c.errors.Load() != 1 {
+		t.Errorf("Healthy() = %v, %q with %d errors; want false naming ENOSPC and 1 error", ok, detail, c.errors.Load())
+	}
+}
+
+func TestParamsFromBody(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.jsonl")
+	c := &counts{}
+	w, _ := Open(Config{Path: path, Backups: 1}, quiet, c)
+	w.handle(&Entry{Record: audit.Record{ID: "1"}, Body: []byte(`{"parameters":{"hostname":"core-sw-01"}}`)})
+	w.handle(&Entry{Record: audit.Record{ID: "2"}, Body: []byte(`{"parameters":[1]}`)})
+	w.flush()
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"params":{"hostname":"core-sw-01"}`) || !strings.Contains(lines[1], `"params":{}`) {
+		t.Errorf("records = %q, want params from the body, {} for non-objects", lines)
+	}
+}
+
+func TestReopensWhenTheFileIsRemoved(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.jsonl")
+	c := &counts{}
+	w, err := Open(Config{Path: path, Backups: 1}, quiet, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.handle(&Entry{Record: audit.Record{ID: "1"}})
+	w.flush()
+	os.Remove(path)
+	w.checkedAt = time.Time{} // the once-a-second check is due
+	w.handle(&Entry{Record: audit.Record{ID: "2"}})
+	w.flush() // notices the removal, reopens
+	w.handle(&Entry{Record: audit.Record{ID: "3"}})
+	w.flush()
+	b, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(b), `"id":"3"`) {
+		t.Errorf("file after removal = %q, %v; want the next record in a fresh file", b, err)
+	}
+}
