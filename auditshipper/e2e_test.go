@@ -147,7 +147,7 @@ func TestRotatedFileDeletedBeforeRead(t *testing.T) {
 
 func TestInodeReuse(t *testing.T) {
 	t.Parallel()
-	h, es := esHarness(t, nil)
+	h, es := esHarness(t, map[string]string{"AUDIT_LOG_BACKEND": "opensearch"})
 	h.w.write(50)
 	h.start()
 	h.expectAll(es.Received, 20*time.Second)
@@ -602,13 +602,18 @@ func TestStdoutSink(t *testing.T) {
 
 func TestNewFileInGlobFound(t *testing.T) {
 	t.Parallel()
-	h, es := esHarness(t, nil)
-	h.env["AUDIT_LOG_PATH"] = filepath.Join(filepath.Dir(h.logPath), "*.jsonl")
-	h.start()
-	h.w.write(10)
-	other := &writer{t: t, path: filepath.Join(filepath.Dir(h.logPath), "other.jsonl"), ids: map[string]string{}, seq: 1_000_000}
-	other.write(10)
-	h.w.adopt(other.written())
-	h.expectAll(es.Received, 10*time.Second)
-	h.stop()
+	for _, notify := range []string{"true", "false"} {
+		t.Run("fsnotify="+notify, func(t *testing.T) {
+			t.Parallel()
+			h, es := esHarness(t, map[string]string{"SHIPPER_FSNOTIFY": notify})
+			h.env["AUDIT_LOG_PATH"] = filepath.Join(filepath.Dir(h.logPath), "*.jsonl")
+			h.start()
+			h.w.write(10)
+			other := &writer{t: t, path: filepath.Join(filepath.Dir(h.logPath), "other.jsonl"), ids: map[string]string{}, seq: 1_000_000}
+			other.write(10)
+			h.w.adopt(other.written())
+			h.expectAll(es.Received, 10*time.Second)
+			h.stop()
+		})
+	}
 }
