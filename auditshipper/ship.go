@@ -123,7 +123,7 @@ func (s *shipper) handle(ctx context.Context, b *tail.Batch) bool {
 		switch {
 		case l.TooLong:
 			dead = append(dead, lineLetter(name, "too_long", l, "line exceeds SHIPPER_MAX_LINE_BYTES; this is its beginning"))
-		case !gjson.ValidBytes(l.Data) || l.Data[0] != '{':
+		case !gjson.ValidBytes(l.Data) || !gjson.ParseBytes(l.Data).IsObject():
 			reason := "invalid_json"
 			if l.Partial {
 				reason = "partial_line"

@@ -38,6 +38,9 @@ const (
 	TailMax = 4096
 )
 
+// maxBatchDelay bounds how long a read line waits for its batch to fill.
+const maxBatchDelay = 100 * time.Millisecond
+
 // Config tunes a Tailer.
 type Config struct {
 	Pattern       string        // file path or glob
@@ -501,6 +504,13 @@ func (t *Tailer) Run(ctx context.Context, out chan<- *Batch) error {
 			return err
 		}
 		if progress {
+			// A steady trickle keeps the loop busy; still send what has
+			// waited long enough.
+			if t.cur != nil && time.Since(t.cur.ReadAt) >= maxBatchDelay {
+				if err := t.flush(ctx, out); err != nil {
+					return err
+				}
+			}
 			continue
 		}
 		if err := t.flush(ctx, out); err != nil {
