@@ -97,18 +97,16 @@ func (e *Elastic) Deliver(ctx context.Context, recs []Record, out []Outcome) {
 
 // items maps the per-item statuses of a 200 _bulk response.
 func (e *Elastic) items(resp response, out []Outcome) {
+	// gjson reads invalid JSON leniently: validate before trusting it.
 	if !gjson.ValidBytes(resp.body) {
 		fill(out, Outcome{Kind: Retry, Reason: "bad_response", Status: resp.status, Detail: snippet(resp.body)})
 		return
 	}
-	root := gjson.ParseBytes(resp.body)
-	if !root.Get("errors").Bool() {
-		n := root.Get("items.#").Int()
-		if n == int64(len(out)) {
-			fill(out, Outcome{Kind: Delivered, Status: resp.status})
-			return
-		}
+	if errs := gjson.GetBytes(resp.body, "errors"); errs.Type == gjson.False && gjson.GetBytes(resp.body, "items.#").Int() == int64(len(out)) {
+		fill(out, Outcome{Kind: Delivered, Status: resp.status})
+		return
 	}
+	root := gjson.ParseBytes(resp.body)
 	fill(out, Outcome{Kind: Retry, Reason: "bad_response", Status: resp.status, Detail: "item missing from _bulk response"})
 	i := 0
 	root.Get("items").ForEach(func(_, item gjson.Result) bool {

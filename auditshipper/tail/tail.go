@@ -134,11 +134,12 @@ type file struct {
 }
 
 type metrics struct {
-	linesRead *prometheus.CounterVec
-	bytesRead prometheus.Counter
-	rotations *prometheus.CounterVec
-	lost      *prometheus.CounterVec
-	tracked   prometheus.GaugeFunc
+	records, blank, tooLong, partial prometheus.Counter
+	linesRead                        *prometheus.CounterVec
+	bytesRead                        prometheus.Counter
+	rotations                        *prometheus.CounterVec
+	lost                             *prometheus.CounterVec
+	tracked                          prometheus.GaugeFunc
 }
 
 // New builds a Tailer that resumes from st, registering its metrics on reg.
@@ -173,6 +174,8 @@ func New(cfg Config, st checkpoint.State, log *slog.Logger, reg prometheus.Regis
 			return float64(len(t.files))
 		}),
 	}
+	m := &t.metrics
+	m.records, m.blank, m.tooLong, m.partial = m.linesRead.WithLabelValues("record"), m.linesRead.WithLabelValues("blank"), m.linesRead.WithLabelValues("too_long"), m.linesRead.WithLabelValues("partial")
 	if reg != nil {
 		for _, c := range []prometheus.Collector{t.metrics.linesRead, t.metrics.bytesRead, t.metrics.rotations, t.metrics.lost, t.metrics.tracked} {
 			if err := reg.Register(c); err != nil {
@@ -224,11 +227,11 @@ func (t *Tailer) resume(st checkpoint.State) {
 		if used[i] {
 			continue
 		}
-		if t.findElsewhere(e) {
-			continue
-		}
 		if e.HeadLen == 0 && e.Offset == 0 {
 			continue // an empty file went away: nothing was in it
+		}
+		if t.findElsewhere(e) {
+			continue
 		}
 		t.log.Warn("checkpointed file is gone; anything it held after the checkpoint could not be shipped", "path", e.Path, "offset", e.Offset)
 		t.metrics.lost.WithLabelValues("gone_while_down").Inc()
@@ -345,7 +348,8 @@ func (t *Tailer) findElsewhere(e checkpoint.File) bool {
 			if pass == 0 && (dev != e.Dev || ino != e.Ino) {
 				continue
 			}
-			if pass == 1 && ((dev == e.Dev && ino == e.Ino) || t.trackedInode(dev, ino)) {
+			if pass == 1 && ((dev == e.Dev && ino == e.Ino) || t.trackedInode(dev, ino) || e.HeadLen == 0 ||
+				!strings.HasPrefix(de.Name(), rotationPrefix(filepath.Base(e.Path)))) {
 				continue
 			}
 			fd, fi, err := openRegular(path)
@@ -850,7 +854,7 @@ func (t *Tailer) consume(ctx context.Context, f *file, out chan<- *Batch) (bool,
 				return did, err
 			}
 			t.addLine(f, f.pending[:t.cfg.MaxLineBytes], Line{TooLong: true})
-			t.metrics.linesRead.WithLabelValues("too_long").Inc()
+			t.metrics.tooLong.Inc()
 			t.advance(f, t.cfg.MaxLineBytes)
 			f.skipping = true
 			did = true
@@ -858,7 +862,7 @@ func (t *Tailer) consume(ctx context.Context, f *file, out chan<- *Batch) (bool,
 		}
 		line := bytes.TrimRight(f.pending[:i], "\r")
 		if len(bytes.TrimSpace(line)) == 0 {
-			t.metrics.linesRead.WithLabelValues("blank").Inc()
+			t.metrics.blank.Inc()
 			t.segmentFor(f)
 			t.advance(f, i+1)
 			did = true
@@ -868,7 +872,7 @@ func (t *Tailer) consume(ctx context.Context, f *file, out chan<- *Batch) (bool,
 			return did, err
 		}
 		t.addLine(f, line, Line{})
-		t.metrics.linesRead.WithLabelValues("record").Inc()
+		t.metrics.records.Inc()
 		t.advance(f, i+1)
 		did = true
 	}
@@ -992,7 +996,7 @@ func (t *Tailer) retire() {
 		}
 		if len(f.pending) > 0 && !f.skipping {
 			t.addLine(f, f.pending, Line{Partial: true})
-			t.metrics.linesRead.WithLabelValues("partial").Inc()
+			t.metrics.partial.Inc()
 			t.advance(f, len(f.pending))
 			continue // shipped on the next flush; retired after it confirms
 		}
