@@ -108,6 +108,7 @@ func (s *shipper) run(ctx context.Context, in <-chan *tail.Batch) {
 					}
 				}
 			}
+			s.tailer.Recycle(b)
 		}
 	}
 }

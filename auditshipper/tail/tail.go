@@ -92,6 +92,8 @@ type Tailer struct {
 	files  map[uint64]*file
 	nextID uint64
 
+	free chan []byte // batch buffers handed back by Recycle
+
 	// loop-only state
 	cur         *Batch
 	first       bool // first scan of a fresh start (StartAtEnd applies)
@@ -162,7 +164,7 @@ func New(cfg Config, st checkpoint.State, log *slog.Logger, reg prometheus.Regis
 	if _, err := filepath.Match(cfg.Pattern, ""); err != nil {
 		return nil, fmt.Errorf("bad pattern %q: %w", cfg.Pattern, err)
 	}
-	t := &Tailer{cfg: cfg, log: log, files: map[uint64]*file{}, first: len(st.Files) == 0}
+	t := &Tailer{cfg: cfg, log: log, files: map[uint64]*file{}, first: len(st.Files) == 0, free: make(chan []byte, 8)}
 	t.metrics = metrics{
 		linesRead: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auditshipper_records_read_total", Help: "Records read from the audit log, by kind (record, blank, too_long, partial)."}, []string{"kind"}),
 		bytesRead: prometheus.NewCounter(prometheus.CounterOpts{Name: "auditshipper_bytes_read_total", Help: "Bytes read from the audit log files."}),
@@ -907,7 +909,13 @@ func (t *Tailer) segmentFor(f *file) *Segment {
 
 func (t *Tailer) batch() *Batch {
 	if t.cur == nil {
-		t.cur = &Batch{ReadAt: time.Now(), buf: make([]byte, 0, max(t.cfg.BatchBytes, t.cfg.MaxLineBytes)+1)}
+		var buf []byte
+		select {
+		case buf = <-t.free:
+		default:
+			buf = make([]byte, 0, max(t.cfg.BatchBytes, t.cfg.MaxLineBytes)+1)
+		}
+		t.cur = &Batch{ReadAt: time.Now(), buf: buf[:0]}
 	}
 	return t.cur
 }
@@ -1096,6 +1104,20 @@ func (t *Tailer) Behind() (int64, time.Time) {
 		}
 	}
 	return bytesBehind, oldest
+}
+
+// Recycle hands b's buffer back for a later batch. Call it once nothing
+// refers to b's lines any more (the sinks copy what they send).
+func (t *Tailer) Recycle(b *Batch) {
+	buf := b.buf
+	b.buf, b.Lines = nil, nil
+	if cap(buf) != max(t.cfg.BatchBytes, t.cfg.MaxLineBytes)+1 {
+		return
+	}
+	select {
+	case t.free <- buf:
+	default:
+	}
 }
 
 // Flush sends the batch being built, if any (used when draining).
