@@ -75,6 +75,32 @@ func TestRenameRotationEverySecond(t *testing.T) {
 	h.stop()
 }
 
+func TestShiftRotationDeletesUnreadBackups(t *testing.T) {
+	t.Parallel()
+	// The authsidecar's scheme with two backups, rotating faster than a
+	// throttled sink drains: backups are deleted before they are read and
+	// must be read to the end through the open descriptors.
+	h, es := esHarness(t, map[string]string{"SHIPPER_BATCH_RECORDS": "50", "SHIPPER_QUEUE_BATCHES": "1", "SHIPPER_CONCURRENCY": "1", "SHIPPER_ROTATE_WAIT": "300ms"})
+	es.Set(func(n int) (int, string) {
+		if n%2 == 0 {
+			return 503, ""
+		}
+		return 0, ""
+	}, nil)
+	h.start()
+	stop := make(chan struct{})
+	done := writeFor(h.w, 30, stop)
+	for range 2 * rotations(t) {
+		time.Sleep(400 * time.Millisecond)
+		h.w.shiftRotate(2)
+	}
+	close(stop)
+	<-done
+	es.Set(nil, nil)
+	h.expectAll(es.Received, 60*time.Second)
+	h.stop()
+}
+
 func TestCopytruncateWhileWriting(t *testing.T) {
 	t.Parallel()
 	// Keep the sink slow enough that the shipper is behind when the file is
@@ -147,7 +173,7 @@ func TestRotatedFileDeletedBeforeRead(t *testing.T) {
 
 func TestInodeReuse(t *testing.T) {
 	t.Parallel()
-	h, es := esHarness(t, nil)
+	h, es := esHarness(t, map[string]string{"AUDIT_LOG_BACKEND": "opensearch"})
 	h.w.write(50)
 	h.start()
 	h.expectAll(es.Received, 20*time.Second)
@@ -602,13 +628,18 @@ func TestStdoutSink(t *testing.T) {
 
 func TestNewFileInGlobFound(t *testing.T) {
 	t.Parallel()
-	h, es := esHarness(t, nil)
-	h.env["AUDIT_LOG_PATH"] = filepath.Join(filepath.Dir(h.logPath), "*.jsonl")
-	h.start()
-	h.w.write(10)
-	other := &writer{t: t, path: filepath.Join(filepath.Dir(h.logPath), "other.jsonl"), ids: map[string]string{}, seq: 1_000_000}
-	other.write(10)
-	h.w.adopt(other.written())
-	h.expectAll(es.Received, 10*time.Second)
-	h.stop()
+	for _, notify := range []string{"true", "false"} {
+		t.Run("fsnotify="+notify, func(t *testing.T) {
+			t.Parallel()
+			h, es := esHarness(t, map[string]string{"SHIPPER_FSNOTIFY": notify})
+			h.env["AUDIT_LOG_PATH"] = filepath.Join(filepath.Dir(h.logPath), "*.jsonl")
+			h.start()
+			h.w.write(10)
+			other := &writer{t: t, path: filepath.Join(filepath.Dir(h.logPath), "other.jsonl"), ids: map[string]string{}, seq: 1_000_000}
+			other.write(10)
+			h.w.adopt(other.written())
+			h.expectAll(es.Received, 10*time.Second)
+			h.stop()
+		})
+	}
 }

@@ -407,6 +407,24 @@ func (w *writer) renameRotate() string {
 	return dst
 }
 
+// shiftRotate rotates as the authsidecar does: the oldest backup is
+// deleted, <path>.<i> becomes <path>.<i+1>, the live file becomes <path>.1.
+func (w *writer) shiftRotate(backups int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	os.Remove(fmt.Sprintf("%s.%d", w.path, backups))
+	for i := backups - 1; i >= 1; i-- {
+		os.Rename(fmt.Sprintf("%s.%d", w.path, i), fmt.Sprintf("%s.%d", w.path, i+1))
+	}
+	if err := os.Rename(w.path, w.path+".1"); err != nil {
+		w.t.Errorf("rotating: %v", err)
+	}
+	if w.f != nil {
+		w.f.Close()
+		w.f = nil
+	}
+}
+
 // copyTruncate copies the live file to <path>.<n> and truncates it; the
 // writer keeps its descriptor (O_APPEND), as with logrotate's copytruncate.
 func (w *writer) copyTruncate() string {

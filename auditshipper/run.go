@@ -51,7 +51,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Pattern: cfg.Path, PollInterval: cfg.PollInterval, RotateWait: cfg.RotateWait,
 		BatchBytes: cfg.BatchBytes, BatchRecords: cfg.BatchRecords, MaxLineBytes: cfg.MaxLineBytes,
 		StartAtEnd: cfg.StartAtEnd, DisableNotify: cfg.DisableNotify,
-	}, state, log.With("component", "tail"), reg)
+	}, state, log.With("component", "tail"), prometheus.WrapRegistererWith(prometheus.Labels{"sink": cfg.Backend}, reg))
 	if err != nil {
 		return fmt.Errorf("AUDIT_LOG_PATH: %w", err)
 	}

@@ -108,6 +108,7 @@ func (s *shipper) run(ctx context.Context, in <-chan *tail.Batch) {
 					}
 				}
 			}
+			s.tailer.Recycle(b)
 		}
 	}
 }
@@ -123,7 +124,7 @@ func (s *shipper) handle(ctx context.Context, b *tail.Batch) bool {
 		switch {
 		case l.TooLong:
 			dead = append(dead, lineLetter(name, "too_long", l, "line exceeds SHIPPER_MAX_LINE_BYTES; this is its beginning"))
-		case !gjson.ValidBytes(l.Data) || l.Data[0] != '{':
+		case !gjson.ValidBytes(l.Data) || firstNonSpace(l.Data) != '{':
 			reason := "invalid_json"
 			if l.Partial {
 				reason = "partial_line"
@@ -131,13 +132,13 @@ func (s *shipper) handle(ctx context.Context, b *tail.Batch) bool {
 			dead = append(dead, lineLetter(name, reason, l, "not a JSON object"))
 		default:
 			r := sink.Record{Data: l.Data}
-			res := gjson.GetManyBytes(l.Data, "id", "ts")
-			if res[0].Type == gjson.String {
-				r.ID = res[0].Raw
+			// GetBytes stops at the key; both lead an audit record.
+			if id := gjson.GetBytes(l.Data, "id"); id.Type == gjson.String {
+				r.ID = id.Raw
 			}
-			if res[1].Type == gjson.String {
-				if ts, err := time.Parse(time.RFC3339Nano, res[1].Str); err == nil {
-					r.TS = ts
+			if ts := gjson.GetBytes(l.Data, "ts"); ts.Type == gjson.String {
+				if t, err := time.Parse(time.RFC3339Nano, ts.Str); err == nil {
+					r.TS = t
 				}
 			}
 			recs = append(recs, r)
@@ -215,6 +216,15 @@ func (s *shipper) handle(ctx context.Context, b *tail.Batch) bool {
 		}
 	}
 	return true
+}
+
+func firstNonSpace(b []byte) byte {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			return c
+		}
+	}
+	return 0
 }
 
 func statusLabel(s int) string {

@@ -7,6 +7,7 @@
 package fakes
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -253,10 +254,11 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, errTooLarge
 	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-	if err != nil {
+	buf := bytes.NewBuffer(make([]byte, 0, max(r.ContentLength, 512)+1))
+	if _, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1)); err != nil {
 		return nil, err
 	}
+	b := buf.Bytes()
 	if int64(len(b)) > limit {
 		return nil, errTooLarge
 	}

@@ -26,8 +26,8 @@ type HEC struct {
 	Received *Received
 	Token    string
 	Ack      bool
-	// MaxBody is max_content_length (default 1,000,000 bytes... Splunk's
-	// default is larger; 1 MB is what the shipper promises to stay under).
+	// MaxBody is the collector's max_content_length: larger requests get
+	// 413. NewHEC sets 1,000,000 bytes, the limit the shipper keeps to.
 	MaxBody int64
 
 	mu      sync.Mutex

@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -23,6 +24,21 @@ type Elastic struct {
 	hdr    http.Header
 	index  *IndexPattern
 	client *client
+	bodies sync.Pool // *[]byte
+}
+
+// pooledBody returns its buffer to the pool on Close, which the HTTP
+// transport calls exactly once when it no longer needs the body.
+type pooledBody struct {
+	*bytes.Reader
+	buf  *[]byte
+	pool *sync.Pool
+	once sync.Once
+}
+
+func (p *pooledBody) Close() error {
+	p.once.Do(func() { p.pool.Put(p.buf) })
+	return nil
 }
 
 // ElasticConfig configures Elastic.
@@ -51,7 +67,9 @@ func NewElastic(c ElasticConfig) (*Elastic, error) {
 	case c.Username != "":
 		hdr.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(c.Username+":"+c.Password)))
 	}
-	return &Elastic{name: c.Name, url: strings.TrimRight(c.URL, "/") + "/_bulk", hdr: hdr, index: idx, client: c.HTTP.client(c.Name)}, nil
+	e := &Elastic{name: c.Name, url: strings.TrimRight(c.URL, "/") + "/_bulk", hdr: hdr, index: idx, client: c.HTTP.client(c.Name)}
+	e.bodies.New = func() any { return new([]byte) }
+	return e, nil
 }
 
 // Name is the sink's metric label.
@@ -74,15 +92,13 @@ func (e *Elastic) Encode(dst []byte, recs []Record) []byte {
 // Deliver makes one _bulk request (splitting on 413 or a rejected request)
 // and reads every item's status.
 func (e *Elastic) Deliver(ctx context.Context, recs []Record, out []Outcome) {
-	// A fresh buffer each time: net/http may still be reading a request
-	// body after the response came back (an early 413), so it cannot be
-	// reused.
-	size := 0
-	for _, r := range recs {
-		size += len(r.Data) + 96
-	}
-	body := e.Encode(make([]byte, 0, size), recs)
-	resp, err := e.client.post(ctx, e.url, e.hdr, body)
+	// The body buffer goes back to the pool only when the transport closes
+	// the body: net/http may still be reading it after the response came
+	// back (an early 413).
+	bp := e.bodies.Get().(*[]byte)
+	body := e.Encode((*bp)[:0], recs)
+	*bp = body
+	resp, err := e.client.postReader(ctx, e.url, e.hdr, &pooledBody{Reader: bytes.NewReader(body), buf: bp, pool: &e.bodies}, int64(len(body)))
 	if err != nil || resp.status < 200 || resp.status > 299 {
 		o, split := classify(resp, err)
 		if split {
@@ -97,18 +113,16 @@ func (e *Elastic) Deliver(ctx context.Context, recs []Record, out []Outcome) {
 
 // items maps the per-item statuses of a 200 _bulk response.
 func (e *Elastic) items(resp response, out []Outcome) {
+	// gjson reads invalid JSON leniently: validate before trusting it.
 	if !gjson.ValidBytes(resp.body) {
 		fill(out, Outcome{Kind: Retry, Reason: "bad_response", Status: resp.status, Detail: snippet(resp.body)})
 		return
 	}
-	root := gjson.ParseBytes(resp.body)
-	if !root.Get("errors").Bool() {
-		n := root.Get("items.#").Int()
-		if n == int64(len(out)) {
-			fill(out, Outcome{Kind: Delivered, Status: resp.status})
-			return
-		}
+	if errs := gjson.GetBytes(resp.body, "errors"); errs.Type == gjson.False && gjson.GetBytes(resp.body, "items.#").Int() == int64(len(out)) {
+		fill(out, Outcome{Kind: Delivered, Status: resp.status})
+		return
 	}
+	root := gjson.ParseBytes(resp.body)
 	fill(out, Outcome{Kind: Retry, Reason: "bad_response", Status: resp.status, Detail: "item missing from _bulk response"})
 	i := 0
 	root.Get("items").ForEach(func(_, item gjson.Result) bool {

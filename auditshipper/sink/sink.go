@@ -88,12 +88,18 @@ type response struct {
 const maxResponse = 64 << 20
 
 func (c *client) post(ctx context.Context, url string, hdr http.Header, body []byte) (response, error) {
+	return c.postReader(ctx, url, hdr, bytes.NewReader(body), int64(len(body)))
+}
+
+// postReader posts body; the transport closes it when done with it.
+func (c *client) postReader(ctx context.Context, url string, hdr http.Header, body io.Reader, n int64) (response, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, body)
 	if err != nil {
 		return response{}, fmt.Errorf("building request: %w", err)
 	}
+	req.ContentLength = n
 	req.Header = hdr.Clone()
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -101,7 +107,9 @@ func (c *client) post(ctx context.Context, url string, hdr http.Header, body []b
 		return response{}, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	buf := bytes.NewBuffer(make([]byte, 0, max(min(resp.ContentLength, maxResponse), 512)+1))
+	_, err = buf.ReadFrom(io.LimitReader(resp.Body, maxResponse))
+	b := buf.Bytes()
 	if err != nil {
 		c.requests.WithLabelValues(c.sink, "error").Inc()
 		return response{}, fmt.Errorf("reading response: %w", err)

@@ -257,3 +257,20 @@ func TestDocIDWithoutID(t *testing.T) {
 		t.Errorf("DocID() = %s, %s; want a stable line- hash", a, b)
 	}
 }
+
+func BenchmarkElasticEncode(b *testing.B) {
+	s, _ := sink.NewElastic(sink.ElasticConfig{Name: "elasticsearch", URL: "http://127.0.0.1:1", Index: "audit-%{+yyyy.MM.dd}"})
+	in := recs(1000)
+	for i := range in {
+		in[i].Data = []byte(`{"id":"` + fmt.Sprintf("r%06d", i) + `","ts":"2026-11-23T10:00:00.000Z","pad":"` + strings.Repeat("x", 950) + `"}`)
+	}
+	size := 0
+	for _, r := range in {
+		size += len(r.Data)
+	}
+	b.SetBytes(int64(size))
+	var buf []byte
+	for range b.N {
+		buf = s.Encode(buf[:0], in)
+	}
+}

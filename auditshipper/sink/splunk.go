@@ -188,7 +188,7 @@ func (s *Splunk) waitAck(ctx context.Context, ackID int64) Outcome {
 		case <-t.C:
 		}
 		resp, err := s.client.post(ctx, s.ackURL, s.hdr, body)
-		if err == nil && resp.status == http.StatusOK && gjson.GetBytes(resp.body, "acks."+key).Bool() {
+		if err == nil && resp.status == http.StatusOK && gjson.ValidBytes(resp.body) && gjson.GetBytes(resp.body, "acks."+key).Type == gjson.True {
 			return Outcome{Kind: Delivered, Status: resp.status}
 		}
 		if time.Now().After(deadline) {

@@ -38,6 +38,9 @@ const (
 	TailMax = 4096
 )
 
+// maxBatchDelay bounds how long a read line waits for its batch to fill.
+const maxBatchDelay = 100 * time.Millisecond
+
 // Config tunes a Tailer.
 type Config struct {
 	Pattern       string        // file path or glob
@@ -89,6 +92,8 @@ type Tailer struct {
 	files  map[uint64]*file
 	nextID uint64
 
+	free chan []byte // batch buffers handed back by Recycle
+
 	// loop-only state
 	cur         *Batch
 	first       bool // first scan of a fresh start (StartAtEnd applies)
@@ -131,11 +136,12 @@ type file struct {
 }
 
 type metrics struct {
-	linesRead *prometheus.CounterVec
-	bytesRead prometheus.Counter
-	rotations *prometheus.CounterVec
-	lost      *prometheus.CounterVec
-	tracked   prometheus.GaugeFunc
+	records, blank, tooLong, partial prometheus.Counter
+	linesRead                        *prometheus.CounterVec
+	bytesRead                        prometheus.Counter
+	rotations                        *prometheus.CounterVec
+	lost                             *prometheus.CounterVec
+	tracked                          prometheus.GaugeFunc
 }
 
 // New builds a Tailer that resumes from st, registering its metrics on reg.
@@ -158,7 +164,7 @@ func New(cfg Config, st checkpoint.State, log *slog.Logger, reg prometheus.Regis
 	if _, err := filepath.Match(cfg.Pattern, ""); err != nil {
 		return nil, fmt.Errorf("bad pattern %q: %w", cfg.Pattern, err)
 	}
-	t := &Tailer{cfg: cfg, log: log, files: map[uint64]*file{}, first: len(st.Files) == 0}
+	t := &Tailer{cfg: cfg, log: log, files: map[uint64]*file{}, first: len(st.Files) == 0, free: make(chan []byte, 8)}
 	t.metrics = metrics{
 		linesRead: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auditshipper_records_read_total", Help: "Records read from the audit log, by kind (record, blank, too_long, partial)."}, []string{"kind"}),
 		bytesRead: prometheus.NewCounter(prometheus.CounterOpts{Name: "auditshipper_bytes_read_total", Help: "Bytes read from the audit log files."}),
@@ -170,6 +176,8 @@ func New(cfg Config, st checkpoint.State, log *slog.Logger, reg prometheus.Regis
 			return float64(len(t.files))
 		}),
 	}
+	m := &t.metrics
+	m.records, m.blank, m.tooLong, m.partial = m.linesRead.WithLabelValues("record"), m.linesRead.WithLabelValues("blank"), m.linesRead.WithLabelValues("too_long"), m.linesRead.WithLabelValues("partial")
 	if reg != nil {
 		for _, c := range []prometheus.Collector{t.metrics.linesRead, t.metrics.bytesRead, t.metrics.rotations, t.metrics.lost, t.metrics.tracked} {
 			if err := reg.Register(c); err != nil {
@@ -221,11 +229,11 @@ func (t *Tailer) resume(st checkpoint.State) {
 		if used[i] {
 			continue
 		}
-		if t.findElsewhere(e) {
-			continue
-		}
 		if e.HeadLen == 0 && e.Offset == 0 {
 			continue // an empty file went away: nothing was in it
+		}
+		if t.findElsewhere(e) {
+			continue
 		}
 		t.log.Warn("checkpointed file is gone; anything it held after the checkpoint could not be shipped", "path", e.Path, "offset", e.Offset)
 		t.metrics.lost.WithLabelValues("gone_while_down").Inc()
@@ -342,7 +350,8 @@ func (t *Tailer) findElsewhere(e checkpoint.File) bool {
 			if pass == 0 && (dev != e.Dev || ino != e.Ino) {
 				continue
 			}
-			if pass == 1 && ((dev == e.Dev && ino == e.Ino) || t.trackedInode(dev, ino)) {
+			if pass == 1 && ((dev == e.Dev && ino == e.Ino) || t.trackedInode(dev, ino) || e.HeadLen == 0 ||
+				!strings.HasPrefix(de.Name(), rotationPrefix(filepath.Base(e.Path)))) {
 				continue
 			}
 			fd, fi, err := openRegular(path)
@@ -501,6 +510,13 @@ func (t *Tailer) Run(ctx context.Context, out chan<- *Batch) error {
 			return err
 		}
 		if progress {
+			// A steady trickle keeps the loop busy; still send what has
+			// waited long enough.
+			if t.cur != nil && time.Since(t.cur.ReadAt) >= maxBatchDelay {
+				if err := t.flush(ctx, out); err != nil {
+					return err
+				}
+			}
 			continue
 		}
 		if err := t.flush(ctx, out); err != nil {
@@ -840,7 +856,7 @@ func (t *Tailer) consume(ctx context.Context, f *file, out chan<- *Batch) (bool,
 				return did, err
 			}
 			t.addLine(f, f.pending[:t.cfg.MaxLineBytes], Line{TooLong: true})
-			t.metrics.linesRead.WithLabelValues("too_long").Inc()
+			t.metrics.tooLong.Inc()
 			t.advance(f, t.cfg.MaxLineBytes)
 			f.skipping = true
 			did = true
@@ -848,7 +864,7 @@ func (t *Tailer) consume(ctx context.Context, f *file, out chan<- *Batch) (bool,
 		}
 		line := bytes.TrimRight(f.pending[:i], "\r")
 		if len(bytes.TrimSpace(line)) == 0 {
-			t.metrics.linesRead.WithLabelValues("blank").Inc()
+			t.metrics.blank.Inc()
 			t.segmentFor(f)
 			t.advance(f, i+1)
 			did = true
@@ -858,7 +874,7 @@ func (t *Tailer) consume(ctx context.Context, f *file, out chan<- *Batch) (bool,
 			return did, err
 		}
 		t.addLine(f, line, Line{})
-		t.metrics.linesRead.WithLabelValues("record").Inc()
+		t.metrics.records.Inc()
 		t.advance(f, i+1)
 		did = true
 	}
@@ -893,7 +909,13 @@ func (t *Tailer) segmentFor(f *file) *Segment {
 
 func (t *Tailer) batch() *Batch {
 	if t.cur == nil {
-		t.cur = &Batch{ReadAt: time.Now(), buf: make([]byte, 0, max(t.cfg.BatchBytes, t.cfg.MaxLineBytes)+1)}
+		var buf []byte
+		select {
+		case buf = <-t.free:
+		default:
+			buf = make([]byte, 0, max(t.cfg.BatchBytes, t.cfg.MaxLineBytes)+1)
+		}
+		t.cur = &Batch{ReadAt: time.Now(), buf: buf[:0]}
 	}
 	return t.cur
 }
@@ -982,7 +1004,7 @@ func (t *Tailer) retire() {
 		}
 		if len(f.pending) > 0 && !f.skipping {
 			t.addLine(f, f.pending, Line{Partial: true})
-			t.metrics.linesRead.WithLabelValues("partial").Inc()
+			t.metrics.partial.Inc()
 			t.advance(f, len(f.pending))
 			continue // shipped on the next flush; retired after it confirms
 		}
@@ -1082,6 +1104,20 @@ func (t *Tailer) Behind() (int64, time.Time) {
 		}
 	}
 	return bytesBehind, oldest
+}
+
+// Recycle hands b's buffer back for a later batch. Call it once nothing
+// refers to b's lines any more (the sinks copy what they send).
+func (t *Tailer) Recycle(b *Batch) {
+	buf := b.buf
+	b.buf, b.Lines = nil, nil
+	if cap(buf) != max(t.cfg.BatchBytes, t.cfg.MaxLineBytes)+1 {
+		return
+	}
+	select {
+	case t.free <- buf:
+	default:
+	}
 }
 
 // Flush sends the batch being built, if any (used when draining).
