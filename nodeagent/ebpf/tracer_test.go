@@ -382,3 +382,39 @@ func TestLostEventsCounted(t *testing.T) {
 	}
 	fmt.Fprintln(io.Discard, cnt)
 }
+
+// TestIPv6 checks the v6 address path on ::1.
+func TestIPv6(t *testing.T) {
+	_, col := startTracer(t)
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("skipping: no IPv6 loopback here: %v", err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			c.Close()
+		}
+	}()
+	dst := netip.MustParseAddrPort(ln.Addr().String())
+	c, err := net.Dial("tcp6", dst.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := netip.MustParseAddrPort(c.LocalAddr().String())
+	c.Close()
+	evs := col.waitFor(t, "the v6 connection's close", func(evs []Event) bool {
+		for _, e := range evs {
+			if e.Kind == KindClose && e.Dst == dst {
+				return true
+			}
+		}
+		return false
+	})
+	for _, e := range evs {
+		if e.Kind == KindClose && e.Dst == dst && (e.Src != src || e.PID != uint32(os.Getpid())) {
+			t.Errorf("v6 close event = %+v, want src %s and our pid", e, src)
+		}
+	}
+}
