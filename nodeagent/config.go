@@ -54,7 +54,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		APIKey:         envconf.Secret(r.String("NODEAGENT_API_KEY", "")),
 		ReportInterval: r.Duration("NODEAGENT_REPORT_INTERVAL", 10*time.Second, time.Second),
 		ReportTimeout:  r.Duration("NODEAGENT_REPORT_TIMEOUT", 5*time.Second, time.Second),
-		StreamMaxLen:   r.Int("NODEAGENT_STREAM_MAXLEN", 1000, 1, 1_000_000),
+		StreamMaxLen:   r.Int("NODEAGENT_STREAM_MAXLEN", 360, 1, 1_000_000),
 		MaxEvents:      r.Int("NODEAGENT_MAX_EVENTS", 10000, 0, 10_000_000),
 		EBPF:           r.Enum("NODEAGENT_EBPF", "auto", "auto", "on", "off"),
 		RingBytes:      r.Bytes("NODEAGENT_RINGBUF_BYTES", 8<<20),
