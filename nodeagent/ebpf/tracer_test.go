@@ -418,3 +418,24 @@ func TestIPv6(t *testing.T) {
 		}
 	}
 }
+
+func TestJoinTableFull(t *testing.T) {
+	tr := &Tracer{conns: map[uint64]connInfo{}, maxConns: 1}
+	open1 := Event{Kind: KindOpenActive, Cookie: 1, PID: 10, Comm: "a", mono: 100}
+	open2 := Event{Kind: KindOpenActive, Cookie: 2, PID: 20, Comm: "b", mono: 100}
+	tr.join(&open1)
+	tr.join(&open2)
+	close1 := Event{Kind: KindClose, Cookie: 1, mono: 400}
+	close2 := Event{Kind: KindClose, Cookie: 2, mono: 400}
+	tr.join(&close1)
+	tr.join(&close2)
+	if close1.PID != 10 || close1.Comm != "a" || close1.Duration != 300 {
+		t.Errorf("joined close = %+v, want pid 10, comm a, duration 300ns", close1)
+	}
+	if close2.PID != 0 || tr.tableFull.Load() != 1 || tr.untracked.Load() != 1 {
+		t.Errorf("close past the table = %+v, tableFull %d, untracked %d; want no pid, 1, 1", close2, tr.tableFull.Load(), tr.untracked.Load())
+	}
+	if len(tr.conns) != 0 {
+		t.Errorf("conns after closes = %d, want 0", len(tr.conns))
+	}
+}

@@ -61,6 +61,8 @@ type TCP struct {
 	CurrEstab      uint64   `json:"curr_established,omitempty"` // procfs only
 	EventsEmitted  uint64   `json:"events_emitted"`
 	LostEvents     uint64   `json:"lost_events"`
+	Untracked      uint64   `json:"untracked_closes,omitempty"` // closes whose open predates the agent
+	ConnTableFull  uint64   `json:"conn_table_full,omitempty"`  // opens past NODEAGENT_MAX_CONNS`
 	RTTSamples     uint64   `json:"rtt_samples"`
 	RTTP50us       float64  `json:"rtt_p50_us"`
 	RTTP99us       float64  `json:"rtt_p99_us"`

@@ -105,6 +105,7 @@ func (s *Stats) TCP() (report.TCP, error) {
 	}
 	t := report.TCP{Source: "ebpf", OpenedActive: c.OpenActive, OpenedPassive: c.OpenPassive, Established: c.Established,
 		Closed: c.Closed, Failed: c.Failed, Retransmits: c.Retransmits, EventsEmitted: c.Emitted, LostEvents: c.Lost,
+		Untracked: c.Untracked, ConnTableFull: c.TableFull,
 		RTTLog2Buckets: h[:]}
 	for _, n := range h {
 		t.RTTSamples += n
@@ -174,6 +175,8 @@ var (
 	descEmitted = prometheus.NewDesc("meshq_nodeagent_ebpf_events_total", "Events the eBPF programs wrote to the ring buffer.", nil, nil)
 	descLost    = prometheus.NewDesc("meshq_nodeagent_ebpf_lost_events_total", "Events dropped because the ring buffer was full.", nil, nil)
 	descDropped = prometheus.NewDesc("meshq_nodeagent_events_dropped_total", "Events read but dropped because the report queue was full.", nil, nil)
+	descUntrack = prometheus.NewDesc("meshq_nodeagent_tcp_untracked_closes_total", "Closes and failures of connections opened before the agent (or past the connection table): no process or duration.", nil, nil)
+	descTblFull = prometheus.NewDesc("meshq_nodeagent_conn_table_full_total", "Opens not tracked because NODEAGENT_MAX_CONNS connections were open.", nil, nil)
 	descSource  = prometheus.NewDesc("meshq_nodeagent_tcp_source", "Where TCP figures come from: ebpf, or procfs when eBPF could not load.", []string{"source"}, nil)
 	descErr     = prometheus.NewDesc("meshq_nodeagent_tcp_read_errors_total", "Failed reads of the TCP figures.", nil, nil)
 )
@@ -187,7 +190,7 @@ type collector struct {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descConns, descRetrans, descRemote, descRTT, descRTTHist, descEstab, descEmitted, descLost, descDropped, descSource, descErr} {
+	for _, d := range []*prometheus.Desc{descConns, descRetrans, descRemote, descRTT, descRTTHist, descEstab, descEmitted, descLost, descDropped, descSource, descErr, descUntrack, descTblFull} {
 		ch <- d
 	}
 }
@@ -218,6 +221,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descEmitted, prometheus.CounterValue, float64(t.EventsEmitted))
 	ch <- prometheus.MustNewConstMetric(descLost, prometheus.CounterValue, float64(t.LostEvents))
+	ch <- prometheus.MustNewConstMetric(descUntrack, prometheus.CounterValue, float64(t.Untracked))
+	ch <- prometheus.MustNewConstMetric(descTblFull, prometheus.CounterValue, float64(t.ConnTableFull))
 	for _, r := range t.Remotes {
 		ch <- prometheus.MustNewConstMetric(descRemote, prometheus.CounterValue, float64(r.Retransmits), r.Addr)
 	}
