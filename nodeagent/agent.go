@@ -130,7 +130,8 @@ func newAgent(cfg config, lib gpu.Lib, log *slog.Logger) (*agent, error) {
 	case "off":
 		a.ebpfStatus = "unavailable: disabled by NODEAGENT_EBPF=off; using /proc/net/snmp"
 	default:
-		t, err := ebpf.Load(ebpf.Options{RingBytes: int(cfg.RingBytes), WakeupBytes: int(cfg.WakeupBytes), FlushInterval: cfg.FlushInterval})
+		t, err := ebpf.Load(ebpf.Options{RingBytes: int(cfg.RingBytes), WakeupBytes: int(cfg.WakeupBytes),
+			FlushInterval: cfg.FlushInterval, MaxConns: cfg.MaxConns})
 		if err != nil {
 			if cfg.EBPF == "on" {
 				return nil, fmt.Errorf("loading eBPF programs (NODEAGENT_EBPF=on): %w", err)

@@ -29,6 +29,7 @@ type config struct {
 	RingBytes     int64
 	WakeupBytes   int64
 	FlushInterval time.Duration
+	MaxConns      int
 	ProcRoot      string
 
 	GPUFixture string // test only: a gpufixture name instead of the real driver
@@ -54,12 +55,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 		APIKey:         envconf.Secret(r.String("NODEAGENT_API_KEY", "")),
 		ReportInterval: r.Duration("NODEAGENT_REPORT_INTERVAL", 10*time.Second, time.Second),
 		ReportTimeout:  r.Duration("NODEAGENT_REPORT_TIMEOUT", 5*time.Second, time.Second),
-		StreamMaxLen:   r.Int("NODEAGENT_STREAM_MAXLEN", 1000, 1, 1_000_000),
+		StreamMaxLen:   r.Int("NODEAGENT_STREAM_MAXLEN", 360, 1, 1_000_000),
 		MaxEvents:      r.Int("NODEAGENT_MAX_EVENTS", 10000, 0, 10_000_000),
 		EBPF:           r.Enum("NODEAGENT_EBPF", "auto", "auto", "on", "off"),
 		RingBytes:      r.Bytes("NODEAGENT_RINGBUF_BYTES", 8<<20),
 		WakeupBytes:    r.Bytes("NODEAGENT_WAKEUP_BYTES", 256<<10),
 		FlushInterval:  r.Duration("NODEAGENT_FLUSH_INTERVAL", 100*time.Millisecond, time.Millisecond),
+		MaxConns:       r.Int("NODEAGENT_MAX_CONNS", 1<<18, 1, 1<<24),
 		ProcRoot:       r.String("NODEAGENT_PROC_ROOT", "/proc"),
 		GPUFixture:     r.String("NODEAGENT_GPU_FIXTURE", ""),
 		NCCLTopoFile:   r.String("NCCL_TOPO_DUMP_FILE", ""),
@@ -135,7 +137,7 @@ func (c config) LogValue() slog.Value {
 		slog.String("apiserver_url", c.APIServerURL), slog.String("api_key", c.APIKey.String()), slog.Duration("report_interval", c.ReportInterval),
 		slog.Int("stream_maxlen", c.StreamMaxLen), slog.Int("max_events", c.MaxEvents), slog.String("ebpf", c.EBPF),
 		slog.Int64("ringbuf_bytes", c.RingBytes), slog.Int64("wakeup_bytes", c.WakeupBytes),
-		slog.Duration("flush_interval", c.FlushInterval), slog.String("proc_root", c.ProcRoot),
+		slog.Duration("flush_interval", c.FlushInterval), slog.Int("max_conns", c.MaxConns), slog.String("proc_root", c.ProcRoot),
 		slog.String("gpu_fixture", c.GPUFixture), slog.String("nccl_topo_dump_file", c.NCCLTopoFile),
 		slog.Any("nccl_logs", c.NCCLLogs), slog.Any("nccl_traces", c.NCCLTraces),
 		slog.Int("hang_factor", c.HangFactor), slog.Int("hang_window", c.HangWindow),

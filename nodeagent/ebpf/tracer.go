@@ -82,6 +82,7 @@ type Counters struct {
 	Failed      uint64
 	Retransmits uint64
 	Untracked   uint64 // closes and failures of connections whose open the agent did not see
+	TableFull   uint64 // opens not tracked because MaxConns connections were open
 }
 
 // RTTSlots is the number of log2 buckets of the RTT histogram; bucket i
@@ -305,9 +306,6 @@ func (t *Tracer) join(ev *Event) {
 	}
 }
 
-// TableFull counts opens not tracked because MaxConns connections were open.
-func (t *Tracer) TableFull() uint64 { return t.tableFull.Load() }
-
 func addr(family uint16, b [16]byte) netip.Addr {
 	if family == unix.AF_INET {
 		return netip.AddrFrom4([4]byte(b[:4]))
@@ -329,7 +327,7 @@ func (t *Tracer) Counters() (Counters, error) {
 	}
 	return Counters{
 		Emitted: v[0], Lost: v[1], OpenActive: v[2], OpenPassive: v[3], Established: v[4],
-		Closed: v[5], Failed: v[6], Retransmits: v[7], Untracked: t.untracked.Load(),
+		Closed: v[5], Failed: v[6], Retransmits: v[7], Untracked: t.untracked.Load(), TableFull: t.tableFull.Load(),
 	}, nil
 }
 

@@ -382,3 +382,60 @@ func TestLostEventsCounted(t *testing.T) {
 	}
 	fmt.Fprintln(io.Discard, cnt)
 }
+
+// TestIPv6 checks the v6 address path on ::1.
+func TestIPv6(t *testing.T) {
+	_, col := startTracer(t)
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("skipping: no IPv6 loopback here: %v", err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			c.Close()
+		}
+	}()
+	dst := netip.MustParseAddrPort(ln.Addr().String())
+	c, err := net.Dial("tcp6", dst.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := netip.MustParseAddrPort(c.LocalAddr().String())
+	c.Close()
+	evs := col.waitFor(t, "the v6 connection's close", func(evs []Event) bool {
+		for _, e := range evs {
+			if e.Kind == KindClose && e.Dst == dst {
+				return true
+			}
+		}
+		return false
+	})
+	for _, e := range evs {
+		if e.Kind == KindClose && e.Dst == dst && (e.Src != src || e.PID != uint32(os.Getpid())) {
+			t.Errorf("v6 close event = %+v, want src %s and our pid", e, src)
+		}
+	}
+}
+
+func TestJoinTableFull(t *testing.T) {
+	tr := &Tracer{conns: map[uint64]connInfo{}, maxConns: 1}
+	open1 := Event{Kind: KindOpenActive, Cookie: 1, PID: 10, Comm: "a", mono: 100}
+	open2 := Event{Kind: KindOpenActive, Cookie: 2, PID: 20, Comm: "b", mono: 100}
+	tr.join(&open1)
+	tr.join(&open2)
+	close1 := Event{Kind: KindClose, Cookie: 1, mono: 400}
+	close2 := Event{Kind: KindClose, Cookie: 2, mono: 400}
+	tr.join(&close1)
+	tr.join(&close2)
+	if close1.PID != 10 || close1.Comm != "a" || close1.Duration != 300 {
+		t.Errorf("joined close = %+v, want pid 10, comm a, duration 300ns", close1)
+	}
+	if close2.PID != 0 || tr.tableFull.Load() != 1 || tr.untracked.Load() != 1 {
+		t.Errorf("close past the table = %+v, tableFull %d, untracked %d; want no pid, 1, 1", close2, tr.tableFull.Load(), tr.untracked.Load())
+	}
+	if len(tr.conns) != 0 {
+		t.Errorf("conns after closes = %d, want 0", len(tr.conns))
+	}
+}

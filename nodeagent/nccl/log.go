@@ -37,6 +37,10 @@ var (
 	collChans  = regexp.MustCompile(`^(\d+) coll channels`)
 )
 
+// maxChannels bounds the channel index taken from a log line (NCCL uses at
+// most 64), so a corrupt line cannot make the parser allocate without end.
+const maxChannels = 256
+
 // LogParser accumulates communicators over one or more logs.
 type LogParser struct {
 	comms   map[string]*Communicator // by host/pid/comm pointer
@@ -109,6 +113,9 @@ func (p *LogParser) line(s string) {
 	case channelRe.MatchString(msg):
 		cm := channelRe.FindStringSubmatch(msg)
 		ch, _ := strconv.Atoi(cm[1])
+		if ch >= maxChannels {
+			return
+		}
 		var ring []int
 		for _, f := range strings.Fields(cm[3]) {
 			v, _ := strconv.Atoi(f)

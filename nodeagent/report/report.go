@@ -51,22 +51,29 @@ type Status struct {
 // TCP is the node's TCP picture: kernel counters since the agent started
 // (eBPF) or since boot (/proc fallback).
 type TCP struct {
-	Source         string   `json:"source"` // ebpf or procfs
-	OpenedActive   uint64   `json:"opened_active"`
-	OpenedPassive  uint64   `json:"opened_passive"`
-	Established    uint64   `json:"established"`
-	Closed         uint64   `json:"closed"`
-	Failed         uint64   `json:"failed"`
-	Retransmits    uint64   `json:"retransmits"`
-	CurrEstab      uint64   `json:"curr_established,omitempty"` // procfs only
-	EventsEmitted  uint64   `json:"events_emitted"`
-	LostEvents     uint64   `json:"lost_events"`
-	RTTSamples     uint64   `json:"rtt_samples"`
-	RTTP50us       float64  `json:"rtt_p50_us"`
-	RTTP99us       float64  `json:"rtt_p99_us"`
-	RTTP999us      float64  `json:"rtt_p999_us"`
-	RTTLog2Buckets []uint64 `json:"rtt_log2_buckets_us,omitempty"`
-	Remotes        []Remote `json:"remotes,omitempty"`
+	Source        string `json:"source"` // ebpf or procfs
+	OpenedActive  uint64 `json:"opened_active"`
+	OpenedPassive uint64 `json:"opened_passive"`
+	Established   uint64 `json:"established"`
+	Closed        uint64 `json:"closed"`
+	Failed        uint64 `json:"failed"`
+	Retransmits   uint64 `json:"retransmits"`
+	CurrEstab     uint64 `json:"curr_established,omitempty"` // procfs only
+	// From /proc/net/netstat (procfs only).
+	Timeouts        uint64   `json:"timeouts,omitempty"`         // TcpExt TCPTimeouts
+	SynRetransmits  uint64   `json:"syn_retransmits,omitempty"`  // TcpExt TCPSynRetrans
+	ListenOverflows uint64   `json:"listen_overflows,omitempty"` // TcpExt ListenOverflows
+	ListenDrops     uint64   `json:"listen_drops,omitempty"`     // TcpExt ListenDrops
+	EventsEmitted   uint64   `json:"events_emitted"`
+	LostEvents      uint64   `json:"lost_events"`
+	Untracked       uint64   `json:"untracked_closes,omitempty"` // closes whose open predates the agent
+	ConnTableFull   uint64   `json:"conn_table_full,omitempty"`  // opens past NODEAGENT_MAX_CONNS`
+	RTTSamples      uint64   `json:"rtt_samples"`
+	RTTP50us        float64  `json:"rtt_p50_us"`
+	RTTP99us        float64  `json:"rtt_p99_us"`
+	RTTP999us       float64  `json:"rtt_p999_us"`
+	RTTLog2Buckets  []uint64 `json:"rtt_log2_buckets_us,omitempty"`
+	Remotes         []Remote `json:"remotes,omitempty"`
 }
 
 // Remote is retransmits towards one remote address.

@@ -105,6 +105,7 @@ func (s *Stats) TCP() (report.TCP, error) {
 	}
 	t := report.TCP{Source: "ebpf", OpenedActive: c.OpenActive, OpenedPassive: c.OpenPassive, Established: c.Established,
 		Closed: c.Closed, Failed: c.Failed, Retransmits: c.Retransmits, EventsEmitted: c.Emitted, LostEvents: c.Lost,
+		Untracked: c.Untracked, ConnTableFull: c.TableFull,
 		RTTLog2Buckets: h[:]}
 	for _, n := range h {
 		t.RTTSamples += n
@@ -134,9 +135,12 @@ func (s *Stats) procTCP() (report.TCP, error) {
 	if !ok {
 		return report.TCP{}, fmt.Errorf("reading tcp counters: no Tcp section in %s/net/snmp", s.procRoot)
 	}
+	ext := m["TcpExt"] // a nil map reads as zeros on kernels without a field
 	u := func(v int64) uint64 { return uint64(max(v, 0)) }
 	return report.TCP{Source: "procfs", OpenedActive: u(tcp["ActiveOpens"]), OpenedPassive: u(tcp["PassiveOpens"]),
-		Failed: u(tcp["AttemptFails"]), Retransmits: u(tcp["RetransSegs"]), CurrEstab: u(tcp["CurrEstab"])}, nil
+		Failed: u(tcp["AttemptFails"]), Retransmits: u(tcp["RetransSegs"]), CurrEstab: u(tcp["CurrEstab"]),
+		Timeouts: u(ext["TCPTimeouts"]), SynRetransmits: u(ext["TCPSynRetrans"]),
+		ListenOverflows: u(ext["ListenOverflows"]), ListenDrops: u(ext["ListenDrops"])}, nil
 }
 
 // Quantile estimates the q-quantile of a log2 histogram (bucket i holds
@@ -174,6 +178,9 @@ var (
 	descEmitted = prometheus.NewDesc("meshq_nodeagent_ebpf_events_total", "Events the eBPF programs wrote to the ring buffer.", nil, nil)
 	descLost    = prometheus.NewDesc("meshq_nodeagent_ebpf_lost_events_total", "Events dropped because the ring buffer was full.", nil, nil)
 	descDropped = prometheus.NewDesc("meshq_nodeagent_events_dropped_total", "Events read but dropped because the report queue was full.", nil, nil)
+	descUntrack = prometheus.NewDesc("meshq_nodeagent_tcp_untracked_closes_total", "Closes and failures of connections opened before the agent (or past the connection table): no process or duration.", nil, nil)
+	descTblFull = prometheus.NewDesc("meshq_nodeagent_conn_table_full_total", "Opens not tracked because NODEAGENT_MAX_CONNS connections were open.", nil, nil)
+	descExt     = prometheus.NewDesc("meshq_nodeagent_tcp_netstat_total", "TcpExt counters from /proc/net/netstat (procfs source only).", []string{"counter"}, nil)
 	descSource  = prometheus.NewDesc("meshq_nodeagent_tcp_source", "Where TCP figures come from: ebpf, or procfs when eBPF could not load.", []string{"source"}, nil)
 	descErr     = prometheus.NewDesc("meshq_nodeagent_tcp_read_errors_total", "Failed reads of the TCP figures.", nil, nil)
 )
@@ -187,7 +194,7 @@ type collector struct {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descConns, descRetrans, descRemote, descRTT, descRTTHist, descEstab, descEmitted, descLost, descDropped, descSource, descErr} {
+	for _, d := range []*prometheus.Desc{descConns, descRetrans, descRemote, descRTT, descRTTHist, descEstab, descEmitted, descLost, descDropped, descSource, descErr, descUntrack, descTblFull, descExt} {
 		ch <- d
 	}
 }
@@ -214,10 +221,16 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descRetrans, prometheus.CounterValue, float64(t.Retransmits))
 	if t.Source == "procfs" {
 		ch <- prometheus.MustNewConstMetric(descEstab, prometheus.GaugeValue, float64(t.CurrEstab))
+		for name, v := range map[string]uint64{"TCPTimeouts": t.Timeouts, "TCPSynRetrans": t.SynRetransmits,
+			"ListenOverflows": t.ListenOverflows, "ListenDrops": t.ListenDrops} {
+			ch <- prometheus.MustNewConstMetric(descExt, prometheus.CounterValue, float64(v), name)
+		}
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(descEmitted, prometheus.CounterValue, float64(t.EventsEmitted))
 	ch <- prometheus.MustNewConstMetric(descLost, prometheus.CounterValue, float64(t.LostEvents))
+	ch <- prometheus.MustNewConstMetric(descUntrack, prometheus.CounterValue, float64(t.Untracked))
+	ch <- prometheus.MustNewConstMetric(descTblFull, prometheus.CounterValue, float64(t.ConnTableFull))
 	for _, r := range t.Remotes {
 		ch <- prometheus.MustNewConstMetric(descRemote, prometheus.CounterValue, float64(r.Retransmits), r.Addr)
 	}
