@@ -13,6 +13,7 @@ VAR=${MESHQ_RUN_DIR:-var/run-pod}
 SIDECAR_PORT=${SIDECAR_PORT:-8000}
 API_ADDR=${API_ADDR:-127.0.0.1:8080}
 mkdir -p "$VAR"/{data,log,shipper,audit}
+VAR=$(cd "$VAR" && pwd) # absolute, so every daemon reads the same paths
 
 # A fresh key for this run (never reuse the demo key elsewhere).
 API_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -50,7 +51,7 @@ pids+=($!)
 wait_http "http://$API_ADDR/health/ready" apiserver "$VAR/log/apiserver.log"
 
 LISTEN_ADDR=127.0.0.1:$SIDECAR_PORT UPSTREAM=http://$API_ADDR AUTH_MODE=api_key API_KEY=$API_KEY \
-  RBAC_POLICY_FILE=$PWD/$VAR/rbac.yaml AUDIT_LOG_ENABLED=true AUDIT_LOG_FILE=$VAR/audit/audit.jsonl \
+  RBAC_POLICY_FILE=$VAR/rbac.yaml AUDIT_LOG_ENABLED=true AUDIT_LOG_FILE=$VAR/audit/audit.jsonl \
   "$BIN/authsidecar" >"$VAR/log/authsidecar.log" 2>&1 &
 pids+=($!)
 wait_http "http://127.0.0.1:$SIDECAR_PORT/readyz" authsidecar "$VAR/log/authsidecar.log"
