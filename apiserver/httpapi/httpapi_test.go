@@ -36,6 +36,7 @@ type fixture struct {
 }
 
 type options struct {
+	extra     *query.Definition
 	maxBody   int
 	redisPing func(context.Context) error
 }
@@ -57,8 +58,14 @@ func start(t *testing.T, o options) *fixture {
 	}
 	ready := &atomic.Bool{}
 	ready.Store(true)
+	reg := query.NewBuiltin()
+	if o.extra != nil {
+		if err := reg.Register(*o.extra); err != nil {
+			t.Fatal(err)
+		}
+	}
 	api, err := httpapi.New(httpapi.Options{
-		Engine: eng, Registry: query.NewBuiltin(), Log: log, Metrics: prometheus.NewRegistry(),
+		Engine: eng, Registry: reg, Log: log, Metrics: prometheus.NewRegistry(),
 		MaxBodyBytes: o.maxBody, RedisPing: o.redisPing, Ready: ready.Load,
 		Routes: []func(*router.Router){func(r *router.Router) {
 			r.GET("/test/panic", func(*fasthttp.RequestCtx) { panic("boom") })
@@ -383,5 +390,17 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+}
+
+// A query of a plan this server does not run answers 403, and says which
+// plan it needs.
+func TestPlanTier(t *testing.T) {
+	f := start(t, options{extra: &query.Definition{Name: "chaos_simulate", Description: "x", Tier: query.TierEnterprise, Columns: []string{"x"},
+		Run: func(context.Context, *query.Env, query.Args) (*query.Result, error) { return &query.Result{}, nil }}})
+	r := f.do(t, "POST", "/queries/chaos_simulate/execute", "")
+	wantError(t, "enterprise query", r, 403, "forbidden", "needs the enterprise plan; this server runs the community plan")
+	if got := r.header.Get("X-Plan-Tier"); got != "enterprise" {
+		t.Errorf("X-Plan-Tier = %q, want enterprise", got)
 	}
 }

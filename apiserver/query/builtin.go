@@ -537,11 +537,13 @@ func blastQuery(name, desc string, params []Param, fail func(*graph.Graph, Args)
 			if err != nil {
 				return nil, err
 			}
-			res := &Result{Rows: make([][]any, 0, len(br.Devices)+len(br.Endpoints))}
-			for _, d := range br.Devices {
-				res.Rows = append(res.Rows, []any{"device", d.Hostname, nullStr(d.Role), nullStr(d.Site), nil, nil, nil, nil, nil})
-			}
-			for _, e := range br.Endpoints {
+			nd := len(br.Devices)
+			res := &Result{Len: nd + len(br.Endpoints), Row: func(i int) []any {
+				if i < nd {
+					d := br.Devices[i]
+					return []any{"device", d.Hostname, nullStr(d.Role), nullStr(d.Site), nil, nil, nil, nil, nil}
+				}
+				e := br.Endpoints[i-nd]
 				var ip any
 				ips := make([]string, len(e.IPs))
 				for k, x := range e.IPs {
@@ -550,8 +552,8 @@ func blastQuery(name, desc string, params []Param, fail func(*graph.Graph, Args)
 				if len(ips) > 0 {
 					ip = ips[0]
 				}
-				res.Rows = append(res.Rows, []any{"endpoint", e.Device.Hostname, nullStr(e.Device.Role), nullStr(e.Device.Site), e.Interface, e.MAC, ip, ips, nullInt(e.VLAN)})
-			}
+				return []any{"endpoint", e.Device.Hostname, nullStr(e.Device.Role), nullStr(e.Device.Site), e.Interface, e.MAC, ip, ips, nullInt(e.VLAN)}
+			}}
 			byVLAN := make([]map[string]any, len(br.ByVLAN))
 			for k, c := range br.ByVLAN {
 				byVLAN[k] = map[string]any{"vlan": c.VLAN, "endpoints": c.Endpoints}

@@ -328,6 +328,11 @@ func TestBlastRadius(t *testing.T) {
 	if diff := cmp.Diff(wantSummary, blastSummary(t, resp)); diff != "" {
 		t.Errorf("blast_radius_from_device(dist1) summary (-want +got):\n%s", diff)
 	}
+	// Pages split the rows; the summary describes the whole answer.
+	page := run(t, g, "blast_radius_from_device", `{"hostname":"dist1","limit":2}`)
+	if diff := cmp.Diff([][]any{acc1, acc2}, page.Rows); diff != "" || !page.Truncated || page.TotalRows != 5 || blastSummary(t, page)["endpoints"] != 3 {
+		t.Errorf("blast_radius_from_device(dist1, limit 2) = truncated %v total %d summary %v, rows diff:\n%s", page.Truncated, page.TotalRows, blastSummary(t, page), diff)
+	}
 	// Redundancy: dist1 keeps core2 when core1 fails; orphan1 never had a
 	// path, so it did not lose one.
 	checkRows(t, g, "blast_radius_from_device", `{"hostname":"core1"}`, [][]any{})
