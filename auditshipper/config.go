@@ -113,7 +113,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	c.BatchRecords = r.Int("SHIPPER_BATCH_RECORDS", 5000, 1, 1_000_000)
 	c.Concurrency = r.Int("SHIPPER_CONCURRENCY", 2, 1, 64)
-	c.QueueBatches = r.Int("SHIPPER_QUEUE_BATCHES", 4, 1, 1024)
+	c.QueueBatches = r.Int("SHIPPER_QUEUE_BATCHES", 2, 1, 1024)
 	c.MaxLineBytes = int(r.Bytes("SHIPPER_MAX_LINE_BYTES", 1<<20))
 	if c.MaxLineBytes < 1024 || c.MaxLineBytes > 64<<20 {
 		r.Errorf("SHIPPER_MAX_LINE_BYTES", "%d is outside 1KiB..64MiB", c.MaxLineBytes)

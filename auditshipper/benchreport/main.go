@@ -342,6 +342,13 @@ func (e *env) shipperCmd(stateDir, listen, esURL, path string) *exec.Cmd {
 		"PATH=" + os.Getenv("PATH"), "AUDIT_LOG_PATH=" + path, "AUDIT_LOG_BACKEND=elasticsearch", "ES_URL=" + esURL, "ES_INDEX=bench",
 		"SHIPPER_STATE_DIR=" + stateDir, "SHIPPER_LISTEN=" + listen, "LOG_LEVEL=WARNING", "SHIPPER_RETRY_MAX=1s",
 	}
+	// Tuning runs: SHIPPER_* (but not the paths above) and GO* pass through.
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if (strings.HasPrefix(k, "SHIPPER_") && k != "SHIPPER_STATE_DIR" && k != "SHIPPER_LISTEN") || k == "GOGC" || k == "GOMEMLIMIT" {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
 	return cmd
 }
 

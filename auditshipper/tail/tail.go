@@ -164,7 +164,7 @@ func New(cfg Config, st checkpoint.State, log *slog.Logger, reg prometheus.Regis
 	if _, err := filepath.Match(cfg.Pattern, ""); err != nil {
 		return nil, fmt.Errorf("bad pattern %q: %w", cfg.Pattern, err)
 	}
-	t := &Tailer{cfg: cfg, log: log, files: map[uint64]*file{}, first: len(st.Files) == 0, free: make(chan []byte, 8)}
+	t := &Tailer{cfg: cfg, log: log, files: map[uint64]*file{}, first: len(st.Files) == 0, free: make(chan []byte, 4)}
 	t.metrics = metrics{
 		linesRead: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auditshipper_records_read_total", Help: "Records read from the audit log, by kind (record, blank, too_long, partial)."}, []string{"kind"}),
 		bytesRead: prometheus.NewCounter(prometheus.CounterOpts{Name: "auditshipper_bytes_read_total", Help: "Bytes read from the audit log files."}),
