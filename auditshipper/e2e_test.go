@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"hash/fnv"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -611,6 +612,16 @@ func TestStdoutSink(t *testing.T) {
 	h := newHarness(t, nil)
 	h.w.write(50)
 	h.start()
+	for path, want := range map[string]int{"/livez": 200, "/readyz": 200, "/metrics": 200, "/nope": 404} {
+		resp, err := http.Get("http://" + h.listen + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s = %d, want %d", path, resp.StatusCode, want)
+		}
+	}
 	h.waitFor(10*time.Second, "50 lines on stdout", func() bool { return strings.Count(h.cur.stdout.String(), "\n") >= 50 })
 	out := h.cur.stdout.String()
 	h.stop()
