@@ -9,8 +9,9 @@ DAEMONS   := apiserver authsidecar auditshipper nodeagent
 # Debian packages the tests need: real Redis, clang/llvm for the eBPF
 # programs, iproute2 for the qdisc that provokes retransmits.
 TEST_PKGS := redis-server clang llvm libbpf-dev iproute2 procps
-# Extra packages only the benchmarks compare against.
-BENCH_PKGS := wrk nginx-light rsyslog rsyslog-elasticsearch syslog-ng-core syslog-ng-mod-http
+# Extra packages only the benchmarks compare against. syslog-ng conflicts
+# with rsyslog as a Debian package, so it is unpacked beside the tree instead.
+BENCH_PKGS := wrk nginx-light rsyslog rsyslog-elasticsearch
 
 .PHONY: all build run test test-go lint generate check-generate bench deps bench-deps clean
 
@@ -24,6 +25,7 @@ deps:
 
 bench-deps: deps
 	@./scripts/apt-ensure.sh $(BENCH_PKGS)
+	@./auditshipper/benchreport/install-syslog-ng.sh $(CURDIR)/var/bench/syslog-ng
 
 build:
 	@mkdir -p $(BIN)
