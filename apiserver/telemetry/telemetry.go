@@ -146,24 +146,8 @@ func New(log *slog.Logger, opts Options) *Service {
 		events: make([]Event, opts.MaxEvents)}
 }
 
-// Route is one endpoint with the permission name the sidecar maps it to
-// and the licence feature that gates it (seeds §13.9).
-type Route struct {
-	Method, Path, Permission, Feature string
-}
-
-// Routes lists the endpoints Register mounts, for the permission registry.
-func Routes() []Route {
-	return []Route{
-		{"POST", "/telemetry/report", "telemetry_ingest", ""},
-		{"GET", "/ebpf/metrics", "ebpf_metrics", "ebpf_telemetry"},
-		{"GET", "/ebpf/events", "ebpf_events", "ebpf_telemetry"},
-		{"GET", "/nccl/topology/full", "nccl_topology_full", "nccl_silicon_mapping"},
-		{"GET", "/nccl/operations/active", "nccl_operations_active", "nccl_silicon_mapping"},
-	}
-}
-
-// Register mounts the endpoints.
+// Register mounts the endpoints. The permission each needs is in the
+// authsidecar's table (authsidecar/rbac/permission.go).
 func (s *Service) Register(r *router.Router) {
 	r.POST("/telemetry/report", s.handleReport)
 	r.GET("/ebpf/metrics", s.handleMetrics)

@@ -30,6 +30,7 @@ const (
 	PermEBPFEvents      = "ebpf_events"
 	PermNCCLTopology    = "nccl_topology"
 	PermNCCLOperations  = "nccl_operations"
+	PermTelemetryIngest = "telemetry_ingest"
 	PermChaosSimulate   = "chaos_simulate"
 	PermChaosResults    = "chaos_results"
 	PermAIConversation  = "ai_conversation"
@@ -46,6 +47,7 @@ var fixed = map[string]string{
 	"/ebpf/events":            PermEBPFEvents,
 	"/nccl/topology/full":     PermNCCLTopology,
 	"/nccl/operations/active": PermNCCLOperations,
+	"/telemetry/report":       PermTelemetryIngest,
 	"/graph/chaos-simulate":   PermChaosSimulate,
 	"/ai/query/conversation":  PermAIConversation,
 	"/events":                 PermEvents,
