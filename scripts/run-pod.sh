@@ -20,9 +20,8 @@ API_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 echo "$API_KEY" >"$VAR/api_key"
 chmod 600 "$VAR/api_key"
 
-# The example policy of the product documentation (seeds §13.6), plus a
-# machine key for the node agent's own reporting.
-cp k8s/rbac-policy.yaml "$VAR/rbac-configmap.yaml"
+# The example policy of the product documentation (seeds §13.6), taken from
+# the ConfigMap in k8s/ so the two never differ.
 sed -n '/rbac.yaml: |/,$p' k8s/rbac-policy.yaml | tail -n +2 | sed 's/^    //' >"$VAR/rbac.yaml"
 
 pids=()
@@ -56,7 +55,7 @@ LISTEN_ADDR=127.0.0.1:$SIDECAR_PORT UPSTREAM=http://$API_ADDR AUTH_MODE=api_key 
 pids+=($!)
 wait_http "http://127.0.0.1:$SIDECAR_PORT/readyz" authsidecar "$VAR/log/authsidecar.log"
 
-AUDIT_LOG_PATH="$VAR/audit/audit.jsonl*" AUDIT_LOG_BACKEND=stdout SHIPPER_STATE_DIR=$VAR/shipper \
+AUDIT_LOG_PATH="$VAR/audit/audit.jsonl" AUDIT_LOG_BACKEND=stdout SHIPPER_STATE_DIR=$VAR/shipper \
   SHIPPER_LISTEN=127.0.0.1:9102 "$BIN/auditshipper" >"$VAR/log/audit-shipped.jsonl" 2>"$VAR/log/auditshipper.log" &
 pids+=($!)
 wait_http "http://127.0.0.1:9102/livez" auditshipper "$VAR/log/auditshipper.log"
