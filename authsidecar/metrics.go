@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/meshoptixiq/mesh/common/audit"
 	"github.com/meshoptixiq/mesh/common/obs"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -27,6 +28,36 @@ type metrics struct {
 	rateRedisErrors prometheus.Counter
 	jwksFetches     *prometheus.CounterVec // result
 	patErrors       prometheus.Counter
+
+	// Children resolved once: WithLabelValues hashes its labels on every
+	// call, and these are counted on every request.
+	byOutcome [3][4]prometheus.Counter // requests: [outcomeIndex][classIndex]
+	allowed   prometheus.Counter       // decisions{decision="allow"}
+	denied    prometheus.Counter       // decisions{decision="deny"}
+}
+
+// request counts one request by outcome and status.
+func (m *metrics) request(outcome string, status int) {
+	o := 0
+	switch outcome {
+	case audit.OutcomeDeny:
+		o = 1
+	case audit.OutcomeError:
+		o = 2
+	}
+	m.byOutcome[o][classIndex(status)].Inc()
+}
+
+func classIndex(status int) int {
+	switch {
+	case status >= 500:
+		return 3
+	case status >= 400:
+		return 2
+	case status >= 300:
+		return 1
+	}
+	return 0
 }
 
 func newMetrics() *metrics {
@@ -66,6 +97,13 @@ func newMetrics() *metrics {
 		m.rateRedisErrors, m.jwksFetches, m.patErrors} {
 		f(c)
 	}
+	// Index order as in request and classIndex.
+	for o, outcome := range []string{audit.OutcomeAllow, audit.OutcomeDeny, audit.OutcomeError} {
+		for c, class := range []string{"2xx", "3xx", "4xx", "5xx"} {
+			m.byOutcome[o][c] = m.requests.WithLabelValues(outcome, class)
+		}
+	}
+	m.allowed, m.denied = m.decisions.WithLabelValues("allow"), m.decisions.WithLabelValues("deny")
 	return m
 }
 

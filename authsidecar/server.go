@@ -81,7 +81,7 @@ func (s *sidecar) parseError(ctx *fasthttp.RequestCtx, err error) {
 		status, code, msg = fasthttp.StatusRequestTimeout, apierror.Timeout, "request not received in time"
 	}
 	s.log.Debug("unparseable request", "remote", ctx.RemoteIP().String(), "err", err)
-	s.m.requests.WithLabelValues(audit.OutcomeDeny, class(status)).Inc()
+	s.m.request(audit.OutcomeDeny, status)
 	ctx.SetConnectionClose()
 	apierror.Write(ctx, status, code, msg)
 }
@@ -140,7 +140,7 @@ func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
 		if ok, detail := s.audit.Healthy(); !ok {
 			s.log.Error("refusing request: audit required but not writable", "request_id", r.id, "detail", detail)
 			apierror.Write(ctx, fasthttp.StatusServiceUnavailable, apierror.Unavailable, "audit log unavailable; request not served")
-			s.m.requests.WithLabelValues(audit.OutcomeError, "5xx").Inc()
+			s.m.request(audit.OutcomeError, fasthttp.StatusServiceUnavailable)
 			return
 		}
 	}
@@ -204,7 +204,7 @@ func (s *sidecar) authenticate(ctx *fasthttp.RequestCtx, r *reqState) bool {
 	}
 	keysOK := s.cfg.AuthMode != "oidc"
 	switch {
-	case len(key) > 0 && pat.LooksLike(string(key)), len(key) == 0 && pat.LooksLike(string(bearer)):
+	case len(key) > 0 && pat.LooksLike(b2s(key)), len(key) == 0 && pat.LooksLike(b2s(bearer)):
 		secret := string(key)
 		if len(key) == 0 {
 			secret = string(bearer)
@@ -288,10 +288,10 @@ func (s *sidecar) authorize(ctx *fasthttp.RequestCtx, r *reqState, pol *rbac.Pol
 			"matched_pattern", r.decision.Pattern, "policy_version", pol.Version)
 	}
 	if r.decision.Allow {
-		s.m.decisions.WithLabelValues("allow").Inc()
+		s.m.allowed.Inc()
 		return true
 	}
-	s.m.decisions.WithLabelValues("deny").Inc()
+	s.m.denied.Inc()
 	if r.reason == "" {
 		r.reason = "no role grants " + permLabel(r.perm)
 	}
@@ -339,7 +339,7 @@ func (s *sidecar) forward(ctx *fasthttp.RequestCtx, r *reqState, authenticated b
 		ctx.QueryArgs().Del("api_key")
 		req.URI().SetQueryStringBytes(ctx.QueryArgs().QueryString())
 	}
-	req.Header.Set("X-Forwarded-For", s.forwardedFor(ctx))
+	req.Header.Set("X-Forwarded-For", s.forwardedFor(ctx, r))
 	req.Header.Del("X-Real-Ip")
 	req.Header.Del("Forwarded")
 	if r.perm.Name == rbac.PermEvents && ctx.IsGet() {
@@ -452,7 +452,7 @@ func (s *sidecar) finish(ctx *fasthttp.RequestCtx, r *reqState, audited bool) {
 	case status >= 500:
 		outcome = audit.OutcomeError
 	}
-	s.m.requests.WithLabelValues(outcome, class(status)).Inc()
+	s.m.request(outcome, status)
 	s.m.duration.Observe(elapsed.Seconds())
 	if !audited || (s.audit == nil && s.soar == nil) {
 		return
@@ -465,7 +465,10 @@ func (s *sidecar) finish(ctx *fasthttp.RequestCtx, r *reqState, audited bool) {
 	if q := ctx.Response.Header.Peek(identity.HeaderQueryName); query == "" && len(q) > 0 {
 		query = string(q)
 	}
-	rowCount, _ := strconv.ParseInt(string(ctx.Response.Header.Peek(identity.HeaderRowCount)), 10, 64)
+	var rowCount int64
+	if v := ctx.Response.Header.Peek(identity.HeaderRowCount); len(v) > 0 {
+		rowCount, _ = strconv.ParseInt(b2s(v), 10, 64)
+	}
 	groups := r.ident.Groups
 	if groups == nil {
 		groups = []string{}
@@ -495,18 +498,6 @@ func (s *sidecar) finish(ctx *fasthttp.RequestCtx, r *reqState, audited bool) {
 		s.soar.Match(soar.Event{Query: name, User: rec.User, Time: r.start, ElapsedMS: rec.ElapsedMS, RowCount: rowCount,
 			Status: status, Body: r.body})
 	}
-}
-
-func class(status int) string {
-	switch {
-	case status >= 500:
-		return "5xx"
-	case status >= 400:
-		return "4xx"
-	case status >= 300:
-		return "3xx"
-	}
-	return "2xx"
 }
 
 func codeFor(status int) string {
@@ -707,13 +698,15 @@ func (s *sidecar) trusted(a netip.Addr) bool {
 
 // forwardedFor is the X-Forwarded-For sent upstream: the inbound chain is
 // kept only when the peer is a trusted proxy.
-func (s *sidecar) forwardedFor(ctx *fasthttp.RequestCtx) string {
+func (s *sidecar) forwardedFor(ctx *fasthttp.RequestCtx, r *reqState) string {
 	peer, _ := netip.AddrFromSlice(ctx.RemoteIP())
 	peer = peer.Unmap()
 	if s.trusted(peer) {
 		if xff := strings.TrimSpace(string(ctx.Request.Header.Peek("X-Forwarded-For"))); xff != "" {
 			return headerSafe(xff) + ", " + peer.String()
 		}
+	} else if r.clientIP != "" {
+		return r.clientIP // an untrusted peer is the client: the string is made already
 	}
 	return peer.String()
 }

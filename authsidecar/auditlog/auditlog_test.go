@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -96,5 +97,37 @@ func TestReopensWhenTheFileIsRemoved(t *testing.T) {
 	b, err := os.ReadFile(path)
 	if err != nil || !strings.Contains(string(b), `"id":"3"`) {
 		t.Errorf("file after removal = %q, %v; want the next record in a fresh file", b, err)
+	}
+}
+
+func TestHalfFullQueueCutsTheBatchWaitShort(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.jsonl")
+	c := &counts{}
+	// A batch wait far longer than the test: only the wake-up at half
+	// capacity can get the later records written.
+	w, err := Open(Config{Path: path, Backups: 1, QueueSize: 8, BatchWait: time.Hour}, quiet, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	w.Enqueue(&Entry{Record: audit.Record{ID: "first"}}) // starts a batch
+	for c.written.Load() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	for i := 0; i < 4; i++ {
+		w.Enqueue(&Entry{Record: audit.Record{ID: "r" + strconv.Itoa(i)}})
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(path)
+		if n := strings.Count(string(b), "\n"); n == 5 {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("records in the file = %d, want 5 once the queue is half full", n)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
