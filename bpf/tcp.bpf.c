@@ -155,8 +155,19 @@ static __always_inline __u32 log2_u32(__u32 v)
 	return r;
 }
 
+// The socket of these tracepoints is always a full TCP socket (tcp_family
+// checks the protocol where other protocols share the tracepoint), so the
+// programs view it as a tcp_sock with bpf_rdonly_cast, which the verifier
+// turns into nothing, where bpf_skc_to_tcp_sock is a helper call per run.
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+static __always_inline struct tcp_sock *as_tcp(const struct sock *sk)
+{
+	return bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct tcp_sock));
+}
+
 // The programs read kernel memory directly through the BTF-typed tracepoint
-// arguments (and bpf_skc_to_tcp_sock for the TCP fields) rather than with
+// arguments (and the tcp_sock view above) rather than with
 // bpf_probe_read_kernel: each helper call costs more than the whole read.
 
 static __always_inline int tcp_family(const struct sock *sk)
@@ -292,9 +303,7 @@ int BPF_PROG(inet_sock_set_state, const struct sock *sk, int oldstate, int newst
 	int family = tcp_family(sk);
 	if (!family)
 		return 0;
-	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
-	if (!tp)
-		return 0;
+	struct tcp_sock *tp = as_tcp(sk);
 
 	struct counters *c = cnt();
 	count(c, kind == EV_OPEN_ACTIVE ? CNT_OPEN_ACTIVE : kind == EV_OPEN_PASSIVE ? CNT_OPEN_PASSIVE :
@@ -325,9 +334,7 @@ int BPF_PROG(tcp_retransmit_skb, const struct sock *sk, const struct sk_buff *sk
 	int family = tcp_family(sk);
 	if (!family)
 		return 0;
-	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
-	if (!tp)
-		return 0;
+	struct tcp_sock *tp = as_tcp(sk);
 
 	struct counters *c = cnt();
 	count(c, CNT_RETRANSMIT);
@@ -363,9 +370,7 @@ int BPF_PROG(tcp_retransmit_skb, const struct sock *sk, const struct sk_buff *sk
 SEC("tp_btf/tcp_probe")
 int BPF_PROG(tcp_probe, struct sock *sk, const struct sk_buff *skb)
 {
-	struct tcp_sock *tp = bpf_skc_to_tcp_sock(sk);
-	if (!tp)
-		return 0;
+	struct tcp_sock *tp = as_tcp(sk);
 	__u32 srtt = tp->srtt_us >> 3;
 	if (!srtt)
 		return 0;
