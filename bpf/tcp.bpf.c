@@ -237,7 +237,11 @@ static __always_inline void fill_common(struct event *e, const struct sock *sk, 
 					__u16 family, __u64 now, int kind, int oldstate, int newstate)
 {
 	e->ts_ns = now;
-	e->cookie = bpf_get_socket_cookie((void *)sk);
+	// The helper makes the cookie on first use and stores it in the
+	// socket; after that the socket has it and reading it is cheaper than
+	// the call.
+	__u64 cookie = sk->__sk_common.skc_cookie.counter;
+	e->cookie = cookie ? cookie : bpf_get_socket_cookie((void *)sk);
 	e->kind = kind;
 	e->oldstate = oldstate;
 	e->newstate = newstate;
