@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/meshoptixiq/mesh/common/envconf"
 	"github.com/meshoptixiq/mesh/common/obs"
@@ -21,6 +22,7 @@ type config struct {
 	Demo         bool
 	DemoDevices  int
 	DemoSeed     int
+	TelemetryTTL time.Duration
 }
 
 // Defaults.
@@ -30,6 +32,7 @@ const (
 	defaultMaxBodyBytes = 256 << 20
 	maxMaxBodyBytes     = 2 << 30
 	defaultDemoDevices  = 100
+	defaultTelemetryTTL = 10 * time.Minute
 )
 
 // loadConfig reads the environment and reports every problem at once.
@@ -45,6 +48,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		Demo:         r.Bool("MESHQ_DEMO", false),
 		DemoDevices:  r.Int("MESHQ_DEMO_DEVICES", defaultDemoDevices, 24, 20000),
 		DemoSeed:     r.Int("MESHQ_DEMO_SEED", 1, 0, 1<<31-1),
+		TelemetryTTL: r.Duration("TELEMETRY_NODE_TTL", defaultTelemetryTTL, time.Second),
 	}
 	lvl, err := obs.ParseLevel(getenv("LOG_LEVEL"))
 	if err != nil {
@@ -60,6 +64,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if url := c.RedisURL.Reveal(); url != "" && !strings.HasPrefix(url, "redis://") && !strings.HasPrefix(url, "rediss://") && !strings.HasPrefix(url, "unix://") {
 		r.Errorf("REDIS_URL", "must start with redis://, rediss:// or unix://")
+	}
+	if c.TelemetryTTL < time.Second {
+		r.Errorf("TELEMETRY_NODE_TTL", "%s is below 1s", c.TelemetryTTL)
 	}
 	if strings.TrimSpace(c.DataDir) == "" {
 		r.Errorf("MESHQ_DATA_DIR", "must name a directory")
@@ -84,6 +91,7 @@ func (c config) LogValue() slog.Value {
 		slog.Bool("MESHQ_DEMO", c.Demo),
 		slog.Int("MESHQ_DEMO_DEVICES", c.DemoDevices),
 		slog.Int("MESHQ_DEMO_SEED", c.DemoSeed),
+		slog.String("TELEMETRY_NODE_TTL", c.TelemetryTTL.String()),
 	)
 }
 

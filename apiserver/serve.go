@@ -73,7 +73,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 
 	// Node-agent telemetry: reports arrive by HTTP, or through Redis
 	// streams when Redis is configured.
-	tel := telemetry.New(log, telemetry.Options{})
+	tel := telemetry.New(log, telemetry.Options{NodeTTL: cfg.TelemetryTTL})
 	var telRedis *redis.Client
 	if url := cfg.RedisURL.Reveal(); url != "" {
 		opt, err := redis.ParseURL(url)

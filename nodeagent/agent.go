@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -113,6 +114,7 @@ type agent struct {
 	gpu        *gpu.Reader
 	sender     report.Sender
 
+	bootID  string // random per start: the apiserver compares seq within it
 	seq     uint64
 	ready   atomic.Bool
 	sent    atomic.Uint64
@@ -124,7 +126,7 @@ type agent struct {
 }
 
 func newAgent(cfg config, lib gpu.Lib, log *slog.Logger) (*agent, error) {
-	a := &agent{cfg: cfg, log: log}
+	a := &agent{cfg: cfg, log: log, bootID: rand.Text()}
 	var kernel tcpstats.Kernel
 	switch cfg.EBPF {
 	case "off":
@@ -216,7 +218,7 @@ func (a *agent) once(ctx context.Context) {
 
 func (a *agent) collect() *report.Report {
 	a.seq++
-	r := &report.Report{Version: report.Version, Node: a.cfg.Node, Time: time.Now().UTC(), Seq: a.seq}
+	r := &report.Report{Version: report.Version, Node: a.cfg.Node, Time: time.Now().UTC(), Seq: a.seq, BootID: a.bootID}
 	r.Status.EBPF = a.ebpfStatus
 	tcp, err := a.stats.TCP()
 	if err != nil {

@@ -340,6 +340,13 @@ func TestRedisStream(t *testing.T) {
 	if r.Version != report.Version || r.Node != "gpu-test-01" || len(r.GPU.GPUs) != 8 || r.Status.NCCL != "ok" || r.TCP.Source != "procfs" {
 		t.Errorf("report = version %q node %q gpus %d nccl %q tcp %q", r.Version, r.Node, len(r.GPU.GPUs), r.Status.NCCL, r.TCP.Source)
 	}
+	var first report.Report
+	if err := json.Unmarshal([]byte(entries[0].Values["report"].(string)), &first); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.BootID) < 16 || first.BootID != r.BootID {
+		t.Errorf("boot ids = %q then %q, want one random id (16+ characters) for the whole run", first.BootID, r.BootID)
+	}
 }
 
 func lastSeq(t *testing.T, entries []redis.XMessage) uint64 {
