@@ -87,6 +87,43 @@ func TestQueueBounded(t *testing.T) {
 	}
 }
 
+func TestRequeueKeepsUndeliveredBounded(t *testing.T) {
+	s := New(nil, "testdata/proc", 4)
+	at := func(sec int64) ebpf.Event {
+		return ebpf.Event{Kind: ebpf.KindClose, Src: netip.MustParseAddrPort("10.0.0.1:5000"),
+			Dst: netip.MustParseAddrPort("10.0.0.2:443"), Time: time.Unix(sec, 0)}
+	}
+	secs := func(evs []report.Event) []int64 {
+		var out []int64
+		for _, e := range evs {
+			out = append(out, e.Time.Unix())
+		}
+		return out
+	}
+	s.Handle([]ebpf.Event{at(1), at(2)})
+	first, _ := s.Drain()
+	s.Handle([]ebpf.Event{at(3)})
+	s.Requeue(first) // the report carrying 1 and 2 failed
+	got, dropped := s.Drain()
+	if !cmp.Equal(secs(got), []int64{1, 2, 3}) || dropped != 0 {
+		t.Errorf("Drain() after Requeue = %v, %d dropped; want [1 2 3], 0", secs(got), dropped)
+	}
+	// Over the bound: the oldest undelivered events go, and are counted.
+	s.Handle([]ebpf.Event{at(4), at(5)})
+	s.Requeue(got)
+	got, dropped = s.Drain()
+	if !cmp.Equal(secs(got), []int64{2, 3, 4, 5}) || dropped != 1 {
+		t.Errorf("Drain() after an over-full Requeue = %v, %d dropped; want [2 3 4 5], 1", secs(got), dropped)
+	}
+	// Queue already full of newer events: every undelivered one is dropped.
+	s.Handle([]ebpf.Event{at(6), at(7), at(8), at(9)})
+	s.Requeue(got)
+	got, dropped = s.Drain()
+	if !cmp.Equal(secs(got), []int64{6, 7, 8, 9}) || dropped != 5 {
+		t.Errorf("Drain() after Requeue onto a full queue = %v, %d dropped; want [6 7 8 9], 5", secs(got), dropped)
+	}
+}
+
 type fakeKernel struct{}
 
 func (fakeKernel) Counters() (ebpf.Counters, error) {
