@@ -426,6 +426,7 @@ type Link struct {
 	GPU            int    `json:"gpu"`
 	Link           int    `json:"link"`
 	Active         bool   `json:"active"`
+	State          string `json:"state,omitempty"` // "error: <nvml return>" when the agent could not read the link
 	Version        uint32 `json:"version,omitempty"`
 	RemoteType     string `json:"remote_type,omitempty"`
 	RemotePCIBusID string `json:"remote_pci_bus_id,omitempty"`

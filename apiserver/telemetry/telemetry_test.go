@@ -46,7 +46,7 @@ func reportJSON(node string, seq int, ts time.Time, events ...string) string {
 		"tcp":{"source":"ebpf","retransmits":%d,"rtt_p50_us":24},
 		"events":[%s],"dropped_events":0,
 		"gpu":{"status":"ok","gpus":[{"index":0,"uuid":"GPU-a","nvlinks":[{"link":0,"active":true,"version":4,"remote_type":"nvswitch","remote_pci_bus_id":"00000000:05:00.0","remote_gpu":-1}]},
-		                             {"index":1,"uuid":"GPU-b","nvlinks":[]}],
+		                             {"index":1,"uuid":"GPU-b","nvlinks":[{"link":3,"active":false,"state":"error: ERROR_UNKNOWN","remote_gpu":-1}]}],
 		       "matrix":[["X","NV18"],["NV18","X"]],"p2p_read":[["X","OK"],["OK","X"]]},
 		"nccl":{"active_operations":[{"kind":"AllReduce","category":"COLL","rank":0,"seq":5,"pid":7,"duration_ns":30000000,"kind_average_ns":2000000,"hang":true},
 		                             {"kind":"AllGather","category":"COLL","rank":0,"seq":3,"pid":7,"duration_ns":400000,"kind_average_ns":500000,"hang":false}],
@@ -149,7 +149,8 @@ func TestHTTPIngestAndQueries(t *testing.T) {
 	if len(topo.Nodes) != 2 {
 		t.Fatalf("GET /nccl/topology/full nodes = %d, want 2", len(topo.Nodes))
 	}
-	wantLinks := []Link{{GPU: 0, Link: 0, Active: true, Version: 4, RemoteType: "nvswitch", RemotePCIBusID: "00000000:05:00.0", RemoteGPU: -1}}
+	wantLinks := []Link{{GPU: 0, Link: 0, Active: true, Version: 4, RemoteType: "nvswitch", RemotePCIBusID: "00000000:05:00.0", RemoteGPU: -1},
+		{GPU: 1, Link: 3, State: "error: ERROR_UNKNOWN", RemoteGPU: -1}}
 	if diff := cmp.Diff(wantLinks, topo.Nodes[0].Links); diff != "" {
 		t.Errorf("links mismatch (-want +got):\n%s", diff)
 	}
