@@ -153,7 +153,7 @@ func newAgent(cfg config, lib gpu.Lib, log *slog.Logger) (*agent, error) {
 		} else {
 			a.tracer, kernel = t, t
 			a.ebpfStatus = "loaded"
-			log.Info("eBPF programs attached", "load_attach", t.LoadTime)
+			log.Info("eBPF programs attached", "load_attach", t.LoadTime.String())
 		}
 	}
 	a.stats = tcpstats.New(kernel, cfg.ProcRoot, cfg.MaxEvents)
