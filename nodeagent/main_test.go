@@ -424,6 +424,56 @@ func TestEBPFEndToEnd(t *testing.T) {
 			t.Errorf("/metrics lacks %q", strings.TrimSpace(want))
 		}
 	}
+	// The eBPF-mode page, series by series without values (they depend on
+	// the host's traffic), against a golden file.
+	got := metricShape(page)
+	path := filepath.Join("testdata", "metrics-ebpf.shape.golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("reading golden file (run with -update to create it): %v", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("eBPF /metrics series mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// metricShape keeps the TCP and eBPF families of a /metrics page with the
+// sample values cut off. Left out: the per-remote retransmit series (which
+// remotes, if any, depends on the host's traffic) and the GPU, NCCL, Go
+// and process families (they depend on the machine).
+func metricShape(page string) string {
+	keep := func(name string) bool {
+		for _, p := range []string{"meshq_nodeagent_tcp_", "meshq_nodeagent_ebpf_", "meshq_nodeagent_events_", "meshq_nodeagent_conn_"} {
+			if strings.HasPrefix(name, p) {
+				return !strings.HasPrefix(name, "meshq_nodeagent_tcp_remote_retransmits_total")
+			}
+		}
+		return false
+	}
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(page))
+	for sc.Scan() {
+		l := sc.Text()
+		if rest, ok := strings.CutPrefix(l, "# "); ok {
+			if _, name, ok := strings.Cut(rest, " "); ok && keep(name) {
+				out = append(out, l)
+			}
+			continue
+		}
+		if keep(l) {
+			series, _, _ := strings.Cut(l, " ")
+			if i := strings.LastIndexByte(l, '}'); i >= 0 {
+				series = l[:i+1]
+			}
+			out = append(out, series)
+		}
+	}
+	return strings.Join(out, "\n") + "\n"
 }
 
 // TestEBPFFallback runs the agent without the privilege to load eBPF (as
