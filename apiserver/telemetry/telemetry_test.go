@@ -23,6 +23,10 @@ import (
 
 var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 
+// afterT0 is a fixed clock an hour after t0, so reports dated t0 are never
+// "in the future" whatever the machine's date.
+func afterT0() time.Time { return t0.Add(time.Hour) }
+
 // serve starts the service on a loopback port and returns its base URL.
 func serve(t *testing.T, s *Service) string {
 	t.Helper()
@@ -92,7 +96,7 @@ type eventsResp struct {
 }
 
 func TestHTTPIngestAndQueries(t *testing.T) {
-	s := New(quiet(), Options{Now: func() time.Time { return t0.Add(time.Hour) }})
+	s := New(quiet(), Options{Now: afterT0})
 	base := serve(t, s)
 	r1 := reportJSON("gpu-01", 1, t0, eventJSON("closed", "10.0.0.2", t0), eventJSON("failed", "10.0.0.3", t0.Add(time.Minute)))
 	r2 := reportJSON("gpu-02", 1, t0, eventJSON("retransmit", "10.0.0.2", t0.Add(2*time.Minute)))
@@ -175,7 +179,7 @@ func TestHTTPIngestAndQueries(t *testing.T) {
 }
 
 func TestHTTPErrors(t *testing.T) {
-	s := New(quiet(), Options{MaxBody: 4096, MaxNodes: 1})
+	s := New(quiet(), Options{MaxBody: 4096, MaxNodes: 1, Now: afterT0})
 	base := serve(t, s)
 	for name, tc := range map[string]struct {
 		body string
@@ -220,7 +224,7 @@ func TestHTTPErrors(t *testing.T) {
 }
 
 func TestEventWindowBounded(t *testing.T) {
-	s := New(quiet(), Options{MaxEvents: 3})
+	s := New(quiet(), Options{MaxEvents: 3, Now: afterT0})
 	base := serve(t, s)
 	var evs []string
 	for i := range 5 {
@@ -245,7 +249,7 @@ func TestRedisStreams(t *testing.T) {
 	client := redis.NewClient(&redis.Options{Addr: rd.Addr()})
 	defer client.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := New(quiet(), Options{DiscoverEvery: 100 * time.Millisecond})
+	s := New(quiet(), Options{DiscoverEvery: 100 * time.Millisecond, Now: afterT0})
 	base := serve(t, s)
 	add := func(node string, seq int) {
 		t.Helper()
