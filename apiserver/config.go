@@ -4,7 +4,9 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/meshoptixiq/mesh/apiserver/httpapi"
 	"github.com/meshoptixiq/mesh/common/envconf"
 	"github.com/meshoptixiq/mesh/common/obs"
 )
@@ -17,10 +19,12 @@ type config struct {
 	RedisURL     envconf.Secret
 	LogLevel     slog.Level
 	MaxBodyBytes int64
+	MaxHeader    int64
 	RootRoles    []string
 	Demo         bool
 	DemoDevices  int
 	DemoSeed     int
+	TelemetryTTL time.Duration
 }
 
 // Defaults.
@@ -30,6 +34,7 @@ const (
 	defaultMaxBodyBytes = 256 << 20
 	maxMaxBodyBytes     = 2 << 30
 	defaultDemoDevices  = 100
+	defaultTelemetryTTL = 10 * time.Minute
 )
 
 // loadConfig reads the environment and reports every problem at once.
@@ -41,10 +46,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 		Backend:      r.Enum("GRAPH_BACKEND", "embedded", "embedded", "postgres", "neo4j"),
 		RedisURL:     envconf.Secret(r.String("REDIS_URL", "")),
 		MaxBodyBytes: r.Bytes("MAX_BODY_BYTES", defaultMaxBodyBytes),
+		MaxHeader:    r.Bytes("MAX_HEADER_BYTES", httpapi.DefaultMaxHeaderBytes),
 		RootRoles:    r.List("BLAST_RADIUS_ROOT_ROLES", []string{"core", "border", "wan", "firewall"}),
 		Demo:         r.Bool("MESHQ_DEMO", false),
 		DemoDevices:  r.Int("MESHQ_DEMO_DEVICES", defaultDemoDevices, 24, 20000),
 		DemoSeed:     r.Int("MESHQ_DEMO_SEED", 1, 0, 1<<31-1),
+		TelemetryTTL: r.Duration("TELEMETRY_NODE_TTL", defaultTelemetryTTL, time.Second),
 	}
 	lvl, err := obs.ParseLevel(getenv("LOG_LEVEL"))
 	if err != nil {
@@ -58,8 +65,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > maxMaxBodyBytes {
 		r.Errorf("MAX_BODY_BYTES", "%d is outside 1KiB..2GiB", c.MaxBodyBytes)
 	}
+	if c.MaxHeader < 4<<10 || c.MaxHeader > 1<<20 {
+		r.Errorf("MAX_HEADER_BYTES", "%d is outside 4KiB..1MiB", c.MaxHeader)
+	}
 	if url := c.RedisURL.Reveal(); url != "" && !strings.HasPrefix(url, "redis://") && !strings.HasPrefix(url, "rediss://") && !strings.HasPrefix(url, "unix://") {
 		r.Errorf("REDIS_URL", "must start with redis://, rediss:// or unix://")
+	}
+	if c.TelemetryTTL < time.Second {
+		r.Errorf("TELEMETRY_NODE_TTL", "%s is below 1s", c.TelemetryTTL)
 	}
 	if strings.TrimSpace(c.DataDir) == "" {
 		r.Errorf("MESHQ_DATA_DIR", "must name a directory")
@@ -80,10 +93,12 @@ func (c config) LogValue() slog.Value {
 		slog.String("REDIS_URL", redactURL(c.RedisURL.Reveal())),
 		slog.String("LOG_LEVEL", c.LogLevel.String()),
 		slog.Int64("MAX_BODY_BYTES", c.MaxBodyBytes),
+		slog.Int64("MAX_HEADER_BYTES", c.MaxHeader),
 		slog.String("BLAST_RADIUS_ROOT_ROLES", strings.Join(c.RootRoles, ",")),
 		slog.Bool("MESHQ_DEMO", c.Demo),
 		slog.Int("MESHQ_DEMO_DEVICES", c.DemoDevices),
 		slog.Int("MESHQ_DEMO_SEED", c.DemoSeed),
+		slog.String("TELEMETRY_NODE_TTL", c.TelemetryTTL.String()),
 	)
 }
 

@@ -73,7 +73,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 
 	// Node-agent telemetry: reports arrive by HTTP, or through Redis
 	// streams when Redis is configured.
-	tel := telemetry.New(log, telemetry.Options{})
+	tel := telemetry.New(log, telemetry.Options{NodeTTL: cfg.TelemetryTTL})
 	var telRedis *redis.Client
 	if url := cfg.RedisURL.Reveal(); url != "" {
 		opt, err := redis.ParseURL(url)
@@ -87,7 +87,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 	var ready atomic.Bool
 	api, err := httpapi.New(httpapi.Options{
 		Engine: eng, Registry: reg, Log: log, Metrics: metrics,
-		MaxBodyBytes: int(cfg.MaxBodyBytes), RedisPing: redisPing, Ready: ready.Load,
+		MaxBodyBytes: int(cfg.MaxBodyBytes), MaxHeaderBytes: int(cfg.MaxHeader), RedisPing: redisPing, Ready: ready.Load,
 		Routes: []func(*router.Router){tel.Register},
 	})
 	if err != nil {

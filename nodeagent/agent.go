@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -113,6 +114,7 @@ type agent struct {
 	gpu        *gpu.Reader
 	sender     report.Sender
 
+	bootID  string // random per start: the apiserver compares seq within it
 	seq     uint64
 	ready   atomic.Bool
 	sent    atomic.Uint64
@@ -121,10 +123,20 @@ type agent struct {
 	lastGPU gpu.Snapshot
 	lastNC  report.NCCL
 	ncclErr string
+	// Delivery outcome, for /readyz (under mu).
+	started     time.Time
+	attempts    uint64
+	deliveredAt time.Time // zero until a report is delivered
+	failStreak  int       // consecutive undelivered reports
+	lastErr     string
 }
 
+// readyFailures is how many reports in a row may go undelivered, or how
+// many report periods may pass without a delivery, before /readyz says 503.
+const readyFailures = 3
+
 func newAgent(cfg config, lib gpu.Lib, log *slog.Logger) (*agent, error) {
-	a := &agent{cfg: cfg, log: log}
+	a := &agent{cfg: cfg, log: log, bootID: rand.Text(), started: time.Now()}
 	var kernel tcpstats.Kernel
 	switch cfg.EBPF {
 	case "off":
@@ -141,7 +153,7 @@ func newAgent(cfg config, lib gpu.Lib, log *slog.Logger) (*agent, error) {
 		} else {
 			a.tracer, kernel = t, t
 			a.ebpfStatus = "loaded"
-			log.Info("eBPF programs attached", "load_attach", t.LoadTime)
+			log.Info("eBPF programs attached", "load_attach", t.LoadTime.String())
 		}
 	}
 	a.stats = tcpstats.New(kernel, cfg.ProcRoot, cfg.MaxEvents)
@@ -182,7 +194,39 @@ func (a *agent) readyz(ctx *fasthttp.RequestCtx) {
 		ctx.SetBodyString("not ready: first snapshot not taken\n")
 		return
 	}
-	fmt.Fprintf(ctx, "ok\nebpf: %s\nnvml: %s\n", a.ebpfStatus, a.gpu.Status())
+	delivery, ok := a.delivery(time.Now())
+	if !ok {
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		fmt.Fprintf(ctx, "not ready: reports not delivered\nebpf: %s\nnvml: %s\ndelivery: %s\n", a.ebpfStatus, a.gpu.Status(), delivery)
+		return
+	}
+	fmt.Fprintf(ctx, "ok\nebpf: %s\nnvml: %s\ndelivery: %s\n", a.ebpfStatus, a.gpu.Status(), delivery)
+}
+
+// delivery describes the last report deliveries and says whether they are
+// healthy: false when the last readyFailures reports all failed, or none
+// was delivered for readyFailures report periods (each with its timeout).
+func (a *agent) delivery(now time.Time) (string, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	since := a.deliveredAt
+	if since.IsZero() {
+		since = a.started
+	}
+	quiet := now.Sub(since)
+	ok := a.failStreak < readyFailures && quiet <= readyFailures*(a.cfg.ReportInterval+a.cfg.ReportTimeout)
+	last := "never"
+	if !a.deliveredAt.IsZero() {
+		last = quiet.Round(time.Millisecond).String() + " ago"
+	}
+	switch {
+	case a.attempts == 0:
+		return "first report in flight", ok
+	case a.failStreak == 0:
+		return "ok, last report delivered " + last, ok
+	default:
+		return fmt.Sprintf("failing: last %d reports not delivered (%s); last delivered %s", a.failStreak, a.lastErr, last), ok
+	}
 }
 
 // loop reports at once, then every interval.
@@ -204,8 +248,21 @@ func (a *agent) once(ctx context.Context) {
 	a.ready.Store(true)
 	sctx, cancel := context.WithTimeout(ctx, a.cfg.ReportTimeout)
 	defer cancel()
-	if err := a.sender.Send(sctx, r); err != nil {
+	err := a.sender.Send(sctx, r)
+	a.mu.Lock()
+	a.attempts++
+	if err != nil {
+		a.failStreak++
+		a.lastErr = strings.ReplaceAll(err.Error(), "\n", "; ")
+	} else {
+		a.failStreak, a.lastErr, a.deliveredAt = 0, "", time.Now()
+	}
+	a.mu.Unlock()
+	if err != nil {
 		a.failed.Add(1)
+		// Keep the events for the next report (bounded by
+		// NODEAGENT_MAX_EVENTS; the excess counts as dropped).
+		a.stats.Requeue(r.Events)
 		if ctx.Err() == nil {
 			a.log.Warn("report not delivered", "seq", r.Seq, "events", len(r.Events), "err", err)
 		}
@@ -216,7 +273,7 @@ func (a *agent) once(ctx context.Context) {
 
 func (a *agent) collect() *report.Report {
 	a.seq++
-	r := &report.Report{Version: report.Version, Node: a.cfg.Node, Time: time.Now().UTC(), Seq: a.seq}
+	r := &report.Report{Version: report.Version, Node: a.cfg.Node, Time: time.Now().UTC(), Seq: a.seq, BootID: a.bootID}
 	r.Status.EBPF = a.ebpfStatus
 	tcp, err := a.stats.TCP()
 	if err != nil {

@@ -122,25 +122,36 @@ func (c config) validate(r *envconf.Reader) {
 	}
 }
 
-// LogValue is the effective configuration with the Redis password redacted.
+// LogValue is the effective configuration with secrets redacted: the API
+// key, and any user info (user and password) in the Redis and apiserver
+// URLs. Durations are logged as strings ("10s").
 func (c config) LogValue() slog.Value {
-	redis := ""
-	if c.RedisURL != "" {
-		if u, err := url.Parse(c.RedisURL.Reveal()); err == nil {
-			redis = u.Redacted()
-		} else {
-			redis = c.RedisURL.String()
-		}
-	}
 	return slog.GroupValue(
-		slog.String("listen", c.Listen), slog.String("node", c.Node), slog.String("redis_url", redis),
-		slog.String("apiserver_url", c.APIServerURL), slog.String("api_key", c.APIKey.String()), slog.Duration("report_interval", c.ReportInterval),
+		slog.String("listen", c.Listen), slog.String("node", c.Node), slog.String("redis_url", redactURL(c.RedisURL.Reveal())),
+		slog.String("apiserver_url", redactURL(c.APIServerURL)), slog.String("api_key", c.APIKey.String()),
+		slog.String("report_interval", c.ReportInterval.String()), slog.String("report_timeout", c.ReportTimeout.String()),
 		slog.Int("stream_maxlen", c.StreamMaxLen), slog.Int("max_events", c.MaxEvents), slog.String("ebpf", c.EBPF),
 		slog.Int64("ringbuf_bytes", c.RingBytes), slog.Int64("wakeup_bytes", c.WakeupBytes),
-		slog.Duration("flush_interval", c.FlushInterval), slog.Int("max_conns", c.MaxConns), slog.String("proc_root", c.ProcRoot),
+		slog.String("flush_interval", c.FlushInterval.String()), slog.Int("max_conns", c.MaxConns), slog.String("proc_root", c.ProcRoot),
 		slog.String("gpu_fixture", c.GPUFixture), slog.String("nccl_topo_dump_file", c.NCCLTopoFile),
 		slog.Any("nccl_logs", c.NCCLLogs), slog.Any("nccl_traces", c.NCCLTraces),
 		slog.Int("hang_factor", c.HangFactor), slog.Int("hang_window", c.HangWindow),
 		slog.String("log_level", c.LogLevel.String()),
 	)
+}
+
+// redactURL hides the user info of a URL; unix:/path and empty values pass
+// through, and anything unparseable is hidden whole.
+func redactURL(s string) string {
+	if s == "" || strings.HasPrefix(s, "unix:") {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "[redacted: unparseable URL]"
+	}
+	if u.User != nil {
+		u.User = url.User("redacted")
+	}
+	return u.String()
 }

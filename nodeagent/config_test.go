@@ -25,17 +25,29 @@ func TestConfigUnixAndRedaction(t *testing.T) {
 	if err != nil {
 		t.Fatalf("loadConfig(unix) = %v", err)
 	}
-	env = map[string]string{"NODE_NAME": "n1", "REDIS_URL": "redis://:hunter2@127.0.0.1:6379/0", "NODEAGENT_API_KEY": "sekrit-key"}
+	env = map[string]string{"NODE_NAME": "n1", "REDIS_URL": "redis://agent:hunter2@127.0.0.1:6379/0", "NODEAGENT_API_KEY": "sekrit-key"}
 	c2, err := loadConfig(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatalf("loadConfig(redis) = %v", err)
+	}
+	env = map[string]string{"NODE_NAME": "n1", "APISERVER_URL": "https://svc-user:pa55word@api.example:8443/", "NODEAGENT_REPORT_INTERVAL": "1m30s"}
+	c3, err := loadConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatalf("loadConfig(apiserver with user info) = %v", err)
 	}
 	var buf bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&buf, nil))
 	log.Info("starting", "config", c)
 	log.Info("starting", "config", c2)
+	log.Info("starting", "config", c3)
 	out := buf.String()
-	for _, secret := range []string{"hunter2", "sekrit-key"} {
+	for _, want := range []string{`"report_interval":"1m30s"`, `"report_interval":"10s"`, `"report_timeout":"5s"`,
+		`"apiserver_url":"https://redacted@api.example:8443/"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("startup log lacks %s:\n%s", want, out)
+		}
+	}
+	for _, secret := range []string{"hunter2", "sekrit-key", "svc-user", "pa55word", "agent:"} {
 		if strings.Contains(out, secret) {
 			t.Errorf("startup log contains %q:\n%s", secret, out)
 		}

@@ -233,8 +233,8 @@ func TestMetricsGolden(t *testing.T) {
 		t.Errorf("/metrics mismatch (-want +got):\n%s", diff)
 	}
 	ready := a.get(t, "/readyz")
-	if want := "ok\nebpf: unavailable: disabled by NODEAGENT_EBPF=off; using /proc/net/snmp\nnvml: ok\n"; ready != want {
-		t.Errorf("/readyz = %q, want %q", ready, want)
+	if want := "ok\nebpf: unavailable: disabled by NODEAGENT_EBPF=off; using /proc/net/snmp\nnvml: ok\ndelivery: "; !strings.HasPrefix(ready, want) {
+		t.Errorf("/readyz = %q, want it to start %q", ready, want)
 	}
 	if got := a.get(t, "/livez"); got != "ok\n" {
 		t.Errorf("/livez = %q, want ok", got)
@@ -340,6 +340,13 @@ func TestRedisStream(t *testing.T) {
 	if r.Version != report.Version || r.Node != "gpu-test-01" || len(r.GPU.GPUs) != 8 || r.Status.NCCL != "ok" || r.TCP.Source != "procfs" {
 		t.Errorf("report = version %q node %q gpus %d nccl %q tcp %q", r.Version, r.Node, len(r.GPU.GPUs), r.Status.NCCL, r.TCP.Source)
 	}
+	var first report.Report
+	if err := json.Unmarshal([]byte(entries[0].Values["report"].(string)), &first); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.BootID) < 16 || first.BootID != r.BootID {
+		t.Errorf("boot ids = %q then %q, want one random id (16+ characters) for the whole run", first.BootID, r.BootID)
+	}
 }
 
 func lastSeq(t *testing.T, entries []redis.XMessage) uint64 {
@@ -417,6 +424,56 @@ func TestEBPFEndToEnd(t *testing.T) {
 			t.Errorf("/metrics lacks %q", strings.TrimSpace(want))
 		}
 	}
+	// The eBPF-mode page, series by series without values (they depend on
+	// the host's traffic), against a golden file.
+	got := metricShape(page)
+	path := filepath.Join("testdata", "metrics-ebpf.shape.golden")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("reading golden file (run with -update to create it): %v", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("eBPF /metrics series mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// metricShape keeps the TCP and eBPF families of a /metrics page with the
+// sample values cut off. Left out: the per-remote retransmit series (which
+// remotes, if any, depends on the host's traffic) and the GPU, NCCL, Go
+// and process families (they depend on the machine).
+func metricShape(page string) string {
+	keep := func(name string) bool {
+		for _, p := range []string{"meshq_nodeagent_tcp_", "meshq_nodeagent_ebpf_", "meshq_nodeagent_events_", "meshq_nodeagent_conn_"} {
+			if strings.HasPrefix(name, p) {
+				return !strings.HasPrefix(name, "meshq_nodeagent_tcp_remote_retransmits_total")
+			}
+		}
+		return false
+	}
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(page))
+	for sc.Scan() {
+		l := sc.Text()
+		if rest, ok := strings.CutPrefix(l, "# "); ok {
+			if _, name, ok := strings.Cut(rest, " "); ok && keep(name) {
+				out = append(out, l)
+			}
+			continue
+		}
+		if keep(l) {
+			series, _, _ := strings.Cut(l, " ")
+			if i := strings.LastIndexByte(l, '}'); i >= 0 {
+				series = l[:i+1]
+			}
+			out = append(out, series)
+		}
+	}
+	return strings.Join(out, "\n") + "\n"
 }
 
 // TestEBPFFallback runs the agent without the privilege to load eBPF (as

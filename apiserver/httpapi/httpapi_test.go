@@ -38,6 +38,7 @@ type fixture struct {
 type options struct {
 	extra     *query.Definition
 	maxBody   int
+	maxHeader int
 	redisPing func(context.Context) error
 }
 
@@ -66,7 +67,7 @@ func start(t *testing.T, o options) *fixture {
 	}
 	api, err := httpapi.New(httpapi.Options{
 		Engine: eng, Registry: reg, Log: log, Metrics: prometheus.NewRegistry(),
-		MaxBodyBytes: o.maxBody, RedisPing: o.redisPing, Ready: ready.Load,
+		MaxBodyBytes: o.maxBody, MaxHeaderBytes: o.maxHeader, RedisPing: o.redisPing, Ready: ready.Load,
 		Routes: []func(*router.Router){func(r *router.Router) {
 			r.GET("/test/panic", func(*fasthttp.RequestCtx) { panic("boom") })
 		}},
@@ -403,4 +404,22 @@ func TestPlanTier(t *testing.T) {
 	if got := r.header.Get("X-Plan-Tier"); got != "enterprise" {
 		t.Errorf("X-Plan-Tier = %q, want enterprise", got)
 	}
+}
+
+// TestLargeHeaders: headers the sidecar forwards (up to its 64 KiB default)
+// are accepted; past the limit the answer is a 431 envelope.
+func TestLargeHeaders(t *testing.T) {
+	f := start(t, options{})
+	for _, size := range []int{8 << 10, 60 << 10} {
+		r := f.do(t, "GET", "/health", "", "Cookie", "session="+strings.Repeat("c", size))
+		if r.status != 200 {
+			t.Errorf("GET /health with a %d-byte Cookie = %d %s, want 200", size, r.status, r.body)
+		}
+	}
+	r := f.do(t, "GET", "/health", "", "Authorization", "Bearer "+strings.Repeat("j", 80<<10))
+	wantError(t, "GET /health with an 80 KiB header", r, 431, "bad_request", "MAX_HEADER_BYTES")
+
+	small := start(t, options{maxHeader: 16 << 10})
+	r = small.do(t, "GET", "/health", "", "Cookie", "session="+strings.Repeat("c", 20<<10))
+	wantError(t, "GET /health with a 20 KiB Cookie, 16 KiB limit", r, 431, "bad_request", "16384 bytes")
 }

@@ -29,6 +29,10 @@ import (
 // Plan is the licence plan until licensing exists.
 const Plan = query.TierCommunity
 
+// DefaultMaxHeaderBytes is the request-head limit when Options leave it 0;
+// the same as the authsidecar's MAX_HEADER_BYTES default.
+const DefaultMaxHeaderBytes = 64 << 10
+
 // Options configure the HTTP surface.
 type Options struct {
 	Engine   *engine.Engine
@@ -38,6 +42,11 @@ type Options struct {
 	// MaxBodyBytes bounds request bodies (413 beyond); the server must be
 	// built with Server() for it to apply.
 	MaxBodyBytes int
+	// MaxHeaderBytes is fasthttp's read buffer, which bounds the request
+	// line and headers (431 beyond); 0 means DefaultMaxHeaderBytes, the
+	// authsidecar's default, so that whatever the sidecar forwards
+	// (large JWTs, cookies) is accepted here too.
+	MaxHeaderBytes int
 	// RedisPing checks Redis; nil means single-process mode.
 	RedisPing func(ctx context.Context) error
 	// Ready reports whether the initial graph load finished.
@@ -63,6 +72,9 @@ type API struct {
 
 // New builds the API and its router.
 func New(opt Options) (*API, error) {
+	if opt.MaxHeaderBytes <= 0 {
+		opt.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
 	a := &API{opt: opt, log: opt.Log.With("component", "http")}
 	var err error
 	if a.openapi, err = OpenAPI(opt.Registry); err != nil {
@@ -128,20 +140,31 @@ func (a *API) Handler(ctx *fasthttp.RequestCtx) {
 	a.router.Handler(ctx)
 }
 
-// Server returns a fasthttp server for the API with the body limit and an
-// error handler that answers protocol errors with the JSON envelope.
+// Server returns a fasthttp server for the API with the body and header
+// limits and an error handler that answers protocol errors with the JSON
+// envelope.
 func (a *API) Server() *fasthttp.Server {
 	return &fasthttp.Server{
 		Handler:            a.Handler,
 		Name:               "meshq-apiserver",
 		MaxRequestBodySize: a.opt.MaxBodyBytes,
-		ReadTimeout:        5 * time.Minute,
-		IdleTimeout:        2 * time.Minute,
-		Logger:             fasthttpLogger{a.log},
+		// The read buffer bounds the request head (fasthttp's default is
+		// 4 KiB, too small for the sidecar's forwarded headers).
+		ReadBufferSize: a.opt.MaxHeaderBytes,
+		ReadTimeout:    5 * time.Minute,
+		IdleTimeout:    2 * time.Minute,
+		Logger:         fasthttpLogger{a.log},
 		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
 			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 				apierror.Write(ctx, fasthttp.StatusRequestEntityTooLarge, apierror.TooLarge,
 					fmt.Sprintf("request body is larger than the limit of %d bytes (MAX_BODY_BYTES)", a.opt.MaxBodyBytes))
+				return
+			}
+			var small *fasthttp.ErrSmallBuffer
+			if errors.As(err, &small) {
+				ctx.SetConnectionClose()
+				apierror.Write(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, apierror.BadRequest,
+					fmt.Sprintf("request headers are larger than the limit of %d bytes (MAX_HEADER_BYTES)", a.opt.MaxHeaderBytes))
 				return
 			}
 			apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, "malformed HTTP request")

@@ -14,7 +14,7 @@ func BenchmarkIngestJSON(b *testing.B) {
 		evs = append(evs, eventJSON("closed", fmt.Sprintf("10.0.%d.%d", i/250, i%250), t0))
 	}
 	body := []byte(reportJSON("gpu-01", 1, t0, strings.Join(evs, ",")))
-	s := New(quiet(), Options{})
+	s := New(quiet(), Options{Now: afterT0})
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {

@@ -32,6 +32,7 @@ type Report struct {
 	Node          string          `json:"node"`
 	Time          time.Time       `json:"time"`
 	Seq           uint64          `json:"seq"`
+	BootID        string          `json:"boot_id"` // random per agent start; Seq counts within it
 	Status        json.RawMessage `json:"status"`
 	TCP           json.RawMessage `json:"tcp"`
 	Events        []Event         `json:"events"`
@@ -100,7 +101,13 @@ type Options struct {
 	// DiscoverEvery is how often RunRedis looks for new node streams
 	// (default 5 s).
 	DiscoverEvery time.Duration
-	Now           func() time.Time
+	// NodeTTL forgets a node not heard from for this long, so dead nodes
+	// stop showing (and stop holding a MaxNodes slot) (default 10 min).
+	NodeTTL time.Duration
+	// MaxSkew is how far in the future a report's time may be (default
+	// 5 min); later ones are rejected.
+	MaxSkew time.Duration
+	Now     func() time.Time
 }
 
 // Service holds the recent window.
@@ -114,6 +121,7 @@ type Service struct {
 	next   int     // where the next event goes
 	full   bool
 	stats  counters
+	swept  time.Time // last expiry sweep
 }
 
 type nodeState struct {
@@ -122,7 +130,7 @@ type nodeState struct {
 }
 
 type counters struct {
-	reports, rejected, events uint64
+	reports, rejected, stale, expired, events uint64
 }
 
 // New returns an empty service.
@@ -138,6 +146,12 @@ func New(log *slog.Logger, opts Options) *Service {
 	}
 	if opts.DiscoverEvery <= 0 {
 		opts.DiscoverEvery = 5 * time.Second
+	}
+	if opts.NodeTTL <= 0 {
+		opts.NodeTTL = 10 * time.Minute
+	}
+	if opts.MaxSkew <= 0 {
+		opts.MaxSkew = 5 * time.Minute
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -159,6 +173,13 @@ func (s *Service) Register(r *router.Router) {
 // errBadReport marks reports that are the sender's fault.
 var errBadReport = errors.New("bad report")
 
+// errFuture marks a report dated past the allowed clock skew.
+var errFuture = fmt.Errorf("%w: time in the future", errBadReport)
+
+// ErrStale marks a report older than one already held for the same agent
+// run (same boot id, sequence number not above the last one).
+var ErrStale = errors.New("stale report")
+
 // Ingest adds one decoded report to the window.
 func (s *Service) Ingest(rep Report) error {
 	if rep.Version != Version {
@@ -167,15 +188,24 @@ func (s *Service) Ingest(rep Report) error {
 	if rep.Node == "" || len(rep.Node) > 253 {
 		return fmt.Errorf("%w: node must be 1 to 253 characters", errBadReport)
 	}
+	now := s.opts.Now().UTC()
+	if rep.Time.After(now.Add(s.opts.MaxSkew)) {
+		s.mu.Lock()
+		s.stats.rejected++
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %s is more than %s ahead", errFuture, rep.Time.Format(time.RFC3339), s.opts.MaxSkew)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.expireLocked(now)
 	prev, ok := s.nodes[rep.Node]
 	if !ok && len(s.nodes) >= s.opts.MaxNodes {
 		s.stats.rejected++
 		return fmt.Errorf("%w: too many nodes (%d)", errBadReport, s.opts.MaxNodes)
 	}
-	if ok && rep.Seq != 0 && rep.Seq <= prev.report.Seq && rep.Time.Before(prev.report.Time) {
-		return nil // a replay of something already seen (stream re-read)
+	if ok && stale(prev.report, rep) {
+		s.stats.stale++
+		return fmt.Errorf("%w: node %s boot %q seq %d, already have seq %d", ErrStale, rep.Node, rep.BootID, rep.Seq, prev.report.Seq)
 	}
 	for i := range rep.NCCL.ActiveOps {
 		rep.NCCL.ActiveOps[i].Node = rep.Node
@@ -190,9 +220,35 @@ func (s *Service) Ingest(rep Report) error {
 		s.stats.events++
 	}
 	rep.Events = nil // kept in the ring, not twice
-	s.nodes[rep.Node] = &nodeState{report: rep, received: s.opts.Now().UTC()}
+	s.nodes[rep.Node] = &nodeState{report: rep, received: now}
 	s.stats.reports++
 	return nil
+}
+
+// stale says whether rep is a replay of, or older than, what prev holds.
+// Sequence numbers compare only within one boot id: a new boot id is a
+// restarted agent and replaces the node's state. Reports without a boot id
+// (older agents) fall back to seq and time together.
+func stale(prev, rep Report) bool {
+	if rep.BootID != prev.BootID || rep.Seq == 0 || rep.Seq > prev.Seq {
+		return false
+	}
+	return rep.BootID != "" || !rep.Time.After(prev.Time)
+}
+
+// expireLocked forgets nodes not heard from for NodeTTL. It sweeps at most
+// once per NodeTTL/10 so that ingest stays O(1) per report.
+func (s *Service) expireLocked(now time.Time) {
+	if now.Sub(s.swept) < s.opts.NodeTTL/10 {
+		return
+	}
+	s.swept = now
+	for n, st := range s.nodes {
+		if now.Sub(st.received) > s.opts.NodeTTL {
+			delete(s.nodes, n)
+			s.stats.expired++
+		}
+	}
 }
 
 // IngestJSON decodes and ingests one report.
@@ -212,9 +268,19 @@ func (s *Service) handleReport(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if err := s.IngestJSON(body); err != nil {
+		if errors.Is(err, ErrStale) {
+			s.log.Info("stale report", "err", err)
+			apierror.Write(ctx, fasthttp.StatusConflict, apierror.Conflict,
+				"stale report: sequence number not above the last one received for this boot id")
+			return
+		}
 		if errors.Is(err, errBadReport) {
 			s.log.Info("rejected report", "err", err)
-			apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, "invalid telemetry report")
+			msg := "invalid telemetry report"
+			if errors.Is(err, errFuture) {
+				msg = "invalid telemetry report: time is too far in the future"
+			}
+			apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, msg)
 			return
 		}
 		s.log.Error("ingesting report", "err", err)
@@ -238,9 +304,15 @@ func writeJSON(ctx *fasthttp.RequestCtx, v any) {
 // nodeFilter reads ?node=; empty means all.
 func nodeFilter(ctx *fasthttp.RequestCtx) string { return string(ctx.QueryArgs().Peek("node")) }
 
+// sortedNodes lists the live nodes (heard from within NodeTTL) matching
+// filter; the caller holds s.mu.
 func (s *Service) sortedNodes(filter string) []string {
 	var names []string
-	for n := range s.nodes {
+	cutoff := s.opts.Now().Add(-s.opts.NodeTTL)
+	for n, st := range s.nodes {
+		if st.received.Before(cutoff) {
+			continue
+		}
 		if filter == "" || n == filter {
 			names = append(names, n)
 		}
@@ -263,8 +335,12 @@ func (s *Service) handleMetrics(ctx *fasthttp.RequestCtx) {
 	out := struct {
 		Nodes           []nodeMetrics `json:"nodes"`
 		ReportsReceived uint64        `json:"reports_received"`
+		ReportsRejected uint64        `json:"reports_rejected"`
+		ReportsStale    uint64        `json:"reports_stale"`
+		NodesExpired    uint64        `json:"nodes_expired"`
 		EventsReceived  uint64        `json:"events_received"`
-	}{Nodes: []nodeMetrics{}, ReportsReceived: s.stats.reports, EventsReceived: s.stats.events}
+	}{Nodes: []nodeMetrics{}, ReportsReceived: s.stats.reports, ReportsRejected: s.stats.rejected,
+		ReportsStale: s.stats.stale, NodesExpired: s.stats.expired, EventsReceived: s.stats.events}
 	for _, n := range s.sortedNodes(filter) {
 		st := s.nodes[n]
 		out.Nodes = append(out.Nodes, nodeMetrics{Node: n, ReceivedAt: st.received, ReportedAt: st.report.Time,
@@ -350,6 +426,7 @@ type Link struct {
 	GPU            int    `json:"gpu"`
 	Link           int    `json:"link"`
 	Active         bool   `json:"active"`
+	State          string `json:"state,omitempty"` // "error: <nvml return>" when the agent could not read the link
 	Version        uint32 `json:"version,omitempty"`
 	RemoteType     string `json:"remote_type,omitempty"`
 	RemotePCIBusID string `json:"remote_pci_bus_id,omitempty"`

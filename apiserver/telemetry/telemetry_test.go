@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +22,10 @@ import (
 )
 
 var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+
+// afterT0 is a fixed clock an hour after t0, so reports dated t0 are never
+// "in the future" whatever the machine's date.
+func afterT0() time.Time { return t0.Add(time.Hour) }
 
 // serve starts the service on a loopback port and returns its base URL.
 func serve(t *testing.T, s *Service) string {
@@ -45,7 +50,7 @@ func reportJSON(node string, seq int, ts time.Time, events ...string) string {
 		"tcp":{"source":"ebpf","retransmits":%d,"rtt_p50_us":24},
 		"events":[%s],"dropped_events":0,
 		"gpu":{"status":"ok","gpus":[{"index":0,"uuid":"GPU-a","nvlinks":[{"link":0,"active":true,"version":4,"remote_type":"nvswitch","remote_pci_bus_id":"00000000:05:00.0","remote_gpu":-1}]},
-		                             {"index":1,"uuid":"GPU-b","nvlinks":[]}],
+		                             {"index":1,"uuid":"GPU-b","nvlinks":[{"link":3,"active":false,"state":"error: ERROR_UNKNOWN","remote_gpu":-1}]}],
 		       "matrix":[["X","NV18"],["NV18","X"]],"p2p_read":[["X","OK"],["OK","X"]]},
 		"nccl":{"active_operations":[{"kind":"AllReduce","category":"COLL","rank":0,"seq":5,"pid":7,"duration_ns":30000000,"kind_average_ns":2000000,"hang":true},
 		                             {"kind":"AllGather","category":"COLL","rank":0,"seq":3,"pid":7,"duration_ns":400000,"kind_average_ns":500000,"hang":false}],
@@ -91,7 +96,7 @@ type eventsResp struct {
 }
 
 func TestHTTPIngestAndQueries(t *testing.T) {
-	s := New(quiet(), Options{Now: func() time.Time { return t0.Add(time.Hour) }})
+	s := New(quiet(), Options{Now: afterT0})
 	base := serve(t, s)
 	r1 := reportJSON("gpu-01", 1, t0, eventJSON("closed", "10.0.0.2", t0), eventJSON("failed", "10.0.0.3", t0.Add(time.Minute)))
 	r2 := reportJSON("gpu-02", 1, t0, eventJSON("retransmit", "10.0.0.2", t0.Add(2*time.Minute)))
@@ -148,7 +153,8 @@ func TestHTTPIngestAndQueries(t *testing.T) {
 	if len(topo.Nodes) != 2 {
 		t.Fatalf("GET /nccl/topology/full nodes = %d, want 2", len(topo.Nodes))
 	}
-	wantLinks := []Link{{GPU: 0, Link: 0, Active: true, Version: 4, RemoteType: "nvswitch", RemotePCIBusID: "00000000:05:00.0", RemoteGPU: -1}}
+	wantLinks := []Link{{GPU: 0, Link: 0, Active: true, Version: 4, RemoteType: "nvswitch", RemotePCIBusID: "00000000:05:00.0", RemoteGPU: -1},
+		{GPU: 1, Link: 3, State: "error: ERROR_UNKNOWN", RemoteGPU: -1}}
 	if diff := cmp.Diff(wantLinks, topo.Nodes[0].Links); diff != "" {
 		t.Errorf("links mismatch (-want +got):\n%s", diff)
 	}
@@ -173,7 +179,7 @@ func TestHTTPIngestAndQueries(t *testing.T) {
 }
 
 func TestHTTPErrors(t *testing.T) {
-	s := New(quiet(), Options{MaxBody: 4096, MaxNodes: 1})
+	s := New(quiet(), Options{MaxBody: 4096, MaxNodes: 1, Now: afterT0})
 	base := serve(t, s)
 	for name, tc := range map[string]struct {
 		body string
@@ -218,7 +224,7 @@ func TestHTTPErrors(t *testing.T) {
 }
 
 func TestEventWindowBounded(t *testing.T) {
-	s := New(quiet(), Options{MaxEvents: 3})
+	s := New(quiet(), Options{MaxEvents: 3, Now: afterT0})
 	base := serve(t, s)
 	var evs []string
 	for i := range 5 {
@@ -243,7 +249,7 @@ func TestRedisStreams(t *testing.T) {
 	client := redis.NewClient(&redis.Options{Addr: rd.Addr()})
 	defer client.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := New(quiet(), Options{DiscoverEvery: 100 * time.Millisecond})
+	s := New(quiet(), Options{DiscoverEvery: 100 * time.Millisecond, Now: afterT0})
 	base := serve(t, s)
 	add := func(node string, seq int) {
 		t.Helper()
@@ -294,4 +300,102 @@ func TestRedisStreams(t *testing.T) {
 	rd.Start()
 	add("gpu-03", 1)
 	waitEvents("gpu-03", 1)
+}
+
+// withBoot adds a boot id to a report made by reportJSON.
+func withBoot(report, boot string) string {
+	return strings.Replace(report, `"seq":`, fmt.Sprintf(`"boot_id":%q,"seq":`, boot), 1)
+}
+
+// clock is a settable Now safe to read from the server's goroutines.
+type clock struct{ ns atomic.Int64 }
+
+func newClock(t time.Time) *clock { c := &clock{}; c.set(t); return c }
+func (c *clock) set(t time.Time)  { c.ns.Store(t.UnixNano()) }
+func (c *clock) now() time.Time   { return time.Unix(0, c.ns.Load()).UTC() }
+
+func TestReplayFutureAndBootID(t *testing.T) {
+	s := New(quiet(), Options{Now: newClock(t0).now})
+	base := serve(t, s)
+	steps := []struct {
+		name string
+		body string
+		code int
+	}{
+		{"first", withBoot(reportJSON("n", 5, t0), "boot-a"), 202},
+		{"same seq again", withBoot(reportJSON("n", 5, t0), "boot-a"), 409},
+		{"older seq, later time", withBoot(reportJSON("n", 4, t0.Add(time.Second)), "boot-a"), 409},
+		{"forged far future", withBoot(reportJSON("n", 1<<62, t0.AddDate(74, 0, 0)), "boot-a"), 400},
+		{"just past the skew", withBoot(reportJSON("n", 6, t0.Add(5*time.Minute+time.Second)), "boot-a"), 400},
+		{"next seq, within skew", withBoot(reportJSON("n", 6, t0.Add(4*time.Minute)), "boot-a"), 202},
+		{"agent restarted: new boot id, seq 1", withBoot(reportJSON("n", 1, t0), "boot-b"), 202},
+		{"new boot continues", withBoot(reportJSON("n", 2, t0), "boot-b"), 202},
+		{"old boot cannot come back at a lower seq", withBoot(reportJSON("n", 1, t0), "boot-b"), 409},
+		{"legacy, no boot id", reportJSON("m", 3, t0), 202},
+		{"legacy replay", reportJSON("m", 3, t0), 409},
+		{"legacy restart: lower seq, later time", reportJSON("m", 1, t0.Add(time.Second)), 202},
+	}
+	for _, st := range steps {
+		code, body := post(t, base+"/telemetry/report", st.body)
+		if code != st.code || (code != 202 && !strings.Contains(body, `"error"`)) {
+			t.Errorf("POST %s = %d %s, want %d", st.name, code, body, st.code)
+		}
+		if code == 409 && !strings.Contains(body, "stale report") {
+			t.Errorf("POST %s body = %s, want it to say the report is stale", st.name, body)
+		}
+		if st.name == "forged far future" && !strings.Contains(body, "future") {
+			t.Errorf("POST %s body = %s, want it to name the future time", st.name, body)
+		}
+	}
+	var m struct {
+		Nodes []struct {
+			Node       string    `json:"node"`
+			ReportedAt time.Time `json:"reported_at"`
+		} `json:"nodes"`
+		ReportsStale    int `json:"reports_stale"`
+		ReportsRejected int `json:"reports_rejected"`
+	}
+	get(t, base+"/ebpf/metrics?node=n", &m)
+	if m.ReportsStale != 4 || m.ReportsRejected != 2 || len(m.Nodes) != 1 || !m.Nodes[0].ReportedAt.Equal(t0) {
+		t.Errorf("GET /ebpf/metrics = %+v, want 4 stale, 2 rejected, node n at the boot-b report's time", m)
+	}
+}
+
+func TestNodesExpire(t *testing.T) {
+	clk := newClock(t0)
+	s := New(quiet(), Options{Now: clk.now, MaxNodes: 1, NodeTTL: 10 * time.Minute})
+	base := serve(t, s)
+	if code, body := post(t, base+"/telemetry/report", reportJSON("dead", 1, t0)); code != 202 {
+		t.Fatalf("POST dead = %d %s, want 202", code, body)
+	}
+	if code, _ := post(t, base+"/telemetry/report", reportJSON("live", 1, t0)); code != 400 {
+		t.Errorf("POST past MaxNodes = %d, want 400", code)
+	}
+	clk.set(t0.Add(9 * time.Minute))
+	var ops struct {
+		Hung int `json:"hung"`
+	}
+	if get(t, base+"/nccl/operations/active", &ops); ops.Hung != 1 {
+		t.Errorf("hung operations at 9 min = %d, want 1 (node still within its TTL)", ops.Hung)
+	}
+	clk.set(t0.Add(11 * time.Minute))
+	if get(t, base+"/nccl/operations/active", &ops); ops.Hung != 0 {
+		t.Errorf("hung operations after the TTL = %d, want 0 (dead node forgotten)", ops.Hung)
+	}
+	if code := get(t, base+"/ebpf/metrics?node=dead", nil); code != 404 {
+		t.Errorf("GET /ebpf/metrics?node=dead after the TTL = %d, want 404", code)
+	}
+	if code, body := post(t, base+"/telemetry/report", reportJSON("live", 1, t0.Add(11*time.Minute))); code != 202 {
+		t.Errorf("POST live after the dead node expired = %d %s, want 202 (slot freed)", code, body)
+	}
+	var m struct {
+		Nodes []struct {
+			Node string `json:"node"`
+		} `json:"nodes"`
+		NodesExpired int `json:"nodes_expired"`
+	}
+	get(t, base+"/ebpf/metrics", &m)
+	if len(m.Nodes) != 1 || m.Nodes[0].Node != "live" || m.NodesExpired != 1 {
+		t.Errorf("GET /ebpf/metrics = %+v, want only node live and 1 expired", m)
+	}
 }

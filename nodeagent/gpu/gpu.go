@@ -36,6 +36,7 @@ const (
 type Link struct {
 	Link           int    `json:"link"`
 	Active         bool   `json:"active"`
+	State          string `json:"state,omitempty"` // "error: <nvml return>" when the driver did not say; empty otherwise
 	Version        uint32 `json:"version,omitempty"`
 	RemotePCIBusID string `json:"remote_pci_bus_id,omitempty"`
 	RemoteType     string `json:"remote_type,omitempty"`
@@ -74,7 +75,8 @@ type Snapshot struct {
 	Matrix [][]string `json:"matrix"`
 	// P2P[i][j] is the peer-to-peer read status (OK, CNS, GNS, TNS, NS, U).
 	P2P [][]string `json:"p2p_read"`
-	// FieldErrors counts field values whose return code was not SUCCESS.
+	// FieldErrors counts field values whose return code was not SUCCESS,
+	// and NVLinks whose state the driver did not return.
 	FieldErrors int `json:"field_errors"`
 }
 
@@ -203,7 +205,12 @@ func readGPU(d nvml.Device, index int) (GPU, int, error) {
 		link := Link{Link: l, RemoteGPU: -1}
 		st, ret := d.GetNvLinkState(l)
 		if ret != nvml.SUCCESS {
-			return g, fieldErrs, check(fmt.Sprintf("nvlink %d state", l), ret)
+			// One bad link must not hide the GPU and its other links:
+			// record it on the link (inactive) and go on.
+			link.State = "error: " + nvml.ErrorString(ret)
+			fieldErrs++
+			g.Links = append(g.Links, link)
+			continue
 		}
 		link.Active = st == nvml.FEATURE_ENABLED
 		if link.Active {

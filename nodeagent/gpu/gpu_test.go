@@ -147,6 +147,40 @@ func TestLinkLoopStopsAtCount(t *testing.T) {
 	}
 }
 
+// TestLinkStateErrorIsPerLink: one link whose state NVML does not return
+// is marked on that link; the GPU and its other links are still read.
+func TestLinkStateErrorIsPerLink(t *testing.T) {
+	srv := gpufixture.DGXH100()
+	d2 := srv.Devices[2].(*server.Device)
+	state := d2.GetNvLinkStateFunc
+	d2.GetNvLinkStateFunc = func(l int) (nvml.EnableState, nvml.Return) {
+		if l == 4 {
+			return 0, nvml.ERROR_UNKNOWN
+		}
+		return state(l)
+	}
+	s, err := gpu.Open(srv).Read()
+	if err != nil {
+		t.Fatalf("Read() with one failing link = %v, want nil", err)
+	}
+	if len(s.GPUs) != 8 || len(s.GPUs[2].Links) != 18 {
+		t.Fatalf("Read() = %d GPUs, GPU2 %d links; want 8 and 18", len(s.GPUs), len(s.GPUs[2].Links))
+	}
+	bad := s.GPUs[2].Links[4]
+	if bad.State != "error: ERROR_UNKNOWN" || bad.Active || bad.Link != 4 {
+		t.Errorf("GPU2 link 4 = %+v, want inactive with state error: ERROR_UNKNOWN", bad)
+	}
+	if ok := s.GPUs[2].Links[5]; ok.State != "" || !ok.Active || ok.RemoteType != gpu.RemoteNVSwitch {
+		t.Errorf("GPU2 link 5 = %+v, want active to an NVSwitch", ok)
+	}
+	if s.FieldErrors != 2 { // the fixture's unsupported CRC field, and this link
+		t.Errorf("FieldErrors = %d, want 2", s.FieldErrors)
+	}
+	if got := s.Matrix[2][0]; got != "NV17" {
+		t.Errorf("Matrix[2][0] = %q, want NV17 (one of GPU2's 18 links unknown)", got)
+	}
+}
+
 func TestDeviceErrorPropagates(t *testing.T) {
 	srv := gpufixture.DGXH100()
 	srv.DeviceGetHandleByIndexFunc = func(int) (nvml.Device, nvml.Return) { return nil, nvml.ERROR_GPU_IS_LOST }

@@ -33,6 +33,7 @@ type Report struct {
 	Node          string       `json:"node"`
 	Time          time.Time    `json:"time"`
 	Seq           uint64       `json:"seq"`
+	BootID        string       `json:"boot_id"` // random per agent start; Seq counts within it
 	Status        Status       `json:"status"`
 	TCP           TCP          `json:"tcp"`
 	Events        []Event      `json:"events"`

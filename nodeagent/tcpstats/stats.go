@@ -83,6 +83,29 @@ func (s *Stats) Drain() ([]report.Event, uint64) {
 	return q, s.dropped.Load()
 }
 
+// Requeue puts back events a failed report did not deliver, ahead of the
+// ones queued since, so the next report carries them. The queue stays
+// bounded by maxEvents: the oldest events beyond it are dropped and
+// counted with the other drops.
+func (s *Stats) Requeue(undelivered []report.Event) {
+	if len(undelivered) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all := make([]report.Event, 0, min(len(undelivered)+len(s.queue), s.max))
+	if over := len(undelivered) + len(s.queue) - s.max; over > 0 {
+		s.dropped.Add(uint64(over))
+		if over >= len(undelivered) {
+			// Only newer events fit (the queue itself is never over max).
+			return
+		}
+		undelivered = undelivered[over:]
+	}
+	all = append(all, undelivered...)
+	s.queue = append(all, s.queue...)
+}
+
 // Handled is how many events the tracer delivered.
 func (s *Stats) Handled() uint64 { return s.handled.Load() }
 

@@ -1,6 +1,7 @@
 package tcpstats
 
 import (
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -87,6 +88,80 @@ func TestQueueBounded(t *testing.T) {
 	}
 }
 
+func TestRequeueKeepsUndeliveredBounded(t *testing.T) {
+	s := New(nil, "testdata/proc", 4)
+	at := func(sec int64) ebpf.Event {
+		return ebpf.Event{Kind: ebpf.KindClose, Src: netip.MustParseAddrPort("10.0.0.1:5000"),
+			Dst: netip.MustParseAddrPort("10.0.0.2:443"), Time: time.Unix(sec, 0)}
+	}
+	secs := func(evs []report.Event) []int64 {
+		var out []int64
+		for _, e := range evs {
+			out = append(out, e.Time.Unix())
+		}
+		return out
+	}
+	s.Handle([]ebpf.Event{at(1), at(2)})
+	first, _ := s.Drain()
+	s.Handle([]ebpf.Event{at(3)})
+	s.Requeue(first) // the report carrying 1 and 2 failed
+	got, dropped := s.Drain()
+	if !cmp.Equal(secs(got), []int64{1, 2, 3}) || dropped != 0 {
+		t.Errorf("Drain() after Requeue = %v, %d dropped; want [1 2 3], 0", secs(got), dropped)
+	}
+	// Over the bound: the oldest undelivered events go, and are counted.
+	s.Handle([]ebpf.Event{at(4), at(5)})
+	s.Requeue(got)
+	got, dropped = s.Drain()
+	if !cmp.Equal(secs(got), []int64{2, 3, 4, 5}) || dropped != 1 {
+		t.Errorf("Drain() after an over-full Requeue = %v, %d dropped; want [2 3 4 5], 1", secs(got), dropped)
+	}
+	// Queue already full of newer events: every undelivered one is dropped.
+	s.Handle([]ebpf.Event{at(6), at(7), at(8), at(9)})
+	s.Requeue(got)
+	got, dropped = s.Drain()
+	if !cmp.Equal(secs(got), []int64{6, 7, 8, 9}) || dropped != 5 {
+		t.Errorf("Drain() after Requeue onto a full queue = %v, %d dropped; want [6 7 8 9], 5", secs(got), dropped)
+	}
+}
+
+// manyRemotes has more remotes with retransmits than MaxRemotes.
+type manyRemotes struct{ fakeKernel }
+
+func (manyRemotes) Remotes() (map[netip.Addr]uint64, error) {
+	m := map[netip.Addr]uint64{}
+	for i := range MaxRemotes + 10 {
+		m[netip.AddrFrom4([4]byte{10, 1, 0, byte(i)})] = uint64(i + 1) // 10.1.0.i has i+1
+	}
+	return m, nil
+}
+
+// TestRemoteSeriesBounded: only the MaxRemotes busiest remotes are
+// exported, so a node talking to many hosts keeps a bounded /metrics page.
+func TestRemoteSeriesBounded(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(New(manyRemotes{}, "", 10).Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var remotes []string
+	for _, mf := range mfs {
+		if mf.GetName() == "meshq_nodeagent_tcp_remote_retransmits_total" {
+			for _, m := range mf.GetMetric() {
+				remotes = append(remotes, m.GetLabel()[0].GetValue())
+				if m.GetCounter().GetValue() < 11 {
+					t.Errorf("remote %s exported with %v retransmits, want only the %d busiest (11 and up)",
+						m.GetLabel()[0].GetValue(), m.GetCounter().GetValue(), MaxRemotes)
+				}
+			}
+		}
+	}
+	if len(remotes) != MaxRemotes {
+		t.Errorf("remote series = %d, want %d", len(remotes), MaxRemotes)
+	}
+}
+
 type fakeKernel struct{}
 
 func (fakeKernel) Counters() (ebpf.Counters, error) {
@@ -122,6 +197,30 @@ meshq_nodeagent_tcp_remote_retransmits_total{remote="10.0.0.9"} 4
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "meshq_nodeagent_ebpf_lost_events_total",
 		"meshq_nodeagent_tcp_connections_total", "meshq_nodeagent_tcp_remote_retransmits_total"); err != nil {
 		t.Error(err)
+	}
+	// The RTT quantile gauges, in seconds: 7 samples in [8, 16) µs.
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtt := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() == "meshq_nodeagent_tcp_rtt_seconds" {
+			if mf.GetType().String() != "GAUGE" {
+				t.Errorf("meshq_nodeagent_tcp_rtt_seconds type = %s, want GAUGE", mf.GetType())
+			}
+			for _, m := range mf.GetMetric() {
+				rtt[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	for q, want := range map[string]float64{"0.5": 12e-6, "0.99": 15.92e-6, "0.999": 15.992e-6} {
+		if got, ok := rtt[q]; !ok || math.Abs(got-want) > 1e-12 {
+			t.Errorf("meshq_nodeagent_tcp_rtt_seconds{quantile=%q} = %v (present %v), want %v", q, got, ok, want)
+		}
+	}
+	if len(rtt) != 3 {
+		t.Errorf("rtt quantile series = %v, want 0.5, 0.99 and 0.999", rtt)
 	}
 	tcp, err := New(fakeKernel{}, "", 10).TCP()
 	if err != nil {
