@@ -1,9 +1,10 @@
 // Package pathanalysis answers "is this flow permitted, and by which rule?"
 // over one graph version: it follows the routing tables hop by hop from the
-// source's gateway (longest-prefix match per VRF, next hops resolved to the
-// device that owns them, the topology where a device has no routes),
-// branches over equal-cost routes, detects loops, and at every firewall on
-// the way asks the compiled policy which rule decides the flow.
+// source's gateway (longest-prefix match per VRF, next hops resolved
+// recursively to the adjacent device that owns them, the topology where a
+// device has no routes), branches over equal-cost routes, detects loops,
+// and at every firewall on the way asks the compiled policy which rule
+// decides the flow.
 //
 // Semantics, in the order they apply:
 //
@@ -16,9 +17,16 @@
 //     address of the device itself delivers; else the longest matching
 //     prefix among collected routes and connected subnets, lowest metric;
 //     several routes left are equal-cost branches (at most MaxBranches, then
-//     Truncated). A next hop is resolved to the device that holds that
-//     address (a linked one first). A device with no routes at all forwards
-//     along the fewest links towards the destination's subnet.
+//     Truncated). A next hop on a connected subnet (or of a route that
+//     names its interface) goes to the adjacent device that holds that
+//     address: linked on that port, else linked, else in the same subnet
+//     (behind switches); any other next hop is resolved recursively through
+//     the same device's routes until a connected one is found, as routers
+//     do, so that the flow only ever moves to an adjacent device. A next
+//     hop that does not resolve (no route to it, or only through itself)
+//     or is held only by a device that is not adjacent is unknown, with the
+//     reason. A device with no routes at all forwards along the fewest
+//     links towards the destination's subnet.
 //   - At each firewall the zones of the in and out interfaces and the
 //     policy decide (firewall.Policy.Evaluate); a deny ends the path.
 //   - A path ends denied with "no route to …" where a device with routes has
