@@ -85,7 +85,7 @@ type Interface struct {
 	allVLANs bool
 }
 
-// Adj is one adjacency of a device to a known peer.
+// Adj is one adjacency of a device to a known peer over a link that is up.
 type Adj struct {
 	Peer int // device index
 	Link *Link
@@ -106,6 +106,11 @@ type Link struct {
 	Index    int
 	A, B     LinkEnd
 	Protocol string
+	// Up is false when either end's interface is admin- or oper-down (an
+	// absent state counts as up). A down link is still a link of the
+	// topology, but carries nothing: it is not in any device's Adj, so
+	// blast radius, shortest paths and path analysis ignore it.
+	Up bool
 }
 
 // Endpoint is a MAC learned on a port that has no neighbor link, with the
@@ -326,6 +331,12 @@ func carriedVLANs(fi facts.Interface) (vlans []int, all bool) {
 	return nil, false
 }
 
+// Up reports whether the interface forwards: not known to be admin- or
+// oper-down. A nil interface (not among the collected ones) counts as up.
+func (i *Interface) Up() bool {
+	return i == nil || ((i.AdminUp == nil || *i.AdminUp) && (i.OperUp == nil || *i.OperUp))
+}
+
 // Carries reports whether the interface carries VLAN v.
 func (i *Interface) Carries(v int) bool {
 	if i.allVLANs {
@@ -387,7 +398,8 @@ func (g *Graph) buildLinks() {
 				e.Iface.Links = append(e.Iface.Links, l)
 			}
 		}
-		if l.A.Device != nil && l.B.Device != nil && l.A.Device != l.B.Device {
+		l.Up = l.A.Iface.Up() && l.B.Iface.Up()
+		if l.Up && l.A.Device != nil && l.B.Device != nil && l.A.Device != l.B.Device {
 			l.A.Device.Adj = append(l.A.Device.Adj, Adj{Peer: l.B.Device.Index, Link: l})
 			l.B.Device.Adj = append(l.B.Device.Adj, Adj{Peer: l.A.Device.Index, Link: l})
 		}

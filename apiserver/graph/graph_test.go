@@ -86,3 +86,46 @@ func TestEmptyGraph(t *testing.T) {
 		t.Errorf("empty graph stats = %+v, want zero", g.Stats())
 	}
 }
+
+// TestDownLinks: a link with an end admin- or oper-down carries nothing.
+//
+//	core ── d1 ─(sw up1 oper-down)─ sw
+//	core ── d2 ───────(sw up2)───── sw
+//
+// Failing d2 cuts sw off (its other uplink is down), and the shortest path
+// from sw to core goes by d2 although d1 sorts first. The down link is
+// still a link of the topology, marked down.
+func TestDownLinks(t *testing.T) {
+	down := false
+	nb := func(local, remote, remoteIf string) facts.Neighbor {
+		return facts.Neighbor{LocalInterface: local, RemoteHostname: remote, RemoteInterface: remoteIf, Protocol: "lldp"}
+	}
+	devices := []facts.Device{
+		{Hostname: "core", Role: "core", Neighbors: []facts.Neighbor{nb("p1", "d1", "up"), nb("p2", "d2", "up")}},
+		{Hostname: "d1", Role: "distribution", Neighbors: []facts.Neighbor{nb("down", "sw", "up1")}},
+		{Hostname: "d2", Role: "distribution", Neighbors: []facts.Neighbor{nb("down", "sw", "up2")}},
+		{Hostname: "sw", Role: "access", Interfaces: []facts.Interface{{Name: "up1", OperUp: &down}, {Name: "up2"}}},
+	}
+	g := graph.Build(1, devices, graph.Options{RootRoles: graph.DefaultRootRoles})
+	var affected []string
+	for _, d := range g.BlastDevice(g.Device("d2")).Devices {
+		affected = append(affected, d.Hostname)
+	}
+	if want := []string{"sw"}; !cmp.Equal(affected, want) {
+		t.Errorf("BlastDevice(d2) devices = %v, want %v (sw's uplink to d1 is oper-down)", affected, want)
+	}
+	var hops []string
+	for _, h := range g.ShortestPath(g.Device("sw"), g.Device("core")) {
+		hops = append(hops, h.Device.Hostname)
+	}
+	if want := []string{"sw", "d2", "core"}; !cmp.Equal(hops, want) {
+		t.Errorf("ShortestPath(sw, core) = %v, want %v", hops, want)
+	}
+	var states []string
+	for _, l := range g.Links {
+		states = append(states, l.A.Hostname+"-"+l.B.Hostname+" "+map[bool]string{true: "up", false: "down"}[l.Up])
+	}
+	if want := []string{"core-d1 up", "core-d2 up", "d1-sw down", "d2-sw up"}; !cmp.Equal(states, want) {
+		t.Errorf("links = %v, want %v", states, want)
+	}
+}

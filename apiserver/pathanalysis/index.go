@@ -206,9 +206,7 @@ func buildTable(d *graph.Device) *routeTable {
 }
 
 // up treats an interface as forwarding unless it is known to be down.
-func up(ifc *graph.Interface) bool {
-	return (ifc.AdminUp == nil || *ifc.AdminUp) && (ifc.OperUp == nil || *ifc.OperUp)
-}
+func up(ifc *graph.Interface) bool { return ifc.Up() }
 
 // lookup returns the best routes to dst in vrf: the longest matching
 // prefix, and among its routes the lowest metric; several left are

@@ -272,6 +272,9 @@ func linkPeer(d *graph.Device, port string) (*graph.Device, string) {
 		return nil, ""
 	}
 	for _, l := range ifc.Links {
+		if !l.Up {
+			continue
+		}
 		switch {
 		case l.A.Device == d && l.A.Interface == port && l.B.Device != nil && l.B.Device != d:
 			return l.B.Device, l.B.Interface
@@ -427,7 +430,7 @@ func linkedOn(d *graph.Device, port string, peer *graph.Device) bool {
 		return false
 	}
 	for _, l := range ifc.Links {
-		if (l.A.Device == d && l.A.Interface == port && l.B.Device == peer) || (l.B.Device == d && l.B.Interface == port && l.A.Device == peer) {
+		if l.Up && ((l.A.Device == d && l.A.Interface == port && l.B.Device == peer) || (l.B.Device == d && l.B.Interface == port && l.A.Device == peer)) {
 			return true
 		}
 	}

@@ -220,11 +220,11 @@ func TestTopology(t *testing.T) {
 		{"Gi0/4", "acc2", "Gi1/0/48", "cdp"},
 	})
 	all := [][]any{
-		{"acc1", "Gi1/0/48", "dist1", "Gi0/3", "lldp"},
-		{"acc2", "Gi1/0/48", "dist1", "Gi0/4", "cdp"},
-		{"core1", "Gi0/1", "dist1", "Gi0/1", "lldp"},
-		{"core1", "Te1/1/1", "core2", "Te1/1/1", "lldp"},
-		{"core2", "Gi0/1", "dist1", "Gi0/2", "lldp"},
+		{"acc1", "Gi1/0/48", "dist1", "Gi0/3", "lldp", "up"},
+		{"acc2", "Gi1/0/48", "dist1", "Gi0/4", "cdp", "up"},
+		{"core1", "Gi0/1", "dist1", "Gi0/1", "lldp", "up"},
+		{"core1", "Te1/1/1", "core2", "Te1/1/1", "lldp", "up"},
+		{"core2", "Gi0/1", "dist1", "Gi0/2", "lldp", "up"},
 	}
 	checkRows(t, g, "topology_full", "", all)
 	checkRows(t, g, "topology_site", `{"site":"branch"}`, [][]any{all[1]})
