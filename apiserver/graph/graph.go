@@ -113,8 +113,8 @@ type Link struct {
 	Up bool
 }
 
-// Endpoint is a MAC learned on a port that has no neighbor link, with the
-// IPs any device's ARP table gives for it.
+// Endpoint is a MAC learned on a port that has no neighbor link to a known
+// device, with the IPs any device's ARP table gives for it.
 type Endpoint struct {
 	MAC       string
 	VLAN      int
@@ -357,13 +357,21 @@ type portKey struct {
 func (g *Graph) buildLinks() {
 	type linkKey struct{ a, b portKey }
 	seen := map[linkKey]*Link{}
+	var folded map[string]*Device // lower-case hostname → device; nil where ambiguous
 	for _, d := range g.Devices {
 		for _, n := range d.Neighbors {
 			if n.RemoteHostname == "" {
 				continue
 			}
+			remote := n.RemoteHostname
+			if g.byName[remote] == nil {
+				if folded == nil {
+					folded = g.foldedNames()
+				}
+				remote = resolveHostname(remote, folded)
+			}
 			a := portKey{d.Hostname, n.LocalInterface}
-			b := portKey{n.RemoteHostname, n.RemoteInterface}
+			b := portKey{remote, n.RemoteInterface}
 			if b.host < a.host || (b.host == a.host && b.port < a.port) {
 				a, b = b, a
 			}
@@ -385,14 +393,19 @@ func (g *Graph) buildLinks() {
 	})
 	for i, l := range g.Links {
 		l.Index = i
-		for _, e := range []LinkEnd{l.A, l.B} {
+		for i, e := range []LinkEnd{l.A, l.B} {
 			if e.Device != nil {
 				e.Device.HasNeighbr = true
 				e.Device.LinkCount++
-				if e.Device.linked == nil {
-					e.Device.linked = map[string]struct{}{}
+				// Only a link to a known device makes a port a link
+				// rather than an edge port: the MACs learned behind an
+				// IP phone or an access point are still endpoints.
+				if far := []LinkEnd{l.B, l.A}[i]; far.Device != nil {
+					if e.Device.linked == nil {
+						e.Device.linked = map[string]struct{}{}
+					}
+					e.Device.linked[e.Interface] = struct{}{}
 				}
-				e.Device.linked[e.Interface] = struct{}{}
 			}
 			if e.Iface != nil {
 				e.Iface.Links = append(e.Iface.Links, l)
@@ -404,6 +417,38 @@ func (g *Graph) buildLinks() {
 			l.B.Device.Adj = append(l.B.Device.Adj, Adj{Peer: l.A.Device.Index, Link: l})
 		}
 	}
+}
+
+// foldedNames indexes the devices by lower-case hostname; two devices
+// whose names differ only in case map to nil (ambiguous).
+func (g *Graph) foldedNames() map[string]*Device {
+	m := make(map[string]*Device, len(g.Devices))
+	for _, d := range g.Devices {
+		k := strings.ToLower(d.Hostname)
+		if _, dup := m[k]; dup {
+			m[k] = nil
+			continue
+		}
+		m[k] = d
+	}
+	return m
+}
+
+// resolveHostname matches a neighbour's name to a device as LLDP and CDP
+// report it: in another case, or with a domain suffix the device's own
+// hostname lacks ("DIST1.corp.example" is dist1). Otherwise the name is
+// kept as reported (a device the graph does not know).
+func resolveHostname(name string, folded map[string]*Device) string {
+	k := strings.ToLower(name)
+	if d := folded[k]; d != nil {
+		return d.Hostname
+	}
+	if short, _, ok := strings.Cut(k, "."); ok && short != "" {
+		if d := folded[short]; d != nil {
+			return d.Hostname
+		}
+	}
+	return name
 }
 
 func (g *Graph) linkEnd(p portKey) LinkEnd {

@@ -129,3 +129,40 @@ func TestDownLinks(t *testing.T) {
 		t.Errorf("links = %v, want %v", states, want)
 	}
 }
+
+// TestNeighborNotADevice: an IP phone's LLDP entry does not hide the hosts
+// behind it; a neighbour named in another case or with a domain suffix is
+// the device it names.
+//
+//	acc Gi1 ── phone-1 (not a device) ── pc
+//	acc up  ── DIST1.corp.example (dist1 down, reported by acc only)
+func TestNeighborNotADevice(t *testing.T) {
+	devices := []facts.Device{
+		{Hostname: "acc", Interfaces: []facts.Interface{{Name: "Gi1"}, {Name: "up"}},
+			Neighbors: []facts.Neighbor{
+				{LocalInterface: "Gi1", RemoteHostname: "phone-1", RemoteInterface: "port1", Protocol: "lldp"},
+				{LocalInterface: "up", RemoteHostname: "DIST1.corp.example", RemoteInterface: "down", Protocol: "lldp"},
+			},
+			MACTable: []facts.MACEntry{
+				{MAC: "aa:00:00:00:00:01", VLAN: 10, Interface: "Gi1"}, // the phone
+				{MAC: "aa:00:00:00:00:02", VLAN: 10, Interface: "Gi1"}, // the pc behind it
+				{MAC: "aa:00:00:00:00:03", VLAN: 10, Interface: "up"},  // learned from dist1
+			}},
+		{Hostname: "dist1", Interfaces: []facts.Interface{{Name: "down"}}},
+	}
+	g := graph.Build(1, devices, graph.Options{})
+	var eps []string
+	for _, ep := range g.Endpoints {
+		eps = append(eps, ep.Device.Hostname+" "+ep.Interface+" "+ep.MAC)
+	}
+	if want := []string{"acc Gi1 aa:00:00:00:00:01", "acc Gi1 aa:00:00:00:00:02"}; !cmp.Equal(eps, want) {
+		t.Errorf("endpoints = %v, want %v", eps, want)
+	}
+	var adj []string
+	for _, a := range g.Device("acc").Adj {
+		adj = append(adj, g.Devices[a.Peer].Hostname+" "+a.Link.B.Interface)
+	}
+	if want := []string{"dist1 down"}; !cmp.Equal(adj, want) {
+		t.Errorf("acc adjacency = %v, want %v (DIST1.corp.example is dist1)", adj, want)
+	}
+}
