@@ -28,7 +28,11 @@
 //     reason. A device with no routes at all forwards along the fewest
 //     links towards the destination's subnet.
 //   - At each firewall the zones of the in and out interfaces and the
-//     policy decide (firewall.Policy.Evaluate); a deny ends the path.
+//     policy decide (firewall.Policy.Evaluate); a deny ends the path. Where
+//     the flow enters or leaves a firewall that has zones by an interface
+//     in no zone, the decision is unknown ("interface e2 of fw1 is in no
+//     zone") unless any-zone rules decide it and no known zone would change
+//     the verdict.
 //   - A path ends denied with "no route to …" where a device with routes has
 //     none for the destination, or where it leaves the known network
 //     although the graph knows the destination's subnet; with "routing

@@ -226,7 +226,8 @@ func TestECMPTruncated(t *testing.T) {
 // 10.61.0.0/16 via 10.99.0.1 (no route to it) and 10.62.0.0/16 via
 // 10.62.0.1 (resolvable only through itself), and 10.63.0.0/16 via
 // 10.60.1.77, on its lan but configured only on yr3 (as a /32), which is
-// not adjacent to it.
+// not adjacent to it. yfw's e2 (10.60.30.0/24) and e3 (10.60.31.0/24) are
+// in no zone; one any-zone rule permits everything to 10.60.31.0/24.
 func recursiveNetwork(t *testing.T) *Index {
 	t.Helper()
 	doc := &facts.Document{Schema: facts.Schema, Devices: []facts.Device{
@@ -240,12 +241,13 @@ func recursiveNetwork(t *testing.T) *Index {
 				{Prefix: "10.61.0.0/16", NextHop: "10.99.0.1", Protocol: "bgp"},
 				{Prefix: "10.62.0.0/16", NextHop: "10.62.0.1", Protocol: "bgp"},
 				{Prefix: "10.63.0.0/16", NextHop: "10.60.1.77", Protocol: "static"},
+				{Prefix: "10.60.30.0/23", NextHop: "10.60.12.2", Protocol: "ospf"},
 			},
 		},
 		{
 			Hostname:   "yfw",
 			Role:       "firewall",
-			Interfaces: []facts.Interface{pathIface("in", "10.60.12.2/30"), pathIface("out", "10.60.23.1/30")},
+			Interfaces: []facts.Interface{pathIface("in", "10.60.12.2/30"), pathIface("out", "10.60.23.1/30"), pathIface("e2", "10.60.30.1/24"), pathIface("e3", "10.60.31.1/24")},
 			Neighbors:  []facts.Neighbor{{LocalInterface: "out", RemoteHostname: "yr3", RemoteInterface: "up", Protocol: "lldp"}},
 			Routes: []facts.Route{
 				{Prefix: "10.60.9.0/24", NextHop: "10.60.23.2", Protocol: "static"},
@@ -255,6 +257,8 @@ func recursiveNetwork(t *testing.T) *Index {
 			Firewall: &facts.Firewall{DefaultAction: "deny", Zones: []facts.Zone{
 				{Name: "inside", Interfaces: []string{"in"}},
 				{Name: "outside", Interfaces: []string{"out"}},
+			}, Rules: []facts.Rule{
+				{RuleID: "5", RuleOrder: 5, Action: "permit", SrcZones: []string{"any"}, DstZones: []string{"any"}, SrcAddresses: []string{"any"}, DstAddresses: []string{"10.60.31.0/24"}, Services: []string{"any"}},
 			}},
 		},
 		{
@@ -304,6 +308,18 @@ func TestRecursiveNextHop(t *testing.T) {
 			name: "next hop held only by a device that is not adjacent", dst: "10.63.0.5",
 			verdict: "unknown", reason: "next hop 10.60.1.77 out lan on yr1 is held by yr3, which is not adjacent to yr1",
 			paths: [][]string{{"yr1 lan→lan"}},
+		},
+		{
+			// The default action would deny, but a zone rule could decide
+			// had e2 a zone: not a definite answer.
+			name: "out of an interface in no zone", dst: "10.60.30.5",
+			verdict: "unknown", reason: "interface e2 of yfw is in no zone",
+			paths: [][]string{{"yr1 lan→to-fw", "yfw in→e2 [inside→ default deny]"}},
+		},
+		{
+			name: "an any-zone rule decides regardless of the zone", dst: "10.60.31.5",
+			verdict: "permit", reason: "permitted by rule 5 on yfw",
+			paths: [][]string{{"yr1 lan→to-fw", "yfw in→e3 [inside→ 5 permit]"}},
 		},
 	}
 	for _, c := range cases {

@@ -1,6 +1,7 @@
 package pathanalysis
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -571,8 +572,61 @@ func (t *tracer) firewallPasses(h *Hop) bool {
 	}
 	p := h.Firewall.Policy()
 	h.InZone, h.OutZone = p.ZoneOf(h.In), p.ZoneOf(h.Out)
-	h.Decision = p.Evaluate(firewall.Flow{Src: t.q.Src, Dst: t.q.Dst, Services: t.q.Services, InZone: h.InZone, OutZone: h.OutZone})
+	flow := firewall.Flow{Src: t.q.Src, Dst: t.q.Dst, Services: t.q.Services, InZone: h.InZone, OutZone: h.OutZone}
+	h.Decision = p.Evaluate(flow)
+	if why := zoneless(p, h, flow); why != "" && h.Decision.Verdict != firewall.VerdictUnknown {
+		h.Decision.Verdict, h.Decision.Reason = firewall.VerdictUnknown, why
+	}
 	return h.Decision.Verdict != firewall.VerdictDeny
+}
+
+// zoneless says why a firewall's decision is not definite when the flow
+// enters or leaves by an interface in no zone (or by none known) on a
+// firewall that has zones: the zone the data lacks could have made a zone
+// rule decide. The decision stands only when any-zone rules decide every
+// part of it and no zone the policy knows would change the verdict.
+func zoneless(p *firewall.Policy, h *Hop, flow firewall.Flow) string {
+	zones := p.Zones()
+	if len(zones) == 0 || (flow.InZone != "" && flow.OutZone != "") {
+		return ""
+	}
+	var why string
+	switch {
+	case flow.InZone == "" && h.In == "":
+		why = "the interface the flow enters " + h.Device.Hostname + " by is unknown"
+	case flow.InZone == "":
+		why = "interface " + h.In + " of " + h.Device.Hostname + " is in no zone"
+	case h.Out == "":
+		why = "the interface the flow leaves " + h.Device.Hostname + " by is unknown"
+	default:
+		why = "interface " + h.Out + " of " + h.Device.Hostname + " is in no zone"
+	}
+	for _, pt := range h.Decision.Parts {
+		if pt.Rule == nil {
+			return why + " (the default action would decide)"
+		}
+		src, dst := p.AnyZone(pt.Rule)
+		if (flow.InZone == "" && !src) || (flow.OutZone == "" && !dst) {
+			return why
+		}
+	}
+	ins, outs := []string{flow.InZone}, []string{flow.OutZone}
+	if flow.InZone == "" {
+		ins = append(ins, zones...)
+	}
+	if flow.OutZone == "" {
+		outs = append(outs, zones...)
+	}
+	for _, in := range ins {
+		for _, out := range outs {
+			f := flow
+			f.InZone, f.OutZone = in, out
+			if p.Evaluate(f).Verdict != h.Decision.Verdict {
+				return why + fmt.Sprintf(" (in zone %s→%s the verdict would differ)", cmp.Or(in, "-"), cmp.Or(out, "-"))
+			}
+		}
+	}
+	return ""
 }
 
 func (t *tracer) finishDenied(path []Hop, h Hop) {
