@@ -9,7 +9,8 @@
 // Semantics, in the order they apply:
 //
 //   - Hosts of one subnet are switched on their segment: permit, no hops.
-//   - The path starts at the device that has the source address, else at
+//   - The path starts at the device that has the source address (unknown
+//     when several devices have it), else at
 //     the routing devices (or firewalls) with an interface in the source's
 //     subnet, those that hold the source in ARP first; several such
 //     gateways (a redundant pair) start several paths.
@@ -38,7 +39,8 @@
 //     although the graph knows the destination's subnet; with "routing
 //     loop" when it comes back to a device and VRF it has crossed.
 //   - A path that leaves the network towards an unknown destination takes
-//     the verdict of the firewalls it crossed.
+//     the verdict of the firewalls it crossed, and its reason says that the
+//     verdict does not cover what lies beyond the known network.
 //   - The verdict is permit or deny when every path agrees, and unknown
 //     (with the reason) when a firewall's answer depends on an fqdn or an
 //     undefined object, on the service within the asked set (protocol any,

@@ -105,7 +105,7 @@ func TestAnalyze(t *testing.T) {
 		},
 		{
 			name: "leaves the known network", src: "10.1.1.10", dst: "8.8.8.8", svc: tcpPort(53),
-			verdict: "permit", reason: "leaves the known network at gw-a towards 203.0.113.1",
+			verdict: "permit", reason: "leaves the known network at gw-a towards 203.0.113.1; the verdict covers only the known part of the path, not what lies beyond the known network",
 			paths: [][]string{{"gw-a lan→wan"}},
 		},
 		{
@@ -228,6 +228,7 @@ func TestECMPTruncated(t *testing.T) {
 // 10.60.1.77, on its lan but configured only on yr3 (as a /32), which is
 // not adjacent to it. yfw's e2 (10.60.30.0/24) and e3 (10.60.31.0/24) are
 // in no zone; one any-zone rule permits everything to 10.60.31.0/24.
+// yr3 also has yr1's lan address 10.60.1.1 (a duplicate).
 func recursiveNetwork(t *testing.T) *Index {
 	t.Helper()
 	doc := &facts.Document{Schema: facts.Schema, Devices: []facts.Device{
@@ -263,7 +264,7 @@ func recursiveNetwork(t *testing.T) *Index {
 		},
 		{
 			Hostname:   "yr3",
-			Interfaces: []facts.Interface{pathIface("up", "10.60.23.2/30"), pathIface("lo", "10.60.250.3/32"), pathIface("lan", "10.60.9.1/24"), pathIface("far", "10.60.1.77/32")},
+			Interfaces: []facts.Interface{pathIface("up", "10.60.23.2/30"), pathIface("lo", "10.60.250.3/32"), pathIface("lan", "10.60.9.1/24"), pathIface("far", "10.60.1.77/32"), pathIface("dup", "10.60.1.1/32")},
 			Routes:     []facts.Route{{Prefix: "10.60.1.0/24", NextHop: "10.60.23.1", Protocol: "static"}},
 		},
 	}}
@@ -340,5 +341,16 @@ func TestRecursiveNextHop(t *testing.T) {
 				t.Errorf("Analyze(10.60.1.10 → %s) paths (-want +got):\n%s", c.dst, diff)
 			}
 		})
+	}
+}
+
+// TestDuplicateSourceAddress: a source address configured on two devices
+// does not silently start at the first.
+func TestDuplicateSourceAddress(t *testing.T) {
+	ix := recursiveNetwork(t)
+	r := ix.Analyze(Query{Src: netip.MustParseAddr("10.60.1.1"), Dst: netip.MustParseAddr("10.60.9.5"), Services: tcpPort(443)})
+	want := "the source 10.60.1.1 is configured on more than one device (yr1 lan, yr3 dup): which one sends the flow is not known"
+	if r.Verdict != "unknown" || r.Reason != want || len(r.Paths) != 0 {
+		t.Errorf("Analyze(10.60.1.1 → 10.60.9.5) = %s (%q) with %d paths, want unknown (%q) and none", r.Verdict, r.Reason, len(r.Paths), want)
 	}
 }

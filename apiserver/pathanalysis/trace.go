@@ -106,6 +106,17 @@ type start struct {
 func (ix *Index) gateways(src netip.Addr) ([]start, string) {
 	if owners := ix.G.InterfacesByIP(src); len(owners) > 0 {
 		ifc := owners[0]
+		// The same address on two devices (a duplicate, or the same
+		// address in two VRFs) leaves the sender unknown: no guess.
+		if slices.ContainsFunc(owners, func(o *graph.Interface) bool { return o.Device != ifc.Device }) {
+			var names []string
+			for _, o := range owners {
+				names = append(names, o.Device.Hostname+" "+o.Name)
+			}
+			slices.Sort(names)
+			return nil, fmt.Sprintf("the source %s is configured on more than one device (%s): which one sends the flow is not known",
+				src, strings.Join(names, ", "))
+		}
 		return []start{{ifc.Device, ifc.Name, vrfOf(ifc.VRF)}}, ""
 	}
 	sub, ok := ix.G.SubnetFor(src)
@@ -656,7 +667,8 @@ func (t *tracer) deliver(path []Hop, h Hop) {
 }
 
 // exit ends a path that leaves the known network: the verdict is what the
-// firewalls on the way decided, and the reason says where it left. When
+// firewalls on the way decided, and the reason says where it left and
+// that nothing beyond the known network was checked. When
 // the destination is in a subnet the graph knows, leaving is a routing
 // failure (the packet goes away from where the destination is), so the
 // flow is not delivered.
@@ -673,6 +685,9 @@ func (t *tracer) exit(path []Hop, h Hop, where string) {
 	} else {
 		reason += "; " + where
 	}
+	// A permit holds for the firewalls the graph knows; it says so rather
+	// than vouch for what lies past the edge.
+	reason += "; the verdict covers only the known part of the path, not what lies beyond the known network"
 	t.finish(path, v, reason)
 }
 
