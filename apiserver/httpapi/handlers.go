@@ -184,6 +184,9 @@ func (a *API) queryError(ctx *fasthttp.RequestCtx, d *query.Definition, err erro
 		return fasthttp.StatusServiceUnavailable
 	}
 	a.log.Error("query failed", "query", d.Name, "request_id", string(ctx.Request.Header.Peek(identity.HeaderRequestID)), "err", err)
+	if d.Write && a.reloadFailed(ctx, err) {
+		return fasthttp.StatusServiceUnavailable
+	}
 	if d.Write {
 		apierror.Write(ctx, fasthttp.StatusServiceUnavailable, apierror.Unavailable, "the graph store could not complete the write")
 		return fasthttp.StatusServiceUnavailable
@@ -277,7 +280,9 @@ func (a *API) ingest(ctx *fasthttp.RequestCtx) {
 	g, err := a.opt.Engine.Ingest(ctx, mode, doc.Devices)
 	if err != nil {
 		a.log.Error("ingest failed", "mode", mode, "devices", len(doc.Devices), "request_id", string(ctx.Request.Header.Peek(identity.HeaderRequestID)), "err", err)
-		apierror.Write(ctx, fasthttp.StatusServiceUnavailable, apierror.Unavailable, "the graph store could not complete the ingest; nothing was applied")
+		if !a.reloadFailed(ctx, err) {
+			apierror.Write(ctx, fasthttp.StatusServiceUnavailable, apierror.Unavailable, "the graph store could not complete the ingest; nothing was applied")
+		}
 		return
 	}
 	a.log.Info("ingested", "mode", mode, "devices", len(doc.Devices), "graph_version", g.Version)
@@ -286,6 +291,20 @@ func (a *API) ingest(ctx *fasthttp.RequestCtx) {
 		"status": "ok", "mode": mode, "graph_version": g.Version, "ingested_devices": len(doc.Devices),
 		"graph": statsJSON(s),
 	})
+}
+
+// reloadFailed answers a write that is durable but that this replica
+// could not load (engine.ReloadError) truthfully, and reports whether err
+// was one: the change is stored, this replica lags until it reloads.
+func (a *API) reloadFailed(ctx *fasthttp.RequestCtx, err error) bool {
+	var re *engine.ReloadError
+	if !errors.As(err, &re) {
+		return false
+	}
+	apierror.Write(ctx, fasthttp.StatusServiceUnavailable, apierror.Unavailable, fmt.Sprintf(
+		"the change was stored as version %d, but this replica failed to reload the graph; it answers from version %d until it reloads",
+		re.Version, a.opt.Engine.Graph().Version))
+	return true
 }
 
 func statsJSON(s graph.Stats) map[string]int {

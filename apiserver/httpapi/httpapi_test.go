@@ -328,6 +328,22 @@ func TestIngest(t *testing.T) {
 	}
 }
 
+// TestReloadFailureIsToldTruthfully: a write that is durable but that this
+// replica cannot load is not reported as "nothing was applied".
+func TestReloadFailureIsToldTruthfully(t *testing.T) {
+	f := start(t, options{})
+	// Another replica writes version 2, so this one must reload after its
+	// own write, and the reload fails.
+	if _, err := f.store.Ingest(context.Background(), "merge", []facts.Device{{Hostname: "other"}}); err != nil {
+		t.Fatal(err)
+	}
+	f.store.FailLoad = errors.New("disk read error")
+	wantError(t, "ingest with the reload failing", f.do(t, "POST", "/graph/ingest?mode=merge", `{"schema":"meshq.facts/v1","devices":[{"hostname":"mine"}]}`),
+		503, "unavailable", "the change was stored as version 3, but this replica failed to reload the graph; it answers from version 1 until it reloads")
+	wantError(t, "metadata with the reload failing", f.do(t, "POST", "/queries/update_device_metadata/execute", `{"parameters":{"hostname":"core2","metadata":{"rack":"C1"}}}`),
+		503, "unavailable", "the change was stored as version 4, but this replica failed to reload the graph")
+}
+
 func TestUpdateMetadataOverHTTP(t *testing.T) {
 	f := start(t, options{})
 	r := f.do(t, "POST", "/queries/update_device_metadata/execute", `{"parameters":{"hostname":"core2","metadata":{"rack":"B7"}}}`)
