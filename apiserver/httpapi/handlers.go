@@ -293,6 +293,42 @@ func (a *API) ingest(ctx *fasthttp.RequestCtx) {
 	})
 }
 
+// MaxQueryBodyBytes bounds the body of POST /queries/{name}/execute: a
+// query's parameters are a few hostnames and addresses (string parameters
+// are capped at query.MaxStringBytes), so only an ingest may use the full
+// MAX_BODY_BYTES.
+const MaxQueryBodyBytes = 1 << 20
+
+// isQueryExecute reports whether the request is for /queries/*/execute.
+func isQueryExecute(h *fasthttp.RequestHeader) bool {
+	uri := h.RequestURI()
+	if i := bytes.IndexByte(uri, '?'); i >= 0 {
+		uri = uri[:i]
+	}
+	return bytes.HasPrefix(uri, []byte("/queries/")) && bytes.HasSuffix(uri, []byte("/execute"))
+}
+
+// queryBodyLimit is the body limit of a query: MaxQueryBodyBytes, or
+// MAX_BODY_BYTES where that is smaller.
+func (a *API) queryBodyLimit() int { return min(MaxQueryBodyBytes, a.opt.MaxBodyBytes) }
+
+// requestConfig sets each request's body limit once its header is read,
+// before the body is: a query is refused before a large body is buffered.
+func (a *API) requestConfig(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	if isQueryExecute(h) {
+		return fasthttp.RequestConfig{MaxRequestBodySize: a.queryBodyLimit()}
+	}
+	return fasthttp.RequestConfig{}
+}
+
+// tooLarge is the 413 message for a request whose body went over its limit.
+func (a *API) tooLarge(h *fasthttp.RequestHeader) string {
+	if isQueryExecute(h) {
+		return fmt.Sprintf("request body is larger than the limit of %d bytes for a query", a.queryBodyLimit())
+	}
+	return fmt.Sprintf("request body is larger than the limit of %d bytes (MAX_BODY_BYTES)", a.opt.MaxBodyBytes)
+}
+
 // reloadFailed answers a write that is durable but that this replica
 // could not load (engine.ReloadError) truthfully, and reports whether err
 // was one: the change is stored, this replica lags until it reloads.

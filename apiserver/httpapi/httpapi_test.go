@@ -344,6 +344,23 @@ func TestReloadFailureIsToldTruthfully(t *testing.T) {
 		503, "unavailable", "the change was stored as version 4, but this replica failed to reload the graph")
 }
 
+// TestQueryBodyLimit: a query's body is small (1 MiB), whatever
+// MAX_BODY_BYTES allows an ingest.
+func TestQueryBodyLimit(t *testing.T) {
+	f := start(t, options{maxBody: 4 << 20})
+	big := `{"parameters":{"q":"` + strings.Repeat("a", 1<<20) + `"}}`
+	wantError(t, "query body over 1 MiB", f.do(t, "POST", "/queries/devices_search/execute", big),
+		413, "payload_too_large", "request body is larger than the limit of 1048576 bytes for a query")
+	r := f.do(t, "POST", "/graph/ingest", `{"schema":"meshq.facts/v1","devices":[{"hostname":"x","description":"`+strings.Repeat("a", 2<<20)+`"}]}`)
+	if r.status == 413 {
+		t.Errorf("2 MiB ingest under MAX_BODY_BYTES=4MiB = 413 %s, want it read", r.body)
+	}
+	r = f.do(t, "POST", "/queries/devices_search/execute", `{"parameters":{"q":"core"}}`)
+	if r.status != 200 {
+		t.Errorf("small query after a refused one = %d %s, want 200", r.status, r.body)
+	}
+}
+
 func TestUpdateMetadataOverHTTP(t *testing.T) {
 	f := start(t, options{})
 	r := f.do(t, "POST", "/queries/update_device_metadata/execute", `{"parameters":{"hostname":"core2","metadata":{"rack":"B7"}}}`)

@@ -135,13 +135,13 @@ func (a *API) Server() *fasthttp.Server {
 		Handler:            a.Handler,
 		Name:               "meshq-apiserver",
 		MaxRequestBodySize: a.opt.MaxBodyBytes,
+		HeaderReceived:     a.requestConfig,
 		ReadTimeout:        5 * time.Minute,
 		IdleTimeout:        2 * time.Minute,
 		Logger:             fasthttpLogger{a.log},
 		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
 			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-				apierror.Write(ctx, fasthttp.StatusRequestEntityTooLarge, apierror.TooLarge,
-					fmt.Sprintf("request body is larger than the limit of %d bytes (MAX_BODY_BYTES)", a.opt.MaxBodyBytes))
+				apierror.Write(ctx, fasthttp.StatusRequestEntityTooLarge, apierror.TooLarge, a.tooLarge(&ctx.Request.Header))
 				return
 			}
 			apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, "malformed HTTP request")

@@ -409,6 +409,8 @@ func TestParameterErrors(t *testing.T) {
 		{"all_devices", `{"limit":0}`, `parameter "limit": expected an integer from 1 to 10000, got 0`},
 		{"all_devices", `{"limit":10001}`, `parameter "limit": expected an integer from 1 to 10000, got 10001`},
 		{"all_devices", `{"cursor":"!!"}`, `parameter "cursor": not a cursor issued by this server`},
+		{"devices_search", `{"q":"` + strings.Repeat("a", 4097) + `"}`, `parameter "q": longer than 4096 bytes`},
+		{"devices_search", `{"q":"` + strings.Repeat(`\u00e9`, 2049) + `"}`, `parameter "q": longer than 4096 bytes`},
 	} {
 		_, err := runErr(t, g, tc.name, tc.params)
 		wantQueryError(t, err, 400, tc.msg)
