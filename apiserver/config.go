@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/common/envconf"
 	"github.com/meshoptixiq/mesh/common/obs"
 )
@@ -41,7 +42,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		Backend:      r.Enum("GRAPH_BACKEND", "embedded", "embedded", "postgres", "neo4j"),
 		RedisURL:     envconf.Secret(r.String("REDIS_URL", "")),
 		MaxBodyBytes: r.Bytes("MAX_BODY_BYTES", defaultMaxBodyBytes),
-		RootRoles:    r.List("BLAST_RADIUS_ROOT_ROLES", []string{"core", "border", "wan", "firewall"}),
+		RootRoles:    r.List("BLAST_RADIUS_ROOT_ROLES", graph.DefaultRootRoles()),
 		Demo:         r.Bool("MESHQ_DEMO", false),
 		DemoDevices:  r.Int("MESHQ_DEMO_DEVICES", defaultDemoDevices, 24, 20000),
 		DemoSeed:     r.Int("MESHQ_DEMO_SEED", 1, 0, 1<<31-1),

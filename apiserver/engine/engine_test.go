@@ -17,7 +17,7 @@ import (
 )
 
 func newEngine(st engine.Store) *engine.Engine {
-	return engine.New(st, graph.Options{RootRoles: graph.DefaultRootRoles}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return engine.New(st, graph.Options{RootRoles: graph.DefaultRootRoles()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
 func names(g *graph.Graph) []string {

@@ -189,8 +189,9 @@ type Options struct {
 	RootRoles []string
 }
 
-// DefaultRootRoles is BLAST_RADIUS_ROOT_ROLES' default.
-var DefaultRootRoles = []string{"core", "border", "wan", "firewall"}
+// DefaultRootRoles returns BLAST_RADIUS_ROOT_ROLES' default, a new slice
+// each call so that no caller can change another's.
+func DefaultRootRoles() []string { return []string{"core", "border", "wan", "firewall"} }
 
 // Build indexes devices (already validated and canonicalised by
 // facts.Normalize) into a Graph at version. It never modifies devices;

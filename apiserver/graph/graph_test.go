@@ -39,7 +39,7 @@ func campus(t *testing.T) *graph.Graph {
 	if err := facts.Normalize(&doc); err != nil {
 		t.Fatal(err)
 	}
-	return graph.Build(1, doc.Devices, graph.Options{RootRoles: graph.DefaultRootRoles})
+	return graph.Build(1, doc.Devices, graph.Options{RootRoles: graph.DefaultRootRoles()})
 }
 
 func TestIndexes(t *testing.T) {
@@ -81,7 +81,7 @@ func TestTrunkWithoutListCarriesAll(t *testing.T) {
 }
 
 func TestEmptyGraph(t *testing.T) {
-	g := graph.Build(0, nil, graph.Options{RootRoles: graph.DefaultRootRoles})
+	g := graph.Build(0, nil, graph.Options{RootRoles: graph.DefaultRootRoles()})
 	if g.Stats() != (graph.Stats{}) || len(g.AddrsIn(netip.MustParsePrefix("0.0.0.0/0"), "")) != 0 {
 		t.Errorf("empty graph stats = %+v, want zero", g.Stats())
 	}
@@ -106,7 +106,7 @@ func TestDownLinks(t *testing.T) {
 		{Hostname: "d2", Role: "distribution", Neighbors: []facts.Neighbor{nb("down", "sw", "up2")}},
 		{Hostname: "sw", Role: "access", Interfaces: []facts.Interface{{Name: "up1", OperUp: &down}, {Name: "up2"}}},
 	}
-	g := graph.Build(1, devices, graph.Options{RootRoles: graph.DefaultRootRoles})
+	g := graph.Build(1, devices, graph.Options{RootRoles: graph.DefaultRootRoles()})
 	var affected []string
 	for _, d := range g.BlastDevice(g.Device("d2")).Devices {
 		affected = append(affected, d.Hostname)
@@ -164,5 +164,15 @@ func TestNeighborNotADevice(t *testing.T) {
 	}
 	if want := []string{"dist1 down"}; !cmp.Equal(adj, want) {
 		t.Errorf("acc adjacency = %v, want %v (DIST1.corp.example is dist1)", adj, want)
+	}
+}
+
+// TestDefaultRootRolesIsACopy: changing the returned default does not
+// change the next caller's.
+func TestDefaultRootRolesIsACopy(t *testing.T) {
+	r := graph.DefaultRootRoles()
+	r[0] = "changed"
+	if got, want := graph.DefaultRootRoles(), []string{"core", "border", "wan", "firewall"}; !cmp.Equal(got, want) {
+		t.Errorf("DefaultRootRoles() after a caller changed its copy = %v, want %v", got, want)
 	}
 }

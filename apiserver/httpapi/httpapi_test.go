@@ -45,7 +45,7 @@ func start(t *testing.T, o options) *fixture {
 	t.Helper()
 	st := graphtest.NewMemStore()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	eng := engine.New(st, graph.Options{RootRoles: graph.DefaultRootRoles}, log)
+	eng := engine.New(st, graph.Options{RootRoles: graph.DefaultRootRoles()}, log)
 	doc := facts.Document{Schema: facts.Schema, Devices: graphtest.Campus()}
 	if err := facts.Normalize(&doc); err != nil {
 		t.Fatal(err)

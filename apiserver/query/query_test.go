@@ -21,7 +21,7 @@ func campus(t *testing.T) *graph.Graph {
 	if err := facts.Normalize(&doc); err != nil {
 		t.Fatalf("Normalize(Campus) = %v, want nil", err)
 	}
-	return graph.Build(7, doc.Devices, graph.Options{RootRoles: graph.DefaultRootRoles})
+	return graph.Build(7, doc.Devices, graph.Options{RootRoles: graph.DefaultRootRoles()})
 }
 
 func params(t *testing.T, js string) map[string]query.RawValue {
