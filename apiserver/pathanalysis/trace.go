@@ -597,8 +597,11 @@ func (t *tracer) firewallPasses(h *Hop) bool {
 // rule decide. The decision stands only when any-zone rules decide every
 // part of it and no zone the policy knows would change the verdict.
 func zoneless(p *firewall.Policy, h *Hop, flow firewall.Flow) string {
+	if flow.InZone != "" && flow.OutZone != "" {
+		return "" // the usual case: no copy of the zone list
+	}
 	zones := p.Zones()
-	if len(zones) == 0 || (flow.InZone != "" && flow.OutZone != "") {
+	if len(zones) == 0 {
 		return ""
 	}
 	var why string
