@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
 	"github.com/meshoptixiq/mesh/common/envconf"
 	"github.com/meshoptixiq/mesh/common/obs"
@@ -47,7 +48,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		RedisURL:     envconf.Secret(r.String("REDIS_URL", "")),
 		MaxBodyBytes: r.Bytes("MAX_BODY_BYTES", defaultMaxBodyBytes),
 		MaxHeader:    r.Bytes("MAX_HEADER_BYTES", httpapi.DefaultMaxHeaderBytes),
-		RootRoles:    r.List("BLAST_RADIUS_ROOT_ROLES", []string{"core", "border", "wan", "firewall"}),
+		RootRoles:    r.List("BLAST_RADIUS_ROOT_ROLES", graph.DefaultRootRoles()),
 		Demo:         r.Bool("MESHQ_DEMO", false),
 		DemoDevices:  r.Int("MESHQ_DEMO_DEVICES", defaultDemoDevices, 24, 20000),
 		DemoSeed:     r.Int("MESHQ_DEMO_SEED", 1, 0, 1<<31-1),

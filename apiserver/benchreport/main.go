@@ -134,7 +134,7 @@ func measure(out io.Writer, bin, dir string, n int, wrkDur time.Duration) error 
 		return fmt.Errorf("parsing the generated network: %w", err)
 	}
 	tParse := time.Since(t0)
-	eng := engine.New(st, graph.Options{RootRoles: graph.DefaultRootRoles}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	eng := engine.New(st, graph.Options{RootRoles: graph.DefaultRootRoles()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	t1 := time.Now()
 	g, err := eng.Ingest(ctx, engine.ModeReplace, parsed.Devices)
 	if err != nil {

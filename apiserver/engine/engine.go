@@ -160,12 +160,26 @@ func (e *Engine) UpdateMetadata(ctx context.Context, hostname string, patch map[
 	return g, nil
 }
 
+// ReloadError is a write that is durable in the store as Version, after
+// which this replica failed to load the graph: the change is applied, but
+// this replica still answers from its previous version.
+type ReloadError struct {
+	Version uint64
+	Err     error
+}
+
+func (e *ReloadError) Error() string {
+	return fmt.Sprintf("the change was stored as version %d but reloading the graph failed: %v", e.Version, e.Err)
+}
+
+func (e *ReloadError) Unwrap() error { return e.Err }
+
 // reloadAfterWrite swaps in the whole store after a write this replica
 // cannot apply in memory. The write itself is already durable.
 func (e *Engine) reloadAfterWrite(ctx context.Context, v uint64) (*graph.Graph, error) {
 	lv, devs, err := e.store.Load(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("the change was stored as version %d but reloading the graph failed: %w", v, err)
+		return nil, &ReloadError{Version: v, Err: err}
 	}
 	g := graph.Build(lv, devs, e.opts)
 	e.cur.Store(g)

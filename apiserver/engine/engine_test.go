@@ -17,7 +17,7 @@ import (
 )
 
 func newEngine(st engine.Store) *engine.Engine {
-	return engine.New(st, graph.Options{RootRoles: graph.DefaultRootRoles}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return engine.New(st, graph.Options{RootRoles: graph.DefaultRootRoles()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
 func names(g *graph.Graph) []string {
@@ -179,5 +179,30 @@ func TestWriteAfterAnotherReplicaReloads(t *testing.T) {
 	}
 	if got, want := names(g), []string{"x", "y", "z"}; !cmp.Equal(got, want) || g.Version != 4 || g.Metadata("z")["k"] != "v" {
 		t.Errorf("b after metadata = %v at version %d (z metadata %v), want %v at 4 with k=v", got, g.Version, g.Metadata("z"), want)
+	}
+}
+
+// TestReloadFailureAfterDurableWrite: when the write is stored but this
+// replica cannot reload the graph, the error says which version was stored
+// and the graph stays as it was.
+func TestReloadFailureAfterDurableWrite(t *testing.T) {
+	ctx := context.Background()
+	st := graphtest.NewMemStore()
+	a, b := newEngine(st), newEngine(st)
+	if _, err := a.Ingest(ctx, engine.ModeMerge, []facts.Device{{Hostname: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	st.FailLoad = errors.New("disk read error")
+	_, err := b.Ingest(ctx, engine.ModeMerge, []facts.Device{{Hostname: "y"}})
+	var re *engine.ReloadError
+	if !errors.As(err, &re) || re.Version != 2 {
+		t.Fatalf("Ingest with the reload failing = %v, want a ReloadError for version 2", err)
+	}
+	if v := b.Graph().Version; v != 0 {
+		t.Errorf("graph version after the failed reload = %d, want 0 (unchanged)", v)
+	}
+	_, err = b.UpdateMetadata(ctx, "x", map[string]any{"k": "v"})
+	if !errors.As(err, &re) || re.Version != 3 {
+		t.Errorf("UpdateMetadata with the reload failing = %v, want a ReloadError for version 3", err)
 	}
 }

@@ -313,6 +313,13 @@ func (m *SvcMatch) Match(s Ranges) (sure, possible bool, reason string) {
 // IsAny reports whether the rule matches every service.
 func (m *SvcMatch) IsAny() bool { return m.Set.Covers(allServices) }
 
+// AnyZone reports whether rule r applies whatever zone the flow enters
+// (src) and leaves (dst) by.
+func (p *Policy) AnyZone(r *Rule) (src, dst bool) {
+	n := len(p.zones)
+	return zoneMatch(r.SrcZoneSet, 0, false, n), zoneMatch(r.DstZoneSet, 0, false, n)
+}
+
 // ZonesMatch reports whether rule r applies to traffic from zone src to
 // zone dst (named, or any).
 func (p *Policy) ZonesMatch(r *Rule, src, dst string) bool {

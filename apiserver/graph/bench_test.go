@@ -17,6 +17,6 @@ func BenchmarkBuild10k(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		graph.Build(1, doc.Devices, graph.Options{RootRoles: graph.DefaultRootRoles})
+		graph.Build(1, doc.Devices, graph.Options{RootRoles: graph.DefaultRootRoles()})
 	}
 }

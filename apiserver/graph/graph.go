@@ -85,7 +85,7 @@ type Interface struct {
 	allVLANs bool
 }
 
-// Adj is one adjacency of a device to a known peer.
+// Adj is one adjacency of a device to a known peer over a link that is up.
 type Adj struct {
 	Peer int // device index
 	Link *Link
@@ -106,10 +106,15 @@ type Link struct {
 	Index    int
 	A, B     LinkEnd
 	Protocol string
+	// Up is false when either end's interface is admin- or oper-down (an
+	// absent state counts as up). A down link is still a link of the
+	// topology, but carries nothing: it is not in any device's Adj, so
+	// blast radius, shortest paths and path analysis ignore it.
+	Up bool
 }
 
-// Endpoint is a MAC learned on a port that has no neighbor link, with the
-// IPs any device's ARP table gives for it.
+// Endpoint is a MAC learned on a port that has no neighbor link to a known
+// device, with the IPs any device's ARP table gives for it.
 type Endpoint struct {
 	MAC       string
 	VLAN      int
@@ -184,8 +189,9 @@ type Options struct {
 	RootRoles []string
 }
 
-// DefaultRootRoles is BLAST_RADIUS_ROOT_ROLES' default.
-var DefaultRootRoles = []string{"core", "border", "wan", "firewall"}
+// DefaultRootRoles returns BLAST_RADIUS_ROOT_ROLES' default, a new slice
+// each call so that no caller can change another's.
+func DefaultRootRoles() []string { return []string{"core", "border", "wan", "firewall"} }
 
 // Build indexes devices (already validated and canonicalised by
 // facts.Normalize) into a Graph at version. It never modifies devices;
@@ -326,6 +332,12 @@ func carriedVLANs(fi facts.Interface) (vlans []int, all bool) {
 	return nil, false
 }
 
+// Up reports whether the interface forwards: not known to be admin- or
+// oper-down. A nil interface (not among the collected ones) counts as up.
+func (i *Interface) Up() bool {
+	return i == nil || ((i.AdminUp == nil || *i.AdminUp) && (i.OperUp == nil || *i.OperUp))
+}
+
 // Carries reports whether the interface carries VLAN v.
 func (i *Interface) Carries(v int) bool {
 	if i.allVLANs {
@@ -346,13 +358,21 @@ type portKey struct {
 func (g *Graph) buildLinks() {
 	type linkKey struct{ a, b portKey }
 	seen := map[linkKey]*Link{}
+	var folded map[string]*Device // lower-case hostname → device; nil where ambiguous
 	for _, d := range g.Devices {
 		for _, n := range d.Neighbors {
 			if n.RemoteHostname == "" {
 				continue
 			}
+			remote := n.RemoteHostname
+			if g.byName[remote] == nil {
+				if folded == nil {
+					folded = g.foldedNames()
+				}
+				remote = resolveHostname(remote, folded)
+			}
 			a := portKey{d.Hostname, n.LocalInterface}
-			b := portKey{n.RemoteHostname, n.RemoteInterface}
+			b := portKey{remote, n.RemoteInterface}
 			if b.host < a.host || (b.host == a.host && b.port < a.port) {
 				a, b = b, a
 			}
@@ -374,24 +394,62 @@ func (g *Graph) buildLinks() {
 	})
 	for i, l := range g.Links {
 		l.Index = i
-		for _, e := range []LinkEnd{l.A, l.B} {
+		for i, e := range []LinkEnd{l.A, l.B} {
 			if e.Device != nil {
 				e.Device.HasNeighbr = true
 				e.Device.LinkCount++
-				if e.Device.linked == nil {
-					e.Device.linked = map[string]struct{}{}
+				// Only a link to a known device makes a port a link
+				// rather than an edge port: the MACs learned behind an
+				// IP phone or an access point are still endpoints.
+				if far := []LinkEnd{l.B, l.A}[i]; far.Device != nil {
+					if e.Device.linked == nil {
+						e.Device.linked = map[string]struct{}{}
+					}
+					e.Device.linked[e.Interface] = struct{}{}
 				}
-				e.Device.linked[e.Interface] = struct{}{}
 			}
 			if e.Iface != nil {
 				e.Iface.Links = append(e.Iface.Links, l)
 			}
 		}
-		if l.A.Device != nil && l.B.Device != nil && l.A.Device != l.B.Device {
+		l.Up = l.A.Iface.Up() && l.B.Iface.Up()
+		if l.Up && l.A.Device != nil && l.B.Device != nil && l.A.Device != l.B.Device {
 			l.A.Device.Adj = append(l.A.Device.Adj, Adj{Peer: l.B.Device.Index, Link: l})
 			l.B.Device.Adj = append(l.B.Device.Adj, Adj{Peer: l.A.Device.Index, Link: l})
 		}
 	}
+}
+
+// foldedNames indexes the devices by lower-case hostname; two devices
+// whose names differ only in case map to nil (ambiguous).
+func (g *Graph) foldedNames() map[string]*Device {
+	m := make(map[string]*Device, len(g.Devices))
+	for _, d := range g.Devices {
+		k := strings.ToLower(d.Hostname)
+		if _, dup := m[k]; dup {
+			m[k] = nil
+			continue
+		}
+		m[k] = d
+	}
+	return m
+}
+
+// resolveHostname matches a neighbour's name to a device as LLDP and CDP
+// report it: in another case, or with a domain suffix the device's own
+// hostname lacks ("DIST1.corp.example" is dist1). Otherwise the name is
+// kept as reported (a device the graph does not know).
+func resolveHostname(name string, folded map[string]*Device) string {
+	k := strings.ToLower(name)
+	if d := folded[k]; d != nil {
+		return d.Hostname
+	}
+	if short, _, ok := strings.Cut(k, "."); ok && short != "" {
+		if d := folded[short]; d != nil {
+			return d.Hostname
+		}
+	}
+	return name
 }
 
 func (g *Graph) linkEnd(p portKey) LinkEnd {

@@ -39,7 +39,7 @@ func campus(t *testing.T) *graph.Graph {
 	if err := facts.Normalize(&doc); err != nil {
 		t.Fatal(err)
 	}
-	return graph.Build(1, doc.Devices, graph.Options{RootRoles: graph.DefaultRootRoles})
+	return graph.Build(1, doc.Devices, graph.Options{RootRoles: graph.DefaultRootRoles()})
 }
 
 func TestIndexes(t *testing.T) {
@@ -81,8 +81,98 @@ func TestTrunkWithoutListCarriesAll(t *testing.T) {
 }
 
 func TestEmptyGraph(t *testing.T) {
-	g := graph.Build(0, nil, graph.Options{RootRoles: graph.DefaultRootRoles})
+	g := graph.Build(0, nil, graph.Options{RootRoles: graph.DefaultRootRoles()})
 	if g.Stats() != (graph.Stats{}) || len(g.AddrsIn(netip.MustParsePrefix("0.0.0.0/0"), "")) != 0 {
 		t.Errorf("empty graph stats = %+v, want zero", g.Stats())
+	}
+}
+
+// TestDownLinks: a link with an end admin- or oper-down carries nothing.
+//
+//	core ── d1 ─(sw up1 oper-down)─ sw
+//	core ── d2 ───────(sw up2)───── sw
+//
+// Failing d2 cuts sw off (its other uplink is down), and the shortest path
+// from sw to core goes by d2 although d1 sorts first. The down link is
+// still a link of the topology, marked down.
+func TestDownLinks(t *testing.T) {
+	down := false
+	nb := func(local, remote, remoteIf string) facts.Neighbor {
+		return facts.Neighbor{LocalInterface: local, RemoteHostname: remote, RemoteInterface: remoteIf, Protocol: "lldp"}
+	}
+	devices := []facts.Device{
+		{Hostname: "core", Role: "core", Neighbors: []facts.Neighbor{nb("p1", "d1", "up"), nb("p2", "d2", "up")}},
+		{Hostname: "d1", Role: "distribution", Neighbors: []facts.Neighbor{nb("down", "sw", "up1")}},
+		{Hostname: "d2", Role: "distribution", Neighbors: []facts.Neighbor{nb("down", "sw", "up2")}},
+		{Hostname: "sw", Role: "access", Interfaces: []facts.Interface{{Name: "up1", OperUp: &down}, {Name: "up2"}}},
+	}
+	g := graph.Build(1, devices, graph.Options{RootRoles: graph.DefaultRootRoles()})
+	var affected []string
+	for _, d := range g.BlastDevice(g.Device("d2")).Devices {
+		affected = append(affected, d.Hostname)
+	}
+	if want := []string{"sw"}; !cmp.Equal(affected, want) {
+		t.Errorf("BlastDevice(d2) devices = %v, want %v (sw's uplink to d1 is oper-down)", affected, want)
+	}
+	var hops []string
+	for _, h := range g.ShortestPath(g.Device("sw"), g.Device("core")) {
+		hops = append(hops, h.Device.Hostname)
+	}
+	if want := []string{"sw", "d2", "core"}; !cmp.Equal(hops, want) {
+		t.Errorf("ShortestPath(sw, core) = %v, want %v", hops, want)
+	}
+	var states []string
+	for _, l := range g.Links {
+		states = append(states, l.A.Hostname+"-"+l.B.Hostname+" "+map[bool]string{true: "up", false: "down"}[l.Up])
+	}
+	if want := []string{"core-d1 up", "core-d2 up", "d1-sw down", "d2-sw up"}; !cmp.Equal(states, want) {
+		t.Errorf("links = %v, want %v", states, want)
+	}
+}
+
+// TestNeighborNotADevice: an IP phone's LLDP entry does not hide the hosts
+// behind it; a neighbour named in another case or with a domain suffix is
+// the device it names.
+//
+//	acc Gi1 ── phone-1 (not a device) ── pc
+//	acc up  ── DIST1.corp.example (dist1 down, reported by acc only)
+func TestNeighborNotADevice(t *testing.T) {
+	devices := []facts.Device{
+		{Hostname: "acc", Interfaces: []facts.Interface{{Name: "Gi1"}, {Name: "up"}},
+			Neighbors: []facts.Neighbor{
+				{LocalInterface: "Gi1", RemoteHostname: "phone-1", RemoteInterface: "port1", Protocol: "lldp"},
+				{LocalInterface: "up", RemoteHostname: "DIST1.corp.example", RemoteInterface: "down", Protocol: "lldp"},
+			},
+			MACTable: []facts.MACEntry{
+				{MAC: "aa:00:00:00:00:01", VLAN: 10, Interface: "Gi1"}, // the phone
+				{MAC: "aa:00:00:00:00:02", VLAN: 10, Interface: "Gi1"}, // the pc behind it
+				{MAC: "aa:00:00:00:00:03", VLAN: 10, Interface: "up"},  // learned from dist1
+			}},
+		{Hostname: "dist1", Interfaces: []facts.Interface{{Name: "down"}}},
+	}
+	g := graph.Build(1, devices, graph.Options{})
+	var eps []string
+	for _, ep := range g.Endpoints {
+		eps = append(eps, ep.Device.Hostname+" "+ep.Interface+" "+ep.MAC)
+	}
+	if want := []string{"acc Gi1 aa:00:00:00:00:01", "acc Gi1 aa:00:00:00:00:02"}; !cmp.Equal(eps, want) {
+		t.Errorf("endpoints = %v, want %v", eps, want)
+	}
+	var adj []string
+	for _, a := range g.Device("acc").Adj {
+		adj = append(adj, g.Devices[a.Peer].Hostname+" "+a.Link.B.Interface)
+	}
+	if want := []string{"dist1 down"}; !cmp.Equal(adj, want) {
+		t.Errorf("acc adjacency = %v, want %v (DIST1.corp.example is dist1)", adj, want)
+	}
+}
+
+// TestDefaultRootRolesIsACopy: changing the returned default does not
+// change the next caller's.
+func TestDefaultRootRolesIsACopy(t *testing.T) {
+	r := graph.DefaultRootRoles()
+	r[0] = "changed"
+	if got, want := graph.DefaultRootRoles(), []string{"core", "border", "wan", "firewall"}; !cmp.Equal(got, want) {
+		t.Errorf("DefaultRootRoles() after a caller changed its copy = %v, want %v", got, want)
 	}
 }

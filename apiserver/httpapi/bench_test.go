@@ -27,7 +27,7 @@ func BenchmarkHandlerLocateEndpointByIP(b *testing.B) {
 		b.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	eng := engine.New(graphtest.NewMemStore(), graph.Options{RootRoles: graph.DefaultRootRoles}, log)
+	eng := engine.New(graphtest.NewMemStore(), graph.Options{RootRoles: graph.DefaultRootRoles()}, log)
 	g, err := eng.Ingest(context.Background(), engine.ModeReplace, doc.Devices)
 	if err != nil {
 		b.Fatal(err)

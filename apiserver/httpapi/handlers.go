@@ -184,6 +184,9 @@ func (a *API) queryError(ctx *fasthttp.RequestCtx, d *query.Definition, err erro
 		return fasthttp.StatusServiceUnavailable
 	}
 	a.log.Error("query failed", "query", d.Name, "request_id", string(ctx.Request.Header.Peek(identity.HeaderRequestID)), "err", err)
+	if d.Write && a.reloadFailed(ctx, err) {
+		return fasthttp.StatusServiceUnavailable
+	}
 	if d.Write {
 		apierror.Write(ctx, fasthttp.StatusServiceUnavailable, apierror.Unavailable, "the graph store could not complete the write")
 		return fasthttp.StatusServiceUnavailable
@@ -277,7 +280,9 @@ func (a *API) ingest(ctx *fasthttp.RequestCtx) {
 	g, err := a.opt.Engine.Ingest(ctx, mode, doc.Devices)
 	if err != nil {
 		a.log.Error("ingest failed", "mode", mode, "devices", len(doc.Devices), "request_id", string(ctx.Request.Header.Peek(identity.HeaderRequestID)), "err", err)
-		apierror.Write(ctx, fasthttp.StatusServiceUnavailable, apierror.Unavailable, "the graph store could not complete the ingest; nothing was applied")
+		if !a.reloadFailed(ctx, err) {
+			apierror.Write(ctx, fasthttp.StatusServiceUnavailable, apierror.Unavailable, "the graph store could not complete the ingest; nothing was applied")
+		}
 		return
 	}
 	a.log.Info("ingested", "mode", mode, "devices", len(doc.Devices), "graph_version", g.Version)
@@ -286,6 +291,56 @@ func (a *API) ingest(ctx *fasthttp.RequestCtx) {
 		"status": "ok", "mode": mode, "graph_version": g.Version, "ingested_devices": len(doc.Devices),
 		"graph": statsJSON(s),
 	})
+}
+
+// MaxQueryBodyBytes bounds the body of POST /queries/{name}/execute: a
+// query's parameters are a few hostnames and addresses (string parameters
+// are capped at query.MaxStringBytes), so only an ingest may use the full
+// MAX_BODY_BYTES.
+const MaxQueryBodyBytes = 1 << 20
+
+// isQueryExecute reports whether the request is for /queries/*/execute.
+func isQueryExecute(h *fasthttp.RequestHeader) bool {
+	uri := h.RequestURI()
+	if i := bytes.IndexByte(uri, '?'); i >= 0 {
+		uri = uri[:i]
+	}
+	return bytes.HasPrefix(uri, []byte("/queries/")) && bytes.HasSuffix(uri, []byte("/execute"))
+}
+
+// queryBodyLimit is the body limit of a query: MaxQueryBodyBytes, or
+// MAX_BODY_BYTES where that is smaller.
+func (a *API) queryBodyLimit() int { return min(MaxQueryBodyBytes, a.opt.MaxBodyBytes) }
+
+// requestConfig sets each request's body limit once its header is read,
+// before the body is: a query is refused before a large body is buffered.
+func (a *API) requestConfig(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	if isQueryExecute(h) {
+		return fasthttp.RequestConfig{MaxRequestBodySize: a.queryBodyLimit()}
+	}
+	return fasthttp.RequestConfig{}
+}
+
+// tooLarge is the 413 message for a request whose body went over its limit.
+func (a *API) tooLarge(h *fasthttp.RequestHeader) string {
+	if isQueryExecute(h) {
+		return fmt.Sprintf("request body is larger than the limit of %d bytes for a query", a.queryBodyLimit())
+	}
+	return fmt.Sprintf("request body is larger than the limit of %d bytes (MAX_BODY_BYTES)", a.opt.MaxBodyBytes)
+}
+
+// reloadFailed answers a write that is durable but that this replica
+// could not load (engine.ReloadError) truthfully, and reports whether err
+// was one: the change is stored, this replica lags until it reloads.
+func (a *API) reloadFailed(ctx *fasthttp.RequestCtx, err error) bool {
+	var re *engine.ReloadError
+	if !errors.As(err, &re) {
+		return false
+	}
+	apierror.Write(ctx, fasthttp.StatusServiceUnavailable, apierror.Unavailable, fmt.Sprintf(
+		"the change was stored as version %d, but this replica failed to reload the graph; it answers from version %d until it reloads",
+		re.Version, a.opt.Engine.Graph().Version))
+	return true
 }
 
 func statsJSON(s graph.Stats) map[string]int {

@@ -46,7 +46,7 @@ func start(t *testing.T, o options) *fixture {
 	t.Helper()
 	st := graphtest.NewMemStore()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	eng := engine.New(st, graph.Options{RootRoles: graph.DefaultRootRoles}, log)
+	eng := engine.New(st, graph.Options{RootRoles: graph.DefaultRootRoles()}, log)
 	doc := facts.Document{Schema: facts.Schema, Devices: graphtest.Campus()}
 	if err := facts.Normalize(&doc); err != nil {
 		t.Fatal(err)
@@ -326,6 +326,39 @@ func TestIngest(t *testing.T) {
 	r = f.do(t, "POST", "/graph/ingest?mode=replace", `{"schema":"meshq.facts/v1","devices":[{"hostname":"only"}]}`)
 	if r.status != 200 || f.eng.Graph().Stats().Devices != 1 {
 		t.Errorf("replace ingest = %d %s, want 200 leaving 1 device", r.status, r.body)
+	}
+}
+
+// TestReloadFailureIsToldTruthfully: a write that is durable but that this
+// replica cannot load is not reported as "nothing was applied".
+func TestReloadFailureIsToldTruthfully(t *testing.T) {
+	f := start(t, options{})
+	// Another replica writes version 2, so this one must reload after its
+	// own write, and the reload fails.
+	if _, err := f.store.Ingest(context.Background(), "merge", []facts.Device{{Hostname: "other"}}); err != nil {
+		t.Fatal(err)
+	}
+	f.store.FailLoad = errors.New("disk read error")
+	wantError(t, "ingest with the reload failing", f.do(t, "POST", "/graph/ingest?mode=merge", `{"schema":"meshq.facts/v1","devices":[{"hostname":"mine"}]}`),
+		503, "unavailable", "the change was stored as version 3, but this replica failed to reload the graph; it answers from version 1 until it reloads")
+	wantError(t, "metadata with the reload failing", f.do(t, "POST", "/queries/update_device_metadata/execute", `{"parameters":{"hostname":"core2","metadata":{"rack":"C1"}}}`),
+		503, "unavailable", "the change was stored as version 4, but this replica failed to reload the graph")
+}
+
+// TestQueryBodyLimit: a query's body is small (1 MiB), whatever
+// MAX_BODY_BYTES allows an ingest.
+func TestQueryBodyLimit(t *testing.T) {
+	f := start(t, options{maxBody: 4 << 20})
+	big := `{"parameters":{"q":"` + strings.Repeat("a", 1<<20) + `"}}`
+	wantError(t, "query body over 1 MiB", f.do(t, "POST", "/queries/devices_search/execute", big),
+		413, "payload_too_large", "request body is larger than the limit of 1048576 bytes for a query")
+	r := f.do(t, "POST", "/graph/ingest", `{"schema":"meshq.facts/v1","devices":[{"hostname":"x","description":"`+strings.Repeat("a", 2<<20)+`"}]}`)
+	if r.status == 413 {
+		t.Errorf("2 MiB ingest under MAX_BODY_BYTES=4MiB = 413 %s, want it read", r.body)
+	}
+	r = f.do(t, "POST", "/queries/devices_search/execute", `{"parameters":{"q":"core"}}`)
+	if r.status != 200 {
+		t.Errorf("small query after a refused one = %d %s, want 200", r.status, r.body)
 	}
 }
 

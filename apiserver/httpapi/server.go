@@ -148,6 +148,7 @@ func (a *API) Server() *fasthttp.Server {
 		Handler:            a.Handler,
 		Name:               "meshq-apiserver",
 		MaxRequestBodySize: a.opt.MaxBodyBytes,
+		HeaderReceived:     a.requestConfig,
 		// The read buffer bounds the request head (fasthttp's default is
 		// 4 KiB, too small for the sidecar's forwarded headers).
 		ReadBufferSize: a.opt.MaxHeaderBytes,
@@ -156,8 +157,7 @@ func (a *API) Server() *fasthttp.Server {
 		Logger:         fasthttpLogger{a.log},
 		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
 			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-				apierror.Write(ctx, fasthttp.StatusRequestEntityTooLarge, apierror.TooLarge,
-					fmt.Sprintf("request body is larger than the limit of %d bytes (MAX_BODY_BYTES)", a.opt.MaxBodyBytes))
+				apierror.Write(ctx, fasthttp.StatusRequestEntityTooLarge, apierror.TooLarge, a.tooLarge(&ctx.Request.Header))
 				return
 			}
 			var small *fasthttp.ErrSmallBuffer

@@ -1,14 +1,16 @@
 // Package pathanalysis answers "is this flow permitted, and by which rule?"
 // over one graph version: it follows the routing tables hop by hop from the
-// source's gateway (longest-prefix match per VRF, next hops resolved to the
-// device that owns them, the topology where a device has no routes),
-// branches over equal-cost routes, detects loops, and at every firewall on
-// the way asks the compiled policy which rule decides the flow.
+// source's gateway (longest-prefix match per VRF, next hops resolved
+// recursively to the adjacent device that owns them, the topology where a
+// device has no routes), branches over equal-cost routes, detects loops,
+// and at every firewall on the way asks the compiled policy which rule
+// decides the flow.
 //
 // Semantics, in the order they apply:
 //
 //   - Hosts of one subnet are switched on their segment: permit, no hops.
-//   - The path starts at the device that has the source address, else at
+//   - The path starts at the device that has the source address (unknown
+//     when several devices have it), else at
 //     the routing devices (or firewalls) with an interface in the source's
 //     subnet, those that hold the source in ARP first; several such
 //     gateways (a redundant pair) start several paths.
@@ -16,17 +18,29 @@
 //     address of the device itself delivers; else the longest matching
 //     prefix among collected routes and connected subnets, lowest metric;
 //     several routes left are equal-cost branches (at most MaxBranches, then
-//     Truncated). A next hop is resolved to the device that holds that
-//     address (a linked one first). A device with no routes at all forwards
-//     along the fewest links towards the destination's subnet.
+//     Truncated). A next hop on a connected subnet (or of a route that
+//     names its interface) goes to the adjacent device that holds that
+//     address: linked on that port, else linked, else in the same subnet
+//     (behind switches); any other next hop is resolved recursively through
+//     the same device's routes until a connected one is found, as routers
+//     do, so that the flow only ever moves to an adjacent device. A next
+//     hop that does not resolve (no route to it, or only through itself)
+//     or is held only by a device that is not adjacent is unknown, with the
+//     reason. A device with no routes at all forwards along the fewest
+//     links towards the destination's subnet.
 //   - At each firewall the zones of the in and out interfaces and the
-//     policy decide (firewall.Policy.Evaluate); a deny ends the path.
+//     policy decide (firewall.Policy.Evaluate); a deny ends the path. Where
+//     the flow enters or leaves a firewall that has zones by an interface
+//     in no zone, the decision is unknown ("interface e2 of fw1 is in no
+//     zone") unless any-zone rules decide it and no known zone would change
+//     the verdict.
 //   - A path ends denied with "no route to …" where a device with routes has
 //     none for the destination, or where it leaves the known network
 //     although the graph knows the destination's subnet; with "routing
 //     loop" when it comes back to a device and VRF it has crossed.
 //   - A path that leaves the network towards an unknown destination takes
-//     the verdict of the firewalls it crossed.
+//     the verdict of the firewalls it crossed, and its reason says that the
+//     verdict does not cover what lies beyond the known network.
 //   - The verdict is permit or deny when every path agrees, and unknown
 //     (with the reason) when a firewall's answer depends on an fqdn or an
 //     undefined object, on the service within the asked set (protocol any,
@@ -198,9 +212,7 @@ func buildTable(d *graph.Device) *routeTable {
 }
 
 // up treats an interface as forwarding unless it is known to be down.
-func up(ifc *graph.Interface) bool {
-	return (ifc.AdminUp == nil || *ifc.AdminUp) && (ifc.OperUp == nil || *ifc.OperUp)
-}
+func up(ifc *graph.Interface) bool { return ifc.Up() }
 
 // lookup returns the best routes to dst in vrf: the longest matching
 // prefix, and among its routes the lowest metric; several left are

@@ -105,13 +105,13 @@ func TestAnalyze(t *testing.T) {
 		},
 		{
 			name: "leaves the known network", src: "10.1.1.10", dst: "8.8.8.8", svc: tcpPort(53),
-			verdict: "permit", reason: "leaves the known network at gw-a towards 203.0.113.1",
-			paths: [][]string{{"gw-a lan→"}},
+			verdict: "permit", reason: "leaves the known network at gw-a towards 203.0.113.1; the verdict covers only the known part of the path, not what lies beyond the known network",
+			paths: [][]string{{"gw-a lan→wan"}},
 		},
 		{
 			name: "leaves the network though the destination is known", src: "10.1.1.10", dst: "10.66.0.5", svc: tcpPort(80),
 			verdict: "deny", reason: "no route to 10.66.0.5: it is in 10.66.0.0/24 (c-1), but the path leaves the known network at gw-a towards 203.0.113.1",
-			paths: [][]string{{"gw-a lan→"}},
+			paths: [][]string{{"gw-a lan→wan"}},
 		},
 		{
 			name: "no route on the firewall", src: "10.1.1.10", dst: "10.9.9.9", svc: tcpPort(443),
@@ -214,5 +214,143 @@ func TestECMPTruncated(t *testing.T) {
 	}
 	if got := r.Paths[0].Hops[1].Device.Hostname; got != "r01" {
 		t.Errorf("first equal-cost path goes to %s, want r01 (next hops in address order)", got)
+	}
+}
+
+// recursiveNetwork, worked out by hand:
+//
+//	lan 10.60.1.0/24 ── yr1 ─to-fw── yfw (default deny, no rules) ─out── yr3 (lo 10.60.250.3, lan 10.60.9.0/24)
+//
+// yr1 learns 10.60.9.0/24 by BGP with next hop 10.60.250.3, yr3's
+// loopback, which it reaches by 10.60.250.3/32 via yfw. yr1 also has
+// 10.61.0.0/16 via 10.99.0.1 (no route to it) and 10.62.0.0/16 via
+// 10.62.0.1 (resolvable only through itself), and 10.63.0.0/16 via
+// 10.60.1.77, on its lan but configured only on yr3 (as a /32), which is
+// not adjacent to it. yfw's e2 (10.60.30.0/24) and e3 (10.60.31.0/24) are
+// in no zone; one any-zone rule permits everything to 10.60.31.0/24.
+// yr3 also has yr1's lan address 10.60.1.1 (a duplicate).
+func recursiveNetwork(t *testing.T) *Index {
+	t.Helper()
+	doc := &facts.Document{Schema: facts.Schema, Devices: []facts.Device{
+		{
+			Hostname:   "yr1",
+			Interfaces: []facts.Interface{pathIface("lan", "10.60.1.1/24"), pathIface("to-fw", "10.60.12.1/30")},
+			Neighbors:  []facts.Neighbor{{LocalInterface: "to-fw", RemoteHostname: "yfw", RemoteInterface: "in", Protocol: "lldp"}},
+			Routes: []facts.Route{
+				{Prefix: "10.60.9.0/24", NextHop: "10.60.250.3", Protocol: "bgp"},
+				{Prefix: "10.60.250.3/32", NextHop: "10.60.12.2", Protocol: "ospf"},
+				{Prefix: "10.61.0.0/16", NextHop: "10.99.0.1", Protocol: "bgp"},
+				{Prefix: "10.62.0.0/16", NextHop: "10.62.0.1", Protocol: "bgp"},
+				{Prefix: "10.63.0.0/16", NextHop: "10.60.1.77", Protocol: "static"},
+				{Prefix: "10.60.30.0/23", NextHop: "10.60.12.2", Protocol: "ospf"},
+			},
+		},
+		{
+			Hostname:   "yfw",
+			Role:       "firewall",
+			Interfaces: []facts.Interface{pathIface("in", "10.60.12.2/30"), pathIface("out", "10.60.23.1/30"), pathIface("e2", "10.60.30.1/24"), pathIface("e3", "10.60.31.1/24")},
+			Neighbors:  []facts.Neighbor{{LocalInterface: "out", RemoteHostname: "yr3", RemoteInterface: "up", Protocol: "lldp"}},
+			Routes: []facts.Route{
+				{Prefix: "10.60.9.0/24", NextHop: "10.60.23.2", Protocol: "static"},
+				{Prefix: "10.60.250.3/32", NextHop: "10.60.23.2", Protocol: "static"},
+				{Prefix: "10.60.1.0/24", NextHop: "10.60.12.1", Protocol: "static"},
+			},
+			Firewall: &facts.Firewall{DefaultAction: "deny", Zones: []facts.Zone{
+				{Name: "inside", Interfaces: []string{"in"}},
+				{Name: "outside", Interfaces: []string{"out"}},
+			}, Rules: []facts.Rule{
+				{RuleID: "5", RuleOrder: 5, Action: "permit", SrcZones: []string{"any"}, DstZones: []string{"any"}, SrcAddresses: []string{"any"}, DstAddresses: []string{"10.60.31.0/24"}, Services: []string{"any"}},
+			}},
+		},
+		{
+			Hostname:   "yr3",
+			Interfaces: []facts.Interface{pathIface("up", "10.60.23.2/30"), pathIface("lo", "10.60.250.3/32"), pathIface("lan", "10.60.9.1/24"), pathIface("far", "10.60.1.77/32"), pathIface("dup", "10.60.1.1/32")},
+			Routes:     []facts.Route{{Prefix: "10.60.1.0/24", NextHop: "10.60.23.1", Protocol: "static"}},
+		},
+	}}
+	if err := facts.Normalize(doc); err != nil {
+		t.Fatalf("Normalize(recursive network) = %v", err)
+	}
+	return NewIndex(graph.Build(1, doc.Devices, graph.Options{}))
+}
+
+func pathIface(name, ip string) facts.Interface {
+	return facts.Interface{Name: name, Mode: facts.ModeRouted, IPs: []string{ip}}
+}
+
+// TestRecursiveNextHop: a next hop that is not on a connected subnet is
+// resolved through the same device's routes, so the flow goes to the
+// adjacent firewall (which denies it) rather than jumping to the device
+// that holds the address; one that cannot be resolved is unknown.
+func TestRecursiveNextHop(t *testing.T) {
+	ix := recursiveNetwork(t)
+	cases := []struct {
+		name, dst string
+		verdict   string
+		reason    string // substring
+		paths     [][]string
+	}{
+		{
+			name: "through the firewall in between", dst: "10.60.9.5",
+			verdict: "deny", reason: "denied by the default action (deny) on yfw",
+			paths: [][]string{{"yr1 lan→to-fw", "yfw in→out [inside→outside default deny]"}},
+		},
+		{
+			name: "next hop with no route to it", dst: "10.61.0.5",
+			verdict: "unknown", reason: "next hop 10.99.0.1 of route 10.61.0.0/16 on yr1 cannot be resolved: yr1 has no route to it",
+			paths: [][]string{{"yr1 lan→"}},
+		},
+		{
+			name: "next hop resolvable only through itself", dst: "10.62.0.5",
+			verdict: "unknown", reason: "next hop 10.62.0.1 of route 10.62.0.0/16 on yr1 cannot be resolved: it resolves through itself",
+			paths: [][]string{{"yr1 lan→"}},
+		},
+		{
+			name: "next hop held only by a device that is not adjacent", dst: "10.63.0.5",
+			verdict: "unknown", reason: "next hop 10.60.1.77 out lan on yr1 is held by yr3, which is not adjacent to yr1",
+			paths: [][]string{{"yr1 lan→lan"}},
+		},
+		{
+			// The default action would deny, but a zone rule could decide
+			// had e2 a zone: not a definite answer.
+			name: "out of an interface in no zone", dst: "10.60.30.5",
+			verdict: "unknown", reason: "interface e2 of yfw is in no zone",
+			paths: [][]string{{"yr1 lan→to-fw", "yfw in→e2 [inside→ default deny]"}},
+		},
+		{
+			name: "an any-zone rule decides regardless of the zone", dst: "10.60.31.5",
+			verdict: "permit", reason: "permitted by rule 5 on yfw",
+			paths: [][]string{{"yr1 lan→to-fw", "yfw in→e3 [inside→ 5 permit]"}},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := ix.Analyze(Query{Src: netip.MustParseAddr("10.60.1.10"), Dst: netip.MustParseAddr(c.dst), Services: tcpPort(443)})
+			var got [][]string
+			for _, p := range r.Paths {
+				var lines []string
+				for _, h := range p.Hops {
+					lines = append(lines, hopLine(h))
+				}
+				got = append(got, lines)
+			}
+			if r.Verdict != c.verdict || !strings.Contains(r.Reason, c.reason) {
+				t.Errorf("Analyze(10.60.1.10 → %s) = %s (%q), want %s (%q)", c.dst, r.Verdict, r.Reason, c.verdict, c.reason)
+			}
+			if diff := cmp.Diff(c.paths, got); diff != "" {
+				t.Errorf("Analyze(10.60.1.10 → %s) paths (-want +got):\n%s", c.dst, diff)
+			}
+		})
+	}
+}
+
+// TestDuplicateSourceAddress: a source address configured on two devices
+// does not silently start at the first.
+func TestDuplicateSourceAddress(t *testing.T) {
+	ix := recursiveNetwork(t)
+	r := ix.Analyze(Query{Src: netip.MustParseAddr("10.60.1.1"), Dst: netip.MustParseAddr("10.60.9.5"), Services: tcpPort(443)})
+	want := "the source 10.60.1.1 is configured on more than one device (yr1 lan, yr3 dup): which one sends the flow is not known"
+	if r.Verdict != "unknown" || r.Reason != want || len(r.Paths) != 0 {
+		t.Errorf("Analyze(10.60.1.1 → 10.60.9.5) = %s (%q) with %d paths, want unknown (%q) and none", r.Verdict, r.Reason, len(r.Paths), want)
 	}
 }

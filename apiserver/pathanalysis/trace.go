@@ -1,6 +1,7 @@
 package pathanalysis
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -105,6 +106,17 @@ type start struct {
 func (ix *Index) gateways(src netip.Addr) ([]start, string) {
 	if owners := ix.G.InterfacesByIP(src); len(owners) > 0 {
 		ifc := owners[0]
+		// The same address on two devices (a duplicate, or the same
+		// address in two VRFs) leaves the sender unknown: no guess.
+		if slices.ContainsFunc(owners, func(o *graph.Interface) bool { return o.Device != ifc.Device }) {
+			var names []string
+			for _, o := range owners {
+				names = append(names, o.Device.Hostname+" "+o.Name)
+			}
+			slices.Sort(names)
+			return nil, fmt.Sprintf("the source %s is configured on more than one device (%s): which one sends the flow is not known",
+				src, strings.Join(names, ", "))
+		}
 		return []start{{ifc.Device, ifc.Name, vrfOf(ifc.VRF)}}, ""
 	}
 	sub, ok := ix.G.SubnetFor(src)
@@ -222,23 +234,32 @@ func (t *tracer) walk(dev *graph.Device, in, vrf string, path []Hop, seen map[st
 			continue
 		}
 		h.NextHop = r.nextHop
-		h.Out = r.iface
-		if h.Out == "" {
-			if ifc := ifaceFor(dev, vrf, r.nextHop); ifc != nil {
-				h.Out = ifc.Name
-			}
-		}
 		h.Note = "route " + r.prefix.String() + " via " + r.nextHop.String()
-		next := t.ix.nextHopOwner(dev, r.nextHop)
-		if !t.firewallPasses(&h) {
-			t.finishDenied(path, h)
-			continue
+		for _, x := range t.ix.resolveNextHop(dev, vrf, r) {
+			hh := h
+			hh.Out = x.out
+			if x.why != "" {
+				hh.Note += "; unresolved"
+				t.finish(append(path, hh), firewall.VerdictUnknown, x.why)
+				continue
+			}
+			if x.via != r.nextHop {
+				hh.Note += " (resolved via " + x.via.String() + " out " + x.out + ")"
+			}
+			if !t.firewallPasses(&hh) {
+				t.finishDenied(path, hh)
+				continue
+			}
+			if x.unknownPeer != "" {
+				t.finish(append(path, hh), firewall.VerdictUnknown, x.unknownPeer)
+				continue
+			}
+			if x.dev == nil {
+				t.exit(path, hh, fmt.Sprintf("leaves the known network at %s towards %s", dev.Hostname, x.via))
+				continue
+			}
+			t.walk(x.dev, x.in, vrfOf(ifaceVRF(x.dev, x.in, vrf)), append(path, hh), seen)
 		}
-		if next == nil {
-			t.exit(path, h, fmt.Sprintf("leaves the known network at %s towards %s", dev.Hostname, r.nextHop))
-			continue
-		}
-		t.walk(next.Device, next.Name, vrfOf(next.VRF), append(path, h), seen)
 	}
 }
 
@@ -263,6 +284,9 @@ func linkPeer(d *graph.Device, port string) (*graph.Device, string) {
 		return nil, ""
 	}
 	for _, l := range ifc.Links {
+		if !l.Up {
+			continue
+		}
 		switch {
 		case l.A.Device == d && l.A.Interface == port && l.B.Device != nil && l.B.Device != d:
 			return l.B.Device, l.B.Interface
@@ -273,21 +297,164 @@ func linkPeer(d *graph.Device, port string) (*graph.Device, string) {
 	return nil, ""
 }
 
-// nextHopOwner resolves a next-hop address to the interface that holds
-// it, preferring a device linked to d, then the lowest hostname.
-func (ix *Index) nextHopOwner(d *graph.Device, nh netip.Addr) *graph.Interface {
+// maxRecursion bounds recursive next-hop resolution (a next hop resolved
+// through a route whose next hop is resolved through another, …).
+const maxRecursion = 8
+
+// resolved is where a route's next hop leads: the interface the packet
+// leaves by, the connected next hop it is sent to, and the adjacent device
+// (nil beyond the known network) with the interface it arrives on. why
+// says why the next hop could not be resolved; unknownPeer why the device
+// it is sent to cannot be told.
+type resolved struct {
+	out         string
+	via         netip.Addr
+	dev         *graph.Device
+	in          string
+	why         string
+	unknownPeer string
+}
+
+// resolveNextHop resolves route r's next hop on dev as a router does: a
+// next hop on a connected subnet (or a route that names its interface) is
+// sent out of that interface to the adjacent device holding the address;
+// any other is looked up in the same device's routing table, recursively,
+// until a connected next hop is found. Equal-cost routes met on the way
+// give several results. The flow only ever moves to an adjacent device, so
+// no firewall in between is skipped.
+func (ix *Index) resolveNextHop(dev *graph.Device, vrf string, r route) []resolved {
+	unresolved := func(cause string) []resolved {
+		return []resolved{{why: fmt.Sprintf("next hop %s of route %s on %s cannot be resolved: %s", r.nextHop, r.prefix, dev.Hostname, cause)}}
+	}
+	var out []resolved
+	var cause string
+	var chain []netip.Addr // next hops being resolved, to detect a cycle
+	var resolve func(nh netip.Addr, iface string, depth int) bool
+	resolve = func(nh netip.Addr, iface string, depth int) bool {
+		if iface == "" {
+			if ifc := connectedIface(dev, vrf, nh); ifc != nil {
+				iface = ifc.Name
+			}
+		}
+		if iface != "" {
+			out = append(out, ix.adjacentOwner(dev, iface, nh))
+			return true
+		}
+		if slices.Contains(chain, nh) {
+			cause = "it resolves through itself"
+			return false
+		}
+		if depth >= maxRecursion {
+			cause = fmt.Sprintf("more than %d recursive lookups", maxRecursion)
+			return false
+		}
+		routes, ok := ix.table(dev).lookup(vrf, nh)
+		if !ok {
+			cause = fmt.Sprintf("%s has no route to %s", dev.Hostname, nextHopName(nh, r.nextHop))
+			return false
+		}
+		chain = append(chain, nh)
+		defer func() { chain = chain[:len(chain)-1] }()
+		for _, sub := range routes {
+			if !sub.nextHop.IsValid() {
+				// An interface route: sent out of that port to nh, which
+				// whatever is linked there answers for.
+				peer, peerIn := linkPeer(dev, sub.iface)
+				out = append(out, resolved{out: sub.iface, via: nh, dev: peer, in: peerIn})
+				continue
+			}
+			if !resolve(sub.nextHop, sub.iface, depth+1) {
+				return false
+			}
+		}
+		return true
+	}
+	if !resolve(r.nextHop, r.iface, 0) {
+		return unresolved(cause)
+	}
+	return out
+}
+
+func nextHopName(nh, first netip.Addr) string {
+	if nh == first {
+		return "it"
+	}
+	return nh.String()
+}
+
+// connectedIface returns d's forwarding interface in vrf whose subnet
+// contains a.
+func connectedIface(d *graph.Device, vrf string, a netip.Addr) *graph.Interface {
+	ifc := ifaceFor(d, vrf, a)
+	if ifc == nil || !up(ifc) {
+		return nil
+	}
+	return ifc
+}
+
+// adjacentOwner resolves a connected next hop nh, sent out of d's port
+// out, to the device that holds it: one linked to d on that port first,
+// then one linked to d elsewhere, then one with an interface in the same
+// subnet (reached through switches); the lowest hostname among equals.
+// No holder at all is beyond the known network; a holder that is none of
+// these (the address is also configured far away) is not a guess to make.
+func (ix *Index) adjacentOwner(d *graph.Device, out string, nh netip.Addr) resolved {
+	res := resolved{out: out, via: nh}
 	var best *graph.Interface
-	bestLinked := false
+	bestScore := 0
+	var far []string
+	outIfc := d.Iface(out)
 	for _, ifc := range ix.G.InterfacesByIP(nh) {
 		if ifc.Device == d {
 			continue
 		}
-		linked := slices.ContainsFunc(d.Adj, func(a graph.Adj) bool { return a.Peer == ifc.Device.Index })
-		if best == nil || (linked && !bestLinked) || (linked == bestLinked && ifc.Device.Hostname < best.Device.Hostname) {
-			best, bestLinked = ifc, linked
+		score := 0
+		switch {
+		case linkedOn(d, out, ifc.Device):
+			score = 3
+		case slices.ContainsFunc(d.Adj, func(a graph.Adj) bool { return a.Peer == ifc.Device.Index }):
+			score = 2
+		case outIfc != nil && sharesSubnet(outIfc, ifc, nh):
+			score = 1
+		default:
+			far = append(far, ifc.Device.Hostname)
+			continue
+		}
+		if score > bestScore || (score == bestScore && ifc.Device.Hostname < best.Device.Hostname) {
+			best, bestScore = ifc, score
 		}
 	}
-	return best
+	switch {
+	case best != nil:
+		res.dev, res.in = best.Device, best.Name
+	case len(far) > 0:
+		slices.Sort(far)
+		res.unknownPeer = fmt.Sprintf("next hop %s out %s on %s is held by %s, which is not adjacent to %s",
+			nh, out, d.Hostname, strings.Join(far, ", "), d.Hostname)
+	}
+	return res
+}
+
+// linkedOn reports whether d's port has a link to peer.
+func linkedOn(d *graph.Device, port string, peer *graph.Device) bool {
+	ifc := d.Iface(port)
+	if ifc == nil {
+		return false
+	}
+	for _, l := range ifc.Links {
+		if l.Up && ((l.A.Device == d && l.A.Interface == port && l.B.Device == peer) || (l.B.Device == d && l.B.Interface == port && l.A.Device == peer)) {
+			return true
+		}
+	}
+	return false
+}
+
+// sharesSubnet reports whether a and b both have a subnet containing nh.
+func sharesSubnet(a, b *graph.Interface, nh netip.Addr) bool {
+	in := func(i *graph.Interface) bool {
+		return slices.ContainsFunc(i.Prefixes, func(p netip.Prefix) bool { return !p.IsSingleIP() && p.Contains(nh) })
+	}
+	return in(a) && in(b)
 }
 
 // topology forwards from a device without routes along the fewest links
@@ -416,8 +583,64 @@ func (t *tracer) firewallPasses(h *Hop) bool {
 	}
 	p := h.Firewall.Policy()
 	h.InZone, h.OutZone = p.ZoneOf(h.In), p.ZoneOf(h.Out)
-	h.Decision = p.Evaluate(firewall.Flow{Src: t.q.Src, Dst: t.q.Dst, Services: t.q.Services, InZone: h.InZone, OutZone: h.OutZone})
+	flow := firewall.Flow{Src: t.q.Src, Dst: t.q.Dst, Services: t.q.Services, InZone: h.InZone, OutZone: h.OutZone}
+	h.Decision = p.Evaluate(flow)
+	if why := zoneless(p, h, flow); why != "" && h.Decision.Verdict != firewall.VerdictUnknown {
+		h.Decision.Verdict, h.Decision.Reason = firewall.VerdictUnknown, why
+	}
 	return h.Decision.Verdict != firewall.VerdictDeny
+}
+
+// zoneless says why a firewall's decision is not definite when the flow
+// enters or leaves by an interface in no zone (or by none known) on a
+// firewall that has zones: the zone the data lacks could have made a zone
+// rule decide. The decision stands only when any-zone rules decide every
+// part of it and no zone the policy knows would change the verdict.
+func zoneless(p *firewall.Policy, h *Hop, flow firewall.Flow) string {
+	if flow.InZone != "" && flow.OutZone != "" {
+		return "" // the usual case: no copy of the zone list
+	}
+	zones := p.Zones()
+	if len(zones) == 0 {
+		return ""
+	}
+	var why string
+	switch {
+	case flow.InZone == "" && h.In == "":
+		why = "the interface the flow enters " + h.Device.Hostname + " by is unknown"
+	case flow.InZone == "":
+		why = "interface " + h.In + " of " + h.Device.Hostname + " is in no zone"
+	case h.Out == "":
+		why = "the interface the flow leaves " + h.Device.Hostname + " by is unknown"
+	default:
+		why = "interface " + h.Out + " of " + h.Device.Hostname + " is in no zone"
+	}
+	for _, pt := range h.Decision.Parts {
+		if pt.Rule == nil {
+			return why + " (the default action would decide)"
+		}
+		src, dst := p.AnyZone(pt.Rule)
+		if (flow.InZone == "" && !src) || (flow.OutZone == "" && !dst) {
+			return why
+		}
+	}
+	ins, outs := []string{flow.InZone}, []string{flow.OutZone}
+	if flow.InZone == "" {
+		ins = append(ins, zones...)
+	}
+	if flow.OutZone == "" {
+		outs = append(outs, zones...)
+	}
+	for _, in := range ins {
+		for _, out := range outs {
+			f := flow
+			f.InZone, f.OutZone = in, out
+			if p.Evaluate(f).Verdict != h.Decision.Verdict {
+				return why + fmt.Sprintf(" (in zone %s→%s the verdict would differ)", cmp.Or(in, "-"), cmp.Or(out, "-"))
+			}
+		}
+	}
+	return ""
 }
 
 func (t *tracer) finishDenied(path []Hop, h Hop) {
@@ -447,7 +670,8 @@ func (t *tracer) deliver(path []Hop, h Hop) {
 }
 
 // exit ends a path that leaves the known network: the verdict is what the
-// firewalls on the way decided, and the reason says where it left. When
+// firewalls on the way decided, and the reason says where it left and
+// that nothing beyond the known network was checked. When
 // the destination is in a subnet the graph knows, leaving is a routing
 // failure (the packet goes away from where the destination is), so the
 // flow is not delivered.
@@ -464,6 +688,9 @@ func (t *tracer) exit(path []Hop, h Hop, where string) {
 	} else {
 		reason += "; " + where
 	}
+	// A permit holds for the firewalls the graph knows; it says so rather
+	// than vouch for what lies past the edge.
+	reason += "; the verdict covers only the known part of the path, not what lies beyond the known network"
 	t.finish(path, v, reason)
 }
 

@@ -17,7 +17,7 @@ var benchNet = sync.OnceValues(func() (*graph.Graph, error) {
 	if err := facts.Normalize(doc); err != nil {
 		return nil, err
 	}
-	return graph.Build(1, doc.Devices, graph.Options{RootRoles: graph.DefaultRootRoles}), nil
+	return graph.Build(1, doc.Devices, graph.Options{RootRoles: graph.DefaultRootRoles()}), nil
 })
 
 func benchQuery(b *testing.B, name string, params func(g *graph.Graph, i int) map[string]query.RawValue) {

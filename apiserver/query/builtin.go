@@ -25,7 +25,7 @@ var (
 	deviceColumns    = []string{"hostname", "mgmt_ip", "vendor", "os", "model", "serial", "version", "role", "site"}
 	detailColumns    = append(slices.Clip(deviceColumns), "metadata", "interfaces", "ip_addresses", "vlans", "neighbors", "endpoints", "routes", "bgp_peers", "firewall_rules")
 	interfaceColumns = []string{"hostname", "interface", "description", "admin_up", "oper_up", "speed_mbps", "mtu", "mode", "vlan", "trunk_vlans", "vrf", "zone", "mac", "ips"}
-	linkColumns      = []string{"a_hostname", "a_interface", "b_hostname", "b_interface", "protocol"}
+	linkColumns      = []string{"a_hostname", "a_interface", "b_hostname", "b_interface", "protocol", "state"}
 	endpointColumns  = []string{"ip", "mac", "hostname", "interface", "vlan", "vrf"}
 	blastColumns     = []string{"kind", "hostname", "role", "site", "interface", "mac", "ip", "ips", "vlan"}
 	bgpColumns       = []string{"hostname", "peer_ip", "peer_hostname", "remote_as", "local_as", "state", "vrf"}
@@ -497,7 +497,11 @@ func interfaceRows(g *graph.Graph, keep func(*graph.Interface) bool) *Result {
 
 func linkRows(g *graph.Graph, keep func(*graph.Link) bool) *Result {
 	return lazy(g.Links, keep, func(l *graph.Link) []any {
-		return []any{l.A.Hostname, l.A.Interface, l.B.Hostname, l.B.Interface, nullStr(l.Protocol)}
+		state := "up"
+		if !l.Up {
+			state = "down"
+		}
+		return []any{l.A.Hostname, l.A.Interface, l.B.Hostname, l.B.Interface, nullStr(l.Protocol), state}
 	})
 }
 

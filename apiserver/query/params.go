@@ -63,6 +63,11 @@ type Param struct {
 	Enum []string
 }
 
+// MaxStringBytes bounds a string parameter (UTF-8 bytes): no hostname,
+// address or search term comes near it, and it keeps a query from
+// carrying megabytes into a substring scan.
+const MaxStringBytes = 4096
+
 // RawValue is one parameter as the client sent it (JSON).
 type RawValue = json.RawMessage
 
@@ -181,6 +186,9 @@ func parseValue(p Param, r RawValue) (any, error) {
 		if err := json.Unmarshal(r, &s); err != nil {
 			return nil, want()
 		}
+	}
+	if len(s) > MaxStringBytes {
+		return nil, badParam(p.Name, "longer than %d bytes", MaxStringBytes)
 	}
 	switch p.Type {
 	case TypeIP:

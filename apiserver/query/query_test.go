@@ -21,7 +21,7 @@ func campus(t *testing.T) *graph.Graph {
 	if err := facts.Normalize(&doc); err != nil {
 		t.Fatalf("Normalize(Campus) = %v, want nil", err)
 	}
-	return graph.Build(7, doc.Devices, graph.Options{RootRoles: graph.DefaultRootRoles})
+	return graph.Build(7, doc.Devices, graph.Options{RootRoles: graph.DefaultRootRoles()})
 }
 
 func params(t *testing.T, js string) map[string]query.RawValue {
@@ -220,11 +220,11 @@ func TestTopology(t *testing.T) {
 		{"Gi0/4", "acc2", "Gi1/0/48", "cdp"},
 	})
 	all := [][]any{
-		{"acc1", "Gi1/0/48", "dist1", "Gi0/3", "lldp"},
-		{"acc2", "Gi1/0/48", "dist1", "Gi0/4", "cdp"},
-		{"core1", "Gi0/1", "dist1", "Gi0/1", "lldp"},
-		{"core1", "Te1/1/1", "core2", "Te1/1/1", "lldp"},
-		{"core2", "Gi0/1", "dist1", "Gi0/2", "lldp"},
+		{"acc1", "Gi1/0/48", "dist1", "Gi0/3", "lldp", "up"},
+		{"acc2", "Gi1/0/48", "dist1", "Gi0/4", "cdp", "up"},
+		{"core1", "Gi0/1", "dist1", "Gi0/1", "lldp", "up"},
+		{"core1", "Te1/1/1", "core2", "Te1/1/1", "lldp", "up"},
+		{"core2", "Gi0/1", "dist1", "Gi0/2", "lldp", "up"},
 	}
 	checkRows(t, g, "topology_full", "", all)
 	checkRows(t, g, "topology_site", `{"site":"branch"}`, [][]any{all[1]})
@@ -409,6 +409,8 @@ func TestParameterErrors(t *testing.T) {
 		{"all_devices", `{"limit":0}`, `parameter "limit": expected an integer from 1 to 10000, got 0`},
 		{"all_devices", `{"limit":10001}`, `parameter "limit": expected an integer from 1 to 10000, got 10001`},
 		{"all_devices", `{"cursor":"!!"}`, `parameter "cursor": not a cursor issued by this server`},
+		{"devices_search", `{"q":"` + strings.Repeat("a", 4097) + `"}`, `parameter "q": longer than 4096 bytes`},
+		{"devices_search", `{"q":"` + strings.Repeat(`\u00e9`, 2049) + `"}`, `parameter "q": longer than 4096 bytes`},
 	} {
 		_, err := runErr(t, g, tc.name, tc.params)
 		wantQueryError(t, err, 400, tc.msg)

@@ -135,6 +135,9 @@ type MemStore struct {
 	devices map[string]facts.Device
 	// Fail, when set, is returned by every call.
 	Fail error
+	// FailLoad, when set, is returned by Load only (a write succeeds, the
+	// reload after it fails).
+	FailLoad error
 }
 
 // NewMemStore returns an empty store at version 0.
@@ -146,6 +149,9 @@ func (s *MemStore) Load(context.Context) (uint64, []facts.Device, error) {
 	defer s.mu.Unlock()
 	if s.Fail != nil {
 		return 0, nil, s.Fail
+	}
+	if s.FailLoad != nil {
+		return 0, nil, s.FailLoad
 	}
 	out := make([]facts.Device, 0, len(s.devices))
 	for _, d := range s.devices {

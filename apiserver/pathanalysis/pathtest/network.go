@@ -25,7 +25,7 @@ func nb(local, remote, remoteIf string) facts.Neighbor {
 //
 // gw-a routes: 10.9/16 and 2001:db8:9::/48 via fw-1; 10.8/16 via fw-1 and
 // via rtr-b (equal cost); 10.7/16 and 10.6/16 via rtr-b; 10.5/16 via l3sw;
-// default via 203.0.113.1 (nobody we know). rtr-b sends 10.7/16 back to
+// default via 203.0.113.1 out wan (nobody we know). rtr-b sends 10.7/16 back to
 // gw-a (a loop) and has no route for 10.6/16. gw-a also has a vrf red
 // lan 172.16.0.0/24 with no routes in red.
 //
@@ -77,6 +77,7 @@ func Document() *facts.Document {
 				iface("p2", "", "10.0.2.1/30"),
 				iface("p5", "", "10.0.5.1/30"),
 				iface("red-lan", "red", "172.16.0.1/24"),
+				iface("wan", "", "203.0.113.2/30"),
 			},
 			Neighbors: []facts.Neighbor{nb("p1", "fw-1", "outside"), nb("p2", "rtr-b", "p2"), nb("p5", "l3sw", "up")},
 			ARP:       []facts.ARPEntry{{IP: "10.1.1.10", MAC: "aa:bb:cc:00:00:10", Interface: "lan"}},
