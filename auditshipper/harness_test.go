@@ -163,6 +163,11 @@ func (h *harness) start() {
 	}
 	go func() { p.done <- cmd.Wait() }()
 	h.cur = p
+	// Its own "shipping" line first: a /readyz answer alone could come from
+	// another process holding the port while this one failed to bind.
+	h.waitFor(10*time.Second, "the shipper's \"shipping\" log line", func() bool {
+		return strings.Contains(p.stderr.String(), `"msg":"shipping"`)
+	})
 	h.waitFor(10*time.Second, "shipper /readyz", func() bool {
 		resp, err := http.Get("http://" + h.listen + "/readyz")
 		if err != nil {

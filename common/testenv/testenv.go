@@ -6,24 +6,57 @@ package testenv
 import (
 	"bufio"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+//
+// It is drawn at random from below the kernel's ephemeral range, never from
+// it: tests restart servers on the same port (kill -9, outages), and a port
+// the kernel hands out for `:0` listeners or outgoing connections could be
+// taken by another test, or by a client socket, while its server is down.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
+	low := ephemeralLow()
+	for range 1000 {
+		port := portFloor + rand.IntN(low-portFloor)
+		if ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+			ln.Close()
+			return port
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatalf("no free port in %d-%d after 1000 tries", portFloor, low-1)
+	return 0
+}
+
+// portFloor keeps FreePort clear of well-known and registered service ports
+// that a developer machine may run.
+const portFloor = 20000
+
+// ephemeralLow is the first port of net.ipv4.ip_local_port_range (32768 by
+// default).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 32768
+	}
+	low, err := strconv.Atoi(f[0])
+	if err != nil || low <= portFloor+1000 {
+		return 32768
+	}
+	return low
 }
 
 // Redis is a redis-server process owned by a test.

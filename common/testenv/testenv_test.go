@@ -1,6 +1,10 @@
 package testenv
 
-import "testing"
+import (
+	"net"
+	"strconv"
+	"testing"
+)
 
 func TestStartRedisAnswersAndRestarts(t *testing.T) {
 	r := StartRedis(t)
@@ -14,5 +18,20 @@ func TestStartRedisAnswersAndRestarts(t *testing.T) {
 	r.Start()
 	if err := ping(r.Addr()); err != nil {
 		t.Fatalf("ping after restart: %v", err)
+	}
+}
+
+func TestFreePortIsOutsideTheEphemeralRange(t *testing.T) {
+	low := ephemeralLow()
+	for range 20 {
+		p := FreePort(t)
+		if p < portFloor || p >= low {
+			t.Fatalf("FreePort() = %d, want a port in [%d, %d)", p, portFloor, low)
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			t.Fatalf("port %d from FreePort cannot be bound: %v", p, err)
+		}
+		ln.Close()
 	}
 }
