@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"net/http"
@@ -652,5 +653,49 @@ func TestNewFileInGlobFound(t *testing.T) {
 			h.expectAll(es.Received, 10*time.Second)
 			h.stop()
 		})
+	}
+}
+
+func TestLogsDurationsAsStrings(t *testing.T) {
+	t.Parallel()
+	// slog's JSON handler writes a time.Duration as integer nanoseconds;
+	// an operator reading "timeout":2000000000 has to count zeros.
+	h, es := esHarness(t, nil)
+	es.Stop()
+	h.w.write(5)
+	h.start()
+	h.waitFor(10*time.Second, "a retry log line", func() bool {
+		return strings.Contains(h.cur.stderr.String(), "delivery failed; retrying")
+	})
+	h.stop()
+	want := map[string]string{"delivery failed; retrying": "wait", "stopping: draining in-flight batches": "timeout"}
+	seen := map[string]bool{}
+	for _, line := range strings.Split(h.logs[len(h.logs)-1], "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) != nil {
+			continue
+		}
+		msg, _ := rec["msg"].(string)
+		key, ok := want[msg]
+		if !ok {
+			continue
+		}
+		seen[msg] = true
+		s, isString := rec[key].(string)
+		if !isString {
+			t.Errorf("log %q: %s = %v (%T), want a duration string", msg, key, rec[key], rec[key])
+			continue
+		}
+		if _, err := time.ParseDuration(s); err != nil {
+			t.Errorf("log %q: %s = %q, want a duration string: %v", msg, key, s, err)
+		}
+		if msg == "stopping: draining in-flight batches" && s != "2s" {
+			t.Errorf("log %q: timeout = %q, want \"2s\" (SHIPPER_DRAIN_TIMEOUT)", msg, s)
+		}
+	}
+	for msg := range want {
+		if !seen[msg] {
+			t.Errorf("no %q log line", msg)
+		}
 	}
 }

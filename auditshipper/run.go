@@ -110,7 +110,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return nil
 		case <-g.Ctx.Done():
 		}
-		log.Info("stopping: draining in-flight batches", "timeout", cfg.DrainTimeout)
+		log.Info("stopping: draining in-flight batches", "timeout", cfg.DrainTimeout.String())
 		t := time.NewTimer(cfg.DrainTimeout)
 		defer t.Stop()
 		select {

@@ -209,7 +209,7 @@ func (s *shipper) handle(ctx context.Context, b *tail.Batch) bool {
 					break
 				}
 			}
-			s.log.Warn("delivery failed; retrying", "sink", name, "records", len(pending), "reason", first.Reason, "status", first.Status, "detail", first.Detail, "attempt", attempt+1, "wait", d)
+			s.log.Warn("delivery failed; retrying", "sink", name, "records", len(pending), "reason", first.Reason, "status", first.Status, "detail", first.Detail, "attempt", attempt+1, "wait", d.String())
 		}
 		if !sleep(ctx, d) {
 			return false
