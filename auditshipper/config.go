@@ -1,12 +1,15 @@
 package main
 
 import (
+	"crypto/x509"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/meshoptixiq/mesh/auditshipper/sink"
 	"github.com/meshoptixiq/mesh/common/envconf"
 	"github.com/meshoptixiq/mesh/common/obs"
 )
@@ -41,6 +44,7 @@ type config struct {
 	WebhookSecret envconf.Secret
 
 	TLSCAFile     string
+	TLSRootCAs    *x509.CertPool // SHIPPER_TLS_CA_FILE parsed; nil means the system roots
 	TLSSkipVerify bool
 
 	BatchBytes     int
@@ -94,6 +98,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.SplunkAckPoll = positive(r, "SPLUNK_HEC_ACK_POLL", 500*time.Millisecond)
 	c.SplunkAckTimeout = positive(r, "SPLUNK_HEC_ACK_TIMEOUT", time.Minute)
 	c.ESIndex = r.String("ES_INDEX", "meshq-audit")
+	if c.Backend == "elasticsearch" || c.Backend == "opensearch" {
+		if _, err := sink.ParseIndexPattern(c.ESIndex); err != nil {
+			r.Errorf("ES_INDEX", "%v", err)
+		}
+	}
 	c.ESAPIKey = envconf.Secret(r.String("ES_API_KEY", ""))
 	c.ESUsername = r.String("ES_USERNAME", "")
 	c.ESPassword = envconf.Secret(r.String("ES_PASSWORD", ""))
@@ -101,9 +110,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.WebhookSecret = envconf.Secret(r.String("AUDIT_WEBHOOK_SECRET", ""))
 	c.TLSCAFile = r.String("SHIPPER_TLS_CA_FILE", "")
 	if c.TLSCAFile != "" {
-		if _, err := os.Stat(c.TLSCAFile); err != nil {
+		pool, err := loadCABundle(c.TLSCAFile)
+		if err != nil {
 			r.Errorf("SHIPPER_TLS_CA_FILE", "%v", err)
 		}
+		c.TLSRootCAs = pool
 	}
 	c.TLSSkipVerify = r.Bool("SHIPPER_TLS_SKIP_VERIFY", false)
 
@@ -131,6 +142,20 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.RequestTimeout = positive(r, "SHIPPER_REQUEST_TIMEOUT", 30*time.Second)
 	c.DrainTimeout = r.Duration("SHIPPER_DRAIN_TIMEOUT", 10*time.Second, time.Second)
 	return c, r.Err()
+}
+
+// loadCABundle reads a PEM bundle; a file without a single certificate is
+// an error rather than an empty pool that trusts nothing.
+func loadCABundle(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("no PEM certificates in %s", path)
+	}
+	return pool, nil
 }
 
 func positive(r *envconf.Reader, name string, def time.Duration) time.Duration {

@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/pem"
 	"go/parser"
 	"go/token"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,6 +60,68 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 			t.Errorf("loadConfig(%v) = nil error, want one", tc)
 		}
 	}
+}
+
+func TestConfigValidatesIndexAndCABundle(t *testing.T) {
+	// Both used to be checked only when the sink was built, after the
+	// checkpoint was opened, and never together with the other problems.
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "ca.txt")
+	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := loadConfig(envOf(map[string]string{
+		"AUDIT_LOG_BACKEND":   "elasticsearch",
+		"ES_URL":              "http://127.0.0.1:9200",
+		"ES_INDEX":            "audit-%{+yyyy.MM.dd.mm}",
+		"SHIPPER_TLS_CA_FILE": notPEM,
+		"SHIPPER_CONCURRENCY": "0",
+	}))
+	if err == nil {
+		t.Fatal("loadConfig(bad ES_INDEX, CA file without PEM) = nil error")
+	}
+	for _, name := range []string{"ES_INDEX", "SHIPPER_TLS_CA_FILE", "SHIPPER_CONCURRENCY"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("loadConfig error does not name %s:\n%v", name, err)
+		}
+	}
+	for _, index := range []string{"audit log", "audit-%{+yyyy.ww}", "a|b"} {
+		env := map[string]string{"AUDIT_LOG_BACKEND": "opensearch", "ES_URL": "http://127.0.0.1:9200", "ES_INDEX": index}
+		if _, err := loadConfig(envOf(env)); err == nil || !strings.Contains(err.Error(), "ES_INDEX") {
+			t.Errorf("loadConfig(ES_INDEX=%q) = %v, want an error naming ES_INDEX", index, err)
+		}
+	}
+	// The same values are fine where they are not used, and a good index
+	// pattern passes.
+	if _, err := loadConfig(envOf(map[string]string{"ES_INDEX": "audit log"})); err != nil {
+		t.Errorf("loadConfig(stdout backend, unused ES_INDEX) = %v, want nil", err)
+	}
+	if _, err := loadConfig(envOf(map[string]string{"AUDIT_LOG_BACKEND": "elasticsearch", "ES_URL": "http://127.0.0.1:9200", "ES_INDEX": "audit-%{+yyyy.MM.dd}"})); err != nil {
+		t.Errorf("loadConfig(good ES_INDEX) = %v, want nil", err)
+	}
+}
+
+func TestConfigLoadsCABundle(t *testing.T) {
+	ca := httptest.NewTLSServer(http.NotFoundHandler())
+	defer ca.Close()
+	bundle := filepath.Join(t.TempDir(), "ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Certificate().Raw})
+	if err := os.WriteFile(bundle, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadConfig(envOf(map[string]string{"AUDIT_LOG_BACKEND": "webhook", "AUDIT_WEBHOOK_URL": ca.URL, "SHIPPER_TLS_CA_FILE": bundle}))
+	if err != nil {
+		t.Fatalf("loadConfig(PEM bundle) = %v, want nil", err)
+	}
+	if c.TLSRootCAs == nil {
+		t.Fatal("loadConfig(PEM bundle).TLSRootCAs = nil, want the bundle's pool")
+	}
+	// The pool is the one the sink's client uses: it trusts the server.
+	resp, err := httpClient(c).Get(ca.URL)
+	if err != nil {
+		t.Fatalf("GET with SHIPPER_TLS_CA_FILE pool = %v, want the server trusted", err)
+	}
+	resp.Body.Close()
 }
 
 func TestConfigLogRedactsSecrets(t *testing.T) {

@@ -3,13 +3,11 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -165,11 +163,7 @@ func buildSink(cfg config, stdout io.Writer, reg prometheus.Registerer) (sink.Si
 	if err != nil {
 		return nil, err
 	}
-	hc, err := httpClient(cfg)
-	if err != nil {
-		return nil, err
-	}
-	opts := sink.HTTPOptions{Client: hc, Timeout: cfg.RequestTimeout, Requests: requests}
+	opts := sink.HTTPOptions{Client: httpClient(cfg), Timeout: cfg.RequestTimeout, Requests: requests}
 	switch cfg.Backend {
 	case "splunk":
 		return sink.NewSplunk(sink.SplunkConfig{URL: cfg.SplunkURL, Token: cfg.SplunkToken.Reveal(), Channel: cfg.SplunkChannel,
@@ -188,19 +182,9 @@ func buildSink(cfg config, stdout io.Writer, reg prometheus.Registerer) (sink.Si
 	return nil, fmt.Errorf("AUDIT_LOG_BACKEND: unknown backend %q", cfg.Backend)
 }
 
-func httpClient(cfg config) (*http.Client, error) {
+func httpClient(cfg config) *http.Client {
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.TLSSkipVerify} //nolint:gosec // operator's explicit choice
-	if cfg.TLSCAFile != "" {
-		pem, err := os.ReadFile(cfg.TLSCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("SHIPPER_TLS_CA_FILE: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("SHIPPER_TLS_CA_FILE: no PEM certificates in %s", cfg.TLSCAFile)
-		}
-		tlsCfg.RootCAs = pool
-	}
+	tlsCfg.RootCAs = cfg.TLSRootCAs                                                            // parsed by loadConfig
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -211,5 +195,5 @@ func httpClient(cfg config) (*http.Client, error) {
 		ExpectContinueTimeout: time.Second,
 		ForceAttemptHTTP2:     true,
 	}
-	return &http.Client{Transport: tr}, nil
+	return &http.Client{Transport: tr}
 }

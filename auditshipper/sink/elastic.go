@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 )
@@ -199,7 +201,9 @@ func ParseIndexPattern(p string) (*IndexPattern, error) {
 func jodaToGo(f string) (string, error) {
 	r := strings.NewReplacer("yyyy", "2006", "yy", "06", "MM", "01", "dd", "02", "HH", "15")
 	out := r.Replace(f)
-	if strings.ContainsAny(out, "yMdHhmsS") {
+	// Any letter left is a Joda field we do not render (week, minute, day
+	// name...): it would end up in the index name as a literal.
+	if strings.IndexFunc(out, func(c rune) bool { return c < utf8.RuneSelf && unicode.IsLetter(c) }) >= 0 {
 		return "", fmt.Errorf("date pattern %q: only yyyy, yy, MM, dd and HH are supported", f)
 	}
 	return out, nil

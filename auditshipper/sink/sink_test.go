@@ -155,7 +155,7 @@ func TestIndexPattern(t *testing.T) {
 			t.Errorf("ParseIndexPattern(%q).Quoted = %s, want %s", tc.pattern, got, tc.want)
 		}
 	}
-	for _, bad := range []string{"", "a b", "a-%{+yyyy.mm}", `a"b`} {
+	for _, bad := range []string{"", "a b", "a-%{+yyyy.mm}", `a"b`, "a-%{+yyyy.ww}", "a-%{+EEE}"} {
 		if _, err := sink.ParseIndexPattern(bad); err == nil {
 			t.Errorf("ParseIndexPattern(%q) = nil error, want error", bad)
 		}
