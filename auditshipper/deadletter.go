@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
+	"unicode/utf8"
+
+	"github.com/meshoptixiq/mesh/auditshipper/tail"
 )
 
 // deadLetters appends records the sink will never take (or that are not
@@ -18,7 +22,9 @@ type deadLetters struct {
 	f    *os.File
 }
 
-// deadLetter is one line of the dead-letter file.
+// deadLetter is one line of the dead-letter file. Raw always holds the
+// line's exact bytes (base64 in the file), whatever they are; Record or Line
+// is a readable copy where the bytes allow one.
 type deadLetter struct {
 	Time   string          `json:"time"`
 	Sink   string          `json:"sink"`
@@ -27,8 +33,41 @@ type deadLetter struct {
 	Detail string          `json:"detail,omitempty"`
 	File   string          `json:"file"`
 	Offset int64           `json:"offset"`
-	Record json.RawMessage `json:"record,omitempty"` // the record, when it is valid JSON
-	Line   string          `json:"line,omitempty"`   // the raw line otherwise
+	Record json.RawMessage `json:"record,omitempty"` // the record, when it is valid JSON and UTF-8 (compacted)
+	Line   string          `json:"line,omitempty"`   // the line, when it is valid UTF-8 but not JSON
+	Raw    []byte          `json:"line_base64"`      // the line exactly as read
+}
+
+// newDeadLetter describes line l. encoding/json would replace invalid UTF-8
+// in a string with U+FFFD, so Record and Line are only set when they
+// round-trip; Raw is always the exact bytes.
+func newDeadLetter(sinkName, reason string, status int, detail string, l tail.Line) deadLetter {
+	dl := deadLetter{Sink: sinkName, Reason: reason, Status: status, Detail: detail, File: l.Path, Offset: l.Offset, Raw: l.Data}
+	switch {
+	case !utf8.Valid(l.Data):
+	case json.Valid(l.Data):
+		dl.Record = json.RawMessage(l.Data)
+	default:
+		dl.Line = string(l.Data)
+	}
+	return dl
+}
+
+// encode renders dl as one JSON line. It cannot fail: should the readable
+// copy not encode (a Record that is not JSON after all), it is left out
+// and Raw still carries the bytes. HTML escaping is off so a Record keeps
+// its <, > and & as written.
+func (dl deadLetter) encode(buf *bytes.Buffer) {
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	n := buf.Len()
+	if enc.Encode(dl) == nil {
+		return
+	}
+	buf.Truncate(n)
+	dl.Record, dl.Line = nil, ""
+	dl.Detail += " (the line is only in line_base64)"
+	_ = enc.Encode(dl) // strings, numbers and bytes always encode
 }
 
 const deadLetterName = "deadletter.jsonl"
@@ -38,19 +77,16 @@ func openDeadLetters(dir string) *deadLetters {
 }
 
 // write appends and fsyncs ds; on error nothing may be considered handled.
+// Encoding never fails, so only the file system can refuse an entry.
 func (d *deadLetters) write(ds []deadLetter) error {
 	if len(ds) == 0 {
 		return nil
 	}
-	var buf []byte
+	var buf bytes.Buffer
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	for _, dl := range ds {
 		dl.Time = now
-		b, err := json.Marshal(dl)
-		if err != nil {
-			return fmt.Errorf("encoding dead letter: %w", err)
-		}
-		buf = append(append(buf, b...), '\n')
+		dl.encode(&buf)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -61,7 +97,7 @@ func (d *deadLetters) write(ds []deadLetter) error {
 		}
 		d.f = f
 	}
-	if _, err := d.f.Write(buf); err != nil {
+	if _, err := d.f.Write(buf.Bytes()); err != nil {
 		// A short write may have left a partial line; start the next
 		// write on a fresh line so each entry stays parseable.
 		d.f.Write([]byte("\n"))

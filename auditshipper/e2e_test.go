@@ -699,3 +699,43 @@ func TestLogsDurationsAsStrings(t *testing.T) {
 		}
 	}
 }
+
+func TestDeadLettersKeepExactBytes(t *testing.T) {
+	t.Parallel()
+	// Lines the sink refuses for good, or that are not JSON, reach the
+	// dead-letter file byte for byte: invalid UTF-8 (Elasticsearch refuses
+	// it in a document) included.
+	h, es := esHarness(t, nil)
+	es.SetItemFault(func(id string, _ int) int {
+		if id == "html" {
+			return 400
+		}
+		return 0
+	})
+	bad := []string{
+		"{\"id\":\"bad-utf8\",\"user\":\"\xc3\x28\"}",
+		"not json \xff\xfe",
+		`{"id":"html", "q":"<a & b>"}`,
+	}
+	h.w.write(10)
+	for _, l := range bad {
+		h.w.writeRaw(l + "\n")
+	}
+	h.w.write(10)
+	h.start()
+	h.expectAll(es.Received, 20*time.Second)
+	h.waitFor(10*time.Second, "3 dead letters", func() bool { return len(h.deadLetters()) >= len(bad) })
+	got := map[string]bool{}
+	for _, d := range h.deadLetters() {
+		got[string(d.Raw)] = true
+	}
+	for _, l := range bad {
+		if !got[l] {
+			t.Errorf("dead-letter file has no entry whose line_base64 is %q; it has %v", l, got)
+		}
+	}
+	if len(got) != len(bad) {
+		t.Errorf("dead-letter file holds %d distinct lines, want %d", len(got), len(bad))
+	}
+	h.stop()
+}

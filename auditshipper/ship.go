@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
@@ -175,7 +174,7 @@ func (s *shipper) handle(ctx context.Context, b *tail.Batch) bool {
 				}
 			case sink.DeadLetter:
 				l := b.Lines[src[pending[j]]]
-				dead = append(dead, deadLetter{Sink: name, Reason: o.Reason, Status: o.Status, Detail: o.Detail, File: l.Path, Offset: l.Offset, Record: json.RawMessage(l.Data)})
+				dead = append(dead, newDeadLetter(name, o.Reason, o.Status, o.Detail, l))
 			default:
 				next = append(next, pending[j])
 				s.m.retried.WithLabelValues(name, o.Reason).Inc()
@@ -235,13 +234,7 @@ func statusLabel(s int) string {
 }
 
 func lineLetter(sinkName, reason string, l tail.Line, detail string) deadLetter {
-	dl := deadLetter{Sink: sinkName, Reason: reason, Detail: detail, File: l.Path, Offset: l.Offset}
-	if json.Valid(l.Data) {
-		dl.Record = json.RawMessage(l.Data)
-	} else {
-		dl.Line = string(l.Data)
-	}
-	return dl
+	return newDeadLetter(sinkName, reason, 0, detail, l)
 }
 
 // writeDead writes dead letters, retrying until it succeeds or ctx ends.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 )
@@ -241,7 +242,9 @@ func (e *Elastic) item(op, index string, id *string, doc []byte) (int, string) {
 	if op == "delete" || op == "update" {
 		return http.StatusOK, ""
 	}
-	if len(doc) == 0 || doc[0] != '{' || !gjson.ValidBytes(doc) {
+	// Elasticsearch's parser refuses malformed UTF-8 ("Invalid UTF-8
+	// start byte") as well as malformed JSON.
+	if len(doc) == 0 || doc[0] != '{' || !gjson.ValidBytes(doc) || !utf8.Valid(doc) {
 		return http.StatusBadRequest, "document_parsing_exception"
 	}
 	key := index + "\x00" + *id
