@@ -17,9 +17,13 @@ import (
 // valid JSON) to a local JSONL file, fsynced before the records count as
 // handled, so nothing is dropped silently.
 type deadLetters struct {
-	mu   sync.Mutex
-	path string
-	f    *os.File
+	mu      sync.Mutex
+	path    string
+	f       *os.File
+	syncDir func(dir string) error
+	// dirSynced: the file's directory entry is durable. Until it is, an
+	// fsynced entry could vanish with the file in a power loss.
+	dirSynced bool
 }
 
 // deadLetter is one line of the dead-letter file. Raw always holds the
@@ -72,8 +76,10 @@ func (dl deadLetter) encode(buf *bytes.Buffer) {
 
 const deadLetterName = "deadletter.jsonl"
 
-func openDeadLetters(dir string) *deadLetters {
-	return &deadLetters{path: filepath.Join(dir, deadLetterName)}
+// openDeadLetters keeps the file in dir; syncDir (checkpoint.SyncDir)
+// makes the file's directory entry durable after it is created.
+func openDeadLetters(dir string, syncDir func(dir string) error) *deadLetters {
+	return &deadLetters{path: filepath.Join(dir, deadLetterName), syncDir: syncDir}
 }
 
 // write appends and fsyncs ds; on error nothing may be considered handled.
@@ -96,6 +102,14 @@ func (d *deadLetters) write(ds []deadLetter) error {
 			return fmt.Errorf("opening dead-letter file: %w", err)
 		}
 		d.f = f
+	}
+	if !d.dirSynced {
+		// Once per process, before the first entry counts: the file may
+		// have just been created.
+		if err := d.syncDir(filepath.Dir(d.path)); err != nil {
+			return fmt.Errorf("syncing dead-letter directory: %w", err)
+		}
+		d.dirSynced = true
 	}
 	if _, err := d.f.Write(buf.Bytes()); err != nil {
 		// A short write may have left a partial line; start the next

@@ -3,17 +3,21 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 	"unicode/utf8"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/meshoptixiq/mesh/auditshipper/checkpoint"
 	"github.com/meshoptixiq/mesh/auditshipper/tail"
 )
 
 func TestDeadLetterKeepsExactBytes(t *testing.T) {
 	dir := t.TempDir()
-	d := openDeadLetters(dir)
+	d := openDeadLetters(dir, checkpoint.SyncDir)
 	defer d.close()
 	type want struct{ record, line string }
 	type dlCase struct {
@@ -71,5 +75,42 @@ func TestDeadLetterKeepsExactBytes(t *testing.T) {
 		if dl.Reason != "rejected" || dl.Time == "" {
 			t.Errorf("dead letter %d reason, time = %q, %q, want rejected and a time", i, dl.Reason, dl.Time)
 		}
+	}
+}
+
+func TestDeadLetterSyncsDirectoryOfNewFile(t *testing.T) {
+	// fsyncing the file is not enough for a new file: its directory entry
+	// must be durable too, or a power loss can take the whole file.
+	dir := t.TempDir()
+	var synced []string
+	fail := true
+	d := openDeadLetters(dir, func(p string) error {
+		synced = append(synced, p)
+		if fail {
+			return errors.New("injected fsync failure")
+		}
+		return nil
+	})
+	defer d.close()
+	entry := []deadLetter{newDeadLetter("stdout", "invalid_json", 0, "", tail.Line{Data: []byte("x")})}
+	if err := d.write(entry); err == nil {
+		t.Fatal("write with a failing directory fsync = nil, want an error (the entry is not durable)")
+	}
+	fail = false
+	if err := d.write(entry); err != nil {
+		t.Fatalf("write after the directory fsync recovers = %v, want nil", err)
+	}
+	if err := d.write(entry); err != nil {
+		t.Fatalf("write = %v, want nil", err)
+	}
+	if diff := cmp.Diff([]string{dir, dir}, synced); diff != "" {
+		t.Errorf("directories fsynced (-want +got):\n%s", diff)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, deadLetterName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(b, []byte("\n")); n != 2 {
+		t.Errorf("dead-letter file has %d entries, want 2 (none from the failed write):\n%s", n, b)
 	}
 }

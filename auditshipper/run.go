@@ -65,7 +65,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("SHIPPER_LISTEN: %w", err)
 	}
-	dead := openDeadLetters(cfg.StateDir)
+	dead := openDeadLetters(cfg.StateDir, checkpoint.SyncDir)
 	defer dead.close()
 
 	var ready atomic.Bool

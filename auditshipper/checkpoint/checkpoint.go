@@ -53,7 +53,8 @@ type envelope struct {
 
 // Store reads and writes the checkpoint in one directory.
 type Store struct {
-	dir string
+	dir     string
+	syncDir func(dir string) error
 }
 
 // Names of the files in the state directory.
@@ -63,12 +64,34 @@ const (
 	tmpName     = "checkpoint.json.tmp"
 )
 
-// Open returns a Store in dir, creating the directory.
-func Open(dir string) (*Store, error) {
+// Open returns a Store in dir, creating the directory (and making its
+// entry durable: a state directory lost in a power loss would restart the
+// shipper from nothing).
+func Open(dir string) (*Store, error) { return open(dir, SyncDir) }
+
+func open(dir string, syncDir func(string) error) (*Store, error) {
+	// The directories about to be created, deepest first.
+	var missing []string
+	for p := filepath.Clean(dir); ; {
+		if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		missing = append(missing, p)
+		parent := filepath.Dir(p)
+		if parent == p {
+			break
+		}
+		p = parent
+	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("creating state directory: %w", err)
 	}
-	return &Store{dir: dir}, nil
+	for i := len(missing) - 1; i >= 0; i-- {
+		if err := syncDir(filepath.Dir(missing[i])); err != nil {
+			return nil, fmt.Errorf("creating state directory: %w", err)
+		}
+	}
+	return &Store{dir: dir, syncDir: syncDir}, nil
 }
 
 // Dir is the state directory.
@@ -177,7 +200,7 @@ func (s *Store) Save(st State) error {
 	if err := os.Rename(tmp, cur); err != nil {
 		return fmt.Errorf("installing checkpoint: %w", err)
 	}
-	return SyncDir(s.dir)
+	return s.syncDir(s.dir)
 }
 
 // SyncDir fsyncs a directory so that renames and creations in it survive a

@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -117,4 +118,39 @@ func FuzzDecode(f *testing.F) {
 			t.Errorf("round trip mismatch (-first +second):\n%s", diff)
 		}
 	})
+}
+
+func TestOpenAndSaveSyncDirectories(t *testing.T) {
+	// Each directory Open creates has its entry fsynced in its parent, and
+	// each Save fsyncs the state directory after its renames.
+	base := t.TempDir()
+	dir := filepath.Join(base, "a", "state")
+	var synced []string
+	rec := func(p string) error { synced = append(synced, p); return nil }
+	s, err := open(dir, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{base, filepath.Join(base, "a")}, synced); diff != "" {
+		t.Errorf("open(new dir) fsynced (-want +got):\n%s", diff)
+	}
+	synced = nil
+	if err := s.Save(sample(1, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{dir}, synced); diff != "" {
+		t.Errorf("Save fsynced (-want +got):\n%s", diff)
+	}
+	synced = nil
+	if _, err := open(dir, rec); err != nil {
+		t.Fatal(err)
+	}
+	if len(synced) != 0 {
+		t.Errorf("open(existing dir) fsynced %v, want nothing", synced)
+	}
+	// A failing fsync of a new directory's parent fails Open.
+	failing := func(string) error { return errors.New("injected fsync failure") }
+	if _, err := open(filepath.Join(base, "b"), failing); err == nil {
+		t.Errorf("open(new dir, failing fsync) = nil error, want one")
+	}
 }
