@@ -41,6 +41,10 @@ const (
 // maxBatchDelay bounds how long a read line waits for its batch to fill.
 const maxBatchDelay = 100 * time.Millisecond
 
+// turnChunks is how many read chunks one file may read before the next
+// file (and the scan, when due) gets its turn.
+const turnChunks = 16
+
 // Config tunes a Tailer.
 type Config struct {
 	Pattern       string        // file path or glob
@@ -98,6 +102,7 @@ type Tailer struct {
 	cur         *Batch
 	first       bool // first scan of a fresh start (StartAtEnd applies)
 	scratchHead []byte
+	lastScan    time.Time // zero: a scan is due now
 }
 
 type pendingSeg struct {
@@ -498,12 +503,10 @@ func (t *Tailer) Run(ctx context.Context, out chan<- *Batch) error {
 
 	ticker := time.NewTicker(t.cfg.PollInterval)
 	defer ticker.Stop()
-	lastScan := time.Time{}
 	defer t.closeAll()
 	for {
-		if time.Since(lastScan) >= t.cfg.PollInterval || lastScan.IsZero() {
+		if t.scanDue() {
 			t.scan()
-			lastScan = time.Now()
 		}
 		progress, err := t.readAll(ctx, out)
 		if err != nil {
@@ -528,7 +531,7 @@ func (t *Tailer) Run(ctx context.Context, out chan<- *Batch) error {
 			return nil
 		case <-wake:
 			// A directory event: rescan now (new file, rename, delete).
-			lastScan = time.Time{}
+			t.lastScan = time.Time{}
 		case <-ticker.C:
 		}
 	}
@@ -554,9 +557,15 @@ func (t *Tailer) closeAll() {
 	}
 }
 
+// scanDue reports whether PollInterval has passed since the last scan.
+func (t *Tailer) scanDue() bool {
+	return t.lastScan.IsZero() || time.Since(t.lastScan) >= t.cfg.PollInterval
+}
+
 // scan matches the glob: new files are opened, known inodes get their
 // current path, and files no longer matched start draining.
 func (t *Tailer) scan() {
+	t.lastScan = time.Now()
 	matches, err := filepath.Glob(t.cfg.Pattern)
 	if err != nil {
 		return
@@ -647,12 +656,17 @@ func (t *Tailer) snapshotFiles() []*file {
 }
 
 // readAll gives every file one turn; it reports whether any made progress.
+// A turn ends at the file's end, after turnChunks chunks, or when a scan is
+// due: a file that grows faster than it is read must not keep the tailer
+// from noticing rotations and new files, nor starve the other files.
 func (t *Tailer) readAll(ctx context.Context, out chan<- *Batch) (bool, error) {
 	progress := false
+	turn := int64(turnChunks * t.cfg.ReadChunk)
 	for _, f := range t.snapshotFiles() {
 		if f.ghost || f.fd == nil {
 			continue
 		}
+		from := f.readPos
 		for {
 			p, err := t.readFile(ctx, f, out)
 			if err != nil {
@@ -664,6 +678,9 @@ func (t *Tailer) readAll(ctx context.Context, out chan<- *Batch) (bool, error) {
 			progress = true
 			if ctx.Err() != nil {
 				return progress, nil
+			}
+			if f.fd == nil || f.readPos-from >= turn || t.scanDue() {
+				break
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package tail
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -182,5 +183,77 @@ func TestStartAtEnd(t *testing.T) {
 func TestBadPattern(t *testing.T) {
 	if _, err := New(Config{Pattern: "[x"}, checkpoint.State{}, quiet(), nil); err == nil {
 		t.Errorf("New([x) = nil error, want bad pattern")
+	}
+}
+
+func TestRotationNoticedWhileOldFileKeepsGrowing(t *testing.T) {
+	// The writer keeps appending to the rotated file (it has not reopened
+	// yet) faster than the tailer reads it, so the tailer never reaches
+	// its end. The rotation and the new file must be noticed anyway, and
+	// the old file's records must still come in order.
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.jsonl")
+	old, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	seq := 0
+	grow := func(n int) {
+		var b strings.Builder
+		for range n {
+			seq++
+			fmt.Fprintf(&b, "{\"id\":\"old-%07d\"}\n", seq)
+		}
+		if _, err := old.WriteString(b.String()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const perBatch = 10
+	grow(5 * perBatch)
+	tl, err := New(Config{Pattern: path, PollInterval: 10 * time.Millisecond, BatchRecords: perBatch, ReadChunk: 4096, DisableNotify: true}, checkpoint.State{}, quiet(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make(chan *Batch) // unbuffered: each batch waits for the test
+	done := make(chan struct{})
+	go func() { defer close(done); tl.Run(ctx, out) }()
+	defer func() { cancel(); <-done }()
+
+	// The first batch shows the old file is followed; then it is rotated.
+	grow(2 * perBatch)
+	first := next(t, out)
+	tl.Confirm(first)
+	lastOld := first.Lines[len(first.Lines)-1].Offset
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, "{\"id\":\"new-1\"}\n")
+	// Before taking each batch, append two batches' worth to the old file:
+	// its unread backlog only grows, so the tailer never sees its end.
+	for handoffs := 0; ; handoffs++ {
+		if handoffs == 5000 {
+			t.Fatalf("the new file was not read after %d batches of the old one (%d records written to it): rotation not noticed while the old file grows", handoffs, seq)
+		}
+		grow(2 * perBatch)
+		b := next(t, out)
+		foundNew := false
+		for _, l := range b.Lines {
+			// Old lines keep the name the file had when it was followed.
+			if string(l.Data) == `{"id":"new-1"}` {
+				foundNew = true
+				continue
+			}
+			if l.Offset <= lastOld {
+				t.Fatalf("old file line at offset %d after one at %d: reordered", l.Offset, lastOld)
+			}
+			lastOld = l.Offset
+		}
+		tl.Confirm(b)
+		if foundNew {
+			t.Logf("new file read after %d batches", handoffs+1)
+			return
+		}
 	}
 }
