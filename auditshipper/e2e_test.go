@@ -739,3 +739,35 @@ func TestDeadLettersKeepExactBytes(t *testing.T) {
 	}
 	h.stop()
 }
+
+func TestSinkDownRotationsOfUnseenFiles(t *testing.T) {
+	t.Parallel()
+	// While the sink is down the reader is blocked (queue full), and the
+	// log is rotated five times with three backups kept: one file is
+	// created and rotated away at once (never a live file at any scan),
+	// and some are rotated out of existence before the sink returns. Each
+	// must be found and shipped: no record may be lost.
+	h, es := esHarness(t, map[string]string{"SHIPPER_BATCH_RECORDS": "20", "SHIPPER_QUEUE_BATCHES": "1", "SHIPPER_CONCURRENCY": "1",
+		"SHIPPER_POLL_INTERVAL": "50ms"})
+	es.Stop()
+	h.w.write(200)
+	h.start()
+	h.waitFor(10*time.Second, "a failed delivery", func() bool {
+		return strings.Contains(h.cur.stderr.String(), "delivery failed; retrying")
+	})
+	h.w.write(30)
+	h.w.shiftRotate(3) // the followed file → .1
+	h.w.write(30)
+	h.w.shiftRotate(3) // created and rotated at once → .1
+	for range 3 {
+		time.Sleep(200 * time.Millisecond)
+		h.w.write(30)
+		h.w.shiftRotate(3) // the last two delete the two oldest backups
+	}
+	h.w.write(30)
+	if err := es.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.expectAll(es.Received, 60*time.Second)
+	h.stop()
+}

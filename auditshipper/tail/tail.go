@@ -4,6 +4,8 @@
 // inode plus a hash of their first bytes, so rename rotation, copytruncate,
 // truncation in place, deletion and inode reuse are each recognised, and a
 // rotated or deleted file is read to its end through the open descriptor.
+// The directory is scanned even while the reader waits on a slow sink, and
+// rotated files that were never followed are found there and read.
 package tail
 
 import (
@@ -103,6 +105,25 @@ type Tailer struct {
 	first       bool // first scan of a fresh start (StartAtEnd applies)
 	scratchHead []byte
 	lastScan    time.Time // zero: a scan is due now
+	// prefixes are the rotation prefixes of every followed name, by
+	// directory; known are the rotated files there that need no reading
+	// (there before this start, copies of a followed file, or finished).
+	prefixes map[string]map[string]bool
+	known    map[fileKey]knownFile
+}
+
+type fileKey struct{ dev, ino uint64 }
+
+// knownFile is a rotated file not to read again: its content is identified
+// by its head, and what it held up to offset is handled. Size and mtime
+// let a scan skip it without opening it while it is unchanged.
+type knownFile struct {
+	dir      string
+	size     int64
+	mtime    int64
+	offset   int64
+	headLen  int64
+	headHash [32]byte
 }
 
 type pendingSeg struct {
@@ -169,7 +190,8 @@ func New(cfg Config, st checkpoint.State, log *slog.Logger, reg prometheus.Regis
 	if _, err := filepath.Match(cfg.Pattern, ""); err != nil {
 		return nil, fmt.Errorf("bad pattern %q: %w", cfg.Pattern, err)
 	}
-	t := &Tailer{cfg: cfg, log: log, files: map[uint64]*file{}, first: len(st.Files) == 0, free: make(chan []byte, 4)}
+	t := &Tailer{cfg: cfg, log: log, files: map[uint64]*file{}, first: len(st.Files) == 0, free: make(chan []byte, 4),
+		prefixes: map[string]map[string]bool{}, known: map[fileKey]knownFile{}}
 	t.metrics = metrics{
 		linesRead: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auditshipper_records_read_total", Help: "Records read from the audit log, by kind (record, blank, too_long, partial)."}, []string{"kind"}),
 		bytesRead: prometheus.NewCounter(prometheus.CounterOpts{Name: "auditshipper_bytes_read_total", Help: "Bytes read from the audit log files."}),
@@ -246,6 +268,203 @@ func (t *Tailer) resume(st checkpoint.State) {
 	if len(st.Files) > 0 {
 		t.adoptUnseen(st, matches)
 	}
+	// Every other rotated file beside ours is old: shipped before, or
+	// there before the shipper was first started (it follows live files
+	// only). Files that appear from now on are new and will be read.
+	t.notePrefixes(append(append([]string(nil), matches...), pathsOf(st.Files)...))
+	cands, _ := t.siblings(pathSet(matches))
+	for _, c := range cands {
+		if t.trackedInode(c.dev, c.ino) {
+			continue
+		}
+		if fd, fi, err := openRegular(c.path); err == nil {
+			if d, i := devIno(fi); d == c.dev && i == c.ino {
+				t.remember(fd, fi, filepath.Dir(c.path), fi.Size())
+			}
+			fd.Close()
+		}
+	}
+}
+
+// notePrefixes records the rotation prefixes of paths: rotated files are
+// looked for under them.
+func (t *Tailer) notePrefixes(paths []string) {
+	for _, p := range paths {
+		dir := filepath.Dir(p)
+		if t.prefixes[dir] == nil {
+			t.prefixes[dir] = map[string]bool{}
+		}
+		t.prefixes[dir][rotationPrefix(filepath.Base(p))] = true
+	}
+}
+
+func pathSet(paths []string) map[string]bool {
+	m := make(map[string]bool, len(paths))
+	for _, p := range paths {
+		m[p] = true
+	}
+	return m
+}
+
+// sibling is a possible rotated file: a regular, uncompressed file named
+// with a rotation prefix of a followed file, not matched by the glob.
+type sibling struct {
+	path     string
+	dev, ino uint64
+	size     int64
+	mtime    int64
+}
+
+// siblings lists the possible rotated files, and the directories it could
+// list (only their known files can be forgotten when missing).
+func (t *Tailer) siblings(skip map[string]bool) ([]sibling, map[string]bool) {
+	var out []sibling
+	listed := map[string]bool{}
+	for dir, pre := range t.prefixes {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		listed[dir] = true
+		for _, de := range ents {
+			name := de.Name()
+			path := filepath.Join(dir, name)
+			if !de.Type().IsRegular() || skip[path] || !hasAnyPrefix(name, pre) || hasAnySuffix(name, compressed) {
+				continue
+			}
+			fi, err := os.Stat(path)
+			if err != nil || !fi.Mode().IsRegular() {
+				continue
+			}
+			dev, ino := devIno(fi)
+			out = append(out, sibling{path: path, dev: dev, ino: ino, size: fi.Size(), mtime: fi.ModTime().UnixNano()})
+		}
+	}
+	return out, listed
+}
+
+// remember marks the file open as fd as not to be read up to offset.
+func (t *Tailer) remember(fd *os.File, fi os.FileInfo, dir string, offset int64) {
+	n := min(fi.Size(), HeadMax)
+	head := make([]byte, n)
+	if _, err := fd.ReadAt(head, 0); err != nil && !errors.Is(err, io.EOF) {
+		return
+	}
+	dev, ino := devIno(fi)
+	t.known[fileKey{dev, ino}] = knownFile{dir: dir, size: fi.Size(), mtime: fi.ModTime().UnixNano(), offset: offset, headLen: n, headHash: sha256.Sum256(head)}
+}
+
+// discover opens the rotated files that appeared since the last scan and
+// were never followed: a file created and rotated away between two scans
+// (or during a stall), which the glob alone never shows. Copies of a
+// followed file (copytruncate) are left to findCopy; a known file that grew
+// is read from where it was left.
+func (t *Tailer) discover(matches map[string]bool) {
+	cands, listed := t.siblings(matches)
+	seen := map[fileKey]bool{}
+	for _, c := range cands {
+		key := fileKey{c.dev, c.ino}
+		seen[key] = true
+		if t.byInode(c.dev, c.ino) != nil {
+			continue
+		}
+		k, isKnown := t.known[key]
+		if isKnown && k.size == c.size && k.mtime == c.mtime {
+			continue
+		}
+		if c.size == 0 {
+			continue
+		}
+		fd, fi, err := openRegular(c.path)
+		if err != nil {
+			continue
+		}
+		if d, i := devIno(fi); d != c.dev || i != c.ino { // renamed meanwhile
+			fd.Close()
+			continue
+		}
+		head := make([]byte, min(fi.Size(), HeadMax))
+		if _, err := fd.ReadAt(head, 0); err != nil && !errors.Is(err, io.EOF) {
+			fd.Close()
+			continue
+		}
+		start := int64(0)
+		switch {
+		case t.copyOfFollowed(head):
+			// Left to findCopy, which reads it from where the followed
+			// file was when it is truncated.
+			t.remember(fd, fi, filepath.Dir(c.path), fi.Size())
+			fd.Close()
+			continue
+		case isKnown && k.headLen <= int64(len(head)) && sha256.Sum256(head[:k.headLen]) == k.headHash:
+			if fi.Size() <= k.offset {
+				k.size, k.mtime = fi.Size(), fi.ModTime().UnixNano()
+				t.known[key] = k
+				fd.Close()
+				continue
+			}
+			start = k.offset // the same file, written to after we were done
+		case t.copyOfKnown(head):
+			t.remember(fd, fi, filepath.Dir(c.path), fi.Size())
+			fd.Close()
+			continue
+		}
+		delete(t.known, key)
+		f := t.add(fd, c.path, c.dev, c.ino, start, nil, false)
+		f.draining = true
+		t.metrics.rotations.WithLabelValues("rename").Inc()
+		t.log.Info("reading a rotated file that was never followed", "path", c.path, "offset", start)
+	}
+	for key, k := range t.known {
+		if listed[k.dir] && !seen[key] {
+			delete(t.known, key) // gone: its inode number may come back as a new file
+		}
+	}
+}
+
+// copyOfKnown reports whether head starts like a known file (a copy of a
+// rotated file that needs no reading).
+func (t *Tailer) copyOfKnown(head []byte) bool {
+	for _, k := range t.known {
+		if k.headLen > 0 && k.headLen <= int64(len(head)) && sha256.Sum256(head[:k.headLen]) == k.headHash {
+			return true
+		}
+	}
+	return false
+}
+
+// copyOfFollowed reports whether head starts like a followed file that has
+// been read from (a copy made by copytruncate; findCopy reads its rest).
+// A copy still being written may be shorter than the followed file's
+// identity: then its bytes are compared with the followed file's own.
+// A followed file not read from yet has no identity: a copy of it is read
+// as a new file, since a truncation would leave its content nowhere else.
+func (t *Tailer) copyOfFollowed(head []byte) bool {
+	if len(head) == 0 {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var own []byte
+	for _, f := range t.files {
+		if f.ghost || f.headLen == 0 {
+			continue
+		}
+		if f.headLen <= int64(len(head)) {
+			if sha256.Sum256(head[:f.headLen]) == f.headHash {
+				return true
+			}
+			continue
+		}
+		if f.fd == nil {
+			continue
+		}
+		own = append(own[:0], make([]byte, len(head))...)
+		if _, err := f.fd.ReadAt(own, 0); err == nil && bytes.Equal(own, head) {
+			return true
+		}
+	}
+	return false
 }
 
 // compressed names the suffixes of rotated files that were compressed (their
@@ -572,6 +791,10 @@ func (t *Tailer) scan() {
 	}
 	first := t.first
 	t.first = false
+	t.notePrefixes(matches)
+	// Rotated files first, so they get lower ids than new live files and
+	// are read before them.
+	t.discover(pathSet(matches))
 	seen := map[uint64]bool{}
 	for _, path := range matches {
 		fi, err := os.Stat(path)
@@ -982,17 +1205,40 @@ func (t *Tailer) flush(ctx context.Context, out chan<- *Batch) error {
 	select {
 	case out <- b:
 		return nil
-	case <-ctx.Done():
-		// Not sent: take the segments back so nothing claims them.
-		t.mu.Lock()
-		for _, s := range b.Segments {
-			if f := t.files[s.File]; f != nil && len(f.segs) > 0 {
-				f.segs = f.segs[:len(f.segs)-1]
-			}
-		}
-		t.mu.Unlock()
-		return nil
+	default:
 	}
+	// Backpressure: the sink is slow or down. Keep scanning while waiting,
+	// so that files created and rotated meanwhile are opened (and held)
+	// before they can be rotated out of reach or deleted.
+	timer := time.NewTimer(t.untilScan())
+	defer timer.Stop()
+	for {
+		select {
+		case out <- b:
+			return nil
+		case <-timer.C:
+			t.scan()
+			timer.Reset(t.cfg.PollInterval)
+		case <-ctx.Done():
+			// Not sent: take the segments back so nothing claims them.
+			t.mu.Lock()
+			for _, s := range b.Segments {
+				if f := t.files[s.File]; f != nil && len(f.segs) > 0 {
+					f.segs = f.segs[:len(f.segs)-1]
+				}
+			}
+			t.mu.Unlock()
+			return nil
+		}
+	}
+}
+
+// untilScan is how long until the next scan is due.
+func (t *Tailer) untilScan() time.Duration {
+	if t.lastScan.IsZero() {
+		return 0
+	}
+	return max(t.cfg.PollInterval-time.Since(t.lastScan), 0)
 }
 
 // tailHashOf hashes the bytes just before end. They are the tail of what we
@@ -1027,6 +1273,11 @@ func (t *Tailer) retire() {
 		}
 		t.mu.Lock()
 		if len(f.segs) == 0 && (t.cur == nil || !t.inBatch(f.id)) {
+			if fi, err := f.fd.Stat(); err == nil {
+				// Still on disk under a rotated name: not to be found
+				// and read again by a later scan.
+				t.remember(f.fd, fi, filepath.Dir(f.path), f.confirmed)
+			}
 			f.fd.Close()
 			f.fd = nil
 			delete(t.files, f.id)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -255,5 +256,82 @@ func TestRotationNoticedWhileOldFileKeepsGrowing(t *testing.T) {
 			t.Logf("new file read after %d batches", handoffs+1)
 			return
 		}
+	}
+}
+
+func TestRotatedFilesNeverFollowedAreFound(t *testing.T) {
+	// Driven step by step (scan, read, flush as Run does) so that the
+	// rotations certainly happen between two scans.
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.jsonl")
+	appendFile(t, path+".9", "{\"id\":\"ancient\"}\n") // a backup from before this start
+	appendFile(t, path, "{\"id\":\"a1\"}\n{\"id\":\"a2\"}\n")
+	tl, err := New(Config{Pattern: path, PollInterval: time.Hour, RotateWait: time.Nanosecond, DisableNotify: true}, checkpoint.State{}, quiet(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.closeAll()
+	ctx := context.Background()
+	out := make(chan *Batch, 100)
+	step := func() []string {
+		t.Helper()
+		tl.scan()
+		if _, err := tl.readAll(ctx, out); err != nil {
+			t.Fatal(err)
+		}
+		if err := tl.flush(ctx, out); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for len(out) > 0 {
+			b := <-out
+			got = append(got, lines(b)...)
+			tl.Confirm(b)
+		}
+		sort.Strings(got)
+		return got
+	}
+	if diff := cmp.Diff([]string{`{"id":"a1"}`, `{"id":"a2"}`}, step()); diff != "" {
+		t.Fatalf("first read (-want +got):\n%s", diff)
+	}
+	// Two rotations between scans: b.jsonl is created and rotated away
+	// without ever being the live file at a scan. A copy of the followed
+	// file (as copytruncate makes) is not a new file.
+	mustRename(t, path, path+".1")
+	appendFile(t, path, "{\"id\":\"b1\"}\n{\"id\":\"b2\"}\n")
+	mustRename(t, path+".1", path+".2")
+	mustRename(t, path, path+".1")
+	appendFile(t, path, "{\"id\":\"c1\"}\n")
+	b, err := os.ReadFile(path + ".2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path+".copy", string(b))
+	if diff := cmp.Diff([]string{`{"id":"b1"}`, `{"id":"b2"}`, `{"id":"c1"}`}, step()); diff != "" {
+		t.Errorf("after two rotations between scans (-want +got):\n%s", diff)
+	}
+	// Rotated files read to the end are closed; still on disk, they are
+	// not read again.
+	tl.retire()
+	if diff := cmp.Diff([]string(nil), step()); diff != "" {
+		t.Errorf("after retiring the rotated files (-want +got):\n%s", diff)
+	}
+	if n := len(tl.Snapshot().Files); n != 1 {
+		t.Errorf("files followed after retiring = %d, want 1 (the live file)", n)
+	}
+	// A late write to a finished rotated file (a writer that had not
+	// reopened yet) and to the old backup is read from where each was left.
+	appendFile(t, path+".2", "{\"id\":\"a3\"}\n")
+	appendFile(t, path+".9", "{\"id\":\"late\"}\n")
+	appendFile(t, path, "{\"id\":\"c2\"}\n")
+	if diff := cmp.Diff([]string{`{"id":"a3"}`, `{"id":"c2"}`, `{"id":"late"}`}, step()); diff != "" {
+		t.Errorf("after late writes (-want +got):\n%s", diff)
+	}
+}
+
+func mustRename(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.Rename(from, to); err != nil {
+		t.Fatal(err)
 	}
 }
