@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -104,6 +105,9 @@ type reqState struct {
 	version  string
 	reason   string
 	body     []byte
+	// closeConn: the client asked to close the connection after this
+	// request (its Connection header is gone by the time we proxy).
+	closeConn bool
 }
 
 func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
@@ -112,6 +116,11 @@ func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
 	// Nobody but us speaks X-Meshq-*: delete every spelling before anything
 	// else, so no branch below (errors included) can forward one.
 	stripReserved(h)
+	// Hop-by-hop headers, those the client's Connection header names
+	// included, end here, before we set a header of our own: a Connection
+	// token can remove only what the client sent, never our identity.
+	r.closeConn = h.ConnectionClose()
+	stripHopByHop(h)
 	r.id = s.ids.fromOrNew(h.Peek(identity.HeaderRequestID))
 	h.Set(identity.HeaderRequestID, r.id)
 	ctx.Response.Header.Set(identity.HeaderRequestID, r.id)
@@ -324,14 +333,7 @@ var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-A
 // forward proxies the request upstream and leaves the answer in ctx.
 func (s *sidecar) forward(ctx *fasthttp.RequestCtx, r *reqState, authenticated bool) {
 	req := &ctx.Request
-	closeConn := req.Header.ConnectionClose()
-	for _, name := range connectionTokens(req.Header.Peek("Connection")) {
-		req.Header.Del(name)
-	}
-	for _, name := range hopByHop {
-		req.Header.Del(name)
-	}
-	req.Header.ResetConnectionClose()
+	// Hop-by-hop request headers were removed at the door (stripHopByHop).
 	// Credentials stay at the door.
 	req.Header.Del("Authorization")
 	req.Header.Del("X-Api-Key")
@@ -350,7 +352,7 @@ func (s *sidecar) forward(ctx *fasthttp.RequestCtx, r *reqState, authenticated b
 	err := s.upstream.hc.DoTimeout(req, &ctx.Response, s.cfg.UpstreamTimeout)
 	s.m.upstreamLatency.Observe(time.Since(upStart).Seconds())
 	ctx.Response.Header.Set(identity.HeaderRequestID, r.id)
-	if closeConn {
+	if r.closeConn {
 		ctx.SetConnectionClose()
 	}
 	if err != nil {
@@ -731,6 +733,26 @@ func stripReserved(h *fasthttp.RequestHeader) {
 			h.DelBytes(names[i])
 		}
 	}
+}
+
+// credentialHeaders are consumed by the sidecar itself, so a Connection
+// token naming one (hop-by-hop: meant for us) does not hide it from
+// authentication; they are never forwarded either way.
+var credentialHeaders = []string{"Authorization", "X-Api-Key"}
+
+// stripHopByHop deletes the standard hop-by-hop headers and every header
+// the client's Connection header names (RFC 9110 §7.6.1). It runs on the
+// client's headers only, before the sidecar sets any of its own.
+func stripHopByHop(h *fasthttp.RequestHeader) {
+	for _, name := range connectionTokens(h.Peek("Connection")) {
+		if !slices.ContainsFunc(credentialHeaders, func(c string) bool { return strings.EqualFold(c, name) }) {
+			h.Del(name)
+		}
+	}
+	for _, name := range hopByHop {
+		h.Del(name)
+	}
+	h.ResetConnectionClose()
 }
 
 // connectionTokens lists the header names a Connection header declares
