@@ -148,8 +148,11 @@ func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
 	if s.cfg.AuditRequired {
 		if ok, detail := s.audit.Healthy(); !ok {
 			s.log.Error("refusing request: audit required but not writable", "request_id", r.id, "detail", detail)
+			r.reason = "audit log unavailable"
 			apierror.Write(ctx, fasthttp.StatusServiceUnavailable, apierror.Unavailable, "audit log unavailable; request not served")
-			s.m.request(audit.OutcomeError, fasthttp.StatusServiceUnavailable)
+			// The refusal is audited like any request: its record is
+			// kept and written once the file takes writes again.
+			s.finish(ctx, r, true)
 			return
 		}
 	}
