@@ -170,3 +170,37 @@ func waitSubscribed(t *testing.T, addr string, n int) {
 		return err == nil && got >= n, fmt.Sprintf("%d, %v", got, err)
 	})
 }
+
+// TestInvalidPolicyThenBackToLastGood: the file turns invalid, then returns
+// to exactly the policy still in force; the invalid state must clear even
+// though there is nothing new to install.
+func TestInvalidPolicyThenBackToLastGood(t *testing.T) {
+	up := startUpstream(t)
+	file := filepath.Join(t.TempDir(), "rbac.yaml")
+	if err := os.WriteFile(file, []byte(policyA), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sc := startSidecar(t, up.Addr, map[string]string{"RBAC_POLICY_FILE": file, "RBAC_RELOAD_INTERVAL": "0.2"})
+	good := rbac.Version([]byte(policyA))
+	for _, broken := range []func(){
+		func() { os.WriteFile(file, []byte("roles: [\n"), 0o644) },
+		func() { os.Remove(file) }, // unreadable counts as invalid too
+	} {
+		broken()
+		eventually(t, "readyz reports the invalid policy", 10*time.Second, func() (bool, string) {
+			r := readyz(t, sc.URL)
+			return !r.PolicyValid, fmt.Sprintf("%+v", r)
+		})
+		if err := os.WriteFile(file, []byte(policyA), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "readyz valid again with the last good content back", 10*time.Second, func() (bool, string) {
+			r := readyz(t, sc.URL)
+			return r.PolicyValid && r.PolicyVersion == good && !strings.Contains(r.Checks["policy"].Detail, "invalid"), fmt.Sprintf("%+v", r)
+		})
+		_, _, m := do(t, "GET", sc.URL+"/metrics", nil, "")
+		if !strings.Contains(string(m), "authsidecar_rbac_policy_valid 1") {
+			t.Errorf("authsidecar_rbac_policy_valid is not 1 after the file returned to the policy in force")
+		}
+	}
+}
