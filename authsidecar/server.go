@@ -140,10 +140,15 @@ func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
 	}
 	r.perm = rbac.PermissionFor(r.path)
 	r.clientIP = s.clientIP(ctx)
-	if r.perm.Public { // the apiserver's /health*: probes, not audited
-		s.forward(ctx, r, false)
-		s.finish(ctx, r, false)
-		return
+	if r.perm.Public {
+		if ctx.IsGet() || ctx.IsHead() { // the apiserver's health probes: not audited
+			s.forward(ctx, r, false)
+			s.finish(ctx, r, false)
+			return
+		}
+		// Anything but a probe is an ordinary request to a path the
+		// permission table does not name.
+		r.perm = rbac.Permission{Event: "query", Unknown: true}
 	}
 	if s.cfg.AuditRequired {
 		if ok, detail := s.audit.Healthy(); !ok {
