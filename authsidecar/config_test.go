@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -113,5 +114,54 @@ func TestRateLimitSharedThroughRedis(t *testing.T) {
 	c := startSidecar(t, up.Addr, env)
 	if status, _, _ := do(t, "GET", c.URL+"/queries/", map[string]string{"X-API-Key": testKey}, ""); status != 200 {
 		t.Errorf("request with Redis down = %d, want 200 (local fallback)", status)
+	}
+}
+
+// TestRateLimitRedisBreaker: with Redis stopped under a running sidecar,
+// requests keep being served (local limiter), the breaker opens, and after
+// Redis is back the checks go through Redis again.
+func TestRateLimitRedisBreaker(t *testing.T) {
+	up := startUpstream(t)
+	redis := testenv.StartRedis(t)
+	sc := startSidecar(t, up.Addr, map[string]string{"RATE_LIMIT": "1000/minute", "REDIS_URL": redis.URL()})
+	get := func() int {
+		status, _, _ := do(t, "GET", sc.URL+"/queries/", map[string]string{"X-API-Key": testKey}, "")
+		return status
+	}
+	metric := func(name string) string {
+		_, _, m := do(t, "GET", sc.URL+"/metrics", nil, "")
+		for _, line := range strings.Split(string(m), "\n") {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				return v
+			}
+		}
+		return ""
+	}
+	if status := get(); status != 200 {
+		t.Fatalf("request with Redis up = %d, want 200", status)
+	}
+	redis.Stop()
+	for i := 0; i < 5; i++ {
+		if status := get(); status != 200 {
+			t.Fatalf("request %d with Redis down = %d, want 200 (local limiter)", i, status)
+		}
+	}
+	if v := metric("authsidecar_rate_limit_redis_breaker_open"); v != "1" {
+		t.Errorf("authsidecar_rate_limit_redis_breaker_open with Redis down = %q, want 1", v)
+	}
+	if v := metric("authsidecar_rate_limit_redis_errors_total"); v == "" || v == "0" {
+		t.Errorf("authsidecar_rate_limit_redis_errors_total with Redis down = %q, want > 0", v)
+	}
+	redis.Start()
+	eventually(t, "breaker closed after Redis is back", 15*time.Second, func() (bool, string) {
+		if status := get(); status != 200 {
+			return false, fmt.Sprintf("request = %d", status)
+		}
+		v := metric("authsidecar_rate_limit_redis_breaker_open")
+		return v == "0", "breaker_open " + v
+	})
+	keys, err := redisKeys(redis.Addr(), "rate:meshq:ratelimit:*")
+	if err != nil || len(keys) == 0 {
+		t.Errorf("rate-limit keys in Redis after recovery = %q, %v; want the checks made there again", keys, err)
 	}
 }

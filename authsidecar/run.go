@@ -91,7 +91,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 	if cfg.RateLimit != nil {
-		s.limiter = ratelimit.New(*cfg.RateLimit, rdb, log, func() { m.rateRedisErrors.Inc() })
+		s.limiter = ratelimit.New(*cfg.RateLimit, rdb, log.With("component", "ratelimit"), rateMetrics{m})
 	}
 	s.upstream = newUpstream(cfg)
 	s.metricsHandler = obs.MetricsHandler(m.reg)

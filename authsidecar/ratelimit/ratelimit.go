@@ -2,7 +2,9 @@
 // "600/minute", shared across pods through Redis (GCRA via go-redis/redis_rate)
 // when Redis is configured, per process otherwise. If Redis cannot be
 // reached the local limiter decides, so an outage neither blocks every
-// request nor lifts the limit.
+// request nor lifts the limit; and a circuit breaker keeps the local
+// limiter deciding for a Backoff after each failure, so an outage does not
+// cost every request a Redis timeout.
 package ratelimit
 
 import (
@@ -12,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
@@ -51,12 +54,33 @@ func Parse(s string) (Limit, error) {
 
 func (l Limit) String() string { return fmt.Sprintf("%d/%s", l.N, l.Period) }
 
+// Metrics the limiter reports its Redis use to.
+type Metrics interface {
+	// RedisError: Redis failed; the local limiter decided.
+	RedisError()
+	// RedisSkipped: the breaker was open; the local limiter decided
+	// without asking Redis.
+	RedisSkipped()
+	// BreakerOpen reports the breaker's state when it changes.
+	BreakerOpen(open bool)
+}
+
+// DefaultBackoff is how long the breaker keeps Redis out after a failure.
+const DefaultBackoff = time.Second
+
 // Limiter decides per key.
 type Limiter struct {
-	limit  Limit
-	redis  *redis_rate.Limiter
-	log    *slog.Logger
-	onFail func()
+	limit   Limit
+	redis   *redis_rate.Limiter
+	log     *slog.Logger
+	metrics Metrics
+	// Backoff after a Redis failure before Redis is tried again (by one
+	// check; the others stay local until it answers).
+	Backoff time.Duration
+	now     func() time.Time
+
+	openUntil atomic.Int64 // unix ns until which Redis is skipped; 0: closed
+	probing   atomic.Bool  // one check is trying Redis after a backoff
 
 	mu    sync.Mutex
 	local map[string]*entry
@@ -68,10 +92,10 @@ type entry struct {
 	seen time.Time
 }
 
-// New returns a limiter; rdb may be nil. onRedisError is called when Redis
-// fails and the local limiter decides instead.
-func New(limit Limit, rdb *redis.Client, log *slog.Logger, onRedisError func()) *Limiter {
-	l := &Limiter{limit: limit, log: log, onFail: onRedisError, local: map[string]*entry{}}
+// New returns a limiter; rdb may be nil. m (may be nil) hears when Redis
+// fails or is skipped and the local limiter decides instead.
+func New(limit Limit, rdb *redis.Client, log *slog.Logger, m Metrics) *Limiter {
+	l := &Limiter{limit: limit, log: log, metrics: m, Backoff: DefaultBackoff, now: time.Now, local: map[string]*entry{}}
 	if rdb != nil {
 		l.redis = redis_rate.NewLimiter(rdb)
 	}
@@ -82,19 +106,59 @@ func New(limit Limit, rdb *redis.Client, log *slog.Logger, onRedisError func()) 
 // until it may.
 func (l *Limiter) Allow(ctx context.Context, key string) (bool, time.Duration) {
 	if l.redis != nil {
+		if !l.tryRedis() {
+			if l.metrics != nil {
+				l.metrics.RedisSkipped()
+			}
+			return l.allowLocal(key)
+		}
 		res, err := l.redis.Allow(ctx, "meshq:ratelimit:"+key, redis_rate.Limit{Rate: l.limit.N, Burst: l.limit.N, Period: l.limit.Period})
+		l.redisDone(err)
 		if err == nil {
 			return res.Allowed > 0, res.RetryAfter
 		}
-		if l.onFail != nil {
-			l.onFail()
+		if l.metrics != nil {
+			l.metrics.RedisError()
 		}
 	}
 	return l.allowLocal(key)
 }
 
+// tryRedis is the breaker: closed, Redis is asked; open, it is not until
+// the backoff has passed, and then by one check at a time.
+func (l *Limiter) tryRedis() bool {
+	until := l.openUntil.Load()
+	if until == 0 {
+		return true
+	}
+	if l.now().UnixNano() < until {
+		return false
+	}
+	return l.probing.CompareAndSwap(false, true)
+}
+
+// redisDone records the outcome of a Redis check in the breaker.
+func (l *Limiter) redisDone(err error) {
+	defer l.probing.Store(false)
+	if err == nil {
+		if l.openUntil.Swap(0) != 0 {
+			l.log.Info("rate limit: redis answers again; limits shared again")
+			if l.metrics != nil {
+				l.metrics.BreakerOpen(false)
+			}
+		}
+		return
+	}
+	if l.openUntil.Swap(l.now().Add(l.Backoff).UnixNano()) == 0 {
+		l.log.Warn("rate limit: redis failed; deciding locally, retrying redis after each backoff", "backoff", l.Backoff, "err", err)
+		if l.metrics != nil {
+			l.metrics.BreakerOpen(true)
+		}
+	}
+}
+
 func (l *Limiter) allowLocal(key string) (bool, time.Duration) {
-	now := time.Now()
+	now := l.now()
 	l.mu.Lock()
 	e, ok := l.local[key]
 	if !ok {
