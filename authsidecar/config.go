@@ -55,8 +55,9 @@ type config struct {
 	SOARRules        []soar.Rule
 	SOARQueueSize    int
 
-	RateLimit      *ratelimit.Limit
-	TrustedProxies []netip.Prefix
+	RateLimit        *ratelimit.Limit
+	AuthFailureLimit *ratelimit.Limit // per client address; nil: off
+	TrustedProxies   []netip.Prefix
 
 	MaxBodyBytes       int64
 	MaxHeaderBytes     int64
@@ -166,6 +167,14 @@ func loadConfig(getenv func(string) string) (*config, error) {
 			c.RateLimit = &l
 		}
 	}
+	if afl := strings.TrimSpace(r.String("AUTH_FAILURE_LIMIT", "20/minute")); afl != "off" {
+		l, err := ratelimit.Parse(afl)
+		if err != nil {
+			r.Errorf("AUTH_FAILURE_LIMIT", "%v (or off)", err)
+		} else {
+			c.AuthFailureLimit = &l
+		}
+	}
 	if rules, ok := r.Lookup("SOAR_RULES"); ok {
 		parsed, err := soar.ParseRules(rules)
 		if err != nil {
@@ -211,9 +220,12 @@ func parseUpstream(v string) (string, error) {
 
 // LogValue is the effective configuration with secrets redacted.
 func (c *config) LogValue() slog.Value {
-	rl := ""
+	rl, afl := "", "off"
 	if c.RateLimit != nil {
 		rl = c.RateLimit.String()
+	}
+	if c.AuthFailureLimit != nil {
+		afl = c.AuthFailureLimit.String()
 	}
 	policy := "none (full access for authenticated users)"
 	switch {
@@ -242,6 +254,7 @@ func (c *config) LogValue() slog.Value {
 		slog.String("soar_webhook_url", c.SOARWebhookURL),
 		slog.Int("soar_rules", len(c.SOARRules)),
 		slog.String("rate_limit", rl),
+		slog.String("auth_failure_limit", afl),
 		slog.Int("trusted_proxies", len(c.TrustedProxies)),
 		slog.Int64("max_body_bytes", c.MaxBodyBytes),
 		slog.Int64("max_header_bytes", c.MaxHeaderBytes),

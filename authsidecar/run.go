@@ -86,12 +86,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cfg.SOARWebhookURL != "" && len(cfg.SOARRules) > 0 {
 		s.soar = soar.NewDispatcher(cfg.SOARWebhookURL, cfg.SOARWebhookToken.Reveal(), cfg.SOARRules, cfg.SOARQueueSize,
 			httpClient, log.With("component", "soar"), soarMetrics{m})
+		if cfg.AuthFailureLimit != nil {
+			s.soar.DedupWindow = cfg.AuthFailureLimit.Period
+		}
 		if d, ok := soarRetryDelay(getenv); ok {
 			s.soar.RetryDelay = d
 		}
 	}
+	// One circuit breaker for the limiters of one Redis.
+	var limiters *ratelimit.Limiter
+	newLimiter := func(l ratelimit.Limit) *ratelimit.Limiter {
+		if limiters == nil {
+			limiters = ratelimit.New(l, rdb, log.With("component", "ratelimit"), rateMetrics{m})
+			return limiters
+		}
+		return limiters.With(l)
+	}
 	if cfg.RateLimit != nil {
-		s.limiter = ratelimit.New(*cfg.RateLimit, rdb, log.With("component", "ratelimit"), rateMetrics{m})
+		s.limiter = newLimiter(*cfg.RateLimit)
+	}
+	if cfg.AuthFailureLimit != nil {
+		s.authFail = newAuthThrottle(newLimiter(*cfg.AuthFailureLimit))
 	}
 	s.upstream = newUpstream(cfg)
 	s.metricsHandler = obs.MetricsHandler(m.reg)

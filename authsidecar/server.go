@@ -39,6 +39,7 @@ type sidecar struct {
 	audit          *auditlog.Writer
 	soar           *soar.Dispatcher
 	limiter        *ratelimit.Limiter
+	authFail       *authThrottle // nil: AUTH_FAILURE_LIMIT=off
 	upstream       *upstream
 	metricsHandler fasthttp.RequestHandler
 	ids            *requestIDs
@@ -108,6 +109,9 @@ type reqState struct {
 	// closeConn: the client asked to close the connection after this
 	// request (its Connection header is gone by the time we proxy).
 	closeConn bool
+	// soarQuiet: no webhook for this request (an address refused for
+	// too many failed authentications).
+	soarQuiet bool
 }
 
 func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
@@ -163,17 +167,29 @@ func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
 	}
 	pol := s.policy.Policy()
 	r.version = pol.Version
+	if s.authFail != nil {
+		// An address over the failed-authentication limit is refused
+		// before its credentials are looked at: no answer to its guesses.
+		if retry, refused := s.authFail.refused(r.clientIP); refused {
+			r.soarQuiet = true // its webhook fired when the limit was reached
+			s.tooManyRequests(ctx, r, retry, "too many failed authentications from this address")
+			s.finish(ctx, r, true)
+			return
+		}
+	}
 	if !s.authenticate(ctx, r) {
+		if s.authFail != nil && ctx.Response.StatusCode() == fasthttp.StatusUnauthorized {
+			if retry, over := s.authFail.failed(ctx, r.clientIP); over {
+				ctx.Response.Header.Del("WWW-Authenticate")
+				s.tooManyRequests(ctx, r, retry, "too many failed authentications from this address")
+			}
+		}
 		s.finish(ctx, r, true)
 		return
 	}
 	if s.limiter != nil {
 		if ok, retry := s.limiter.Allow(ctx, r.ident.Method+":"+r.ident.User); !ok {
-			s.m.rateLimited.Inc()
-			secs := int(retry/time.Second) + 1
-			ctx.Response.Header.Set("Retry-After", strconv.Itoa(secs))
-			r.reason = "rate limited"
-			apierror.Write(ctx, fasthttp.StatusTooManyRequests, apierror.RateLimited, "rate limit exceeded; retry after "+strconv.Itoa(secs)+"s")
+			s.tooManyRequests(ctx, r, retry, "rate limited")
 			s.finish(ctx, r, true)
 			return
 		}
@@ -195,6 +211,19 @@ func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
 		s.forward(ctx, r, true)
 	}
 	s.finish(ctx, r, true)
+}
+
+// tooManyRequests answers 429 with Retry-After.
+func (s *sidecar) tooManyRequests(ctx *fasthttp.RequestCtx, r *reqState, retry time.Duration, reason string) {
+	s.m.rateLimited.Inc()
+	secs := strconv.Itoa(int(retry/time.Second) + 1)
+	ctx.Response.Header.Set("Retry-After", secs)
+	r.reason = reason
+	msg := "rate limit exceeded; retry after " + secs + "s"
+	if reason != "rate limited" {
+		msg = reason + "; retry after " + secs + "s"
+	}
+	apierror.Write(ctx, fasthttp.StatusTooManyRequests, apierror.RateLimited, msg)
 }
 
 // authenticate resolves the caller or answers 401 (503 when the IdP has
@@ -500,13 +529,19 @@ func (s *sidecar) finish(ctx *fasthttp.RequestCtx, r *reqState, audited bool) {
 		}
 		s.audit.Enqueue(&auditlog.Entry{Record: rec, Body: r.body})
 	}
-	if s.soar != nil {
+	if s.soar != nil && !r.soarQuiet {
 		name := query
 		if name == "" {
 			name = r.perm.Name
 		}
-		s.soar.Match(soar.Event{Query: name, User: rec.User, Time: r.start, ElapsedMS: rec.ElapsedMS, RowCount: rowCount,
-			Status: status, Body: r.body})
+		ev := soar.Event{Query: name, User: rec.User, Time: r.start, ElapsedMS: rec.ElapsedMS, RowCount: rowCount,
+			Status: status, Body: r.body}
+		if r.ident.Method == "" && (status == fasthttp.StatusUnauthorized || status == fasthttp.StatusTooManyRequests) {
+			// Failed authentication: each rule fires once per client
+			// address per window, not once per attempt.
+			ev.DedupKey = clientKey(r.clientIP)
+		}
+		s.soar.Match(ev)
 	}
 }
 

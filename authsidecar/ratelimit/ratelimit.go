@@ -70,21 +70,26 @@ const DefaultBackoff = time.Second
 
 // Limiter decides per key.
 type Limiter struct {
-	limit   Limit
-	redis   *redis_rate.Limiter
-	log     *slog.Logger
-	metrics Metrics
-	// Backoff after a Redis failure before Redis is tried again (by one
-	// check; the others stay local until it answers).
-	Backoff time.Duration
-	now     func() time.Time
-
-	openUntil atomic.Int64 // unix ns until which Redis is skipped; 0: closed
-	probing   atomic.Bool  // one check is trying Redis after a backoff
+	limit Limit
+	redis *redis_rate.Limiter
+	b     *breaker // shared by the limiters of one Redis (With)
+	now   func() time.Time
 
 	mu    sync.Mutex
 	local map[string]*entry
 	sweep time.Time
+}
+
+// breaker keeps Redis out of the checks for a backoff after a failure,
+// then lets one check try it again (the others stay local until it
+// answers).
+type breaker struct {
+	backoff time.Duration
+	log     *slog.Logger
+	metrics Metrics
+
+	openUntil atomic.Int64 // unix ns until which Redis is skipped; 0: closed
+	probing   atomic.Bool  // one check is trying Redis after a backoff
 }
 
 type entry struct {
@@ -95,64 +100,70 @@ type entry struct {
 // New returns a limiter; rdb may be nil. m (may be nil) hears when Redis
 // fails or is skipped and the local limiter decides instead.
 func New(limit Limit, rdb *redis.Client, log *slog.Logger, m Metrics) *Limiter {
-	l := &Limiter{limit: limit, log: log, metrics: m, Backoff: DefaultBackoff, now: time.Now, local: map[string]*entry{}}
+	l := &Limiter{limit: limit, b: &breaker{backoff: DefaultBackoff, log: log, metrics: m}, now: time.Now, local: map[string]*entry{}}
 	if rdb != nil {
 		l.redis = redis_rate.NewLimiter(rdb)
 	}
 	return l
 }
 
+// With returns a limiter applying another limit through the same Redis,
+// circuit breaker and metrics (keys must not collide with l's).
+func (l *Limiter) With(limit Limit) *Limiter {
+	return &Limiter{limit: limit, redis: l.redis, b: l.b, now: l.now, local: map[string]*entry{}}
+}
+
 // Allow reports whether key may make a request now and, if not, how long
 // until it may.
 func (l *Limiter) Allow(ctx context.Context, key string) (bool, time.Duration) {
 	if l.redis != nil {
-		if !l.tryRedis() {
-			if l.metrics != nil {
-				l.metrics.RedisSkipped()
+		if !l.b.try(l.now()) {
+			if l.b.metrics != nil {
+				l.b.metrics.RedisSkipped()
 			}
 			return l.allowLocal(key)
 		}
 		res, err := l.redis.Allow(ctx, "meshq:ratelimit:"+key, redis_rate.Limit{Rate: l.limit.N, Burst: l.limit.N, Period: l.limit.Period})
-		l.redisDone(err)
+		l.b.done(err, l.now())
 		if err == nil {
 			return res.Allowed > 0, res.RetryAfter
 		}
-		if l.metrics != nil {
-			l.metrics.RedisError()
+		if l.b.metrics != nil {
+			l.b.metrics.RedisError()
 		}
 	}
 	return l.allowLocal(key)
 }
 
-// tryRedis is the breaker: closed, Redis is asked; open, it is not until
-// the backoff has passed, and then by one check at a time.
-func (l *Limiter) tryRedis() bool {
-	until := l.openUntil.Load()
+// try reports whether a check may ask Redis: closed, yes; open, not until
+// the backoff has passed, and then one check at a time.
+func (b *breaker) try(now time.Time) bool {
+	until := b.openUntil.Load()
 	if until == 0 {
 		return true
 	}
-	if l.now().UnixNano() < until {
+	if now.UnixNano() < until {
 		return false
 	}
-	return l.probing.CompareAndSwap(false, true)
+	return b.probing.CompareAndSwap(false, true)
 }
 
-// redisDone records the outcome of a Redis check in the breaker.
-func (l *Limiter) redisDone(err error) {
-	defer l.probing.Store(false)
+// done records the outcome of a Redis check.
+func (b *breaker) done(err error, now time.Time) {
+	defer b.probing.Store(false)
 	if err == nil {
-		if l.openUntil.Swap(0) != 0 {
-			l.log.Info("rate limit: redis answers again; limits shared again")
-			if l.metrics != nil {
-				l.metrics.BreakerOpen(false)
+		if b.openUntil.Swap(0) != 0 {
+			b.log.Info("rate limit: redis answers again; limits shared again")
+			if b.metrics != nil {
+				b.metrics.BreakerOpen(false)
 			}
 		}
 		return
 	}
-	if l.openUntil.Swap(l.now().Add(l.Backoff).UnixNano()) == 0 {
-		l.log.Warn("rate limit: redis failed; deciding locally, retrying redis after each backoff", "backoff", l.Backoff, "err", err)
-		if l.metrics != nil {
-			l.metrics.BreakerOpen(true)
+	if b.openUntil.Swap(now.Add(b.backoff).UnixNano()) == 0 {
+		b.log.Warn("rate limit: redis failed; deciding locally, retrying redis after each backoff", "backoff", b.backoff, "err", err)
+		if b.metrics != nil {
+			b.metrics.BreakerOpen(true)
 		}
 	}
 }
