@@ -15,6 +15,7 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 		"AUTH_MODE": "both", "API_KEY": "too-short", "OIDC_ISSUER": "not a url", "RATE_LIMIT": "lots",
 		"SOAR_RULES": `[{"name":"r1","query":"x_*","condition":"latency > 5"},{"name":"r2","query":"[","condition":"status >= 500"}]`,
 		"UPSTREAM":   "ftp://x", "LOG_LEVEL": "LOUD", "AUDIT_REQUIRED": "true", "MAX_HEADER_BYTES": "1",
+		"SOAR_RETRY_DELAY": "soon",
 	}))
 	if err == nil {
 		t.Fatal("loadConfig(bad) = nil, want errors")
@@ -31,6 +32,7 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 		"LOG_LEVEL:",
 		"AUDIT_REQUIRED: true requires AUDIT_LOG_ENABLED=true",
 		"MAX_HEADER_BYTES: must be between",
+		`SOAR_RETRY_DELAY: "soon" is not a duration`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("loadConfig error lacks %q:\n%v", want, err)
@@ -58,6 +60,19 @@ func TestConfigDefaultsAndUpstreamForms(t *testing.T) {
 	for _, bad := range []string{"unix:relative", "https://x:1", "http://x:1/path", ":8080", "nohost"} {
 		if _, err := parseUpstream(bad); err == nil {
 			t.Errorf("parseUpstream(%q) = nil error, want one", bad)
+		}
+	}
+	if c.SOARRetryDelay != 5*time.Second {
+		t.Errorf("default SOARRetryDelay = %s, want the seeds' 5s", c.SOARRetryDelay)
+	}
+	for in, want := range map[string]time.Duration{"200ms": 200 * time.Millisecond, "2": 2 * time.Second, "0": 0} {
+		if c, err := loadConfig(mapEnv(map[string]string{"API_KEY": testKey, "SOAR_RETRY_DELAY": in})); err != nil || c.SOARRetryDelay != want {
+			t.Errorf("SOAR_RETRY_DELAY=%s: %v, %v; want %s", in, c.SOARRetryDelay, err, want)
+		}
+	}
+	for _, bad := range []string{"-1s", "2h"} {
+		if _, err := loadConfig(mapEnv(map[string]string{"API_KEY": testKey, "SOAR_RETRY_DELAY": bad})); err == nil || !strings.Contains(err.Error(), "SOAR_RETRY_DELAY:") {
+			t.Errorf("SOAR_RETRY_DELAY=%s: error %v, want one naming the variable", bad, err)
 		}
 	}
 	if s := c.APIKey.String(); strings.Contains(s, testKey) {

@@ -89,9 +89,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if cfg.AuthFailureLimit != nil {
 			s.soar.DedupWindow = cfg.AuthFailureLimit.Period
 		}
-		if d, ok := soarRetryDelay(getenv); ok {
-			s.soar.RetryDelay = d
-		}
+		s.soar.RetryDelay = cfg.SOARRetryDelay
 	}
 	// One circuit breaker for the limiters of one Redis.
 	var limiters *ratelimit.Limiter
@@ -152,17 +150,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	s.upstream.close()
 	log.Info("stopped")
 	return err
-}
-
-// soarRetryDelay reads SOAR_RETRY_DELAY, an undocumented knob for tests:
-// the seeds fix the retry at 5 s.
-func soarRetryDelay(getenv func(string) string) (time.Duration, bool) {
-	v := strings.TrimSpace(getenv("SOAR_RETRY_DELAY"))
-	if v == "" {
-		return 0, false
-	}
-	d, err := time.ParseDuration(v)
-	return d, err == nil && d >= 0
 }
 
 // upstream talks to the apiserver: fasthttp for ordinary requests, and
