@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/meshoptixiq/mesh/authsidecar/rbac"
 	"github.com/meshoptixiq/mesh/common/testenv"
 )
@@ -202,5 +203,40 @@ func TestInvalidPolicyThenBackToLastGood(t *testing.T) {
 		if !strings.Contains(string(m), "authsidecar_rbac_policy_valid 1") {
 			t.Errorf("authsidecar_rbac_policy_valid is not 1 after the file returned to the policy in force")
 		}
+	}
+}
+
+// TestRejectedReloadAuditedAsError: POST /admin/rbac/reload answered 422
+// (the policy is invalid; nothing was reloaded) is audited as an error,
+// not as an allowed request; a reload that works is audited as allowed.
+func TestRejectedReloadAuditedAsError(t *testing.T) {
+	up := startUpstream(t)
+	file := filepath.Join(t.TempDir(), "rbac.yaml")
+	if err := os.WriteFile(file, []byte(policyA), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	auditFile := filepath.Join(t.TempDir(), "audit.jsonl")
+	sc := startSidecar(t, up.Addr, map[string]string{"RBAC_POLICY_FILE": file, "RBAC_RELOAD_INTERVAL": "3600", "RBAC_WATCH": "false",
+		"AUDIT_LOG_ENABLED": "true", "AUDIT_LOG_FILE": auditFile})
+	if err := os.WriteFile(file, []byte("roles: [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if status, _, body := do(t, "POST", sc.URL+"/admin/rbac/reload", map[string]string{"X-API-Key": testKey, "X-Request-Id": "reload-bad"}, ""); status != 422 {
+		t.Fatalf("POST /admin/rbac/reload with an invalid policy = %d %s, want 422", status, body)
+	}
+	if err := os.WriteFile(file, []byte(policyB), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if status, _, body := do(t, "POST", sc.URL+"/admin/rbac/reload", map[string]string{"X-API-Key": testKey, "X-Request-Id": "reload-good"}, ""); status != 200 {
+		t.Fatalf("POST /admin/rbac/reload with a valid policy = %d %s, want 200", status, body)
+	}
+	type rec struct{ ID, Event, Outcome, Reason string }
+	var got []rec
+	for _, r := range readAudit(t, auditFile, 2) {
+		got = append(got, rec{r.ID, r.Event, r.Outcome, r.Reason})
+	}
+	want := []rec{{"reload-bad", "admin", "error", "policy invalid"}, {"reload-good", "admin", "allow", ""}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("audit records of the reloads (-want +got):\n%s", diff)
 	}
 }

@@ -112,6 +112,9 @@ type reqState struct {
 	// soarQuiet: no webhook for this request (an address refused for
 	// too many failed authentications).
 	soarQuiet bool
+	// local: an action the sidecar carries out itself (policy reload,
+	// tokens) rather than proxies.
+	local bool
 }
 
 func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
@@ -200,8 +203,10 @@ func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
 	}
 	switch {
 	case r.perm.Name == rbac.PermAdminRBACReload:
+		r.local = true
 		s.rbacReload(ctx, r)
 	case r.perm.Name == rbac.PermAuthTokens:
+		r.local = true
 		s.tokens(ctx, r)
 	default:
 		if r.perm.Query != "" && (s.audit != nil || s.soar != nil) && len(ctx.PostBody()) > 0 && len(ctx.PostBody()) <= 64<<10 {
@@ -488,7 +493,9 @@ func (s *sidecar) finish(ctx *fasthttp.RequestCtx, r *reqState, audited bool) {
 	switch {
 	case status == fasthttp.StatusUnauthorized || status == fasthttp.StatusForbidden || status == fasthttp.StatusTooManyRequests:
 		outcome = audit.OutcomeDeny
-	case status >= 500:
+	case status >= 500, r.local && status >= 400:
+		// An action of the sidecar's own that was allowed but not
+		// carried out (a reload refused as invalid: 422) is an error.
 		outcome = audit.OutcomeError
 	}
 	s.m.request(outcome, status)
