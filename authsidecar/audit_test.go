@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/meshoptixiq/mesh/common/audit"
+	"golang.org/x/sys/unix"
 )
 
 // readAudit waits for at least n records in path and returns them.
@@ -101,5 +103,67 @@ func TestAuditUnwritableAtStartRefusesToStart(t *testing.T) {
 	err := run(t.Context(), nil, mapEnv(map[string]string{"API_KEY": testKey, "AUDIT_LOG_ENABLED": "true", "AUDIT_LOG_FILE": "/proc/nope/audit.jsonl", "LISTEN_ADDR": "127.0.0.1:0"}), io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "audit") {
 		t.Errorf("run with an unwritable audit path = %v, want an audit error", err)
+	}
+}
+
+// TestAuditRequiredRecoversAfterDiskFull runs the sidecar as a process
+// whose file size limit (RLIMIT_FSIZE) is lowered under the audit file: a
+// full disk, met in the middle of a record. Requests are refused and never
+// forwarded while the log cannot be written, the sidecar recovers by itself
+// once the limit is lifted, and the file holds every record, whole.
+func TestAuditRequiredRecoversAfterDiskFull(t *testing.T) {
+	up := startUpstream(t)
+	path := t.TempDir() + "/audit.jsonl"
+	sc := startProcess(t, up.Addr, map[string]string{"AUDIT_LOG_ENABLED": "true", "AUDIT_LOG_FILE": path, "AUDIT_REQUIRED": "true"})
+	get := func(id string) int {
+		t.Helper()
+		status, _, _ := do(t, "GET", sc.URL+"/queries/all_devices", map[string]string{"X-API-Key": testKey, "X-Request-Id": id}, "")
+		return status
+	}
+	if status := get("r1"); status != 200 {
+		t.Fatalf("request r1 = %d, want 200", status)
+	}
+	readAudit(t, path, 1)
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setFsize := func(limit uint64) {
+		t.Helper()
+		if err := unix.Prlimit(sc.Pid, unix.RLIMIT_FSIZE, &unix.Rlimit{Cur: limit, Max: unix.RLIM_INFINITY}, nil); err != nil {
+			t.Fatalf("prlimit(%d, RLIMIT_FSIZE, %d): %v", sc.Pid, limit, err)
+		}
+	}
+	setFsize(uint64(st.Size()) + 100) // room for part of the next record only
+	if status := get("r2"); status != 200 {
+		t.Fatalf("request r2 (failure not yet known) = %d, want 200", status)
+	}
+	eventually(t, "readyz reports the audit failure", 10*time.Second, func() (bool, string) {
+		status, _, body := do(t, "GET", sc.URL+"/readyz", nil, "")
+		return status == 503 && strings.Contains(string(body), "file too large"), fmt.Sprintf("%d %s", status, body)
+	})
+	up.Reset()
+	if status := get("r3"); status != 503 || len(up.Seen()) != 0 {
+		t.Fatalf("request r3 while the audit log cannot be written = %d (upstream saw %d), want 503 and nothing upstream", status, len(up.Seen()))
+	}
+	setFsize(unix.RLIM_INFINITY)
+	// No request is needed to heal: the writer retries with what it kept.
+	eventually(t, "readyz healthy again", 10*time.Second, func() (bool, string) {
+		status, _, body := do(t, "GET", sc.URL+"/readyz", nil, "")
+		return status == 200, fmt.Sprintf("%d %s", status, body)
+	})
+	if status := get("r4"); status != 200 || len(up.Seen()) != 1 {
+		t.Fatalf("request r4 after recovery = %d (upstream saw %d), want 200 and forwarded", status, len(up.Seen()))
+	}
+	type idStatus struct {
+		ID     string
+		Status int
+	}
+	var got []idStatus
+	for _, r := range readAudit(t, path, 4) { // every line decodes: no torn record
+		got = append(got, idStatus{r.ID, r.Status})
+	}
+	if diff := cmp.Diff([]idStatus{{"r1", 200}, {"r2", 200}, {"r3", 503}, {"r4", 200}}, got); diff != "" {
+		t.Errorf("audit records (-want +got):\n%s", diff)
 	}
 }

@@ -54,9 +54,11 @@ type config struct {
 	SOARWebhookToken envconf.Secret
 	SOARRules        []soar.Rule
 	SOARQueueSize    int
+	SOARRetryDelay   time.Duration // the seeds' 5 s; shorter in tests
 
-	RateLimit      *ratelimit.Limit
-	TrustedProxies []netip.Prefix
+	RateLimit        *ratelimit.Limit
+	AuthFailureLimit *ratelimit.Limit // per client address; nil: off
+	TrustedProxies   []netip.Prefix
 
 	MaxBodyBytes       int64
 	MaxHeaderBytes     int64
@@ -100,6 +102,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		SOARWebhookURL:     r.String("SOAR_WEBHOOK_URL", ""),
 		SOARWebhookToken:   envconf.Secret(r.String("SOAR_WEBHOOK_TOKEN", "")),
 		SOARQueueSize:      r.Int("SOAR_QUEUE_SIZE", 1000, 1, 1_000_000),
+		SOARRetryDelay:     r.Duration("SOAR_RETRY_DELAY", 5*time.Second, time.Second),
 		TrustedProxies:     r.Prefixes("TRUSTED_PROXIES"),
 		MaxBodyBytes:       r.Bytes("MAX_BODY_BYTES", 10<<20),
 		MaxHeaderBytes:     r.Bytes("MAX_HEADER_BYTES", 64<<10),
@@ -155,6 +158,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	if c.PATDefaultTTL <= 0 || c.PATDefaultTTL > c.PATMaxTTL {
 		r.Errorf("PAT_DEFAULT_TTL", "must be positive and at most PAT_MAX_TTL")
 	}
+	if c.SOARRetryDelay > time.Hour {
+		r.Errorf("SOAR_RETRY_DELAY", "must be at most 1h")
+	}
 	if c.AuditRequired && !c.AuditEnabled {
 		r.Errorf("AUDIT_REQUIRED", "true requires AUDIT_LOG_ENABLED=true")
 	}
@@ -164,6 +170,14 @@ func loadConfig(getenv func(string) string) (*config, error) {
 			r.Errorf("RATE_LIMIT", "%v", err)
 		} else {
 			c.RateLimit = &l
+		}
+	}
+	if afl := strings.TrimSpace(r.String("AUTH_FAILURE_LIMIT", "20/minute")); afl != "off" {
+		l, err := ratelimit.Parse(afl)
+		if err != nil {
+			r.Errorf("AUTH_FAILURE_LIMIT", "%v (or off)", err)
+		} else {
+			c.AuthFailureLimit = &l
 		}
 	}
 	if rules, ok := r.Lookup("SOAR_RULES"); ok {
@@ -211,9 +225,12 @@ func parseUpstream(v string) (string, error) {
 
 // LogValue is the effective configuration with secrets redacted.
 func (c *config) LogValue() slog.Value {
-	rl := ""
+	rl, afl := "", "off"
 	if c.RateLimit != nil {
 		rl = c.RateLimit.String()
+	}
+	if c.AuthFailureLimit != nil {
+		afl = c.AuthFailureLimit.String()
 	}
 	policy := "none (full access for authenticated users)"
 	switch {
@@ -241,7 +258,9 @@ func (c *config) LogValue() slog.Value {
 		slog.Bool("audit_required", c.AuditRequired),
 		slog.String("soar_webhook_url", c.SOARWebhookURL),
 		slog.Int("soar_rules", len(c.SOARRules)),
+		slog.String("soar_retry_delay", c.SOARRetryDelay.String()),
 		slog.String("rate_limit", rl),
+		slog.String("auth_failure_limit", afl),
 		slog.Int("trusted_proxies", len(c.TrustedProxies)),
 		slog.Int64("max_body_bytes", c.MaxBodyBytes),
 		slog.Int64("max_header_bytes", c.MaxHeaderBytes),

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 		"AUTH_MODE": "both", "API_KEY": "too-short", "OIDC_ISSUER": "not a url", "RATE_LIMIT": "lots",
 		"SOAR_RULES": `[{"name":"r1","query":"x_*","condition":"latency > 5"},{"name":"r2","query":"[","condition":"status >= 500"}]`,
 		"UPSTREAM":   "ftp://x", "LOG_LEVEL": "LOUD", "AUDIT_REQUIRED": "true", "MAX_HEADER_BYTES": "1",
+		"SOAR_RETRY_DELAY": "soon",
 	}))
 	if err == nil {
 		t.Fatal("loadConfig(bad) = nil, want errors")
@@ -30,6 +32,7 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 		"LOG_LEVEL:",
 		"AUDIT_REQUIRED: true requires AUDIT_LOG_ENABLED=true",
 		"MAX_HEADER_BYTES: must be between",
+		`SOAR_RETRY_DELAY: "soon" is not a duration`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("loadConfig error lacks %q:\n%v", want, err)
@@ -57,6 +60,19 @@ func TestConfigDefaultsAndUpstreamForms(t *testing.T) {
 	for _, bad := range []string{"unix:relative", "https://x:1", "http://x:1/path", ":8080", "nohost"} {
 		if _, err := parseUpstream(bad); err == nil {
 			t.Errorf("parseUpstream(%q) = nil error, want one", bad)
+		}
+	}
+	if c.SOARRetryDelay != 5*time.Second {
+		t.Errorf("default SOARRetryDelay = %s, want the seeds' 5s", c.SOARRetryDelay)
+	}
+	for in, want := range map[string]time.Duration{"200ms": 200 * time.Millisecond, "2": 2 * time.Second, "0": 0} {
+		if c, err := loadConfig(mapEnv(map[string]string{"API_KEY": testKey, "SOAR_RETRY_DELAY": in})); err != nil || c.SOARRetryDelay != want {
+			t.Errorf("SOAR_RETRY_DELAY=%s: %v, %v; want %s", in, c.SOARRetryDelay, err, want)
+		}
+	}
+	for _, bad := range []string{"-1s", "2h"} {
+		if _, err := loadConfig(mapEnv(map[string]string{"API_KEY": testKey, "SOAR_RETRY_DELAY": bad})); err == nil || !strings.Contains(err.Error(), "SOAR_RETRY_DELAY:") {
+			t.Errorf("SOAR_RETRY_DELAY=%s: error %v, want one naming the variable", bad, err)
 		}
 	}
 	if s := c.APIKey.String(); strings.Contains(s, testKey) {
@@ -113,5 +129,54 @@ func TestRateLimitSharedThroughRedis(t *testing.T) {
 	c := startSidecar(t, up.Addr, env)
 	if status, _, _ := do(t, "GET", c.URL+"/queries/", map[string]string{"X-API-Key": testKey}, ""); status != 200 {
 		t.Errorf("request with Redis down = %d, want 200 (local fallback)", status)
+	}
+}
+
+// TestRateLimitRedisBreaker: with Redis stopped under a running sidecar,
+// requests keep being served (local limiter), the breaker opens, and after
+// Redis is back the checks go through Redis again.
+func TestRateLimitRedisBreaker(t *testing.T) {
+	up := startUpstream(t)
+	redis := testenv.StartRedis(t)
+	sc := startSidecar(t, up.Addr, map[string]string{"RATE_LIMIT": "1000/minute", "REDIS_URL": redis.URL()})
+	get := func() int {
+		status, _, _ := do(t, "GET", sc.URL+"/queries/", map[string]string{"X-API-Key": testKey}, "")
+		return status
+	}
+	metric := func(name string) string {
+		_, _, m := do(t, "GET", sc.URL+"/metrics", nil, "")
+		for _, line := range strings.Split(string(m), "\n") {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				return v
+			}
+		}
+		return ""
+	}
+	if status := get(); status != 200 {
+		t.Fatalf("request with Redis up = %d, want 200", status)
+	}
+	redis.Stop()
+	for i := 0; i < 5; i++ {
+		if status := get(); status != 200 {
+			t.Fatalf("request %d with Redis down = %d, want 200 (local limiter)", i, status)
+		}
+	}
+	if v := metric("authsidecar_rate_limit_redis_breaker_open"); v != "1" {
+		t.Errorf("authsidecar_rate_limit_redis_breaker_open with Redis down = %q, want 1", v)
+	}
+	if v := metric("authsidecar_rate_limit_redis_errors_total"); v == "" || v == "0" {
+		t.Errorf("authsidecar_rate_limit_redis_errors_total with Redis down = %q, want > 0", v)
+	}
+	redis.Start()
+	eventually(t, "breaker closed after Redis is back", 15*time.Second, func() (bool, string) {
+		if status := get(); status != 200 {
+			return false, fmt.Sprintf("request = %d", status)
+		}
+		v := metric("authsidecar_rate_limit_redis_breaker_open")
+		return v == "0", "breaker_open " + v
+	})
+	keys, err := redisKeys(redis.Addr(), "rate:meshq:ratelimit:*")
+	if err != nil || len(keys) == 0 {
+		t.Errorf("rate-limit keys in Redis after recovery = %q, %v; want the checks made there again", keys, err)
 	}
 }

@@ -55,6 +55,7 @@ type sidecarProc struct {
 	URL  string
 	Addr string
 	Log  *syncBuffer
+	Pid  int // startProcess only
 	stop func() error
 }
 
@@ -143,7 +144,7 @@ func startProcess(t *testing.T, upstream string, env map[string]string) *sidecar
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- cmd.Wait() }()
-	p := &sidecarProc{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Addr: fmt.Sprintf("127.0.0.1:%d", port), Log: logs}
+	p := &sidecarProc{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Addr: fmt.Sprintf("127.0.0.1:%d", port), Log: logs, Pid: cmd.Process.Pid}
 	var once sync.Once
 	p.stop = func() error {
 		once.Do(func() {

@@ -26,6 +26,8 @@ type metrics struct {
 	soarDropped     prometheus.Counter
 	rateLimited     prometheus.Counter
 	rateRedisErrors prometheus.Counter
+	rateRedisSkip   prometheus.Counter
+	rateBreakerOpen prometheus.Gauge
 	jwksFetches     *prometheus.CounterVec // result
 	patErrors       prometheus.Counter
 
@@ -80,21 +82,25 @@ func newMetrics() *metrics {
 			Help: "Policy loads by result (ok, invalid)."}, []string{"result"}),
 		policyValid: prometheus.NewGauge(prometheus.GaugeOpts{Name: "authsidecar_rbac_policy_valid",
 			Help: "1 when the newest policy content is valid and in force, 0 when the last good policy is kept."}),
-		auditWritten: prometheus.NewCounter(prometheus.CounterOpts{Name: "authsidecar_audit_records_total", Help: "Audit records written."}),
-		auditErrors:  prometheus.NewCounter(prometheus.CounterOpts{Name: "authsidecar_audit_write_errors_total", Help: "Audit records that could not be written."}),
+		auditWritten: prometheus.NewCounter(prometheus.CounterOpts{Name: "authsidecar_audit_records_total", Help: "Audit records written to the file."}),
+		auditErrors:  prometheus.NewCounter(prometheus.CounterOpts{Name: "authsidecar_audit_write_errors_total", Help: "Audit records that could not be written when first tried (they are kept and retried)."}),
 		auditDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "authsidecar_audit_dropped_total", Help: "Audit records dropped because the queue was full."}),
 		soarSent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "authsidecar_soar_webhooks_total",
 			Help: "SOAR webhooks by final result (ok, failed)."}, []string{"result"}),
 		soarDropped:     prometheus.NewCounter(prometheus.CounterOpts{Name: "authsidecar_soar_dropped_total", Help: "SOAR webhooks dropped because a queue was full."}),
 		rateLimited:     prometheus.NewCounter(prometheus.CounterOpts{Name: "authsidecar_rate_limited_total", Help: "Requests refused with 429."}),
 		rateRedisErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "authsidecar_rate_limit_redis_errors_total", Help: "Rate-limit checks decided locally because Redis failed."}),
+		rateRedisSkip: prometheus.NewCounter(prometheus.CounterOpts{Name: "authsidecar_rate_limit_redis_skipped_total",
+			Help: "Rate-limit checks decided locally without asking Redis because it failed less than a backoff ago."}),
+		rateBreakerOpen: prometheus.NewGauge(prometheus.GaugeOpts{Name: "authsidecar_rate_limit_redis_breaker_open",
+			Help: "1 while Redis is kept out of rate-limit checks after a failure, 0 when it is used."}),
 		jwksFetches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "authsidecar_jwks_fetches_total",
 			Help: "JWKS fetches by result (ok, error)."}, []string{"result"}),
 		patErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "authsidecar_pat_store_errors_total", Help: "Personal-access-token store failures."}),
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.duration, m.upstreamLatency, m.upstreamErrors, m.authFailures, m.decisions,
 		m.reloads, m.policyValid, m.auditWritten, m.auditErrors, m.auditDropped, m.soarSent, m.soarDropped, m.rateLimited,
-		m.rateRedisErrors, m.jwksFetches, m.patErrors} {
+		m.rateRedisErrors, m.rateRedisSkip, m.rateBreakerOpen, m.jwksFetches, m.patErrors} {
 		f(c)
 	}
 	// Index order as in request and classIndex.
@@ -141,5 +147,17 @@ func (r reloadMetrics) Valid(ok bool) {
 		r.m.policyValid.Set(1)
 	} else {
 		r.m.policyValid.Set(0)
+	}
+}
+
+type rateMetrics struct{ m *metrics }
+
+func (r rateMetrics) RedisError()   { r.m.rateRedisErrors.Inc() }
+func (r rateMetrics) RedisSkipped() { r.m.rateRedisSkip.Inc() }
+func (r rateMetrics) BreakerOpen(open bool) {
+	if open {
+		r.m.rateBreakerOpen.Set(1)
+	} else {
+		r.m.rateBreakerOpen.Set(0)
 	}
 }

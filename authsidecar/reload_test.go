@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/meshoptixiq/mesh/authsidecar/rbac"
 	"github.com/meshoptixiq/mesh/common/testenv"
 )
@@ -169,4 +170,73 @@ func waitSubscribed(t *testing.T, addr string, n int) {
 		got, err := redisNumSub(addr, "meshq:rbac_reload")
 		return err == nil && got >= n, fmt.Sprintf("%d, %v", got, err)
 	})
+}
+
+// TestInvalidPolicyThenBackToLastGood: the file turns invalid, then returns
+// to exactly the policy still in force; the invalid state must clear even
+// though there is nothing new to install.
+func TestInvalidPolicyThenBackToLastGood(t *testing.T) {
+	up := startUpstream(t)
+	file := filepath.Join(t.TempDir(), "rbac.yaml")
+	if err := os.WriteFile(file, []byte(policyA), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sc := startSidecar(t, up.Addr, map[string]string{"RBAC_POLICY_FILE": file, "RBAC_RELOAD_INTERVAL": "0.2"})
+	good := rbac.Version([]byte(policyA))
+	for _, broken := range []func(){
+		func() { os.WriteFile(file, []byte("roles: [\n"), 0o644) },
+		func() { os.Remove(file) }, // unreadable counts as invalid too
+	} {
+		broken()
+		eventually(t, "readyz reports the invalid policy", 10*time.Second, func() (bool, string) {
+			r := readyz(t, sc.URL)
+			return !r.PolicyValid, fmt.Sprintf("%+v", r)
+		})
+		if err := os.WriteFile(file, []byte(policyA), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "readyz valid again with the last good content back", 10*time.Second, func() (bool, string) {
+			r := readyz(t, sc.URL)
+			return r.PolicyValid && r.PolicyVersion == good && !strings.Contains(r.Checks["policy"].Detail, "invalid"), fmt.Sprintf("%+v", r)
+		})
+		_, _, m := do(t, "GET", sc.URL+"/metrics", nil, "")
+		if !strings.Contains(string(m), "authsidecar_rbac_policy_valid 1") {
+			t.Errorf("authsidecar_rbac_policy_valid is not 1 after the file returned to the policy in force")
+		}
+	}
+}
+
+// TestRejectedReloadAuditedAsError: POST /admin/rbac/reload answered 422
+// (the policy is invalid; nothing was reloaded) is audited as an error,
+// not as an allowed request; a reload that works is audited as allowed.
+func TestRejectedReloadAuditedAsError(t *testing.T) {
+	up := startUpstream(t)
+	file := filepath.Join(t.TempDir(), "rbac.yaml")
+	if err := os.WriteFile(file, []byte(policyA), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	auditFile := filepath.Join(t.TempDir(), "audit.jsonl")
+	sc := startSidecar(t, up.Addr, map[string]string{"RBAC_POLICY_FILE": file, "RBAC_RELOAD_INTERVAL": "3600", "RBAC_WATCH": "false",
+		"AUDIT_LOG_ENABLED": "true", "AUDIT_LOG_FILE": auditFile})
+	if err := os.WriteFile(file, []byte("roles: [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if status, _, body := do(t, "POST", sc.URL+"/admin/rbac/reload", map[string]string{"X-API-Key": testKey, "X-Request-Id": "reload-bad"}, ""); status != 422 {
+		t.Fatalf("POST /admin/rbac/reload with an invalid policy = %d %s, want 422", status, body)
+	}
+	if err := os.WriteFile(file, []byte(policyB), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if status, _, body := do(t, "POST", sc.URL+"/admin/rbac/reload", map[string]string{"X-API-Key": testKey, "X-Request-Id": "reload-good"}, ""); status != 200 {
+		t.Fatalf("POST /admin/rbac/reload with a valid policy = %d %s, want 200", status, body)
+	}
+	type rec struct{ ID, Event, Outcome, Reason string }
+	var got []rec
+	for _, r := range readAudit(t, auditFile, 2) {
+		got = append(got, rec{r.ID, r.Event, r.Outcome, r.Reason})
+	}
+	want := []rec{{"reload-bad", "admin", "error", "policy invalid"}, {"reload-good", "admin", "allow", ""}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("audit records of the reloads (-want +got):\n%s", diff)
+	}
 }

@@ -86,12 +86,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cfg.SOARWebhookURL != "" && len(cfg.SOARRules) > 0 {
 		s.soar = soar.NewDispatcher(cfg.SOARWebhookURL, cfg.SOARWebhookToken.Reveal(), cfg.SOARRules, cfg.SOARQueueSize,
 			httpClient, log.With("component", "soar"), soarMetrics{m})
-		if d, ok := soarRetryDelay(getenv); ok {
-			s.soar.RetryDelay = d
+		if cfg.AuthFailureLimit != nil {
+			s.soar.DedupWindow = cfg.AuthFailureLimit.Period
 		}
+		s.soar.RetryDelay = cfg.SOARRetryDelay
+	}
+	// One circuit breaker for the limiters of one Redis.
+	var limiters *ratelimit.Limiter
+	newLimiter := func(l ratelimit.Limit) *ratelimit.Limiter {
+		if limiters == nil {
+			limiters = ratelimit.New(l, rdb, log.With("component", "ratelimit"), rateMetrics{m})
+			return limiters
+		}
+		return limiters.With(l)
 	}
 	if cfg.RateLimit != nil {
-		s.limiter = ratelimit.New(*cfg.RateLimit, rdb, log, func() { m.rateRedisErrors.Inc() })
+		s.limiter = newLimiter(*cfg.RateLimit)
+	}
+	if cfg.AuthFailureLimit != nil {
+		s.authFail = newAuthThrottle(newLimiter(*cfg.AuthFailureLimit))
 	}
 	s.upstream = newUpstream(cfg)
 	s.metricsHandler = obs.MetricsHandler(m.reg)
@@ -137,17 +150,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	s.upstream.close()
 	log.Info("stopped")
 	return err
-}
-
-// soarRetryDelay reads SOAR_RETRY_DELAY, an undocumented knob for tests:
-// the seeds fix the retry at 5 s.
-func soarRetryDelay(getenv func(string) string) (time.Duration, bool) {
-	v := strings.TrimSpace(getenv("SOAR_RETRY_DELAY"))
-	if v == "" {
-		return 0, false
-	}
-	d, err := time.ParseDuration(v)
-	return d, err == nil && d >= 0
 }
 
 // upstream talks to the apiserver: fasthttp for ordinary requests, and

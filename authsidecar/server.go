@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +39,7 @@ type sidecar struct {
 	audit          *auditlog.Writer
 	soar           *soar.Dispatcher
 	limiter        *ratelimit.Limiter
+	authFail       *authThrottle // nil: AUTH_FAILURE_LIMIT=off
 	upstream       *upstream
 	metricsHandler fasthttp.RequestHandler
 	ids            *requestIDs
@@ -104,6 +106,15 @@ type reqState struct {
 	version  string
 	reason   string
 	body     []byte
+	// closeConn: the client asked to close the connection after this
+	// request (its Connection header is gone by the time we proxy).
+	closeConn bool
+	// soarQuiet: no webhook for this request (an address refused for
+	// too many failed authentications).
+	soarQuiet bool
+	// local: an action the sidecar carries out itself (policy reload,
+	// tokens) rather than proxies.
+	local bool
 }
 
 func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
@@ -112,6 +123,11 @@ func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
 	// Nobody but us speaks X-Meshq-*: delete every spelling before anything
 	// else, so no branch below (errors included) can forward one.
 	stripReserved(h)
+	// Hop-by-hop headers, those the client's Connection header names
+	// included, end here, before we set a header of our own: a Connection
+	// token can remove only what the client sent, never our identity.
+	r.closeConn = h.ConnectionClose()
+	stripHopByHop(h)
 	r.id = s.ids.fromOrNew(h.Peek(identity.HeaderRequestID))
 	h.Set(identity.HeaderRequestID, r.id)
 	ctx.Response.Header.Set(identity.HeaderRequestID, r.id)
@@ -131,32 +147,52 @@ func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
 	}
 	r.perm = rbac.PermissionFor(r.path)
 	r.clientIP = s.clientIP(ctx)
-	if r.perm.Public { // the apiserver's /health*: probes, not audited
-		s.forward(ctx, r, false)
-		s.finish(ctx, r, false)
-		return
+	if r.perm.Public {
+		if ctx.IsGet() || ctx.IsHead() { // the apiserver's health probes: not audited
+			s.forward(ctx, r, false)
+			s.finish(ctx, r, false)
+			return
+		}
+		// Anything but a probe is an ordinary request to a path the
+		// permission table does not name.
+		r.perm = rbac.Permission{Event: "query", Unknown: true}
 	}
 	if s.cfg.AuditRequired {
 		if ok, detail := s.audit.Healthy(); !ok {
 			s.log.Error("refusing request: audit required but not writable", "request_id", r.id, "detail", detail)
+			r.reason = "audit log unavailable"
 			apierror.Write(ctx, fasthttp.StatusServiceUnavailable, apierror.Unavailable, "audit log unavailable; request not served")
-			s.m.request(audit.OutcomeError, fasthttp.StatusServiceUnavailable)
+			// The refusal is audited like any request: its record is
+			// kept and written once the file takes writes again.
+			s.finish(ctx, r, true)
 			return
 		}
 	}
 	pol := s.policy.Policy()
 	r.version = pol.Version
+	if s.authFail != nil {
+		// An address over the failed-authentication limit is refused
+		// before its credentials are looked at: no answer to its guesses.
+		if retry, refused := s.authFail.refused(r.clientIP); refused {
+			r.soarQuiet = true // its webhook fired when the limit was reached
+			s.tooManyRequests(ctx, r, retry, "too many failed authentications from this address")
+			s.finish(ctx, r, true)
+			return
+		}
+	}
 	if !s.authenticate(ctx, r) {
+		if s.authFail != nil && ctx.Response.StatusCode() == fasthttp.StatusUnauthorized {
+			if retry, over := s.authFail.failed(ctx, r.clientIP); over {
+				ctx.Response.Header.Del("WWW-Authenticate")
+				s.tooManyRequests(ctx, r, retry, "too many failed authentications from this address")
+			}
+		}
 		s.finish(ctx, r, true)
 		return
 	}
 	if s.limiter != nil {
 		if ok, retry := s.limiter.Allow(ctx, r.ident.Method+":"+r.ident.User); !ok {
-			s.m.rateLimited.Inc()
-			secs := int(retry/time.Second) + 1
-			ctx.Response.Header.Set("Retry-After", strconv.Itoa(secs))
-			r.reason = "rate limited"
-			apierror.Write(ctx, fasthttp.StatusTooManyRequests, apierror.RateLimited, "rate limit exceeded; retry after "+strconv.Itoa(secs)+"s")
+			s.tooManyRequests(ctx, r, retry, "rate limited")
 			s.finish(ctx, r, true)
 			return
 		}
@@ -167,8 +203,10 @@ func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
 	}
 	switch {
 	case r.perm.Name == rbac.PermAdminRBACReload:
+		r.local = true
 		s.rbacReload(ctx, r)
 	case r.perm.Name == rbac.PermAuthTokens:
+		r.local = true
 		s.tokens(ctx, r)
 	default:
 		if r.perm.Query != "" && (s.audit != nil || s.soar != nil) && len(ctx.PostBody()) > 0 && len(ctx.PostBody()) <= 64<<10 {
@@ -178,6 +216,19 @@ func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
 		s.forward(ctx, r, true)
 	}
 	s.finish(ctx, r, true)
+}
+
+// tooManyRequests answers 429 with Retry-After.
+func (s *sidecar) tooManyRequests(ctx *fasthttp.RequestCtx, r *reqState, retry time.Duration, reason string) {
+	s.m.rateLimited.Inc()
+	secs := strconv.Itoa(int(retry/time.Second) + 1)
+	ctx.Response.Header.Set("Retry-After", secs)
+	r.reason = reason
+	msg := "rate limit exceeded; retry after " + secs + "s"
+	if reason != "rate limited" {
+		msg = reason + "; retry after " + secs + "s"
+	}
+	apierror.Write(ctx, fasthttp.StatusTooManyRequests, apierror.RateLimited, msg)
 }
 
 // authenticate resolves the caller or answers 401 (503 when the IdP has
@@ -324,14 +375,7 @@ var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-A
 // forward proxies the request upstream and leaves the answer in ctx.
 func (s *sidecar) forward(ctx *fasthttp.RequestCtx, r *reqState, authenticated bool) {
 	req := &ctx.Request
-	closeConn := req.Header.ConnectionClose()
-	for _, name := range connectionTokens(req.Header.Peek("Connection")) {
-		req.Header.Del(name)
-	}
-	for _, name := range hopByHop {
-		req.Header.Del(name)
-	}
-	req.Header.ResetConnectionClose()
+	// Hop-by-hop request headers were removed at the door (stripHopByHop).
 	// Credentials stay at the door.
 	req.Header.Del("Authorization")
 	req.Header.Del("X-Api-Key")
@@ -350,7 +394,7 @@ func (s *sidecar) forward(ctx *fasthttp.RequestCtx, r *reqState, authenticated b
 	err := s.upstream.hc.DoTimeout(req, &ctx.Response, s.cfg.UpstreamTimeout)
 	s.m.upstreamLatency.Observe(time.Since(upStart).Seconds())
 	ctx.Response.Header.Set(identity.HeaderRequestID, r.id)
-	if closeConn {
+	if r.closeConn {
 		ctx.SetConnectionClose()
 	}
 	if err != nil {
@@ -449,7 +493,9 @@ func (s *sidecar) finish(ctx *fasthttp.RequestCtx, r *reqState, audited bool) {
 	switch {
 	case status == fasthttp.StatusUnauthorized || status == fasthttp.StatusForbidden || status == fasthttp.StatusTooManyRequests:
 		outcome = audit.OutcomeDeny
-	case status >= 500:
+	case status >= 500, r.local && status >= 400:
+		// An action of the sidecar's own that was allowed but not
+		// carried out (a reload refused as invalid: 422) is an error.
 		outcome = audit.OutcomeError
 	}
 	s.m.request(outcome, status)
@@ -490,13 +536,19 @@ func (s *sidecar) finish(ctx *fasthttp.RequestCtx, r *reqState, audited bool) {
 		}
 		s.audit.Enqueue(&auditlog.Entry{Record: rec, Body: r.body})
 	}
-	if s.soar != nil {
+	if s.soar != nil && !r.soarQuiet {
 		name := query
 		if name == "" {
 			name = r.perm.Name
 		}
-		s.soar.Match(soar.Event{Query: name, User: rec.User, Time: r.start, ElapsedMS: rec.ElapsedMS, RowCount: rowCount,
-			Status: status, Body: r.body})
+		ev := soar.Event{Query: name, User: rec.User, Time: r.start, ElapsedMS: rec.ElapsedMS, RowCount: rowCount,
+			Status: status, Body: r.body}
+		if r.ident.Method == "" && (status == fasthttp.StatusUnauthorized || status == fasthttp.StatusTooManyRequests) {
+			// Failed authentication: each rule fires once per client
+			// address per window, not once per attempt.
+			ev.DedupKey = clientKey(r.clientIP)
+		}
+		s.soar.Match(ev)
 	}
 }
 
@@ -731,6 +783,26 @@ func stripReserved(h *fasthttp.RequestHeader) {
 			h.DelBytes(names[i])
 		}
 	}
+}
+
+// credentialHeaders are consumed by the sidecar itself, so a Connection
+// token naming one (hop-by-hop: meant for us) does not hide it from
+// authentication; they are never forwarded either way.
+var credentialHeaders = []string{"Authorization", "X-Api-Key"}
+
+// stripHopByHop deletes the standard hop-by-hop headers and every header
+// the client's Connection header names (RFC 9110 §7.6.1). It runs on the
+// client's headers only, before the sidecar sets any of its own.
+func stripHopByHop(h *fasthttp.RequestHeader) {
+	for _, name := range connectionTokens(h.Peek("Connection")) {
+		if !slices.ContainsFunc(credentialHeaders, func(c string) bool { return strings.EqualFold(c, name) }) {
+			h.Del(name)
+		}
+	}
+	for _, name := range hopByHop {
+		h.Del(name)
+	}
+	h.ResetConnectionClose()
 }
 
 // connectionTokens lists the header names a Connection header declares

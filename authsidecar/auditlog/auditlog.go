@@ -2,11 +2,12 @@
 // request path: requests enqueue, one writer goroutine encodes, writes,
 // batches flushes and rotates the file by size (rename, as the auditshipper
 // expects). Nothing is dropped silently: a full queue or a failed write is
-// logged, counted and reported as unhealthy.
+// logged, counted and reported as unhealthy. Records that could not be
+// written are kept (bounded) and retried every RetryInterval, so the log
+// heals by itself once the disk has room again.
 package auditlog
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -52,7 +53,20 @@ type Config struct {
 	// writing them in one go (default 5ms): the most a record waits in
 	// memory before it reaches the file.
 	BatchWait time.Duration
+	// RetryInterval is how often the writer retries while writes fail
+	// (default 1s): without it a sidecar that refuses requests
+	// (AUDIT_REQUIRED) or is taken out of service by its failing /readyz
+	// would have no record left to try the file with.
+	RetryInterval time.Duration
 }
+
+// flushAt is the batch size that is written without waiting for the
+// batch to end; maxPending bounds what is kept while the file cannot be
+// written (further records are dropped and counted).
+const (
+	flushAt    = 64 << 10
+	maxPending = 8 << 20
+)
 
 // Writer is the audit log.
 type Writer struct {
@@ -63,11 +77,17 @@ type Writer struct {
 	wake    chan struct{} // the queue is half full: write now
 
 	f         *os.File
-	bw        *bufio.Writer
+	held      os.FileInfo // the file f is, to tell a reopened path from a new file
 	size      int64
 	checkedAt time.Time
 	line      []byte       // the record being encoded, reused
 	scratch   bytes.Buffer // compacted params, reused
+	// pending is what has not reached the file yet: the batch being
+	// gathered, and after a failure the records kept for the retry. A
+	// partial write leaves the rest of its line at the front.
+	pending []byte
+	fresh   int  // records in pending not yet counted as written or failed
+	partial bool // the file ends in the middle of pending's first line
 
 	mu        sync.Mutex
 	lastErr   error
@@ -84,6 +104,9 @@ func Open(cfg Config, log *slog.Logger, m Metrics) (*Writer, error) {
 	}
 	if cfg.BatchWait <= 0 {
 		cfg.BatchWait = 5 * time.Millisecond
+	}
+	if cfg.RetryInterval <= 0 {
+		cfg.RetryInterval = time.Second
 	}
 	w := &Writer{cfg: cfg, log: log, metrics: m, queue: make(chan *Entry, cfg.QueueSize), wake: make(chan struct{}, 1)}
 	if err := os.MkdirAll(filepath.Dir(cfg.Path), 0o750); err != nil {
@@ -105,8 +128,19 @@ func (w *Writer) open() error {
 		f.Close()
 		return fmt.Errorf("opening audit log: %w", err)
 	}
-	w.f, w.size = f, st.Size()
-	w.bw = bufio.NewWriterSize(f, 64<<10)
+	if w.partial && w.held != nil && !os.SameFile(w.held, st) {
+		// The head of a partly written line is in a file that is gone
+		// (rotated or removed by someone else): its tail alone would be
+		// a broken line at the top of this one.
+		if i := bytes.IndexByte(w.pending, '\n'); i >= 0 {
+			w.pending = w.pending[:copy(w.pending, w.pending[i+1:])]
+		}
+		w.log.Error("audit record lost: partly written to a file that was replaced", "path", w.cfg.Path)
+		w.metrics.Dropped()
+		w.dropped.Add(1)
+	}
+	w.partial = false
+	w.f, w.held, w.size = f, st, st.Size()
 	return nil
 }
 
@@ -122,10 +156,14 @@ func (w *Writer) Enqueue(e *Entry) {
 			}
 		}
 	default:
-		w.metrics.Dropped()
-		if w.dropped.Add(1)%1000 == 1 {
-			w.log.Error("audit queue full; records dropped", "dropped_total", w.dropped.Load(), "queue", cap(w.queue))
-		}
+		w.drop("audit queue full; records dropped")
+	}
+}
+
+func (w *Writer) drop(msg string) {
+	w.metrics.Dropped()
+	if w.dropped.Add(1)%1000 == 1 {
+		w.log.Error(msg, "dropped_total", w.dropped.Load(), "queue", cap(w.queue))
 	}
 }
 
@@ -135,7 +173,7 @@ func (w *Writer) Healthy() (bool, string) {
 	if w.failing.Load() {
 		w.mu.Lock()
 		defer w.mu.Unlock()
-		return false, fmt.Sprintf("audit write failing since %s: %v", w.lastErrAt.UTC().Format(time.RFC3339), w.lastErr)
+		return false, fmt.Sprintf("audit write failing since %s (retrying every %s): %v", w.lastErrAt.UTC().Format(time.RFC3339), w.cfg.RetryInterval, w.lastErr)
 	}
 	if len(w.queue) >= cap(w.queue) {
 		return false, "audit queue full"
@@ -152,19 +190,34 @@ func (w *Writer) Healthy() (bool, string) {
 // is half full) so that the records of concurrent requests gather in the
 // queue without waking the writer one by one, then writes them all and
 // flushes once: one write system call per batch instead of one per record.
+//
+// While writes fail it retries every RetryInterval with the records it
+// kept, so the failure clears as soon as the file can be written again,
+// whether or not new requests arrive.
 func (w *Writer) Run(ctx context.Context) error {
 	defer func() {
-		if w.bw != nil {
-			w.bw.Flush()
+		if len(w.pending) > 0 {
+			w.log.Error("audit records not written at shutdown", "path", w.cfg.Path, "bytes", len(w.pending))
+		}
+		if w.f != nil {
 			w.f.Close()
 		}
 	}()
 	timer := time.NewTimer(w.cfg.BatchWait)
 	timer.Stop()
+	retry := time.NewTicker(w.cfg.RetryInterval)
+	defer retry.Stop()
 	for {
+		var retryC <-chan time.Time
+		if w.failing.Load() {
+			retryC = retry.C
+		}
 		select {
 		case e := <-w.queue:
 			w.handle(e)
+		case <-retryC:
+			w.flush()
+			continue
 		case <-ctx.Done():
 			w.drain()
 			return nil
@@ -218,55 +271,79 @@ func (w *Writer) handle(e *Entry) {
 	line, err := appendRecord(w.line[:0], &e.Record, &w.scratch)
 	w.line = line[:0]
 	if err != nil {
+		w.metrics.WriteError()
 		w.fail(fmt.Errorf("encoding audit record: %w", err))
-		return
-	}
-	line = append(line, '\n')
-	w.line = line[:0]
-	if err := w.write(line); err != nil {
-		w.fail(err)
 	} else {
-		w.metrics.Written()
+		w.add(append(line, '\n'))
 	}
 	if e.After != nil {
 		e.After(&e.Record)
 	}
 }
 
-func (w *Writer) write(line []byte) error {
-	if w.bw == nil {
-		if err := w.open(); err != nil {
-			return err
+// add appends one line to the batch, rotating first when the line would
+// take the file past MaxBytes.
+func (w *Writer) add(line []byte) {
+	if len(w.pending)+len(line) > maxPending {
+		w.drop("audit log not writable and the retry buffer is full; records dropped")
+		return
+	}
+	if w.cfg.MaxBytes > 0 && w.size+int64(len(w.pending)) > 0 && w.size+int64(len(w.pending)+len(line)) > w.cfg.MaxBytes {
+		w.flush()
+		if len(w.pending) == 0 { // else failing: keep appending, rotate once it is written
+			if err := w.rotate(); err != nil {
+				w.fail(err)
+			}
 		}
 	}
-	if w.cfg.MaxBytes > 0 && w.size > 0 && w.size+int64(len(line)) > w.cfg.MaxBytes {
-		if err := w.rotate(); err != nil {
-			return err
-		}
+	w.pending = append(w.pending, line...)
+	w.line = line[:0] // reuse the (possibly grown) buffer
+	w.fresh++
+	if len(w.pending) >= flushAt {
+		w.flush()
 	}
-	n, err := w.bw.Write(line)
-	w.size += int64(n)
-	if err != nil {
-		w.reset()
-		return fmt.Errorf("writing audit log: %w", err)
-	}
-	return nil
 }
 
+// flush writes what is pending in one write. On failure the rest is kept
+// for the next attempt; on success a failure state ends.
 func (w *Writer) flush() {
-	if w.bw == nil {
-		return
+	if w.f == nil {
+		if err := w.open(); err != nil {
+			w.failed(err)
+			return
+		}
 	}
-	if err := w.bw.Flush(); err != nil {
-		w.reset()
-		w.fail(fmt.Errorf("writing audit log: %w", err))
-		return
+	if len(w.pending) > 0 {
+		n, err := w.f.Write(w.pending)
+		w.size += int64(n)
+		if n > 0 {
+			for range bytes.Count(w.pending[:n], []byte{'\n'}) {
+				w.metrics.Written()
+			}
+			w.partial = w.pending[n-1] != '\n'
+			w.pending = w.pending[:copy(w.pending, w.pending[n:])]
+		}
+		if err != nil {
+			w.reset()
+			w.failed(fmt.Errorf("writing audit log: %w", err))
+			return
+		}
+		w.fresh = 0
 	}
 	w.checkReplaced()
-	if w.failing.Load() {
+	if w.f != nil && w.failing.Load() {
 		w.failing.Store(false)
 		w.log.Info("audit log writable again", "path", w.cfg.Path)
 	}
+}
+
+// failed records a failed attempt: the records that had not been tried
+// before count as write errors once; they stay pending for the retry.
+func (w *Writer) failed(err error) {
+	for ; w.fresh > 0; w.fresh-- {
+		w.metrics.WriteError()
+	}
+	w.fail(err)
 }
 
 // checkReplaced reopens the path, at most once a second, when the file we
@@ -289,17 +366,17 @@ func (w *Writer) checkReplaced() {
 	}
 }
 
-// reset drops the file handle after an error so the next record reopens
+// reset drops the file handle after an error so the next attempt reopens
 // it (the disk may have been freed, the directory recreated).
 func (w *Writer) reset() {
 	if w.f != nil {
 		w.f.Close()
 	}
-	w.f, w.bw = nil, nil
+	w.f = nil
 }
 
+// fail marks the log unhealthy until a write succeeds.
 func (w *Writer) fail(err error) {
-	w.metrics.WriteError()
 	w.mu.Lock()
 	first := !w.failing.Load()
 	w.lastErr, w.lastErrAt = err, time.Now()
@@ -310,14 +387,10 @@ func (w *Writer) fail(err error) {
 	}
 }
 
-// rotate renames path → path.1 → … → path.N and opens a fresh file.
+// rotate renames path → path.1 → … → path.N and opens a fresh file. It
+// runs with nothing pending.
 func (w *Writer) rotate() error {
-	if err := w.bw.Flush(); err != nil {
-		w.reset()
-		return fmt.Errorf("flushing before rotation: %w", err)
-	}
-	w.f.Close()
-	w.f, w.bw = nil, nil
+	w.reset()
 	for i := w.cfg.Backups - 1; i >= 1; i-- {
 		from := w.cfg.Path + "." + strconv.Itoa(i)
 		if err := os.Rename(from, w.cfg.Path+"."+strconv.Itoa(i+1)); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -114,7 +114,8 @@ func TestHalfFullQueueCutsTheBatchWaitShort(t *testing.T) {
 	go func() { done <- w.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	w.Enqueue(&Entry{Record: audit.Record{ID: "first"}}) // starts a batch
-	for c.written.Load() < 1 {
+	// Wait until the writer has taken it and waits for the batch to fill.
+	for len(w.queue) > 0 {
 		time.Sleep(time.Millisecond)
 	}
 	for i := 0; i < 4; i++ {
@@ -127,6 +128,79 @@ func TestHalfFullQueueCutsTheBatchWaitShort(t *testing.T) {
 			break
 		} else if time.Now().After(deadline) {
 			t.Fatalf("records in the file = %d, want 5 once the queue is half full", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestRetriesKeptRecordsUntilWritable: the path cannot be opened (a
+// directory stands there); the record is kept, the writer retries on its
+// own, and once the path is free the record lands and the log is healthy.
+func TestRetriesKeptRecordsUntilWritable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.jsonl")
+	c := &counts{}
+	w, err := Open(Config{Path: path, Backups: 1, RetryInterval: 10 * time.Millisecond}, quiet, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.reset()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	w.Enqueue(&Entry{Record: audit.Record{ID: "kept"}})
+	waitFor(t, "the failure reported", func() bool { ok, _ := w.Healthy(); return !ok && c.errors.Load() == 1 })
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "healthy again without a new record", func() bool { ok, _ := w.Healthy(); return ok })
+	b, err := os.ReadFile(path)
+	if err != nil || !strings.Contains(string(b), `"id":"kept"`) || strings.Count(string(b), "\n") != 1 {
+		t.Errorf("file after recovery = %q, %v; want the kept record once", b, err)
+	}
+	if got := c.errors.Load(); got != 1 {
+		t.Errorf("write errors = %d, want 1 (retries of the same record are not counted again)", got)
+	}
+}
+
+// TestKeptRecordsAreBounded: while nothing can be written, memory stays
+// bounded; what does not fit is dropped and counted.
+func TestKeptRecordsAreBounded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.jsonl")
+	c := &counts{}
+	w, err := Open(Config{Path: path, Backups: 1}, quiet, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.reset()
+	os.Remove(path)
+	if err := os.Mkdir(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	id := strings.Repeat("x", 1000)
+	for i := 0; i < 2*maxPending/1000; i++ {
+		w.handle(&Entry{Record: audit.Record{ID: id}})
+	}
+	if len(w.pending) > maxPending || c.dropped.Load() == 0 {
+		t.Errorf("kept %d bytes with %d dropped; want at most %d and drops counted", len(w.pending), c.dropped.Load(), maxPending)
+	}
+	if ok, _ := w.Healthy(); ok {
+		t.Error("Healthy() = true while nothing can be written")
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not reached within 10s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -2,7 +2,9 @@
 // "600/minute", shared across pods through Redis (GCRA via go-redis/redis_rate)
 // when Redis is configured, per process otherwise. If Redis cannot be
 // reached the local limiter decides, so an outage neither blocks every
-// request nor lifts the limit.
+// request nor lifts the limit; and a circuit breaker keeps the local
+// limiter deciding for a Backoff after each failure, so an outage does not
+// cost every request a Redis timeout.
 package ratelimit
 
 import (
@@ -12,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
@@ -51,16 +54,42 @@ func Parse(s string) (Limit, error) {
 
 func (l Limit) String() string { return fmt.Sprintf("%d/%s", l.N, l.Period) }
 
+// Metrics the limiter reports its Redis use to.
+type Metrics interface {
+	// RedisError: Redis failed; the local limiter decided.
+	RedisError()
+	// RedisSkipped: the breaker was open; the local limiter decided
+	// without asking Redis.
+	RedisSkipped()
+	// BreakerOpen reports the breaker's state when it changes.
+	BreakerOpen(open bool)
+}
+
+// DefaultBackoff is how long the breaker keeps Redis out after a failure.
+const DefaultBackoff = time.Second
+
 // Limiter decides per key.
 type Limiter struct {
-	limit  Limit
-	redis  *redis_rate.Limiter
-	log    *slog.Logger
-	onFail func()
+	limit Limit
+	redis *redis_rate.Limiter
+	b     *breaker // shared by the limiters of one Redis (With)
+	now   func() time.Time
 
 	mu    sync.Mutex
 	local map[string]*entry
 	sweep time.Time
+}
+
+// breaker keeps Redis out of the checks for a backoff after a failure,
+// then lets one check try it again (the others stay local until it
+// answers).
+type breaker struct {
+	backoff time.Duration
+	log     *slog.Logger
+	metrics Metrics
+
+	openUntil atomic.Int64 // unix ns until which Redis is skipped; 0: closed
+	probing   atomic.Bool  // one check is trying Redis after a backoff
 }
 
 type entry struct {
@@ -68,33 +97,79 @@ type entry struct {
 	seen time.Time
 }
 
-// New returns a limiter; rdb may be nil. onRedisError is called when Redis
-// fails and the local limiter decides instead.
-func New(limit Limit, rdb *redis.Client, log *slog.Logger, onRedisError func()) *Limiter {
-	l := &Limiter{limit: limit, log: log, onFail: onRedisError, local: map[string]*entry{}}
+// New returns a limiter; rdb may be nil. m (may be nil) hears when Redis
+// fails or is skipped and the local limiter decides instead.
+func New(limit Limit, rdb *redis.Client, log *slog.Logger, m Metrics) *Limiter {
+	l := &Limiter{limit: limit, b: &breaker{backoff: DefaultBackoff, log: log, metrics: m}, now: time.Now, local: map[string]*entry{}}
 	if rdb != nil {
 		l.redis = redis_rate.NewLimiter(rdb)
 	}
 	return l
 }
 
+// With returns a limiter applying another limit through the same Redis,
+// circuit breaker and metrics (keys must not collide with l's).
+func (l *Limiter) With(limit Limit) *Limiter {
+	return &Limiter{limit: limit, redis: l.redis, b: l.b, now: l.now, local: map[string]*entry{}}
+}
+
 // Allow reports whether key may make a request now and, if not, how long
 // until it may.
 func (l *Limiter) Allow(ctx context.Context, key string) (bool, time.Duration) {
 	if l.redis != nil {
+		if !l.b.try(l.now()) {
+			if l.b.metrics != nil {
+				l.b.metrics.RedisSkipped()
+			}
+			return l.allowLocal(key)
+		}
 		res, err := l.redis.Allow(ctx, "meshq:ratelimit:"+key, redis_rate.Limit{Rate: l.limit.N, Burst: l.limit.N, Period: l.limit.Period})
+		l.b.done(err, l.now())
 		if err == nil {
 			return res.Allowed > 0, res.RetryAfter
 		}
-		if l.onFail != nil {
-			l.onFail()
+		if l.b.metrics != nil {
+			l.b.metrics.RedisError()
 		}
 	}
 	return l.allowLocal(key)
 }
 
+// try reports whether a check may ask Redis: closed, yes; open, not until
+// the backoff has passed, and then one check at a time.
+func (b *breaker) try(now time.Time) bool {
+	until := b.openUntil.Load()
+	if until == 0 {
+		return true
+	}
+	if now.UnixNano() < until {
+		return false
+	}
+	return b.probing.CompareAndSwap(false, true)
+}
+
+// done records the outcome of a Redis check.
+func (b *breaker) done(err error, now time.Time) {
+	defer b.probing.Store(false)
+	if err == nil {
+		if b.openUntil.Swap(0) != 0 {
+			b.log.Info("rate limit: redis answers again; limits shared again")
+			if b.metrics != nil {
+				b.metrics.BreakerOpen(false)
+			}
+		}
+		return
+	}
+	if b.openUntil.Swap(now.Add(b.backoff).UnixNano()) == 0 {
+		b.log.Warn("rate limit: redis failed; deciding locally, retrying redis after each backoff", "backoff", b.backoff, "err", err)
+		if b.metrics != nil {
+			b.metrics.BreakerOpen(true)
+		}
+	}
+}
+
 func (l *Limiter) allowLocal(key string) (bool, time.Duration) {
-	now := time.Now()
+	now := l.now()
 	l.mu.Lock()
 	e, ok := l.local[key]
 	if !ok {

@@ -4,8 +4,12 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/meshoptixiq/mesh/common/testenv"
+	"github.com/redis/go-redis/v9"
 )
 
 func TestParse(t *testing.T) {
@@ -35,5 +39,56 @@ func TestLocalLimiterPerKey(t *testing.T) {
 	}
 	if ok, _ := l.Allow(context.Background(), "bob"); !ok {
 		t.Error("Allow(bob) = false; limits must be per identity")
+	}
+}
+
+type breakerCounts struct {
+	errors, skipped atomic.Int64
+	open            atomic.Bool
+}
+
+func (c *breakerCounts) RedisError()        { c.errors.Add(1) }
+func (c *breakerCounts) RedisSkipped()      { c.skipped.Add(1) }
+func (c *breakerCounts) BreakerOpen(o bool) { c.open.Store(o) }
+
+// TestBreakerSkipsRedisWhileDown: with Redis stopped, one check pays for
+// the failure and the following ones decide locally without asking Redis
+// until the backoff has passed (a fake clock: nothing here depends on how
+// fast the test runs); then one check tries Redis again, and once Redis is
+// back the limits are shared through it again.
+func TestBreakerSkipsRedisWhileDown(t *testing.T) {
+	r := testenv.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr(), DialTimeout: 2 * time.Second, MaxRetries: -1})
+	t.Cleanup(func() { rdb.Close() })
+	c := &breakerCounts{}
+	l := New(Limit{1000, time.Minute}, rdb, slog.New(slog.NewTextHandler(io.Discard, nil)), c)
+	clock := time.Now()
+	l.now = func() time.Time { return clock }
+	ctx := context.Background()
+	if ok, _ := l.Allow(ctx, "alice"); !ok || c.errors.Load() != 0 {
+		t.Fatalf("Allow with Redis up = %v with %d redis errors, want true and none", ok, c.errors.Load())
+	}
+	r.Stop()
+	for i := 0; i < 10; i++ {
+		if ok, _ := l.Allow(ctx, "alice"); !ok {
+			t.Fatalf("Allow #%d with Redis down = false, want true (local limiter)", i)
+		}
+	}
+	if e, s := c.errors.Load(), c.skipped.Load(); e != 1 || s != 9 || !c.open.Load() {
+		t.Errorf("Redis down, 10 checks: %d redis errors, %d skipped, open %v; want 1, 9, true", e, s, c.open.Load())
+	}
+	clock = clock.Add(DefaultBackoff + time.Millisecond) // backoff over: one check tries, fails, backs off again
+	l.Allow(ctx, "alice")
+	l.Allow(ctx, "alice")
+	if e, s := c.errors.Load(), c.skipped.Load(); e != 2 || s != 10 {
+		t.Errorf("after the backoff, Redis still down: %d redis errors, %d skipped; want 2, 10", e, s)
+	}
+	r.Start()
+	clock = clock.Add(DefaultBackoff + time.Millisecond)
+	if ok, _ := l.Allow(ctx, "bob"); !ok || c.open.Load() {
+		t.Fatalf("Allow after Redis is back = %v, breaker open %v (%d errors); want true and closed", ok, c.open.Load(), c.errors.Load())
+	}
+	if n, err := rdb.Exists(ctx, "rate:meshq:ratelimit:bob").Result(); err != nil || n != 1 {
+		t.Errorf("EXISTS rate:meshq:ratelimit:bob = %d, %v; want the check made in Redis", n, err)
 	}
 }

@@ -59,6 +59,15 @@ var fixed = map[string]string{
 	"/auth/tokens/":           PermAuthTokens,
 }
 
+// publicPaths need no credentials: the sidecar's own probes and the
+// apiserver's health endpoints (DESIGN §2), exactly; any other path under
+// /health is authenticated like the rest. The sidecar further limits the
+// public ones to GET and HEAD.
+var publicPaths = map[string]bool{
+	"/livez": true, "/readyz": true, "/metrics": true,
+	"/health": true, "/health/ready": true, "/health/redis": true, "/health/license": true,
+}
+
 // PermissionFor maps a normalised request path to its permission. The
 // mapping is by path only; the apiserver answers 405 for wrong methods.
 func PermissionFor(path string) Permission {
@@ -73,7 +82,7 @@ func PermissionFor(path string) Permission {
 		return p
 	}
 	switch {
-	case path == "/livez" || path == "/readyz" || path == "/metrics" || path == "/health" || strings.HasPrefix(path, "/health/"):
+	case publicPaths[path]:
 		return Permission{Public: true}
 	case strings.HasPrefix(path, "/queries/"):
 		rest := path[len("/queries/"):]

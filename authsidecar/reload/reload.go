@@ -107,6 +107,13 @@ func (h *Holder) reload(force bool) (bool, error) {
 		return false, nil
 	}
 	if !force && h.cur.Load() != nil && bytes.Equal(content, h.content) {
+		if h.lastErr != nil {
+			// The source is back to the policy in force after an
+			// invalid one: nothing to install, but it is valid again.
+			h.lastErr = nil
+			h.metrics.Valid(true)
+			h.log.Info("rbac policy source valid again; policy in force unchanged", "version", h.cur.Load().Version)
+		}
 		return false, nil
 	}
 	p, err := rbac.Parse(content, source)

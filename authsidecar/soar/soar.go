@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/meshoptixiq/mesh/authsidecar/rbac"
@@ -185,6 +186,10 @@ type Event struct {
 	// Body is the raw request body; its "parameters" object becomes
 	// Params, parsed by the sender rather than on the request path.
 	Body []byte
+	// DedupKey, when set, makes each rule fire at most once per key per
+	// DedupWindow (failed authentication: the client address, so that a
+	// brute-forcer cannot fire a webhook per attempt).
+	DedupKey string
 }
 
 // Payload is the seeds' webhook body.
@@ -215,8 +220,24 @@ type Dispatcher struct {
 	Log        *slog.Logger
 	Metrics    Metrics
 
+	// DedupWindow is how long a rule stays quiet for an event's DedupKey
+	// after firing for it (default one minute).
+	DedupWindow time.Duration
+
 	queue chan job
 	retry chan retryItem
+
+	mu        sync.Mutex
+	fired     map[dedupKey]time.Time // when each (rule, key) may fire again
+	sweptAt   time.Time
+	now       func() time.Time
+	maxFired  int
+	overDedup bool // fired is full: deduplicated events are dropped, logged once
+}
+
+type dedupKey struct {
+	rule int
+	key  string
 }
 
 type retryItem struct {
@@ -227,7 +248,8 @@ type retryItem struct {
 // NewDispatcher returns a dispatcher with queues of queueSize.
 func NewDispatcher(url, token string, rules []Rule, queueSize int, client *http.Client, log *slog.Logger, m Metrics) *Dispatcher {
 	return &Dispatcher{URL: url, Token: token, Rules: rules, RetryDelay: 5 * time.Second, Client: client, Log: log, Metrics: m,
-		queue: make(chan job, queueSize), retry: make(chan retryItem, queueSize)}
+		DedupWindow: time.Minute, queue: make(chan job, queueSize), retry: make(chan retryItem, queueSize),
+		fired: map[dedupKey]time.Time{}, now: time.Now, maxFired: 100_000}
 }
 
 // Match queues a payload for every rule the event matches. It never blocks.
@@ -235,6 +257,9 @@ func (d *Dispatcher) Match(e Event) {
 	for i := range d.Rules {
 		r := &d.Rules[i]
 		if !r.glob.Match(e.Query) || !r.Condition.Holds(e) {
+			continue
+		}
+		if e.DedupKey != "" && !d.firstInWindow(i, e.DedupKey) {
 			continue
 		}
 		p := Payload{Rule: r.Name, Query: e.Query, User: e.User, Timestamp: e.Time.UTC().Format(time.RFC3339),
@@ -246,6 +271,39 @@ func (d *Dispatcher) Match(e Event) {
 			d.Log.Warn("soar queue full; webhook dropped", "rule", r.Name, "query", e.Query)
 		}
 	}
+}
+
+// firstInWindow reports whether rule may fire for key now, and if so
+// starts its quiet window. The table is bounded: expired entries are swept
+// once a window, and when it is full anyway (a flood from that many
+// addresses) deduplicated events are dropped rather than sent.
+func (d *Dispatcher) firstInWindow(rule int, key string) bool {
+	now := d.now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if now.Sub(d.sweptAt) >= d.DedupWindow {
+		for k, until := range d.fired {
+			if !now.Before(until) {
+				delete(d.fired, k)
+			}
+		}
+		d.sweptAt = now
+		d.overDedup = false
+	}
+	k := dedupKey{rule, key}
+	if until, ok := d.fired[k]; ok && now.Before(until) {
+		return false
+	}
+	if len(d.fired) >= d.maxFired {
+		if !d.overDedup {
+			d.overDedup = true
+			d.Log.Warn("soar: too many distinct sources this window; their webhooks are dropped", "sources", len(d.fired))
+		}
+		d.Metrics.Dropped()
+		return false
+	}
+	d.fired[k] = now.Add(d.DedupWindow)
+	return true
 }
 
 type job struct {

@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestParseCondition(t *testing.T) {
@@ -100,5 +103,46 @@ func TestMatchQueueIsBoundedAndDropsCounted(t *testing.T) {
 	d.Match(Event{Query: "x", Status: 500})                               // queue full: dropped
 	if len(d.queue) != 2 || c.dropped != 1 {
 		t.Errorf("queued %d, dropped %d; want 2 queued and 1 dropped", len(d.queue), c.dropped)
+	}
+}
+
+// TestDedupKeyFiresEachRuleOncePerWindow: events carrying a DedupKey (a
+// failed login's client address) fire each matching rule at most once per
+// key per window; events without one are not deduplicated.
+func TestDedupKeyFiresEachRuleOncePerWindow(t *testing.T) {
+	rules, _ := ParseRules(`[{"name":"auth","query":"*","condition":"status >= 400"},{"name":"throttled","query":"*","condition":"status == 429"}]`)
+	c := &soarCounts{}
+	d := NewDispatcher("http://127.0.0.1:1", "", rules, 100, http.DefaultClient, slog.New(slog.NewTextHandler(io.Discard, nil)), c)
+	clock := time.Now()
+	d.now = func() time.Time { return clock }
+	queued := func() []string {
+		var out []string
+		for len(d.queue) > 0 {
+			j := <-d.queue
+			out = append(out, j.p.Rule)
+		}
+		return out
+	}
+	for i := 0; i < 5; i++ {
+		d.Match(Event{Query: "q", Status: 401, DedupKey: "192.0.2.1"})
+	}
+	d.Match(Event{Query: "q", Status: 429, DedupKey: "192.0.2.1"}) // "throttled" not fired yet for this key; "auth" has
+	d.Match(Event{Query: "q", Status: 401, DedupKey: "192.0.2.2"})
+	d.Match(Event{Query: "q", Status: 401})
+	d.Match(Event{Query: "q", Status: 401})
+	if diff := cmp.Diff([]string{"auth", "throttled", "auth", "auth", "auth"}, queued()); diff != "" {
+		t.Errorf("rules fired (-want +got):\n%s", diff)
+	}
+	clock = clock.Add(d.DedupWindow)
+	d.Match(Event{Query: "q", Status: 401, DedupKey: "192.0.2.1"})
+	if diff := cmp.Diff([]string{"auth"}, queued()); diff != "" {
+		t.Errorf("after the window, rules fired (-want +got):\n%s", diff)
+	}
+	// Bounded: with the table full, new keys are dropped and counted.
+	d.maxFired = 1 // the table holds the one entry of this window
+	d.Match(Event{Query: "q", Status: 401, DedupKey: "192.0.2.3"})
+	d.Match(Event{Query: "q", Status: 401, DedupKey: "192.0.2.4"})
+	if got := queued(); len(got) != 0 || c.dropped != 2 {
+		t.Errorf("table full: fired %q, dropped %d; want none fired and 2 dropped", got, c.dropped)
 	}
 }
