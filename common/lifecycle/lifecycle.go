@@ -6,9 +6,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -17,6 +20,7 @@ import (
 
 // Listen opens "host:port" or "unix:/path" (removing a stale socket file and
 // making the socket group-writable so a sidecar in the pod can reach it).
+// Its connections close with a linger (see lingerConn).
 func Listen(addr string) (net.Listener, error) {
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -30,13 +34,77 @@ func Listen(addr string) (net.Listener, error) {
 			ln.Close()
 			return nil, fmt.Errorf("setting mode of %s: %w", path, err)
 		}
-		return ln, nil
+		return lingerListener{ln}, nil
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s: %w", addr, err)
 	}
-	return ln, nil
+	return lingerListener{ln}, nil
+}
+
+// Bounds of a lingering close: how long and how much unread input is
+// drained before the socket is closed for good.
+const (
+	lingerTime  = 2 * time.Second
+	lingerBytes = 1 << 20
+)
+
+// lingerListener gives each accepted connection a lingering close.
+type lingerListener struct{ net.Listener }
+
+func (l lingerListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		return &lingerConn{Conn: c, closeWrite: cw.CloseWrite}, nil
+	}
+	return c, nil
+}
+
+// lingerConn closes like nginx's lingering_close. A server that refuses a
+// request early (431 for headers over the limit, 413 for a body) closes
+// while the client is still sending; closing a socket with unread input
+// makes the kernel answer with a reset, which destroys the error response
+// before the client reads it. So Close sends FIN first and drains the input
+// briefly, off the caller's goroutine, before closing.
+//
+// A Close from another goroutine while a Read is blocked (a server shutting
+// down its idle keep-alive connections) closes at once: that connection has
+// nothing to drain, and Close must wake the reader.
+type lingerConn struct {
+	net.Conn
+	closeWrite func() error
+	reading    atomic.Int32
+	once       sync.Once
+}
+
+func (c *lingerConn) Read(b []byte) (int, error) {
+	c.reading.Add(1)
+	defer c.reading.Add(-1)
+	return c.Conn.Read(b)
+}
+
+func (c *lingerConn) Close() error {
+	var err error
+	c.once.Do(func() {
+		if c.reading.Load() > 0 {
+			err = c.Conn.Close()
+			return
+		}
+		if err = c.closeWrite(); err != nil {
+			err = c.Conn.Close()
+			return
+		}
+		go func() {
+			c.Conn.SetReadDeadline(time.Now().Add(lingerTime))
+			io.CopyN(io.Discard, c.Conn, lingerBytes)
+			c.Conn.Close()
+		}()
+	})
+	return err
 }
 
 // ShutdownTimeout bounds graceful shutdown of each server.
