@@ -25,6 +25,7 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
 	"github.com/meshoptixiq/mesh/apiserver/query"
 	"github.com/meshoptixiq/mesh/common/facts"
+	"github.com/meshoptixiq/mesh/common/lifecycle"
 	"github.com/meshoptixiq/mesh/common/testenv"
 )
 
@@ -75,7 +76,7 @@ func start(t *testing.T, o options) *fixture {
 	if err != nil {
 		t.Fatalf("httpapi.New: %v", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := lifecycle.Listen("127.0.0.1:0") // as the daemon listens: lingering close
 	if err != nil {
 		t.Fatal(err)
 	}

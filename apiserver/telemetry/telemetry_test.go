@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -18,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/valyala/fasthttp"
 
+	"github.com/meshoptixiq/mesh/common/lifecycle"
 	"github.com/meshoptixiq/mesh/common/testenv"
 )
 
@@ -30,7 +30,7 @@ func afterT0() time.Time { return t0.Add(time.Hour) }
 // serve starts the service on a loopback port and returns its base URL.
 func serve(t *testing.T, s *Service) string {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	ln, err := lifecycle.Listen("127.0.0.1:0") // as the daemon listens: lingering close
 	if err != nil {
 		t.Fatal(err)
 	}

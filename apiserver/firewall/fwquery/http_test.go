@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -22,6 +21,7 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/pathanalysis/pathtest"
 	"github.com/meshoptixiq/mesh/apiserver/query"
 	"github.com/meshoptixiq/mesh/common/facts"
+	"github.com/meshoptixiq/mesh/common/lifecycle"
 )
 
 // serve starts the real HTTP API on loopback with the built-in and the
@@ -48,7 +48,7 @@ func serve(t *testing.T) string {
 	if err != nil {
 		t.Fatalf("httpapi.New: %v", err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := lifecycle.Listen("127.0.0.1:0") // as the daemon listens: lingering close
 	if err != nil {
 		t.Fatal(err)
 	}
