@@ -42,6 +42,19 @@ func hopLine(h Hop) string {
 	return s
 }
 
+// pathLines is every path of r as its hops' lines.
+func pathLines(r Result) [][]string {
+	var got [][]string
+	for _, p := range r.Paths {
+		var lines []string
+		for _, h := range p.Hops {
+			lines = append(lines, hopLine(h))
+		}
+		got = append(got, lines)
+	}
+	return got
+}
+
 func TestAnalyze(t *testing.T) {
 	ix := NewIndex(testNetwork(t))
 	cases := []struct {
@@ -157,14 +170,7 @@ func TestAnalyze(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := ix.Analyze(Query{Src: netip.MustParseAddr(c.src), Dst: netip.MustParseAddr(c.dst), Services: c.svc})
-			var got [][]string
-			for _, p := range r.Paths {
-				var lines []string
-				for _, h := range p.Hops {
-					lines = append(lines, hopLine(h))
-				}
-				got = append(got, lines)
-			}
+			got := pathLines(r)
 			if r.Verdict != c.verdict || !strings.Contains(r.Reason, c.reason) {
 				t.Errorf("Analyze(%s → %s) = %s (%q), want %s (%q)", c.src, c.dst, r.Verdict, r.Reason, c.verdict, c.reason)
 			}
@@ -326,14 +332,7 @@ func TestRecursiveNextHop(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := ix.Analyze(Query{Src: netip.MustParseAddr("10.60.1.10"), Dst: netip.MustParseAddr(c.dst), Services: tcpPort(443)})
-			var got [][]string
-			for _, p := range r.Paths {
-				var lines []string
-				for _, h := range p.Hops {
-					lines = append(lines, hopLine(h))
-				}
-				got = append(got, lines)
-			}
+			got := pathLines(r)
 			if r.Verdict != c.verdict || !strings.Contains(r.Reason, c.reason) {
 				t.Errorf("Analyze(10.60.1.10 → %s) = %s (%q), want %s (%q)", c.dst, r.Verdict, r.Reason, c.verdict, c.reason)
 			}
