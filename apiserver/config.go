@@ -9,7 +9,6 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
 	"github.com/meshoptixiq/mesh/common/envconf"
-	"github.com/meshoptixiq/mesh/common/obs"
 )
 
 // config is the apiserver's whole environment, read and validated once.
@@ -45,7 +44,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		Listen:       r.Listen("API_LISTEN", defaultListen),
 		DataDir:      r.String("MESHQ_DATA_DIR", defaultDataDir),
 		Backend:      r.Enum("GRAPH_BACKEND", "embedded", "embedded", "postgres", "neo4j"),
-		RedisURL:     envconf.Secret(r.String("REDIS_URL", "")),
+		RedisURL:     r.RedisURL(),
 		MaxBodyBytes: r.Bytes("MAX_BODY_BYTES", defaultMaxBodyBytes),
 		MaxHeader:    r.Bytes("MAX_HEADER_BYTES", httpapi.DefaultMaxHeaderBytes),
 		RootRoles:    r.List("BLAST_RADIUS_ROOT_ROLES", graph.DefaultRootRoles()),
@@ -54,11 +53,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		DemoSeed:     r.Int("MESHQ_DEMO_SEED", 1, 0, 1<<31-1),
 		TelemetryTTL: r.Duration("TELEMETRY_NODE_TTL", defaultTelemetryTTL, time.Second),
 	}
-	lvl, err := obs.ParseLevel(getenv("LOG_LEVEL"))
-	if err != nil {
-		r.Errorf("LOG_LEVEL", "%v", err)
-	}
-	c.LogLevel = lvl
+	c.LogLevel = r.LogLevel()
 	switch c.Backend {
 	case "postgres", "neo4j":
 		r.Errorf("GRAPH_BACKEND", "%q is not available in this build (only embedded is)", c.Backend)
@@ -68,9 +63,6 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.MaxHeader < 4<<10 || c.MaxHeader > 1<<20 {
 		r.Errorf("MAX_HEADER_BYTES", "%d is outside 4KiB..1MiB", c.MaxHeader)
-	}
-	if url := c.RedisURL.Reveal(); url != "" && !strings.HasPrefix(url, "redis://") && !strings.HasPrefix(url, "rediss://") && !strings.HasPrefix(url, "unix://") {
-		r.Errorf("REDIS_URL", "must start with redis://, rediss:// or unix://")
 	}
 	if c.TelemetryTTL < time.Second {
 		r.Errorf("TELEMETRY_NODE_TTL", "%s is below 1s", c.TelemetryTTL)
@@ -91,7 +83,7 @@ func (c config) LogValue() slog.Value {
 		slog.String("API_LISTEN", c.Listen),
 		slog.String("MESHQ_DATA_DIR", c.DataDir),
 		slog.String("GRAPH_BACKEND", c.Backend),
-		slog.String("REDIS_URL", redactURL(c.RedisURL.Reveal())),
+		slog.String("REDIS_URL", envconf.RedactURL(c.RedisURL.Reveal())),
 		slog.String("LOG_LEVEL", c.LogLevel.String()),
 		slog.Int64("MAX_BODY_BYTES", c.MaxBodyBytes),
 		slog.Int64("MAX_HEADER_BYTES", c.MaxHeader),
@@ -101,19 +93,4 @@ func (c config) LogValue() slog.Value {
 		slog.Int("MESHQ_DEMO_SEED", c.DemoSeed),
 		slog.String("TELEMETRY_NODE_TTL", c.TelemetryTTL.String()),
 	)
-}
-
-// redactURL keeps a Redis URL's scheme and host but hides any password.
-func redactURL(u string) string {
-	if u == "" {
-		return ""
-	}
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return "[redacted]"
-	}
-	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
-		rest = "[redacted]@" + rest[at+1:]
-	}
-	return scheme + "://" + rest
 }

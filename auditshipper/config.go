@@ -11,7 +11,6 @@ import (
 
 	"github.com/meshoptixiq/mesh/auditshipper/sink"
 	"github.com/meshoptixiq/mesh/common/envconf"
-	"github.com/meshoptixiq/mesh/common/obs"
 )
 
 // config is the whole environment of the shipper, read in one place.
@@ -67,11 +66,7 @@ type config struct {
 func loadConfig(getenv func(string) string) (config, error) {
 	r := envconf.New(getenv)
 	var c config
-	lvl, err := obs.ParseLevel(r.String("LOG_LEVEL", "INFO"))
-	if err != nil {
-		r.Errorf("LOG_LEVEL", "%v", err)
-	}
-	c.LogLevel = lvl
+	c.LogLevel = r.LogLevel()
 
 	c.Path = r.String("AUDIT_LOG_PATH", "./var/audit/audit.jsonl")
 	if _, err := filepath.Match(c.Path, ""); err != nil {

@@ -12,7 +12,6 @@ import (
 	"github.com/meshoptixiq/mesh/authsidecar/ratelimit"
 	"github.com/meshoptixiq/mesh/authsidecar/soar"
 	"github.com/meshoptixiq/mesh/common/envconf"
-	"github.com/meshoptixiq/mesh/common/obs"
 )
 
 // config is the sidecar's whole environment (README.md has the table).
@@ -92,7 +91,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		RBACPolicyFile:     r.String("RBAC_POLICY_FILE", ""),
 		RBACReloadInterval: r.Duration("RBAC_RELOAD_INTERVAL", 30*time.Second, time.Second),
 		RBACWatch:          r.Bool("RBAC_WATCH", true),
-		RedisURL:           envconf.Secret(r.String("REDIS_URL", "")),
+		RedisURL:           r.RedisURL(),
 		AuditEnabled:       r.Bool("AUDIT_LOG_ENABLED", false),
 		AuditFile:          r.String("AUDIT_LOG_FILE", "./var/audit/audit.jsonl"),
 		AuditMaxBytes:      r.Bytes("AUDIT_LOG_MAX_BYTES", 100<<20),
@@ -119,11 +118,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		r.Errorf("UPSTREAM", "%v", err)
 	}
 	c.Upstream = up
-	level, err := obs.ParseLevel(r.String("LOG_LEVEL", "INFO"))
-	if err != nil {
-		r.Errorf("LOG_LEVEL", "%v", err)
-	}
-	c.LogLevel = level
+	c.LogLevel = r.LogLevel()
 
 	wantKeys := c.AuthMode == "api_key" || c.AuthMode == "both"
 	wantOIDC := c.AuthMode == "oidc" || c.AuthMode == "both"
@@ -194,9 +189,6 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		if u, err := url.Parse(c.SOARWebhookURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			r.Errorf("SOAR_WEBHOOK_URL", "%q is not an http(s) URL", c.SOARWebhookURL)
 		}
-	}
-	if u := c.RedisURL.Reveal(); u != "" && !strings.HasPrefix(u, "redis://") && !strings.HasPrefix(u, "rediss://") && !strings.HasPrefix(u, "unix://") {
-		r.Errorf("REDIS_URL", "must start with redis://, rediss:// or unix://")
 	}
 	return c, r.Err()
 }

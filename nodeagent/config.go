@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/meshoptixiq/mesh/common/envconf"
-	"github.com/meshoptixiq/mesh/common/obs"
 	"github.com/meshoptixiq/mesh/nodeagent/gpu/gpufixture"
 )
 
@@ -50,7 +49,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c := config{
 		Listen:         r.Listen("NODEAGENT_LISTEN", ":9103"),
 		Node:           r.String("NODE_NAME", host),
-		RedisURL:       envconf.Secret(r.String("REDIS_URL", "")),
+		RedisURL:       r.RedisURL(),
 		APIServerURL:   r.String("APISERVER_URL", "http://127.0.0.1:8080"),
 		APIKey:         envconf.Secret(r.String("NODEAGENT_API_KEY", "")),
 		ReportInterval: r.Duration("NODEAGENT_REPORT_INTERVAL", 10*time.Second, time.Second),
@@ -71,11 +70,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		HangWindow:     r.Int("NODEAGENT_NCCL_HANG_WINDOW", 100, 1, 100000),
 		HangMinSamples: r.Int("NODEAGENT_NCCL_HANG_MIN_SAMPLES", 3, 1, 100000),
 	}
-	level, err := obs.ParseLevel(getenv("LOG_LEVEL"))
-	if err != nil {
-		r.Errorf("LOG_LEVEL", "%v", err)
-	}
-	c.LogLevel = level
+	c.LogLevel = r.LogLevel()
 	c.validate(r)
 	return c, r.Err()
 }
@@ -92,8 +87,6 @@ func (c config) validate(r *envconf.Reader) {
 		} else if u, err := url.Parse(c.APIServerURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			r.Errorf("APISERVER_URL", "%q is not an http(s) URL or unix:/path", c.APIServerURL)
 		}
-	} else if u, err := url.Parse(c.RedisURL.Reveal()); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
-		r.Errorf("REDIS_URL", "not a redis:// or rediss:// URL")
 	}
 	if c.ReportInterval < 100*time.Millisecond {
 		r.Errorf("NODEAGENT_REPORT_INTERVAL", "%s is under 100ms", c.ReportInterval)
@@ -127,8 +120,8 @@ func (c config) validate(r *envconf.Reader) {
 // URLs. Durations are logged as strings ("10s").
 func (c config) LogValue() slog.Value {
 	return slog.GroupValue(
-		slog.String("listen", c.Listen), slog.String("node", c.Node), slog.String("redis_url", redactURL(c.RedisURL.Reveal())),
-		slog.String("apiserver_url", redactURL(c.APIServerURL)), slog.String("api_key", c.APIKey.String()),
+		slog.String("listen", c.Listen), slog.String("node", c.Node), slog.String("redis_url", envconf.RedactURL(c.RedisURL.Reveal())),
+		slog.String("apiserver_url", envconf.RedactURL(c.APIServerURL)), slog.String("api_key", c.APIKey.String()),
 		slog.String("report_interval", c.ReportInterval.String()), slog.String("report_timeout", c.ReportTimeout.String()),
 		slog.Int("stream_maxlen", c.StreamMaxLen), slog.Int("max_events", c.MaxEvents), slog.String("ebpf", c.EBPF),
 		slog.Int64("ringbuf_bytes", c.RingBytes), slog.Int64("wakeup_bytes", c.WakeupBytes),
@@ -138,20 +131,4 @@ func (c config) LogValue() slog.Value {
 		slog.Int("hang_factor", c.HangFactor), slog.Int("hang_window", c.HangWindow),
 		slog.String("log_level", c.LogLevel.String()),
 	)
-}
-
-// redactURL hides the user info of a URL; unix:/path and empty values pass
-// through, and anything unparseable is hidden whole.
-func redactURL(s string) string {
-	if s == "" || strings.HasPrefix(s, "unix:") {
-		return s
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return "[redacted: unparseable URL]"
-	}
-	if u.User != nil {
-		u.User = url.User("redacted")
-	}
-	return u.String()
 }

@@ -42,7 +42,7 @@ func TestConfigUnixAndRedaction(t *testing.T) {
 	log.Info("starting", "config", c3)
 	out := buf.String()
 	for _, want := range []string{`"report_interval":"1m30s"`, `"report_interval":"10s"`, `"report_timeout":"5s"`,
-		`"apiserver_url":"https://redacted@api.example:8443/"`} {
+		`"apiserver_url":"https://[redacted]@api.example:8443/"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("startup log lacks %s:\n%s", want, out)
 		}

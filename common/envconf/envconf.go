@@ -6,7 +6,9 @@ package envconf
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -229,8 +231,100 @@ func (s Secret) String() string {
 	return "[redacted]"
 }
 
-// LogValue redacts the value in slog output.
-func (s Secret) LogValue() any { return s.String() }
+// LogValue redacts the value in slog output: it implements slog.LogValuer,
+// so logging a Secret directly, or a struct attribute holding one, prints
+// "[redacted]".
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// GoString redacts the value for %#v too.
+func (s Secret) GoString() string { return s.String() }
+
+// ParseLevel maps LOG_LEVEL values (DEBUG, INFO, WARNING, WARN, ERROR,
+// CRITICAL; any case; empty is INFO) to a slog level.
+func ParseLevel(s string) (slog.Level, error) {
+	switch strings.ToUpper(strings.TrimSpace(s)) {
+	case "", "INFO":
+		return slog.LevelInfo, nil
+	case "DEBUG":
+		return slog.LevelDebug, nil
+	case "WARN", "WARNING":
+		return slog.LevelWarn, nil
+	case "ERROR", "CRITICAL":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("%q is not DEBUG, INFO, WARNING or ERROR", s)
+}
+
+// LogLevel reads LOG_LEVEL (default INFO), the one reader every daemon uses.
+func (r *Reader) LogLevel() slog.Level {
+	lvl, err := ParseLevel(r.getenv("LOG_LEVEL"))
+	if err != nil {
+		r.Errorf("LOG_LEVEL", "%v", err)
+		return slog.LevelInfo
+	}
+	return lvl
+}
+
+// RedisURL reads REDIS_URL (default unset), the one reader every daemon
+// uses: a redis://, rediss:// or unix:// URL, as go-redis' ParseURL takes.
+func (r *Reader) RedisURL() Secret {
+	v, _ := r.Lookup("REDIS_URL")
+	if err := ValidateRedisURL(v); err != nil {
+		r.Errorf("REDIS_URL", "%v", err)
+		return ""
+	}
+	return Secret(v)
+}
+
+// ValidateRedisURL accepts "" (unset) and redis://, rediss:// or unix://
+// URLs that parse.
+func ValidateRedisURL(v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil {
+		return errors.New("is not a URL (want redis://, rediss:// or unix://)")
+	}
+	switch u.Scheme {
+	case "redis", "rediss":
+		if u.Host == "" {
+			return errors.New("names no host")
+		}
+	case "unix":
+		if u.Path == "" {
+			return errors.New("unix:// names no socket path")
+		}
+	default:
+		return errors.New("must start with redis://, rediss:// or unix://")
+	}
+	return nil
+}
+
+// RedactURL hides a URL's user info (user and password) and any password
+// query parameter, keeping scheme, host and path; "" and unix:/path (no
+// "//") pass through, and anything unparseable is hidden whole.
+func RedactURL(s string) string {
+	if s == "" || (strings.HasPrefix(s, "unix:") && !strings.HasPrefix(s, "unix://")) {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" {
+		return "[redacted: unparseable URL]"
+	}
+	scheme, rest, _ := strings.Cut(s, "://")
+	if u.User != nil {
+		if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+			rest = "[redacted]@" + rest[at+1:]
+		}
+	}
+	if q := u.Query(); q.Has("password") {
+		base, _, _ := strings.Cut(rest, "?")
+		q.Set("password", "redacted")
+		rest = base + "?" + q.Encode()
+	}
+	return scheme + "://" + rest
+}
 
 // Reveal returns the secret itself.
 func (s Secret) Reveal() string { return string(s) }

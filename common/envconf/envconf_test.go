@@ -1,6 +1,9 @@
 package envconf
 
 import (
+	"bytes"
+	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -55,5 +58,91 @@ func TestSecretRedacts(t *testing.T) {
 	s := Secret("hunter2")
 	if s.String() != "[redacted]" || s.Reveal() != "hunter2" {
 		t.Errorf("Secret = %q / %q, want redacted / hunter2", s.String(), s.Reveal())
+	}
+}
+
+// TestSecretRedactsThroughSlog logs a Secret directly, inside a group and
+// inside a struct attribute through real slog handlers: the value never
+// appears. Before LogValue returned slog.Value, slog did not see a
+// LogValuer and printed the secret.
+func TestSecretRedactsThroughSlog(t *testing.T) {
+	const secret = "hunter2-token"
+	s := Secret(secret)
+	for name, h := range map[string]func(*bytes.Buffer) slog.Handler{
+		"json": func(b *bytes.Buffer) slog.Handler { return slog.NewJSONHandler(b, nil) },
+		"text": func(b *bytes.Buffer) slog.Handler { return slog.NewTextHandler(b, nil) },
+	} {
+		var buf bytes.Buffer
+		log := slog.New(h(&buf))
+		log.Info("direct", "token", s)
+		log.Info("attr", slog.Any("token", s))
+		log.Info("group", slog.Group("cfg", "token", s))
+		log.With("token", s).Info("with")
+		out := buf.String()
+		if strings.Contains(out, secret) {
+			t.Fatalf("%s handler printed the secret: %s", name, out)
+		}
+		if got := strings.Count(out, "[redacted]"); got != 4 {
+			t.Fatalf("%s handler: %d redactions, want 4: %s", name, got, out)
+		}
+	}
+	if got := fmt.Sprintf("%v %s %#v", s, s, s); strings.Contains(got, secret) {
+		t.Fatalf("fmt printed the secret: %s", got)
+	}
+	if s.Reveal() != secret {
+		t.Fatal("Reveal lost the value")
+	}
+}
+
+func TestLogLevel(t *testing.T) {
+	for in, want := range map[string]slog.Level{"": slog.LevelInfo, "debug": slog.LevelDebug, " WARNING ": slog.LevelWarn, "warn": slog.LevelWarn, "ERROR": slog.LevelError, "critical": slog.LevelError} {
+		r := New(env(map[string]string{"LOG_LEVEL": in}))
+		if got := r.LogLevel(); got != want || r.Err() != nil {
+			t.Errorf("LOG_LEVEL=%q: %v, %v; want %v", in, got, r.Err(), want)
+		}
+	}
+	r := New(env(map[string]string{"LOG_LEVEL": "loud"}))
+	r.LogLevel()
+	if err := r.Err(); err == nil || !strings.Contains(err.Error(), `LOG_LEVEL: "loud" is not`) {
+		t.Fatalf("bad LOG_LEVEL: %v", err)
+	}
+}
+
+func TestRedisURL(t *testing.T) {
+	for _, ok := range []string{"", "redis://127.0.0.1:6379/0", "rediss://:pw@redis.example:6380", "unix:///run/redis.sock", "unix:///run/redis.sock?db=2"} {
+		r := New(env(map[string]string{"REDIS_URL": ok}))
+		if got := r.RedisURL(); got.Reveal() != ok || r.Err() != nil {
+			t.Errorf("REDIS_URL=%q: %q, %v", ok, got.Reveal(), r.Err())
+		}
+	}
+	for in, want := range map[string]string{
+		"http://redis:6379": "must start with redis://",
+		"redis:///0":        "names no host",
+		"unix://":           "names no socket path",
+		"127.0.0.1:6379":    "REDIS_URL:",
+	} {
+		r := New(env(map[string]string{"REDIS_URL": in}))
+		if got := r.RedisURL(); got != "" {
+			t.Errorf("REDIS_URL=%q accepted as %q", in, got.Reveal())
+		}
+		if err := r.Err(); err == nil || !strings.Contains(err.Error(), want) || !strings.HasPrefix(err.Error(), "REDIS_URL: ") {
+			t.Errorf("REDIS_URL=%q: %v, want %q", in, err, want)
+		}
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                                     "",
+		"unix:/run/api.sock":                   "unix:/run/api.sock",
+		"redis://redis:6379/0":                 "redis://redis:6379/0",
+		"redis://:s3cret@redis:6379/0":         "redis://[redacted]@redis:6379/0",
+		"https://user:pw@api.example:8443/":    "https://[redacted]@api.example:8443/",
+		"unix:///run/redis.sock?password=s3cr": "unix:///run/redis.sock?password=redacted",
+		"redis://%zz@host":                     "[redacted: unparseable URL]",
+	} {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

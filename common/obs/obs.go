@@ -3,10 +3,8 @@
 package obs
 
 import (
-	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -14,22 +12,6 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 )
-
-// ParseLevel maps LOG_LEVEL values (DEBUG, INFO, WARNING, WARN, ERROR; any
-// case) to a slog level.
-func ParseLevel(s string) (slog.Level, error) {
-	switch strings.ToUpper(strings.TrimSpace(s)) {
-	case "", "INFO":
-		return slog.LevelInfo, nil
-	case "DEBUG":
-		return slog.LevelDebug, nil
-	case "WARN", "WARNING":
-		return slog.LevelWarn, nil
-	case "ERROR", "CRITICAL":
-		return slog.LevelError, nil
-	}
-	return 0, fmt.Errorf("%q is not DEBUG, INFO, WARNING or ERROR", s)
-}
 
 // NewLogger returns a JSON logger at level, tagged with the daemon's name.
 func NewLogger(w io.Writer, level slog.Level, daemon string) *slog.Logger {
