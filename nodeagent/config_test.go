@@ -64,3 +64,14 @@ func TestConfigUnixAndRedaction(t *testing.T) {
 		t.Errorf("loadConfig(REDIS_URL=http://x) = %v, want a REDIS_URL error", err)
 	}
 }
+
+// TestConfigAcceptsUnixRedis: REDIS_URL=unix:///path is read by the shared
+// reader, which the agent's own check used to refuse.
+func TestConfigAcceptsUnixRedis(t *testing.T) {
+	c, err := loadConfig(func(k string) string {
+		return map[string]string{"NODE_NAME": "n1", "REDIS_URL": "unix:///run/redis/redis.sock"}[k]
+	})
+	if err != nil || c.RedisURL.Reveal() != "unix:///run/redis/redis.sock" {
+		t.Fatalf("loadConfig(unix REDIS_URL) = %q, %v", c.RedisURL.Reveal(), err)
+	}
+}
