@@ -8,7 +8,10 @@ export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 DAEMONS   := apiserver authsidecar auditshipper nodeagent
 # Debian packages the tests need: real Redis, clang/llvm for the eBPF
 # programs, iproute2 for the qdisc that provokes retransmits.
-TEST_PKGS := redis-server clang llvm libbpf-dev iproute2 procps
+TEST_PKGS := redis-server clang llvm libbpf-dev iproute2 procps python3-venv
+# PyPI tools the tests run, in var/tools/venv: the Kubernetes API schemas
+# for validating k8s/ offline.
+TEST_PY   := kubernetes-validate==1.37.0
 # Extra packages only the benchmarks compare against. syslog-ng conflicts
 # with rsyslog as a Debian package, so it is unpacked beside the tree instead.
 BENCH_PKGS := wrk nginx-light rsyslog rsyslog-elasticsearch
@@ -21,6 +24,7 @@ all: build
 # what is already present so a warm machine does not touch the network.
 deps:
 	@./scripts/apt-ensure.sh $(TEST_PKGS)
+	@./scripts/pip-ensure.sh $(TEST_PY)
 	@$(GO) mod download
 
 bench-deps: deps

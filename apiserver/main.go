@@ -30,6 +30,8 @@ const usage = `usage:
                                               load meshq.facts/v1 documents into the store
   apiserver demo [--devices N] [--seed S] [-o FILE]
                                               write a generated demo network (facts document)
+  apiserver probe [PATH]                      exit 0 if the server on API_LISTEN answers 200 on PATH
+                                              (default /health/ready): the pod's exec probe
 `
 
 // run is the whole daemon; main and the tests drive it the same way.
@@ -44,6 +46,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return ingestCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "demo":
 		return demoCmd(args[1:], stdout, stderr)
+	case "probe":
+		return probeCmd(ctx, args[1:], getenv, stdout)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil

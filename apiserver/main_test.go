@@ -269,9 +269,26 @@ func TestServesOnUnixSocket(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// The pod's exec probe reaches the same socket.
+	probeEnv := env(map[string]string{"API_LISTEN": "unix:" + sock})
+	if err := run(context.Background(), []string{"probe"}, probeEnv, io.Discard, io.Discard); err != nil {
+		t.Errorf("apiserver probe on a ready server = %v, want nil", err)
+	}
+	if err := run(context.Background(), []string{"probe", "/no-such-path"}, probeEnv, io.Discard, io.Discard); err == nil {
+		t.Error("apiserver probe /no-such-path = nil, want an error for the 404")
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("run on a unix socket ended with %v, want a clean shutdown", err)
+	}
+}
+
+// With nothing listening, the probe fails and names the address.
+func TestProbeFailsWithoutServer(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "none.sock")
+	err := run(context.Background(), []string{"probe"}, env(map[string]string{"API_LISTEN": "unix:" + sock}), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), sock) {
+		t.Errorf("probe with no server = %v, want an error naming %s", err, sock)
 	}
 }
 

@@ -102,6 +102,17 @@ func apiserver(t *testing.T) (*telemetry.Service, string) {
 // unprivileged, when set on start's env, runs the agent as nobody.
 const unprivileged = "TEST_RUN_AS_NOBODY"
 
+// capabilitiesOnly, when set on start's env, runs the agent as nobody with
+// exactly the capabilities k8s/nodeagent.yaml grants it, raised as ambient
+// capabilities so they survive the switch away from root.
+const capabilitiesOnly = "TEST_RUN_WITH_AGENT_CAPABILITIES"
+
+// Linux capability numbers (linux/capability.h).
+const (
+	capPerfmon = 38
+	capBPF     = 39
+)
+
 type agentProc struct {
 	base   string
 	stderr *bytes.Buffer
@@ -118,6 +129,13 @@ func start(t *testing.T, env map[string]string) *agentProc {
 		if k == unprivileged {
 			if os.Geteuid() == 0 {
 				cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+			}
+			continue
+		}
+		if k == capabilitiesOnly {
+			cmd.SysProcAttr = &syscall.SysProcAttr{
+				Credential:  &syscall.Credential{Uid: 65534, Gid: 65534},
+				AmbientCaps: []uintptr{capBPF, capPerfmon},
 			}
 			continue
 		}
@@ -439,6 +457,24 @@ func TestEBPFEndToEnd(t *testing.T) {
 	}
 	if diff := cmp.Diff(string(want), got); diff != "" {
 		t.Errorf("eBPF /metrics series mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// TestEBPFWithOnlyItsCapabilities runs the agent as nobody with only
+// CAP_BPF and CAP_PERFMON, the set k8s/nodeagent.yaml grants instead of
+// privileged: the programs load and attach, and the agent reports eBPF mode.
+func TestEBPFWithOnlyItsCapabilities(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: granting capabilities needs root (CI runs as root)")
+	}
+	_, api := apiserver(t)
+	a := start(t, map[string]string{capabilitiesOnly: "1", "NODEAGENT_EBPF": "on", "APISERVER_URL": api,
+		"NODEAGENT_GPU_FIXTURE": "pcie", "LOG_LEVEL": "ERROR"})
+	page := a.get(t, "/metrics")
+	for _, want := range []string{"meshq_nodeagent_ebpf_up 1\n", "meshq_nodeagent_tcp_source{source=\"ebpf\"} 1\n"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("/metrics lacks %q: the agent needs more than CAP_BPF and CAP_PERFMON", strings.TrimSpace(want))
+		}
 	}
 }
 
