@@ -69,7 +69,9 @@ type resource struct {
 func (r resource) kind() string      { return str(r.doc, "kind") }
 func (r resource) name() string      { return str(r.doc, "metadata", "name") }
 func (r resource) namespace() string { return str(r.doc, "metadata", "namespace") }
-func (r resource) String() string    { return fmt.Sprintf("%s %s/%s (%s)", r.kind(), r.namespace(), r.name(), r.file) }
+func (r resource) String() string {
+	return fmt.Sprintf("%s %s/%s (%s)", r.kind(), r.namespace(), r.name(), r.file)
+}
 
 func loadAll(t *testing.T) []resource {
 	var all []resource
