@@ -105,7 +105,7 @@ type Tailer struct {
 	first       bool // first scan of a fresh start (StartAtEnd applies)
 	scratchHead []byte
 	lastScan    time.Time // zero: a scan is due now
-	// prefixes are the rotation prefixes of every followed name, by
+	// prefixes are the rotation families of every followed name, by
 	// directory; known are the rotated files there that need no reading
 	// (there before this start, copies of a followed file, or finished).
 	prefixes map[string]map[string]bool
@@ -286,7 +286,7 @@ func (t *Tailer) resume(st checkpoint.State) {
 	}
 }
 
-// notePrefixes records the rotation prefixes of paths: rotated files are
+// notePrefixes records the rotation families of paths: rotated files are
 // looked for under them.
 func (t *Tailer) notePrefixes(paths []string) {
 	for _, p := range paths {
@@ -294,7 +294,7 @@ func (t *Tailer) notePrefixes(paths []string) {
 		if t.prefixes[dir] == nil {
 			t.prefixes[dir] = map[string]bool{}
 		}
-		t.prefixes[dir][rotationPrefix(filepath.Base(p))] = true
+		t.prefixes[dir][rotationFamily(filepath.Base(p))] = true
 	}
 }
 
@@ -329,7 +329,7 @@ func (t *Tailer) siblings(skip map[string]bool) ([]sibling, map[string]bool) {
 		for _, de := range ents {
 			name := de.Name()
 			path := filepath.Join(dir, name)
-			if !de.Type().IsRegular() || skip[path] || !hasAnyPrefix(name, pre) || hasAnySuffix(name, compressed) {
+			if !de.Type().IsRegular() || skip[path] || !inFamilies(name, pre) || hasAnySuffix(name, compressed) {
 				continue
 			}
 			fi, err := os.Stat(path)
@@ -475,13 +475,13 @@ var compressed = []string{".gz", ".bz2", ".xz", ".zst", ".zip", ".lz4"}
 // the last checkpoint and that we never followed: a file that appeared and
 // was rotated away (or copytruncated) while the shipper was down.
 func (t *Tailer) adoptUnseen(st checkpoint.State, matches []string) {
-	prefixes := map[string]map[string]bool{} // dir → name prefixes
+	prefixes := map[string]map[string]bool{} // dir → rotation families
 	for _, p := range append(append([]string(nil), matches...), pathsOf(st.Files)...) {
 		dir, base := filepath.Dir(p), filepath.Base(p)
 		if prefixes[dir] == nil {
 			prefixes[dir] = map[string]bool{}
 		}
-		prefixes[dir][rotationPrefix(base)] = true
+		prefixes[dir][rotationFamily(base)] = true
 	}
 	for dir, pre := range prefixes {
 		ents, err := os.ReadDir(dir)
@@ -490,7 +490,7 @@ func (t *Tailer) adoptUnseen(st checkpoint.State, matches []string) {
 		}
 		for _, de := range ents {
 			name := de.Name()
-			if !de.Type().IsRegular() || !hasAnyPrefix(name, pre) || hasAnySuffix(name, compressed) {
+			if !de.Type().IsRegular() || !inFamilies(name, pre) || hasAnySuffix(name, compressed) {
 				continue
 			}
 			path := filepath.Join(dir, name)
@@ -525,22 +525,41 @@ func pathsOf(fs []checkpoint.File) []string {
 	return out
 }
 
-// rotationPrefix is the part of a log name that its rotated names keep:
-// "audit.jsonl" → "audit" (audit.jsonl.1, audit-2026-11-23.jsonl).
-func rotationPrefix(base string) string {
-	if i := strings.IndexByte(base, '.'); i > 0 {
-		return base[:i]
+// rotationFamily names the family of a log file: the live name that it or
+// its rotated names come from. A rotated name is the live name with a
+// numeric or date suffix ("audit.jsonl.1", "audit.jsonl.2026-11-23",
+// logrotate's dateext "audit.jsonl-20261123") or with a date before the
+// extension ("audit-2026-11-23.jsonl"); all of these have the family
+// "audit.jsonl". Any other name ("audit.jsonl.tmp",
+// "audit-export-2025.jsonl") is another file, never read as a rotation.
+func rotationFamily(base string) string {
+	for _, x := range compressed {
+		base = strings.TrimSuffix(base, x)
+	}
+	base = trimNumericSegments(base)
+	if i := strings.LastIndexByte(base, '.'); i > 0 {
+		if stem := trimNumericSegments(base[:i]); stem != "" {
+			base = stem + base[i:]
+		}
 	}
 	return base
 }
 
-func hasAnyPrefix(s string, pre map[string]bool) bool {
-	for p := range pre {
-		if strings.HasPrefix(s, p) {
-			return true
+// trimNumericSegments drops the trailing segments of s, separated by '.',
+// '-' or '_', that are all digits: "audit.jsonl.2026-11-23" → "audit.jsonl".
+func trimNumericSegments(s string) string {
+	for {
+		i := strings.LastIndexAny(s, ".-_")
+		if i <= 0 || i == len(s)-1 || strings.Trim(s[i+1:], "0123456789") != "" {
+			return s
 		}
+		s = s[:i]
 	}
-	return false
+}
+
+// inFamilies reports whether name belongs to one of the families in fams.
+func inFamilies(name string, fams map[string]bool) bool {
+	return fams[rotationFamily(name)]
 }
 
 func hasAnySuffix(s string, suf []string) bool {
@@ -575,7 +594,7 @@ func (t *Tailer) findElsewhere(e checkpoint.File) bool {
 				continue
 			}
 			if pass == 1 && ((dev == e.Dev && ino == e.Ino) || t.trackedInode(dev, ino) || e.HeadLen == 0 ||
-				!strings.HasPrefix(de.Name(), rotationPrefix(filepath.Base(e.Path)))) {
+				rotationFamily(de.Name()) != rotationFamily(filepath.Base(e.Path))) {
 				continue
 			}
 			fd, fi, err := openRegular(path)
@@ -1046,7 +1065,7 @@ func (t *Tailer) findCopy(f *file) (*os.File, string, uint64, uint64) {
 	}
 	for _, de := range ents {
 		name := de.Name()
-		if !de.Type().IsRegular() || name == base || !strings.HasPrefix(name, rotationPrefix(base)) {
+		if !de.Type().IsRegular() || name == base || rotationFamily(name) != rotationFamily(base) {
 			continue
 		}
 		p := filepath.Join(dir, name)

@@ -335,3 +335,77 @@ func mustRename(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+func TestRotationFamily(t *testing.T) {
+	for name, want := range map[string]string{
+		"audit.jsonl":             "audit.jsonl",
+		"audit.jsonl.1":           "audit.jsonl",
+		"audit.jsonl.12":          "audit.jsonl",
+		"audit.jsonl.2026-11-23":  "audit.jsonl",
+		"audit.jsonl-20261123":    "audit.jsonl",
+		"audit.jsonl.1.gz":        "audit.jsonl",
+		"audit-2026-11-23.jsonl":  "audit.jsonl",
+		"audit.jsonl.tmp":         "audit.jsonl.tmp",
+		"audit-export-2025.jsonl": "audit-export.jsonl",
+		"audit.jsonl.1.tmp":       "audit.jsonl.tmp",
+		"audit.jsonl.bak":         "audit.jsonl.bak",
+		"auditx.jsonl.1":          "auditx.jsonl",
+	} {
+		if got := rotationFamily(name); got != want {
+			t.Errorf("rotationFamily(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
+
+// Files that only begin like the live file's name are strangers: never
+// read as rotations of it, however they change.
+func TestStrangersBesideTheLogAreNotShipped(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "audit.jsonl")
+	appendFile(t, path, "{\"id\":\"a1\"}\n")
+	tl, err := New(Config{Pattern: path, PollInterval: time.Hour, RotateWait: time.Nanosecond, DisableNotify: true}, checkpoint.State{}, quiet(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.closeAll()
+	ctx := context.Background()
+	out := make(chan *Batch, 100)
+	step := func() []string {
+		t.Helper()
+		tl.scan()
+		if _, err := tl.readAll(ctx, out); err != nil {
+			t.Fatal(err)
+		}
+		if err := tl.flush(ctx, out); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for len(out) > 0 {
+			b := <-out
+			got = append(got, lines(b)...)
+			tl.Confirm(b)
+		}
+		sort.Strings(got)
+		return got
+	}
+	if diff := cmp.Diff([]string{`{"id":"a1"}`}, step()); diff != "" {
+		t.Fatalf("first read (-want +got):\n%s", diff)
+	}
+	strangers := []string{"audit-export-2025.jsonl", "audit.jsonl.tmp", "audit.jsonl.bak", "auditlog.jsonl", "audit.jsonl.1.tmp"}
+	for _, s := range strangers {
+		appendFile(t, filepath.Join(dir, s), "{\"id\":\"stranger\"}\n")
+	}
+	// A real rotation in the same scan is still found.
+	mustRename(t, path, path+".1")
+	appendFile(t, path+".1", "{\"id\":\"a2\"}\n")
+	appendFile(t, path, "{\"id\":\"b1\"}\n")
+	if diff := cmp.Diff([]string{`{"id":"a2"}`, `{"id":"b1"}`}, step()); diff != "" {
+		t.Errorf("after strangers appeared beside a rotation (-want +got):\n%s", diff)
+	}
+	for _, s := range strangers {
+		appendFile(t, filepath.Join(dir, s), "{\"id\":\"stranger-more\"}\n")
+	}
+	if diff := cmp.Diff([]string(nil), step()); diff != "" {
+		t.Errorf("after strangers grew (-want +got):\n%s", diff)
+	}
+}
