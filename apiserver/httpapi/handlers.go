@@ -104,32 +104,67 @@ type executeBody struct {
 }
 
 // decodeExecuteBody parses {"parameters": {...}} (an empty body is no
-// parameters), refusing other fields. It returns a client-safe message on
-// error. The common case, a small well-formed body, costs two Unmarshal
-// calls rather than a Decoder and its buffer.
+// parameters), refusing any other shape: a body that is not an object
+// (null included), other keys, parameters that are not an object. It
+// returns a client-safe message on error.
 func decodeExecuteBody(raw []byte) (map[string]query.RawValue, string) {
+	const want = `{"parameters": {...}}`
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 {
 		return nil, ""
 	}
+	if raw[0] != '{' {
+		if !json.Valid(raw) {
+			var v any
+			return nil, jsonProblem(raw, json.Unmarshal(raw, &v), want)
+		}
+		return nil, fmt.Sprintf("the body must be a JSON object %s, not %s", want, jsonValueKind(raw))
+	}
 	var top map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &top); err == nil {
-		p, ok := top["parameters"]
-		if len(top) == 0 || (ok && len(top) == 1) {
-			var params map[string]query.RawValue
-			if !ok || json.Unmarshal(p, &params) == nil {
-				return params, ""
-			}
+	if err := json.Unmarshal(raw, &top); err != nil {
+		return nil, jsonProblem(raw, err, want)
+	}
+	for k := range top {
+		if k != "parameters" {
+			return nil, fmt.Sprintf("unknown key %q in the body: the only allowed key is \"parameters\" (%s)", clipKey(k), want)
 		}
 	}
-	// Something is wrong: decode again strictly for a precise message.
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	var body executeBody
-	if err := dec.Decode(&body); err != nil {
-		return nil, jsonProblem(raw, err, `{"parameters": {...}}`)
+	p, ok := top["parameters"]
+	if !ok {
+		return nil, ""
 	}
-	return nil, "malformed JSON: unexpected data after the body object"
+	if p = bytes.TrimSpace(p); len(p) == 0 || p[0] != '{' {
+		return nil, fmt.Sprintf("parameters must be a JSON object, not %s (want %s)", jsonValueKind(p), want)
+	}
+	var params map[string]query.RawValue
+	if err := json.Unmarshal(p, &params); err != nil {
+		return nil, jsonProblem(raw, err, want)
+	}
+	return params, ""
+}
+
+// jsonValueKind names the kind of a valid JSON value, for messages.
+func jsonValueKind(v []byte) string {
+	switch v[0] {
+	case '"':
+		return "a string"
+	case '[':
+		return "an array"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	case '{':
+		return "an object"
+	}
+	return "a number"
+}
+
+func clipKey(k string) string {
+	if len(k) > 64 {
+		return k[:64] + "…"
+	}
+	return k
 }
 
 func (a *API) execute(ctx *fasthttp.RequestCtx) {

@@ -118,7 +118,12 @@ func parseArgs(d *Definition, raw map[string]RawValue) (Args, error) {
 	args := Args{v: make(map[string]any, len(params))}
 	for _, p := range params {
 		r, ok := raw[p.Name]
-		if !ok || isNull(r) {
+		if ok && isNull(r) {
+			// An explicit null is not "absent": a client that sends
+			// "limit": null meant something, and it is not a limit.
+			return Args{}, badParam(p.Name, "expected %s, got null (leave the parameter out to omit it)", p.Type.expected())
+		}
+		if !ok {
 			if p.Required {
 				return Args{}, badParam(p.Name, "required: %s", p.Type.expected())
 			}
@@ -140,9 +145,8 @@ func isNull(r RawValue) bool {
 	return len(bytes.TrimSpace(r)) == 0 || string(bytes.TrimSpace(r)) == "null"
 }
 
-// parseValue decodes one raw value as p's type. Integers are also accepted
-// as strings of digits, since clients building parameters from query
-// strings or forms send them that way.
+// parseValue decodes one raw value as p's type. Types are strict: "10" is
+// a string, not an integer.
 func parseValue(p Param, r RawValue) (any, error) {
 	want := func() error {
 		return badParam(p.Name, "expected %s, got %s", p.Type.expected(), describe(r))
@@ -150,12 +154,8 @@ func parseValue(p Param, r RawValue) (any, error) {
 	switch p.Type {
 	case TypeInt:
 		var n json.Number
-		var s string
-		if err := json.Unmarshal(r, &n); err != nil {
-			if json.Unmarshal(r, &s) != nil {
-				return nil, want()
-			}
-			n = json.Number(strings.TrimSpace(s))
+		if t := bytes.TrimSpace(r); len(t) == 0 || t[0] == '"' || json.Unmarshal(t, &n) != nil {
+			return nil, want()
 		}
 		i, err := strconv.ParseInt(string(n), 10, 64)
 		if err != nil || i < math.MinInt32 || i > math.MaxInt32 {

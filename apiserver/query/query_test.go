@@ -196,7 +196,7 @@ func TestInterfaces(t *testing.T) {
 	if got, want := pairs(run(t, g, "interfaces_by_vlan", `{"vlan":20}`)), [][2]string{{"acc1", "Gi1/0/2"}, {"acc1", "Gi1/0/48"}, {"dist1", "Gi0/3"}}; !cmp.Equal(got, want) {
 		t.Errorf("interfaces_by_vlan(20) = %v, want %v", got, want)
 	}
-	if got, want := pairs(run(t, g, "interfaces_by_vlan", `{"vlan":"30"}`)), [][2]string{{"acc1", "Gi1/0/48"}}; !cmp.Equal(got, want) {
+	if got, want := pairs(run(t, g, "interfaces_by_vlan", `{"vlan":30}`)), [][2]string{{"acc1", "Gi1/0/48"}}; !cmp.Equal(got, want) {
 		t.Errorf("interfaces_by_vlan(30) = %v, want %v", got, want)
 	}
 	if got, want := pairs(run(t, g, "hygiene_interfaces_no_description", "")), [][2]string{{"acc1", "Gi1/0/1"}}; !cmp.Equal(got, want) {
@@ -397,7 +397,11 @@ func TestParameterErrors(t *testing.T) {
 		{"locate_endpoint_by_ip", `{"ip":"10.1.10"}`, `parameter "ip": expected an IP address such as 10.1.2.3 or 2001:db8::1, got "10.1.10"`},
 		{"locate_endpoint_by_ip", `{"ip":42}`, `parameter "ip": expected an IP address such as 10.1.2.3 or 2001:db8::1, got the number 42`},
 		{"locate_endpoint_by_ip", ``, `parameter "ip": required`},
-		{"locate_endpoint_by_ip", `{"ip":null}`, `parameter "ip": required`},
+		{"locate_endpoint_by_ip", `{"ip":null}`, `parameter "ip": expected an IP address such as 10.1.2.3 or 2001:db8::1, got null`},
+		{"all_devices", `{"limit":null}`, `parameter "limit": expected an integer, got null`},
+		{"all_devices", `{"limit":"10"}`, `parameter "limit": expected an integer, got the string "10"`},
+		{"interfaces_by_vlan", `{"vlan":"10"}`, `parameter "vlan": expected an integer, got the string "10"`},
+		{"all_devices", `{"vendor":null}`, `parameter "vendor": expected a string, got null`},
 		{"locate_endpoint_by_ip", `{"ip":"10.1.10.11","vrf":"x"}`, `parameter "vrf": unknown parameter: locate_endpoint_by_ip takes ip`},
 		{"summary_stats", `{"x":1}`, `parameter "x": unknown parameter: summary_stats takes no parameters`},
 		{"locate_endpoint_by_mac", `{"mac":"aa:bb"}`, `parameter "mac": expected a MAC address`},
