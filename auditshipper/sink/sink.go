@@ -133,8 +133,8 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 }
 
 // classify maps a whole-request result that is not a success to an
-// outcome; split reports that the batch should be halved (413, or a 4xx
-// that may be caused by one bad record).
+// outcome; split reports that the batch should be halved (413, or 422, the
+// answer that names the records as the problem).
 func classify(resp response, err error) (o Outcome, split bool) {
 	if err != nil {
 		reason := "network"
@@ -155,8 +155,16 @@ func classify(resp response, err error) (o Outcome, split bool) {
 		return Outcome{Kind: Retry, Reason: "config", Status: s, Slow: true, Detail: snippet(resp.body)}, false
 	case s == http.StatusRequestEntityTooLarge:
 		return Outcome{Kind: DeadLetter, Reason: "too_large", Status: s, Detail: snippet(resp.body)}, true
-	case s >= 400:
+	case s == http.StatusUnprocessableEntity:
+		// The one whole-request answer documented as "these records are
+		// refused" (the webhook contract): halve down to the bad record.
 		return Outcome{Kind: DeadLetter, Reason: "rejected", Status: s, Detail: snippet(resp.body)}, true
+	case s >= 400:
+		// Any other whole-request 4xx says nothing about a record (a
+		// gateway or proxy answering 400 for a while does this): keep the
+		// records and retry, slowly. Record errors come per item (_bulk),
+		// with a documented code (HEC), or as 422 (webhook).
+		return Outcome{Kind: Retry, Reason: "request_rejected", Status: s, Slow: true, Detail: snippet(resp.body)}, false
 	}
 	return Outcome{Kind: Retry, Reason: "unexpected_status", Status: s, Detail: snippet(resp.body)}, false
 }

@@ -274,3 +274,55 @@ func BenchmarkElasticEncode(b *testing.B) {
 		buf = s.Encode(buf[:0], in)
 	}
 }
+
+// A whole-request 4xx that no sink documents as a record error (a gateway
+// answering 400 for a while) keeps every record for a retry; only the
+// webhook's 422 names the records as the problem.
+func TestWholeRequest400IsRetriedNotDeadLettered(t *testing.T) {
+	wh, err := fakes.NewWebhook("t", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wh.Close()
+	s := sink.NewWebhook(sink.WebhookConfig{URL: wh.URL(), Token: "t", HTTP: fast()})
+	for _, status := range []int{400, 404, 409, 451} {
+		wh.Set(func(int) (int, string) { return status, "" }, nil)
+		out := make([]sink.Outcome, 4)
+		s.Deliver(context.Background(), recs(4), out)
+		if k := kinds(out); k[sink.Retry] != 4 {
+			t.Errorf("webhook Deliver(whole-request %d) kinds = %v, want 4 retries and no dead letter", status, k)
+		}
+	}
+	wh.Set(func(int) (int, string) { return http.StatusUnprocessableEntity, "" }, nil)
+	out := make([]sink.Outcome, 4)
+	s.Deliver(context.Background(), recs(4), out)
+	if k := kinds(out); k[sink.DeadLetter] != 4 {
+		t.Errorf("webhook Deliver(422 for every record) kinds = %v, want 4 dead letters", k)
+	}
+
+	es, err := fakes.NewElastic(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer es.Close()
+	es.Set(func(int) (int, string) { return 400, "" }, nil)
+	e, _ := sink.NewElastic(sink.ElasticConfig{Name: "elasticsearch", URL: es.URL(), Index: "a", HTTP: fast()})
+	out = make([]sink.Outcome, 4)
+	e.Deliver(context.Background(), recs(4), out)
+	if k := kinds(out); k[sink.Retry] != 4 || out[0].Reason != "request_rejected" || !out[0].Slow {
+		t.Errorf("elasticsearch Deliver(whole-request 400) = %+v, want 4 slow request_rejected retries", out)
+	}
+
+	hec, err := fakes.NewHEC("tok", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hec.Close()
+	hec.Set(func(int) (int, string) { return 400, "" }, nil) // no HEC error code in the body
+	h, _ := sink.NewSplunk(sink.SplunkConfig{URL: hec.URL(), Token: "tok", HTTP: fast()})
+	out = make([]sink.Outcome, 4)
+	h.Deliver(context.Background(), recs(4), out)
+	if k := kinds(out); k[sink.Retry] != 4 {
+		t.Errorf("splunk Deliver(400 without a HEC code) kinds = %v, want 4 retries", k)
+	}
+}
