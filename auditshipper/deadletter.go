@@ -111,16 +111,34 @@ func (d *deadLetters) write(ds []deadLetter) error {
 		}
 		d.dirSynced = true
 	}
+	// On any failure the file is cut back to where this write began: a
+	// short write (disk full) must leave no fragment, and the retry writes
+	// the whole batch again, so keeping part of it would duplicate it.
+	fi, err := d.f.Stat()
+	if err != nil {
+		return fmt.Errorf("reading dead-letter file size: %w", err)
+	}
+	start := fi.Size()
 	if _, err := d.f.Write(buf.Bytes()); err != nil {
-		// A short write may have left a partial line; start the next
-		// write on a fresh line so each entry stays parseable.
-		d.f.Write([]byte("\n"))
-		return fmt.Errorf("writing dead-letter file: %w", err)
+		return d.undo(start, fmt.Errorf("writing dead-letter file: %w", err))
 	}
 	if err := d.f.Sync(); err != nil {
-		return fmt.Errorf("syncing dead-letter file: %w", err)
+		return d.undo(start, fmt.Errorf("syncing dead-letter file: %w", err))
 	}
 	return nil
+}
+
+// undo truncates the file back to size after a failed write. Should even
+// that fail, the file is closed and reopened next time, and the fragment is
+// ended with a newline so that later entries stay parseable.
+func (d *deadLetters) undo(size int64, cause error) error {
+	if err := d.f.Truncate(size); err != nil {
+		d.f.Write([]byte("\n"))
+		d.f.Close()
+		d.f = nil
+		return fmt.Errorf("%w (and truncating the fragment: %v)", cause, err)
+	}
+	return cause
 }
 
 func (d *deadLetters) close() {

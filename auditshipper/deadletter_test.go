@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -113,4 +115,77 @@ func TestDeadLetterSyncsDirectoryOfNewFile(t *testing.T) {
 	if n := bytes.Count(b, []byte("\n")); n != 2 {
 		t.Errorf("dead-letter file has %d entries, want 2 (none from the failed write):\n%s", n, b)
 	}
+}
+
+// On a full state disk a dead-letter write fails without leaving a
+// fragment, and the retry after space returns writes each entry once.
+func TestDeadLetterFullDiskLeavesNoFragment(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: mounting a small tmpfs needs root (CI runs as root)")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mounting a 64 KiB tmpfs: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", dir).Run() })
+	d := openDeadLetters(dir, checkpoint.SyncDir)
+	defer d.close()
+	first := []deadLetter{newDeadLetter("webhook", "rejected", 422, "", tail.Line{Data: []byte(`{"id":"first"}`), Path: "/log/a.jsonl"})}
+	if err := d.write(first); err != nil {
+		t.Fatal(err)
+	}
+	// Fill the rest of the file system.
+	filler := filepath.Join(dir, "filler")
+	f, err := os.Create(filler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := bytes.Repeat([]byte("x"), 4096)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			break
+		}
+	}
+	f.Close()
+	before := fileSize(t, d.path)
+	var big []deadLetter
+	for i := range 40 {
+		big = append(big, newDeadLetter("webhook", "rejected", 422, "", tail.Line{Data: []byte(`{"id":"big-` + strings.Repeat("y", 200) + `"}`), Path: "/log/a.jsonl", Offset: int64(i)}))
+	}
+	if err := d.write(big); err == nil {
+		t.Fatal("write on a full disk = nil, want an error")
+	}
+	if got := fileSize(t, d.path); got != before {
+		t.Errorf("dead-letter file after a failed write = %d bytes, want %d (no fragment)", got, before)
+	}
+	os.Remove(filler)
+	if err := d.write(big); err != nil {
+		t.Fatalf("write after space returned = %v", err)
+	}
+	b, err := os.ReadFile(d.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSuffix(b, []byte("\n")), []byte("\n"))
+	if len(lines) != 41 {
+		t.Fatalf("dead-letter file has %d lines, want 41 (1 + 40, each once)", len(lines))
+	}
+	for i, l := range lines {
+		var dl deadLetter
+		if err := json.Unmarshal(l, &dl); err != nil {
+			t.Fatalf("line %d is not an entry: %v: %.80q", i+1, err, l)
+		}
+		if i > 0 && dl.Offset != int64(i-1) {
+			t.Fatalf("line %d has offset %d, want %d", i+1, dl.Offset, i-1)
+		}
+	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
 }
