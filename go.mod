@@ -10,6 +10,8 @@ require (
 
 require github.com/go-json-experiment/json v1.27.2
 
+require go.yaml.in/yaml/v3 v3.0.6
+
 require (
 	github.com/fxamacker/cbor/v2 v2.9.0
 	github.com/x448/float16 v0.8.4 // indirect
@@ -65,7 +67,6 @@ require (
 	golang.org/x/time v0.16.0
 	golang.org/x/tools v0.51.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
-	gopkg.in/yaml.v3 v3.0.1
 	honnef.co/go/tools v0.8.2 // indirect
 )
 
