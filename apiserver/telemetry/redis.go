@@ -6,10 +6,12 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	contract "github.com/meshoptixiq/mesh/common/telemetry"
 )
 
 // StreamPrefix is the stream name prefix the agents write to.
-const StreamPrefix = "meshq:telemetry:"
+const StreamPrefix = contract.StreamPrefix
 
 // Consumer timings.
 const (

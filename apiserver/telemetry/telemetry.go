@@ -20,10 +20,11 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/meshoptixiq/mesh/common/apierror"
+	contract "github.com/meshoptixiq/mesh/common/telemetry"
 )
 
-// Version is the report format this package reads.
-const Version = "meshq.telemetry/v1"
+// Version is the report format this package reads (common/telemetry).
+const Version = contract.Version
 
 // Report is the part of an agent's report the service reads; the TCP, GPU
 // and NCCL sections pass through as the agent wrote them.
@@ -42,23 +43,7 @@ type Report struct {
 }
 
 // Event is one connection event; Node is set on ingest.
-type Event struct {
-	Node          string    `json:"node"`
-	Time          time.Time `json:"time"`
-	Kind          string    `json:"kind"`
-	Src           string    `json:"src"`
-	Dst           string    `json:"dst"`
-	Remote        string    `json:"remote"`
-	PID           uint32    `json:"pid,omitempty"`
-	Comm          string    `json:"comm,omitempty"`
-	Cgroup        uint64    `json:"cgroup,omitempty"`
-	Passive       bool      `json:"passive,omitempty"`
-	DurationUS    int64     `json:"duration_us,omitempty"`
-	SRTTUS        int64     `json:"srtt_us,omitempty"`
-	Retransmits   uint32    `json:"retransmits,omitempty"`
-	BytesAcked    uint64    `json:"bytes_acked,omitempty"`
-	BytesReceived uint64    `json:"bytes_received,omitempty"`
-}
+type Event = contract.Event
 
 // GPUSection is the agent's NVML snapshot.
 type GPUSection struct {
@@ -163,7 +148,7 @@ func New(log *slog.Logger, opts Options) *Service {
 // Register mounts the endpoints. The permission each needs is in the
 // authsidecar's table (authsidecar/rbac/permission.go).
 func (s *Service) Register(r *router.Router) {
-	r.POST("/telemetry/report", s.handleReport)
+	r.POST(contract.ReportPath, s.handleReport)
 	r.GET("/ebpf/metrics", s.handleMetrics)
 	r.GET("/ebpf/events", s.handleEvents)
 	r.GET("/nccl/topology/full", s.handleTopology)

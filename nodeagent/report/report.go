@@ -17,15 +17,19 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/meshoptixiq/mesh/common/telemetry"
 	"github.com/meshoptixiq/mesh/nodeagent/gpu"
 	"github.com/meshoptixiq/mesh/nodeagent/nccl"
 )
 
-// Version names the report format.
-const Version = "meshq.telemetry/v1"
+// The contract's names, declared once in common/telemetry.
+const (
+	Version      = telemetry.Version
+	StreamPrefix = telemetry.StreamPrefix
+)
 
-// StreamPrefix is the Redis stream name prefix; the node name follows.
-const StreamPrefix = "meshq:telemetry:"
+// Event is one connection event of a report.
+type Event = telemetry.Event
 
 // Report is one periodic report of a node.
 type Report struct {
@@ -81,24 +85,6 @@ type TCP struct {
 type Remote struct {
 	Addr        string `json:"addr"`
 	Retransmits uint64 `json:"retransmits"`
-}
-
-// Event is one connection event.
-type Event struct {
-	Time          time.Time `json:"time"`
-	Kind          string    `json:"kind"`
-	Src           string    `json:"src"`
-	Dst           string    `json:"dst"`
-	Remote        string    `json:"remote"` // Dst's address, for filtering
-	PID           uint32    `json:"pid,omitempty"`
-	Comm          string    `json:"comm,omitempty"`
-	Cgroup        uint64    `json:"cgroup,omitempty"`
-	Passive       bool      `json:"passive,omitempty"`
-	DurationUS    int64     `json:"duration_us,omitempty"`
-	SRTTUS        int64     `json:"srtt_us,omitempty"`
-	Retransmits   uint32    `json:"retransmits,omitempty"`
-	BytesAcked    uint64    `json:"bytes_acked,omitempty"`
-	BytesReceived uint64    `json:"bytes_received,omitempty"`
 }
 
 // NCCL is what NCCL said about this node.
@@ -171,7 +157,7 @@ func NewHTTP(base, apiKey string, timeout time.Duration) *HTTPSender {
 		}
 		base = "http://apiserver"
 	}
-	return &HTTPSender{url: strings.TrimRight(base, "/") + "/telemetry/report", apiKey: apiKey,
+	return &HTTPSender{url: strings.TrimRight(base, "/") + telemetry.ReportPath, apiKey: apiKey,
 		client: &http.Client{Timeout: timeout, Transport: tr}}
 }
 
