@@ -100,7 +100,7 @@ func Builtin() []Definition {
 				}
 				d := g.Device(a.String("hostname"))
 				if d == nil {
-					return nil, notFound("no device named %q", a.String("hostname"))
+					return nil, NotFound("no device named %q", a.String("hostname"))
 				}
 				res := rows(detailRow(g, d))
 				res.Graph = g
@@ -274,7 +274,7 @@ func Builtin() []Definition {
 				if d.Iface(name) == nil && !slices.ContainsFunc(g.Links, func(l *graph.Link) bool {
 					return (l.A.Device == d && l.A.Interface == name) || (l.B.Device == d && l.B.Interface == name)
 				}) {
-					return graph.BlastRadius{}, "", notFound("device %q has no interface %q", d.Hostname, name)
+					return graph.BlastRadius{}, "", NotFound("device %q has no interface %q", d.Hostname, name)
 				}
 				return g.BlastInterface(d, name), "interface " + d.Hostname + " " + name, nil
 			}),

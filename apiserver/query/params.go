@@ -110,9 +110,9 @@ func parseArgs(d *Definition, raw map[string]RawValue) (Args, error) {
 				names[i] = p.Name
 			}
 			if len(names) == 0 {
-				return Args{}, badParam(name, "unknown parameter: %s takes no parameters", d.Name)
+				return Args{}, BadParam(name, "unknown parameter: %s takes no parameters", d.Name)
 			}
-			return Args{}, badParam(name, "unknown parameter: %s takes %s", d.Name, strings.Join(names, ", "))
+			return Args{}, BadParam(name, "unknown parameter: %s takes %s", d.Name, strings.Join(names, ", "))
 		}
 	}
 	args := Args{v: make(map[string]any, len(params))}
@@ -121,11 +121,11 @@ func parseArgs(d *Definition, raw map[string]RawValue) (Args, error) {
 		if ok && isNull(r) {
 			// An explicit null is not "absent": a client that sends
 			// "limit": null meant something, and it is not a limit.
-			return Args{}, badParam(p.Name, "expected %s, got null (leave the parameter out to omit it)", p.Type.expected())
+			return Args{}, BadParam(p.Name, "expected %s, got null (leave the parameter out to omit it)", p.Type.expected())
 		}
 		if !ok {
 			if p.Required {
-				return Args{}, badParam(p.Name, "required: %s", p.Type.expected())
+				return Args{}, BadParam(p.Name, "required: %s", p.Type.expected())
 			}
 			if p.Default != nil {
 				args.v[p.Name] = p.Default
@@ -149,7 +149,7 @@ func isNull(r RawValue) bool {
 // a string, not an integer.
 func parseValue(p Param, r RawValue) (any, error) {
 	want := func() error {
-		return badParam(p.Name, "expected %s, got %s", p.Type.expected(), describe(r))
+		return BadParam(p.Name, "expected %s, got %s", p.Type.expected(), describe(r))
 	}
 	switch p.Type {
 	case TypeInt:
@@ -162,7 +162,7 @@ func parseValue(p Param, r RawValue) (any, error) {
 			return nil, want()
 		}
 		if p.Max > p.Min && (int(i) < p.Min || int(i) > p.Max) {
-			return nil, badParam(p.Name, "expected an integer from %d to %d, got %d", p.Min, p.Max, i)
+			return nil, BadParam(p.Name, "expected an integer from %d to %d, got %d", p.Min, p.Max, i)
 		}
 		return int(i), nil
 	case TypeBool:
@@ -188,19 +188,19 @@ func parseValue(p Param, r RawValue) (any, error) {
 		}
 	}
 	if len(s) > MaxStringBytes {
-		return nil, badParam(p.Name, "longer than %d bytes", MaxStringBytes)
+		return nil, BadParam(p.Name, "longer than %d bytes", MaxStringBytes)
 	}
 	switch p.Type {
 	case TypeIP:
 		a, err := facts.ParseAddr(strings.TrimSpace(s))
 		if err != nil {
-			return nil, badParam(p.Name, "expected %s, got %q", p.Type.expected(), clip(s))
+			return nil, BadParam(p.Name, "expected %s, got %q", p.Type.expected(), clip(s))
 		}
 		return a, nil
 	case TypePrefix:
 		pr, err := netip.ParsePrefix(strings.TrimSpace(s))
 		if err != nil {
-			return nil, badParam(p.Name, "expected %s, got %q", p.Type.expected(), clip(s))
+			return nil, BadParam(p.Name, "expected %s, got %q", p.Type.expected(), clip(s))
 		}
 		if a := pr.Addr(); a.Is4In6() && pr.Bits() >= 96 {
 			pr = netip.PrefixFrom(a.Unmap(), pr.Bits()-96)
@@ -209,12 +209,12 @@ func parseValue(p Param, r RawValue) (any, error) {
 	case TypeMAC:
 		m, ok := canonMAC(s)
 		if !ok {
-			return nil, badParam(p.Name, "expected %s, got %q", p.Type.expected(), clip(s))
+			return nil, BadParam(p.Name, "expected %s, got %q", p.Type.expected(), clip(s))
 		}
 		return m, nil
 	}
 	if len(p.Enum) > 0 && !slices.Contains(p.Enum, s) {
-		return nil, badParam(p.Name, "expected one of %s, got %q", strings.Join(p.Enum, ", "), clip(s))
+		return nil, BadParam(p.Name, "expected one of %s, got %q", strings.Join(p.Enum, ", "), clip(s))
 	}
 	return s, nil
 }

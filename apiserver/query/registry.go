@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/meshoptixiq/mesh/apiserver/graph"
+	"github.com/meshoptixiq/mesh/common/apierror"
 	"github.com/meshoptixiq/mesh/common/facts"
 )
 
@@ -160,19 +161,14 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Message }
 
-// Error codes (matching common/apierror).
-const (
-	codeBadRequest = "bad_request"
-	codeNotFound   = "not_found"
-	codeConflict   = "conflict"
-)
-
-func badParam(name, format string, args ...any) *Error {
-	return &Error{Status: 400, Code: codeBadRequest, Message: fmt.Sprintf("parameter %q: ", name) + fmt.Sprintf(format, args...)}
+// BadParam is the 400 for parameter name; the message names it.
+func BadParam(name, format string, args ...any) *Error {
+	return &Error{Status: 400, Code: apierror.BadRequest, Message: fmt.Sprintf("parameter %q: ", name) + fmt.Sprintf(format, args...)}
 }
 
-func notFound(format string, args ...any) *Error {
-	return &Error{Status: 404, Code: codeNotFound, Message: fmt.Sprintf(format, args...)}
+// NotFound is the 404 for a named thing the graph does not have.
+func NotFound(format string, args ...any) *Error {
+	return &Error{Status: 404, Code: apierror.NotFound, Message: fmt.Sprintf(format, args...)}
 }
 
 // Response is one answered page.
@@ -200,20 +196,20 @@ func (r *Registry) Execute(ctx context.Context, d *Definition, env *Env, raw map
 		if s := args.String("cursor"); s != "" {
 			cur, err = decodeCursor(s)
 			if err != nil {
-				return nil, badParam("cursor", "%v", err)
+				return nil, BadParam("cursor", "%v", err)
 			}
 			if cur.query != args.fingerprint(d) {
-				return nil, badParam("cursor", "was issued for a different query or different parameters")
+				return nil, BadParam("cursor", "was issued for a different query or different parameters")
 			}
 			if cur.version != env.Graph.Version {
-				return nil, &Error{Status: 409, Code: codeConflict, Message: fmt.Sprintf(
+				return nil, &Error{Status: 409, Code: apierror.Conflict, Message: fmt.Sprintf(
 					"the graph changed since this cursor was issued (cursor is for version %d, graph is at %d): request the first page again",
 					cur.version, env.Graph.Version)}
 			}
 		}
 	}
 	if env.Writer == nil && d.Write {
-		return nil, &Error{Status: 503, Code: "unavailable", Message: "writes are not available"}
+		return nil, &Error{Status: 503, Code: apierror.Unavailable, Message: "writes are not available"}
 	}
 	res, err := d.Run(ctx, env, args)
 	if err != nil {
@@ -232,7 +228,7 @@ func (r *Registry) Execute(ctx context.Context, d *Definition, env *Env, raw map
 	start, end := 0, total
 	if d.Paged {
 		if cur.offset > total {
-			return nil, badParam("cursor", "points past the end of the answer")
+			return nil, BadParam("cursor", "points past the end of the answer")
 		}
 		start, end = cur.offset, min(cur.offset+args.Int("limit"), total)
 		if end < total {
@@ -259,7 +255,7 @@ func deviceArg(g *graph.Graph, args Args, name string) (*graph.Device, error) {
 	h := args.String(name)
 	d := g.Device(h)
 	if d == nil {
-		return nil, notFound("no device named %q", h)
+		return nil, NotFound("no device named %q", h)
 	}
 	return d, nil
 }

@@ -7,7 +7,6 @@ package fwquery
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -40,14 +39,6 @@ func list(s []string) []string {
 		return []string{}
 	}
 	return s
-}
-
-func badParam(name, format string, args ...any) error {
-	return &query.Error{Status: 400, Code: "bad_request", Message: fmt.Sprintf("parameter %q: ", name) + fmt.Sprintf(format, args...)}
-}
-
-func notFound(format string, args ...any) error {
-	return &query.Error{Status: 404, Code: "not_found", Message: fmt.Sprintf(format, args...)}
 }
 
 var hostnameParam = query.Param{Name: "hostname", Type: query.TypeString, Required: true, Description: "firewall hostname"}
@@ -89,7 +80,7 @@ func Definitions(cache *pathanalysis.Cache) []query.Definition {
 				zones := fw.Policy().Zones()
 				for _, p := range []string{"src_zone", "dst_zone"} {
 					if z := a.String(p); !slices.Contains(zones, z) {
-						return nil, badParam(p, "no zone %q on %s (zones: %s)", z, fw.Device.Hostname, strings.Join(zones, ", "))
+						return nil, query.BadParam(p, "no zone %q on %s (zones: %s)", z, fw.Device.Hostname, strings.Join(zones, ", "))
 					}
 				}
 				res := &query.Result{}
@@ -220,11 +211,11 @@ func firewallArg(ix *pathanalysis.Index, a query.Args) (*pathanalysis.Firewall, 
 	h := a.String("hostname")
 	d := ix.G.Device(h)
 	if d == nil {
-		return nil, notFound("no device named %q", h)
+		return nil, query.NotFound("no device named %q", h)
 	}
 	fw := ix.FirewallOf(d)
 	if fw == nil {
-		return nil, badParam("hostname", "device %q has no firewall policy", h)
+		return nil, query.BadParam("hostname", "device %q has no firewall policy", h)
 	}
 	return fw, nil
 }
@@ -247,7 +238,7 @@ func services(a query.Args) (firewall.Ranges, error) {
 	switch proto {
 	case "icmp":
 		if hasPort {
-			return nil, badParam("dst_port", "icmp has no ports; leave dst_port out or use tcp or udp")
+			return nil, query.BadParam("dst_port", "icmp has no ports; leave dst_port out or use tcp or udp")
 		}
 		return firewall.ServiceSet(firewall.ProtoICMP, nil), nil
 	case "any":
@@ -284,7 +275,7 @@ func pathAnalysis(ix func(*query.Env) *pathanalysis.Index) query.Definition {
 		Run: func(_ context.Context, env *query.Env, a query.Args) (*query.Result, error) {
 			src, dst := a.IP("src_ip"), a.IP("dst_ip")
 			if src.Unmap().Is4() != dst.Unmap().Is4() {
-				return nil, badParam("dst_ip", "%s and src_ip %s are of different address families", dst, src)
+				return nil, query.BadParam("dst_ip", "%s and src_ip %s are of different address families", dst, src)
 			}
 			svc, err := services(a)
 			if err != nil {
@@ -418,7 +409,7 @@ func objectUsage(ix func(*query.Env) *pathanalysis.Index) query.Definition {
 				}
 			}
 			if len(defined) == 0 {
-				return nil, notFound("no firewall has an address object named %q", name)
+				return nil, query.NotFound("no firewall has an address object named %q", name)
 			}
 			res.Extra = map[string]any{"defined_on": defined}
 			return res, nil
