@@ -33,7 +33,7 @@ bench-deps: deps
 
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -trimpath -o $(BIN)/ $(addprefix ./,$(DAEMONS))
+	$(GO) build -trimpath -buildvcs=auto -o $(BIN)/ $(addprefix ./,$(DAEMONS))
 
 # run starts the whole pod on this machine on embedded defaults with a demo
 # network, and prints how to call it.

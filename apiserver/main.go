@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/meshoptixiq/mesh/common/obs"
 )
 
 func main() {
@@ -30,6 +32,7 @@ const usage = `usage:
                                               load meshq.facts/v1 documents into the store
   apiserver demo [--devices N] [--seed S] [-o FILE]
                                               write a generated demo network (facts document)
+  apiserver version                           print the version and VCS revision
   apiserver probe [PATH]                      exit 0 if the server on API_LISTEN answers 200 on PATH
                                               (default /health/ready): the pod's exec probe
 `
@@ -48,6 +51,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return demoCmd(args[1:], stdout, stderr)
 	case "probe":
 		return probeCmd(ctx, args[1:], getenv, stdout)
+	case "version", "--version", "-version":
+		_, err := fmt.Fprintln(stdout, "apiserver", obs.ReadBuild())
+		return err
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil

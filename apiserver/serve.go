@@ -58,7 +58,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	metrics := obs.NewRegistry()
+	metrics := obs.NewRegistry("apiserver")
 
 	var bc *broadcast.Broadcaster
 	var redisPing func(context.Context) error

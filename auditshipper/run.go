@@ -25,6 +25,10 @@ import (
 // run is the whole daemon: main only supplies the signal context and the
 // process environment, so tests drive it exactly as the binary does.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if obs.IsVersionFlag(args) {
+		_, err := fmt.Fprintln(stdout, "auditshipper", obs.ReadBuild())
+		return err
+	}
 	if len(args) > 0 {
 		return fmt.Errorf("unexpected arguments %q: auditshipper is configured by environment variables (see auditshipper/README.md)", args)
 	}
@@ -44,7 +48,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("SHIPPER_STATE_DIR: %w (move the damaged checkpoint files away to start over from the beginning of the logs)", err)
 	}
-	reg := obs.NewRegistry()
+	reg := obs.NewRegistry("auditshipper")
 	tailer, err := tail.New(tail.Config{
 		Pattern: cfg.Path, PollInterval: cfg.PollInterval, RotateWait: cfg.RotateWait,
 		BatchBytes: cfg.BatchBytes, BatchRecords: cfg.BatchRecords, MaxLineBytes: cfg.MaxLineBytes,

@@ -63,7 +63,7 @@ func classIndex(status int) int {
 }
 
 func newMetrics() *metrics {
-	reg := obs.NewRegistry()
+	reg := obs.NewRegistry("authsidecar")
 	f := func(c prometheus.Collector) { reg.MustRegister(c) }
 	m := &metrics{reg: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "authsidecar_requests_total",

@@ -23,6 +23,10 @@ import (
 
 // run is the whole daemon; main and the tests call it the same way.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if obs.IsVersionFlag(args) {
+		_, err := fmt.Fprintln(stdout, "authsidecar", obs.ReadBuild())
+		return err
+	}
 	if len(args) > 0 {
 		return fmt.Errorf("unexpected arguments %q: the sidecar is configured through its environment (see README.md)", args)
 	}

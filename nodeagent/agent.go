@@ -33,6 +33,10 @@ import (
 // run is the whole agent; main and the tests call it alike. With the
 // argument "topo" it prints the GPU topology matrix and exits.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if obs.IsVersionFlag(args) {
+		_, err := fmt.Fprintln(stdout, "nodeagent", obs.ReadBuild())
+		return err
+	}
 	fs := flag.NewFlagSet("nodeagent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -73,7 +77,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer a.close()
 
-	reg := obs.NewRegistry()
+	reg := obs.NewRegistry("nodeagent")
 	reg.MustRegister(a.stats.Collector(), a)
 	ln, err := lifecycle.Listen(cfg.Listen)
 	if err != nil {

@@ -48,7 +48,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "nodeagent")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-buildvcs=true", "-o", binary, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building nodeagent: %v\n%s", err, out)
 		os.Exit(1)
 	}
@@ -195,14 +195,15 @@ func (p *agentProc) get(t *testing.T, path string) string {
 }
 
 // stableMetrics drops the families whose values legitimately vary between
-// runs: the Go runtime, the process, and report counts (timing).
+// runs: the Go runtime, the process, the build (its revision) and report
+// counts (timing).
 func stableMetrics(page string) string {
 	var out []string
 	sc := bufio.NewScanner(strings.NewReader(page))
 	for sc.Scan() {
 		l := sc.Text()
 		name := strings.TrimPrefix(strings.TrimPrefix(l, "# HELP "), "# TYPE ")
-		if strings.HasPrefix(name, "go_") || strings.HasPrefix(name, "process_") ||
+		if strings.HasPrefix(name, "go_") || strings.HasPrefix(name, "process_") || strings.HasPrefix(name, "meshq_build_info") ||
 			strings.HasPrefix(name, "meshq_nodeagent_reports_total") {
 			continue
 		}
@@ -527,6 +528,17 @@ func TestEBPFFallback(t *testing.T) {
 		if !strings.Contains(page, want) {
 			t.Errorf("/metrics lacks %q", strings.TrimSpace(want))
 		}
+	}
+}
+
+// The built binary says which revision it was built from.
+func TestVersion(t *testing.T) {
+	out, err := exec.Command(binary, "--version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("nodeagent --version: %v\n%s", err, out)
+	}
+	if s := string(out); !strings.HasPrefix(s, "nodeagent ") || !strings.Contains(s, "(revision ") || strings.Contains(s, "revision unknown") {
+		t.Errorf("nodeagent --version = %q, want the name, the module version and the VCS revision", s)
 	}
 }
 

@@ -18,11 +18,12 @@ func NewLogger(w io.Writer, level slog.Level, daemon string) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})).With("daemon", daemon)
 }
 
-// NewRegistry returns a registry with the Go runtime and process collectors,
-// owned by one daemon rather than the global default.
-func NewRegistry() *prometheus.Registry {
+// NewRegistry returns daemon's registry (owned by it rather than the global
+// default) with the Go runtime and process collectors and
+// meshq_build_info.
+func NewRegistry(daemon string) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfoCollector(daemon))
 	return reg
 }
 
