@@ -98,11 +98,6 @@ func (a *API) getQuery(ctx *fasthttp.RequestCtx) {
 	writeJSON(ctx, 200, describeDefinition(d))
 }
 
-// executeBody is the body of POST /queries/{name}/execute.
-type executeBody struct {
-	Parameters map[string]query.RawValue `json:"parameters"`
-}
-
 // decodeExecuteBody parses {"parameters": {...}} (an empty body is no
 // parameters), refusing any other shape: a body that is not an object
 // (null included), other keys, parameters that are not an object. It
