@@ -32,11 +32,21 @@ func (r *Reader) Errorf(name, format string, args ...any) {
 // Err joins every recorded problem; nil when there were none.
 func (r *Reader) Err() error { return errors.Join(r.errs...) }
 
-// Lookup returns the trimmed value and whether it is set and non-empty.
+// Lookup returns the trimmed value and whether it is set and non-empty. A
+// value still holding a placeholder of the example manifests
+// ("replace-with-…", k8s/secrets.example.yaml) is an error: a pod applied
+// with the example Secret must not start on a guessable key.
 func (r *Reader) Lookup(name string) (string, bool) {
 	v := strings.TrimSpace(r.getenv(name))
+	if strings.Contains(strings.ToLower(v), PlaceholderMark) {
+		r.Errorf(name, "still holds the example placeholder (%s…); set the real value", PlaceholderMark)
+		return "", false
+	}
 	return v, v != ""
 }
+
+// PlaceholderMark begins every placeholder in the example manifests.
+const PlaceholderMark = "replace-with-"
 
 // String returns the value or def when unset.
 func (r *Reader) String(name, def string) string {

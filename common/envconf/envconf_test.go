@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -144,5 +145,33 @@ func TestRedactURL(t *testing.T) {
 		if got := RedactURL(in); got != want {
 			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// Every non-empty value of the example Secrets is a placeholder the
+// daemons refuse to start with, naming the variable.
+func TestExampleSecretPlaceholdersRefused(t *testing.T) {
+	b, err := os.ReadFile("../../k8s/secrets.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		name, value, ok := strings.Cut(strings.TrimSpace(line), ": ")
+		value = strings.Trim(value, `"`)
+		if !ok || value == "" || strings.ContainsAny(name, " #") || name != strings.ToUpper(name) {
+			continue
+		}
+		n++
+		r := New(func(string) string { return value })
+		if got := r.String(name, "default"); got != "default" {
+			t.Errorf("String(%s=%q) = %q, want the default: the placeholder is not a value", name, value, got)
+		}
+		if err := r.Err(); err == nil || !strings.Contains(err.Error(), name+": still holds the example placeholder") {
+			t.Errorf("reading %s=%q: error = %v, want one naming %s as a placeholder", name, value, err, name)
+		}
+	}
+	if n < 4 {
+		t.Errorf("found %d placeholder values in secrets.example.yaml, want the API key, Redis password and URLs", n)
 	}
 }
