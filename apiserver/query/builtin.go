@@ -37,7 +37,7 @@ var hostnameParam = Param{Name: "hostname", Type: TypeString, Required: true, De
 func Builtin() []Definition {
 	return []Definition{
 		{
-			Name: "summary_stats", Description: "Counts of everything in the graph, in one row.",
+			Name: "summary_stats", Memo: true, Description: "Counts of everything in the graph, in one row.",
 			Columns: []string{"devices", "interfaces", "endpoints", "ip_addresses", "subnets", "vlans", "links", "firewall_rules"},
 			Run: func(_ context.Context, env *Env, _ Args) (*Result, error) {
 				s := env.Graph.Stats()
@@ -119,7 +119,7 @@ func Builtin() []Definition {
 			},
 		},
 		{
-			Name: "interfaces_down", Description: "Interfaces administratively up but operationally down.",
+			Name: "interfaces_down", Memo: true, Description: "Interfaces administratively up but operationally down.",
 			Columns: interfaceColumns, Paged: true,
 			Run: func(_ context.Context, env *Env, _ Args) (*Result, error) {
 				return interfaceRows(env.Graph, func(i *graph.Interface) bool { return isTrue(i.AdminUp) && isFalse(i.OperUp) }), nil
@@ -155,7 +155,7 @@ func Builtin() []Definition {
 			},
 		},
 		{
-			Name: "topology_full", Description: "Every link in the network.",
+			Name: "topology_full", Memo: true, Description: "Every link in the network.",
 			Columns: linkColumns, Paged: true,
 			Run: func(_ context.Context, env *Env, _ Args) (*Result, error) {
 				return linkRows(env.Graph, func(*graph.Link) bool { return true }), nil
@@ -246,7 +246,7 @@ func Builtin() []Definition {
 			},
 		},
 		{
-			Name: "subnets_all", Description: "Every subnet configured on an interface, with how many addresses it holds and which devices sit in it.",
+			Name: "subnets_all", Memo: true, Description: "Every subnet configured on an interface, with how many addresses it holds and which devices sit in it.",
 			Columns: []string{"subnet", "vrf", "ip_count", "devices"}, Paged: true,
 			Run: func(_ context.Context, env *Env, _ Args) (*Result, error) {
 				return lazy(env.Graph.Subnets, nil, func(s *graph.Subnet) []any {
@@ -319,7 +319,7 @@ func Builtin() []Definition {
 			},
 		},
 		{
-			Name: "bgp_sessions_down", Description: "BGP sessions whose state is not established.",
+			Name: "bgp_sessions_down", Memo: true, Description: "BGP sessions whose state is not established.",
 			Columns: bgpColumns, Paged: true,
 			Run: func(_ context.Context, env *Env, _ Args) (*Result, error) {
 				res := &Result{}
@@ -334,12 +334,12 @@ func Builtin() []Definition {
 			},
 		},
 		{
-			Name: "hygiene_duplicate_ips", Description: "Addresses owned by more than one interface or endpoint in the same VRF.",
+			Name: "hygiene_duplicate_ips", Memo: true, Description: "Addresses owned by more than one interface or endpoint in the same VRF.",
 			Columns: []string{"ip", "vrf", "owners"}, Paged: true,
 			Run: func(_ context.Context, env *Env, _ Args) (*Result, error) { return duplicateIPs(env.Graph), nil },
 		},
 		{
-			Name: "hygiene_orphan_devices", Description: "Devices with no neighbor link in either direction.",
+			Name: "hygiene_orphan_devices", Memo: true, Description: "Devices with no neighbor link in either direction.",
 			Columns: []string{"hostname", "mgmt_ip", "vendor", "role", "site"}, Paged: true,
 			Run: func(_ context.Context, env *Env, _ Args) (*Result, error) {
 				res := &Result{}
@@ -370,7 +370,7 @@ func Builtin() []Definition {
 				return nil, false
 			}),
 		{
-			Name: "hygiene_interfaces_no_description", Description: "Operationally up interfaces without a description.",
+			Name: "hygiene_interfaces_no_description", Memo: true, Description: "Operationally up interfaces without a description.",
 			Columns: interfaceColumns, Paged: true,
 			Run: func(_ context.Context, env *Env, _ Args) (*Result, error) {
 				return interfaceRows(env.Graph, func(i *graph.Interface) bool { return isTrue(i.OperUp) && strings.TrimSpace(i.Description) == "" }), nil
@@ -387,7 +387,7 @@ func rows(r ...[]any) *Result { return &Result{Rows: r} }
 
 func summaryBy(field string, key func(*graph.Device) string) Definition {
 	return Definition{
-		Name: "summary_by_" + field, Description: "Device count per " + field + ".",
+		Name: "summary_by_" + field, Memo: true, Description: "Device count per " + field + ".",
 		Columns: []string{field, "devices"},
 		Run: func(_ context.Context, env *Env, _ Args) (*Result, error) {
 			counts := map[string]int{}
@@ -614,7 +614,7 @@ func duplicateIPs(g *graph.Graph) *Result {
 
 func mismatchQuery(name, desc, col string, value func(*graph.Interface) (any, bool)) Definition {
 	return Definition{
-		Name: name, Description: desc,
+		Name: name, Description: desc, Memo: true,
 		Columns: []string{"a_hostname", "a_interface", "a_" + col, "b_hostname", "b_interface", "b_" + col}, Paged: true,
 		Run: func(_ context.Context, env *Env, _ Args) (*Result, error) {
 			res := &Result{}

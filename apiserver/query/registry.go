@@ -43,6 +43,11 @@ type Definition struct {
 	Paged bool
 	// Write marks a query that changes the graph (update_device_metadata).
 	Write bool
+	// Memo marks an expensive query whose answer depends only on the graph
+	// version and its parameters (hygiene, summaries, whole-graph lists):
+	// it is computed once per version and parameters and kept (bounded),
+	// and its computations run under a concurrency limit of their own.
+	Memo bool
 	// Run answers the query. Rows must come out in a stable order so that
 	// cursors address the same rows on every call against one version.
 	Run func(ctx context.Context, env *Env, args Args) (*Result, error)
@@ -97,10 +102,11 @@ type Result struct {
 type Registry struct {
 	defs  map[string]*Definition
 	names []string
+	memo  *memo
 }
 
 // NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{defs: map[string]*Definition{}} }
+func NewRegistry() *Registry { return &Registry{defs: map[string]*Definition{}, memo: newMemo()} }
 
 // Register adds definitions; a duplicate or malformed one is an error, so a
 // query can never be defined twice.
@@ -115,6 +121,9 @@ func (r *Registry) Register(defs ...Definition) error {
 		}
 		if d.Tier == "" {
 			d.Tier = TierCommunity
+		}
+		if d.Memo && d.Write {
+			return fmt.Errorf("registering query %q: a write cannot be memoized", d.Name)
 		}
 		for _, p := range d.Params {
 			if p.Name == "limit" || p.Name == "cursor" {
@@ -211,7 +220,12 @@ func (r *Registry) Execute(ctx context.Context, d *Definition, env *Env, raw map
 	if env.Writer == nil && d.Write {
 		return nil, &Error{Status: 503, Code: apierror.Unavailable, Message: "writes are not available"}
 	}
-	res, err := d.Run(ctx, env, args)
+	var res *Result
+	if d.Memo {
+		res, err = r.memo.get(ctx, d, args, env.Graph.Version, func() (*Result, error) { return d.Run(ctx, env, args) })
+	} else {
+		res, err = d.Run(ctx, env, args)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -94,7 +94,7 @@ func Definitions(cache *pathanalysis.Cache) []query.Definition {
 		},
 		rulesMatching(ix),
 		{
-			Name: "firewall_permissive_rules", Description: "Enabled permit rules whose source and destination are any (every IPv4 or every IPv6 address, however written).",
+			Name: "firewall_permissive_rules", Memo: true, Description: "Enabled permit rules whose source and destination are any (every IPv4 or every IPv6 address, however written).",
 			Columns: withColumns("any_service"), Paged: true,
 			Run: func(ctx context.Context, env *query.Env, _ query.Args) (*query.Result, error) {
 				res := &query.Result{}
@@ -114,7 +114,7 @@ func Definitions(cache *pathanalysis.Cache) []query.Definition {
 		},
 		objectUsage(ix),
 		{
-			Name: "deny_rules_summary", Description: "Deny, drop and reject rules per firewall with their hit counts; summary totals them per firewall.",
+			Name: "deny_rules_summary", Memo: true, Description: "Deny, drop and reject rules per firewall with their hit counts; summary totals them per firewall.",
 			Columns: withColumns(), Paged: true,
 			Run: func(ctx context.Context, env *query.Env, _ query.Args) (*query.Result, error) {
 				res := &query.Result{}
@@ -151,7 +151,7 @@ func Definitions(cache *pathanalysis.Cache) []query.Definition {
 		},
 		shadowed(ix),
 		{
-			Name: "hygiene_unused_rules", Description: "Rules whose hit count is known and zero.",
+			Name: "hygiene_unused_rules", Memo: true, Description: "Rules whose hit count is known and zero.",
 			Columns: ruleColumns, Paged: true,
 			Run: func(ctx context.Context, env *query.Env, _ query.Args) (*query.Result, error) {
 				res := &query.Result{}
@@ -170,7 +170,7 @@ func Definitions(cache *pathanalysis.Cache) []query.Definition {
 			},
 		},
 		{
-			Name: "hygiene_unused_objects", Description: "Address and service objects that no rule references, directly or through groups (an object only an unused group holds is unused too).",
+			Name: "hygiene_unused_objects", Memo: true, Description: "Address and service objects that no rule references, directly or through groups (an object only an unused group holds is unused too).",
 			Columns: []string{"hostname", "kind", "object", "type", "value"}, Paged: true,
 			Run: func(ctx context.Context, env *query.Env, _ query.Args) (*query.Result, error) {
 				res := &query.Result{}
@@ -419,7 +419,7 @@ func objectUsage(ix func(*query.Env) *pathanalysis.Index) query.Definition {
 
 func shadowed(ix func(*query.Env) *pathanalysis.Index) query.Definition {
 	return query.Definition{
-		Name: "hygiene_shadowed_rules",
+		Name: "hygiene_shadowed_rules", Memo: true,
 		Description: "Enabled rules that can never match because the enabled rules before them together cover their whole " +
 			"match space (zones × source × destination × services). shadowed_by lists the earlier rules that take its traffic; " +
 			"different_action says whether one of them acts differently. Exact: never a false positive.",
