@@ -271,26 +271,7 @@ func TestRotatedFilesNeverFollowedAreFound(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tl.closeAll()
-	ctx := context.Background()
-	out := make(chan *Batch, 100)
-	step := func() []string {
-		t.Helper()
-		tl.scan()
-		if _, err := tl.readAll(ctx, out); err != nil {
-			t.Fatal(err)
-		}
-		if err := tl.flush(ctx, out); err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for len(out) > 0 {
-			b := <-out
-			got = append(got, lines(b)...)
-			tl.Confirm(b)
-		}
-		sort.Strings(got)
-		return got
-	}
+	step := stepper(t, tl)
 	if diff := cmp.Diff([]string{`{"id":"a1"}`, `{"id":"a2"}`}, step()); diff != "" {
 		t.Fatalf("first read (-want +got):\n%s", diff)
 	}
@@ -368,26 +349,7 @@ func TestStrangersBesideTheLogAreNotShipped(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tl.closeAll()
-	ctx := context.Background()
-	out := make(chan *Batch, 100)
-	step := func() []string {
-		t.Helper()
-		tl.scan()
-		if _, err := tl.readAll(ctx, out); err != nil {
-			t.Fatal(err)
-		}
-		if err := tl.flush(ctx, out); err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for len(out) > 0 {
-			b := <-out
-			got = append(got, lines(b)...)
-			tl.Confirm(b)
-		}
-		sort.Strings(got)
-		return got
-	}
+	step := stepper(t, tl)
 	if diff := cmp.Diff([]string{`{"id":"a1"}`}, step()); diff != "" {
 		t.Fatalf("first read (-want +got):\n%s", diff)
 	}
@@ -407,5 +369,31 @@ func TestStrangersBesideTheLogAreNotShipped(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string(nil), step()); diff != "" {
 		t.Errorf("after strangers grew (-want +got):\n%s", diff)
+	}
+}
+
+// stepper drives tl one round as Run does (scan, read, flush) and returns
+// the lines of that round, confirmed and sorted, so that a test decides
+// exactly what happens between two scans.
+func stepper(t *testing.T, tl *Tailer) func() []string {
+	ctx := context.Background()
+	out := make(chan *Batch, 100)
+	return func() []string {
+		t.Helper()
+		tl.scan()
+		if _, err := tl.readAll(ctx, out); err != nil {
+			t.Fatal(err)
+		}
+		if err := tl.flush(ctx, out); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for len(out) > 0 {
+			b := <-out
+			got = append(got, lines(b)...)
+			tl.Confirm(b)
+		}
+		sort.Strings(got)
+		return got
 	}
 }
