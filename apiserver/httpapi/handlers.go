@@ -113,7 +113,7 @@ func decodeExecuteBody(raw []byte) (map[string]query.RawValue, string) {
 			var v any
 			return nil, jsonProblem(raw, json.Unmarshal(raw, &v), want)
 		}
-		return nil, fmt.Sprintf("the body must be a JSON object %s, not %s", want, jsonValueKind(raw))
+		return nil, fmt.Sprintf("the body must be a JSON object %s, not %s", want, query.DescribeJSON(raw))
 	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &top); err != nil {
@@ -129,30 +129,13 @@ func decodeExecuteBody(raw []byte) (map[string]query.RawValue, string) {
 		return nil, ""
 	}
 	if p = bytes.TrimSpace(p); len(p) == 0 || p[0] != '{' {
-		return nil, fmt.Sprintf("parameters must be a JSON object, not %s (want %s)", jsonValueKind(p), want)
+		return nil, fmt.Sprintf("parameters must be a JSON object, not %s (want %s)", query.DescribeJSON(p), want)
 	}
 	var params map[string]query.RawValue
 	if err := json.Unmarshal(p, &params); err != nil {
 		return nil, jsonProblem(raw, err, want)
 	}
 	return params, ""
-}
-
-// jsonValueKind names the kind of a valid JSON value, for messages.
-func jsonValueKind(v []byte) string {
-	switch v[0] {
-	case '"':
-		return "a string"
-	case '[':
-		return "an array"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	case '{':
-		return "an object"
-	}
-	return "a number"
 }
 
 func clipKey(k string) string {

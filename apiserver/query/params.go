@@ -149,7 +149,7 @@ func isNull(r RawValue) bool {
 // a string, not an integer.
 func parseValue(p Param, r RawValue) (any, error) {
 	want := func() error {
-		return BadParam(p.Name, "expected %s, got %s", p.Type.expected(), describe(r))
+		return BadParam(p.Name, "expected %s, got %s", p.Type.expected(), DescribeJSON(r))
 	}
 	switch p.Type {
 	case TypeInt:
@@ -234,8 +234,9 @@ func plainString(r RawValue) (string, bool) {
 	return string(body), true
 }
 
-// describe names the JSON type of r for error messages.
-func describe(r RawValue) string {
+// DescribeJSON names the JSON type of r (with a clipped value for strings
+// and numbers) for error messages.
+func DescribeJSON(r RawValue) string {
 	t := bytes.TrimSpace(r)
 	if len(t) == 0 {
 		return "nothing"
