@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/meshoptixiq/mesh/authsidecar/auditlog"
 	"github.com/meshoptixiq/mesh/authsidecar/auth"
@@ -76,9 +77,11 @@ func (s *sidecar) parseError(ctx *fasthttp.RequestCtx, err error) {
 	status, code, msg := fasthttp.StatusBadRequest, apierror.BadRequest, "malformed request"
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		status, code, msg = fasthttp.StatusRequestEntityTooLarge, apierror.TooLarge, "request body too large"
+		status, code, msg = fasthttp.StatusRequestEntityTooLarge, apierror.TooLarge,
+			"request body larger than "+strconv.FormatInt(s.cfg.MaxBodyBytes, 10)+" bytes; raise MAX_BODY_BYTES to accept it"
 	case strings.Contains(err.Error(), "too big") || strings.Contains(err.Error(), "small read buffer"):
-		status, code, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, apierror.BadRequest, "request headers too large"
+		status, code, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, apierror.BadRequest,
+			"request headers larger than "+strconv.FormatInt(s.cfg.MaxHeaderBytes, 10)+" bytes; raise MAX_HEADER_BYTES to accept them"
 	case errors.Is(err, fasthttp.ErrTimeout) || isTimeout(err):
 		status, code, msg = fasthttp.StatusRequestTimeout, apierror.Timeout, "request not received in time"
 	}
@@ -134,15 +137,24 @@ func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
 	r.path = string(ctx.Path())
 
 	switch r.path {
-	case "/livez":
-		ctx.SetContentType("application/json")
-		ctx.SetBodyString(`{"status":"ok"}`)
-		return
-	case "/readyz":
-		s.readyz(ctx)
-		return
-	case "/metrics":
-		s.metricsHandler(ctx)
+	case "/livez", "/readyz", "/metrics", "/auth/config":
+		// The sidecar's own unauthenticated endpoints: read-only.
+		if !ctx.IsGet() && !ctx.IsHead() {
+			ctx.Response.Header.Set("Allow", "GET, HEAD")
+			apierror.Write(ctx, fasthttp.StatusMethodNotAllowed, apierror.MethodNotAllowed, "use GET or HEAD")
+			return
+		}
+		switch r.path {
+		case "/livez":
+			ctx.SetContentType("application/json")
+			ctx.SetBodyString(`{"status":"ok"}`)
+		case "/readyz":
+			s.readyz(ctx)
+		case "/metrics":
+			s.metricsHandler(ctx)
+		default:
+			s.authConfig(ctx)
+		}
 		return
 	}
 	r.perm = rbac.PermissionFor(r.path)
@@ -600,6 +612,16 @@ func (s *sidecar) readyz(ctx *fasthttp.RequestCtx) {
 	ctx.SetBody(body)
 }
 
+// authConfig answers GET /auth/config: what a client needs to log in
+// (meshq login), nothing secret.
+func (s *sidecar) authConfig(ctx *fasthttp.RequestCtx) {
+	writeJSON(ctx, fasthttp.StatusOK, struct {
+		AuthMode string `json:"auth_mode"`
+		Issuer   string `json:"issuer"`
+		ClientID string `json:"client_id"`
+	}{s.cfg.AuthMode, s.cfg.OIDCIssuer, s.cfg.OIDCClientID})
+}
+
 // rbacReload handles POST /admin/rbac/reload.
 func (s *sidecar) rbacReload(ctx *fasthttp.RequestCtx, r *reqState) {
 	if !ctx.IsPost() {
@@ -654,7 +676,7 @@ func (s *sidecar) tokens(ctx *fasthttp.RequestCtx, r *reqState) {
 		case ctx.IsPost():
 			var in struct {
 				Name      string `json:"name"`
-				ExpiresIn int64  `json:"expires_in"` // seconds
+				ExpiresIn *int64 `json:"expires_in"` // seconds; absent: PAT_DEFAULT_TTL
 			}
 			if body := ctx.PostBody(); len(body) > 0 {
 				dec := json.NewDecoder(strings.NewReader(string(body)))
@@ -665,15 +687,20 @@ func (s *sidecar) tokens(ctx *fasthttp.RequestCtx, r *reqState) {
 				}
 			}
 			ttl := s.cfg.PATDefaultTTL
-			if in.ExpiresIn < 0 || time.Duration(in.ExpiresIn)*time.Second > s.cfg.PATMaxTTL {
-				apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, "expires_in must be between 1 and "+strconv.Itoa(int(s.cfg.PATMaxTTL/time.Second))+" seconds")
-				return
-			}
-			if in.ExpiresIn > 0 {
-				ttl = time.Duration(in.ExpiresIn) * time.Second
+			if in.ExpiresIn != nil {
+				// Given is given: 0 is an error, not "the default".
+				if *in.ExpiresIn < 1 || *in.ExpiresIn > int64(s.cfg.PATMaxTTL/time.Second) {
+					apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, "expires_in must be between 1 and "+strconv.Itoa(int(s.cfg.PATMaxTTL/time.Second))+" seconds (omit it for the default)")
+					return
+				}
+				ttl = time.Duration(*in.ExpiresIn) * time.Second
 			}
 			if len(in.Name) > 100 {
 				apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, "name is longer than 100 characters")
+				return
+			}
+			if i := strings.IndexFunc(in.Name, unicode.IsControl); i >= 0 {
+				apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, "name contains a control character at byte "+strconv.Itoa(i))
 				return
 			}
 			secret, t, err := s.pats.Create(ctx, owner, in.Name, r.ident.Groups, ttl)
