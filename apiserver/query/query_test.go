@@ -505,3 +505,35 @@ func TestRegistry(t *testing.T) {
 		t.Errorf("Register(param limit) = %v, want a reserved-parameter error", err)
 	}
 }
+
+// A Junos edge: lo0 at MTU 65536 (as Junos reports it) and an uplink whose
+// MTU and speed the collector could not read (null). The document is
+// accepted, and an unknown end is never a mismatch; the one known
+// mismatch (1514 against 9192) is still found.
+func TestJunosEdgeUnknownsAreNotMismatches(t *testing.T) {
+	doc, err := facts.Parse([]byte(`{"schema": "meshq.facts/v1", "devices": [
+	  {"hostname": "edge1", "vendor": "juniper", "os": "junos", "interfaces": [
+	    {"name": "lo0", "mtu": 65536, "speed_mbps": null, "ips": ["192.0.2.1/32"]},
+	    {"name": "xe-0/0/0", "mtu": null, "speed_mbps": null, "oper_up": null, "ips": ["198.51.100.0/31"]},
+	    {"name": "xe-0/0/1", "mtu": 1514, "speed_mbps": 10000, "ips": ["198.51.100.2/31"]}],
+	   "neighbors": [
+	    {"local_interface": "xe-0/0/0", "remote_hostname": "core1", "remote_interface": "Ethernet1"},
+	    {"local_interface": "xe-0/0/1", "remote_hostname": "core1", "remote_interface": "Ethernet2"}]},
+	  {"hostname": "core1", "vendor": "arista", "os": "eos", "interfaces": [
+	    {"name": "Ethernet1", "mtu": 9192, "speed_mbps": 10000, "ips": ["198.51.100.1/31"]},
+	    {"name": "Ethernet2", "mtu": 9192, "speed_mbps": 10000, "ips": ["198.51.100.3/31"]}]}]}`))
+	if err != nil {
+		t.Fatalf("Parse(junos edge) = %v, want nil", err)
+	}
+	g := graph.Build(1, doc.Devices, graph.Options{RootRoles: graph.DefaultRootRoles()})
+	resp := run(t, g, "hygiene_mtu_mismatch", "")
+	if len(resp.Rows) != 1 {
+		t.Fatalf("hygiene_mtu_mismatch rows = %v, want only the xe-0/0/1 link", resp.Rows)
+	}
+	row := resp.Rows[0]
+	ends := []any{row[0], row[1], row[2], row[3], row[4], row[5]}
+	if !cmp.Equal(ends, []any{"core1", "Ethernet2", 9192, "edge1", "xe-0/0/1", 1514}) && !cmp.Equal(ends, []any{"edge1", "xe-0/0/1", 1514, "core1", "Ethernet2", 9192}) {
+		t.Errorf("hygiene_mtu_mismatch = %v, want the xe-0/0/1 (1514) / Ethernet2 (9192) link", row)
+	}
+	checkRows(t, g, "hygiene_speed_mismatch", "", [][]any{})
+}

@@ -190,3 +190,23 @@ func TestParseDesignExample(t *testing.T) {
 		t.Errorf("Parse(DESIGN.md example) = %+v, want core-sw-01 with its interface and rule", d)
 	}
 }
+
+// Junos reports MTU 65536 on lo0 and internal interfaces, and collectors
+// send null for what they could not read: both are accepted, and the nulls
+// stay unknown (zero / nil), never false or a value.
+func TestParseJunosLoopbackAndUnknowns(t *testing.T) {
+	doc, err := Parse([]byte(`{"schema": "meshq.facts/v1", "devices": [{"hostname": "edge1", "vendor": "juniper", "os": "junos",
+	  "interfaces": [
+	    {"name": "lo0", "mtu": 65536, "speed_mbps": null, "admin_up": true, "oper_up": null, "ips": ["192.0.2.1/32"]},
+	    {"name": "ge-0/0/0", "mtu": null, "speed_mbps": null, "admin_up": null, "oper_up": null, "access_vlan": null}]}]}`))
+	if err != nil {
+		t.Fatalf("Parse() = %v, want nil", err)
+	}
+	lo, ge := doc.Devices[0].Interfaces[0], doc.Devices[0].Interfaces[1]
+	if lo.MTU != 65536 || lo.SpeedMbps != 0 || lo.OperUp != nil || lo.AdminUp == nil || !*lo.AdminUp {
+		t.Errorf("lo0 = mtu %d speed %d oper_up %v admin_up %v, want 65536, 0 (unknown), nil, true", lo.MTU, lo.SpeedMbps, lo.OperUp, lo.AdminUp)
+	}
+	if ge.MTU != 0 || ge.AdminUp != nil || ge.OperUp != nil || ge.AccessVLAN != 0 {
+		t.Errorf("ge-0/0/0 = %+v, want every null unknown", ge)
+	}
+}

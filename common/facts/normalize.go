@@ -98,7 +98,7 @@ const (
 	maxNameLen = 255
 	maxTextLen = 4096
 	maxVLAN    = 4094
-	maxMTU     = 65535
+	maxMTU     = 1 << 20 // Junos loopbacks report 65536; leave room above
 	maxASN     = 1<<32 - 1
 )
 
@@ -390,7 +390,7 @@ func normInterface(ps *problems, dp string, j int, ifc *Interface) {
 		ps.add(at(dp, "interfaces", j, "speed_mbps"), "negative")
 	}
 	if ifc.MTU < 0 || ifc.MTU > maxMTU {
-		ps.add(at(dp, "interfaces", j, "mtu"), "not an MTU (want 0-65535)")
+		ps.add(at(dp, "interfaces", j, "mtu"), "not an MTU (want 0-1048576)")
 	}
 	if ifc.Mode != "" {
 		m := strings.ToLower(ifc.Mode)
@@ -419,6 +419,12 @@ func normInterface(ps *problems, dp string, j int, ifc *Interface) {
 		p, err := ParseInterfaceIP(s)
 		if err != nil {
 			ps.add(at(dp, "interfaces", j, "ips", k), err.Error())
+			continue
+		}
+		if p.Addr().IsUnspecified() || p.Bits() == 0 {
+			// 0.0.0.0/0 or ::/0 is what collectors print for "no address";
+			// taken as an address it makes a subnet of everything.
+			ps.add(at(dp, "interfaces", j, "ips", k), "not an interface address (unspecified address or zero-length prefix; leave it out)")
 			continue
 		}
 		ifc.IPs[k] = canonPrefix(s, p)
