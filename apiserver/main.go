@@ -1,5 +1,5 @@
 // Command apiserver answers named queries over the network graph held in
-// the embedded store (DESIGN §2). With no arguments it serves HTTP on
+// the embedded store. With no arguments it serves HTTP on
 // API_LISTEN; "apiserver ingest FILE..." loads facts into the store
 // offline and "apiserver demo" writes a generated demo network.
 package main

@@ -1,6 +1,6 @@
 // Command auditshipper tails the audit log the authsidecar writes and ships
 // every record, at least once, to Splunk HEC, Elasticsearch, OpenSearch, a
-// webhook or stdout (DESIGN.md §4).
+// webhook or stdout.
 package main
 
 import (

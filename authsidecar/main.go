@@ -2,7 +2,7 @@
 // every request (API keys, OIDC bearer JWTs, personal access tokens),
 // authorises it against the hot-reloaded RBAC policy, rate-limits it, tells
 // the apiserver who is calling through X-Meshq-* headers it alone may set,
-// audits it and fires SOAR webhooks (DESIGN.md §3, §5, §7).
+// audits it and fires SOAR webhooks.
 package main
 
 import (

@@ -321,7 +321,7 @@ func TestConnectionTokensCannotRemoveIdentity(t *testing.T) {
 }
 
 // TestHealthPassThroughOnlyForProbes: only GET/HEAD of the apiserver's
-// health endpoints (DESIGN §2) pass without credentials; any other method
+// health endpoints pass without credentials; any other method
 // or path under /health goes through authentication like the rest.
 func TestHealthPassThroughOnlyForProbes(t *testing.T) {
 	up := startUpstream(t)

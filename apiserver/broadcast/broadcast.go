@@ -16,7 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Channel is the Redis channel of graph changes (DESIGN §7).
+// Channel is the Redis channel of graph changes.
 const Channel = "meshq:graph_changed"
 
 // Message is what is published on Channel.

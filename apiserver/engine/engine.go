@@ -18,7 +18,7 @@ import (
 	"github.com/meshoptixiq/mesh/common/facts"
 )
 
-// Ingest modes (DESIGN §9).
+// Ingest modes.
 const (
 	ModeMerge   = store.ModeMerge
 	ModeReplace = store.ModeReplace

@@ -1,4 +1,4 @@
-// Package graph holds the network graph of DESIGN §9 in memory: devices,
+// Package graph holds the network graph in memory: devices,
 // interfaces, IP addresses, subnets, VLANs, endpoints, links, routes, BGP
 // peers and firewall policy, with the indexes the named queries need
 // (hostname, IP, MAC, sorted address index for subnet ranges and longest
@@ -185,7 +185,7 @@ type Stats struct {
 // Options tune how a graph is built.
 type Options struct {
 	// RootRoles are the device roles blast radius treats as the network's
-	// roots (DESIGN §10).
+	// roots.
 	RootRoles []string
 }
 

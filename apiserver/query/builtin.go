@@ -11,9 +11,9 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 )
 
-// NewBuiltin returns a registry holding every built-in query of DESIGN
-// §10 that this package implements. Other packages (the firewall queries)
-// add theirs with Register.
+// NewBuiltin returns a registry holding every built-in query that this
+// package implements. Other packages (the firewall queries) add theirs with
+// Register.
 func NewBuiltin() *Registry {
 	r := NewRegistry()
 	r.MustRegister(Builtin()...)

@@ -473,7 +473,7 @@ func TestPagination(t *testing.T) {
 
 func TestRegistry(t *testing.T) {
 	reg := query.NewBuiltin()
-	// Every query of DESIGN §10 this package owns is registered.
+	// Every query this package owns is registered.
 	want := strings.Fields(`summary_stats summary_by_vendor summary_by_site summary_by_role all_devices devices_detail
 		devices_by_site devices_by_vendor devices_by_role devices_search update_device_metadata interfaces_by_device
 		interfaces_down interfaces_by_vlan device_neighbors topology_full topology_site topology_vlan topology_shortest_path

@@ -18,7 +18,7 @@ import (
 	"maps"
 )
 
-// Ingest modes (DESIGN.md §9).
+// Ingest modes.
 const (
 	// ModeMerge upserts the devices given and keeps the others.
 	ModeMerge = "merge"

@@ -60,7 +60,7 @@ var fixed = map[string]string{
 }
 
 // publicPaths need no credentials: the sidecar's own probes and the
-// apiserver's health endpoints (DESIGN §2), exactly; any other path under
+// apiserver's health endpoints, exactly; any other path under
 // /health is authenticated like the rest. The sidecar further limits the
 // public ones to GET and HEAD.
 var publicPaths = map[string]bool{

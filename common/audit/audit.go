@@ -1,5 +1,5 @@
 // Package audit defines the audit record: the JSON line the authsidecar
-// writes for every request and the auditshipper ships (DESIGN.md §5).
+// writes for every request and the auditshipper ships.
 // Fields may be added; the ones here are never renamed or dropped.
 package audit
 

@@ -174,7 +174,7 @@ func FuzzNormalize(f *testing.F) {
 	})
 }
 
-// TestParseDesignExample parses the example document of DESIGN.md §9,
+// TestParseDesignExample parses the example document of the facts format,
 // verbatim: the contract's own example must be accepted.
 func TestParseDesignExample(t *testing.T) {
 	data, err := os.ReadFile("testdata/design_example.json")
@@ -183,11 +183,11 @@ func TestParseDesignExample(t *testing.T) {
 	}
 	doc, err := Parse(data)
 	if err != nil {
-		t.Fatalf("Parse(DESIGN.md example) = %v, want nil", err)
+		t.Fatalf("Parse(the format example) = %v, want nil", err)
 	}
 	d := doc.Devices[0]
 	if d.Hostname != "core-sw-01" || len(d.Interfaces) != 1 || d.Firewall == nil || len(d.Firewall.Rules) != 1 {
-		t.Errorf("Parse(DESIGN.md example) = %+v, want core-sw-01 with its interface and rule", d)
+		t.Errorf("Parse(the format example) = %+v, want core-sw-01 with its interface and rule", d)
 	}
 }
 

@@ -1,5 +1,5 @@
 // Package facts defines the meshq.facts/v1 document: everything that enters
-// the network graph arrives in this shape (DESIGN.md §9), from the ingest
+// the network graph arrives in this shape, from the ingest
 // API, the command line, the demo generator and collectors.
 package facts
 

@@ -9,7 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// example is the document of DESIGN.md §9, with values written in the
+// example is the example document of the facts format, with values written in the
 // non-canonical notations collectors send.
 const example = `{
   "schema": "meshq.facts/v1",
