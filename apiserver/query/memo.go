@@ -41,30 +41,39 @@ func newMemo() *memo {
 }
 
 // get returns the answer of d for args at version, computing it with run
-// when it is not held.
-func (m *memo) get(ctx context.Context, d *Definition, args Args, version uint64, run func() (*Result, error)) (*Result, error) {
+// when it is not held. The computation belongs to no one caller: it runs
+// on after the caller that started it goes away, and each caller waits
+// only as long as its own ctx allows.
+func (m *memo) get(ctx context.Context, d *Definition, args Args, version uint64, run func(context.Context) (*Result, error)) (*Result, error) {
 	key := d.Name + "\x00" + strconv.FormatUint(args.fingerprint(d), 16)
 	if res := m.lookup(key, version); res != nil {
 		return res, nil
 	}
-	v, err, _ := m.flight.Do(key+"\x00"+strconv.FormatUint(version, 10), func() (any, error) {
-		select {
-		case m.heavy <- struct{}{}:
-		case <-ctx.Done():
-			return nil, ctx.Err()
+	detached := context.WithoutCancel(ctx)
+	ch := m.flight.DoChan(key+"\x00"+strconv.FormatUint(version, 10), func() (any, error) {
+		// A flight that finished between our lookup and this one has
+		// stored the answer: take it rather than compute it again.
+		if res := m.lookup(key, version); res != nil {
+			return res, nil
 		}
+		m.heavy <- struct{}{}
 		defer func() { <-m.heavy }()
-		res, err := run()
+		res, err := run(detached)
 		if err != nil {
 			return nil, err
 		}
 		m.store(key, version, res)
 		return res, nil
 	})
-	if err != nil {
-		return nil, err
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*Result), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	return v.(*Result), nil
 }
 
 func (m *memo) lookup(key string, version uint64) *Result {

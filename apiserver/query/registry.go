@@ -222,7 +222,7 @@ func (r *Registry) Execute(ctx context.Context, d *Definition, env *Env, raw map
 	}
 	var res *Result
 	if d.Memo {
-		res, err = r.memo.get(ctx, d, args, env.Graph.Version, func() (*Result, error) { return d.Run(ctx, env, args) })
+		res, err = r.memo.get(ctx, d, args, env.Graph.Version, func(ctx context.Context) (*Result, error) { return d.Run(ctx, env, args) })
 	} else {
 		res, err = d.Run(ctx, env, args)
 	}
