@@ -53,6 +53,12 @@ func TestEndToEndWithTheRealAPIServer(t *testing.T) {
 		status, _, body := do(t, "GET", sc.URL+"/health/ready", nil, "")
 		return status == 200, string(body) + apiLog.String()
 	})
+	// The sidecar discovers the issuer in the background: bearer tokens
+	// verify once its own readiness says the keys are fetched.
+	eventually(t, "sidecar ready (issuer discovered)", 60*time.Second, func() (bool, string) {
+		status, _, body := do(t, "GET", sc.URL+"/readyz", nil, "")
+		return status == 200, string(body)
+	})
 	key := map[string]string{"X-API-Key": testKey, "Content-Type": "application/json"}
 	status, hdr, body := do(t, "POST", sc.URL+"/queries/summary_stats/execute", key, `{"parameters":{}}`)
 	if status != 200 || hdr.Get("X-Row-Count") != "1" {
