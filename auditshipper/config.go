@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/meshoptixiq/mesh/auditshipper/sink"
+	"github.com/meshoptixiq/mesh/auditshipper/tail"
 	"github.com/meshoptixiq/mesh/common/envconf"
 )
 
@@ -51,6 +52,7 @@ type config struct {
 	Concurrency    int
 	QueueBatches   int
 	MaxLineBytes   int
+	MaxOpenFiles   int
 	PollInterval   time.Duration
 	RotateWait     time.Duration
 	StartAtEnd     bool
@@ -124,6 +126,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if c.MaxLineBytes < 1024 || c.MaxLineBytes > 64<<20 {
 		r.Errorf("SHIPPER_MAX_LINE_BYTES", "%d is outside 1KiB..64MiB", c.MaxLineBytes)
 	}
+	c.MaxOpenFiles = r.Int("SHIPPER_MAX_OPEN_FILES", tail.DefaultMaxOpenFiles(), 1, 65536)
 	c.PollInterval = positive(r, "SHIPPER_POLL_INTERVAL", 250*time.Millisecond)
 	c.RotateWait = r.Duration("SHIPPER_ROTATE_WAIT", 5*time.Second, time.Second)
 	c.StartAtEnd = r.Enum("SHIPPER_START_AT", "beginning", "beginning", "end") == "end"
@@ -186,6 +189,7 @@ func (c config) LogValue() slog.Value {
 		slog.String("SHIPPER_LISTEN", c.Listen), slog.String("SHIPPER_STATE_DIR", c.StateDir),
 		slog.Int("SHIPPER_BATCH_BYTES", c.BatchBytes), slog.Int("SHIPPER_BATCH_RECORDS", c.BatchRecords),
 		slog.Int("SHIPPER_CONCURRENCY", c.Concurrency), slog.Int("SHIPPER_QUEUE_BATCHES", c.QueueBatches),
+		slog.Int("SHIPPER_MAX_OPEN_FILES", c.MaxOpenFiles),
 		slog.String("SHIPPER_POLL_INTERVAL", c.PollInterval.String()), slog.String("SHIPPER_ROTATE_WAIT", c.RotateWait.String()),
 		slog.String("SHIPPER_REQUEST_TIMEOUT", c.RequestTimeout.String()), slog.String("SHIPPER_DRAIN_TIMEOUT", c.DrainTimeout.String()),
 		slog.String("SHIPPER_RETRY_MIN", c.RetryMin.String()), slog.String("SHIPPER_RETRY_MAX", c.RetryMax.String()),

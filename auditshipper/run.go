@@ -51,11 +51,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg := obs.NewRegistry("auditshipper")
 	tailer, err := tail.New(tail.Config{
 		Pattern: cfg.Path, PollInterval: cfg.PollInterval, RotateWait: cfg.RotateWait,
-		BatchBytes: cfg.BatchBytes, BatchRecords: cfg.BatchRecords, MaxLineBytes: cfg.MaxLineBytes,
+		BatchBytes: cfg.BatchBytes, BatchRecords: cfg.BatchRecords, MaxLineBytes: cfg.MaxLineBytes, MaxOpenFiles: cfg.MaxOpenFiles,
 		StartAtEnd: cfg.StartAtEnd, DisableNotify: cfg.DisableNotify,
 	}, state, log.With("component", "tail"), prometheus.WrapRegistererWith(prometheus.Labels{"sink": cfg.Backend}, reg))
 	if err != nil {
 		return fmt.Errorf("AUDIT_LOG_PATH: %w", err)
+	}
+	// The files found at start are saved before any is read: without this,
+	// a crash before the first confirmation would leave no checkpoint, and
+	// the next start would take the files rotated meanwhile for old ones.
+	ck := &checkpointer{store: store, tailer: tailer, log: log.With("component", "checkpoint"), seq: state.Seq, retry: time.Second}
+	if err := ck.write(); err != nil {
+		if !state.Inventory && len(state.Files) == 0 {
+			return fmt.Errorf("SHIPPER_STATE_DIR: cannot write the first checkpoint, which must list the files found before any is read: %w", err)
+		}
+		// The checkpoint on disk still lists what was known then: files
+		// that appeared since are new to it and will be read after a
+		// crash. Keep shipping and retry the write.
+		log.Error("checkpoint write failed; the previous checkpoint stays in force", "err", err)
+		ck.dirty = true
 	}
 	snk, err := buildSink(cfg, stdout, reg)
 	if err != nil {
@@ -86,7 +100,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	sendersDone := make(chan struct{})
 	sh := &shipper{sink: snk, tailer: tailer, dead: dead, log: log.With("component", "ship"), m: m,
 		retry: retryPolicy{min: cfg.RetryMin, max: cfg.RetryMax, auth: cfg.AuthRetry}, confirm: confirm}
-	ck := &checkpointer{store: store, tailer: tailer, log: log.With("component", "checkpoint"), m: m, retry: time.Second, seq: state.Seq}
+	ck.m = m
 
 	g.Go(func() error {
 		defer close(batches)
@@ -124,7 +138,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	})
 	g.Go(func() error {
-		ck.run(confirm, sendersDone)
+		ck.run(confirm, tailer.Changed(), sendersDone)
 		return nil
 	})
 	ready.Store(true)

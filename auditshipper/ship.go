@@ -279,18 +279,27 @@ type checkpointer struct {
 	m      *shipMetrics
 	retry  time.Duration
 	seq    uint64
+	dirty  bool // the state at start could not be saved yet
 }
 
-// run saves on every wake until done is closed, then saves once more.
-func (c *checkpointer) run(confirm <-chan time.Time, done <-chan struct{}) {
+// run saves after confirmations and after changes to the set of files,
+// until done is closed, then saves once more.
+func (c *checkpointer) run(confirm <-chan time.Time, changed <-chan struct{}, done <-chan struct{}) {
 	var since time.Time // earliest confirmation not yet durable
+	dirty := c.dirty    // a change not yet durable
 	var retry <-chan time.Time
+	if dirty {
+		retry = time.After(c.retry)
+	}
 	for {
 		select {
 		case at := <-confirm:
 			if since.IsZero() {
 				since = at
 			}
+			dirty = true
+		case <-changed:
+			dirty = true
 		case <-retry:
 		case <-done:
 			// Fold in a last confirmation that may have raced with done.
@@ -299,35 +308,50 @@ func (c *checkpointer) run(confirm <-chan time.Time, done <-chan struct{}) {
 				if since.IsZero() {
 					since = at
 				}
+				dirty = true
 			default:
 			}
-			if !since.IsZero() {
+			select {
+			case <-changed:
+				dirty = true
+			default:
+			}
+			if dirty {
 				c.save(since)
 			}
 			return
 		}
-		if since.IsZero() {
+		if !dirty {
 			continue
 		}
 		if c.save(since) {
-			since, retry = time.Time{}, nil
+			since, dirty, retry = time.Time{}, false, nil
 		} else {
 			retry = time.After(c.retry)
 		}
 	}
 }
 
-func (c *checkpointer) save(since time.Time) bool {
+// write saves the tailer's state now.
+func (c *checkpointer) write() error {
 	st := c.tailer.Snapshot()
 	c.seq++
 	st.Seq = c.seq
 	st.SavedAt = time.Now().UnixNano()
-	if err := c.store.Save(st); err != nil {
+	return c.store.Save(st)
+}
+
+// save writes the state, counting the write and, when since is set, the
+// lag from that confirmation.
+func (c *checkpointer) save(since time.Time) bool {
+	if err := c.write(); err != nil {
 		c.m.ckptErrors.Inc()
 		c.log.Error("checkpoint write failed; the previous checkpoint stays in force", "err", err)
 		return false
 	}
 	c.m.ckptWrites.Inc()
-	c.m.ckptLag.Observe(time.Since(since).Seconds())
+	if !since.IsZero() {
+		c.m.ckptLag.Observe(time.Since(since).Seconds())
+	}
 	return true
 }

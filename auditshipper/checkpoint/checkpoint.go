@@ -34,6 +34,10 @@ type File struct {
 	// truncated and rewritten past Offset (copytruncate) while we were down.
 	TailLen  int64  `json:"tail_len"`
 	TailHash string `json:"tail_hash"`
+	// Done: the file was read and confirmed up to Offset, its end (or was
+	// there before the shipper first started). It is kept while it is on
+	// disk so that it is not read again.
+	Done bool `json:"done,omitempty"`
 }
 
 // State is the whole checkpoint.
@@ -43,6 +47,11 @@ type State struct {
 	// down (modified after it) from old rotated files.
 	SavedAt int64  `json:"saved_at"`
 	Files   []File `json:"files"`
+	// Inventory: Files lists every file the shipper has seen in the log
+	// directories, read or not, so a file not listed appeared after the
+	// save and is read. Checkpoints without it (older versions) tell new
+	// rotated files by their mtime against SavedAt.
+	Inventory bool `json:"inventory,omitempty"`
 }
 
 type envelope struct {

@@ -297,8 +297,22 @@ func TestRotatedFilesNeverFollowedAreFound(t *testing.T) {
 	if diff := cmp.Diff([]string(nil), step()); diff != "" {
 		t.Errorf("after retiring the rotated files (-want +got):\n%s", diff)
 	}
-	if n := len(tl.Snapshot().Files); n != 1 {
-		t.Errorf("files followed after retiring = %d, want 1 (the live file)", n)
+	// The checkpoint keeps them, as done, so a restart does not read them
+	// either: the backup and the two rotated files.
+	var followed, done []string
+	for _, e := range tl.Snapshot().Files {
+		if e.Done {
+			done = append(done, filepath.Base(e.Path))
+		} else {
+			followed = append(followed, filepath.Base(e.Path))
+		}
+	}
+	sort.Strings(done)
+	if diff := cmp.Diff([]string{"a.jsonl"}, followed); diff != "" {
+		t.Errorf("files followed after retiring (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"a.jsonl.1", "a.jsonl.2", "a.jsonl.9"}, done); diff != "" {
+		t.Errorf("files done after retiring (-want +got):\n%s", diff)
 	}
 	// A late write to a finished rotated file (a writer that had not
 	// reopened yet) and to the old backup is read from where each was left.
