@@ -100,6 +100,7 @@ type harness struct {
 	cur      *proc
 	logs     []string
 	w        *writer
+	nofile   int // when set, RLIMIT_NOFILE (soft and hard) of the shipper
 }
 
 func newHarness(t *testing.T, env map[string]string) *harness {
@@ -152,6 +153,11 @@ func (h *harness) start() {
 		h.t.Fatal("start: shipper already running")
 	}
 	cmd := exec.Command(shipperBinary(h.t))
+	if h.nofile > 0 {
+		// A hard descriptor limit, as a container runtime sets it.
+		n := strconv.Itoa(h.nofile)
+		cmd = exec.Command("prlimit", "--nofile="+n+":"+n, "--", shipperBinary(h.t))
+	}
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
 	for k, v := range h.env {
 		cmd.Env = append(cmd.Env, k+"="+v)
@@ -208,6 +214,26 @@ func (h *harness) stop() {
 
 // kill is kill -9.
 func (h *harness) kill() { h.finish(syscall.SIGKILL) }
+
+// peakRSS is the running shipper's high-water resident set (VmHWM), in bytes.
+func (h *harness) peakRSS() int64 {
+	h.t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", h.cur.cmd.Process.Pid))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil {
+				h.t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	h.t.Fatal("no VmHWM in /proc status")
+	return 0
+}
 
 func (h *harness) waitFor(d time.Duration, what string, cond func() bool) {
 	h.t.Helper()

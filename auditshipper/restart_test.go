@@ -64,3 +64,42 @@ func TestFirstStartWithSinkUnreachableThenRestart(t *testing.T) {
 	h.expectAll(es.Received, 60*time.Second)
 	h.stop()
 }
+
+func TestLongOutageManyRotationsUnderDescriptorLimit(t *testing.T) {
+	t.Parallel()
+	// A hard RLIMIT_NOFILE of 64 and an outage with 150 rename rotations:
+	// the rotated files cannot all be held open, the sink must still get
+	// a descriptor when it is back, and memory must not grow with the
+	// number of files waiting.
+	h, es := esHarness(t, map[string]string{"SHIPPER_POLL_INTERVAL": "20ms", "SHIPPER_ROTATE_WAIT": "1s"})
+	h.nofile = 64
+	es.Stop()
+	h.w.write(50)
+	h.start()
+	const rotations = 150
+	for range rotations {
+		h.w.write(50)
+		h.w.renameRotate()
+		time.Sleep(5 * time.Millisecond)
+	}
+	h.w.write(50)
+	h.waitFor(20*time.Second, "every rotated file registered", func() bool {
+		return h.metric("auditshipper_files_tracked", "") >= rotations+1
+	})
+	if open, budget := h.metric("auditshipper_files_open", ""), float64(64/2-16); open > budget+1 {
+		t.Errorf("log files open during the outage = %v, want at most %v rotated plus the live one", open, budget)
+	}
+	if err := es.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.expectAll(es.Received, 60*time.Second)
+	rss := h.peakRSS()
+	t.Logf("peak RSS with %d rotated files: %.1f MiB", rotations, float64(rss)/(1<<20))
+	if rss > 48<<20 {
+		t.Errorf("peak RSS = %.1f MiB with %d rotated files, want under 48 MiB", float64(rss)/(1<<20), rotations)
+	}
+	if lost := h.metric("auditshipper_files_lost_total", ""); lost != 0 {
+		t.Errorf("auditshipper_files_lost_total = %v, want 0", lost)
+	}
+	h.stop()
+}

@@ -27,9 +27,11 @@ func (t *Tailer) readAll(ctx context.Context, out chan<- *Batch) (bool, error) {
 			continue
 		}
 		from := f.readPos
+		t.reading = f
 		for {
 			p, err := t.readFile(ctx, f, out)
 			if err != nil {
+				t.reading = nil
 				return progress, err
 			}
 			if !p {
@@ -40,6 +42,7 @@ func (t *Tailer) readAll(ctx context.Context, out chan<- *Batch) (bool, error) {
 				break
 			}
 		}
+		t.reading = nil
 	}
 	return progress, nil
 }

@@ -342,6 +342,7 @@ func (t *Tailer) scan() {
 			t.reopen(f, c)
 		case !c.live && f.state == live:
 			t.setState(f, rotated)
+			t.budget(f)
 			t.metrics.rotations.WithLabelValues("rename").Inc()
 			t.log.Info("file rotated; reading it to the end", "path", c.path)
 		case f.state == done && (c.size != f.size || c.mtime != f.mtime):
@@ -430,7 +431,6 @@ func (t *Tailer) reopen(f *file, c candidate) {
 	}
 	if fd, fi, err := openRegular(c.path); err == nil {
 		if keyOf(fi) == f.key {
-			f.readPos, f.lineStart = f.confirmed, f.confirmed
 			t.attach(f, fd)
 			return
 		}
@@ -455,13 +455,35 @@ func (t *Tailer) attach(f *file, fd *os.File) {
 	f.fd = fd
 }
 
-// closeFile releases f's descriptor and reading buffers.
+// budget counts the descriptor of a followed file that was just rotated
+// against the rotated files' budget; over it, the file waits for admit like
+// any other (it still has a name, so it can be found again). The file the
+// reader is in the middle of keeps its descriptor.
+func (t *Tailer) budget(f *file) {
+	if f.fd == nil || f.counted || f == t.reading {
+		return
+	}
+	t.mu.Lock()
+	over := t.openRotated >= t.maxOpen
+	if !over {
+		t.openRotated++
+		f.counted = true
+	}
+	t.mu.Unlock()
+	if over {
+		t.closeFile(f)
+	}
+}
+
+// closeFile releases f's descriptor and reading buffers. Reading resumes
+// at the start of the unfinished line when it is opened again.
 func (t *Tailer) closeFile(f *file) {
 	if f.fd == nil {
 		return
 	}
 	f.fd.Close()
 	f.partial, f.recent = nil, nil
+	f.readPos = f.lineStart
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	f.fd = nil
@@ -513,7 +535,6 @@ func (t *Tailer) admit() {
 			fd.Close()
 			continue // another file on a reused inode: the next scan sorts it out
 		}
-		f.readPos, f.lineStart = f.confirmed, f.confirmed
 		f.lastGrow = t.now()
 		t.attach(f, fd)
 	}

@@ -102,6 +102,7 @@ type Tailer struct {
 	lastScan time.Time // zero: a scan is due now
 	families map[string]map[string]bool
 	maxOpen  int
+	reading  *file  // the file readAll is in the middle of
 	chunk    []byte // the read buffer, shared by every file
 	scratch  []byte
 }
