@@ -118,19 +118,21 @@ func (t *Tailer) resume(st checkpoint.State) {
 			continue
 		}
 		switch {
-		case c.live:
+		case c.live && fresh:
 			start := int64(0)
-			if fresh && t.cfg.StartAtEnd {
+			if t.cfg.StartAtEnd {
 				start = -1 // the end of the last complete line, found on open
 			}
 			t.addCandidate(c, live, start)
+		case c.live:
+			t.addNew(c, "following file")
 		case fresh, !st.Inventory && c.mtime <= st.SavedAt:
 			// No checkpoint: there before the shipper, which follows live
 			// files only. An older checkpoint without an inventory: not
 			// written since it was saved, so shipped before.
 			t.addCandidate(c, done, c.size)
 		default:
-			t.addNewRotated(c, "reading a file rotated while the shipper was down")
+			t.addNew(c, "reading a file rotated while the shipper was down")
 		}
 	}
 }
@@ -178,7 +180,7 @@ func (t *Tailer) findCopyOf(e checkpoint.File, cands []candidate, claimed []bool
 	}
 	fam := rotationFamily(filepath.Base(e.Path))
 	for i, c := range cands {
-		if claimed[i] || c.live || rotationFamily(filepath.Base(c.path)) != fam || filepath.Dir(c.path) != filepath.Dir(e.Path) {
+		if claimed[i] || rotationFamily(filepath.Base(c.path)) != fam || filepath.Dir(c.path) != filepath.Dir(e.Path) {
 			continue
 		}
 		fd, fi, err := openRegular(c.path)
@@ -244,11 +246,11 @@ func (t *Tailer) addCandidate(c candidate, state fileState, offset int64) *file 
 	return f
 }
 
-// addNewRotated registers a rotated file never followed, to be read from
-// its start — unless it is a copy of a file being read (copytruncate: the
-// rest is read from the copy once the original is truncated) or of one
-// already done.
-func (t *Tailer) addNewRotated(c candidate, why string) {
+// addNew registers a file never seen before, to be read from its start —
+// unless it is a copy of a file being read (copytruncate: the rest is read
+// from the copy once the original is truncated) or of one already done,
+// which is registered as done.
+func (t *Tailer) addNew(c candidate, why string) {
 	fd, fi, err := openRegular(c.path)
 	if err != nil {
 		return
@@ -269,10 +271,16 @@ func (t *Tailer) addNewRotated(c candidate, why string) {
 		f.mtime = fi.ModTime().UnixNano()
 		return
 	}
-	f := t.add(nil, c.path, c.key, h, rotated, 0, fi.Size())
+	state := rotated
+	if c.live {
+		state = live
+	}
+	f := t.add(nil, c.path, c.key, h, state, 0, fi.Size())
 	f.mtime = fi.ModTime().UnixNano()
 	t.attach(f, fd)
-	t.metrics.rotations.WithLabelValues("rename").Inc()
+	if !c.live {
+		t.metrics.rotations.WithLabelValues("rename").Inc()
+	}
 	t.log.Info(why, "path", c.path)
 }
 
@@ -322,11 +330,11 @@ func (t *Tailer) scan() {
 			f = nil
 		}
 		if f == nil {
-			if c.live {
-				t.addCandidate(c, live, 0)
-				t.log.Info("following file", "path", c.path)
-			} else if c.size > 0 {
-				t.addNewRotated(c, "reading a rotated file that was never followed")
+			switch {
+			case c.live:
+				t.addNew(c, "following file")
+			case c.size > 0:
+				t.addNew(c, "reading a rotated file that was never followed")
 			}
 			continue
 		}
@@ -337,7 +345,9 @@ func (t *Tailer) scan() {
 		}
 		t.mu.Unlock()
 		switch {
-		case c.live && f.state != live:
+		case c.live && f.state == rotated:
+			// Matched again (renamed back). A done file the glob matches,
+			// such as a copy, stays done unless it grows.
 			t.setState(f, live)
 			t.reopen(f, c)
 		case !c.live && f.state == live:
