@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -24,6 +25,7 @@ type deadLetters struct {
 	// dirSynced: the file's directory entry is durable. Until it is, an
 	// fsynced entry could vanish with the file in a power loss.
 	dirSynced bool
+	written   int // entries made durable by this process
 }
 
 // deadLetter is one line of the dead-letter file. Raw always holds the
@@ -96,13 +98,10 @@ func (d *deadLetters) write(ds []deadLetter) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.f == nil {
-		f, err := os.OpenFile(d.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
-		if err != nil {
-			return fmt.Errorf("opening dead-letter file: %w", err)
-		}
-		d.f = f
+	if err := d.lockCurrent(); err != nil {
+		return err
 	}
+	defer syscall.Flock(int(d.f.Fd()), syscall.LOCK_UN)
 	if !d.dirSynced {
 		// Once per process, before the first entry counts: the file may
 		// have just been created.
@@ -125,7 +124,35 @@ func (d *deadLetters) write(ds []deadLetter) error {
 	if err := d.f.Sync(); err != nil {
 		return d.undo(start, fmt.Errorf("syncing dead-letter file: %w", err))
 	}
+	d.written += len(ds)
 	return nil
+}
+
+// lockCurrent opens the dead-letter file if needed and takes its lock,
+// making sure the descriptor is still the file at d.path: `auditshipper
+// replay` renames the file aside under the same lock, and entries written
+// after that belong in a new file.
+func (d *deadLetters) lockCurrent() error {
+	for {
+		if d.f == nil {
+			f, err := os.OpenFile(d.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+			if err != nil {
+				return fmt.Errorf("opening dead-letter file: %w", err)
+			}
+			d.f, d.dirSynced = f, false
+		}
+		if err := syscall.Flock(int(d.f.Fd()), syscall.LOCK_EX); err != nil {
+			return fmt.Errorf("locking dead-letter file: %w", err)
+		}
+		mine, err1 := d.f.Stat()
+		atPath, err2 := os.Stat(d.path)
+		if err1 == nil && err2 == nil && os.SameFile(mine, atPath) {
+			return nil
+		}
+		syscall.Flock(int(d.f.Fd()), syscall.LOCK_UN)
+		d.f.Close()
+		d.f = nil
+	}
 }
 
 // undo truncates the file back to size after a failed write. Should even

@@ -29,6 +29,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		_, err := fmt.Fprintln(stdout, "auditshipper", obs.ReadBuild())
 		return err
 	}
+	if len(args) > 0 && args[0] == "replay" {
+		return runReplay(ctx, args[1:], getenv, stdout, stderr)
+	}
 	if len(args) > 0 {
 		return fmt.Errorf("unexpected arguments %q: auditshipper is configured by environment variables (see auditshipper/README.md)", args)
 	}

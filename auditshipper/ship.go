@@ -28,6 +28,8 @@ type shipMetrics struct {
 	dlqErrors    prometheus.Counter
 }
 
+// newShipMetrics registers the shipper's metrics; with a tailer (the
+// daemon, not replay) also how far behind it is.
 func newShipMetrics(reg prometheus.Registerer, t *tail.Tailer) (*shipMetrics, error) {
 	m := &shipMetrics{
 		shipped:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auditshipper_records_shipped_total", Help: "Records the sink confirmed."}, []string{"sink"}),
@@ -40,18 +42,22 @@ func newShipMetrics(reg prometheus.Registerer, t *tail.Tailer) (*shipMetrics, er
 		ckptLag:      prometheus.NewHistogram(prometheus.HistogramOpts{Name: "auditshipper_checkpoint_lag_seconds", Help: "Time from the sink's confirmation to the checkpoint that records it being durable.", Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}),
 		dlqErrors:    prometheus.NewCounter(prometheus.CounterOpts{Name: "auditshipper_dead_letter_write_errors_total", Help: "Dead-letter writes that failed (the records are kept and tried again)."}),
 	}
-	behind := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "auditshipper_bytes_behind", Help: "Bytes in the followed files not yet confirmed by the sink."}, func() float64 {
-		b, _ := t.Behind()
-		return float64(b)
-	})
-	oldest := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "auditshipper_oldest_unconfirmed_seconds", Help: "Age of the oldest batch read but not yet confirmed (0 when none)."}, func() float64 {
-		_, at := t.Behind()
-		if at.IsZero() {
-			return 0
-		}
-		return time.Since(at).Seconds()
-	})
-	for _, c := range []prometheus.Collector{m.shipped, m.retried, m.deadLettered, m.duplicates, m.authFailures, m.ckptWrites, m.ckptErrors, m.ckptLag, m.dlqErrors, behind, oldest} {
+	cs := []prometheus.Collector{m.shipped, m.retried, m.deadLettered, m.duplicates, m.authFailures, m.ckptWrites, m.ckptErrors, m.ckptLag, m.dlqErrors}
+	if t != nil {
+		behind := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "auditshipper_bytes_behind", Help: "Bytes in the followed files not yet confirmed by the sink."}, func() float64 {
+			b, _ := t.Behind()
+			return float64(b)
+		})
+		oldest := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "auditshipper_oldest_unconfirmed_seconds", Help: "Age of the oldest batch read but not yet confirmed (0 when none)."}, func() float64 {
+			_, at := t.Behind()
+			if at.IsZero() {
+				return 0
+			}
+			return time.Since(at).Seconds()
+		})
+		cs = append(cs, behind, oldest)
+	}
+	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
