@@ -211,3 +211,42 @@ var faultScenarios = []struct {
 		f.start()
 	}},
 }
+
+func TestFullStateDiskDoesNotStopShipping(t *testing.T) {
+	t.Parallel()
+	// The state directory is full, so dead letters cannot be written, and
+	// one record in ten is refused by the index. Every batch holds one;
+	// the good records must still all be shipped meanwhile, and the refused
+	// ones dead-lettered once there is space.
+	h, es := esHarness(t, map[string]string{"SHIPPER_BATCH_RECORDS": "20", "SHIPPER_CONCURRENCY": "2"})
+	if err := os.MkdirAll(h.stateDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", h.stateDir).CombinedOutput(); err != nil {
+		t.Fatalf("this test mounts a tmpfs and needs root (CI runs as root): mount: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", h.stateDir).Run() })
+	es.SetItemFault(func(id string, _ int) int { return map[bool]int{true: 400}[idHash(id)%10 == 0] })
+	h.start()
+	filler := filepath.Join(h.stateDir, "filler")
+	exec.Command("dd", "if=/dev/zero", "of="+filler, "bs=4k").Run()
+	h.w.write(1000)
+	refused := map[string]string{}
+	for id, line := range h.w.written() {
+		if idHash(id)%10 == 0 {
+			refused[id] = line
+		}
+	}
+	h.w.forget(refused)
+	h.expectAll(es.Received, 30*time.Second)
+	if n := len(h.deadLetters()); n != 0 {
+		t.Fatalf("%d dead letters written on a full disk?", n)
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor(30*time.Second, fmt.Sprintf("%d dead letters once there is space", len(refused)), func() bool {
+		return len(h.deadLetters()) == len(refused)
+	})
+	h.stop()
+}

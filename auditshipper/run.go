@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/meshoptixiq/mesh/auditshipper/checkpoint"
 	"github.com/meshoptixiq/mesh/auditshipper/sink"
@@ -102,7 +103,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer cancelSend()
 	sendersDone := make(chan struct{})
 	sh := &shipper{sink: snk, tailer: tailer, dead: dead, log: log.With("component", "ship"), m: m,
-		retry: retryPolicy{min: cfg.RetryMin, max: cfg.RetryMax, auth: cfg.AuthRetry}, confirm: confirm}
+		retry: retryPolicy{min: cfg.RetryMin, max: cfg.RetryMax, auth: cfg.AuthRetry}, confirm: confirm,
+		parked: make(chan parked, 1024), parkRoom: semaphore.NewWeighted(parkBytes)}
 	ck.m = m
 
 	g.Go(func() error {
@@ -118,8 +120,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return nil
 		})
 	}
+	parkedDone := make(chan struct{})
+	g.Go(func() error {
+		defer close(parkedDone)
+		sh.runParked(sendCtx)
+		return nil
+	})
 	g.Go(func() error {
 		wg.Wait()
+		close(sh.parked)
+		<-parkedDone
 		close(sendersDone)
 		return nil
 	})

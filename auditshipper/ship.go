@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tidwall/gjson"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/meshoptixiq/mesh/auditshipper/checkpoint"
 	"github.com/meshoptixiq/mesh/auditshipper/sink"
@@ -75,7 +76,16 @@ type shipper struct {
 	m       *shipMetrics
 	retry   retryPolicy
 	confirm chan time.Time // wakes the checkpointer with the confirmation time
+	// Delivered batches whose dead letters wait for space, and the bytes
+	// of dead letters they may hold (parkBytes) before the senders wait.
+	parked   chan parked
+	parkRoom *semaphore.Weighted
 }
+
+// parkBytes bounds the memory of dead letters waiting for space: with the
+// state directory full, good records keep flowing until this much is
+// refused.
+const parkBytes = 16 << 20
 
 type retryPolicy struct {
 	min, max, auth time.Duration
@@ -96,6 +106,9 @@ func (p retryPolicy) backoff(attempt int, retryAfter time.Duration, slow bool) t
 }
 
 // run processes batches until in is closed or ctx ends (the drain deadline).
+// A batch whose dead letters cannot be written yet (state directory full)
+// is parked and confirmed once they are: the sender goes on with the next
+// batch, so one bad record on a full disk does not stop shipping.
 func (s *shipper) run(ctx context.Context, in <-chan *tail.Batch) {
 	for {
 		select {
@@ -105,22 +118,88 @@ func (s *shipper) run(ctx context.Context, in <-chan *tail.Batch) {
 			if !ok {
 				return
 			}
-			if s.handle(ctx, b) {
-				if s.tailer.Confirm(b) {
-					select {
-					case s.confirm <- time.Now():
-					default:
-					}
+			dead, delivered := s.deliver(ctx, b)
+			switch {
+			case !delivered:
+				s.tailer.Recycle(b)
+			case s.tryDead(dead):
+				s.finish(b)
+			default:
+				// Parked with copies of its dead letters and only its
+				// ranges, so its buffer goes back at once.
+				p := parked{b: &tail.Batch{Segments: b.Segments}, dead: detach(dead)}
+				s.tailer.Recycle(b)
+				if err := s.parkRoom.Acquire(ctx, p.size()); err != nil {
+					return
 				}
+				s.parked <- p
 			}
-			s.tailer.Recycle(b)
 		}
 	}
 }
 
-// handle delivers or dead-letters every line of b; false means ctx ended
-// first and b stays unconfirmed.
+// parked is a delivered batch whose dead letters wait for space.
+type parked struct {
+	b    *tail.Batch
+	dead []deadLetter
+}
+
+func (p parked) size() int64 {
+	n := int64(0)
+	for _, d := range p.dead {
+		n += int64(len(d.Raw) + len(d.Record) + len(d.Line) + len(d.Detail) + 256)
+	}
+	return min(n, parkBytes)
+}
+
+// detach copies dead letters out of their batch's buffer.
+func detach(ds []deadLetter) []deadLetter {
+	out := make([]deadLetter, len(ds))
+	for i, d := range ds {
+		d.Raw = append([]byte(nil), d.Raw...)
+		if d.Record != nil {
+			d.Record = append([]byte(nil), d.Record...)
+		}
+		out[i] = d
+	}
+	return out
+}
+
+// runParked writes the parked batches' dead letters, retrying, and
+// confirms each batch once they are durable. It ends when parked is closed
+// and empty, or at the drain deadline.
+func (s *shipper) runParked(ctx context.Context) {
+	for p := range s.parked {
+		if !s.writeDead(ctx, p.dead) {
+			return
+		}
+		s.finish(p.b)
+		s.parkRoom.Release(p.size())
+	}
+}
+
+// finish confirms b and wakes the checkpointer.
+func (s *shipper) finish(b *tail.Batch) {
+	if s.tailer.Confirm(b) {
+		select {
+		case s.confirm <- time.Now():
+		default:
+		}
+	}
+	s.tailer.Recycle(b)
+}
+
+// handle delivers b and writes its dead letters, waiting for them to be
+// durable; false means ctx ended first (replay uses it).
 func (s *shipper) handle(ctx context.Context, b *tail.Batch) bool {
+	dead, ok := s.deliver(ctx, b)
+	return ok && s.writeDead(ctx, dead)
+}
+
+// deliver sends every line of b that the sink may take, retrying, and
+// returns the dead letters of those it will never take; false means ctx
+// ended first and b stays unconfirmed.
+func (s *shipper) deliver(ctx context.Context, b *tail.Batch) ([]deadLetter, bool) {
 	name := s.sink.Name()
 	recs := make([]sink.Record, 0, len(b.Lines))
 	src := make([]int, 0, len(b.Lines))
@@ -150,9 +229,6 @@ func (s *shipper) handle(ctx context.Context, b *tail.Batch) bool {
 			src = append(src, i)
 		}
 	}
-	if !s.writeDead(ctx, dead) {
-		return false
-	}
 	pending := make([]int, len(recs)) // indexes into recs
 	for i := range pending {
 		pending[i] = i
@@ -167,7 +243,6 @@ func (s *shipper) handle(ctx context.Context, b *tail.Batch) bool {
 		out := outs[:len(sub)]
 		s.sink.Deliver(ctx, sub, out)
 		next := pending[:0:0]
-		dead = dead[:0]
 		var wait time.Duration
 		slow := false
 		shipped, dups := 0, 0
@@ -198,9 +273,6 @@ func (s *shipper) handle(ctx context.Context, b *tail.Batch) bool {
 		if dups > 0 {
 			s.m.duplicates.WithLabelValues(name).Add(float64(dups))
 		}
-		if !s.writeDead(ctx, dead) {
-			return false
-		}
 		pending = next
 		if len(pending) == 0 {
 			break
@@ -217,10 +289,10 @@ func (s *shipper) handle(ctx context.Context, b *tail.Batch) bool {
 			s.log.Warn("delivery failed; retrying", "sink", name, "records", len(pending), "reason", first.Reason, "status", first.Status, "detail", first.Detail, "attempt", attempt+1, "wait", d.String())
 		}
 		if !sleep(ctx, d) {
-			return false
+			return nil, false
 		}
 	}
-	return true
+	return dead, true
 }
 
 func firstNonSpace(b []byte) byte {
@@ -245,24 +317,29 @@ func lineLetter(sinkName, reason string, l tail.Line, detail string) deadLetter 
 
 // writeDead writes dead letters, retrying until it succeeds or ctx ends.
 func (s *shipper) writeDead(ctx context.Context, ds []deadLetter) bool {
-	if len(ds) == 0 {
-		return true
-	}
-	for attempt := 0; ; attempt++ {
-		err := s.dead.write(ds)
-		if err == nil {
-			for _, d := range ds {
-				s.m.deadLettered.WithLabelValues(d.Sink, d.Reason).Inc()
-			}
-			s.log.Warn("records written to the dead-letter file", "count", len(ds), "reason", ds[0].Reason, "status", ds[0].Status, "detail", ds[0].Detail, "path", s.dead.path)
-			return true
-		}
-		s.m.dlqErrors.Inc()
-		s.log.Error("cannot write dead letters; keeping the records", "err", err)
+	for attempt := 0; !s.tryDead(ds); attempt++ {
 		if !sleep(ctx, s.retry.backoff(attempt, 0, false)) {
 			return false
 		}
 	}
+	return true
+}
+
+// tryDead writes dead letters once; it reports whether they are durable.
+func (s *shipper) tryDead(ds []deadLetter) bool {
+	if len(ds) == 0 {
+		return true
+	}
+	if err := s.dead.write(ds); err != nil {
+		s.m.dlqErrors.Inc()
+		s.log.Error("cannot write dead letters; keeping the records", "count", len(ds), "err", err)
+		return false
+	}
+	for _, d := range ds {
+		s.m.deadLettered.WithLabelValues(d.Sink, d.Reason).Inc()
+	}
+	s.log.Warn("records written to the dead-letter file", "count", len(ds), "reason", ds[0].Reason, "status", ds[0].Status, "detail", ds[0].Detail, "path", s.dead.path)
+	return true
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
