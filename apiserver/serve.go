@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/fasthttp/router"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/meshoptixiq/mesh/apiserver/broadcast"
@@ -88,7 +87,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 	api, err := httpapi.New(httpapi.Options{
 		Engine: eng, Registry: reg, Log: log, Metrics: metrics,
 		MaxBodyBytes: int(cfg.MaxBodyBytes), MaxHeaderBytes: int(cfg.MaxHeader), RedisPing: redisPing, Ready: ready.Load,
-		Routes: []func(*router.Router){tel.Register},
+		Handlers: tel.Handlers(), Stop: ctx.Done(),
 	})
 	if err != nil {
 		return err

@@ -92,7 +92,7 @@ func apiserver(t *testing.T) (*telemetry.Service, string) {
 		t.Fatal(err)
 	}
 	r := router.New()
-	s.Register(r)
+	s.Mount(r)
 	srv := &fasthttp.Server{Handler: r.Handler}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Shutdown() })

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"github.com/meshoptixiq/mesh/apiserver/telemetry"
 	"io"
 	"log/slog"
 	"testing"
@@ -32,7 +33,8 @@ func BenchmarkHandlerLocateEndpointByIP(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	api, err := httpapi.New(httpapi.Options{Engine: eng, Registry: query.NewBuiltin(), Log: log, Metrics: prometheus.NewRegistry(), MaxBodyBytes: 1 << 20})
+	api, err := httpapi.New(httpapi.Options{Engine: eng, Registry: query.NewBuiltin(), Log: log, Metrics: prometheus.NewRegistry(), MaxBodyBytes: 1 << 20,
+		Handlers: telemetry.New(log, telemetry.Options{}).Handlers()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/meshoptixiq/mesh/apiserver/telemetry"
 	"io"
 	"log/slog"
 	"net"
@@ -13,7 +14,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/fasthttp/router"
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
@@ -66,12 +66,15 @@ func start(t *testing.T, o options) *fixture {
 			t.Fatal(err)
 		}
 	}
+	// Every route of the table must have a handler: the telemetry
+	// service's, one of them replaced to check panic recovery.
+	handlers := telemetry.New(log, telemetry.Options{}).Handlers()
+	stop := make(chan struct{}) // ends event streams before the server shuts down
+	handlers["ebpf_events"] = func(*fasthttp.RequestCtx) { panic("boom") }
 	api, err := httpapi.New(httpapi.Options{
 		Engine: eng, Registry: reg, Log: log, Metrics: prometheus.NewRegistry(),
 		MaxBodyBytes: o.maxBody, MaxHeaderBytes: o.maxHeader, RedisPing: o.redisPing, Ready: ready.Load,
-		Routes: []func(*router.Router){func(r *router.Router) {
-			r.GET("/test/panic", func(*fasthttp.RequestCtx) { panic("boom") })
-		}},
+		Handlers: handlers, Stop: stop,
 	})
 	if err != nil {
 		t.Fatalf("httpapi.New: %v", err)
@@ -82,7 +85,7 @@ func start(t *testing.T, o options) *fixture {
 	}
 	srv := api.Server()
 	go srv.Serve(ln) //nolint:errcheck // ends with Shutdown below
-	t.Cleanup(func() { _ = srv.Shutdown() })
+	t.Cleanup(func() { close(stop); _ = srv.Shutdown() })
 	return &fixture{url: "http://" + ln.Addr().String(), store: st, eng: eng, ready: ready}
 }
 
@@ -222,7 +225,7 @@ func TestPanicIsA500AndKeepsTheConnection(t *testing.T) {
 		resp.Body.Close()
 		return resp, b
 	}
-	resp, body := get("/test/panic")
+	resp, body := get("/ebpf/events")
 	if resp.StatusCode != 500 {
 		t.Errorf("panicking handler status = %d, want 500", resp.StatusCode)
 	}

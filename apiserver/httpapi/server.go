@@ -24,6 +24,7 @@ import (
 	"github.com/meshoptixiq/mesh/common/apierror"
 	"github.com/meshoptixiq/mesh/common/identity"
 	"github.com/meshoptixiq/mesh/common/obs"
+	"github.com/meshoptixiq/mesh/common/routes"
 )
 
 // Plan is the licence plan until licensing exists.
@@ -51,8 +52,11 @@ type Options struct {
 	RedisPing func(ctx context.Context) error
 	// Ready reports whether the initial graph load finished.
 	Ready func() bool
-	// Routes add more endpoints (telemetry, admin) to the router.
-	Routes []func(r *router.Router)
+	// Stop ends the open event streams (the daemon is stopping).
+	Stop <-chan struct{}
+	// Handlers are other packages' endpoints (telemetry, admin), by the
+	// operation id of their route in common/routes.
+	Handlers map[string]fasthttp.RequestHandler
 }
 
 // API serves the apiserver's endpoints.
@@ -101,18 +105,34 @@ func New(opt Options) (*API, error) {
 		apierror.Write(ctx, fasthttp.StatusMethodNotAllowed, apierror.MethodNotAllowed,
 			string(ctx.Method())+" is not allowed on "+string(ctx.Path())+"; allowed: "+string(ctx.Response.Header.Peek("Allow")))
 	}
-	a.route(r, "GET", "/health", a.health)
-	a.route(r, "GET", "/health/ready", a.ready)
-	a.route(r, "GET", "/health/redis", a.redis)
-	a.route(r, "GET", "/health/license", a.license)
-	r.GET("/metrics", obs.MetricsHandler(opt.Metrics))
-	a.route(r, "GET", "/openapi.json", a.openAPI)
-	a.route(r, "GET", "/queries/", a.listQueries)
-	a.route(r, "GET", "/queries/{name}", a.getQuery)
-	a.route(r, "POST", "/queries/{name}/execute", a.execute)
-	a.route(r, "POST", "/graph/ingest", a.ingest)
-	for _, add := range opt.Routes {
-		add(r)
+	handlers := map[string]fasthttp.RequestHandler{
+		"health": a.health, "health_ready": a.ready, "health_redis": a.redis, "health_license": a.license,
+		"metrics": obs.MetricsHandler(opt.Metrics), "openapi": a.openAPI,
+		"list_queries": a.listQueries, "get_query": a.getQuery, "execute_query": a.execute, "graph_ingest": a.ingest,
+		"events": a.events,
+	}
+	for id, h := range opt.Handlers {
+		if _, dup := handlers[id]; dup {
+			return nil, fmt.Errorf("two handlers for operation %q", id)
+		}
+		handlers[id] = h
+	}
+	// Every route the table gives the apiserver is served, and nothing
+	// else: an endpoint exists only with its declared permission.
+	for _, rt := range routes.Of(routes.Apiserver) {
+		h, ok := handlers[rt.OperationID]
+		if !ok {
+			return nil, fmt.Errorf("route %s %s (%s) has no handler", rt.Method, rt.Path, rt.OperationID)
+		}
+		delete(handlers, rt.OperationID)
+		if rt.OperationID == "metrics" {
+			r.Handle(rt.Method, rt.Path, h) // not counted in the metrics it serves
+			continue
+		}
+		a.route(r, rt.Method, rt.Path, h)
+	}
+	for id := range handlers {
+		return nil, fmt.Errorf("handler %q has no route in common/routes", id)
 	}
 	a.router = r
 	return a, nil
@@ -134,8 +154,8 @@ func (a *API) Handler(ctx *fasthttp.RequestCtx) {
 		ctx.Request.Header.Set(identity.HeaderRequestID, a.idPrefix+strconv.FormatUint(a.idSeq.Add(1), 36))
 	}
 	ctx.Response.Header.SetBytesV(identity.HeaderRequestID, ctx.Request.Header.Peek(identity.HeaderRequestID))
-	if string(ctx.Path()) == "/queries" {
-		ctx.URI().SetPath("/queries/")
+	if p := string(ctx.Path()); routes.Canonical(p) != p {
+		ctx.URI().SetPath(routes.Canonical(p))
 	}
 	a.router.Handler(ctx)
 }

@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/fasthttp/router"
+	"github.com/meshoptixiq/mesh/common/routes"
 	"log/slog"
 	"net/netip"
 	"sort"
@@ -16,7 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fasthttp/router"
 	"github.com/valyala/fasthttp"
 
 	"github.com/meshoptixiq/mesh/common/apierror"
@@ -145,14 +146,27 @@ func New(log *slog.Logger, opts Options) *Service {
 		events: make([]Event, opts.MaxEvents)}
 }
 
-// Register mounts the endpoints. The permission each needs is in the
-// authsidecar's table (authsidecar/rbac/permission.go).
-func (s *Service) Register(r *router.Router) {
-	r.POST(contract.ReportPath, s.handleReport)
-	r.GET("/ebpf/metrics", s.handleMetrics)
-	r.GET("/ebpf/events", s.handleEvents)
-	r.GET("/nccl/topology/full", s.handleTopology)
-	r.GET("/nccl/operations/active", s.handleOperations)
+// Mount serves the service's endpoints alone on r, at the paths the route
+// table gives them (tests and benchmarks; the daemon goes through httpapi).
+func (s *Service) Mount(r *router.Router) {
+	hs := s.Handlers()
+	for _, rt := range routes.Of(routes.Apiserver) {
+		if h, ok := hs[rt.OperationID]; ok {
+			r.Handle(rt.Method, rt.Path, h)
+		}
+	}
+}
+
+// Handlers are the service's endpoints by the operation id of their route
+// in common/routes, which declares path, method and permission.
+func (s *Service) Handlers() map[string]fasthttp.RequestHandler {
+	return map[string]fasthttp.RequestHandler{
+		"telemetry_report": s.handleReport,
+		"ebpf_metrics":     s.handleMetrics,
+		"ebpf_events":      s.handleEvents,
+		"nccl_topology":    s.handleTopology,
+		"nccl_operations":  s.handleOperations,
+	}
 }
 
 // errBadReport marks reports that are the sender's fault.

@@ -35,7 +35,7 @@ func serve(t *testing.T, s *Service) string {
 		t.Fatal(err)
 	}
 	r := router.New()
-	s.Register(r)
+	s.Mount(r)
 	srv := &fasthttp.Server{Handler: r.Handler}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Shutdown() })

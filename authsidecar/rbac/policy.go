@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/meshoptixiq/mesh/common/routes"
 	"math/bits"
 	"sort"
 	"strings"
@@ -162,8 +163,10 @@ func Parse(content []byte, source string) (*Policy, error) {
 			p.cache.put(name, p.evaluate(name))
 		}
 	}
-	for _, name := range fixed {
-		p.cache.put(name, p.evaluate(name))
+	for _, r := range routes.All {
+		if r.Permission != "" && r.Permission != routes.PerQuery {
+			p.cache.put(r.Permission, p.evaluate(r.Permission))
+		}
 	}
 	return p, nil
 }

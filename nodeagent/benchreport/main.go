@@ -383,7 +383,7 @@ func agentProcess(res *results) error {
 		return err
 	}
 	r := router.New()
-	svc.Register(r)
+	svc.Mount(r)
 	api := &fasthttp.Server{Handler: r.Handler}
 	go api.Serve(ln)
 	defer api.Shutdown()

@@ -3,6 +3,7 @@ package fwquery_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/meshoptixiq/mesh/apiserver/telemetry"
 	"io"
 	"log/slog"
 	"net/http"
@@ -44,7 +45,7 @@ func serve(t *testing.T) string {
 	ready := &atomic.Bool{}
 	ready.Store(true)
 	api, err := httpapi.New(httpapi.Options{Engine: eng, Registry: reg, Log: log, Metrics: prometheus.NewRegistry(),
-		MaxBodyBytes: 1 << 20, Ready: ready.Load})
+		MaxBodyBytes: 1 << 20, Ready: ready.Load, Handlers: telemetry.New(log, telemetry.Options{}).Handlers()})
 	if err != nil {
 		t.Fatalf("httpapi.New: %v", err)
 	}
