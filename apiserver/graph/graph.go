@@ -294,6 +294,7 @@ func Build(version uint64, devices []facts.Device, opt Options) *Graph {
 	slices.Sort(g.VLANs)
 
 	g.buildLinks()
+	g.indexInterfaceAddrs()
 	g.buildEndpoints()
 	g.buildAddrs()
 	for _, d := range g.Devices {
@@ -304,7 +305,9 @@ func Build(version uint64, devices []facts.Device, opt Options) *Graph {
 	g.hasRoot = len(g.roots) > 0
 	g.rooted = g.reachable(failure{})
 	g.stats.Devices = len(g.Devices)
-	g.stats.Endpoints = len(g.Endpoints)
+	// A host dual-homed to an MLAG pair is located on both switches, but
+	// it is one endpoint.
+	g.stats.Endpoints = len(g.epByMAC)
 	g.stats.Subnets = len(g.Subnets)
 	g.stats.VLANs = len(g.VLANs)
 	g.stats.Links = len(g.Links)
@@ -461,17 +464,93 @@ func (g *Graph) linkEnd(p portKey) LinkEnd {
 	return e
 }
 
+// indexInterfaceAddrs fills ifByAddr: endpoints need it to tell a
+// device's own addresses from hosts'.
+func (g *Graph) indexInterfaceAddrs() {
+	for _, d := range g.Devices {
+		for _, ifc := range d.Ifaces {
+			for _, p := range ifc.Prefixes {
+				g.ifByAddr[p.Addr()] = append(g.ifByAddr[p.Addr()], ifc)
+			}
+		}
+	}
+}
+
+// infrastructureMACs returns the MACs that belong to devices rather than
+// hosts: every interface MAC, first-hop redundancy MACs, and the MAC that
+// ARP gives for a device's own address where the device did not report
+// that interface's MAC (a switch's SVI is learned by its neighbours like
+// any host, and many collectors leave interface MACs out).
+func (g *Graph) infrastructureMACs() map[string]bool {
+	infra := map[string]bool{}
+	for _, d := range g.Devices {
+		for _, ifc := range d.Ifaces {
+			if ifc.MAC != "" {
+				infra[ifc.MAC] = true
+			}
+		}
+	}
+	for _, d := range g.Devices {
+		for _, e := range d.ARP {
+			if e.MAC == "" || infra[e.MAC] {
+				continue
+			}
+			if isVirtualRouterMAC(e.MAC) {
+				infra[e.MAC] = true
+				continue
+			}
+			a, err := netip.ParseAddr(e.IP)
+			if err != nil {
+				continue
+			}
+			vrf := arpVRF(d, e)
+			for _, owner := range g.ifByAddr[a] {
+				// An owner whose MAC is known and differs is another
+				// machine: a host using a device's address is a conflict
+				// to report, not the device.
+				if vrfOf(owner.VRF) == vrf && owner.MAC == "" {
+					infra[e.MAC] = true
+					break
+				}
+			}
+		}
+	}
+	return infra
+}
+
+// arpVRF is the VRF of an ARP entry: its own, else that of the interface
+// it was learned on.
+func arpVRF(d *Device, e facts.ARPEntry) string {
+	if e.VRF != "" {
+		return e.VRF
+	}
+	if ifc := d.ifByName[e.Interface]; ifc != nil {
+		return vrfOf(ifc.VRF)
+	}
+	return DefaultVRF
+}
+
+func vrfOf(name string) string { return cmp.Or(name, DefaultVRF) }
+
+// buildEndpoints locates the hosts. A MAC owned by a device is never an
+// endpoint; a MAC learned on a port towards another device (a link, a LAG
+// whose members are linked, the MLAG peer link, a VXLAN or other tunnel)
+// is not located there; of the ports left, the endpoint is at the best
+// (access port, then other edge ports, then LAGs not known to face a
+// switch), on every device where that best is found (a host dual-homed to
+// an MLAG pair is on both).
 func (g *Graph) buildEndpoints() {
 	nARP, nMAC := 0, 0
 	for _, d := range g.Devices {
 		nARP += len(d.ARP)
 		nMAC += len(d.MACTable)
 	}
+	infra := g.infrastructureMACs()
 	arp := make(map[string][]ARPAddr, nARP/2)
 	for _, d := range g.Devices {
 		for _, e := range d.ARP {
 			a, err := netip.ParseAddr(e.IP)
-			if err != nil || e.MAC == "" {
+			if err != nil || e.MAC == "" || infra[e.MAC] {
 				continue
 			}
 			vrf := e.VRF
@@ -494,22 +573,42 @@ func (g *Graph) buildEndpoints() {
 			})
 		}
 	}
-	g.Endpoints = make([]*Endpoint, 0, nMAC/4)
+	type located struct {
+		ep   Endpoint
+		rank int
+	}
+	perDevice := make([][]located, len(g.Devices))
+	best := map[string]int{} // MAC → best rank seen
 	for _, d := range g.Devices {
-		var slab []Endpoint
+		lagTransit := d.lagTransit()
 		for _, m := range d.MACTable {
-			if m.MAC == "" || m.Interface == "" {
+			if m.MAC == "" || m.Interface == "" || infra[m.MAC] {
 				continue
 			}
-			if _, ok := d.linked[m.Interface]; ok {
+			kind := d.portKind(m.Interface, lagTransit)
+			if kind == portTransit {
 				continue
 			}
-			if slab == nil {
-				slab = make([]Endpoint, 0, len(d.MACTable))
+			r := d.rank(m.Interface, kind)
+			if b, ok := best[m.MAC]; !ok || r > b {
+				best[m.MAC] = r
 			}
 			// The ARP slice is shared by every endpoint with this MAC;
 			// nothing modifies it after Build.
-			slab = append(slab, Endpoint{MAC: m.MAC, VLAN: m.VLAN, Device: d, Interface: m.Interface, IPs: arp[m.MAC]})
+			perDevice[d.Index] = append(perDevice[d.Index], located{Endpoint{MAC: m.MAC, VLAN: m.VLAN, Device: d, Interface: m.Interface, IPs: arp[m.MAC]}, r})
+		}
+	}
+	g.Endpoints = make([]*Endpoint, 0, nMAC/4)
+	for _, d := range g.Devices {
+		var slab []Endpoint
+		for _, l := range perDevice[d.Index] {
+			if l.rank < best[l.ep.MAC] {
+				continue
+			}
+			if slab == nil {
+				slab = make([]Endpoint, 0, len(perDevice[d.Index]))
+			}
+			slab = append(slab, l.ep)
 		}
 		if len(slab) == 0 {
 			continue
@@ -557,7 +656,6 @@ func (g *Graph) buildAddrs() {
 			for _, p := range ifc.Prefixes {
 				a := p.Addr()
 				g.addrs = append(g.addrs, AddrEntry{IP: a, Kind: KindInterface, VRF: vrf, Hostname: d.Hostname, Interface: ifc.Name})
-				g.ifByAddr[a] = append(g.ifByAddr[a], ifc)
 				d.IPCount++
 				k := subnetKey{vrf, p.Masked()}
 				s := subnets[k]

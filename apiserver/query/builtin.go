@@ -580,34 +580,58 @@ func bgpRow(g *graph.Graph, d *graph.Device, peer string, ras, las int64, state,
 	return []any{d.Hostname, peer, peerHost, nullInt64(ras), nullInt64(las), nullStr(state), orDefault(vrf)}
 }
 
+// duplicateIPs lists the addresses with more than one owner in a VRF. An
+// owner is an interface, or an endpoint's MAC wherever it is located (a
+// host dual-homed to an MLAG pair is one owner on two switches).
 func duplicateIPs(g *graph.Graph) *Result {
 	res := &Result{}
-	addrs := g.Addrs()
 	type key struct {
 		ip  netip.Addr
 		vrf string
 	}
-	owners := map[key][]string{}
+	type owner struct {
+		key  string // hostname+interface, or the MAC
+		mac  string
+		text string
+		at   []string // an endpoint's locations
+	}
+	owners := map[key][]owner{}
 	var order []key
-	for _, e := range addrs {
+	for _, e := range g.Addrs() {
 		k := key{e.IP, e.VRF}
-		var o string
-		if e.Kind == graph.KindInterface {
-			o = e.Hostname + " " + e.Interface
-		} else {
-			o = e.MAC + " (" + e.Hostname + " " + e.Interface + ")"
-		}
 		if _, ok := owners[k]; !ok {
 			order = append(order, k)
 		}
-		if !slices.Contains(owners[k], o) {
-			owners[k] = append(owners[k], o)
+		os := owners[k]
+		if e.Kind == graph.KindInterface {
+			o := e.Hostname + " " + e.Interface
+			if !slices.ContainsFunc(os, func(x owner) bool { return x.key == o }) {
+				owners[k] = append(os, owner{key: o, text: o})
+			}
+			continue
 		}
+		where := e.Hostname + " " + e.Interface
+		if i := slices.IndexFunc(os, func(x owner) bool { return x.key == e.MAC }); i >= 0 {
+			if !slices.Contains(os[i].at, where) {
+				os[i].at = append(os[i].at, where)
+			}
+			continue
+		}
+		owners[k] = append(os, owner{key: e.MAC, mac: e.MAC, at: []string{where}})
 	}
 	for _, k := range order {
-		if len(owners[k]) > 1 {
-			res.Rows = append(res.Rows, []any{k.ip.String(), k.vrf, owners[k]})
+		os := owners[k]
+		if len(os) < 2 {
+			continue
 		}
+		texts := make([]string, len(os))
+		for i, o := range os {
+			texts[i] = o.text
+			if o.mac != "" {
+				texts[i] = o.mac + " (" + strings.Join(o.at, ", ") + ")"
+			}
+		}
+		res.Rows = append(res.Rows, []any{k.ip.String(), k.vrf, texts})
 	}
 	return res
 }

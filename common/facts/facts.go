@@ -44,22 +44,42 @@ const (
 	ModeRouted = "routed"
 )
 
+// Interface types. A type says what a port is where its name does not
+// (an "ae0" is a LAG on Junos, a "Vxlan1" a tunnel on EOS).
+const (
+	TypePhysical     = "physical"
+	TypeLAG          = "lag"
+	TypeLoopback     = "loopback"
+	TypeVLAN         = "vlan"
+	TypeTunnel       = "tunnel"
+	TypeVXLAN        = "vxlan"
+	TypeSubinterface = "subinterface"
+	TypeMgmt         = "mgmt"
+	TypeVirtual      = "virtual"
+)
+
 // Interface is a device port or logical interface. Pointers distinguish
 // "not collected" from false/zero.
 type Interface struct {
-	Name        string   `json:"name"`
-	Description string   `json:"description,omitempty"`
-	MAC         string   `json:"mac,omitempty"`
-	AdminUp     *bool    `json:"admin_up,omitempty"`
-	OperUp      *bool    `json:"oper_up,omitempty"`
-	SpeedMbps   int64    `json:"speed_mbps,omitempty"`
-	MTU         int      `json:"mtu,omitempty"`
-	Mode        string   `json:"mode,omitempty"`
-	AccessVLAN  int      `json:"access_vlan,omitempty"`
-	TrunkVLANs  []int    `json:"trunk_vlans,omitempty"`
-	VRF         string   `json:"vrf,omitempty"`
-	Zone        string   `json:"zone,omitempty"`
-	IPs         []string `json:"ips,omitempty"` // "addr/len"
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	Type        string `json:"type,omitempty"`
+	// LAG names the port-channel (LAG) a member port belongs to.
+	LAG string `json:"lag,omitempty"`
+	// MLAGPeerLink marks the link between the two switches of an MLAG
+	// (vPC) pair: MACs learned on it are the peer's, not endpoints here.
+	MLAGPeerLink bool     `json:"mlag_peer_link,omitempty"`
+	MAC          string   `json:"mac,omitempty"`
+	AdminUp      *bool    `json:"admin_up,omitempty"`
+	OperUp       *bool    `json:"oper_up,omitempty"`
+	SpeedMbps    int64    `json:"speed_mbps,omitempty"`
+	MTU          int      `json:"mtu,omitempty"`
+	Mode         string   `json:"mode,omitempty"`
+	AccessVLAN   int      `json:"access_vlan,omitempty"`
+	TrunkVLANs   []int    `json:"trunk_vlans,omitempty"`
+	VRF          string   `json:"vrf,omitempty"`
+	Zone         string   `json:"zone,omitempty"`
+	IPs          []string `json:"ips,omitempty"` // "addr/len"
 }
 
 // VLAN is a VLAN defined on a device.

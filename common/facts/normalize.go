@@ -376,9 +376,34 @@ func normMAC(ps *problems, mac *string, dp, list string, j int) {
 	*mac = m
 }
 
+// interfaceTypes maps accepted type names, with the vendors' own words
+// for them, to the canonical type.
+var interfaceTypes = map[string]string{
+	TypePhysical: TypePhysical, "ethernet": TypePhysical,
+	TypeLAG: TypeLAG, "port-channel": TypeLAG, "aggregate": TypeLAG, "bond": TypeLAG,
+	TypeLoopback: TypeLoopback,
+	TypeVLAN:     TypeVLAN, "svi": TypeVLAN, "irb": TypeVLAN,
+	TypeTunnel: TypeTunnel,
+	TypeVXLAN:  TypeVXLAN, "nve": TypeVXLAN,
+	TypeSubinterface: TypeSubinterface, "sub-interface": TypeSubinterface,
+	TypeMgmt: TypeMgmt, "management": TypeMgmt,
+	TypeVirtual: TypeVirtual,
+}
+
 func normInterface(ps *problems, dp string, j int, ifc *Interface) {
 	checkName(ps, ifc.Name, true, dp, "interfaces", j, "name")
 	checkText(ps, ifc.Description, dp, "interfaces", j, "description")
+	if ifc.Type != "" {
+		if t, ok := interfaceTypes[strings.ToLower(ifc.Type)]; ok {
+			ifc.Type = t
+		} else {
+			ps.add(at(dp, "interfaces", j, "type"), fmt.Sprintf("unknown interface type %q (want physical, lag, loopback, vlan, tunnel, vxlan, subinterface, mgmt or virtual)", clip(ifc.Type)))
+		}
+	}
+	checkName(ps, ifc.LAG, false, dp, "interfaces", j, "lag")
+	if ifc.LAG != "" && ifc.LAG == ifc.Name {
+		ps.add(at(dp, "interfaces", j, "lag"), "names the interface itself")
+	}
 	if ifc.MAC != "" {
 		if m, ok := CanonicalMAC(ifc.MAC); ok {
 			ifc.MAC = m

@@ -1,0 +1,141 @@
+package query_test
+
+import (
+	"testing"
+
+	"github.com/meshoptixiq/mesh/apiserver/graph"
+	"github.com/meshoptixiq/mesh/common/facts"
+)
+
+// parseNet parses a facts document as the ingest does and builds its graph.
+func parseNet(t *testing.T, doc string) *graph.Graph {
+	t.Helper()
+	d, err := facts.Parse([]byte(doc))
+	if err != nil {
+		t.Fatalf("Parse(fixture) = %v, want nil", err)
+	}
+	return graph.Build(1, d.Devices, graph.Options{RootRoles: graph.DefaultRootRoles()})
+}
+
+// mlagPair is an Arista EOS MLAG pair as "show mac address-table", "show
+// arp" and "show lldp neighbors" report it, worked out by hand:
+//
+//	                spine1 Ethernet1/1, Ethernet2/1
+//	                │ Ethernet49/1 (routed /31s)
+//	leaf1 ══ Port-Channel10 (Ethernet47, Ethernet48; MLAG peer link) ══ leaf2
+//	 Ethernet5 H1     Port-Channel20 ←S1 (dual-homed)→ Port-Channel20     Ethernet6 H2
+//	 Vxlan1 (to remote VTEPs)                                  Ethernet52 fw1 (no LLDP)
+//	                                                           Ethernet53 border1 (no LLDP)
+//	                                                           Port-Channel30 acc1 (no LLDP) Gi1/0/5 H5
+//
+// leaf1 Vlan10 10.1.10.2/24 MAC 001c.7300.0001; leaf2 Vlan10 10.1.10.3/24
+// (its MAC not collected); fw1 ethernet1/2 10.1.10.254/24 MAC
+// 00:1b:17:00:01:10; border1 Ethernet1/1 10.1.10.250/24 (MAC not
+// collected). leaf1's ARP: 10.1.10.3 → 001c.7300.0002, 10.1.10.254 →
+// fw1's MAC, 10.1.10.250 → 0022.bdf8.19ff, 10.1.10.11 H1, 10.1.10.12 H2,
+// 10.1.10.20 S1, 10.1.10.30 H3 (behind a remote VTEP), 10.1.10.15 H5.
+//
+// Infrastructure, never endpoints: 001c.7300.0001 (leaf1's interface
+// MAC, on leaf2's peer link), 001c.7300.0002 (ARP gives it for leaf2's
+// own 10.1.10.3, on leaf1's peer link), fw1's MAC (an interface MAC, on
+// leaf2 Ethernet52, a port with no LLDP), 0022.bdf8.19ff (ARP gives it for
+// border1's own address, on leaf2 Ethernet53).
+// Not locations: leaf1 Port-Channel10 (H2: the peer link), leaf1 Vxlan1
+// (H3: a tunnel), leaf2 Port-Channel10 (H1: the peer link, by its
+// members' LLDP), leaf2 Port-Channel30 (H5: a LAG, beaten by acc1's
+// access port Gi1/0/5).
+// Endpoints: H1 leaf1 Ethernet5; H2 leaf2 Ethernet6; S1 leaf1 and leaf2
+// Port-Channel20 (one endpoint, two locations); H5 acc1 Gi1/0/5: four.
+const mlagPair = `{"schema": "meshq.facts/v1", "devices": [
+ {"hostname": "leaf1", "vendor": "arista", "os": "eos", "role": "leaf",
+  "interfaces": [
+   {"name": "Ethernet1", "lag": "Port-Channel20"},
+   {"name": "Ethernet5", "mode": "access", "access_vlan": 10},
+   {"name": "Ethernet47", "lag": "Port-Channel10"},
+   {"name": "Ethernet48", "lag": "Port-Channel10"},
+   {"name": "Ethernet49/1", "mode": "routed", "ips": ["10.0.1.1/31"]},
+   {"name": "Port-Channel10", "type": "lag", "mode": "trunk", "mlag_peer_link": true},
+   {"name": "Port-Channel20", "type": "lag", "mode": "trunk", "trunk_vlans": [10]},
+   {"name": "Vlan10", "type": "vlan", "mac": "001c.7300.0001", "ips": ["10.1.10.2/24"]},
+   {"name": "Vxlan1", "type": "vxlan"}],
+  "neighbors": [
+   {"local_interface": "Ethernet47", "remote_hostname": "leaf2", "remote_interface": "Ethernet47", "protocol": "lldp"},
+   {"local_interface": "Ethernet48", "remote_hostname": "leaf2", "remote_interface": "Ethernet48", "protocol": "lldp"},
+   {"local_interface": "Ethernet49/1", "remote_hostname": "spine1", "remote_interface": "Ethernet1/1", "protocol": "lldp"}],
+  "arp": [
+   {"ip": "10.1.10.3", "mac": "001c.7300.0002", "interface": "Vlan10"},
+   {"ip": "10.1.10.254", "mac": "001b.1700.0110", "interface": "Vlan10"},
+   {"ip": "10.1.10.250", "mac": "0022.bdf8.19ff", "interface": "Vlan10"},
+   {"ip": "10.1.10.11", "mac": "5254.0012.3401", "interface": "Vlan10"},
+   {"ip": "10.1.10.12", "mac": "5254.0012.3402", "interface": "Vlan10"},
+   {"ip": "10.1.10.20", "mac": "0050.5600.00aa", "interface": "Vlan10"},
+   {"ip": "10.1.10.30", "mac": "0050.5600.00cc", "interface": "Vlan10"},
+   {"ip": "10.1.10.15", "mac": "5254.0012.3405", "interface": "Vlan10"}],
+  "mac_table": [
+   {"mac": "001c.7300.0002", "vlan": 10, "interface": "Port-Channel10"},
+   {"mac": "5254.0012.3401", "vlan": 10, "interface": "Ethernet5"},
+   {"mac": "5254.0012.3402", "vlan": 10, "interface": "Port-Channel10"},
+   {"mac": "0050.5600.00aa", "vlan": 10, "interface": "Port-Channel20"},
+   {"mac": "0050.5600.00cc", "vlan": 10, "interface": "Vxlan1"},
+   {"mac": "001b.1700.0110", "vlan": 10, "interface": "Port-Channel10"}]},
+ {"hostname": "leaf2", "vendor": "arista", "os": "eos", "role": "leaf",
+  "interfaces": [
+   {"name": "Ethernet1", "lag": "Port-Channel20"},
+   {"name": "Ethernet6", "mode": "access", "access_vlan": 10},
+   {"name": "Ethernet47", "lag": "Port-Channel10"},
+   {"name": "Ethernet48", "lag": "Port-Channel10"},
+   {"name": "Ethernet49/1", "mode": "routed", "ips": ["10.0.1.3/31"]},
+   {"name": "Ethernet52", "mode": "access", "access_vlan": 10},
+   {"name": "Ethernet53", "mode": "access", "access_vlan": 10},
+   {"name": "Port-Channel10", "mode": "trunk"},
+   {"name": "Port-Channel20", "mode": "trunk", "trunk_vlans": [10]},
+   {"name": "Vlan10", "ips": ["10.1.10.3/24"]}],
+  "neighbors": [
+   {"local_interface": "Ethernet47", "remote_hostname": "leaf1", "remote_interface": "Ethernet47", "protocol": "lldp"},
+   {"local_interface": "Ethernet48", "remote_hostname": "leaf1", "remote_interface": "Ethernet48", "protocol": "lldp"},
+   {"local_interface": "Ethernet49/1", "remote_hostname": "spine1", "remote_interface": "Ethernet2/1", "protocol": "lldp"}],
+  "mac_table": [
+   {"mac": "00:1c:73:00:00:01", "vlan": 10, "interface": "Port-Channel10"},
+   {"mac": "52:54:00:12:34:01", "vlan": 10, "interface": "Port-Channel10"},
+   {"mac": "52:54:00:12:34:02", "vlan": 10, "interface": "Ethernet6"},
+   {"mac": "00:50:56:00:00:aa", "vlan": 10, "interface": "Port-Channel20"},
+   {"mac": "00:1b:17:00:01:10", "vlan": 10, "interface": "Ethernet52"},
+   {"mac": "00:22:bd:f8:19:ff", "vlan": 10, "interface": "Ethernet53"},
+   {"mac": "52:54:00:12:34:05", "vlan": 10, "interface": "Port-Channel30"}]},
+ {"hostname": "spine1", "vendor": "arista", "os": "eos", "role": "spine",
+  "interfaces": [
+   {"name": "Ethernet1/1", "mode": "routed", "ips": ["10.0.1.0/31"]},
+   {"name": "Ethernet2/1", "mode": "routed", "ips": ["10.0.1.2/31"]}]},
+ {"hostname": "fw1", "vendor": "paloalto", "os": "panos", "role": "firewall",
+  "interfaces": [{"name": "ethernet1/2", "mac": "00:1b:17:00:01:10", "ips": ["10.1.10.254/24"]}]},
+ {"hostname": "border1", "vendor": "cisco", "os": "nxos", "role": "border",
+  "interfaces": [{"name": "Ethernet1/1", "ips": ["10.1.10.250/24"]}]},
+ {"hostname": "acc1", "vendor": "cisco", "os": "ios-xe", "role": "access",
+  "interfaces": [{"name": "Gi1/0/5", "mode": "access", "access_vlan": 10}],
+  "mac_table": [{"mac": "5254.0012.3405", "vlan": 10, "interface": "Gi1/0/5"}]}]}`
+
+// TestDeviceAddressesAreNotEndpoints: the addresses of switches, the
+// firewall and the border router are nobody's endpoint; hosts are where
+// they are plugged in, not on peer links, tunnels or LAGs towards them.
+func TestDeviceAddressesAreNotEndpoints(t *testing.T) {
+	g := parseNet(t, mlagPair)
+	for _, ip := range []string{"10.1.10.2", "10.1.10.3", "10.1.10.254", "10.1.10.250", "10.1.10.30"} {
+		checkRows(t, g, "locate_endpoint_by_ip", `{"ip":"`+ip+`"}`, [][]any{})
+	}
+	checkRows(t, g, "locate_endpoint_by_ip", `{"ip":"10.1.10.11"}`, [][]any{{"10.1.10.11", "52:54:00:12:34:01", "leaf1", "Ethernet5", 10, "default"}})
+	checkRows(t, g, "locate_endpoint_by_ip", `{"ip":"10.1.10.12"}`, [][]any{{"10.1.10.12", "52:54:00:12:34:02", "leaf2", "Ethernet6", 10, "default"}})
+	checkRows(t, g, "locate_endpoint_by_ip", `{"ip":"10.1.10.20"}`, [][]any{
+		{"10.1.10.20", "00:50:56:00:00:aa", "leaf1", "Port-Channel20", 10, "default"},
+		{"10.1.10.20", "00:50:56:00:00:aa", "leaf2", "Port-Channel20", 10, "default"},
+	})
+	checkRows(t, g, "locate_endpoint_by_ip", `{"ip":"10.1.10.15"}`, [][]any{{"10.1.10.15", "52:54:00:12:34:05", "acc1", "Gi1/0/5", 10, "default"}})
+	checkRows(t, g, "locate_endpoint_by_mac", `{"mac":"001c.7300.0001"}`, [][]any{})
+	checkRows(t, g, "endpoints_by_device", `{"hostname":"leaf2"}`, [][]any{
+		{"10.1.10.12", "52:54:00:12:34:02", "leaf2", "Ethernet6", 10, "default"},
+		{"10.1.10.20", "00:50:56:00:00:aa", "leaf2", "Port-Channel20", 10, "default"},
+	})
+	if got := g.Stats().Endpoints; got != 4 {
+		t.Errorf("Stats().Endpoints = %d, want 4 (H1, H2, S1 once, H5)", got)
+	}
+	checkRows(t, g, "hygiene_duplicate_ips", "", [][]any{})
+}
