@@ -79,6 +79,8 @@ type Interface struct {
 	Device   *Device
 	Prefixes []netip.Prefix // address with prefix length, in facts order
 	Links    []*Link
+	// shared are the addresses marked virtual or anycast.
+	shared []netip.Addr
 	// carries says which VLANs the port carries; allVLANs marks a trunk
 	// with no allowed list, which carries every VLAN as switches default to.
 	carries  []int
@@ -160,6 +162,8 @@ type AddrEntry struct {
 	Hostname  string
 	Interface string
 	MAC       string // endpoints only
+	// Shared marks an interface address that is virtual or anycast.
+	Shared bool
 }
 
 // Subnet is a prefix configured on at least one interface.
@@ -253,6 +257,11 @@ func Build(version uint64, devices []facts.Device, opt Options) *Graph {
 				}
 				ifc.Prefixes = append(ifc.Prefixes, p)
 			}
+			for _, a := range ifc.Addresses {
+				if p, err := netip.ParsePrefix(a.IP); err == nil && a.Shared() {
+					ifc.shared = append(ifc.shared, p.Addr())
+				}
+			}
 			ifc.carries, ifc.allVLANs = carriedVLANs(ifc.Interface)
 			for _, v := range ifc.carries {
 				vlanSet[v] = true
@@ -340,6 +349,10 @@ func carriedVLANs(fi facts.Interface) (vlans []int, all bool) {
 func (i *Interface) Up() bool {
 	return i == nil || ((i.AdminUp == nil || *i.AdminUp) && (i.OperUp == nil || *i.OperUp))
 }
+
+// Shared reports whether the interface's address a is marked virtual or
+// anycast: held by several devices on purpose.
+func (i *Interface) Shared(a netip.Addr) bool { return slices.Contains(i.shared, a) }
 
 // Carries reports whether the interface carries VLAN v.
 func (i *Interface) Carries(v int) bool {
@@ -507,8 +520,9 @@ func (g *Graph) infrastructureMACs() map[string]bool {
 			for _, owner := range g.ifByAddr[a] {
 				// An owner whose MAC is known and differs is another
 				// machine: a host using a device's address is a conflict
-				// to report, not the device.
-				if vrfOf(owner.VRF) == vrf && owner.MAC == "" {
+				// to report, not the device. A virtual or anycast
+				// address answers with a MAC of its own.
+				if vrfOf(owner.VRF) == vrf && (owner.MAC == "" || owner.Shared(a)) {
 					infra[e.MAC] = true
 					break
 				}
@@ -655,7 +669,7 @@ func (g *Graph) buildAddrs() {
 			}
 			for _, p := range ifc.Prefixes {
 				a := p.Addr()
-				g.addrs = append(g.addrs, AddrEntry{IP: a, Kind: KindInterface, VRF: vrf, Hostname: d.Hostname, Interface: ifc.Name})
+				g.addrs = append(g.addrs, AddrEntry{IP: a, Kind: KindInterface, VRF: vrf, Hostname: d.Hostname, Interface: ifc.Name, Shared: ifc.Shared(a)})
 				d.IPCount++
 				k := subnetKey{vrf, p.Masked()}
 				s := subnets[k]
@@ -704,8 +718,21 @@ func (g *Graph) buildAddrs() {
 		if _, ok := g.subnetLP.Exact(s.Prefix); !ok || s.VRF == DefaultVRF {
 			g.subnetLP.Insert(s.Prefix, s)
 		}
-		s.IPCount = len(g.AddrsIn(s.Prefix, s.VRF))
+		s.IPCount = countAddrs(g.AddrsIn(s.Prefix, s.VRF))
 	}
+}
+
+// countAddrs counts the distinct addresses of sorted entries: an address
+// held by several owners (an unnumbered /32 on several interfaces, an
+// anycast gateway, a duplicate) is one address.
+func countAddrs(es []AddrEntry) int {
+	n := 0
+	for i, e := range es {
+		if i == 0 || e.IP != es[i-1].IP {
+			n++
+		}
+	}
+	return n
 }
 
 // compareStrings compares pairs (a1, b1, a2, b2, ...) in order, stopping

@@ -581,8 +581,11 @@ func bgpRow(g *graph.Graph, d *graph.Device, peer string, ras, las int64, state,
 }
 
 // duplicateIPs lists the addresses with more than one owner in a VRF. An
-// owner is an interface, or an endpoint's MAC wherever it is located (a
-// host dual-homed to an MLAG pair is one owner on two switches).
+// owner is a device (one device's unnumbered /32 on several interfaces is
+// one owner), or an endpoint's MAC wherever it is located (a host
+// dual-homed to an MLAG pair is one owner on two switches). A device
+// holding the address as virtual or anycast (VRRP, HSRP, VARP, anycast
+// gateway) shares it on purpose and is no second owner.
 func duplicateIPs(g *graph.Graph) *Result {
 	res := &Result{}
 	type key struct {
@@ -590,10 +593,10 @@ func duplicateIPs(g *graph.Graph) *Result {
 		vrf string
 	}
 	type owner struct {
-		key  string // hostname+interface, or the MAC
-		mac  string
-		text string
-		at   []string // an endpoint's locations
+		key    string // hostname, or the MAC
+		mac    string
+		at     []string // interfaces, or an endpoint's locations
+		shared bool     // every interface of it marks the address shared
 	}
 	owners := map[key][]owner{}
 	var order []key
@@ -603,32 +606,42 @@ func duplicateIPs(g *graph.Graph) *Result {
 			order = append(order, k)
 		}
 		os := owners[k]
-		if e.Kind == graph.KindInterface {
-			o := e.Hostname + " " + e.Interface
-			if !slices.ContainsFunc(os, func(x owner) bool { return x.key == o }) {
-				owners[k] = append(os, owner{key: o, text: o})
-			}
-			continue
+		id, where := e.Hostname, e.Interface
+		if e.Kind == graph.KindEndpoint {
+			id, where = e.MAC, e.Hostname+" "+e.Interface
 		}
-		where := e.Hostname + " " + e.Interface
-		if i := slices.IndexFunc(os, func(x owner) bool { return x.key == e.MAC }); i >= 0 {
-			if !slices.Contains(os[i].at, where) {
-				os[i].at = append(os[i].at, where)
+		i := slices.IndexFunc(os, func(x owner) bool { return x.key == id })
+		if i < 0 {
+			o := owner{key: id, shared: e.Kind == graph.KindInterface && e.Shared}
+			if e.Kind == graph.KindEndpoint {
+				o.mac = e.MAC
 			}
-			continue
+			owners[k] = append(os, o)
+			i = len(os)
+			os = owners[k]
 		}
-		owners[k] = append(os, owner{key: e.MAC, mac: e.MAC, at: []string{where}})
+		if !slices.Contains(os[i].at, where) {
+			os[i].at = append(os[i].at, where)
+		}
+		os[i].shared = os[i].shared && e.Shared
 	}
 	for _, k := range order {
 		os := owners[k]
-		if len(os) < 2 {
+		n := 0
+		for _, o := range os {
+			if !o.shared {
+				n++
+			}
+		}
+		if n < 2 {
 			continue
 		}
 		texts := make([]string, len(os))
 		for i, o := range os {
-			texts[i] = o.text
 			if o.mac != "" {
 				texts[i] = o.mac + " (" + strings.Join(o.at, ", ") + ")"
+			} else {
+				texts[i] = o.key + " " + strings.Join(o.at, ", ")
 			}
 		}
 		res.Rows = append(res.Rows, []any{k.ip.String(), k.vrf, texts})

@@ -139,3 +139,70 @@ func TestDeviceAddressesAreNotEndpoints(t *testing.T) {
 	}
 	checkRows(t, g, "hygiene_duplicate_ips", "", [][]any{})
 }
+
+// sharedAddrs holds addresses shared on purpose and one real duplicate,
+// worked out by hand:
+//
+//   - exit01 (Junos) has lo0.0 192.0.2.1/32, borrowed unnumbered by
+//     xe-0/0/0.0 and xe-0/0/1.0: one device, one owner, one address.
+//   - leaf1 and leaf2 (EOS) both hold the anycast gateway 10.1.10.1/24 on
+//     Vlan10 ("ip address virtual"): shared on purpose.
+//   - leaf3 and leaf4 hold 10.1.20.2/24 and 10.1.20.3/24 with the VARP
+//     address 10.1.20.1 (given bare, as configured: it takes the /24);
+//     leaf3's ARP resolves it to the virtual-router MAC 001c.7300.0099,
+//     learned on leaf3's access port Ethernet7 (the uplink of a router
+//     outside the facts): the MAC of a virtual address is no endpoint.
+//   - rtr1 owns 10.1.30.1/24 (the VRRP owner) and rtr2 holds it as a
+//     VRRP address: one unmarked owner, no duplicate.
+//   - exit01 xe-0/0/3.0 and exit02 xe-0/0/2.0 both have 198.51.100.1/31:
+//     the one duplicate.
+//
+// subnets_all counts each address once: 192.0.2.1/32 holds 1 address
+// (not 3), 10.1.10.0/24 holds 1 (not 2), 10.1.20.0/24 holds 3 (.1, .2, .3).
+const sharedAddrs = `{"schema": "meshq.facts/v1", "devices": [
+ {"hostname": "exit01", "vendor": "juniper", "os": "junos", "interfaces": [
+   {"name": "lo0.0", "type": "loopback", "mtu": 65536, "ips": ["192.0.2.1/32"]},
+   {"name": "xe-0/0/0.0", "ips": ["192.0.2.1/32"]},
+   {"name": "xe-0/0/1.0", "ips": ["192.0.2.1/32"]},
+   {"name": "xe-0/0/3.0", "ips": ["198.51.100.1/31"]}]},
+ {"hostname": "exit02", "vendor": "juniper", "os": "junos", "interfaces": [
+   {"name": "xe-0/0/2.0", "ips": ["198.51.100.1/31"]}]},
+ {"hostname": "leaf1", "vendor": "arista", "os": "eos", "interfaces": [
+   {"name": "Vlan10", "addresses": [{"ip": "10.1.10.1/24", "role": "anycast"}]}]},
+ {"hostname": "leaf2", "vendor": "arista", "os": "eos", "interfaces": [
+   {"name": "Vlan10", "ips": ["10.1.10.1/24"], "addresses": [{"ip": "10.1.10.1/24", "role": "Anycast"}]}]},
+ {"hostname": "leaf3", "vendor": "arista", "os": "eos", "interfaces": [
+   {"name": "Ethernet7", "mode": "access", "access_vlan": 20},
+   {"name": "Vlan20", "mac": "001c.7300.0003", "ips": ["10.1.20.2/24"], "addresses": [{"ip": "10.1.20.1", "role": "varp"}]}],
+  "arp": [{"ip": "10.1.20.1", "mac": "001c.7300.0099", "interface": "Vlan20"}],
+  "mac_table": [{"mac": "001c.7300.0099", "vlan": 20, "interface": "Ethernet7"}]},
+ {"hostname": "leaf4", "vendor": "arista", "os": "eos", "interfaces": [
+   {"name": "Vlan20", "mac": "001c.7300.0004", "ips": ["10.1.20.3/24"], "addresses": [{"ip": "10.1.20.1", "role": "varp"}]}]},
+ {"hostname": "rtr1", "vendor": "cisco", "os": "ios-xe", "interfaces": [
+   {"name": "Vlan30", "ips": ["10.1.30.1/24"]}]},
+ {"hostname": "rtr2", "vendor": "cisco", "os": "ios-xe", "interfaces": [
+   {"name": "Vlan30", "ips": ["10.1.30.3/24"], "addresses": [{"ip": "10.1.30.1/24", "role": "vrrp"}]}]}]}`
+
+// TestSharedAddressesAreNotDuplicates: unnumbered, anycast, VARP and VRRP
+// addresses are not duplicates, the real duplicate is, and subnets count
+// an address once.
+func TestSharedAddressesAreNotDuplicates(t *testing.T) {
+	g := parseNet(t, sharedAddrs)
+	checkRows(t, g, "hygiene_duplicate_ips", "", [][]any{
+		{"198.51.100.1", "default", []string{"exit01 xe-0/0/3.0", "exit02 xe-0/0/2.0"}},
+	})
+	checkRows(t, g, "locate_endpoint_by_ip", `{"ip":"10.1.20.1"}`, [][]any{})
+	checkRows(t, g, "ips_in_subnet", `{"subnet":"10.1.20.0/24"}`, [][]any{
+		{"10.1.20.1", "leaf3", "Vlan20", "interface", nil, "default"},
+		{"10.1.20.1", "leaf4", "Vlan20", "interface", nil, "default"},
+		{"10.1.20.2", "leaf3", "Vlan20", "interface", nil, "default"},
+		{"10.1.20.3", "leaf4", "Vlan20", "interface", nil, "default"},
+	})
+	checkRows(t, g, "subnets_all", "", [][]any{
+		{"10.1.10.0/24", "default", 1, []string{"leaf1", "leaf2"}},
+		{"10.1.20.0/24", "default", 3, []string{"leaf3", "leaf4"}},
+		{"10.1.30.0/24", "default", 2, []string{"rtr1", "rtr2"}},
+		{"192.0.2.1/32", "default", 1, []string{"exit01"}},
+		{"198.51.100.0/31", "default", 1, []string{"exit01", "exit02"}},
+	})
+}

@@ -80,7 +80,31 @@ type Interface struct {
 	VRF          string   `json:"vrf,omitempty"`
 	Zone         string   `json:"zone,omitempty"`
 	IPs          []string `json:"ips,omitempty"` // "addr/len"
+	// Addresses says what some of the interface's addresses are for; each
+	// is also in IPs once normalized.
+	Addresses []Address `json:"addresses,omitempty"`
 }
+
+// Address roles. A virtual or anycast address is shared on purpose by
+// several devices (or interfaces), so it is not a duplicate.
+const (
+	RolePrimary   = "primary"
+	RoleSecondary = "secondary"
+	RoleVirtual   = "virtual" // VRRP, HSRP, CARP, VARP: a first-hop group's address
+	RoleAnycast   = "anycast" // the same gateway address on every leaf (EVPN anycast gateway)
+)
+
+// Address is an interface address with its role.
+type Address struct {
+	// IP is "addr/len", or a bare address (as Arista's virtual-router
+	// address is configured), which takes the length of the interface's
+	// subnet that contains it, else a host length.
+	IP   string `json:"ip"`
+	Role string `json:"role,omitempty"`
+}
+
+// Shared reports whether the role is one shared on purpose.
+func (a Address) Shared() bool { return a.Role == RoleVirtual || a.Role == RoleAnycast }
 
 // VLAN is a VLAN defined on a device.
 type VLAN struct {

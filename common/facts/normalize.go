@@ -2,6 +2,7 @@ package facts
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -376,6 +377,61 @@ func normMAC(ps *problems, mac *string, dp, list string, j int) {
 	*mac = m
 }
 
+// addressRoles maps accepted roles, with the protocols that make them, to
+// the canonical role.
+var addressRoles = map[string]string{
+	RolePrimary: RolePrimary, RoleSecondary: RoleSecondary,
+	RoleVirtual: RoleVirtual, "vrrp": RoleVirtual, "hsrp": RoleVirtual, "carp": RoleVirtual, "glbp": RoleVirtual, "varp": RoleVirtual,
+	RoleAnycast: RoleAnycast, "anycast-gateway": RoleAnycast,
+}
+
+// normAddresses canonicalises an interface's addresses with roles and adds
+// each to ips where it is not there yet, so that every reader of ips sees
+// every address.
+func normAddresses(ps *problems, dp string, j int, ifc *Interface) {
+	for k := range ifc.Addresses {
+		a := &ifc.Addresses[k]
+		path := func(f string) string { return at(dp, "interfaces", j, "addresses", k, f) }
+		if a.Role != "" {
+			if r, ok := addressRoles[strings.ToLower(a.Role)]; ok {
+				a.Role = r
+			} else {
+				ps.add(path("role"), fmt.Sprintf("unknown address role %q (want primary, secondary, virtual or anycast)", clip(a.Role)))
+			}
+		}
+		if a.IP == "" {
+			ps.add(path("ip"), "required")
+			continue
+		}
+		p, err := ParseInterfaceIP(a.IP)
+		if err != nil {
+			bare, aerr := ParseAddr(a.IP)
+			if aerr != nil {
+				ps.add(path("ip"), "not an IP address or prefix (want addr/len or addr)")
+				continue
+			}
+			p = netip.PrefixFrom(bare, bare.BitLen())
+			for _, s := range ifc.IPs {
+				if q, err := netip.ParsePrefix(s); err == nil && !q.IsSingleIP() && q.Contains(bare) {
+					p = netip.PrefixFrom(bare, q.Bits())
+					break
+				}
+			}
+		}
+		if p.Addr().IsUnspecified() || p.Bits() == 0 {
+			ps.add(path("ip"), "not an interface address (unspecified address or zero-length prefix; leave it out)")
+			continue
+		}
+		a.IP = canonPrefix(a.IP, p)
+		if !slices.ContainsFunc(ifc.IPs, func(s string) bool {
+			q, err := netip.ParsePrefix(s)
+			return err == nil && q.Addr() == p.Addr()
+		}) {
+			ifc.IPs = append(ifc.IPs, a.IP)
+		}
+	}
+}
+
 // interfaceTypes maps accepted type names, with the vendors' own words
 // for them, to the canonical type.
 var interfaceTypes = map[string]string{
@@ -454,6 +510,7 @@ func normInterface(ps *problems, dp string, j int, ifc *Interface) {
 		}
 		ifc.IPs[k] = canonPrefix(s, p)
 	}
+	normAddresses(ps, dp, j, ifc)
 	// The same address listed twice on one interface is one address.
 	if len(ifc.IPs) > 1 {
 		seen := make(map[string]bool, len(ifc.IPs))
