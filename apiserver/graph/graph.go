@@ -55,8 +55,9 @@ type Graph struct {
 	hasRoot bool
 	roots   []int // indexes of root devices
 	// rooted[i] says whether device i reaches a root in the intact graph.
-	rooted []bool
-	stats  Stats
+	rooted   []bool
+	stats    Stats
+	warnings []Warning
 }
 
 // Device is a device with its parsed interfaces and adjacency.
@@ -374,21 +375,37 @@ type portKey struct {
 func (g *Graph) buildLinks() {
 	type linkKey struct{ a, b portKey }
 	seen := map[linkKey]*Link{}
+	warned := map[linkKey]bool{}  // an LLDP and a CDP record of one link warn once
 	var folded map[string]*Device // lower-case hostname → device; nil where ambiguous
+	host := func(name string) string {
+		if name == "" || g.byName[name] != nil {
+			return name
+		}
+		if folded == nil {
+			folded = g.foldedNames()
+		}
+		return resolveHostname(name, folded)
+	}
 	for _, d := range g.Devices {
-		for _, n := range d.Neighbors {
+		for j, n := range d.Neighbors {
 			if n.RemoteHostname == "" {
 				continue
 			}
-			remote := n.RemoteHostname
-			if g.byName[remote] == nil {
-				if folded == nil {
-					folded = g.foldedNames()
+			remote := host(n.RemoteHostname)
+			port := n.RemoteInterface
+			// A remote device whose interfaces are known gets no port it
+			// does not have: a port ID that is a description, a MAC, an
+			// ifindex or "-" is resolved, or left unknown.
+			if rd := g.byName[remote]; rd != nil && len(rd.Ifaces) > 0 {
+				p, ok := g.remotePort(d, n, rd, host)
+				if k := (linkKey{portKey{d.Hostname, n.LocalInterface}, portKey{remote, ""}}); !ok && !warned[k] {
+					warned[k] = true
+					g.warnUnresolved(d, j, n, rd)
 				}
-				remote = resolveHostname(remote, folded)
+				port = p
 			}
 			a := portKey{d.Hostname, n.LocalInterface}
-			b := portKey{remote, n.RemoteInterface}
+			b := portKey{remote, port}
 			if b.host < a.host || (b.host == a.host && b.port < a.port) {
 				a, b = b, a
 			}
@@ -417,7 +434,7 @@ func (g *Graph) buildLinks() {
 				// Only a link to a known device makes a port a link
 				// rather than an edge port: the MACs learned behind an
 				// IP phone or an access point are still endpoints.
-				if far := []LinkEnd{l.B, l.A}[i]; far.Device != nil {
+				if far := []LinkEnd{l.B, l.A}[i]; far.Device != nil && e.Interface != "" {
 					if e.Device.linked == nil {
 						e.Device.linked = map[string]struct{}{}
 					}

@@ -145,12 +145,18 @@ func Builtin() []Definition {
 				for _, l := range env.Graph.Links {
 					switch {
 					case l.A.Hostname == d.Hostname:
-						res.Rows = append(res.Rows, []any{l.A.Interface, l.B.Hostname, l.B.Interface, l.Protocol})
+						res.Rows = append(res.Rows, []any{nullStr(l.A.Interface), l.B.Hostname, nullStr(l.B.Interface), l.Protocol})
 					case l.B.Hostname == d.Hostname:
-						res.Rows = append(res.Rows, []any{l.B.Interface, l.A.Hostname, l.A.Interface, l.Protocol})
+						res.Rows = append(res.Rows, []any{nullStr(l.B.Interface), l.A.Hostname, nullStr(l.A.Interface), l.Protocol})
 					}
 				}
-				slices.SortStableFunc(res.Rows, func(x, y []any) int { return strings.Compare(x[0].(string), y[0].(string)) })
+				// A local port is unknown (null) only where this device's
+				// own port was never resolved; those sort first.
+				slices.SortStableFunc(res.Rows, func(x, y []any) int {
+					xs, _ := x[0].(string)
+					ys, _ := y[0].(string)
+					return strings.Compare(xs, ys)
+				})
 				return res, nil
 			},
 		},
@@ -501,7 +507,7 @@ func linkRows(g *graph.Graph, keep func(*graph.Link) bool) *Result {
 		if !l.Up {
 			state = "down"
 		}
-		return []any{l.A.Hostname, l.A.Interface, l.B.Hostname, l.B.Interface, nullStr(l.Protocol), state}
+		return []any{l.A.Hostname, nullStr(l.A.Interface), l.B.Hostname, nullStr(l.B.Interface), nullStr(l.Protocol), state}
 	})
 }
 

@@ -3,6 +3,8 @@ package query_test
 import (
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/common/facts"
 )
@@ -205,4 +207,77 @@ func TestSharedAddressesAreNotDuplicates(t *testing.T) {
 		{"192.0.2.1/32", "default", 1, []string{"exit01"}},
 		{"198.51.100.0/31", "default", 1, []string{"exit01", "exit02"}},
 	})
+}
+
+// lldpPorts is a leaf-spine whose LLDP port IDs are what real agents send,
+// worked out by hand:
+//
+//	leaf1 Ethernet49/1 → spine1 "Ethernet1/1"       by name
+//	leaf1 Ethernet50/1 → spine2 "to-leaf1-e50"      spine2 Ethernet1/1's description
+//	leaf2 Ethernet49/1 → spine1 "001c.73aa.0002"    spine1 Ethernet1/2's MAC
+//	leaf2 Ethernet50/1 → spine2 "436211712"         spine2 Ethernet1/2's ifindex (NX-OS)
+//	acc1 Gi1/0/48      → leaf2 "Et5"                leaf2 Ethernet5, abbreviated
+//	border1 Ethernet1/1 → spine1 "-"                spine1's own record Ethernet1/4 → border1 Ethernet1/1
+//	fw1 ethernet1/1    → spine2 "port 7" (LLDP and CDP) nothing on spine2 says which port
+//
+// Seven links, none to a port that does not exist; fw1's keeps spine2's end
+// unknown and is reported once as a warning.
+const lldpPorts = `{"schema": "meshq.facts/v1", "devices": [
+ {"hostname": "leaf1", "vendor": "arista", "os": "eos", "interfaces": [{"name": "Ethernet49/1"}, {"name": "Ethernet50/1"}],
+  "neighbors": [
+   {"local_interface": "Ethernet49/1", "remote_hostname": "spine1", "remote_interface": "Ethernet1/1", "protocol": "lldp"},
+   {"local_interface": "Ethernet50/1", "remote_hostname": "spine2.dc1.example.net", "remote_interface": "to-leaf1-e50", "protocol": "lldp"}]},
+ {"hostname": "leaf2", "vendor": "arista", "os": "eos", "interfaces": [{"name": "Ethernet5"}, {"name": "Ethernet49/1"}, {"name": "Ethernet50/1"}],
+  "neighbors": [
+   {"local_interface": "Ethernet49/1", "remote_hostname": "spine1", "remote_interface": "001c.73aa.0002", "protocol": "lldp"},
+   {"local_interface": "Ethernet50/1", "remote_hostname": "spine2", "remote_interface": "436211712", "protocol": "lldp"}]},
+ {"hostname": "spine1", "vendor": "arista", "os": "eos", "interfaces": [
+   {"name": "Ethernet1/1", "mac": "001c.73aa.0001"}, {"name": "Ethernet1/2", "mac": "001c.73aa.0002"},
+   {"name": "Ethernet1/3", "mac": "001c.73aa.0003"}, {"name": "Ethernet1/4", "mac": "001c.73aa.0004"}],
+  "neighbors": [{"local_interface": "Ethernet1/4", "remote_hostname": "border1", "remote_interface": "Ethernet1/1", "protocol": "lldp"}]},
+ {"hostname": "spine2", "vendor": "cisco", "os": "nxos", "interfaces": [
+   {"name": "Ethernet1/1", "description": "to-leaf1-e50", "ifindex": 436207616},
+   {"name": "Ethernet1/2", "description": "to-leaf2-e50", "ifindex": 436211712},
+   {"name": "Ethernet1/7", "ifindex": 436232192}]},
+ {"hostname": "acc1", "vendor": "cisco", "os": "ios-xe", "interfaces": [{"name": "Gi1/0/48"}],
+  "neighbors": [{"local_interface": "Gi1/0/48", "remote_hostname": "leaf2", "remote_interface": "Et5", "protocol": "cdp"}]},
+ {"hostname": "border1", "vendor": "cisco", "os": "nxos", "interfaces": [{"name": "Ethernet1/1"}],
+  "neighbors": [{"local_interface": "Ethernet1/1", "remote_hostname": "spine1", "remote_interface": "-", "protocol": "lldp"}]},
+ {"hostname": "fw1", "vendor": "paloalto", "os": "panos", "interfaces": [{"name": "ethernet1/1"}],
+  "neighbors": [
+   {"local_interface": "ethernet1/1", "remote_hostname": "spine2", "remote_interface": "port 7", "protocol": "lldp"},
+   {"local_interface": "ethernet1/1", "remote_hostname": "spine2", "remote_interface": "port 7", "protocol": "cdp"}]}]}`
+
+// TestNeighborPortsResolved: remote port IDs that are descriptions, MACs,
+// ifindexes, abbreviations or "-" resolve to the real interface, one link
+// each; one that cannot be resolved keeps the link with the port unknown,
+// invents no interface, and is a warning.
+func TestNeighborPortsResolved(t *testing.T) {
+	g := parseNet(t, lldpPorts)
+	checkRows(t, g, "device_neighbors", `{"hostname":"spine1"}`, [][]any{
+		{"Ethernet1/1", "leaf1", "Ethernet49/1", "lldp"},
+		{"Ethernet1/2", "leaf2", "Ethernet49/1", "lldp"},
+		{"Ethernet1/4", "border1", "Ethernet1/1", "lldp"},
+	})
+	checkRows(t, g, "device_neighbors", `{"hostname":"spine2"}`, [][]any{
+		{nil, "fw1", "ethernet1/1", "lldp"},
+		{"Ethernet1/1", "leaf1", "Ethernet50/1", "lldp"},
+		{"Ethernet1/2", "leaf2", "Ethernet50/1", "lldp"},
+	})
+	checkRows(t, g, "device_neighbors", `{"hostname":"leaf2"}`, [][]any{
+		{"Ethernet49/1", "spine1", "Ethernet1/2", "lldp"},
+		{"Ethernet5", "acc1", "Gi1/0/48", "cdp"},
+		{"Ethernet50/1", "spine2", "Ethernet1/2", "lldp"},
+	})
+	if got := len(g.Links); got != 7 {
+		t.Errorf("links = %d, want 7", got)
+	}
+	if _, err := runErr(t, g, "blast_radius_interface", `{"hostname":"spine2","interface":"port 7"}`); err == nil {
+		t.Errorf(`blast_radius_interface(spine2, "port 7") = nil error, want not found (no such interface)`)
+	}
+	want := []graph.Warning{{Hostname: "fw1", Path: "neighbors[0].remote_interface",
+		Message: `spine2 has no interface "port 7" (by name, description, MAC or ifindex), and no neighbor record back to fw1 ethernet1/1: the link is kept with the remote port unknown`}}
+	if diff := cmp.Diff(want, g.Warnings()); diff != "" {
+		t.Errorf("Warnings() (-want +got):\n%s", diff)
+	}
 }

@@ -68,18 +68,21 @@ type Interface struct {
 	LAG string `json:"lag,omitempty"`
 	// MLAGPeerLink marks the link between the two switches of an MLAG
 	// (vPC) pair: MACs learned on it are the peer's, not endpoints here.
-	MLAGPeerLink bool     `json:"mlag_peer_link,omitempty"`
-	MAC          string   `json:"mac,omitempty"`
-	AdminUp      *bool    `json:"admin_up,omitempty"`
-	OperUp       *bool    `json:"oper_up,omitempty"`
-	SpeedMbps    int64    `json:"speed_mbps,omitempty"`
-	MTU          int      `json:"mtu,omitempty"`
-	Mode         string   `json:"mode,omitempty"`
-	AccessVLAN   int      `json:"access_vlan,omitempty"`
-	TrunkVLANs   []int    `json:"trunk_vlans,omitempty"`
-	VRF          string   `json:"vrf,omitempty"`
-	Zone         string   `json:"zone,omitempty"`
-	IPs          []string `json:"ips,omitempty"` // "addr/len"
+	MLAGPeerLink bool   `json:"mlag_peer_link,omitempty"`
+	MAC          string `json:"mac,omitempty"`
+	// IfIndex is the SNMP ifIndex, which some LLDP agents send as the
+	// port ID.
+	IfIndex    int      `json:"ifindex,omitempty"`
+	AdminUp    *bool    `json:"admin_up,omitempty"`
+	OperUp     *bool    `json:"oper_up,omitempty"`
+	SpeedMbps  int64    `json:"speed_mbps,omitempty"`
+	MTU        int      `json:"mtu,omitempty"`
+	Mode       string   `json:"mode,omitempty"`
+	AccessVLAN int      `json:"access_vlan,omitempty"`
+	TrunkVLANs []int    `json:"trunk_vlans,omitempty"`
+	VRF        string   `json:"vrf,omitempty"`
+	Zone       string   `json:"zone,omitempty"`
+	IPs        []string `json:"ips,omitempty"` // "addr/len"
 	// Addresses says what some of the interface's addresses are for; each
 	// is also in IPs once normalized.
 	Addresses []Address `json:"addresses,omitempty"`

@@ -467,6 +467,9 @@ func normInterface(ps *problems, dp string, j int, ifc *Interface) {
 			ps.add(at(dp, "interfaces", j, "mac"), "not a MAC address")
 		}
 	}
+	if ifc.IfIndex < 0 {
+		ps.add(at(dp, "interfaces", j, "ifindex"), "negative")
+	}
 	if ifc.SpeedMbps < 0 {
 		ps.add(at(dp, "interfaces", j, "speed_mbps"), "negative")
 	}

@@ -218,6 +218,7 @@ func TestNormalizeProblems(t *testing.T) {
 		{"address ip", func(d *Document) { d.Devices[0].Interfaces[0].Addresses = []Address{{IP: "10.0.0.256"}} }, "devices[0].interfaces[0].addresses[0].ip", "not an IP address or prefix"},
 		{"address ip missing", func(d *Document) { d.Devices[0].Interfaces[0].Addresses = []Address{{Role: "vrrp"}} }, "devices[0].interfaces[0].addresses[0].ip", "required"},
 		{"address ip default", func(d *Document) { d.Devices[0].Interfaces[0].Addresses = []Address{{IP: "0.0.0.0/0"}} }, "devices[0].interfaces[0].addresses[0].ip", "not an interface address"},
+		{"interface ifindex", func(d *Document) { d.Devices[0].Interfaces[0].IfIndex = -1 }, "devices[0].interfaces[0].ifindex", "negative"},
 		{"interface speed", func(d *Document) { d.Devices[0].Interfaces[0].SpeedMbps = -1 }, "devices[0].interfaces[0].speed_mbps", "negative"},
 		{"access vlan", func(d *Document) { d.Devices[0].Interfaces[0].AccessVLAN = 4095 }, "devices[0].interfaces[0].access_vlan", "not a VLAN id"},
 		{"trunk vlan", func(d *Document) { d.Devices[0].Interfaces[0].TrunkVLANs = []int{10, 0} }, "devices[0].interfaces[0].trunk_vlans[1]", "not a VLAN id"},
