@@ -10,10 +10,14 @@
 //
 //   - Hosts of one subnet are switched on their segment: permit, no hops.
 //   - The path starts at the device that has the source address (unknown
-//     when several devices have it), else at
-//     the routing devices (or firewalls) with an interface in the source's
-//     subnet, those that hold the source in ARP first; several such
-//     gateways (a redundant pair) start several paths.
+//     when several devices have it), else at the gateway of the source's
+//     subnet: of the devices with an interface in it, those whose role is
+//     not a host's (server, host, hypervisor, …), then those holding a
+//     gateway address there (marked virtual or anycast, or the next hop
+//     other devices route by), then routing devices (or firewalls), then
+//     those that hold the source in ARP; several such gateways (a
+//     redundant pair) start several paths. Holders of one anycast or
+//     virtual gateway address are all first hops, and the reason says so.
 //   - At each device, in the VRF of the interface the flow came in by: an
 //     address of the device itself delivers; else the longest matching
 //     prefix among collected routes and connected subnets, lowest metric;
@@ -73,6 +77,8 @@ type Index struct {
 	Firewalls []*Firewall
 	byDevice  []*Firewall // by device index; nil where none
 	tables    []lazyTable // by device index
+	nhOnce    sync.Once
+	nextHops  map[netip.Addr]bool // every route's next hop, on first use
 }
 
 // Firewall is one device's policy, compiled on first use (a path crosses

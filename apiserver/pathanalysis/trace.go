@@ -10,6 +10,7 @@ import (
 
 	"github.com/meshoptixiq/mesh/apiserver/firewall"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
+	"github.com/meshoptixiq/mesh/common/facts"
 )
 
 // Limits of one analysis.
@@ -83,14 +84,18 @@ func (ix *Index) Analyze(q Query) Result {
 		return Result{Verdict: firewall.VerdictPermit, Reason: fmt.Sprintf(
 			"%s and %s are in the same subnet %s: switched within the segment, no router or firewall on the path", q.Src, q.Dst, sub.Prefix)}
 	}
-	starts, why := ix.gateways(q.Src)
+	starts, why, note := ix.gateways(q.Src)
 	if len(starts) == 0 {
 		return Result{Verdict: firewall.VerdictUnknown, Reason: why}
 	}
 	for _, s := range starts {
 		t.walk(s.dev, s.in, s.vrf, nil, map[stateKey]bool{})
 	}
-	return t.result()
+	r := t.result()
+	if note != "" {
+		r.Reason += "; " + note
+	}
+	return r
 }
 
 type start struct {
@@ -100,10 +105,13 @@ type start struct {
 }
 
 // gateways finds where the flow enters the network: the device that has
-// the source address itself, else the routing devices with an interface in
-// the source's subnet (those that hold it in ARP first). Several gateways
-// (a redundant pair) become several paths.
-func (ix *Index) gateways(src netip.Addr) ([]start, string) {
+// the source address itself, else the gateway of the source's subnet: of
+// the devices with an interface in it, those that are not hosts, then
+// those holding a gateway address there, then routing devices (or
+// firewalls), then those that hold the source in ARP. Several gateways (a
+// redundant pair) become several paths; holders of one anycast or virtual
+// gateway all stay, and note says so.
+func (ix *Index) gateways(src netip.Addr) (starts []start, why, note string) {
 	if owners := ix.G.InterfacesByIP(src); len(owners) > 0 {
 		ifc := owners[0]
 		// The same address on two devices (a duplicate, or the same
@@ -115,17 +123,19 @@ func (ix *Index) gateways(src netip.Addr) ([]start, string) {
 			}
 			slices.Sort(names)
 			return nil, fmt.Sprintf("the source %s is configured on more than one device (%s): which one sends the flow is not known",
-				src, strings.Join(names, ", "))
+				src, strings.Join(names, ", ")), ""
 		}
-		return []start{{ifc.Device, ifc.Name, vrfOf(ifc.VRF)}}, ""
+		return []start{{ifc.Device, ifc.Name, vrfOf(ifc.VRF)}}, "", ""
 	}
 	sub, ok := ix.G.SubnetFor(src)
 	if !ok {
-		return nil, fmt.Sprintf("no subnet in the graph contains the source %s", src)
+		return nil, fmt.Sprintf("no subnet in the graph contains the source %s", src), ""
 	}
 	type cand struct {
 		start
-		routes, arp bool
+		host, gateway, routes, arp bool
+		shared                     netip.Addr // a virtual or anycast address it holds in the subnet
+		sharedRole                 string
 	}
 	var cands []cand
 	for _, h := range sub.Devices {
@@ -137,7 +147,18 @@ func (ix *Index) gateways(src netip.Addr) ([]start, string) {
 		if ifc == nil {
 			continue
 		}
-		c := cand{start: start{d, ifc.Name, sub.VRF}, routes: ix.table(d).hasRoutes}
+		c := cand{start: start{d, ifc.Name, sub.VRF}, routes: ix.table(d).hasRoutes, host: hostRoles[strings.ToLower(d.Role)]}
+		for _, p := range ifc.Prefixes {
+			if p.IsSingleIP() || !p.Contains(src) {
+				continue
+			}
+			if ifc.Shared(p.Addr()) {
+				c.gateway, c.shared, c.sharedRole = true, p.Addr(), addrRole(ifc, p.Addr())
+			}
+			if ix.isNextHop(p.Addr()) {
+				c.gateway = true
+			}
+		}
 		for _, e := range d.ARP {
 			if e.IP == src.String() {
 				c.arp = true
@@ -151,16 +172,67 @@ func (ix *Index) gateways(src netip.Addr) ([]start, string) {
 			cands = slices.DeleteFunc(cands, func(c cand) bool { return !f(c) })
 		}
 	}
+	// A server or other host of the subnet is never its gateway, even
+	// with a default route and the source in its ARP table; a gateway
+	// address (virtual, anycast, or the next hop the subnet's hosts route
+	// by) beats one that is only configured there.
+	keep(func(c cand) bool { return !c.host })
+	keep(func(c cand) bool { return c.gateway })
 	keep(func(c cand) bool { return c.routes || ix.byDevice[c.dev.Index] != nil })
-	keep(func(c cand) bool { return c.arp })
+	// Every holder of a shared gateway address answers for it: ARP on one
+	// of them does not make the others wrong first hops.
+	if len(cands) > 1 && cands[0].shared.IsValid() && !slices.ContainsFunc(cands, func(c cand) bool { return c.shared != cands[0].shared }) {
+		var names []string
+		for _, c := range cands {
+			names = append(names, c.dev.Hostname)
+		}
+		if cands[0].sharedRole == facts.RoleAnycast {
+			note = fmt.Sprintf("first hop: the anycast gateway %s on %s, each a valid first hop (as equal-cost paths)", cands[0].shared, strings.Join(names, ", "))
+		} else {
+			note = fmt.Sprintf("first hop: the virtual gateway %s on %s, whichever holds it", cands[0].shared, strings.Join(names, ", "))
+		}
+	} else {
+		keep(func(c cand) bool { return c.arp })
+	}
 	var out []start
 	for _, c := range cands {
 		out = append(out, c.start)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Sprintf("no device has an interface in %s, the source's subnet", sub.Prefix)
+		return nil, fmt.Sprintf("no device has an interface in %s, the source's subnet", sub.Prefix), ""
 	}
-	return out, ""
+	return out, "", note
+}
+
+// hostRoles are device roles of end systems: in the facts (a server's own
+// collector reports it), never a subnet's gateway.
+var hostRoles = map[string]bool{"server": true, "host": true, "hypervisor": true, "workstation": true,
+	"vm": true, "endpoint": true, "storage": true, "client": true}
+
+// addrRole is the role the interface gives address a.
+func addrRole(ifc *graph.Interface, a netip.Addr) string {
+	for _, x := range ifc.Addresses {
+		if p, err := netip.ParsePrefix(x.IP); err == nil && p.Addr() == a {
+			return x.Role
+		}
+	}
+	return ""
+}
+
+// isNextHop reports whether any device routes by a: the gateway address
+// of a subnet is the next hop of its hosts' default routes.
+func (ix *Index) isNextHop(a netip.Addr) bool {
+	ix.nhOnce.Do(func() {
+		ix.nextHops = map[netip.Addr]bool{}
+		for _, d := range ix.G.Devices {
+			for _, r := range d.Routes {
+				if nh, err := netip.ParseAddr(r.NextHop); err == nil {
+					ix.nextHops[nh.Unmap()] = true
+				}
+			}
+		}
+	})
+	return ix.nextHops[a]
 }
 
 // walk forwards from device dev, entered by interface in, in vrf.

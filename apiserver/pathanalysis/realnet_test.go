@@ -1,0 +1,106 @@
+package pathanalysis
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/meshoptixiq/mesh/apiserver/graph"
+	"github.com/meshoptixiq/mesh/common/facts"
+)
+
+func parseIndex(t *testing.T, doc string) *Index {
+	t.Helper()
+	d, err := facts.Parse([]byte(doc))
+	if err != nil {
+		t.Fatalf("Parse(fixture) = %v, want nil", err)
+	}
+	return NewIndex(graph.Build(1, d.Devices, graph.Options{}))
+}
+
+// evpnPair is an EVPN leaf pair with an anycast gateway and servers that
+// report their own facts, worked out by hand:
+//
+//	            spine1 Ethernet3/1 10.9.0.1/24 (the destination's lan)
+//	   Ethernet1/1 10.0.1.0/31     Ethernet2/1 10.0.1.2/31
+//	   leaf1 Ethernet49/1 .1       leaf2 Ethernet49/1 .3
+//	   Vlan101 anycast 172.16.1.1/24 on both ("ip address virtual")
+//	   Ethernet5: host 172.16.1.10 (not in the facts)
+//	   Ethernet6: srv01 eth0 172.16.1.20 (role server)   leaf2 Ethernet6: srv02 eth0 172.16.1.21 (no role)
+//
+// The servers have default routes via 172.16.1.1 and the source host in
+// their ARP tables; so does leaf1, not leaf2. Both leaves route
+// 10.9.0.0/24 to spine1. The gateway is the anycast address on leaf1 and
+// leaf2, both valid first hops; no server is.
+//
+// A second subnet, 172.16.2.0/24: r1 (role router) Gi0/0 172.16.2.1,
+// db01 (role server) eth0 172.16.2.30 and nas01 (no role) eth0
+// 172.16.2.40, both routing by 172.16.2.1 and holding the source in ARP.
+// r1 is the gateway by role and by address (its address is their next
+// hop); r1 sends everything else out Gi0/1 to 203.0.113.1, beyond the
+// known network.
+const evpnPair = `{"schema": "meshq.facts/v1", "devices": [
+ {"hostname": "leaf1", "vendor": "arista", "os": "eos", "role": "leaf", "interfaces": [
+   {"name": "Ethernet5", "mode": "access", "access_vlan": 101},
+   {"name": "Ethernet6", "mode": "access", "access_vlan": 101},
+   {"name": "Ethernet49/1", "mode": "routed", "ips": ["10.0.1.1/31"]},
+   {"name": "Vlan101", "type": "vlan", "addresses": [{"ip": "172.16.1.1/24", "role": "anycast"}]}],
+  "neighbors": [{"local_interface": "Ethernet49/1", "remote_hostname": "spine1", "remote_interface": "Ethernet1/1", "protocol": "lldp"}],
+  "arp": [{"ip": "172.16.1.10", "mac": "5254.0012.3410", "interface": "Vlan101"}],
+  "mac_table": [{"mac": "5254.0012.3410", "vlan": 101, "interface": "Ethernet5"}],
+  "routes": [{"prefix": "10.9.0.0/24", "next_hop": "10.0.1.0", "protocol": "bgp"}]},
+ {"hostname": "leaf2", "vendor": "arista", "os": "eos", "role": "leaf", "interfaces": [
+   {"name": "Ethernet6", "mode": "access", "access_vlan": 101},
+   {"name": "Ethernet49/1", "mode": "routed", "ips": ["10.0.1.3/31"]},
+   {"name": "Vlan101", "type": "vlan", "addresses": [{"ip": "172.16.1.1/24", "role": "anycast"}]}],
+  "neighbors": [{"local_interface": "Ethernet49/1", "remote_hostname": "spine1", "remote_interface": "Ethernet2/1", "protocol": "lldp"}],
+  "routes": [{"prefix": "10.9.0.0/24", "next_hop": "10.0.1.2", "protocol": "bgp"}]},
+ {"hostname": "spine1", "vendor": "arista", "os": "eos", "role": "spine", "interfaces": [
+   {"name": "Ethernet1/1", "mode": "routed", "ips": ["10.0.1.0/31"]},
+   {"name": "Ethernet2/1", "mode": "routed", "ips": ["10.0.1.2/31"]},
+   {"name": "Ethernet3/1", "mode": "routed", "ips": ["10.9.0.1/24"]}],
+  "routes": [
+   {"prefix": "172.16.1.0/24", "next_hop": "10.0.1.1", "protocol": "bgp"},
+   {"prefix": "172.16.1.0/24", "next_hop": "10.0.1.3", "protocol": "bgp"}]},
+ {"hostname": "srv01", "vendor": "linux", "os": "ubuntu", "role": "server", "interfaces": [{"name": "eth0", "ips": ["172.16.1.20/24"]}],
+  "neighbors": [{"local_interface": "eth0", "remote_hostname": "leaf1", "remote_interface": "Ethernet6", "protocol": "lldp"}],
+  "arp": [{"ip": "172.16.1.10", "mac": "52:54:00:12:34:10", "interface": "eth0"}],
+  "routes": [{"prefix": "0.0.0.0/0", "next_hop": "172.16.1.1", "interface": "eth0", "protocol": "static"}]},
+ {"hostname": "srv02", "vendor": "linux", "os": "rhel", "interfaces": [{"name": "eth0", "ips": ["172.16.1.21/24"]}],
+  "neighbors": [{"local_interface": "eth0", "remote_hostname": "leaf2", "remote_interface": "Ethernet6", "protocol": "lldp"}],
+  "arp": [{"ip": "172.16.1.10", "mac": "52:54:00:12:34:10", "interface": "eth0"}],
+  "routes": [{"prefix": "0.0.0.0/0", "next_hop": "172.16.1.1", "protocol": "static"}]},
+ {"hostname": "r1", "vendor": "cisco", "os": "ios-xe", "role": "router", "interfaces": [
+   {"name": "Gi0/0", "ips": ["172.16.2.1/24"]}, {"name": "Gi0/1", "ips": ["203.0.113.2/30"]}],
+  "routes": [{"prefix": "0.0.0.0/0", "next_hop": "203.0.113.1", "protocol": "static"}]},
+ {"hostname": "db01", "vendor": "linux", "os": "rhel", "role": "Server", "interfaces": [{"name": "eth0", "ips": ["172.16.2.30/24"]}],
+  "arp": [{"ip": "172.16.2.50", "mac": "52:54:00:12:35:50", "interface": "eth0"}],
+  "routes": [{"prefix": "0.0.0.0/0", "next_hop": "172.16.2.1", "protocol": "static"}]},
+ {"hostname": "nas01", "vendor": "linux", "os": "truenas", "interfaces": [{"name": "eth0", "ips": ["172.16.2.40/24"]}],
+  "arp": [{"ip": "172.16.2.50", "mac": "52:54:00:12:35:50", "interface": "eth0"}],
+  "routes": [{"prefix": "0.0.0.0/0", "next_hop": "172.16.2.1", "protocol": "static"}]}]}`
+
+// TestGatewayByRoleAndAddress: the path starts at the subnet's gateway,
+// never at a server of the subnet; both holders of an anycast gateway are
+// first hops, and the reason says so.
+func TestGatewayByRoleAndAddress(t *testing.T) {
+	ix := parseIndex(t, evpnPair)
+	r := ix.Analyze(Query{Src: netip.MustParseAddr("172.16.1.10"), Dst: netip.MustParseAddr("10.9.0.5"), Services: tcpPort(443)})
+	want := [][]string{
+		{"leaf1 Vlan101→Ethernet49/1", "spine1 Ethernet1/1→Ethernet3/1"},
+		{"leaf2 Vlan101→Ethernet49/1", "spine1 Ethernet2/1→Ethernet3/1"},
+	}
+	if diff := cmp.Diff(want, pathLines(r)); diff != "" {
+		t.Errorf("Analyze(172.16.1.10 → 10.9.0.5) paths (-want +got):\n%s", diff)
+	}
+	if r.Verdict != "permit" || !strings.Contains(r.Reason, "first hop: the anycast gateway 172.16.1.1 on leaf1, leaf2, each a valid first hop") {
+		t.Errorf("Analyze(172.16.1.10 → 10.9.0.5) = %s (%q), want permit naming the anycast gateway on leaf1 and leaf2", r.Verdict, r.Reason)
+	}
+
+	r = ix.Analyze(Query{Src: netip.MustParseAddr("172.16.2.50"), Dst: netip.MustParseAddr("198.51.100.7"), Services: tcpPort(443)})
+	if diff := cmp.Diff([][]string{{"r1 Gi0/0→Gi0/1"}}, pathLines(r)); diff != "" {
+		t.Errorf("Analyze(172.16.2.50 → 198.51.100.7) paths (-want +got):\n%s", diff)
+	}
+}
