@@ -23,12 +23,12 @@ func parseIndex(t *testing.T, doc string) *Index {
 // evpnPair is an EVPN leaf pair with an anycast gateway and servers that
 // report their own facts, worked out by hand:
 //
-//	            spine1 Ethernet3/1 10.9.0.1/24 (the destination's lan)
-//	   Ethernet1/1 10.0.1.0/31     Ethernet2/1 10.0.1.2/31
-//	   leaf1 Ethernet49/1 .1       leaf2 Ethernet49/1 .3
-//	   Vlan101 anycast 172.16.1.1/24 on both ("ip address virtual")
-//	   Ethernet5: host 172.16.1.10 (not in the facts)
-//	   Ethernet6: srv01 eth0 172.16.1.20 (role server)   leaf2 Ethernet6: srv02 eth0 172.16.1.21 (no role)
+//	         spine1 Ethernet3/1 10.9.0.1/24 (the destination's lan)
+//	Ethernet1/1 10.0.1.0/31     Ethernet2/1 10.0.1.2/31
+//	leaf1 Ethernet49/1 .1       leaf2 Ethernet49/1 .3
+//	Vlan101 anycast 172.16.1.1/24 on both ("ip address virtual")
+//	Ethernet5: host 172.16.1.10 (not in the facts)
+//	Ethernet6: srv01 eth0 172.16.1.20 (role server)   leaf2 Ethernet6: srv02 eth0 172.16.1.21 (no role)
 //
 // The servers have default routes via 172.16.1.1 and the source host in
 // their ARP tables; so does leaf1, not leaf2. Both leaves route
