@@ -9,6 +9,13 @@
 // Semantics, in the order they apply:
 //
 //   - Hosts of one subnet are switched on their segment: permit, no hops.
+//     A destination on the segment (the source's, or a connected subnet a
+//     router reaches) that a device owns is delivered at that device, not
+//     at the source or the gateway: along the layer-2 path the links give
+//     (from the switch where the source host is located, when it is), else
+//     straight to the owner, saying so. Owned by several devices, it is
+//     unknown, unless they all hold it as virtual or anycast (then the
+//     nearest holder receives it).
 //   - The path starts at the device that has the source address (unknown
 //     when several devices have it), else at the gateway of the source's
 //     subnet: of the devices with an interface in it, those whose role is

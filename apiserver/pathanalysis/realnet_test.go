@@ -45,14 +45,18 @@ const evpnPair = `{"schema": "meshq.facts/v1", "devices": [
  {"hostname": "leaf1", "vendor": "arista", "os": "eos", "role": "leaf", "interfaces": [
    {"name": "Ethernet5", "mode": "access", "access_vlan": 101},
    {"name": "Ethernet6", "mode": "access", "access_vlan": 101},
+   {"name": "Ethernet47", "mode": "trunk", "mlag_peer_link": true},
    {"name": "Ethernet49/1", "mode": "routed", "ips": ["10.0.1.1/31"]},
    {"name": "Vlan101", "type": "vlan", "addresses": [{"ip": "172.16.1.1/24", "role": "anycast"}]}],
-  "neighbors": [{"local_interface": "Ethernet49/1", "remote_hostname": "spine1", "remote_interface": "Ethernet1/1", "protocol": "lldp"}],
+  "neighbors": [
+   {"local_interface": "Ethernet49/1", "remote_hostname": "spine1", "remote_interface": "Ethernet1/1", "protocol": "lldp"},
+   {"local_interface": "Ethernet47", "remote_hostname": "leaf2", "remote_interface": "Ethernet47", "protocol": "lldp"}],
   "arp": [{"ip": "172.16.1.10", "mac": "5254.0012.3410", "interface": "Vlan101"}],
   "mac_table": [{"mac": "5254.0012.3410", "vlan": 101, "interface": "Ethernet5"}],
   "routes": [{"prefix": "10.9.0.0/24", "next_hop": "10.0.1.0", "protocol": "bgp"}]},
  {"hostname": "leaf2", "vendor": "arista", "os": "eos", "role": "leaf", "interfaces": [
    {"name": "Ethernet6", "mode": "access", "access_vlan": 101},
+   {"name": "Ethernet47", "mode": "trunk", "mlag_peer_link": true},
    {"name": "Ethernet49/1", "mode": "routed", "ips": ["10.0.1.3/31"]},
    {"name": "Vlan101", "type": "vlan", "addresses": [{"ip": "172.16.1.1/24", "role": "anycast"}]}],
   "neighbors": [{"local_interface": "Ethernet49/1", "remote_hostname": "spine1", "remote_interface": "Ethernet2/1", "protocol": "lldp"}],
@@ -64,11 +68,11 @@ const evpnPair = `{"schema": "meshq.facts/v1", "devices": [
   "routes": [
    {"prefix": "172.16.1.0/24", "next_hop": "10.0.1.1", "protocol": "bgp"},
    {"prefix": "172.16.1.0/24", "next_hop": "10.0.1.3", "protocol": "bgp"}]},
- {"hostname": "srv01", "vendor": "linux", "os": "ubuntu", "role": "server", "interfaces": [{"name": "eth0", "ips": ["172.16.1.20/24"]}],
+ {"hostname": "srv01", "vendor": "linux", "os": "ubuntu", "role": "server", "interfaces": [{"name": "eth0", "ips": ["172.16.1.20/24", "172.16.1.77/24"]}],
   "neighbors": [{"local_interface": "eth0", "remote_hostname": "leaf1", "remote_interface": "Ethernet6", "protocol": "lldp"}],
   "arp": [{"ip": "172.16.1.10", "mac": "52:54:00:12:34:10", "interface": "eth0"}],
   "routes": [{"prefix": "0.0.0.0/0", "next_hop": "172.16.1.1", "interface": "eth0", "protocol": "static"}]},
- {"hostname": "srv02", "vendor": "linux", "os": "rhel", "interfaces": [{"name": "eth0", "ips": ["172.16.1.21/24"]}],
+ {"hostname": "srv02", "vendor": "linux", "os": "rhel", "interfaces": [{"name": "eth0", "ips": ["172.16.1.21/24", "172.16.1.77/24"]}],
   "neighbors": [{"local_interface": "eth0", "remote_hostname": "leaf2", "remote_interface": "Ethernet6", "protocol": "lldp"}],
   "arp": [{"ip": "172.16.1.10", "mac": "52:54:00:12:34:10", "interface": "eth0"}],
   "routes": [{"prefix": "0.0.0.0/0", "next_hop": "172.16.1.1", "protocol": "static"}]},
@@ -102,5 +106,67 @@ func TestGatewayByRoleAndAddress(t *testing.T) {
 	r = ix.Analyze(Query{Src: netip.MustParseAddr("172.16.2.50"), Dst: netip.MustParseAddr("198.51.100.7"), Services: tcpPort(443)})
 	if diff := cmp.Diff([][]string{{"r1 Gi0/0→Gi0/1"}}, pathLines(r)); diff != "" {
 		t.Errorf("Analyze(172.16.2.50 → 198.51.100.7) paths (-want +got):\n%s", diff)
+	}
+}
+
+// TestSameSubnetDeliveredToOwner: a destination in the source's subnet
+// that a device owns is delivered at that device, along the layer-2 path,
+// not "delivered" at the source or at the gateway. Worked out on evpnPair:
+//
+//   - srv02 → srv01: srv02 sends on eth0; leaf2 Ethernet6 → peer link →
+//     leaf1 Ethernet6; srv01 receives on eth0.
+//   - the host 172.16.1.10 (at leaf1 Ethernet5) → srv01: leaf1 switches it
+//     to Ethernet6; the gateway routes nothing.
+//   - spine1's lan → srv01: spine1 has equal-cost routes to both leaves;
+//     each routes onto Vlan101 and switches to srv01, leaf2 across the peer
+//     link.
+//   - the host → 172.16.1.1: the anycast gateway on the host's own switch.
+//   - the host → 172.16.1.77: on both servers; which one answers is not known.
+func TestSameSubnetDeliveredToOwner(t *testing.T) {
+	ix := parseIndex(t, evpnPair)
+	cases := []struct {
+		name, src, dst string
+		verdict        string
+		reason         string // substring
+		paths          [][]string
+	}{
+		{
+			name: "server to server", src: "172.16.1.21", dst: "172.16.1.20",
+			verdict: "permit", reason: "delivered to 172.16.1.20 at srv01",
+			paths: [][]string{{"srv02 eth0→eth0", "leaf2 Ethernet6→Ethernet47", "leaf1 Ethernet47→Ethernet6", "srv01 eth0→eth0"}},
+		},
+		{
+			name: "host to server", src: "172.16.1.10", dst: "172.16.1.20",
+			verdict: "permit", reason: "delivered to 172.16.1.20 at srv01",
+			paths: [][]string{{"leaf1 Ethernet5→Ethernet6", "srv01 eth0→eth0"}},
+		},
+		{
+			name: "routed to the server's segment", src: "10.9.0.5", dst: "172.16.1.20",
+			verdict: "permit", reason: "delivered to 172.16.1.20 at srv01; no firewall on the path (all 2 equal-cost paths agree)",
+			paths: [][]string{
+				{"spine1 Ethernet3/1→Ethernet1/1", "leaf1 Ethernet49/1→Vlan101", "srv01 eth0→eth0"},
+				{"spine1 Ethernet3/1→Ethernet2/1", "leaf2 Ethernet49/1→Vlan101", "leaf1 Ethernet47→Ethernet6", "srv01 eth0→eth0"},
+			},
+		},
+		{
+			name: "host to the anycast gateway", src: "172.16.1.10", dst: "172.16.1.1",
+			verdict: "permit", reason: "delivered to 172.16.1.1 at leaf1",
+			paths: [][]string{{"leaf1 Vlan101→Vlan101"}},
+		},
+		{
+			name: "owned by two servers", src: "172.16.1.10", dst: "172.16.1.77",
+			verdict: "unknown", reason: "the destination 172.16.1.77 is configured on more than one device (srv01 eth0, srv02 eth0): which one receives the flow is not known",
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := ix.Analyze(Query{Src: netip.MustParseAddr(c.src), Dst: netip.MustParseAddr(c.dst), Services: tcpPort(5432)})
+			if r.Verdict != c.verdict || !strings.Contains(r.Reason, c.reason) {
+				t.Errorf("Analyze(%s → %s) = %s (%q), want %s (%q)", c.src, c.dst, r.Verdict, r.Reason, c.verdict, c.reason)
+			}
+			if diff := cmp.Diff(c.paths, pathLines(r)); diff != "" {
+				t.Errorf("Analyze(%s → %s) paths (-want +got):\n%s", c.src, c.dst, diff)
+			}
+		})
 	}
 }

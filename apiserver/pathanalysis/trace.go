@@ -79,10 +79,19 @@ func (ix *Index) Analyze(q Query) Result {
 	q.Src, q.Dst = q.Src.Unmap(), q.Dst.Unmap()
 	t := &tracer{ix: ix, q: q}
 	// Two hosts of one subnet talk on their segment: no router or firewall
-	// sees the traffic.
-	if sub, ok := ix.G.SubnetFor(q.Src); ok && sub.Prefix.Contains(q.Dst) && len(ix.G.InterfacesByIP(q.Src)) == 0 && len(ix.G.InterfacesByIP(q.Dst)) == 0 {
-		return Result{Verdict: firewall.VerdictPermit, Reason: fmt.Sprintf(
-			"%s and %s are in the same subnet %s: switched within the segment, no router or firewall on the path", q.Src, q.Dst, sub.Prefix)}
+	// sees the traffic. A device of the subnet that owns the destination
+	// receives it there, not the subnet's router.
+	if sub, ok := ix.G.SubnetFor(q.Src); ok && sub.Prefix.Contains(q.Dst) && len(ix.G.InterfacesByIP(q.Src)) == 0 {
+		owners, shared, why := ix.segmentOwners(q.Dst, sub.VRF, nil)
+		switch {
+		case why != "":
+			return Result{Verdict: firewall.VerdictUnknown, Reason: why}
+		case len(owners) == 0:
+			return Result{Verdict: firewall.VerdictPermit, Reason: fmt.Sprintf(
+				"%s and %s are in the same subnet %s: switched within the segment, no router or firewall on the path", q.Src, q.Dst, sub.Prefix)}
+		}
+		t.segmentStart(sub, owners, shared)
+		return t.result()
 	}
 	starts, why, note := ix.gateways(q.Src)
 	if len(starts) == 0 {
@@ -285,8 +294,20 @@ func (t *tracer) walk(dev *graph.Device, in, vrf string, path []Hop, seen map[st
 		if !r.nextHop.IsValid() {
 			h.Out = r.iface
 			if ifc := dev.Iface(r.iface); ifc != nil && slices.ContainsFunc(ifc.Prefixes, func(p netip.Prefix) bool { return p.Contains(dst) }) {
-				h.Note = "delivered (connected " + r.prefix.String() + ")"
-				t.deliver(path, h)
+				// On the destination's segment: a device there that owns
+				// it receives it; delivered here only when none does.
+				owners, shared, why := t.ix.segmentOwners(dst, vrf, dev)
+				switch {
+				case why != "":
+					h.Note = "connected " + r.prefix.String()
+					t.finish(append(path, h), firewall.VerdictUnknown, why)
+				case len(owners) > 0:
+					h.Note = "connected " + r.prefix.String()
+					t.toOwner(dev, h, path, seen, owners, shared)
+				default:
+					h.Note = "delivered (connected " + r.prefix.String() + ")"
+					t.deliver(path, h)
+				}
 				continue
 			}
 			// An interface route to a subnet that is not configured here:
