@@ -2,6 +2,7 @@ package pathanalysis
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -168,5 +169,87 @@ func TestSameSubnetDeliveredToOwner(t *testing.T) {
 				t.Errorf("Analyze(%s → %s) paths (-want +got):\n%s", c.src, c.dst, diff)
 			}
 		})
+	}
+}
+
+// unnumbered is a Junos exit router whose loopback address is borrowed by
+// its unnumbered uplinks, worked out by hand:
+//
+//	core1 lan Ethernet2 10.0.2.0/24; Ethernet1 (unnumbered, loopback0 10.0.0.11) ── exit01 xe-0/0/0.0
+//	core2 lan Ethernet2 10.0.4.0/24; Ethernet3 10.0.3.1/30 ── spine2 (not exit01)
+//	exit01: xe-0/0/0.0, lo0.0 and xe-0/0/1.0 all hold 192.0.2.1/32 (listed in that order);
+//	        xe-0/0/2.0 203.0.113.2/30 to the ISP
+//
+// core1 reaches 192.0.2.1/32 out Ethernet1 and routes everything by it.
+// exit01 has a static 10.20.0.0/16 via 192.0.2.1, its own address (a
+// misconfiguration collectors report as it is). core2 has a stale
+// 198.51.100.0/24 via 192.0.2.1 out Ethernet3, which leads to spine2.
+const unnumbered = `{"schema": "meshq.facts/v1", "devices": [
+ {"hostname": "core1", "vendor": "arista", "os": "eos", "role": "core", "interfaces": [
+   {"name": "Ethernet1", "ips": ["10.0.0.11/32"]}, {"name": "Ethernet2", "ips": ["10.0.2.1/24"]},
+   {"name": "Loopback0", "type": "loopback", "ips": ["10.0.0.11/32"]}],
+  "neighbors": [{"local_interface": "Ethernet1", "remote_hostname": "exit01", "remote_interface": "xe-0/0/0", "protocol": "lldp"}],
+  "routes": [
+   {"prefix": "192.0.2.1/32", "interface": "Ethernet1", "protocol": "bgp"},
+   {"prefix": "0.0.0.0/0", "next_hop": "192.0.2.1", "protocol": "bgp"}]},
+ {"hostname": "core2", "vendor": "arista", "os": "eos", "role": "core", "interfaces": [
+   {"name": "Ethernet2", "ips": ["10.0.4.1/24"]}, {"name": "Ethernet3", "ips": ["10.0.3.1/30"]}],
+  "neighbors": [{"local_interface": "Ethernet3", "remote_hostname": "spine2", "remote_interface": "Ethernet3", "protocol": "lldp"}],
+  "routes": [{"prefix": "198.51.100.0/24", "next_hop": "192.0.2.1", "interface": "Ethernet3", "protocol": "static"}]},
+ {"hostname": "spine2", "vendor": "arista", "os": "eos", "interfaces": [{"name": "Ethernet3", "ips": ["10.0.3.2/30"]}]},
+ {"hostname": "exit01", "vendor": "juniper", "os": "junos", "role": "border", "interfaces": [
+   {"name": "xe-0/0/0.0", "ips": ["192.0.2.1/32"]},
+   {"name": "lo0.0", "mtu": 65536, "ips": ["192.0.2.1/32"]},
+   {"name": "xe-0/0/1.0", "ips": ["192.0.2.1/32"]},
+   {"name": "xe-0/0/2.0", "ips": ["203.0.113.2/30"]}],
+  "routes": [
+   {"prefix": "0.0.0.0/0", "next_hop": "203.0.113.1", "protocol": "static"},
+   {"prefix": "10.20.0.0/16", "next_hop": "192.0.2.1", "protocol": "static"}]}]}`
+
+// TestUnnumberedHops: an address borrowed by unnumbered interfaces is
+// delivered at the loopback that owns it, a hop whose next hop is the
+// device itself has no out interface (it does not borrow the in
+// interface), and a reason names a device once however many of its
+// interfaces hold the address.
+func TestUnnumberedHops(t *testing.T) {
+	ix := parseIndex(t, unnumbered)
+	cases := []struct {
+		name, src, dst string
+		verdict        string
+		reason         string
+		paths          [][]string
+	}{
+		{
+			name: "to the loopback", src: "10.0.2.50", dst: "192.0.2.1",
+			verdict: "permit", reason: "delivered to 192.0.2.1 at exit01; no firewall on the path",
+			paths: [][]string{{"core1 Ethernet2→Ethernet1", "exit01 xe-0/0/0.0→lo0.0"}},
+		},
+		{
+			name: "next hop is the device itself", src: "10.0.2.50", dst: "10.20.1.1",
+			verdict: "unknown", reason: "next hop 192.0.2.1 of route 10.20.0.0/16 on exit01 cannot be resolved: it is an address of exit01 itself",
+			paths: [][]string{{"core1 Ethernet2→Ethernet1", "exit01 xe-0/0/0.0→"}},
+		},
+		{
+			name: "held by a device that is not adjacent", src: "10.0.4.50", dst: "198.51.100.9",
+			verdict: "unknown", reason: "next hop 192.0.2.1 out Ethernet3 on core2 is held by exit01, which is not adjacent to core2",
+			paths: [][]string{{"core2 Ethernet2→Ethernet3"}},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := ix.Analyze(Query{Src: netip.MustParseAddr(c.src), Dst: netip.MustParseAddr(c.dst), Services: tcpPort(443)})
+			if r.Verdict != c.verdict || r.Reason != c.reason {
+				t.Errorf("Analyze(%s → %s) = %s (%q), want %s (%q)", c.src, c.dst, r.Verdict, r.Reason, c.verdict, c.reason)
+			}
+			if diff := cmp.Diff(c.paths, pathLines(r)); diff != "" {
+				t.Errorf("Analyze(%s → %s) paths (-want +got):\n%s", c.src, c.dst, diff)
+			}
+		})
+	}
+	// The same address on a second device names each device once.
+	g := ix.G
+	holders := append(slices.Clone(g.InterfacesByIP(netip.MustParseAddr("192.0.2.1"))), &graph.Interface{Interface: facts.Interface{Name: "lo0"}, Device: g.Device("spine2")})
+	if got, want := ownerNames(holders), "exit01 (lo0.0, xe-0/0/0.0, xe-0/0/1.0), spine2 lo0"; got != want {
+		t.Errorf("ownerNames(192.0.2.1 holders) = %q, want %q", got, want)
 	}
 }

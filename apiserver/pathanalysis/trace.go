@@ -122,17 +122,12 @@ type start struct {
 // gateway all stay, and note says so.
 func (ix *Index) gateways(src netip.Addr) (starts []start, why, note string) {
 	if owners := ix.G.InterfacesByIP(src); len(owners) > 0 {
-		ifc := owners[0]
+		ifc := ownsAddr(owners[0].Device, src)
 		// The same address on two devices (a duplicate, or the same
 		// address in two VRFs) leaves the sender unknown: no guess.
 		if slices.ContainsFunc(owners, func(o *graph.Interface) bool { return o.Device != ifc.Device }) {
-			var names []string
-			for _, o := range owners {
-				names = append(names, o.Device.Hostname+" "+o.Name)
-			}
-			slices.Sort(names)
 			return nil, fmt.Sprintf("the source %s is configured on more than one device (%s): which one sends the flow is not known",
-				src, strings.Join(names, ", ")), ""
+				src, ownerNames(owners)), ""
 		}
 		return []start{{ifc.Device, ifc.Name, vrfOf(ifc.VRF)}}, "", ""
 	}
@@ -211,6 +206,32 @@ func (ix *Index) gateways(src netip.Addr) (starts []start, why, note string) {
 		return nil, fmt.Sprintf("no device has an interface in %s, the source's subnet", sub.Prefix), ""
 	}
 	return out, "", note
+}
+
+// ownerNames names the devices holding an address once each, with their
+// interfaces: "exit01 (lo0.0, xe-0/0/0.0), exit02 lo0.0".
+func ownerNames(ifcs []*graph.Interface) string {
+	byHost := map[string][]string{}
+	var hosts []string
+	for _, o := range ifcs {
+		h := o.Device.Hostname
+		if _, ok := byHost[h]; !ok {
+			hosts = append(hosts, h)
+		}
+		byHost[h] = append(byHost[h], o.Name)
+	}
+	slices.Sort(hosts)
+	names := make([]string, len(hosts))
+	for i, h := range hosts {
+		ports := byHost[h]
+		slices.Sort(ports)
+		if len(ports) == 1 {
+			names[i] = h + " " + ports[0]
+		} else {
+			names[i] = h + " (" + strings.Join(ports, ", ") + ")"
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 // hostRoles are device roles of end systems: in the facts (a server's own
@@ -424,6 +445,12 @@ func (ix *Index) resolveNextHop(dev *graph.Device, vrf string, r route) []resolv
 	var chain []netip.Addr // next hops being resolved, to detect a cycle
 	var resolve func(nh netip.Addr, iface string, depth int) bool
 	resolve = func(nh netip.Addr, iface string, depth int) bool {
+		if ownsAddr(dev, nh) != nil {
+			// Sent to itself: no interface to leave by, and no in
+			// interface to borrow as one.
+			cause = fmt.Sprintf("%s is an address of %s itself", nextHopName(nh, r.nextHop), dev.Hostname)
+			return false
+		}
 		if iface == "" {
 			if ifc := connectedIface(dev, vrf, nh); ifc != nil {
 				iface = ifc.Name
@@ -476,13 +503,25 @@ func nextHopName(nh, first netip.Addr) string {
 }
 
 // connectedIface returns d's forwarding interface in vrf whose subnet
-// contains a.
+// contains a. A host prefix (a /32 borrowed by an unnumbered interface)
+// is no subnet: it contains only the device's own address.
 func connectedIface(d *graph.Device, vrf string, a netip.Addr) *graph.Interface {
-	ifc := ifaceFor(d, vrf, a)
-	if ifc == nil || !up(ifc) {
+	var best *graph.Interface
+	bits := -1
+	for _, ifc := range d.Ifaces {
+		if vrfOf(ifc.VRF) != vrf {
+			continue
+		}
+		for _, p := range ifc.Prefixes {
+			if !p.IsSingleIP() && p.Contains(a) && p.Bits() > bits {
+				best, bits = ifc, p.Bits()
+			}
+		}
+	}
+	if best == nil || !up(best) {
 		return nil
 	}
-	return ifc
+	return best
 }
 
 // adjacentOwner resolves a connected next hop nh, sent out of d's port
@@ -510,7 +549,11 @@ func (ix *Index) adjacentOwner(d *graph.Device, out string, nh netip.Addr) resol
 		case outIfc != nil && sharesSubnet(outIfc, ifc, nh):
 			score = 1
 		default:
-			far = append(far, ifc.Device.Hostname)
+			// One device holding the address on several interfaces (an
+			// unnumbered /32) is named once.
+			if !slices.Contains(far, ifc.Device.Hostname) {
+				far = append(far, ifc.Device.Hostname)
+			}
 			continue
 		}
 		if score > bestScore || (score == bestScore && ifc.Device.Hostname < best.Device.Hostname) {
