@@ -604,15 +604,18 @@ func (g *Graph) buildEndpoints() {
 			})
 		}
 	}
-	type located struct {
-		ep   Endpoint
-		rank int
-	}
-	perDevice := make([][]located, len(g.Devices))
-	best := map[string]int{} // MAC → best rank seen
+	// Two passes: the best rank of every MAC first, then the endpoints at
+	// it; the ranks are kept per entry (-1: not a location) in between.
+	ranks := make([][]int8, len(g.Devices))
+	best := make(map[string]int8, nMAC/2)
 	for _, d := range g.Devices {
+		if len(d.MACTable) == 0 {
+			continue
+		}
 		lagTransit := d.lagTransit()
-		for _, m := range d.MACTable {
+		rs := make([]int8, len(d.MACTable))
+		for i, m := range d.MACTable {
+			rs[i] = -1
 			if m.MAC == "" || m.Interface == "" || infra[m.MAC] {
 				continue
 			}
@@ -620,29 +623,32 @@ func (g *Graph) buildEndpoints() {
 			if kind == portTransit {
 				continue
 			}
-			r := d.rank(m.Interface, kind)
+			r := int8(d.rank(m.Interface, kind))
+			rs[i] = r
 			if b, ok := best[m.MAC]; !ok || r > b {
 				best[m.MAC] = r
 			}
-			// The ARP slice is shared by every endpoint with this MAC;
-			// nothing modifies it after Build.
-			perDevice[d.Index] = append(perDevice[d.Index], located{Endpoint{MAC: m.MAC, VLAN: m.VLAN, Device: d, Interface: m.Interface, IPs: arp[m.MAC]}, r})
 		}
+		ranks[d.Index] = rs
 	}
 	g.Endpoints = make([]*Endpoint, 0, nMAC/4)
 	for _, d := range g.Devices {
-		var slab []Endpoint
-		for _, l := range perDevice[d.Index] {
-			if l.rank < best[l.ep.MAC] {
-				continue
+		n := 0
+		for i, r := range ranks[d.Index] {
+			if r >= 0 && r == best[d.MACTable[i].MAC] {
+				n++
 			}
-			if slab == nil {
-				slab = make([]Endpoint, 0, len(perDevice[d.Index]))
-			}
-			slab = append(slab, l.ep)
 		}
-		if len(slab) == 0 {
+		if n == 0 {
 			continue
+		}
+		slab := make([]Endpoint, 0, n)
+		for i, r := range ranks[d.Index] {
+			if m := d.MACTable[i]; r >= 0 && r == best[m.MAC] {
+				// The ARP slice is shared by every endpoint with this
+				// MAC; nothing modifies it after Build.
+				slab = append(slab, Endpoint{MAC: m.MAC, VLAN: m.VLAN, Device: d, Interface: m.Interface, IPs: arp[m.MAC]})
+			}
 		}
 		slices.SortStableFunc(slab, func(x, y Endpoint) int { return compareStrings(x.Interface, y.Interface, x.MAC, y.MAC) })
 		slab = slices.CompactFunc(slab, func(x, y Endpoint) bool { return x.Interface == y.Interface && x.MAC == y.MAC })
@@ -735,18 +741,24 @@ func (g *Graph) buildAddrs() {
 		if _, ok := g.subnetLP.Exact(s.Prefix); !ok || s.VRF == DefaultVRF {
 			g.subnetLP.Insert(s.Prefix, s)
 		}
-		s.IPCount = countAddrs(g.AddrsIn(s.Prefix, s.VRF))
+		s.IPCount = g.countAddrsIn(s.Prefix, s.VRF)
 	}
 }
 
-// countAddrs counts the distinct addresses of sorted entries: an address
+// countAddrsIn counts the distinct addresses inside p in vrf: an address
 // held by several owners (an unnumbered /32 on several interfaces, an
-// anycast gateway, a duplicate) is one address.
-func countAddrs(es []AddrEntry) int {
+// anycast gateway, a duplicate) is one.
+func (g *Graph) countAddrsIn(p netip.Prefix, vrf string) int {
+	lo, _ := slices.BinarySearchFunc(g.addrs, p.Addr(), func(e AddrEntry, a netip.Addr) int { return e.IP.Compare(a) })
 	n := 0
-	for i, e := range es {
-		if i == 0 || e.IP != es[i-1].IP {
+	var last netip.Addr
+	for _, e := range g.addrs[lo:] {
+		if !p.Contains(e.IP) {
+			break
+		}
+		if e.VRF == vrf && (n == 0 || e.IP != last) {
 			n++
+			last = e.IP
 		}
 	}
 	return n
