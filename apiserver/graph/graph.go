@@ -96,7 +96,8 @@ type Adj struct {
 
 // LinkEnd is one end of a link. Device is nil when the far end is a
 // hostname the graph does not know; Iface is nil when the interface is not
-// among the device's collected interfaces.
+// among the device's collected interfaces; Interface is "" when the
+// neighbor record's remote port resolved to none of the remote device's.
 type LinkEnd struct {
 	Hostname  string
 	Interface string
@@ -116,8 +117,9 @@ type Link struct {
 	Up bool
 }
 
-// Endpoint is a MAC learned on a port that has no neighbor link to a known
-// device, with the IPs any device's ARP table gives for it.
+// Endpoint is a host's MAC (no device's own) where it is plugged in: the
+// best port it is learned on that does not face another device (see
+// buildEndpoints), with the IPs any device's ARP table gives for it.
 type Endpoint struct {
 	MAC       string
 	VLAN      int
