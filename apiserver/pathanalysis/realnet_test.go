@@ -42,6 +42,9 @@ func parseIndex(t *testing.T, doc string) *Index {
 // r1 is the gateway by role and by address (its address is their next
 // hop); r1 sends everything else out Gi0/1 to 203.0.113.1, beyond the
 // known network.
+//
+// A third, 172.16.3.0/24, has only db02 (role server) in the facts: its
+// gateway 172.16.3.1 is not known, and db02 is not one.
 const evpnPair = `{"schema": "meshq.facts/v1", "devices": [
  {"hostname": "leaf1", "vendor": "arista", "os": "eos", "role": "leaf", "interfaces": [
    {"name": "Ethernet5", "mode": "access", "access_vlan": 101},
@@ -85,7 +88,10 @@ const evpnPair = `{"schema": "meshq.facts/v1", "devices": [
   "routes": [{"prefix": "0.0.0.0/0", "next_hop": "172.16.2.1", "protocol": "static"}]},
  {"hostname": "nas01", "vendor": "linux", "os": "truenas", "interfaces": [{"name": "eth0", "ips": ["172.16.2.40/24"]}],
   "arp": [{"ip": "172.16.2.50", "mac": "52:54:00:12:35:50", "interface": "eth0"}],
-  "routes": [{"prefix": "0.0.0.0/0", "next_hop": "172.16.2.1", "protocol": "static"}]}]}`
+  "routes": [{"prefix": "0.0.0.0/0", "next_hop": "172.16.2.1", "protocol": "static"}]},
+ {"hostname": "db02", "vendor": "linux", "os": "rhel", "role": "server", "interfaces": [{"name": "eth0", "ips": ["172.16.3.30/24"]}],
+  "arp": [{"ip": "172.16.3.50", "mac": "52:54:00:12:36:50", "interface": "eth0"}],
+  "routes": [{"prefix": "0.0.0.0/0", "next_hop": "172.16.3.1", "protocol": "static"}]}]}`
 
 // TestGatewayByRoleAndAddress: the path starts at the subnet's gateway,
 // never at a server of the subnet; both holders of an anycast gateway are
@@ -107,6 +113,12 @@ func TestGatewayByRoleAndAddress(t *testing.T) {
 	r = ix.Analyze(Query{Src: netip.MustParseAddr("172.16.2.50"), Dst: netip.MustParseAddr("198.51.100.7"), Services: tcpPort(443)})
 	if diff := cmp.Diff([][]string{{"r1 Gi0/0→Gi0/1"}}, pathLines(r)); diff != "" {
 		t.Errorf("Analyze(172.16.2.50 → 198.51.100.7) paths (-want +got):\n%s", diff)
+	}
+
+	r = ix.Analyze(Query{Src: netip.MustParseAddr("172.16.3.50"), Dst: netip.MustParseAddr("10.9.0.5"), Services: tcpPort(443)})
+	want3 := "the gateway of 172.16.3.0/24, the source's subnet, is not in the graph: only hosts (db02) have an interface in it"
+	if r.Verdict != "unknown" || r.Reason != want3 || len(r.Paths) != 0 {
+		t.Errorf("Analyze(172.16.3.50 → 10.9.0.5) = %s (%q) with %d paths, want unknown (%q)", r.Verdict, r.Reason, len(r.Paths), want3)
 	}
 }
 

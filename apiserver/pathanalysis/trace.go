@@ -180,6 +180,14 @@ func (ix *Index) gateways(src netip.Addr) (starts []start, why, note string) {
 	// with a default route and the source in its ARP table; a gateway
 	// address (virtual, anycast, or the next hop the subnet's hosts route
 	// by) beats one that is only configured there.
+	if len(cands) > 0 && !slices.ContainsFunc(cands, func(c cand) bool { return !c.host }) {
+		var names []string
+		for _, c := range cands {
+			names = append(names, c.dev.Hostname)
+		}
+		return nil, fmt.Sprintf("the gateway of %s, the source's subnet, is not in the graph: only hosts (%s) have an interface in it",
+			sub.Prefix, strings.Join(names, ", ")), ""
+	}
 	keep(func(c cand) bool { return !c.host })
 	keep(func(c cand) bool { return c.gateway })
 	keep(func(c cand) bool { return c.routes || ix.byDevice[c.dev.Index] != nil })
