@@ -22,10 +22,11 @@
 //     not a host's (server, host, hypervisor, …), then those holding a
 //     gateway address there (marked virtual or anycast, or the next hop
 //     other devices route by), then routing devices (or firewalls), then
-//     those that hold the source in ARP (unknown when only hosts have an
-//     interface in the subnet: its gateway is not in the graph); several such gateways (a
-//     redundant pair) start several paths. Holders of one anycast or
+//     those that hold the source in ARP. Several such gateways (a
+//     redundant pair) start several paths; holders of one anycast or
 //     virtual gateway address are all first hops, and the reason says so.
+//     Where only hosts have an interface in the subnet, its gateway is not
+//     in the graph: unknown.
 //   - At each device, in the VRF of the interface the flow came in by: an
 //     address of the device itself delivers; else the longest matching
 //     prefix among collected routes and connected subnets, lowest metric;
