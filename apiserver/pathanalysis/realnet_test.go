@@ -265,3 +265,15 @@ func TestUnnumberedHops(t *testing.T) {
 		t.Errorf("ownerNames(192.0.2.1 holders) = %q, want %q", got, want)
 	}
 }
+
+// TestHostRouteIsNotOnTheSegment: yr3 holds 10.60.1.77 as a /32 (in
+// recursiveNetwork), far from yr1's lan 10.60.1.0/24 that contains it: a
+// flow to it on that lan is delivered on the lan by yr1, not handed to yr3
+// as if yr3 were on the segment.
+func TestHostRouteIsNotOnTheSegment(t *testing.T) {
+	ix := recursiveNetwork(t)
+	r := ix.Analyze(Query{Src: netip.MustParseAddr("10.60.1.10"), Dst: netip.MustParseAddr("10.60.1.77"), Services: tcpPort(443)})
+	if diff := cmp.Diff([][]string{{"yr1 lan→lan"}}, pathLines(r)); diff != "" || r.Verdict != "permit" {
+		t.Errorf("Analyze(10.60.1.10 → 10.60.1.77) = %s (%q), paths (-want +got):\n%s", r.Verdict, r.Reason, diff)
+	}
+}

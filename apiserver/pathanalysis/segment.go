@@ -10,13 +10,17 @@ import (
 )
 
 // segmentOwners returns the interfaces of devices other than except that
-// own dst in vrf, one per device: where a flow that reached dst's segment
-// is delivered. Several devices owning it are a duplicate (why says so)
-// unless every one holds it as virtual or anycast.
+// own dst in vrf on its segment (a /32 elsewhere is not on it), one per
+// device: where a flow that reached dst's segment is delivered. Several
+// devices owning it are a duplicate (why says so) unless every one holds
+// it as virtual or anycast.
 func (ix *Index) segmentOwners(dst netip.Addr, vrf string, except *graph.Device) (owners []*graph.Interface, shared bool, why string) {
 	shared = true
 	for _, ifc := range ix.G.InterfacesByIP(dst) {
 		if ifc.Device == except || vrfOf(ifc.VRF) != vrf {
+			continue
+		}
+		if !slices.ContainsFunc(ifc.Prefixes, func(p netip.Prefix) bool { return p.Addr() == dst && !p.IsSingleIP() }) {
 			continue
 		}
 		if !ifc.Shared(dst) {

@@ -86,12 +86,14 @@ func (ix *Index) Analyze(q Query) Result {
 		switch {
 		case why != "":
 			return Result{Verdict: firewall.VerdictUnknown, Reason: why}
-		case len(owners) == 0:
+		case len(owners) > 0:
+			t.segmentStart(sub, owners, shared)
+			return t.result()
+		case len(ix.G.InterfacesByIP(q.Dst)) == 0:
 			return Result{Verdict: firewall.VerdictPermit, Reason: fmt.Sprintf(
 				"%s and %s are in the same subnet %s: switched within the segment, no router or firewall on the path", q.Src, q.Dst, sub.Prefix)}
 		}
-		t.segmentStart(sub, owners, shared)
-		return t.result()
+		// Held only off the segment (a /32 elsewhere): from the gateway.
 	}
 	starts, why, note := ix.gateways(q.Src)
 	if len(starts) == 0 {
