@@ -19,6 +19,22 @@ type Warning struct {
 // Warnings returns what the build found doubtful, in device order.
 func (g *Graph) Warnings() []Warning { return g.warnings }
 
+// WarningsFor lists the warnings about the given devices (those of one
+// ingest, not those a merge kept) at their paths in that list, never nil.
+func (g *Graph) WarningsFor(devices []facts.Device) []facts.Problem {
+	index := make(map[string]int, len(devices))
+	for i, d := range devices {
+		index[d.Hostname] = i
+	}
+	out := []facts.Problem{}
+	for _, w := range g.warnings {
+		if i, ok := index[w.Hostname]; ok {
+			out = append(out, facts.Problem{Path: "devices[" + strconv.Itoa(i) + "]." + w.Path, Message: w.Message})
+		}
+	}
+	return out
+}
+
 // matchPort finds the interface of d a neighbour's port ID names. LLDP
 // sends the port's name (in the remote's spelling, often abbreviated:
 // Et1 for Ethernet1, xe-0/0/0 for xe-0/0/0.0), its description, its MAC

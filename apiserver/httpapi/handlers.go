@@ -302,25 +302,10 @@ func (a *API) ingest(ctx *fasthttp.RequestCtx) {
 	s := g.Stats()
 	writeJSON(ctx, 200, map[string]any{
 		"status": "ok", "mode": mode, "graph_version": g.Version, "ingested_devices": len(doc.Devices),
-		"graph": statsJSON(s), "warnings": ingestWarnings(g, doc.Devices),
+		"graph": statsJSON(s), "warnings": g.WarningsFor(doc.Devices),
 	})
 }
 
-// ingestWarnings lists what the new graph found doubtful in the devices of
-// the document (not in those a merge kept), at their paths in it.
-func ingestWarnings(g *graph.Graph, devices []facts.Device) []facts.Problem {
-	index := make(map[string]int, len(devices))
-	for i, d := range devices {
-		index[d.Hostname] = i
-	}
-	out := []facts.Problem{}
-	for _, w := range g.Warnings() {
-		if i, ok := index[w.Hostname]; ok {
-			out = append(out, facts.Problem{Path: "devices[" + strconv.Itoa(i) + "]." + w.Path, Message: w.Message})
-		}
-	}
-	return out
-}
 
 // MaxQueryBodyBytes bounds the body of POST /queries/{name}/execute: a
 // query's parameters are a few hostnames and addresses (string parameters
