@@ -306,7 +306,6 @@ func (a *API) ingest(ctx *fasthttp.RequestCtx) {
 	})
 }
 
-
 // MaxQueryBodyBytes bounds the body of POST /queries/{name}/execute: a
 // query's parameters are a few hostnames and addresses (string parameters
 // are capped at query.MaxStringBytes), so only an ingest may use the full
