@@ -146,6 +146,21 @@ func TestIngestSubcommandThenServe(t *testing.T) {
 	if !strings.Contains(out.String(), "ingested 6 devices") {
 		t.Errorf("ingest printed %q", out.String())
 	}
+	if strings.Contains(out.String(), "warning:") {
+		t.Errorf("ingest of the campus printed %q, want no warnings", out.String())
+	}
+	// A merge whose neighbor names a port core1 does not have is accepted
+	// with a warning at the path of the record in the file.
+	edge := filepath.Join(t.TempDir(), "edge.json")
+	os.WriteFile(edge, []byte(`{"schema":"meshq.facts/v1","devices":[{"hostname":"edge9","interfaces":[{"name":"Gi1"}],
+		"neighbors":[{"local_interface":"Gi1","remote_hostname":"core1","remote_interface":"-"}]}]}`), 0o600)
+	out.Reset()
+	if err := run(context.Background(), []string{"ingest", edge}, env(vars), &out, io.Discard); err != nil {
+		t.Fatalf("ingest edge: %v", err)
+	}
+	if want := `warning: devices[0].neighbors[0].remote_interface: core1 has no interface "-"`; !strings.Contains(out.String(), want) {
+		t.Errorf("ingest edge printed %q, want %q", out.String(), want)
+	}
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	os.WriteFile(bad, []byte(`{"schema":"meshq.facts/v1","devices":[{"hostname":"x","mgmt_ip":"300.1.1.1"}]}`), 0o600)
 	if err := run(context.Background(), []string{"ingest", bad}, env(vars), io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "devices[0].mgmt_ip") {

@@ -197,5 +197,13 @@ func ingestCmd(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	fmt.Fprintf(stdout, "ingested %d devices from %s (%s); the store is at graph version %d\n",
 		len(doc.Devices), strings.Join(fs.Args(), ", "), *mode, v)
+	// What the graph found doubtful, as the HTTP ingest answers it.
+	lv, devs, err := st.Load(ctx)
+	if err != nil {
+		return fmt.Errorf("ingest: reading back for warnings: %w", err)
+	}
+	for _, w := range graph.Build(lv, devs, graph.Options{RootRoles: cfg.RootRoles}).WarningsFor(doc.Devices) {
+		fmt.Fprintf(stdout, "warning: %s\n", w)
+	}
 	return nil
 }

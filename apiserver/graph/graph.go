@@ -55,8 +55,9 @@ type Graph struct {
 	hasRoot bool
 	roots   []int // indexes of root devices
 	// rooted[i] says whether device i reaches a root in the intact graph.
-	rooted []bool
-	stats  Stats
+	rooted   []bool
+	stats    Stats
+	warnings []Warning
 }
 
 // Device is a device with its parsed interfaces and adjacency.
@@ -79,6 +80,8 @@ type Interface struct {
 	Device   *Device
 	Prefixes []netip.Prefix // address with prefix length, in facts order
 	Links    []*Link
+	// shared are the addresses marked virtual or anycast.
+	shared []netip.Addr
 	// carries says which VLANs the port carries; allVLANs marks a trunk
 	// with no allowed list, which carries every VLAN as switches default to.
 	carries  []int
@@ -93,7 +96,8 @@ type Adj struct {
 
 // LinkEnd is one end of a link. Device is nil when the far end is a
 // hostname the graph does not know; Iface is nil when the interface is not
-// among the device's collected interfaces.
+// among the device's collected interfaces; Interface is "" when the
+// neighbor record's remote port resolved to none of the remote device's.
 type LinkEnd struct {
 	Hostname  string
 	Interface string
@@ -113,8 +117,9 @@ type Link struct {
 	Up bool
 }
 
-// Endpoint is a MAC learned on a port that has no neighbor link to a known
-// device, with the IPs any device's ARP table gives for it.
+// Endpoint is a host's MAC (no device's own) where it is plugged in: the
+// best port it is learned on that does not face another device (see
+// buildEndpoints), with the IPs any device's ARP table gives for it.
 type Endpoint struct {
 	MAC       string
 	VLAN      int
@@ -160,6 +165,8 @@ type AddrEntry struct {
 	Hostname  string
 	Interface string
 	MAC       string // endpoints only
+	// Shared marks an interface address that is virtual or anycast.
+	Shared bool
 }
 
 // Subnet is a prefix configured on at least one interface.
@@ -253,6 +260,11 @@ func Build(version uint64, devices []facts.Device, opt Options) *Graph {
 				}
 				ifc.Prefixes = append(ifc.Prefixes, p)
 			}
+			for _, a := range ifc.Addresses {
+				if p, err := netip.ParsePrefix(a.IP); err == nil && a.Shared() {
+					ifc.shared = append(ifc.shared, p.Addr())
+				}
+			}
 			ifc.carries, ifc.allVLANs = carriedVLANs(ifc.Interface)
 			for _, v := range ifc.carries {
 				vlanSet[v] = true
@@ -294,6 +306,7 @@ func Build(version uint64, devices []facts.Device, opt Options) *Graph {
 	slices.Sort(g.VLANs)
 
 	g.buildLinks()
+	g.indexInterfaceAddrs()
 	g.buildEndpoints()
 	g.buildAddrs()
 	for _, d := range g.Devices {
@@ -304,7 +317,9 @@ func Build(version uint64, devices []facts.Device, opt Options) *Graph {
 	g.hasRoot = len(g.roots) > 0
 	g.rooted = g.reachable(failure{})
 	g.stats.Devices = len(g.Devices)
-	g.stats.Endpoints = len(g.Endpoints)
+	// A host dual-homed to an MLAG pair is located on both switches, but
+	// it is one endpoint.
+	g.stats.Endpoints = len(g.epByMAC)
 	g.stats.Subnets = len(g.Subnets)
 	g.stats.VLANs = len(g.VLANs)
 	g.stats.Links = len(g.Links)
@@ -338,6 +353,10 @@ func (i *Interface) Up() bool {
 	return i == nil || ((i.AdminUp == nil || *i.AdminUp) && (i.OperUp == nil || *i.OperUp))
 }
 
+// Shared reports whether the interface's address a is marked virtual or
+// anycast: held by several devices on purpose.
+func (i *Interface) Shared(a netip.Addr) bool { return slices.Contains(i.shared, a) }
+
 // Carries reports whether the interface carries VLAN v.
 func (i *Interface) Carries(v int) bool {
 	if i.allVLANs {
@@ -358,21 +377,37 @@ type portKey struct {
 func (g *Graph) buildLinks() {
 	type linkKey struct{ a, b portKey }
 	seen := map[linkKey]*Link{}
+	warned := map[linkKey]bool{}  // an LLDP and a CDP record of one link warn once
 	var folded map[string]*Device // lower-case hostname → device; nil where ambiguous
+	host := func(name string) string {
+		if name == "" || g.byName[name] != nil {
+			return name
+		}
+		if folded == nil {
+			folded = g.foldedNames()
+		}
+		return resolveHostname(name, folded)
+	}
 	for _, d := range g.Devices {
-		for _, n := range d.Neighbors {
+		for j, n := range d.Neighbors {
 			if n.RemoteHostname == "" {
 				continue
 			}
-			remote := n.RemoteHostname
-			if g.byName[remote] == nil {
-				if folded == nil {
-					folded = g.foldedNames()
+			remote := host(n.RemoteHostname)
+			port := n.RemoteInterface
+			// A remote device whose interfaces are known gets no port it
+			// does not have: a port ID that is a description, a MAC, an
+			// ifindex or "-" is resolved, or left unknown.
+			if rd := g.byName[remote]; rd != nil && len(rd.Ifaces) > 0 {
+				p, ok := g.remotePort(d, n, rd, host)
+				if k := (linkKey{portKey{d.Hostname, n.LocalInterface}, portKey{remote, ""}}); !ok && !warned[k] {
+					warned[k] = true
+					g.warnUnresolved(d, j, n, rd)
 				}
-				remote = resolveHostname(remote, folded)
+				port = p
 			}
 			a := portKey{d.Hostname, n.LocalInterface}
-			b := portKey{remote, n.RemoteInterface}
+			b := portKey{remote, port}
 			if b.host < a.host || (b.host == a.host && b.port < a.port) {
 				a, b = b, a
 			}
@@ -401,7 +436,7 @@ func (g *Graph) buildLinks() {
 				// Only a link to a known device makes a port a link
 				// rather than an edge port: the MACs learned behind an
 				// IP phone or an access point are still endpoints.
-				if far := []LinkEnd{l.B, l.A}[i]; far.Device != nil {
+				if far := []LinkEnd{l.B, l.A}[i]; far.Device != nil && e.Interface != "" {
 					if e.Device.linked == nil {
 						e.Device.linked = map[string]struct{}{}
 					}
@@ -461,17 +496,94 @@ func (g *Graph) linkEnd(p portKey) LinkEnd {
 	return e
 }
 
+// indexInterfaceAddrs fills ifByAddr: endpoints need it to tell a
+// device's own addresses from hosts'.
+func (g *Graph) indexInterfaceAddrs() {
+	for _, d := range g.Devices {
+		for _, ifc := range d.Ifaces {
+			for _, p := range ifc.Prefixes {
+				g.ifByAddr[p.Addr()] = append(g.ifByAddr[p.Addr()], ifc)
+			}
+		}
+	}
+}
+
+// infrastructureMACs returns the MACs that belong to devices rather than
+// hosts: every interface MAC, first-hop redundancy MACs, and the MAC that
+// ARP gives for a device's own address where the device did not report
+// that interface's MAC (a switch's SVI is learned by its neighbours like
+// any host, and many collectors leave interface MACs out).
+func (g *Graph) infrastructureMACs() map[string]bool {
+	infra := map[string]bool{}
+	for _, d := range g.Devices {
+		for _, ifc := range d.Ifaces {
+			if ifc.MAC != "" {
+				infra[ifc.MAC] = true
+			}
+		}
+	}
+	for _, d := range g.Devices {
+		for _, e := range d.ARP {
+			if e.MAC == "" || infra[e.MAC] {
+				continue
+			}
+			if isVirtualRouterMAC(e.MAC) {
+				infra[e.MAC] = true
+				continue
+			}
+			a, err := netip.ParseAddr(e.IP)
+			if err != nil {
+				continue
+			}
+			vrf := arpVRF(d, e)
+			for _, owner := range g.ifByAddr[a] {
+				// An owner whose MAC is known and differs is another
+				// machine: a host using a device's address is a conflict
+				// to report, not the device. A virtual or anycast
+				// address answers with a MAC of its own.
+				if vrfOf(owner.VRF) == vrf && (owner.MAC == "" || owner.Shared(a)) {
+					infra[e.MAC] = true
+					break
+				}
+			}
+		}
+	}
+	return infra
+}
+
+// arpVRF is the VRF of an ARP entry: its own, else that of the interface
+// it was learned on.
+func arpVRF(d *Device, e facts.ARPEntry) string {
+	if e.VRF != "" {
+		return e.VRF
+	}
+	if ifc := d.ifByName[e.Interface]; ifc != nil {
+		return vrfOf(ifc.VRF)
+	}
+	return DefaultVRF
+}
+
+func vrfOf(name string) string { return cmp.Or(name, DefaultVRF) }
+
+// buildEndpoints locates the hosts. A MAC owned by a device is never an
+// endpoint; a MAC learned on a port towards another device (a link, a LAG
+// whose members are linked, the MLAG peer link, a VXLAN or other tunnel)
+// is not located there; of the ports left, the endpoint is at the best
+// (access port, then other edge ports, then LAGs not known to face a
+// switch), on every device where that best is found (a host dual-homed to
+// an MLAG pair is on both).
 func (g *Graph) buildEndpoints() {
 	nARP, nMAC := 0, 0
 	for _, d := range g.Devices {
 		nARP += len(d.ARP)
 		nMAC += len(d.MACTable)
 	}
+	infra := g.infrastructureMACs()
 	arp := make(map[string][]ARPAddr, nARP/2)
 	for _, d := range g.Devices {
 		for _, e := range d.ARP {
 			a, err := netip.ParseAddr(e.IP)
-			if err != nil || e.MAC == "" {
+			if err != nil || e.MAC == "" || infra[e.MAC] {
 				continue
 			}
 			vrf := e.VRF
@@ -494,25 +606,51 @@ func (g *Graph) buildEndpoints() {
 			})
 		}
 	}
+	// Two passes: the best rank of every MAC first, then the endpoints at
+	// it; the ranks are kept per entry (-1: not a location) in between.
+	ranks := make([][]int8, len(g.Devices))
+	best := make(map[string]int8, nMAC/2)
+	for _, d := range g.Devices {
+		if len(d.MACTable) == 0 {
+			continue
+		}
+		lagTransit := d.lagTransit()
+		rs := make([]int8, len(d.MACTable))
+		for i, m := range d.MACTable {
+			rs[i] = -1
+			if m.MAC == "" || m.Interface == "" || infra[m.MAC] {
+				continue
+			}
+			kind := d.portKind(m.Interface, lagTransit)
+			if kind == portTransit {
+				continue
+			}
+			r := int8(d.rank(m.Interface, kind))
+			rs[i] = r
+			if b, ok := best[m.MAC]; !ok || r > b {
+				best[m.MAC] = r
+			}
+		}
+		ranks[d.Index] = rs
+	}
 	g.Endpoints = make([]*Endpoint, 0, nMAC/4)
 	for _, d := range g.Devices {
-		var slab []Endpoint
-		for _, m := range d.MACTable {
-			if m.MAC == "" || m.Interface == "" {
-				continue
+		n := 0
+		for i, r := range ranks[d.Index] {
+			if r >= 0 && r == best[d.MACTable[i].MAC] {
+				n++
 			}
-			if _, ok := d.linked[m.Interface]; ok {
-				continue
-			}
-			if slab == nil {
-				slab = make([]Endpoint, 0, len(d.MACTable))
-			}
-			// The ARP slice is shared by every endpoint with this MAC;
-			// nothing modifies it after Build.
-			slab = append(slab, Endpoint{MAC: m.MAC, VLAN: m.VLAN, Device: d, Interface: m.Interface, IPs: arp[m.MAC]})
 		}
-		if len(slab) == 0 {
+		if n == 0 {
 			continue
+		}
+		slab := make([]Endpoint, 0, n)
+		for i, r := range ranks[d.Index] {
+			if m := d.MACTable[i]; r >= 0 && r == best[m.MAC] {
+				// The ARP slice is shared by every endpoint with this
+				// MAC; nothing modifies it after Build.
+				slab = append(slab, Endpoint{MAC: m.MAC, VLAN: m.VLAN, Device: d, Interface: m.Interface, IPs: arp[m.MAC]})
+			}
 		}
 		slices.SortStableFunc(slab, func(x, y Endpoint) int { return compareStrings(x.Interface, y.Interface, x.MAC, y.MAC) })
 		slab = slices.CompactFunc(slab, func(x, y Endpoint) bool { return x.Interface == y.Interface && x.MAC == y.MAC })
@@ -556,8 +694,7 @@ func (g *Graph) buildAddrs() {
 			}
 			for _, p := range ifc.Prefixes {
 				a := p.Addr()
-				g.addrs = append(g.addrs, AddrEntry{IP: a, Kind: KindInterface, VRF: vrf, Hostname: d.Hostname, Interface: ifc.Name})
-				g.ifByAddr[a] = append(g.ifByAddr[a], ifc)
+				g.addrs = append(g.addrs, AddrEntry{IP: a, Kind: KindInterface, VRF: vrf, Hostname: d.Hostname, Interface: ifc.Name, Shared: ifc.Shared(a)})
 				d.IPCount++
 				k := subnetKey{vrf, p.Masked()}
 				s := subnets[k]
@@ -606,8 +743,27 @@ func (g *Graph) buildAddrs() {
 		if _, ok := g.subnetLP.Exact(s.Prefix); !ok || s.VRF == DefaultVRF {
 			g.subnetLP.Insert(s.Prefix, s)
 		}
-		s.IPCount = len(g.AddrsIn(s.Prefix, s.VRF))
+		s.IPCount = g.countAddrsIn(s.Prefix, s.VRF)
 	}
+}
+
+// countAddrsIn counts the distinct addresses inside p in vrf: an address
+// held by several owners (an unnumbered /32 on several interfaces, an
+// anycast gateway, a duplicate) is one.
+func (g *Graph) countAddrsIn(p netip.Prefix, vrf string) int {
+	lo, _ := slices.BinarySearchFunc(g.addrs, p.Addr(), func(e AddrEntry, a netip.Addr) int { return e.IP.Compare(a) })
+	n := 0
+	var last netip.Addr
+	for _, e := range g.addrs[lo:] {
+		if !p.Contains(e.IP) {
+			break
+		}
+		if e.VRF == vrf && (n == 0 || e.IP != last) {
+			n++
+			last = e.IP
+		}
+	}
+	return n
 }
 
 // compareStrings compares pairs (a1, b1, a2, b2, ...) in order, stopping

@@ -302,7 +302,7 @@ func (a *API) ingest(ctx *fasthttp.RequestCtx) {
 	s := g.Stats()
 	writeJSON(ctx, 200, map[string]any{
 		"status": "ok", "mode": mode, "graph_version": g.Version, "ingested_devices": len(doc.Devices),
-		"graph": statsJSON(s),
+		"graph": statsJSON(s), "warnings": g.WarningsFor(doc.Devices),
 	})
 }
 

@@ -307,6 +307,13 @@ func TestIngest(t *testing.T) {
 	if r.status != 200 || m["graph_version"] != 2.0 || m["ingested_devices"] != 1.0 || m["graph"].(map[string]any)["devices"] != 7.0 {
 		t.Fatalf("merge ingest = %d %s, want version 2 with 7 devices", r.status, r.body)
 	}
+	// core1 has no Gi9, nor a record back to edge9: accepted, with the
+	// link's far port unknown, and said so.
+	wantWarnings := []any{map[string]any{"path": "devices[0].neighbors[0].remote_interface",
+		"message": `core1 has no interface "Gi9" (by name, description, MAC or ifindex), and no neighbor record back to edge9 Gi1: the link is kept with the remote port unknown`}}
+	if diff := cmp.Diff(wantWarnings, m["warnings"]); diff != "" {
+		t.Errorf("merge ingest warnings (-want +got):\n%s", diff)
+	}
 	if got := f.eng.Graph().Device("edge9").Ifaces[0].MAC; got != "aa:bb:cc:00:0a:0a" {
 		t.Errorf("ingested MAC = %q, want the canonical aa:bb:cc:00:0a:0a", got)
 	}

@@ -9,11 +9,24 @@
 // Semantics, in the order they apply:
 //
 //   - Hosts of one subnet are switched on their segment: permit, no hops.
+//     A destination on the segment (the source's, or a connected subnet a
+//     router reaches) that a device owns is delivered at that device, not
+//     at the source or the gateway: along the layer-2 path the links give
+//     (from the switch where the source host is located, when it is), else
+//     straight to the owner, saying so. Owned by several devices, it is
+//     unknown, unless they all hold it as virtual or anycast (then the
+//     nearest holder receives it).
 //   - The path starts at the device that has the source address (unknown
-//     when several devices have it), else at
-//     the routing devices (or firewalls) with an interface in the source's
-//     subnet, those that hold the source in ARP first; several such
-//     gateways (a redundant pair) start several paths.
+//     when several devices have it), else at the gateway of the source's
+//     subnet: of the devices with an interface in it, those whose role is
+//     not a host's (server, host, hypervisor, …), then those holding a
+//     gateway address there (marked virtual or anycast, or the next hop
+//     other devices route by), then routing devices (or firewalls), then
+//     those that hold the source in ARP. Several such gateways (a
+//     redundant pair) start several paths; holders of one anycast or
+//     virtual gateway address are all first hops, and the reason says so.
+//     Where only hosts have an interface in the subnet, its gateway is not
+//     in the graph: unknown.
 //   - At each device, in the VRF of the interface the flow came in by: an
 //     address of the device itself delivers; else the longest matching
 //     prefix among collected routes and connected subnets, lowest metric;
@@ -26,8 +39,14 @@
 //     do, so that the flow only ever moves to an adjacent device. A next
 //     hop that does not resolve (no route to it, or only through itself)
 //     or is held only by a device that is not adjacent is unknown, with the
-//     reason. A device with no routes at all forwards along the fewest
-//     links towards the destination's subnet.
+//     reason. A next hop that is an address of the device itself is
+//     unknown too, and a /32 borrowed by an unnumbered interface is no
+//     connected subnet. A device with no routes at all forwards along the
+//     fewest links towards the destination's subnet.
+//   - An address of the device delivers at the interface that owns it:
+//     the one of its subnet, else the loopback an unnumbered interface
+//     borrows it from. Reasons name a device once, however many of its
+//     interfaces hold an address.
 //   - At each firewall the zones of the in and out interfaces and the
 //     policy decide (firewall.Policy.Evaluate); a deny ends the path. Where
 //     the flow enters or leaves a firewall that has zones by an interface
@@ -73,6 +92,8 @@ type Index struct {
 	Firewalls []*Firewall
 	byDevice  []*Firewall // by device index; nil where none
 	tables    []lazyTable // by device index
+	nhOnce    sync.Once
+	nextHops  map[netip.Addr]bool // every route's next hop, on first use
 }
 
 // Firewall is one device's policy, compiled on first use (a path crosses
@@ -256,16 +277,40 @@ func ifaceFor(d *graph.Device, vrf string, a netip.Addr) *graph.Interface {
 	return best
 }
 
-// ownsAddr returns d's interface configured with exactly a.
+// ownsAddr returns d's interface configured with exactly a; where several
+// are (an unnumbered /32 borrowed from the loopback), the one that owns
+// it: the interface of its subnet, else the loopback, else the first.
 func ownsAddr(d *graph.Device, a netip.Addr) *graph.Interface {
+	var best *graph.Interface
+	bestRank := -1
 	for _, ifc := range d.Ifaces {
 		for _, p := range ifc.Prefixes {
-			if p.Addr() == a {
-				return ifc
+			if p.Addr() != a {
+				continue
+			}
+			rank := 0
+			switch {
+			case !p.IsSingleIP():
+				rank = 2
+			case isLoopback(ifc):
+				rank = 1
+			}
+			if rank > bestRank {
+				best, bestRank = ifc, rank
 			}
 		}
 	}
-	return nil
+	return best
+}
+
+// isLoopback reports whether ifc is a loopback, by type or by name
+// (lo0.0, Loopback0, lo).
+func isLoopback(ifc *graph.Interface) bool {
+	if ifc.Type != "" {
+		return ifc.Type == "loopback"
+	}
+	n := strings.ToLower(ifc.Name)
+	return strings.HasPrefix(n, "loopback") || n == "lo" || strings.HasPrefix(n, "lo0") || (strings.HasPrefix(n, "lo") && len(n) > 2 && n[2] >= '0' && n[2] <= '9')
 }
 
 // ScanShadowed runs the shadow analysis of the given firewalls (those not

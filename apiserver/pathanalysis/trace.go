@@ -10,6 +10,7 @@ import (
 
 	"github.com/meshoptixiq/mesh/apiserver/firewall"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
+	"github.com/meshoptixiq/mesh/common/facts"
 )
 
 // Limits of one analysis.
@@ -78,19 +79,34 @@ func (ix *Index) Analyze(q Query) Result {
 	q.Src, q.Dst = q.Src.Unmap(), q.Dst.Unmap()
 	t := &tracer{ix: ix, q: q}
 	// Two hosts of one subnet talk on their segment: no router or firewall
-	// sees the traffic.
-	if sub, ok := ix.G.SubnetFor(q.Src); ok && sub.Prefix.Contains(q.Dst) && len(ix.G.InterfacesByIP(q.Src)) == 0 && len(ix.G.InterfacesByIP(q.Dst)) == 0 {
-		return Result{Verdict: firewall.VerdictPermit, Reason: fmt.Sprintf(
-			"%s and %s are in the same subnet %s: switched within the segment, no router or firewall on the path", q.Src, q.Dst, sub.Prefix)}
+	// sees the traffic. A device of the subnet that owns the destination
+	// receives it there, not the subnet's router.
+	if sub, ok := ix.G.SubnetFor(q.Src); ok && sub.Prefix.Contains(q.Dst) && len(ix.G.InterfacesByIP(q.Src)) == 0 {
+		owners, shared, why := ix.segmentOwners(q.Dst, sub.VRF, nil)
+		switch {
+		case why != "":
+			return Result{Verdict: firewall.VerdictUnknown, Reason: why}
+		case len(owners) > 0:
+			t.segmentStart(sub, owners, shared)
+			return t.result()
+		case len(ix.G.InterfacesByIP(q.Dst)) == 0:
+			return Result{Verdict: firewall.VerdictPermit, Reason: fmt.Sprintf(
+				"%s and %s are in the same subnet %s: switched within the segment, no router or firewall on the path", q.Src, q.Dst, sub.Prefix)}
+		}
+		// Held only off the segment (a /32 elsewhere): from the gateway.
 	}
-	starts, why := ix.gateways(q.Src)
+	starts, why, note := ix.gateways(q.Src)
 	if len(starts) == 0 {
 		return Result{Verdict: firewall.VerdictUnknown, Reason: why}
 	}
 	for _, s := range starts {
 		t.walk(s.dev, s.in, s.vrf, nil, map[stateKey]bool{})
 	}
-	return t.result()
+	r := t.result()
+	if note != "" {
+		r.Reason += "; " + note
+	}
+	return r
 }
 
 type start struct {
@@ -100,32 +116,32 @@ type start struct {
 }
 
 // gateways finds where the flow enters the network: the device that has
-// the source address itself, else the routing devices with an interface in
-// the source's subnet (those that hold it in ARP first). Several gateways
-// (a redundant pair) become several paths.
-func (ix *Index) gateways(src netip.Addr) ([]start, string) {
+// the source address itself, else the gateway of the source's subnet: of
+// the devices with an interface in it, those that are not hosts, then
+// those holding a gateway address there, then routing devices (or
+// firewalls), then those that hold the source in ARP. Several gateways (a
+// redundant pair) become several paths; holders of one anycast or virtual
+// gateway all stay, and note says so.
+func (ix *Index) gateways(src netip.Addr) (starts []start, why, note string) {
 	if owners := ix.G.InterfacesByIP(src); len(owners) > 0 {
-		ifc := owners[0]
+		ifc := ownsAddr(owners[0].Device, src)
 		// The same address on two devices (a duplicate, or the same
 		// address in two VRFs) leaves the sender unknown: no guess.
 		if slices.ContainsFunc(owners, func(o *graph.Interface) bool { return o.Device != ifc.Device }) {
-			var names []string
-			for _, o := range owners {
-				names = append(names, o.Device.Hostname+" "+o.Name)
-			}
-			slices.Sort(names)
 			return nil, fmt.Sprintf("the source %s is configured on more than one device (%s): which one sends the flow is not known",
-				src, strings.Join(names, ", "))
+				src, ownerNames(owners)), ""
 		}
-		return []start{{ifc.Device, ifc.Name, vrfOf(ifc.VRF)}}, ""
+		return []start{{ifc.Device, ifc.Name, vrfOf(ifc.VRF)}}, "", ""
 	}
 	sub, ok := ix.G.SubnetFor(src)
 	if !ok {
-		return nil, fmt.Sprintf("no subnet in the graph contains the source %s", src)
+		return nil, fmt.Sprintf("no subnet in the graph contains the source %s", src), ""
 	}
 	type cand struct {
 		start
-		routes, arp bool
+		host, gateway, routes, arp bool
+		shared                     netip.Addr // a virtual or anycast address it holds in the subnet
+		sharedRole                 string
 	}
 	var cands []cand
 	for _, h := range sub.Devices {
@@ -137,7 +153,18 @@ func (ix *Index) gateways(src netip.Addr) ([]start, string) {
 		if ifc == nil {
 			continue
 		}
-		c := cand{start: start{d, ifc.Name, sub.VRF}, routes: ix.table(d).hasRoutes}
+		c := cand{start: start{d, ifc.Name, sub.VRF}, routes: ix.table(d).hasRoutes, host: hostRoles[strings.ToLower(d.Role)]}
+		for _, p := range ifc.Prefixes {
+			if p.IsSingleIP() || !p.Contains(src) {
+				continue
+			}
+			if ifc.Shared(p.Addr()) {
+				c.gateway, c.shared, c.sharedRole = true, p.Addr(), addrRole(ifc, p.Addr())
+			}
+			if ix.isNextHop(p.Addr()) {
+				c.gateway = true
+			}
+		}
 		for _, e := range d.ARP {
 			if e.IP == src.String() {
 				c.arp = true
@@ -151,16 +178,101 @@ func (ix *Index) gateways(src netip.Addr) ([]start, string) {
 			cands = slices.DeleteFunc(cands, func(c cand) bool { return !f(c) })
 		}
 	}
+	// A server or other host of the subnet is never its gateway, even
+	// with a default route and the source in its ARP table; a gateway
+	// address (virtual, anycast, or the next hop the subnet's hosts route
+	// by) beats one that is only configured there.
+	if len(cands) > 0 && !slices.ContainsFunc(cands, func(c cand) bool { return !c.host }) {
+		var names []string
+		for _, c := range cands {
+			names = append(names, c.dev.Hostname)
+		}
+		return nil, fmt.Sprintf("the gateway of %s, the source's subnet, is not in the graph: only hosts (%s) have an interface in it",
+			sub.Prefix, strings.Join(names, ", ")), ""
+	}
+	keep(func(c cand) bool { return !c.host })
+	keep(func(c cand) bool { return c.gateway })
 	keep(func(c cand) bool { return c.routes || ix.byDevice[c.dev.Index] != nil })
-	keep(func(c cand) bool { return c.arp })
+	// Every holder of a shared gateway address answers for it: ARP on one
+	// of them does not make the others wrong first hops.
+	if len(cands) > 1 && cands[0].shared.IsValid() && !slices.ContainsFunc(cands, func(c cand) bool { return c.shared != cands[0].shared }) {
+		var names []string
+		for _, c := range cands {
+			names = append(names, c.dev.Hostname)
+		}
+		if cands[0].sharedRole == facts.RoleAnycast {
+			note = fmt.Sprintf("first hop: the anycast gateway %s on %s, each a valid first hop (as equal-cost paths)", cands[0].shared, strings.Join(names, ", "))
+		} else {
+			note = fmt.Sprintf("first hop: the virtual gateway %s on %s, whichever holds it", cands[0].shared, strings.Join(names, ", "))
+		}
+	} else {
+		keep(func(c cand) bool { return c.arp })
+	}
 	var out []start
 	for _, c := range cands {
 		out = append(out, c.start)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Sprintf("no device has an interface in %s, the source's subnet", sub.Prefix)
+		return nil, fmt.Sprintf("no device has an interface in %s, the source's subnet", sub.Prefix), ""
 	}
-	return out, ""
+	return out, "", note
+}
+
+// ownerNames names the devices holding an address once each, with their
+// interfaces: "exit01 (lo0.0, xe-0/0/0.0), exit02 lo0.0".
+func ownerNames(ifcs []*graph.Interface) string {
+	byHost := map[string][]string{}
+	var hosts []string
+	for _, o := range ifcs {
+		h := o.Device.Hostname
+		if _, ok := byHost[h]; !ok {
+			hosts = append(hosts, h)
+		}
+		byHost[h] = append(byHost[h], o.Name)
+	}
+	slices.Sort(hosts)
+	names := make([]string, len(hosts))
+	for i, h := range hosts {
+		ports := byHost[h]
+		slices.Sort(ports)
+		if len(ports) == 1 {
+			names[i] = h + " " + ports[0]
+		} else {
+			names[i] = h + " (" + strings.Join(ports, ", ") + ")"
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+// hostRoles are device roles of end systems: in the facts (a server's own
+// collector reports it), never a subnet's gateway.
+var hostRoles = map[string]bool{"server": true, "host": true, "hypervisor": true, "workstation": true,
+	"vm": true, "endpoint": true, "storage": true, "client": true}
+
+// addrRole is the role the interface gives address a.
+func addrRole(ifc *graph.Interface, a netip.Addr) string {
+	for _, x := range ifc.Addresses {
+		if p, err := netip.ParsePrefix(x.IP); err == nil && p.Addr() == a {
+			return x.Role
+		}
+	}
+	return ""
+}
+
+// isNextHop reports whether any device routes by a: the gateway address
+// of a subnet is the next hop of its hosts' default routes.
+func (ix *Index) isNextHop(a netip.Addr) bool {
+	ix.nhOnce.Do(func() {
+		ix.nextHops = map[netip.Addr]bool{}
+		for _, d := range ix.G.Devices {
+			for _, r := range d.Routes {
+				if nh, err := netip.ParseAddr(r.NextHop); err == nil {
+					ix.nextHops[nh.Unmap()] = true
+				}
+			}
+		}
+	})
+	return ix.nextHops[a]
 }
 
 // walk forwards from device dev, entered by interface in, in vrf.
@@ -213,8 +325,20 @@ func (t *tracer) walk(dev *graph.Device, in, vrf string, path []Hop, seen map[st
 		if !r.nextHop.IsValid() {
 			h.Out = r.iface
 			if ifc := dev.Iface(r.iface); ifc != nil && slices.ContainsFunc(ifc.Prefixes, func(p netip.Prefix) bool { return p.Contains(dst) }) {
-				h.Note = "delivered (connected " + r.prefix.String() + ")"
-				t.deliver(path, h)
+				// On the destination's segment: a device there that owns
+				// it receives it; delivered here only when none does.
+				owners, shared, why := t.ix.segmentOwners(dst, vrf, dev)
+				switch {
+				case why != "":
+					h.Note = "connected " + r.prefix.String()
+					t.finish(append(path, h), firewall.VerdictUnknown, why)
+				case len(owners) > 0:
+					h.Note = "connected " + r.prefix.String()
+					t.toOwner(dev, h, path, seen, owners, shared)
+				default:
+					h.Note = "delivered (connected " + r.prefix.String() + ")"
+					t.deliver(path, h)
+				}
 				continue
 			}
 			// An interface route to a subnet that is not configured here:
@@ -331,6 +455,12 @@ func (ix *Index) resolveNextHop(dev *graph.Device, vrf string, r route) []resolv
 	var chain []netip.Addr // next hops being resolved, to detect a cycle
 	var resolve func(nh netip.Addr, iface string, depth int) bool
 	resolve = func(nh netip.Addr, iface string, depth int) bool {
+		if ownsAddr(dev, nh) != nil {
+			// Sent to itself: no interface to leave by, and no in
+			// interface to borrow as one.
+			cause = fmt.Sprintf("%s is an address of %s itself", nextHopName(nh, r.nextHop), dev.Hostname)
+			return false
+		}
 		if iface == "" {
 			if ifc := connectedIface(dev, vrf, nh); ifc != nil {
 				iface = ifc.Name
@@ -383,13 +513,25 @@ func nextHopName(nh, first netip.Addr) string {
 }
 
 // connectedIface returns d's forwarding interface in vrf whose subnet
-// contains a.
+// contains a. A host prefix (a /32 borrowed by an unnumbered interface)
+// is no subnet: it contains only the device's own address.
 func connectedIface(d *graph.Device, vrf string, a netip.Addr) *graph.Interface {
-	ifc := ifaceFor(d, vrf, a)
-	if ifc == nil || !up(ifc) {
+	var best *graph.Interface
+	bits := -1
+	for _, ifc := range d.Ifaces {
+		if vrfOf(ifc.VRF) != vrf {
+			continue
+		}
+		for _, p := range ifc.Prefixes {
+			if !p.IsSingleIP() && p.Contains(a) && p.Bits() > bits {
+				best, bits = ifc, p.Bits()
+			}
+		}
+	}
+	if best == nil || !up(best) {
 		return nil
 	}
-	return ifc
+	return best
 }
 
 // adjacentOwner resolves a connected next hop nh, sent out of d's port
@@ -417,7 +559,11 @@ func (ix *Index) adjacentOwner(d *graph.Device, out string, nh netip.Addr) resol
 		case outIfc != nil && sharesSubnet(outIfc, ifc, nh):
 			score = 1
 		default:
-			far = append(far, ifc.Device.Hostname)
+			// One device holding the address on several interfaces (an
+			// unnumbered /32) is named once.
+			if !slices.Contains(far, ifc.Device.Hostname) {
+				far = append(far, ifc.Device.Hostname)
+			}
 			continue
 		}
 		if score > bestScore || (score == bestScore && ifc.Device.Hostname < best.Device.Hostname) {

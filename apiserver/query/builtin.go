@@ -145,12 +145,18 @@ func Builtin() []Definition {
 				for _, l := range env.Graph.Links {
 					switch {
 					case l.A.Hostname == d.Hostname:
-						res.Rows = append(res.Rows, []any{l.A.Interface, l.B.Hostname, l.B.Interface, l.Protocol})
+						res.Rows = append(res.Rows, []any{nullStr(l.A.Interface), l.B.Hostname, nullStr(l.B.Interface), l.Protocol})
 					case l.B.Hostname == d.Hostname:
-						res.Rows = append(res.Rows, []any{l.B.Interface, l.A.Hostname, l.A.Interface, l.Protocol})
+						res.Rows = append(res.Rows, []any{nullStr(l.B.Interface), l.A.Hostname, nullStr(l.A.Interface), l.Protocol})
 					}
 				}
-				slices.SortStableFunc(res.Rows, func(x, y []any) int { return strings.Compare(x[0].(string), y[0].(string)) })
+				// A local port is unknown (null) only where this device's
+				// own port was never resolved; those sort first.
+				slices.SortStableFunc(res.Rows, func(x, y []any) int {
+					xs, _ := x[0].(string)
+					ys, _ := y[0].(string)
+					return strings.Compare(xs, ys)
+				})
 				return res, nil
 			},
 		},
@@ -501,7 +507,7 @@ func linkRows(g *graph.Graph, keep func(*graph.Link) bool) *Result {
 		if !l.Up {
 			state = "down"
 		}
-		return []any{l.A.Hostname, l.A.Interface, l.B.Hostname, l.B.Interface, nullStr(l.Protocol), state}
+		return []any{l.A.Hostname, nullStr(l.A.Interface), l.B.Hostname, nullStr(l.B.Interface), nullStr(l.Protocol), state}
 	})
 }
 
@@ -580,34 +586,71 @@ func bgpRow(g *graph.Graph, d *graph.Device, peer string, ras, las int64, state,
 	return []any{d.Hostname, peer, peerHost, nullInt64(ras), nullInt64(las), nullStr(state), orDefault(vrf)}
 }
 
+// duplicateIPs lists the addresses with more than one owner in a VRF. An
+// owner is a device (one device's unnumbered /32 on several interfaces is
+// one owner), or an endpoint's MAC wherever it is located (a host
+// dual-homed to an MLAG pair is one owner on two switches). A device
+// holding the address as virtual or anycast (VRRP, HSRP, VARP, anycast
+// gateway) shares it on purpose and is no second owner.
 func duplicateIPs(g *graph.Graph) *Result {
 	res := &Result{}
-	addrs := g.Addrs()
 	type key struct {
 		ip  netip.Addr
 		vrf string
 	}
-	owners := map[key][]string{}
+	type owner struct {
+		key    string // hostname, or the MAC
+		mac    string
+		at     []string // interfaces, or an endpoint's locations
+		shared bool     // every interface of it marks the address shared
+	}
+	owners := map[key][]owner{}
 	var order []key
-	for _, e := range addrs {
+	for _, e := range g.Addrs() {
 		k := key{e.IP, e.VRF}
-		var o string
-		if e.Kind == graph.KindInterface {
-			o = e.Hostname + " " + e.Interface
-		} else {
-			o = e.MAC + " (" + e.Hostname + " " + e.Interface + ")"
-		}
 		if _, ok := owners[k]; !ok {
 			order = append(order, k)
 		}
-		if !slices.Contains(owners[k], o) {
-			owners[k] = append(owners[k], o)
+		os := owners[k]
+		id, where := e.Hostname, e.Interface
+		if e.Kind == graph.KindEndpoint {
+			id, where = e.MAC, e.Hostname+" "+e.Interface
 		}
+		i := slices.IndexFunc(os, func(x owner) bool { return x.key == id })
+		if i < 0 {
+			o := owner{key: id, shared: e.Kind == graph.KindInterface && e.Shared}
+			if e.Kind == graph.KindEndpoint {
+				o.mac = e.MAC
+			}
+			owners[k] = append(os, o)
+			i = len(os)
+			os = owners[k]
+		}
+		if !slices.Contains(os[i].at, where) {
+			os[i].at = append(os[i].at, where)
+		}
+		os[i].shared = os[i].shared && e.Shared
 	}
 	for _, k := range order {
-		if len(owners[k]) > 1 {
-			res.Rows = append(res.Rows, []any{k.ip.String(), k.vrf, owners[k]})
+		os := owners[k]
+		n := 0
+		for _, o := range os {
+			if !o.shared {
+				n++
+			}
 		}
+		if n < 2 {
+			continue
+		}
+		texts := make([]string, len(os))
+		for i, o := range os {
+			if o.mac != "" {
+				texts[i] = o.mac + " (" + strings.Join(o.at, ", ") + ")"
+			} else {
+				texts[i] = o.key + " " + strings.Join(o.at, ", ")
+			}
+		}
+		res.Rows = append(res.Rows, []any{k.ip.String(), k.vrf, texts})
 	}
 	return res
 }

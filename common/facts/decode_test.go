@@ -210,3 +210,30 @@ func TestParseJunosLoopbackAndUnknowns(t *testing.T) {
 		t.Errorf("ge-0/0/0 = %+v, want every null unknown", ge)
 	}
 }
+
+// Every numeric and boolean field a collector may fail to read takes null
+// as unknown (the zero value or nil), in every list of the document, the
+// fields real networks added included.
+func TestParseNullsAreUnknown(t *testing.T) {
+	doc, err := Parse([]byte(`{"schema": "meshq.facts/v1", "devices": [{"hostname": "leaf1", "vendor": "arista", "os": "eos",
+	  "interfaces": [{"name": "Ethernet1", "ifindex": null, "mlag_peer_link": null, "admin_up": null, "oper_up": null,
+	                  "speed_mbps": null, "mtu": null, "access_vlan": null}],
+	  "mac_table": [{"mac": "001c.7300.0001", "vlan": null, "interface": "Ethernet1"}],
+	  "routes": [{"prefix": "10.0.0.0/8", "next_hop": "10.0.1.0", "metric": null}],
+	  "bgp_peers": [{"peer_ip": "10.0.1.0", "remote_as": null, "local_as": null, "state": "established"}],
+	  "firewall": {"rules": [{"rule_id": "1", "rule_order": 1, "action": "permit", "enabled": null, "hit_count": null}]}}]}`))
+	if err != nil {
+		t.Fatalf("Parse(nulls) = %v, want nil", err)
+	}
+	d := doc.Devices[0]
+	ifc := d.Interfaces[0]
+	if ifc.IfIndex != 0 || ifc.MLAGPeerLink || ifc.AdminUp != nil || ifc.OperUp != nil || ifc.SpeedMbps != 0 || ifc.MTU != 0 || ifc.AccessVLAN != 0 {
+		t.Errorf("Ethernet1 = %+v, want every null unknown", ifc)
+	}
+	if d.MACTable[0].VLAN != 0 || d.Routes[0].Metric != 0 || d.BGPPeers[0].RemoteAS != 0 || d.BGPPeers[0].LocalAS != 0 {
+		t.Errorf("mac vlan %d, metric %d, remote_as %d, local_as %d, want all 0 (unknown)", d.MACTable[0].VLAN, d.Routes[0].Metric, d.BGPPeers[0].RemoteAS, d.BGPPeers[0].LocalAS)
+	}
+	if r := d.Firewall.Rules[0]; r.Enabled != nil || r.HitCount != nil || !r.IsEnabled() {
+		t.Errorf("rule = enabled %v hit_count %v, want nil, nil (an unknown enabled flag counts as enabled)", r.Enabled, r.HitCount)
+	}
+}

@@ -44,23 +44,70 @@ const (
 	ModeRouted = "routed"
 )
 
+// Interface types. A type says what a port is where its name does not
+// (an "ae0" is a LAG on Junos, a "Vxlan1" a tunnel on EOS).
+const (
+	TypePhysical     = "physical"
+	TypeLAG          = "lag"
+	TypeLoopback     = "loopback"
+	TypeVLAN         = "vlan"
+	TypeTunnel       = "tunnel"
+	TypeVXLAN        = "vxlan"
+	TypeSubinterface = "subinterface"
+	TypeMgmt         = "mgmt"
+	TypeVirtual      = "virtual"
+)
+
 // Interface is a device port or logical interface. Pointers distinguish
 // "not collected" from false/zero.
 type Interface struct {
-	Name        string   `json:"name"`
-	Description string   `json:"description,omitempty"`
-	MAC         string   `json:"mac,omitempty"`
-	AdminUp     *bool    `json:"admin_up,omitempty"`
-	OperUp      *bool    `json:"oper_up,omitempty"`
-	SpeedMbps   int64    `json:"speed_mbps,omitempty"`
-	MTU         int      `json:"mtu,omitempty"`
-	Mode        string   `json:"mode,omitempty"`
-	AccessVLAN  int      `json:"access_vlan,omitempty"`
-	TrunkVLANs  []int    `json:"trunk_vlans,omitempty"`
-	VRF         string   `json:"vrf,omitempty"`
-	Zone        string   `json:"zone,omitempty"`
-	IPs         []string `json:"ips,omitempty"` // "addr/len"
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	Type        string `json:"type,omitempty"`
+	// LAG names the port-channel (LAG) a member port belongs to.
+	LAG string `json:"lag,omitempty"`
+	// MLAGPeerLink marks the link between the two switches of an MLAG
+	// (vPC) pair: MACs learned on it are the peer's, not endpoints here.
+	MLAGPeerLink bool   `json:"mlag_peer_link,omitempty"`
+	MAC          string `json:"mac,omitempty"`
+	// IfIndex is the SNMP ifIndex, which some LLDP agents send as the
+	// port ID.
+	IfIndex    int      `json:"ifindex,omitempty"`
+	AdminUp    *bool    `json:"admin_up,omitempty"`
+	OperUp     *bool    `json:"oper_up,omitempty"`
+	SpeedMbps  int64    `json:"speed_mbps,omitempty"`
+	MTU        int      `json:"mtu,omitempty"`
+	Mode       string   `json:"mode,omitempty"`
+	AccessVLAN int      `json:"access_vlan,omitempty"`
+	TrunkVLANs []int    `json:"trunk_vlans,omitempty"`
+	VRF        string   `json:"vrf,omitempty"`
+	Zone       string   `json:"zone,omitempty"`
+	IPs        []string `json:"ips,omitempty"` // "addr/len"
+	// Addresses says what some of the interface's addresses are for; each
+	// is also in IPs once normalized.
+	Addresses []Address `json:"addresses,omitempty"`
 }
+
+// Address roles. A virtual or anycast address is shared on purpose by
+// several devices (or interfaces), so it is not a duplicate.
+const (
+	RolePrimary   = "primary"
+	RoleSecondary = "secondary"
+	RoleVirtual   = "virtual" // VRRP, HSRP, CARP, VARP: a first-hop group's address
+	RoleAnycast   = "anycast" // the same gateway address on every leaf (EVPN anycast gateway)
+)
+
+// Address is an interface address with its role.
+type Address struct {
+	// IP is "addr/len", or a bare address (as Arista's virtual-router
+	// address is configured), which takes the length of the interface's
+	// subnet that contains it, else a host length.
+	IP   string `json:"ip"`
+	Role string `json:"role,omitempty"`
+}
+
+// Shared reports whether the role is one shared on purpose.
+func (a Address) Shared() bool { return a.Role == RoleVirtual || a.Role == RoleAnycast }
 
 // VLAN is a VLAN defined on a device.
 type VLAN struct {

@@ -2,6 +2,7 @@ package facts
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -376,15 +377,98 @@ func normMAC(ps *problems, mac *string, dp, list string, j int) {
 	*mac = m
 }
 
+// addressRoles maps accepted roles, with the protocols that make them, to
+// the canonical role.
+var addressRoles = map[string]string{
+	RolePrimary: RolePrimary, RoleSecondary: RoleSecondary,
+	RoleVirtual: RoleVirtual, "vrrp": RoleVirtual, "hsrp": RoleVirtual, "carp": RoleVirtual, "glbp": RoleVirtual, "varp": RoleVirtual,
+	RoleAnycast: RoleAnycast, "anycast-gateway": RoleAnycast,
+}
+
+// normAddresses canonicalises an interface's addresses with roles and adds
+// each to ips where it is not there yet, so that every reader of ips sees
+// every address.
+func normAddresses(ps *problems, dp string, j int, ifc *Interface) {
+	for k := range ifc.Addresses {
+		a := &ifc.Addresses[k]
+		path := func(f string) string { return at(dp, "interfaces", j, "addresses", k, f) }
+		if a.Role != "" {
+			if r, ok := addressRoles[strings.ToLower(a.Role)]; ok {
+				a.Role = r
+			} else {
+				ps.add(path("role"), fmt.Sprintf("unknown address role %q (want primary, secondary, virtual or anycast)", clip(a.Role)))
+			}
+		}
+		if a.IP == "" {
+			ps.add(path("ip"), "required")
+			continue
+		}
+		p, err := ParseInterfaceIP(a.IP)
+		if err != nil {
+			bare, aerr := ParseAddr(a.IP)
+			if aerr != nil {
+				ps.add(path("ip"), "not an IP address or prefix (want addr/len or addr)")
+				continue
+			}
+			p = netip.PrefixFrom(bare, bare.BitLen())
+			for _, s := range ifc.IPs {
+				if q, err := netip.ParsePrefix(s); err == nil && !q.IsSingleIP() && q.Contains(bare) {
+					p = netip.PrefixFrom(bare, q.Bits())
+					break
+				}
+			}
+		}
+		if p.Addr().IsUnspecified() || p.Bits() == 0 {
+			ps.add(path("ip"), "not an interface address (unspecified address or zero-length prefix; leave it out)")
+			continue
+		}
+		a.IP = canonPrefix(a.IP, p)
+		if !slices.ContainsFunc(ifc.IPs, func(s string) bool {
+			q, err := netip.ParsePrefix(s)
+			return err == nil && q.Addr() == p.Addr()
+		}) {
+			ifc.IPs = append(ifc.IPs, a.IP)
+		}
+	}
+}
+
+// interfaceTypes maps accepted type names, with the vendors' own words
+// for them, to the canonical type.
+var interfaceTypes = map[string]string{
+	TypePhysical: TypePhysical, "ethernet": TypePhysical,
+	TypeLAG: TypeLAG, "port-channel": TypeLAG, "aggregate": TypeLAG, "bond": TypeLAG,
+	TypeLoopback: TypeLoopback,
+	TypeVLAN:     TypeVLAN, "svi": TypeVLAN, "irb": TypeVLAN,
+	TypeTunnel: TypeTunnel,
+	TypeVXLAN:  TypeVXLAN, "nve": TypeVXLAN,
+	TypeSubinterface: TypeSubinterface, "sub-interface": TypeSubinterface,
+	TypeMgmt: TypeMgmt, "management": TypeMgmt,
+	TypeVirtual: TypeVirtual,
+}
+
 func normInterface(ps *problems, dp string, j int, ifc *Interface) {
 	checkName(ps, ifc.Name, true, dp, "interfaces", j, "name")
 	checkText(ps, ifc.Description, dp, "interfaces", j, "description")
+	if ifc.Type != "" {
+		if t, ok := interfaceTypes[strings.ToLower(ifc.Type)]; ok {
+			ifc.Type = t
+		} else {
+			ps.add(at(dp, "interfaces", j, "type"), fmt.Sprintf("unknown interface type %q (want physical, lag, loopback, vlan, tunnel, vxlan, subinterface, mgmt or virtual)", clip(ifc.Type)))
+		}
+	}
+	checkName(ps, ifc.LAG, false, dp, "interfaces", j, "lag")
+	if ifc.LAG != "" && ifc.LAG == ifc.Name {
+		ps.add(at(dp, "interfaces", j, "lag"), "names the interface itself")
+	}
 	if ifc.MAC != "" {
 		if m, ok := CanonicalMAC(ifc.MAC); ok {
 			ifc.MAC = m
 		} else {
 			ps.add(at(dp, "interfaces", j, "mac"), "not a MAC address")
 		}
+	}
+	if ifc.IfIndex < 0 {
+		ps.add(at(dp, "interfaces", j, "ifindex"), "negative")
 	}
 	if ifc.SpeedMbps < 0 {
 		ps.add(at(dp, "interfaces", j, "speed_mbps"), "negative")
@@ -429,6 +513,7 @@ func normInterface(ps *problems, dp string, j int, ifc *Interface) {
 		}
 		ifc.IPs[k] = canonPrefix(s, p)
 	}
+	normAddresses(ps, dp, j, ifc)
 	// The same address listed twice on one interface is one address.
 	if len(ifc.IPs) > 1 {
 		seen := make(map[string]bool, len(ifc.IPs))

@@ -24,11 +24,15 @@ const example = `{
       "mode": "Routed", "access_vlan": 0, "trunk_vlans": [30, 10, 20, 10], "vrf": "default", "zone": "",
       "ips": ["10.0.12.1/30", "2001:DB8:0:0::1/64", "10.0.12.1/30"]
     }, {
-      "name": "ethernet1/1", "ips": ["10.9.0.1/24"]
+      "name": "ethernet1/1", "ips": ["10.9.0.1/24"], "addresses": [{"ip": "10.9.0.254", "role": "HSRP"}]
     }, {
       "name": "ethernet1/2", "zone": "dmz"
     }, {
-      "name": "Vlan10"
+      "name": "Vlan10", "type": "SVI"
+    }, {
+      "name": "Port-Channel1", "type": "port-channel", "mlag_peer_link": true
+    }, {
+      "name": "Ethernet49/1", "lag": "Port-Channel1"
     }],
     "vlans":      [{"id": 10, "name": "users"}],
     "neighbors":  [{"local_interface": "Gi1/0/1", "remote_hostname": "dist-sw-01",
@@ -77,6 +81,8 @@ func TestParseCanonicalises(t *testing.T) {
 		"trunk":        d.Interfaces[0].TrunkVLANs,
 		"ips":          d.Interfaces[0].IPs,
 		"zone1":        d.Interfaces[1].Zone,
+		"addr1":        []any{d.Interfaces[1].IPs, d.Interfaces[1].Addresses},
+		"types":        []string{d.Interfaces[3].Type, d.Interfaces[4].Type, d.Interfaces[5].LAG},
 		"zones":        d.Firewall.Zones,
 		"neigh":        d.Neighbors[0].Protocol,
 		"arp_mac":      d.ARP[0].MAC,
@@ -100,6 +106,8 @@ func TestParseCanonicalises(t *testing.T) {
 		"trunk":       []int{10, 20, 30},
 		"ips":         []string{"10.0.12.1/30", "2001:db8::1/64"},
 		"zone1":       "trust",
+		"addr1":       []any{[]string{"10.9.0.1/24", "10.9.0.254/24"}, []Address{{IP: "10.9.0.254/24", Role: "virtual"}}},
+		"types":       []string{"vlan", "lag", "Port-Channel1"},
 		"zones":       []Zone{{Name: "trust", Interfaces: []string{"ethernet1/1"}}, {Name: "dmz", Interfaces: []string{"ethernet1/2"}}},
 		"neigh":       "lldp",
 		"arp_mac":     "aa:bb:cc:00:00:01",
@@ -202,6 +210,15 @@ func TestNormalizeProblems(t *testing.T) {
 		{"interface ip default", func(d *Document) { d.Devices[0].Interfaces[0].IPs = []string{"0.0.0.0/0"} }, "devices[0].interfaces[0].ips[0]", "not an interface address"},
 		{"interface ip zero length", func(d *Document) { d.Devices[0].Interfaces[0].IPs = []string{"10.0.0.1/0"} }, "devices[0].interfaces[0].ips[0]", "not an interface address"},
 		{"interface ip unspecified v6", func(d *Document) { d.Devices[0].Interfaces[0].IPs = []string{"::/128"} }, "devices[0].interfaces[0].ips[0]", "not an interface address"},
+		{"interface type", func(d *Document) { d.Devices[0].Interfaces[0].Type = "ethernetCsmacd" }, "devices[0].interfaces[0].type", "unknown interface type \"ethernetCsmacd\""},
+		{"interface lag itself", func(d *Document) { d.Devices[0].Interfaces[0].LAG = "Gi1" }, "devices[0].interfaces[0].lag", "names the interface itself"},
+		{"address role", func(d *Document) {
+			d.Devices[0].Interfaces[0].Addresses = []Address{{IP: "10.0.0.254", Role: "floating"}}
+		}, "devices[0].interfaces[0].addresses[0].role", "unknown address role \"floating\""},
+		{"address ip", func(d *Document) { d.Devices[0].Interfaces[0].Addresses = []Address{{IP: "10.0.0.256"}} }, "devices[0].interfaces[0].addresses[0].ip", "not an IP address or prefix"},
+		{"address ip missing", func(d *Document) { d.Devices[0].Interfaces[0].Addresses = []Address{{Role: "vrrp"}} }, "devices[0].interfaces[0].addresses[0].ip", "required"},
+		{"address ip default", func(d *Document) { d.Devices[0].Interfaces[0].Addresses = []Address{{IP: "0.0.0.0/0"}} }, "devices[0].interfaces[0].addresses[0].ip", "not an interface address"},
+		{"interface ifindex", func(d *Document) { d.Devices[0].Interfaces[0].IfIndex = -1 }, "devices[0].interfaces[0].ifindex", "negative"},
 		{"interface speed", func(d *Document) { d.Devices[0].Interfaces[0].SpeedMbps = -1 }, "devices[0].interfaces[0].speed_mbps", "negative"},
 		{"access vlan", func(d *Document) { d.Devices[0].Interfaces[0].AccessVLAN = 4095 }, "devices[0].interfaces[0].access_vlan", "not a VLAN id"},
 		{"trunk vlan", func(d *Document) { d.Devices[0].Interfaces[0].TrunkVLANs = []int{10, 0} }, "devices[0].interfaces[0].trunk_vlans[1]", "not a VLAN id"},

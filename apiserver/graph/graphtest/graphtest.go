@@ -26,7 +26,8 @@ func b(v bool) *bool { return &v }
 //	     │       │          Gi0/3 trunk 10,20 — acc1 Gi1/0/48 trunk 10,20,30
 //	   acc1    acc2         Gi0/4 access 10   — acc2 Gi1/0/48 access 10
 //
-//	orphan1: no neighbors; its mgmt0 10.1.10.11/24 duplicates endpoint A.
+//	orphan1: no neighbors; its mgmt0 10.1.10.11/24 (MAC 2c:6b:f5:00:0f:01)
+//	duplicates endpoint A: the MACs differ, so A is another machine.
 //
 // Endpoints (MAC learned on a port without a link, IP from core1's ARP):
 // A aa:bb:cc:00:00:01 10.1.10.11 acc1 Gi1/0/1 vlan 10;
@@ -121,7 +122,7 @@ func Campus() []facts.Device {
 		{
 			Hostname: "orphan1", MgmtIP: "192.168.0.99", Vendor: "juniper", Model: "EX2300", Serial: "JN099", Role: "access", Site: "lab",
 			Interfaces: []facts.Interface{
-				{Name: "mgmt0", Description: "oob", AdminUp: b(true), OperUp: b(true), IPs: []string{"10.1.10.11/24"}},
+				{Name: "mgmt0", Description: "oob", MAC: "2c:6b:f5:00:0f:01", AdminUp: b(true), OperUp: b(true), IPs: []string{"10.1.10.11/24"}},
 			},
 		},
 	}
