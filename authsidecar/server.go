@@ -51,8 +51,15 @@ func (s *sidecar) server() *fasthttp.Server {
 		Handler: s.handle,
 		// The read buffer bounds the request head: large enough for big
 		// JWTs in Authorization without a 431.
-		ReadBufferSize:               int(s.cfg.MaxHeaderBytes),
-		WriteBufferSize:              16 << 10,
+		ReadBufferSize:  int(s.cfg.MaxHeaderBytes),
+		WriteBufferSize: 16 << 10,
+		// The handler gets the request as soon as its head is read (fasthttp
+		// prefetches at most 8 KiB of body): credentials are checked before
+		// any body is read, and the body of an authorised request is
+		// streamed to the upstream, never held whole. The body limits are
+		// the handler's (bodyLimit): in streaming mode fasthttp does not
+		// enforce this one.
+		StreamRequestBody:            true,
 		MaxRequestBodySize:           int(s.cfg.MaxBodyBytes),
 		ReadTimeout:                  s.cfg.ClientReadTimeout,
 		WriteTimeout:                 s.cfg.ClientWriteTimeout,
@@ -108,7 +115,9 @@ type reqState struct {
 	decision rbac.Decision
 	version  string
 	reason   string
-	body     []byte
+	// body is the request body of a query execution (at most
+	// auditBodyBytes), kept for the audit params and SOAR.
+	body []byte
 	// closeConn: the client asked to close the connection after this
 	// request (its Connection header is gone by the time we proxy).
 	closeConn bool
@@ -161,7 +170,9 @@ func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
 	r.clientIP = s.clientIP(ctx)
 	if r.perm.Public {
 		if ctx.IsGet() || ctx.IsHead() { // the apiserver's health probes: not audited
-			s.forward(ctx, r, false)
+			if s.admitBody(ctx, r) {
+				s.forward(ctx, r, false)
+			}
 			s.finish(ctx, r, false)
 			return
 		}
@@ -213,6 +224,10 @@ func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
 		s.finish(ctx, r, true)
 		return
 	}
+	if !s.admitBody(ctx, r) {
+		s.finish(ctx, r, true)
+		return
+	}
 	switch {
 	case r.perm.Name == rbac.PermAdminRBACReload:
 		r.local = true
@@ -221,9 +236,6 @@ func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
 		r.local = true
 		s.tokens(ctx, r)
 	default:
-		if r.perm.Query != "" && (s.audit != nil || s.soar != nil) && len(ctx.PostBody()) > 0 && len(ctx.PostBody()) <= 64<<10 {
-			r.body = append([]byte(nil), ctx.PostBody()...)
-		}
 		s.setIdentity(h, r, pol)
 		s.forward(ctx, r, true)
 	}
@@ -402,12 +414,22 @@ func (s *sidecar) forward(ctx *fasthttp.RequestCtx, r *reqState, authenticated b
 		s.stream(ctx, r)
 		return
 	}
+	body := s.streamBody(ctx, r)
 	upStart := time.Now()
 	err := s.upstream.hc.DoTimeout(req, &ctx.Response, s.cfg.UpstreamTimeout)
 	s.m.upstreamLatency.Observe(time.Since(upStart).Seconds())
+	if body != nil && r.perm.Query != "" && (s.audit != nil || s.soar != nil) {
+		r.body = body.captured()
+	}
 	ctx.Response.Header.Set(identity.HeaderRequestID, r.id)
 	if r.closeConn {
 		ctx.SetConnectionClose()
+	}
+	if body != nil && body.err != nil {
+		// The client's side of the exchange failed: the body was too
+		// large, malformed or too slow. Not the upstream's fault.
+		s.bodyError(ctx, r, body.err)
+		return
 	}
 	if err != nil {
 		s.upstreamError(ctx, r, err)
@@ -678,7 +700,12 @@ func (s *sidecar) tokens(ctx *fasthttp.RequestCtx, r *reqState) {
 				Name      string `json:"name"`
 				ExpiresIn *int64 `json:"expires_in"` // seconds; absent: PAT_DEFAULT_TTL
 			}
-			if body := ctx.PostBody(); len(body) > 0 {
+			body, err := s.readBody(ctx, r)
+			if err != nil {
+				s.bodyError(ctx, r, err)
+				return
+			}
+			if len(body) > 0 {
 				dec := json.NewDecoder(strings.NewReader(string(body)))
 				dec.DisallowUnknownFields()
 				if err := dec.Decode(&in); err != nil {
