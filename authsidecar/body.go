@@ -19,8 +19,12 @@ const auditBodyBytes = 64 << 10
 var errBodyTooLarge = errors.New("request body too large")
 
 // bodyLimit is the largest body the request's permission may send and the
-// variable that sets it.
+// variable that sets it: an ingest of facts may be as large as the
+// apiserver accepts, everything else is small.
 func (s *sidecar) bodyLimit(p rbac.Permission) (int64, string) {
+	if p.Name == rbac.PermGraphIngest {
+		return s.cfg.MaxIngestBodyBytes, "MAX_INGEST_BODY_BYTES"
+	}
 	return s.cfg.MaxBodyBytes, "MAX_BODY_BYTES"
 }
 

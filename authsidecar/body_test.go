@@ -233,3 +233,45 @@ func TestAuthorisedBodiesStreamToUpstream(t *testing.T) {
 		t.Errorf("1.5 MiB chunked POST over a 1 MiB limit = %d %s, want 413 naming MAX_BODY_BYTES and 1048576", status, resp)
 	}
 }
+
+// TestBodyLimitPerPermission: an ingest of facts may be as large as
+// MAX_INGEST_BODY_BYTES (by default the apiserver's 256 MiB), every other
+// request MAX_BODY_BYTES; each 413 names the variable that applies.
+func TestBodyLimitPerPermission(t *testing.T) {
+	up := startUpstream(t)
+	key := map[string]string{"X-API-Key": testKey, "Content-Type": "application/json"}
+	sc := startSidecar(t, up.Addr, map[string]string{"MAX_BODY_BYTES": "1KiB", "MAX_INGEST_BODY_BYTES": "64KiB"})
+	mid := strings.Repeat("x", 32<<10)
+	status, _, body := do(t, "POST", sc.URL+"/graph/ingest", key, mid)
+	if seen := up.Seen(); status != 200 || len(seen) != 1 || len(seen[0].Body) != len(mid) {
+		t.Errorf("32 KiB ingest under MAX_INGEST_BODY_BYTES=64KiB = %d %.200s, want 200 and the body forwarded", status, body)
+	}
+	status, _, body = do(t, "POST", sc.URL+"/queries/all_devices/execute", key, mid)
+	if status != 413 || !strings.Contains(string(body), "MAX_BODY_BYTES") || !strings.Contains(string(body), "1024 bytes") {
+		t.Errorf("32 KiB query body over MAX_BODY_BYTES=1KiB = %d %s, want 413 naming MAX_BODY_BYTES and 1024", status, body)
+	}
+	big := strings.Repeat("x", 128<<10)
+	status, _, body = do(t, "POST", sc.URL+"/graph/ingest", key, big)
+	if status != 413 || !strings.Contains(string(body), "MAX_INGEST_BODY_BYTES") || !strings.Contains(string(body), "65536 bytes") {
+		t.Errorf("128 KiB ingest over MAX_INGEST_BODY_BYTES=64KiB = %d %s, want 413 naming MAX_INGEST_BODY_BYTES and 65536", status, body)
+	}
+	status, body = chunkedPost(t, sc.URL+"/graph/ingest", key, []byte(big))
+	if status != 413 || !strings.Contains(string(body), "MAX_INGEST_BODY_BYTES") {
+		t.Errorf("128 KiB chunked ingest over MAX_INGEST_BODY_BYTES=64KiB = %d %s, want 413 naming MAX_INGEST_BODY_BYTES", status, body)
+	}
+
+	// Defaults: an ingest larger than MAX_BODY_BYTES (10 MiB) passes.
+	up.Reset()
+	dflt := startSidecar(t, up.Addr, nil)
+	large := strings.Repeat("y", 12<<20)
+	status, _, body = do(t, "POST", dflt.URL+"/graph/ingest", key, large)
+	if seen := up.Seen(); status != 200 || len(seen) != 1 || len(seen[0].Body) != len(large) {
+		t.Errorf("12 MiB ingest with the default limits = %d %.200s, want 200 and the body forwarded", status, body)
+	}
+	// The refusal comes from the head: only what fasthttp prefetches
+	// before the handler runs (8 KiB) is sent of the 12 MiB.
+	out := raw(t, dflt.Addr, "POST /queries/all_devices/execute HTTP/1.1\r\nHost: x\r\nX-API-Key: "+testKey+"\r\nContent-Length: "+strconv.Itoa(len(large))+"\r\n\r\n"+large[:8<<10])
+	if !strings.HasPrefix(out, "HTTP/1.1 413 ") || !strings.Contains(out, "MAX_BODY_BYTES") {
+		t.Errorf("head of a 12 MiB query body with the default limits: answered %q, want 413 naming MAX_BODY_BYTES", out)
+	}
+}

@@ -56,11 +56,11 @@ func (s *sidecar) server() *fasthttp.Server {
 		// The handler gets the request as soon as its head is read (fasthttp
 		// prefetches at most 8 KiB of body): credentials are checked before
 		// any body is read, and the body of an authorised request is
-		// streamed to the upstream, never held whole. The body limits are
-		// the handler's (bodyLimit): in streaming mode fasthttp does not
-		// enforce this one.
+		// streamed to the upstream, never held whole. The body limits per
+		// permission are the handler's (bodyLimit): in streaming mode
+		// fasthttp does not enforce MaxRequestBodySize.
 		StreamRequestBody:            true,
-		MaxRequestBodySize:           int(s.cfg.MaxBodyBytes),
+		MaxRequestBodySize:           int(max(s.cfg.MaxBodyBytes, s.cfg.MaxIngestBodyBytes)),
 		ReadTimeout:                  s.cfg.ClientReadTimeout,
 		WriteTimeout:                 s.cfg.ClientWriteTimeout,
 		IdleTimeout:                  s.cfg.ClientIdleTimeout,
