@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -165,5 +166,63 @@ func TestAuditRequiredRecoversAfterDiskFull(t *testing.T) {
 	}
 	if diff := cmp.Diff([]idStatus{{"r1", 200}, {"r2", 200}, {"r3", 503}, {"r4", 200}}, got); diff != "" {
 		t.Errorf("audit records (-want +got):\n%s", diff)
+	}
+}
+
+// TestAuditRequiredNeverServesUnaudited: with AUDIT_REQUIRED=true and a
+// tiny queue under concurrent load, every request answered 2xx has its
+// audit line; requests that find no room in the queue are answered 503
+// without reaching the upstream.
+func TestAuditRequiredNeverServesUnaudited(t *testing.T) {
+	const workers, perWorker = 32, 25
+	up := startUpstream(t)
+	path := t.TempDir() + "/audit.jsonl"
+	sc := startSidecar(t, up.Addr, map[string]string{"AUDIT_LOG_ENABLED": "true", "AUDIT_LOG_FILE": path, "AUDIT_REQUIRED": "true",
+		"AUDIT_QUEUE_SIZE": "2", "LOG_LEVEL": "INFO"})
+	var mu sync.Mutex
+	served := map[string]bool{}
+	statuses := map[int]int{}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range perWorker {
+				id := fmt.Sprintf("load-%d-%d", w, i)
+				status, _, _ := do(t, "GET", sc.URL+"/queries/all_devices", map[string]string{"X-API-Key": testKey, "X-Request-Id": id}, "")
+				mu.Lock()
+				statuses[status]++
+				if status >= 200 && status < 300 {
+					served[id] = true
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if err := sc.stop(); err != nil { // the writer drains what is queued
+		t.Fatal(err)
+	}
+	audited := map[string]bool{}
+	for _, r := range readAudit(t, path, 0) {
+		if r.Status >= 200 && r.Status < 300 {
+			audited[r.ID] = true
+		}
+	}
+	unaudited := 0
+	for id := range served {
+		if !audited[id] {
+			unaudited++
+		}
+	}
+	forwarded := len(up.Seen())
+	t.Logf("AUDIT_REQUIRED=true, AUDIT_QUEUE_SIZE=2, %d×%d concurrent requests: answers %v, %d forwarded, %d answered 2xx without an audit line",
+		workers, perWorker, statuses, forwarded, unaudited)
+	if unaudited != 0 {
+		t.Errorf("%d of %d requests answered 2xx have no audit line, want 0", unaudited, len(served))
+	}
+	if len(served) == 0 {
+		t.Errorf("no request was served: the test shows nothing")
+	}
+	if forwarded != len(served) {
+		t.Errorf("upstream saw %d requests, %d were answered 2xx; want every refusal kept from the upstream", forwarded, len(served))
 	}
 }

@@ -127,6 +127,9 @@ type reqState struct {
 	// local: an action the sidecar carries out itself (policy reload,
 	// tokens) rather than proxies.
 	local bool
+	// auditPlace is the request's reserved place in the audit queue
+	// (AUDIT_REQUIRED); nil: its record is queued if there is room.
+	auditPlace *auditlog.Reservation
 }
 
 func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
@@ -180,16 +183,9 @@ func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
 		// permission table does not name.
 		r.perm = rbac.Permission{Event: "query", Unknown: true}
 	}
-	if s.cfg.AuditRequired {
-		if ok, detail := s.audit.Healthy(); !ok {
-			s.log.Error("refusing request: audit required but not writable", "request_id", r.id, "detail", detail)
-			r.reason = "audit log unavailable"
-			apierror.Write(ctx, fasthttp.StatusServiceUnavailable, apierror.Unavailable, "audit log unavailable; request not served")
-			// The refusal is audited like any request: its record is
-			// kept and written once the file takes writes again.
-			s.finish(ctx, r, true)
-			return
-		}
+	if s.cfg.AuditRequired && !s.reserveAudit(ctx, r) {
+		s.finish(ctx, r, true)
+		return
 	}
 	pol := s.policy.Policy()
 	r.version = pol.Version
@@ -240,6 +236,31 @@ func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
 		s.forward(ctx, r, true)
 	}
 	s.finish(ctx, r, true)
+}
+
+// reserveAudit holds the request's place in the audit queue before
+// anything is served (AUDIT_REQUIRED): a request is answered only when its
+// record is sure to be queued, else 503 without forwarding.
+func (s *sidecar) reserveAudit(ctx *fasthttp.RequestCtx, r *reqState) bool {
+	if failing, detail := s.audit.Failing(); failing {
+		s.log.Error("refusing request: audit required but not writable", "request_id", r.id, "detail", detail)
+		r.reason = "audit log unavailable"
+		apierror.Write(ctx, fasthttp.StatusServiceUnavailable, apierror.Unavailable, "audit log unavailable; request not served")
+		// The refusal is audited like any request: its record is kept
+		// and written once the file takes writes again.
+		return false
+	}
+	place, ok := s.audit.Reserve()
+	if !ok {
+		// The refusal's own record finds no room either: it is counted
+		// as dropped (authsidecar_audit_dropped_total).
+		r.reason = "audit queue full"
+		apierror.Write(ctx, fasthttp.StatusServiceUnavailable, apierror.Unavailable,
+			"audit queue full; request not served (raise AUDIT_QUEUE_SIZE)")
+		return false
+	}
+	r.auditPlace = place
+	return true
 }
 
 // tooManyRequests answers 429 with Retry-After.
@@ -535,6 +556,9 @@ func (s *sidecar) finish(ctx *fasthttp.RequestCtx, r *reqState, audited bool) {
 	s.m.request(outcome, status)
 	s.m.duration.Observe(elapsed.Seconds())
 	if !audited || (s.audit == nil && s.soar == nil) {
+		if r.auditPlace != nil {
+			r.auditPlace.Release()
+		}
 		return
 	}
 	event := r.perm.Event
@@ -568,7 +592,11 @@ func (s *sidecar) finish(ctx *fasthttp.RequestCtx, r *reqState, audited bool) {
 			login.Event, login.Query, login.RowCount, login.MatchedPattern = audit.EventLogin, "", 0, ""
 			s.audit.Enqueue(&auditlog.Entry{Record: login})
 		}
-		s.audit.Enqueue(&auditlog.Entry{Record: rec, Body: r.body})
+		if e := (&auditlog.Entry{Record: rec, Body: r.body}); r.auditPlace != nil {
+			r.auditPlace.Commit(e)
+		} else {
+			s.audit.Enqueue(e)
+		}
 	}
 	if s.soar != nil && !r.soarQuiet {
 		name := query
