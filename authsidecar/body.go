@@ -49,7 +49,7 @@ func (s *sidecar) streamBody(ctx *fasthttp.RequestCtx, r *reqState) *requestBody
 		return nil
 	}
 	limit, _ := s.bodyLimit(r.perm)
-	b := &requestBody{src: src, limit: limit}
+	b := &requestBody{src: src, limit: limit, length: int64(length)}
 	if r.perm.Query != "" && (s.audit != nil || s.soar != nil) {
 		b.captureMax = auditBodyBytes
 	}
@@ -65,7 +65,7 @@ func (s *sidecar) readBody(ctx *fasthttp.RequestCtx, r *reqState) ([]byte, error
 		return nil, nil
 	}
 	limit, _ := s.bodyLimit(r.perm)
-	b := &requestBody{src: src, limit: limit}
+	b := &requestBody{src: src, limit: limit, length: int64(ctx.Request.Header.ContentLength())}
 	out, _ := io.ReadAll(b)
 	return out, b.err
 }
@@ -74,9 +74,10 @@ func (s *sidecar) readBody(ctx *fasthttp.RequestCtx, r *reqState) ([]byte, error
 // at the limit and remembers why reading from the client failed, so that
 // the failure is answered as the client's (413, 408, 400), not as a 502.
 type requestBody struct {
-	src   io.Reader
-	limit int64
-	read  int64
+	src    io.Reader
+	limit  int64
+	length int64 // declared; -1: chunked
+	read   int64
 	// err is the first failure reading from the client (nil at EOF).
 	err error
 
@@ -101,6 +102,11 @@ func (b *requestBody) Read(p []byte) (int, error) {
 		} else {
 			b.capture = append(b.capture, p[:n]...)
 		}
+	}
+	if err == io.EOF && b.length >= 0 && b.read < b.length {
+		// fasthttp ends a fixed-length stream at EOF even when the
+		// client left before sending all of it: that is no body.
+		err = io.ErrUnexpectedEOF
 	}
 	if err != nil && err != io.EOF {
 		b.err = err
@@ -131,7 +137,7 @@ func (s *sidecar) bodyError(ctx *fasthttp.RequestCtx, r *reqState, err error) {
 			"request body not received within "+s.cfg.ClientReadTimeout.String()+"; raise CLIENT_READ_TIMEOUT for slower clients"
 	}
 	s.log.Debug("request body refused", "request_id", r.id, "status", status, "err", err)
-	r.reason = msg
+	r.reason, r.readFailed = msg, true
 	ctx.Response.Reset()
 	ctx.Response.Header.Set(identity.HeaderRequestID, r.id)
 	ctx.SetConnectionClose()

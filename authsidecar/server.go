@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -44,6 +45,7 @@ type sidecar struct {
 	upstream       *upstream
 	metricsHandler fasthttp.RequestHandler
 	ids            *requestIDs
+	heads          sync.Map // *fasthttp.RequestHeader → *readHead (headerReceived)
 }
 
 func (s *sidecar) server() *fasthttp.Server {
@@ -69,6 +71,7 @@ func (s *sidecar) server() *fasthttp.Server {
 		DisablePreParseMultipartForm: true,
 		Logger:                       fasthttpLogger{s.log},
 		ErrorHandler:                 s.parseError,
+		HeaderReceived:               s.headerReceived,
 	}
 }
 
@@ -93,9 +96,64 @@ func (s *sidecar) parseError(ctx *fasthttp.RequestCtx, err error) {
 		status, code, msg = fasthttp.StatusRequestTimeout, apierror.Timeout, "request not received in time"
 	}
 	s.log.Debug("unparseable request", "remote", ctx.RemoteIP().String(), "err", err)
-	s.m.request(audit.OutcomeDeny, status)
+	r := s.refusedWhileReading(ctx)
+	r.reason = msg
 	ctx.SetConnectionClose()
 	apierror.Write(ctx, status, code, msg)
+	s.finish(ctx, r, true)
+}
+
+// readHead is what the audit needs of a request whose body fasthttp
+// fails to read before the handler runs (it prefetches up to 8 KiB, and
+// resets the request when that fails).
+type readHead struct {
+	id, uri, apiKey, authorization string
+}
+
+// headerReceived remembers the head of each request with a body until the
+// handler runs (handle forgets it) or reading the body fails (parseError
+// uses it). Keyed by the header's address: one per connection in use.
+func (s *sidecar) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	if n := h.ContentLength(); n != 0 && n != -2 {
+		s.heads.Store(h, &readHead{id: string(h.Peek(identity.HeaderRequestID)), uri: string(h.RequestURI()),
+			apiKey: string(h.Peek("X-Api-Key")), authorization: string(h.Peek("Authorization"))})
+	}
+	return fasthttp.RequestConfig{}
+}
+
+// refusedWhileReading describes, for the audit, a request fasthttp gave up
+// on while reading it: the client address always; the request id, path
+// and an API key's identity when its head had been read. Nothing that
+// needs the network (bearer tokens, PATs) is verified here: of those only
+// the fingerprint is recorded.
+func (s *sidecar) refusedWhileReading(ctx *fasthttp.RequestCtx) *reqState {
+	r := &reqState{start: time.Now(), readFailed: true, clientIP: s.clientIP(ctx), version: s.policy.Policy().Version}
+	var head readHead
+	if v, ok := s.heads.LoadAndDelete(&ctx.Request.Header); ok {
+		head = *v.(*readHead)
+	}
+	r.id = s.ids.fromOrNew([]byte(head.id))
+	ctx.Response.Header.Set(identity.HeaderRequestID, r.id)
+	if head.uri != "" {
+		var u fasthttp.URI
+		if u.Parse(nil, []byte(head.uri)) == nil {
+			r.path = string(u.Path())
+			r.perm = rbac.PermissionFor(r.path)
+		}
+	}
+	switch key := head.apiKey; {
+	case key != "" && !pat.LooksLike(key) && s.cfg.AuthMode != "oidc":
+		if id, ok := s.keys.Check([]byte(key)); ok {
+			r.ident, r.roles = id, "admin"
+		} else {
+			r.ident.KeyFP = audit.Fingerprint(key)
+		}
+	case key != "":
+		r.ident.KeyFP = audit.Fingerprint(key)
+	case len(head.authorization) > 7 && strings.EqualFold(head.authorization[:7], "bearer "):
+		r.ident.KeyFP = audit.Fingerprint(string(trimSpace([]byte(head.authorization[7:]))))
+	}
+	return r
 }
 
 func isTimeout(err error) bool {
@@ -127,6 +185,9 @@ type reqState struct {
 	// local: an action the sidecar carries out itself (policy reload,
 	// tokens) rather than proxies.
 	local bool
+	// readFailed: refused because the request could not be read whole
+	// (too large, malformed, too slow): audited as an error.
+	readFailed bool
 	// auditPlace is the request's reserved place in the audit queue
 	// (AUDIT_REQUIRED); nil: its record is queued if there is room.
 	auditPlace *auditlog.Reservation
@@ -135,6 +196,7 @@ type reqState struct {
 func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
 	r := &reqState{start: time.Now()}
 	h := &ctx.Request.Header
+	s.heads.Delete(h) // read whole: headerReceived's note is not needed
 	// Nobody but us speaks X-Meshq-*: delete every spelling before anything
 	// else, so no branch below (errors included) can forward one.
 	stripReserved(h)
@@ -546,6 +608,8 @@ func (s *sidecar) finish(ctx *fasthttp.RequestCtx, r *reqState, audited bool) {
 	elapsed := time.Since(r.start)
 	outcome := audit.OutcomeAllow
 	switch {
+	case r.readFailed:
+		outcome = audit.OutcomeError
 	case status == fasthttp.StatusUnauthorized || status == fasthttp.StatusForbidden || status == fasthttp.StatusTooManyRequests:
 		outcome = audit.OutcomeDeny
 	case status >= 500, r.local && status >= 400:
