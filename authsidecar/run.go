@@ -61,6 +61,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	pol := holder.Policy()
+	if err := keys.CheckRoles(func(role string) error {
+		if pol.Unrestricted {
+			return fmt.Errorf("role %q needs an RBAC policy (RBAC_POLICY or RBAC_POLICY_FILE); without one every key has full access", role)
+		}
+		if _, ok := pol.RoleSetOf(role); !ok {
+			return fmt.Errorf("role %q is not in the RBAC policy (roles: %s)", role, strings.Join(pol.Roles(), ", "))
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("API_KEYS_FILE: %w", err)
+	}
 
 	s := &sidecar{cfg: cfg, log: log, m: m, keys: keys, policy: holder, ids: newRequestIDs()}
 	if rdb != nil {

@@ -144,7 +144,7 @@ func (s *sidecar) refusedWhileReading(ctx *fasthttp.RequestCtx) *reqState {
 	switch key := head.apiKey; {
 	case key != "" && !pat.LooksLike(key) && s.cfg.AuthMode != "oidc":
 		if id, ok := s.keys.Check([]byte(key)); ok {
-			r.ident, r.roles = id, "admin"
+			r.ident, r.roles = id, id.Role
 		} else {
 			r.ident.KeyFP = audit.Fingerprint(key)
 		}
@@ -377,6 +377,14 @@ func (s *sidecar) authenticate(ctx *fasthttp.RequestCtx, r *reqState) bool {
 			s.log.Error("pat lookup failed", "request_id", r.id, "err", err)
 			return fail(fasthttp.StatusServiceUnavailable, "pat_store_unavailable", "token store unavailable; try again")
 		}
+		if s.oidc == nil || t.Issuer == "" || t.Issuer != s.cfg.OIDCIssuer {
+			// A token is only as good as the login that minted it: one
+			// from another issuer, or from before the issuer was recorded
+			// (when API keys could mint tokens), has no identity behind it.
+			r.ident.KeyFP = t.KeyFP
+			return fail(fasthttp.StatusUnauthorized, "pat_minter_gone",
+				"personal access token was not minted by a login of this sidecar's OIDC issuer; create a new one after logging in")
+		}
 		r.ident = auth.Identity{User: t.Owner, Method: auth.MethodPAT, KeyFP: t.KeyFP, Groups: t.Groups}
 		return true
 	case len(key) > 0:
@@ -417,18 +425,19 @@ func (s *sidecar) authenticate(ctx *fasthttp.RequestCtx, r *reqState) bool {
 // authorize applies the policy (API keys are admin and pass) or answers 403.
 func (s *sidecar) authorize(ctx *fasthttp.RequestCtx, r *reqState, pol *rbac.Policy) bool {
 	switch {
-	case r.ident.Admin:
-		r.roles, r.decision = "admin", rbac.Decision{Allow: true, Role: "admin", Pattern: "*"}
 	case r.perm.SelfService:
-		// Personal access tokens: every OIDC user manages their own; a
-		// PAT cannot mint more PATs.
+		// Personal access tokens: every OIDC user manages their own. No
+		// API key (the master key included) and no PAT mints one: a token
+		// must not outlive the rotation of the key that made it.
 		r.roles = "self"
 		r.decision = rbac.Decision{Allow: r.ident.Method == auth.MethodOIDC, Role: "self", Pattern: ""}
 		if !r.decision.Allow {
 			r.reason = "personal access tokens are managed with an OIDC login"
 		}
+	case r.ident.Admin:
+		r.roles, r.decision = "admin", rbac.Decision{Allow: true, Role: "admin", Pattern: "*"}
 	default:
-		set := pol.RolesForGroups(r.ident.Groups)
+		set := roleSet(pol, r.ident)
 		r.decision = pol.Decide(&set, r.perm.Name, r.perm.Unknown)
 		if pol.Unrestricted {
 			r.roles = "admin"
@@ -464,11 +473,21 @@ func permLabel(p rbac.Permission) string {
 	return strconv.Quote(p.Name)
 }
 
+// roleSet is the caller's roles: a named API key's own role, else those
+// its groups map to. A role the current policy lacks grants nothing.
+func roleSet(pol *rbac.Policy, id auth.Identity) rbac.RoleSet {
+	if id.Role != "" {
+		set, _ := pol.RoleSetOf(id.Role)
+		return set
+	}
+	return pol.RolesForGroups(id.Groups)
+}
+
 // setIdentity tells the apiserver who is calling.
 func (s *sidecar) setIdentity(h *fasthttp.RequestHeader, r *reqState, pol *rbac.Policy) {
 	grants := "*"
 	if !r.ident.Admin && !pol.Unrestricted {
-		set := pol.RolesForGroups(r.ident.Groups)
+		set := roleSet(pol, r.ident)
 		grants = pol.Grants(&set)
 	}
 	h.Set(identity.HeaderUser, headerSafe(r.ident.User))
@@ -822,7 +841,7 @@ func (s *sidecar) tokens(ctx *fasthttp.RequestCtx, r *reqState) {
 				apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, "name contains a control character at byte "+strconv.Itoa(i))
 				return
 			}
-			secret, t, err := s.pats.Create(ctx, owner, in.Name, r.ident.Groups, ttl)
+			secret, t, err := s.pats.Create(ctx, owner, s.cfg.OIDCIssuer, in.Name, r.ident.Groups, ttl)
 			if err != nil {
 				s.patError(ctx, r, err)
 				return
