@@ -68,6 +68,7 @@ type config struct {
 	UpstreamDialTO     time.Duration
 	UpstreamTimeout    time.Duration
 	UpstreamMaxConns   int
+	UpstreamProbePath  string // what /readyz asks the upstream
 
 	LogLevel slog.Level
 }
@@ -113,6 +114,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		UpstreamDialTO:     r.Duration("UPSTREAM_DIAL_TIMEOUT", 5*time.Second, time.Second),
 		UpstreamTimeout:    r.Duration("UPSTREAM_TIMEOUT", 60*time.Second, time.Second),
 		UpstreamMaxConns:   r.Int("UPSTREAM_MAX_CONNS", 1024, 1, 1_000_000),
+		UpstreamProbePath:  r.String("UPSTREAM_PROBE_PATH", "/health"),
 	}
 	c.UpstreamDisplay = r.String("UPSTREAM", "http://127.0.0.1:8080")
 	up, err := parseUpstream(c.UpstreamDisplay)
@@ -154,6 +156,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	if c.MaxIngestBodyBytes < 1 || c.MaxIngestBodyBytes > 2<<30 {
 		r.Errorf("MAX_INGEST_BODY_BYTES", "must be between 1 byte and 2GiB (the apiserver's largest MAX_BODY_BYTES)")
+	}
+	if !strings.HasPrefix(c.UpstreamProbePath, "/") {
+		r.Errorf("UPSTREAM_PROBE_PATH", "%q must be a path starting with /", c.UpstreamProbePath)
 	}
 	if c.RBACReloadInterval < 100*time.Millisecond {
 		r.Errorf("RBAC_RELOAD_INTERVAL", "must be at least 0.1 seconds")
@@ -266,5 +271,6 @@ func (c *config) LogValue() slog.Value {
 		slog.Int64("max_ingest_body_bytes", c.MaxIngestBodyBytes),
 		slog.Int64("max_header_bytes", c.MaxHeaderBytes),
 		slog.String("upstream_timeout", c.UpstreamTimeout.String()),
+		slog.String("upstream_probe_path", c.UpstreamProbePath),
 	)
 }

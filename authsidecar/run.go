@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/meshoptixiq/mesh/authsidecar/auditlog"
@@ -15,6 +19,7 @@ import (
 	"github.com/meshoptixiq/mesh/authsidecar/ratelimit"
 	"github.com/meshoptixiq/mesh/authsidecar/reload"
 	"github.com/meshoptixiq/mesh/authsidecar/soar"
+	"github.com/meshoptixiq/mesh/common/identity"
 	"github.com/meshoptixiq/mesh/common/lifecycle"
 	"github.com/meshoptixiq/mesh/common/obs"
 	"github.com/redis/go-redis/v9"
@@ -175,6 +180,16 @@ type upstream struct {
 	hc     *fasthttp.HostClient
 	stream *http.Client
 	base   string // scheme://host for the stream client
+	host   string // host:port, or "apiserver" for a unix socket
+
+	probePath string
+	probeTO   time.Duration
+	probe     struct {
+		sync.Mutex
+		at     time.Time
+		ok     bool
+		detail string
+	}
 }
 
 func newUpstream(cfg *config) *upstream {
@@ -207,8 +222,49 @@ func newUpstream(cfg *config) *upstream {
 		},
 		stream: &http.Client{Transport: &http.Transport{DialContext: netDial, ResponseHeaderTimeout: cfg.UpstreamTimeout,
 			MaxIdleConnsPerHost: 4, DisableCompression: true}},
-		base: "http://" + addr,
+		base:      "http://" + addr,
+		host:      addr,
+		probePath: cfg.UpstreamProbePath,
+		probeTO:   min(cfg.UpstreamTimeout, 2*time.Second),
 	}
+}
+
+// upstreamProbeTTL is how long /readyz reuses the upstream's last answer,
+// so that frequent probes do not become as many requests upstream.
+const upstreamProbeTTL = time.Second
+
+// ready asks the upstream (GET UPSTREAM_PROBE_PATH) whether it answers,
+// at most once per upstreamProbeTTL; concurrent callers wait for one probe.
+// The detail says what failed but not the dial error: /readyz is public.
+func (u *upstream) ready(log *slog.Logger) (bool, string) {
+	u.probe.Lock()
+	defer u.probe.Unlock()
+	if !u.probe.at.IsZero() && time.Since(u.probe.at) < upstreamProbeTTL {
+		return u.probe.ok, u.probe.detail
+	}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI("http://" + u.host + u.probePath)
+	req.Header.Set(identity.HeaderRequestID, "readyz-probe")
+	err := u.hc.DoTimeout(req, resp, u.probeTO)
+	ok := err == nil && resp.StatusCode() >= 200 && resp.StatusCode() < 300
+	detail := "GET " + u.probePath + ": " + strconv.Itoa(resp.StatusCode())
+	switch {
+	case err != nil && (errors.Is(err, fasthttp.ErrTimeout) || isTimeout(err)):
+		detail = "GET " + u.probePath + ": no answer within " + u.probeTO.String()
+	case err != nil:
+		detail = "GET " + u.probePath + ": apiserver not reachable"
+	}
+	if ok != u.probe.ok || u.probe.at.IsZero() {
+		if ok {
+			log.Info("upstream ready", "probe", u.probePath)
+		} else {
+			log.Warn("upstream not ready: /readyz answers 503", "probe", u.probePath, "status", resp.StatusCode(), "err", err)
+		}
+	}
+	u.probe.at, u.probe.ok, u.probe.detail = time.Now(), ok, detail
+	return ok, detail
 }
 
 func (u *upstream) close() {

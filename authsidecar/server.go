@@ -707,7 +707,8 @@ func codeFor(status int) string {
 	return apierror.Forbidden
 }
 
-// readyz reports policy, JWKS and audit health; 503 when any is not ready.
+// readyz reports policy, JWKS, audit and upstream health; 503 when any is
+// not ready.
 func (s *sidecar) readyz(ctx *fasthttp.RequestCtx) {
 	type check struct {
 		OK     bool   `json:"ok"`
@@ -732,6 +733,10 @@ func (s *sidecar) readyz(ctx *fasthttp.RequestCtx) {
 		checks["audit"] = check{OK: ok, Detail: detail}
 		ready = ready && ok
 	}
+	// Without the upstream every request would get 502: not ready.
+	ok, detail := s.upstream.ready(s.log)
+	checks["upstream"] = check{OK: ok, Detail: detail}
+	ready = ready && ok
 	body, _ := json.Marshal(struct {
 		Status        string           `json:"status"`
 		PolicyVersion string           `json:"policy_version"`
