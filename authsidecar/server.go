@@ -509,6 +509,13 @@ func (s *sidecar) forward(ctx *fasthttp.RequestCtx, r *reqState, authenticated b
 		ctx.QueryArgs().Del("api_key")
 		req.URI().SetQueryStringBytes(ctx.QueryArgs().QueryString())
 	}
+	if len(req.Header.Host()) == 0 {
+		// HTTP/1.0 needs no Host; the upstream request does: the
+		// apiserver's own address stands in (the URI's host is what
+		// fasthttp writes).
+		req.URI().SetHost(s.upstream.host)
+		req.Header.SetHost(s.upstream.host)
+	}
 	req.Header.Set("X-Forwarded-For", s.forwardedFor(ctx, r))
 	req.Header.Del("X-Real-Ip")
 	req.Header.Del("Forwarded")
