@@ -43,12 +43,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log.Info("starting", "config", cfg)
 	m := newMetrics()
 
-	var rdb *redis.Client
+	var rdb, rateRDB *redis.Client
 	if u := cfg.RedisURL.Reveal(); u != "" {
 		opts, err := redis.ParseURL(u)
 		if err != nil {
 			return fmt.Errorf("REDIS_URL: %w", err)
 		}
+		// go-redis logs (failed dials, reconnects) as plain text on
+		// stderr by default; ours are JSON lines.
+		redis.SetLogger(redisLogger{log.With("component", "redis")})
+		// The rate limiters ask Redis on the request path: a client of
+		// their own that fails fast (one dial, no retries, short timeouts),
+		// so the request that meets an outage is not held for long and the
+		// breaker opens at once. Copied before NewClient fills in opts
+		// (its default dialer keeps the options it was made from).
+		fast := *opts
+		fast.DialTimeout, fast.ReadTimeout, fast.WriteTimeout, fast.PoolTimeout = rateLimitRedisTimeout, rateLimitRedisTimeout, rateLimitRedisTimeout, rateLimitRedisTimeout
+		fast.MaxRetries, fast.DialerRetries = -1, 1
+		rateRDB = redis.NewClient(&fast)
+		defer rateRDB.Close()
 		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = 2*time.Second, 2*time.Second, 2*time.Second
 		rdb = redis.NewClient(opts)
 		defer rdb.Close()
@@ -116,7 +129,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var limiters *ratelimit.Limiter
 	newLimiter := func(l ratelimit.Limit) *ratelimit.Limiter {
 		if limiters == nil {
-			limiters = ratelimit.New(l, rdb, log.With("component", "ratelimit"), rateMetrics{m})
+			limiters = ratelimit.New(l, rateRDB, log.With("component", "ratelimit"), rateMetrics{m})
 			return limiters
 		}
 		return limiters.With(l)
@@ -126,6 +139,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if cfg.AuthFailureLimit != nil {
 		s.authFail = newAuthThrottle(newLimiter(*cfg.AuthFailureLimit))
+	}
+	if limiters != nil {
+		defer limiters.Close() // the breaker's probe of Redis
 	}
 	s.upstream = newUpstream(cfg)
 	s.metricsHandler = obs.MetricsHandler(m.reg)
@@ -171,6 +187,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	s.upstream.close()
 	log.Info("stopped")
 	return err
+}
+
+// rateLimitRedisTimeout bounds each Redis step of a rate-limit check
+// (dial, read, write, waiting for a pooled connection): a check slower than
+// this is better decided locally.
+const rateLimitRedisTimeout = 250 * time.Millisecond
+
+// redisLogger routes go-redis's log lines into slog. go-redis has one
+// logger per process: the last sidecar started in a process owns it.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(_ context.Context, format string, v ...any) {
+	l.log.Warn("redis client", "detail", strings.TrimSpace(fmt.Sprintf(format, v...)))
 }
 
 // upstream talks to the apiserver: fasthttp for ordinary requests, and
