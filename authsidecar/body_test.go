@@ -8,12 +8,15 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/meshoptixiq/mesh/authsidecar/fakeupstream"
 )
 
 // procStatusKiB reads a "Vm…: N kB" line of /proc/pid/status.
@@ -75,7 +78,7 @@ func upload(ctx context.Context, addr, head string, bodyLen int, zeros []byte) i
 // bodies without credentials at once, several times over. The sidecar
 // process answers each from its head alone, without reading the body, so
 // its peak resident memory stays under 64 MiB, and an authenticated
-// client is served throughout.
+// client is served throughout, its own 100 MB ingest streamed through.
 func TestUnauthenticatedUploadFloodStaysSmall(t *testing.T) {
 	const (
 		clients = 200
@@ -84,7 +87,9 @@ func TestUnauthenticatedUploadFloodStaysSmall(t *testing.T) {
 		limit   = 64 << 20
 	)
 	up := startUpstream(t)
-	sc := startProcess(t, up.Addr, nil)
+	// Off, so that every upload is refused for its credentials (401)
+	// rather than most for its address (429, which reads no body either).
+	sc := startProcess(t, up.Addr, map[string]string{"AUTH_FAILURE_LIMIT": "off"})
 	baseKiB, err := procStatusKiB(sc.Pid, "VmHWM")
 	if err != nil {
 		t.Fatal(err)
@@ -133,8 +138,36 @@ func TestUnauthenticatedUploadFloodStaysSmall(t *testing.T) {
 			}
 		})
 	}
-	// An authenticated client, from another address, meanwhile.
+	// An authenticated client, from another address, meanwhile: small
+	// queries, and one 100 MB ingest streamed through to the upstream.
 	authed := clientFrom("127.0.0.2")
+	const ingestLen = 100_000_000
+	ingestDone := make(chan error, 1)
+	go func() {
+		pr, pw := io.Pipe()
+		go func() {
+			for sent := 0; sent < ingestLen; sent += len(zeros) {
+				if _, err := pw.Write(zeros[:min(len(zeros), ingestLen-sent)]); err != nil {
+					return
+				}
+			}
+			pw.Close()
+		}()
+		req, _ := http.NewRequest("POST", sc.URL+"/graph/ingest", pr)
+		req.ContentLength = ingestLen
+		req.Header.Set("X-API-Key", testKey)
+		resp, err := authed.Do(req)
+		if err != nil {
+			ingestDone <- err
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		ingestDone <- err
+	}()
 	servedDuringFlood, failed := 0, 0
 	for floodLeft.Load() > 0 && ctx.Err() == nil {
 		req, _ := http.NewRequest("GET", sc.URL+"/queries/all_devices", nil)
@@ -157,6 +190,9 @@ func TestUnauthenticatedUploadFloodStaysSmall(t *testing.T) {
 		}
 	}
 	flood.Wait()
+	if err := <-ingestDone; err != nil && ctx.Err() == nil {
+		t.Errorf("authenticated 100 MB ingest during the flood: %v, want 200", err)
+	}
 	crossed := ctx.Err() != nil
 	cancel()
 	<-monitorDone
@@ -175,6 +211,9 @@ func TestUnauthenticatedUploadFloodStaysSmall(t *testing.T) {
 	if crossed || hwmKiB*1024 >= limit {
 		t.Errorf("sidecar peak RSS %.1f MiB under %d concurrent unauthenticated 10 MB uploads, want < 64 MiB (flood stopped early: %v)",
 			float64(hwmKiB)/1024, clients, crossed)
+	}
+	if up := up.Seen(); ctx.Err() == nil && !slices.ContainsFunc(up, func(s fakeupstream.Seen) bool { return s.Path == "/graph/ingest" && len(s.Body) == ingestLen }) {
+		t.Errorf("the upstream did not receive the 100 MB ingest whole")
 	}
 	if failed == 0 && servedDuringFlood == 0 {
 		t.Errorf("no authenticated request was answered while the flood ran")
