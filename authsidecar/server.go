@@ -238,7 +238,7 @@ func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
 			if s.admitBody(ctx, r) {
 				s.forward(ctx, r, false)
 			}
-			s.finish(ctx, r, false)
+			s.finish(ctx, r, r.readFailed) // a probe refused for its body is audited like any refusal
 			return
 		}
 		// Anything but a probe is an ordinary request to a path the
