@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -166,4 +168,156 @@ func TestAuditRequiredRecoversAfterDiskFull(t *testing.T) {
 	if diff := cmp.Diff([]idStatus{{"r1", 200}, {"r2", 200}, {"r3", 503}, {"r4", 200}}, got); diff != "" {
 		t.Errorf("audit records (-want +got):\n%s", diff)
 	}
+}
+
+// TestAuditRequiredNeverServesUnaudited: with AUDIT_REQUIRED=true and a
+// tiny queue under concurrent load, every request answered 2xx has its
+// audit line; requests that find no room in the queue are answered 503
+// without reaching the upstream.
+func TestAuditRequiredNeverServesUnaudited(t *testing.T) {
+	const workers, perWorker = 32, 25
+	up := startUpstream(t)
+	path := t.TempDir() + "/audit.jsonl"
+	sc := startSidecar(t, up.Addr, map[string]string{"AUDIT_LOG_ENABLED": "true", "AUDIT_LOG_FILE": path, "AUDIT_REQUIRED": "true",
+		"AUDIT_QUEUE_SIZE": "2", "LOG_LEVEL": "INFO"})
+	var mu sync.Mutex
+	served := map[string]bool{}
+	statuses := map[int]int{}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range perWorker {
+				id := fmt.Sprintf("load-%d-%d", w, i)
+				status, _, _ := do(t, "GET", sc.URL+"/queries/all_devices", map[string]string{"X-API-Key": testKey, "X-Request-Id": id}, "")
+				mu.Lock()
+				statuses[status]++
+				if status >= 200 && status < 300 {
+					served[id] = true
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if err := sc.stop(); err != nil { // the writer drains what is queued
+		t.Fatal(err)
+	}
+	audited := map[string]bool{}
+	for _, r := range readAudit(t, path, 0) {
+		if r.Status >= 200 && r.Status < 300 {
+			audited[r.ID] = true
+		}
+	}
+	unaudited := 0
+	for id := range served {
+		if !audited[id] {
+			unaudited++
+		}
+	}
+	forwarded := len(up.Seen())
+	t.Logf("AUDIT_REQUIRED=true, AUDIT_QUEUE_SIZE=2, %d×%d concurrent requests: answers %v, %d forwarded, %d answered 2xx without an audit line",
+		workers, perWorker, statuses, forwarded, unaudited)
+	if unaudited != 0 {
+		t.Errorf("%d of %d requests answered 2xx have no audit line, want 0", unaudited, len(served))
+	}
+	if len(served) == 0 {
+		t.Errorf("no request was served: the test shows nothing")
+	}
+	if forwarded != len(served) {
+		t.Errorf("upstream saw %d requests, %d were answered 2xx; want every refusal kept from the upstream", forwarded, len(served))
+	}
+}
+
+// TestRefusedWhileReadingAudited: requests refused while their head or
+// body is read (413, 431, 400 for ambiguous framing or a broken body, 408
+// for a client too slow) are audited as errors with the client address
+// and, when their head had been read, the identity of their API key. A
+// head fasthttp refuses itself (too large, ambiguous framing) is never
+// parsed: of those only the address is known.
+func TestRefusedWhileReadingAudited(t *testing.T) {
+	up := startUpstream(t)
+	path := t.TempDir() + "/audit.jsonl"
+	sc := startSidecar(t, up.Addr, map[string]string{"AUDIT_LOG_ENABLED": "true", "AUDIT_LOG_FILE": path,
+		"MAX_BODY_BYTES": "16KiB", "MAX_HEADER_BYTES": "16KiB", "CLIENT_READ_TIMEOUT": "1s"})
+	head := func(id, framing string) string {
+		return "POST /queries/all_devices/execute HTTP/1.1\r\nHost: x\r\nX-API-Key: " + testKey + "\r\nX-Request-Id: " + id + "\r\n" + framing + "\r\n"
+	}
+	body := func(n int) string { return strings.Repeat("x", n) }
+	// Heads that were read: found by request id, with the identity.
+	identified := map[string]struct {
+		request string
+		status  int
+	}{
+		"r413":          {head("r413", "Content-Length: 32768\r\n") + body(8<<10), 413},
+		"r400-chunks":   {head("r400-chunks", "Transfer-Encoding: chunked\r\n") + "zz\r\nnot a chunk\r\n", 400},
+		"r408-prefetch": {head("r408-prefetch", "Content-Length: 100\r\n") + body(10), 408},
+		"r408-stream":   {head("r408-stream", "Content-Length: 12000\r\n") + body(9000), 408},
+	}
+	// Heads refused unparsed: one record per status, address only.
+	anonymous := map[int][]string{
+		431: {head("r431", "X-Big: "+body(32<<10)+"\r\n")},
+		400: {head("r400-cl-cl", "Content-Length: 5\r\nContent-Length: 40\r\n") + "hello", head("r400-te", "Transfer-Encoding: xchunked\r\n") + "0\r\n\r\n"},
+		408: {"POST /queries/all_devices/execute HTTP/1.1\r\nHost: x\r\nX-API-Key: " + testKey + "\r\n"},
+	}
+	var wg sync.WaitGroup
+	total := len(identified)
+	for _, c := range identified {
+		wg.Go(func() { untilClosed(t, sc.Addr, c.request) })
+	}
+	for _, reqs := range anonymous {
+		for _, req := range reqs {
+			total++
+			wg.Go(func() { untilClosed(t, sc.Addr, req) })
+		}
+	}
+	wg.Wait()
+	if n := len(up.Seen()); n != 0 {
+		t.Errorf("upstream saw %d requests, want none of the refused ones", n)
+	}
+	recs := readAudit(t, path, total)
+	byID := map[string]audit.Record{}
+	anonymousSeen := map[int]int{}
+	for _, r := range recs {
+		if r.Outcome != audit.OutcomeError || r.ClientIP != "127.0.0.1" || r.Status < 400 {
+			t.Errorf("record %s (status %d): outcome %q client_ip %q, want error and 127.0.0.1", r.ID, r.Status, r.Outcome, r.ClientIP)
+		}
+		if r.User == "" {
+			anonymousSeen[r.Status]++
+			continue
+		}
+		if r.User != "admin" || r.Auth != "api_key" || r.KeyFP == "" {
+			t.Errorf("record %s: user %q auth %q key_fp %q, want the API key's identity", r.ID, r.User, r.Auth, r.KeyFP)
+		}
+		byID[r.ID] = r
+	}
+	for id, c := range identified {
+		if r, ok := byID[id]; !ok || r.Status != c.status || r.Path != "/queries/all_devices/execute" {
+			t.Errorf("audit record for %s = %+v (found %v), want status %d with the path and identity", id, r, ok, c.status)
+		}
+	}
+	for status, reqs := range anonymous {
+		if anonymousSeen[status] != len(reqs) {
+			t.Errorf("%d records with status %d and no identity, want %d", anonymousSeen[status], status, len(reqs))
+		}
+	}
+}
+
+// untilClosed sends request on a fresh connection and reads until the
+// sidecar closes it (raw gives up after a quiet second, which is no longer
+// than CLIENT_READ_TIMEOUT=1s: the client would leave first).
+func untilClosed(t *testing.T, addr, request string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Error(err)
+		return ""
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(15 * time.Second))
+	if _, err := c.Write([]byte(request)); err != nil {
+		t.Error(err)
+		return ""
+	}
+	b, _ := io.ReadAll(c)
+	return string(b)
 }

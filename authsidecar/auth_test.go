@@ -1,8 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -311,6 +317,120 @@ func TestPathNormalisationDecidesWhatIsForwarded(t *testing.T) {
 		}
 		if len(seen) != 1 || seen[0].URI != c.wantPath {
 			t.Errorf("POST %s: upstream saw %+v, want exactly %s", c.path, seen, c.wantPath)
+		}
+	}
+}
+
+// TestNamedKeyRoles: a named key of API_KEYS_FILE may carry a role of the
+// policy (name:role:key) and then has that role's rights only; name:key
+// keeps meaning admin. A role the policy lacks, or a role without a
+// policy, stops the start naming the line.
+func TestNamedKeyRoles(t *testing.T) {
+	up := startUpstream(t)
+	keyFile := t.TempDir() + "/keys"
+	ciKey, opsKey := strings.Repeat("c", 32), strings.Repeat("o", 32)
+	if err := os.WriteFile(keyFile, []byte("ci:network:"+ciKey+"\nops:"+opsKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sc := startSidecar(t, up.Addr, map[string]string{"API_KEYS_FILE": keyFile, "RBAC_POLICY": seedsPolicy})
+	ci, ops := map[string]string{"X-API-Key": ciKey}, map[string]string{"X-API-Key": opsKey}
+	status, _, body := do(t, "POST", sc.URL+"/queries/all_devices/execute", ci, `{}`)
+	if status != 200 {
+		t.Fatalf("ci (role network) running all_devices = %d %s, want 200", status, body)
+	}
+	seen := decode[fakeupstream.Seen](t, body)
+	if u, r, a := seen.Headers["X-Meshq-User"], seen.Headers["X-Meshq-Role"], seen.Headers["X-Meshq-Auth"]; len(u) != 1 || u[0] != "ci" || len(r) != 1 || r[0] != "network" || len(a) != 1 || a[0] != "api_key" {
+		t.Errorf("ci identity upstream: user %v role %v auth %v, want ci, network, api_key", u, r, a)
+	}
+	if g := seen.Headers["X-Meshq-Grants"]; len(g) != 1 || g[0] == "*" || !strings.Contains(g[0], "topology_*") {
+		t.Errorf("ci grants upstream = %v, want the network role's patterns", g)
+	}
+	for _, c := range []struct{ method, path string }{{"POST", "/queries/firewall_rules_by_device/execute"}, {"POST", "/admin/rbac/reload"}, {"POST", "/graph/ingest"}, {"GET", "/some/unmapped"}} {
+		if status, _, body := do(t, c.method, sc.URL+c.path, ci, `{}`); status != 403 {
+			t.Errorf("ci (role network) %s %s = %d %s, want 403", c.method, c.path, status, body)
+		}
+	}
+	if status, _, body := do(t, "POST", sc.URL+"/admin/rbac/reload", ops, ""); status != 200 {
+		t.Errorf("ops (name:key, admin) reloading the policy = %d %s, want 200", status, body)
+	}
+
+	for name, c := range map[string]struct{ file, policy, want string }{
+		"unknown role": {"ok:" + opsKey + "\nci:nosuch:" + ciKey + "\n", seedsPolicy, "keys:2: key \"ci\": role \"nosuch\" is not in the RBAC policy"},
+		"no policy":    {"ci:network:" + ciKey + "\n", "", "keys:1: key \"ci\": role \"network\" needs an RBAC policy"},
+	} {
+		path := t.TempDir() + "/keys"
+		if err := os.WriteFile(path, []byte(c.file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		err := run(t.Context(), nil, mapEnv(map[string]string{"API_KEYS_FILE": path, "RBAC_POLICY": c.policy, "LISTEN_ADDR": "127.0.0.1:0"}), io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "API_KEYS_FILE") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: run = %v, want an error naming API_KEYS_FILE and %q", name, err, c.want)
+		}
+	}
+}
+
+// redisSet stores value at key with a raw RESP SET.
+func redisSet(t *testing.T, addr, key, value string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	fmt.Fprintf(c, "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", len(key), key, len(value), value)
+	if line, err := bufio.NewReader(c).ReadString('\n'); err != nil || line != "+OK\r\n" {
+		t.Fatalf("SET %s = %q, %v", key, line, err)
+	}
+}
+
+// TestPATsOnlyFromOIDCLogins: no API key mints personal access tokens,
+// the master key included, and a token is refused once the login that
+// minted it is gone: tokens stored without an issuer (as API keys could
+// mint them) and tokens of another issuer.
+func TestPATsOnlyFromOIDCLogins(t *testing.T) {
+	up := startUpstream(t)
+	idp := startIdP(t)
+	redis := testenv.StartRedis(t)
+	keyFile := t.TempDir() + "/keys"
+	ciKey := strings.Repeat("c", 32)
+	if err := os.WriteFile(keyFile, []byte("ci:"+ciKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sc := startSidecar(t, up.Addr, oidcEnv(idp, map[string]string{"REDIS_URL": redis.URL(), "API_KEYS_FILE": keyFile}))
+	for name, key := range map[string]string{"master key": testKey, "named key": ciKey} {
+		if status, _, body := do(t, "POST", sc.URL+"/auth/tokens", map[string]string{"X-API-Key": key}, `{"name":"ci"}`); status != 403 {
+			t.Errorf("POST /auth/tokens with the %s = %d %s, want 403", name, status, body)
+		}
+	}
+	if keys, _ := redisKeys(redis.Addr(), "meshq:pat:tok:*"); len(keys) != 0 {
+		t.Errorf("tokens stored after API keys asked: %v, want none", keys)
+	}
+
+	// A token the master key minted before this rule: no issuer stored.
+	legacy := "mqp_minted-by-the-master-key-before-its-rotation"
+	sum := sha256.Sum256([]byte(legacy))
+	redisSet(t, redis.Addr(), "meshq:pat:tok:"+hex.EncodeToString(sum[:]),
+		`{"id":"0011223344556677","name":"old","owner":"admin","groups":null,"created":"2025-01-01T00:00:00Z","expires":"2099-01-01T00:00:00Z","key_fp":"sha256:000000000000"}`)
+	if status, _, body := do(t, "GET", sc.URL+"/queries/", map[string]string{"X-API-Key": legacy}, ""); status != 401 || !strings.Contains(string(body), "not minted by a login") {
+		t.Errorf("PAT stored without an issuer = %d %s, want 401", status, body)
+	}
+
+	status, _, body := do(t, "POST", sc.URL+"/auth/tokens", bearer(t, idp, "alice"), `{"name":"laptop"}`)
+	if status != 201 {
+		t.Fatalf("POST /auth/tokens as alice = %d %s, want 201", status, body)
+	}
+	tok := decode[struct{ Token string }](t, body).Token
+	if status, _, body := do(t, "POST", sc.URL+"/queries/all_devices/execute", map[string]string{"X-API-Key": tok}, `{}`); status != 200 {
+		t.Errorf("alice's PAT on her issuer's sidecar = %d %s, want 200", status, body)
+	}
+	// The same store behind a sidecar of another issuer, and of none.
+	other := startIdP(t)
+	moved := startSidecar(t, up.Addr, oidcEnv(other, map[string]string{"REDIS_URL": redis.URL()}))
+	keysOnly := startSidecar(t, up.Addr, map[string]string{"REDIS_URL": redis.URL()})
+	for name, p := range map[string]*sidecarProc{"another issuer": moved, "AUTH_MODE=api_key": keysOnly} {
+		if status, _, body := do(t, "POST", p.URL+"/queries/all_devices/execute", map[string]string{"X-API-Key": tok}, `{}`); status != 401 {
+			t.Errorf("alice's PAT on a sidecar with %s = %d %s, want 401", name, status, body)
 		}
 	}
 }

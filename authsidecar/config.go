@@ -60,6 +60,7 @@ type config struct {
 	TrustedProxies   []netip.Prefix
 
 	MaxBodyBytes       int64
+	MaxIngestBodyBytes int64 // POST /graph/ingest: up to the apiserver's own limit
 	MaxHeaderBytes     int64
 	ClientReadTimeout  time.Duration
 	ClientWriteTimeout time.Duration
@@ -67,6 +68,7 @@ type config struct {
 	UpstreamDialTO     time.Duration
 	UpstreamTimeout    time.Duration
 	UpstreamMaxConns   int
+	UpstreamProbePath  string // what /readyz asks the upstream
 
 	LogLevel slog.Level
 }
@@ -104,6 +106,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		SOARRetryDelay:     r.Duration("SOAR_RETRY_DELAY", 5*time.Second, time.Second),
 		TrustedProxies:     r.Prefixes("TRUSTED_PROXIES"),
 		MaxBodyBytes:       r.Bytes("MAX_BODY_BYTES", 10<<20),
+		MaxIngestBodyBytes: r.Bytes("MAX_INGEST_BODY_BYTES", 256<<20),
 		MaxHeaderBytes:     r.Bytes("MAX_HEADER_BYTES", 64<<10),
 		ClientReadTimeout:  r.Duration("CLIENT_READ_TIMEOUT", 30*time.Second, time.Second),
 		ClientWriteTimeout: r.Duration("CLIENT_WRITE_TIMEOUT", 60*time.Second, time.Second),
@@ -111,6 +114,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		UpstreamDialTO:     r.Duration("UPSTREAM_DIAL_TIMEOUT", 5*time.Second, time.Second),
 		UpstreamTimeout:    r.Duration("UPSTREAM_TIMEOUT", 60*time.Second, time.Second),
 		UpstreamMaxConns:   r.Int("UPSTREAM_MAX_CONNS", 1024, 1, 1_000_000),
+		UpstreamProbePath:  r.String("UPSTREAM_PROBE_PATH", "/health"),
 	}
 	c.UpstreamDisplay = r.String("UPSTREAM", "http://127.0.0.1:8080")
 	up, err := parseUpstream(c.UpstreamDisplay)
@@ -146,6 +150,15 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	if int64(c.OIDCMaxTokenBytes) > c.MaxHeaderBytes {
 		r.Errorf("OIDC_MAX_TOKEN_BYTES", "exceeds MAX_HEADER_BYTES")
+	}
+	if c.MaxBodyBytes < 1 {
+		r.Errorf("MAX_BODY_BYTES", "must be positive")
+	}
+	if c.MaxIngestBodyBytes < 1 || c.MaxIngestBodyBytes > 2<<30 {
+		r.Errorf("MAX_INGEST_BODY_BYTES", "must be between 1 byte and 2GiB (the apiserver's largest MAX_BODY_BYTES)")
+	}
+	if !strings.HasPrefix(c.UpstreamProbePath, "/") {
+		r.Errorf("UPSTREAM_PROBE_PATH", "%q must be a path starting with /", c.UpstreamProbePath)
 	}
 	if c.RBACReloadInterval < 100*time.Millisecond {
 		r.Errorf("RBAC_RELOAD_INTERVAL", "must be at least 0.1 seconds")
@@ -255,7 +268,9 @@ func (c *config) LogValue() slog.Value {
 		slog.String("auth_failure_limit", afl),
 		slog.Int("trusted_proxies", len(c.TrustedProxies)),
 		slog.Int64("max_body_bytes", c.MaxBodyBytes),
+		slog.Int64("max_ingest_body_bytes", c.MaxIngestBodyBytes),
 		slog.Int64("max_header_bytes", c.MaxHeaderBytes),
 		slog.String("upstream_timeout", c.UpstreamTimeout.String()),
+		slog.String("upstream_probe_path", c.UpstreamProbePath),
 	)
 }

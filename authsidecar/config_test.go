@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -179,4 +180,59 @@ func TestRateLimitRedisBreaker(t *testing.T) {
 	if err != nil || len(keys) == 0 {
 		t.Errorf("rate-limit keys in Redis after recovery = %q, %v; want the checks made there again", keys, err)
 	}
+}
+
+// metricValue is the value of an unlabelled metric on /metrics ("" when
+// absent).
+func metricValue(t *testing.T, url, name string) string {
+	t.Helper()
+	_, _, m := do(t, "GET", url+"/metrics", nil, "")
+	for _, line := range strings.Split(string(m), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// TestRateLimitRedisDownFailsFast runs the sidecar as a process with
+// RATE_LIMIT through Redis, and stops Redis for several breaker periods
+// of traffic: only the request that met the outage asked Redis, no later
+// one dials it; go-redis's own complaints arrive as JSON log lines, not
+// plain text on stderr; and once Redis is back the breaker closes by
+// itself, without a request having to try.
+func TestRateLimitRedisDownFailsFast(t *testing.T) {
+	up := startUpstream(t)
+	redis := testenv.StartRedis(t)
+	sc := startProcess(t, up.Addr, map[string]string{"RATE_LIMIT": "100000/minute", "REDIS_URL": redis.URL()})
+	get := func() int {
+		status, _, _ := do(t, "GET", sc.URL+"/queries/", map[string]string{"X-API-Key": testKey}, "")
+		return status
+	}
+	if status := get(); status != 200 {
+		t.Fatalf("request with Redis up = %d, want 200", status)
+	}
+	redis.Stop()
+	requests := 0
+	for end := time.Now().Add(3500 * time.Millisecond); time.Now().Before(end); requests++ { // several breaker periods
+		if status := get(); status != 200 {
+			t.Fatalf("request %d with Redis down = %d, want 200 (local limiter)", requests, status)
+		}
+	}
+	if v := metricValue(t, sc.URL, "authsidecar_rate_limit_redis_errors_total"); v != "1" {
+		t.Errorf("requests that asked Redis and failed, over %d requests with Redis down = %s, want 1 (only the first; the breaker keeps the rest local)", requests, v)
+	}
+	if v := metricValue(t, sc.URL, "authsidecar_rate_limit_redis_breaker_open"); v != "1" {
+		t.Errorf("authsidecar_rate_limit_redis_breaker_open with Redis down = %q, want 1", v)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(sc.Log.String()), "\n") {
+		if !json.Valid([]byte(line)) {
+			t.Errorf("log line is not JSON: %q", line)
+		}
+	}
+	redis.Start()
+	eventually(t, "breaker closed by its probe after Redis is back", 15*time.Second, func() (bool, string) {
+		v := metricValue(t, sc.URL, "authsidecar_rate_limit_redis_breaker_open")
+		return v == "0", "breaker_open " + v
+	})
 }

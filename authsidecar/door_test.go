@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/meshoptixiq/mesh/common/testenv"
 )
@@ -25,9 +27,42 @@ func TestLocalEndpointsReadOnly(t *testing.T) {
 			}
 		}
 	}
-	if len(up.Seen()) != 0 {
-		t.Errorf("upstream saw %d requests for the sidecar's own endpoints, want 0", len(up.Seen()))
+	for _, seen := range up.Seen() {
+		// /readyz asks the upstream's /health (its readiness includes the
+		// upstream); nothing else reaches it.
+		if seen.Method != "GET" || seen.Path != "/health" {
+			t.Errorf("upstream saw %s %s for the sidecar's own endpoints, want only the readiness probe", seen.Method, seen.Path)
+		}
 	}
+}
+
+// TestReadinessIncludesUpstream: /readyz is 503 while the upstream does
+// not answer (every request would get 502), and says so.
+func TestReadinessIncludesUpstream(t *testing.T) {
+	dead := startSidecar(t, "127.0.0.1:1", nil)
+	status, _, body := do(t, "GET", dead.URL+"/readyz", nil, "")
+	type readyz struct {
+		Status string
+		Checks map[string]struct {
+			OK     bool
+			Detail string
+		}
+	}
+	if got := decode[readyz](t, body); status != 503 || got.Status != "not_ready" || got.Checks["upstream"].OK ||
+		!strings.Contains(got.Checks["upstream"].Detail, "/health") || strings.Contains(string(body), "refused") {
+		t.Errorf("readyz with the upstream down = %d %s, want 503 with a failed upstream check (no dial error)", status, body)
+	}
+	up := startUpstream(t)
+	sc := startSidecar(t, up.Addr, nil)
+	status, _, body = do(t, "GET", sc.URL+"/readyz", nil, "")
+	if got := decode[readyz](t, body); status != 200 || !got.Checks["upstream"].OK {
+		t.Errorf("readyz with the upstream up = %d %s, want 200 with the upstream check ok", status, body)
+	}
+	up.Close()
+	eventually(t, "readyz 503 once the upstream is gone", 10*time.Second, func() (bool, string) {
+		status, _, body := do(t, "GET", sc.URL+"/readyz", nil, "")
+		return status == 503 && strings.Contains(string(body), `"upstream":{"ok":false`), fmt.Sprintf("%d %s", status, body)
+	})
 }
 
 // TestAuthConfig: GET /auth/config tells a client how to log in, without

@@ -351,3 +351,22 @@ func TestHealthPassThroughOnlyForProbes(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTP10WithoutHost: an HTTP/1.0 request has no Host header to
+// forward; it is proxied with the upstream's own host, not answered 502,
+// and logs no error.
+func TestHTTP10WithoutHost(t *testing.T) {
+	up := startUpstream(t)
+	sc := startSidecar(t, up.Addr, nil)
+	out := raw(t, sc.Addr, "GET /queries/all_devices HTTP/1.0\r\nX-API-Key: "+testKey+"\r\n\r\n")
+	seen := up.Seen()
+	if !strings.HasPrefix(out, "HTTP/1.1 200 ") || len(seen) != 1 || seen[0].Headers["X-Meshq-User"][0] != "admin" {
+		t.Errorf("HTTP/1.0 GET without Host: answered %.300q, upstream saw %+v; want 200 and the request forwarded", out, seen)
+	}
+	if len(seen) == 1 && (len(seen[0].Headers["Host"]) != 1 || seen[0].Headers["Host"][0] != up.Addr) {
+		t.Errorf("upstream Host = %v, want [%s] %+v", seen[0].Headers["Host"], up.Addr, seen[0])
+	}
+	if logs := sc.Log.String(); strings.Contains(logs, `"level":"ERROR"`) {
+		t.Errorf("an HTTP/1.0 request without Host logged an error:\n%s", logs)
+	}
+}

@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/meshoptixiq/mesh/authsidecar/auditlog"
@@ -15,6 +19,7 @@ import (
 	"github.com/meshoptixiq/mesh/authsidecar/ratelimit"
 	"github.com/meshoptixiq/mesh/authsidecar/reload"
 	"github.com/meshoptixiq/mesh/authsidecar/soar"
+	"github.com/meshoptixiq/mesh/common/identity"
 	"github.com/meshoptixiq/mesh/common/lifecycle"
 	"github.com/meshoptixiq/mesh/common/obs"
 	"github.com/redis/go-redis/v9"
@@ -38,12 +43,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log.Info("starting", "config", cfg)
 	m := newMetrics()
 
-	var rdb *redis.Client
+	var rdb, rateRDB *redis.Client
 	if u := cfg.RedisURL.Reveal(); u != "" {
 		opts, err := redis.ParseURL(u)
 		if err != nil {
 			return fmt.Errorf("REDIS_URL: %w", err)
 		}
+		// go-redis logs (failed dials, reconnects) as plain text on
+		// stderr by default; ours are JSON lines.
+		redis.SetLogger(redisLogger{log.With("component", "redis")})
+		// The rate limiters ask Redis on the request path: a client of
+		// their own that fails fast (one dial, no retries, short timeouts),
+		// so the request that meets an outage is not held for long and the
+		// breaker opens at once. Copied before NewClient fills in opts
+		// (its default dialer keeps the options it was made from).
+		fast := *opts
+		fast.DialTimeout, fast.ReadTimeout, fast.WriteTimeout, fast.PoolTimeout = rateLimitRedisTimeout, rateLimitRedisTimeout, rateLimitRedisTimeout, rateLimitRedisTimeout
+		fast.MaxRetries, fast.DialerRetries = -1, 1
+		rateRDB = redis.NewClient(&fast)
+		defer rateRDB.Close()
 		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = 2*time.Second, 2*time.Second, 2*time.Second
 		rdb = redis.NewClient(opts)
 		defer rdb.Close()
@@ -60,6 +78,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		rdb, log.With("component", "rbac"), reloadMetrics{m})
 	if err != nil {
 		return err
+	}
+	pol := holder.Policy()
+	if err := keys.CheckRoles(func(role string) error {
+		if pol.Unrestricted {
+			return fmt.Errorf("role %q needs an RBAC policy (RBAC_POLICY or RBAC_POLICY_FILE); without one every key has full access", role)
+		}
+		if _, ok := pol.RoleSetOf(role); !ok {
+			return fmt.Errorf("role %q is not in the RBAC policy (roles: %s)", role, strings.Join(pol.Roles(), ", "))
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("API_KEYS_FILE: %w", err)
 	}
 
 	s := &sidecar{cfg: cfg, log: log, m: m, keys: keys, policy: holder, ids: newRequestIDs()}
@@ -99,7 +129,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var limiters *ratelimit.Limiter
 	newLimiter := func(l ratelimit.Limit) *ratelimit.Limiter {
 		if limiters == nil {
-			limiters = ratelimit.New(l, rdb, log.With("component", "ratelimit"), rateMetrics{m})
+			limiters = ratelimit.New(l, rateRDB, log.With("component", "ratelimit"), rateMetrics{m})
 			return limiters
 		}
 		return limiters.With(l)
@@ -109,6 +139,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if cfg.AuthFailureLimit != nil {
 		s.authFail = newAuthThrottle(newLimiter(*cfg.AuthFailureLimit))
+	}
+	if limiters != nil {
+		defer limiters.Close() // the breaker's probe of Redis
 	}
 	s.upstream = newUpstream(cfg)
 	s.metricsHandler = obs.MetricsHandler(m.reg)
@@ -156,6 +189,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return err
 }
 
+// rateLimitRedisTimeout bounds each Redis step of a rate-limit check
+// (dial, read, write, waiting for a pooled connection): a check slower than
+// this is better decided locally.
+const rateLimitRedisTimeout = 250 * time.Millisecond
+
+// redisLogger routes go-redis's log lines into slog. go-redis has one
+// logger per process: the last sidecar started in a process owns it.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(_ context.Context, format string, v ...any) {
+	l.log.Warn("redis client", "detail", strings.TrimSpace(fmt.Sprintf(format, v...)))
+}
+
 // upstream talks to the apiserver: fasthttp for ordinary requests, and
 // net/http for server-sent events, whose bodies never end and must be
 // relayed as they arrive and abandoned when the client leaves.
@@ -163,6 +209,16 @@ type upstream struct {
 	hc     *fasthttp.HostClient
 	stream *http.Client
 	base   string // scheme://host for the stream client
+	host   string // host:port, or "apiserver" for a unix socket
+
+	probePath string
+	probeTO   time.Duration
+	probe     struct {
+		sync.Mutex
+		at     time.Time
+		ok     bool
+		detail string
+	}
 }
 
 func newUpstream(cfg *config) *upstream {
@@ -195,8 +251,49 @@ func newUpstream(cfg *config) *upstream {
 		},
 		stream: &http.Client{Transport: &http.Transport{DialContext: netDial, ResponseHeaderTimeout: cfg.UpstreamTimeout,
 			MaxIdleConnsPerHost: 4, DisableCompression: true}},
-		base: "http://" + addr,
+		base:      "http://" + addr,
+		host:      addr,
+		probePath: cfg.UpstreamProbePath,
+		probeTO:   min(cfg.UpstreamTimeout, 2*time.Second),
 	}
+}
+
+// upstreamProbeTTL is how long /readyz reuses the upstream's last answer,
+// so that frequent probes do not become as many requests upstream.
+const upstreamProbeTTL = time.Second
+
+// ready asks the upstream (GET UPSTREAM_PROBE_PATH) whether it answers,
+// at most once per upstreamProbeTTL; concurrent callers wait for one probe.
+// The detail says what failed but not the dial error: /readyz is public.
+func (u *upstream) ready(log *slog.Logger) (bool, string) {
+	u.probe.Lock()
+	defer u.probe.Unlock()
+	if !u.probe.at.IsZero() && time.Since(u.probe.at) < upstreamProbeTTL {
+		return u.probe.ok, u.probe.detail
+	}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI("http://" + u.host + u.probePath)
+	req.Header.Set(identity.HeaderRequestID, "readyz-probe")
+	err := u.hc.DoTimeout(req, resp, u.probeTO)
+	ok := err == nil && resp.StatusCode() >= 200 && resp.StatusCode() < 300
+	detail := "GET " + u.probePath + ": " + strconv.Itoa(resp.StatusCode())
+	switch {
+	case err != nil && (errors.Is(err, fasthttp.ErrTimeout) || isTimeout(err)):
+		detail = "GET " + u.probePath + ": no answer within " + u.probeTO.String()
+	case err != nil:
+		detail = "GET " + u.probePath + ": apiserver not reachable"
+	}
+	if ok != u.probe.ok || u.probe.at.IsZero() {
+		if ok {
+			log.Info("upstream ready", "probe", u.probePath)
+		} else {
+			log.Warn("upstream not ready: /readyz answers 503", "probe", u.probePath, "status", resp.StatusCode(), "err", err)
+		}
+	}
+	u.probe.at, u.probe.ok, u.probe.detail = time.Now(), ok, detail
+	return ok, detail
 }
 
 func (u *upstream) close() {

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -44,6 +45,7 @@ type sidecar struct {
 	upstream       *upstream
 	metricsHandler fasthttp.RequestHandler
 	ids            *requestIDs
+	heads          sync.Map // *fasthttp.RequestHeader → *readHead (headerReceived)
 }
 
 func (s *sidecar) server() *fasthttp.Server {
@@ -51,9 +53,16 @@ func (s *sidecar) server() *fasthttp.Server {
 		Handler: s.handle,
 		// The read buffer bounds the request head: large enough for big
 		// JWTs in Authorization without a 431.
-		ReadBufferSize:               int(s.cfg.MaxHeaderBytes),
-		WriteBufferSize:              16 << 10,
-		MaxRequestBodySize:           int(s.cfg.MaxBodyBytes),
+		ReadBufferSize:  int(s.cfg.MaxHeaderBytes),
+		WriteBufferSize: 16 << 10,
+		// The handler gets the request as soon as its head is read (fasthttp
+		// prefetches at most 8 KiB of body): credentials are checked before
+		// any body is read, and the body of an authorised request is
+		// streamed to the upstream, never held whole. The body limits per
+		// permission are the handler's (bodyLimit): in streaming mode
+		// fasthttp does not enforce MaxRequestBodySize.
+		StreamRequestBody:            true,
+		MaxRequestBodySize:           int(max(s.cfg.MaxBodyBytes, s.cfg.MaxIngestBodyBytes)),
 		ReadTimeout:                  s.cfg.ClientReadTimeout,
 		WriteTimeout:                 s.cfg.ClientWriteTimeout,
 		IdleTimeout:                  s.cfg.ClientIdleTimeout,
@@ -62,6 +71,7 @@ func (s *sidecar) server() *fasthttp.Server {
 		DisablePreParseMultipartForm: true,
 		Logger:                       fasthttpLogger{s.log},
 		ErrorHandler:                 s.parseError,
+		HeaderReceived:               s.headerReceived,
 	}
 }
 
@@ -86,9 +96,64 @@ func (s *sidecar) parseError(ctx *fasthttp.RequestCtx, err error) {
 		status, code, msg = fasthttp.StatusRequestTimeout, apierror.Timeout, "request not received in time"
 	}
 	s.log.Debug("unparseable request", "remote", ctx.RemoteIP().String(), "err", err)
-	s.m.request(audit.OutcomeDeny, status)
+	r := s.refusedWhileReading(ctx)
+	r.reason = msg
 	ctx.SetConnectionClose()
 	apierror.Write(ctx, status, code, msg)
+	s.finish(ctx, r, true)
+}
+
+// readHead is what the audit needs of a request whose body fasthttp
+// fails to read before the handler runs (it prefetches up to 8 KiB, and
+// resets the request when that fails).
+type readHead struct {
+	id, uri, apiKey, authorization string
+}
+
+// headerReceived remembers the head of each request with a body until the
+// handler runs (handle forgets it) or reading the body fails (parseError
+// uses it). Keyed by the header's address: one per connection in use.
+func (s *sidecar) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	if n := h.ContentLength(); n != 0 && n != -2 {
+		s.heads.Store(h, &readHead{id: string(h.Peek(identity.HeaderRequestID)), uri: string(h.RequestURI()),
+			apiKey: string(h.Peek("X-Api-Key")), authorization: string(h.Peek("Authorization"))})
+	}
+	return fasthttp.RequestConfig{}
+}
+
+// refusedWhileReading describes, for the audit, a request fasthttp gave up
+// on while reading it: the client address always; the request id, path
+// and an API key's identity when its head had been read. Nothing that
+// needs the network (bearer tokens, PATs) is verified here: of those only
+// the fingerprint is recorded.
+func (s *sidecar) refusedWhileReading(ctx *fasthttp.RequestCtx) *reqState {
+	r := &reqState{start: time.Now(), readFailed: true, clientIP: s.clientIP(ctx), version: s.policy.Policy().Version}
+	var head readHead
+	if v, ok := s.heads.LoadAndDelete(&ctx.Request.Header); ok {
+		head = *v.(*readHead)
+	}
+	r.id = s.ids.fromOrNew([]byte(head.id))
+	ctx.Response.Header.Set(identity.HeaderRequestID, r.id)
+	if head.uri != "" {
+		var u fasthttp.URI
+		if u.Parse(nil, []byte(head.uri)) == nil {
+			r.path = string(u.Path())
+			r.perm = rbac.PermissionFor(r.path)
+		}
+	}
+	switch key := head.apiKey; {
+	case key != "" && !pat.LooksLike(key) && s.cfg.AuthMode != "oidc":
+		if id, ok := s.keys.Check([]byte(key)); ok {
+			r.ident, r.roles = id, id.Role
+		} else {
+			r.ident.KeyFP = audit.Fingerprint(key)
+		}
+	case key != "":
+		r.ident.KeyFP = audit.Fingerprint(key)
+	case len(head.authorization) > 7 && strings.EqualFold(head.authorization[:7], "bearer "):
+		r.ident.KeyFP = audit.Fingerprint(string(trimSpace([]byte(head.authorization[7:]))))
+	}
+	return r
 }
 
 func isTimeout(err error) bool {
@@ -108,7 +173,9 @@ type reqState struct {
 	decision rbac.Decision
 	version  string
 	reason   string
-	body     []byte
+	// body is the request body of a query execution (at most
+	// auditBodyBytes), kept for the audit params and SOAR.
+	body []byte
 	// closeConn: the client asked to close the connection after this
 	// request (its Connection header is gone by the time we proxy).
 	closeConn bool
@@ -118,11 +185,18 @@ type reqState struct {
 	// local: an action the sidecar carries out itself (policy reload,
 	// tokens) rather than proxies.
 	local bool
+	// readFailed: refused because the request could not be read whole
+	// (too large, malformed, too slow): audited as an error.
+	readFailed bool
+	// auditPlace is the request's reserved place in the audit queue
+	// (AUDIT_REQUIRED); nil: its record is queued if there is room.
+	auditPlace *auditlog.Reservation
 }
 
 func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
 	r := &reqState{start: time.Now()}
 	h := &ctx.Request.Header
+	s.heads.Delete(h) // read whole: headerReceived's note is not needed
 	// Nobody but us speaks X-Meshq-*: delete every spelling before anything
 	// else, so no branch below (errors included) can forward one.
 	stripReserved(h)
@@ -161,24 +235,19 @@ func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
 	r.clientIP = s.clientIP(ctx)
 	if r.perm.Public {
 		if ctx.IsGet() || ctx.IsHead() { // the apiserver's health probes: not audited
-			s.forward(ctx, r, false)
-			s.finish(ctx, r, false)
+			if s.admitBody(ctx, r) {
+				s.forward(ctx, r, false)
+			}
+			s.finish(ctx, r, r.readFailed) // a probe refused for its body is audited like any refusal
 			return
 		}
 		// Anything but a probe is an ordinary request to a path the
 		// permission table does not name.
 		r.perm = rbac.Permission{Event: "query", Unknown: true}
 	}
-	if s.cfg.AuditRequired {
-		if ok, detail := s.audit.Healthy(); !ok {
-			s.log.Error("refusing request: audit required but not writable", "request_id", r.id, "detail", detail)
-			r.reason = "audit log unavailable"
-			apierror.Write(ctx, fasthttp.StatusServiceUnavailable, apierror.Unavailable, "audit log unavailable; request not served")
-			// The refusal is audited like any request: its record is
-			// kept and written once the file takes writes again.
-			s.finish(ctx, r, true)
-			return
-		}
+	if s.cfg.AuditRequired && !s.reserveAudit(ctx, r) {
+		s.finish(ctx, r, true)
+		return
 	}
 	pol := s.policy.Policy()
 	r.version = pol.Version
@@ -213,6 +282,10 @@ func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
 		s.finish(ctx, r, true)
 		return
 	}
+	if !s.admitBody(ctx, r) {
+		s.finish(ctx, r, true)
+		return
+	}
 	switch {
 	case r.perm.Name == rbac.PermAdminRBACReload:
 		r.local = true
@@ -221,13 +294,35 @@ func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
 		r.local = true
 		s.tokens(ctx, r)
 	default:
-		if r.perm.Query != "" && (s.audit != nil || s.soar != nil) && len(ctx.PostBody()) > 0 && len(ctx.PostBody()) <= 64<<10 {
-			r.body = append([]byte(nil), ctx.PostBody()...)
-		}
 		s.setIdentity(h, r, pol)
 		s.forward(ctx, r, true)
 	}
 	s.finish(ctx, r, true)
+}
+
+// reserveAudit holds the request's place in the audit queue before
+// anything is served (AUDIT_REQUIRED): a request is answered only when its
+// record is sure to be queued, else 503 without forwarding.
+func (s *sidecar) reserveAudit(ctx *fasthttp.RequestCtx, r *reqState) bool {
+	if failing, detail := s.audit.Failing(); failing {
+		s.log.Error("refusing request: audit required but not writable", "request_id", r.id, "detail", detail)
+		r.reason = "audit log unavailable"
+		apierror.Write(ctx, fasthttp.StatusServiceUnavailable, apierror.Unavailable, "audit log unavailable; request not served")
+		// The refusal is audited like any request: its record is kept
+		// and written once the file takes writes again.
+		return false
+	}
+	place, ok := s.audit.Reserve()
+	if !ok {
+		// The refusal's own record finds no room either: it is counted
+		// as dropped (authsidecar_audit_dropped_total).
+		r.reason = "audit queue full"
+		apierror.Write(ctx, fasthttp.StatusServiceUnavailable, apierror.Unavailable,
+			"audit queue full; request not served (raise AUDIT_QUEUE_SIZE)")
+		return false
+	}
+	r.auditPlace = place
+	return true
 }
 
 // tooManyRequests answers 429 with Retry-After.
@@ -282,6 +377,14 @@ func (s *sidecar) authenticate(ctx *fasthttp.RequestCtx, r *reqState) bool {
 			s.log.Error("pat lookup failed", "request_id", r.id, "err", err)
 			return fail(fasthttp.StatusServiceUnavailable, "pat_store_unavailable", "token store unavailable; try again")
 		}
+		if s.oidc == nil || t.Issuer == "" || t.Issuer != s.cfg.OIDCIssuer {
+			// A token is only as good as the login that minted it: one
+			// from another issuer, or from before the issuer was recorded
+			// (when API keys could mint tokens), has no identity behind it.
+			r.ident.KeyFP = t.KeyFP
+			return fail(fasthttp.StatusUnauthorized, "pat_minter_gone",
+				"personal access token was not minted by a login of this sidecar's OIDC issuer; create a new one after logging in")
+		}
 		r.ident = auth.Identity{User: t.Owner, Method: auth.MethodPAT, KeyFP: t.KeyFP, Groups: t.Groups}
 		return true
 	case len(key) > 0:
@@ -322,18 +425,19 @@ func (s *sidecar) authenticate(ctx *fasthttp.RequestCtx, r *reqState) bool {
 // authorize applies the policy (API keys are admin and pass) or answers 403.
 func (s *sidecar) authorize(ctx *fasthttp.RequestCtx, r *reqState, pol *rbac.Policy) bool {
 	switch {
-	case r.ident.Admin:
-		r.roles, r.decision = "admin", rbac.Decision{Allow: true, Role: "admin", Pattern: "*"}
 	case r.perm.SelfService:
-		// Personal access tokens: every OIDC user manages their own; a
-		// PAT cannot mint more PATs.
+		// Personal access tokens: every OIDC user manages their own. No
+		// API key (the master key included) and no PAT mints one: a token
+		// must not outlive the rotation of the key that made it.
 		r.roles = "self"
 		r.decision = rbac.Decision{Allow: r.ident.Method == auth.MethodOIDC, Role: "self", Pattern: ""}
 		if !r.decision.Allow {
 			r.reason = "personal access tokens are managed with an OIDC login"
 		}
+	case r.ident.Admin:
+		r.roles, r.decision = "admin", rbac.Decision{Allow: true, Role: "admin", Pattern: "*"}
 	default:
-		set := pol.RolesForGroups(r.ident.Groups)
+		set := roleSet(pol, r.ident)
 		r.decision = pol.Decide(&set, r.perm.Name, r.perm.Unknown)
 		if pol.Unrestricted {
 			r.roles = "admin"
@@ -369,11 +473,21 @@ func permLabel(p rbac.Permission) string {
 	return strconv.Quote(p.Name)
 }
 
+// roleSet is the caller's roles: a named API key's own role, else those
+// its groups map to. A role the current policy lacks grants nothing.
+func roleSet(pol *rbac.Policy, id auth.Identity) rbac.RoleSet {
+	if id.Role != "" {
+		set, _ := pol.RoleSetOf(id.Role)
+		return set
+	}
+	return pol.RolesForGroups(id.Groups)
+}
+
 // setIdentity tells the apiserver who is calling.
 func (s *sidecar) setIdentity(h *fasthttp.RequestHeader, r *reqState, pol *rbac.Policy) {
 	grants := "*"
 	if !r.ident.Admin && !pol.Unrestricted {
-		set := pol.RolesForGroups(r.ident.Groups)
+		set := roleSet(pol, r.ident)
 		grants = pol.Grants(&set)
 	}
 	h.Set(identity.HeaderUser, headerSafe(r.ident.User))
@@ -395,6 +509,13 @@ func (s *sidecar) forward(ctx *fasthttp.RequestCtx, r *reqState, authenticated b
 		ctx.QueryArgs().Del("api_key")
 		req.URI().SetQueryStringBytes(ctx.QueryArgs().QueryString())
 	}
+	if len(req.Header.Host()) == 0 {
+		// HTTP/1.0 needs no Host; the upstream request does: the
+		// apiserver's own address stands in (the URI's host is what
+		// fasthttp writes).
+		req.URI().SetHost(s.upstream.host)
+		req.Header.SetHost(s.upstream.host)
+	}
 	req.Header.Set("X-Forwarded-For", s.forwardedFor(ctx, r))
 	req.Header.Del("X-Real-Ip")
 	req.Header.Del("Forwarded")
@@ -402,12 +523,22 @@ func (s *sidecar) forward(ctx *fasthttp.RequestCtx, r *reqState, authenticated b
 		s.stream(ctx, r)
 		return
 	}
+	body := s.streamBody(ctx, r)
 	upStart := time.Now()
 	err := s.upstream.hc.DoTimeout(req, &ctx.Response, s.cfg.UpstreamTimeout)
 	s.m.upstreamLatency.Observe(time.Since(upStart).Seconds())
+	if body != nil && r.perm.Query != "" && (s.audit != nil || s.soar != nil) {
+		r.body = body.captured()
+	}
 	ctx.Response.Header.Set(identity.HeaderRequestID, r.id)
 	if r.closeConn {
 		ctx.SetConnectionClose()
+	}
+	if body != nil && body.err != nil {
+		// The client's side of the exchange failed: the body was too
+		// large, malformed or too slow. Not the upstream's fault.
+		s.bodyError(ctx, r, body.err)
+		return
 	}
 	if err != nil {
 		s.upstreamError(ctx, r, err)
@@ -503,6 +634,8 @@ func (s *sidecar) finish(ctx *fasthttp.RequestCtx, r *reqState, audited bool) {
 	elapsed := time.Since(r.start)
 	outcome := audit.OutcomeAllow
 	switch {
+	case r.readFailed:
+		outcome = audit.OutcomeError
 	case status == fasthttp.StatusUnauthorized || status == fasthttp.StatusForbidden || status == fasthttp.StatusTooManyRequests:
 		outcome = audit.OutcomeDeny
 	case status >= 500, r.local && status >= 400:
@@ -513,6 +646,9 @@ func (s *sidecar) finish(ctx *fasthttp.RequestCtx, r *reqState, audited bool) {
 	s.m.request(outcome, status)
 	s.m.duration.Observe(elapsed.Seconds())
 	if !audited || (s.audit == nil && s.soar == nil) {
+		if r.auditPlace != nil {
+			r.auditPlace.Release()
+		}
 		return
 	}
 	event := r.perm.Event
@@ -546,7 +682,11 @@ func (s *sidecar) finish(ctx *fasthttp.RequestCtx, r *reqState, audited bool) {
 			login.Event, login.Query, login.RowCount, login.MatchedPattern = audit.EventLogin, "", 0, ""
 			s.audit.Enqueue(&auditlog.Entry{Record: login})
 		}
-		s.audit.Enqueue(&auditlog.Entry{Record: rec, Body: r.body})
+		if e := (&auditlog.Entry{Record: rec, Body: r.body}); r.auditPlace != nil {
+			r.auditPlace.Commit(e)
+		} else {
+			s.audit.Enqueue(e)
+		}
 	}
 	if s.soar != nil && !r.soarQuiet {
 		name := query
@@ -574,7 +714,8 @@ func codeFor(status int) string {
 	return apierror.Forbidden
 }
 
-// readyz reports policy, JWKS and audit health; 503 when any is not ready.
+// readyz reports policy, JWKS, audit and upstream health; 503 when any is
+// not ready.
 func (s *sidecar) readyz(ctx *fasthttp.RequestCtx) {
 	type check struct {
 		OK     bool   `json:"ok"`
@@ -599,6 +740,10 @@ func (s *sidecar) readyz(ctx *fasthttp.RequestCtx) {
 		checks["audit"] = check{OK: ok, Detail: detail}
 		ready = ready && ok
 	}
+	// Without the upstream every request would get 502: not ready.
+	ok, detail := s.upstream.ready(s.log)
+	checks["upstream"] = check{OK: ok, Detail: detail}
+	ready = ready && ok
 	body, _ := json.Marshal(struct {
 		Status        string           `json:"status"`
 		PolicyVersion string           `json:"policy_version"`
@@ -678,7 +823,12 @@ func (s *sidecar) tokens(ctx *fasthttp.RequestCtx, r *reqState) {
 				Name      string `json:"name"`
 				ExpiresIn *int64 `json:"expires_in"` // seconds; absent: PAT_DEFAULT_TTL
 			}
-			if body := ctx.PostBody(); len(body) > 0 {
+			body, err := s.readBody(ctx, r)
+			if err != nil {
+				s.bodyError(ctx, r, err)
+				return
+			}
+			if len(body) > 0 {
 				dec := json.NewDecoder(strings.NewReader(string(body)))
 				dec.DisallowUnknownFields()
 				if err := dec.Decode(&in); err != nil {
@@ -703,7 +853,7 @@ func (s *sidecar) tokens(ctx *fasthttp.RequestCtx, r *reqState) {
 				apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, "name contains a control character at byte "+strconv.Itoa(i))
 				return
 			}
-			secret, t, err := s.pats.Create(ctx, owner, in.Name, r.ident.Groups, ttl)
+			secret, t, err := s.pats.Create(ctx, owner, s.cfg.OIDCIssuer, in.Name, r.ident.Groups, ttl)
 			if err != nil {
 				s.patError(ctx, r, err)
 				return

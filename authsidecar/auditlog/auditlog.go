@@ -34,6 +34,10 @@ type Entry struct {
 	// After, when set, is called by the writer once Params is filled
 	// (the SOAR dispatcher hangs off it).
 	After func(*audit.Record)
+
+	// reserved: queued in a reserved place (Reservation.Commit); such a
+	// record is for a request that was served, and is never dropped.
+	reserved bool
 }
 
 // Metrics the writer reports to.
@@ -75,6 +79,10 @@ type Writer struct {
 	metrics Metrics
 	queue   chan *Entry
 	wake    chan struct{} // the queue is half full: write now
+	// places counts the queue's places taken: entries queued plus places
+	// reserved for entries to come. It never exceeds cap(queue), so an
+	// entry in a reserved place always finds room.
+	places atomic.Int64
 
 	f         *os.File
 	held      os.FileInfo // the file f is, to tell a reopened path from a new file
@@ -147,16 +155,57 @@ func (w *Writer) open() error {
 // Enqueue hands e to the writer without blocking. A full queue drops the
 // entry, counts it and marks the log unhealthy until the queue drains.
 func (w *Writer) Enqueue(e *Entry) {
-	select {
-	case w.queue <- e:
-		if len(w.queue) >= cap(w.queue)/2 {
-			select { // cut the writer's batch wait short
-			case w.wake <- struct{}{}:
-			default:
-			}
-		}
-	default:
+	if !w.take() {
 		w.drop("audit queue full; records dropped")
+		return
+	}
+	w.put(e)
+}
+
+// Reservation is a place in the queue held for one record to come: a
+// request that must not be served unaudited (AUDIT_REQUIRED) takes it
+// before it is forwarded, so its record cannot be dropped at the end.
+type Reservation struct{ w *Writer }
+
+// Reserve takes a place in the queue, or reports false when there is none.
+func (w *Writer) Reserve() (*Reservation, bool) {
+	if !w.take() {
+		return nil, false
+	}
+	return &Reservation{w: w}, true
+}
+
+// Commit queues e in the reserved place. It never blocks and e is never
+// dropped, not even when the retry buffer is full.
+func (r *Reservation) Commit(e *Entry) {
+	e.reserved = true
+	r.w.put(e)
+}
+
+// Release gives the place back unused.
+func (r *Reservation) Release() { r.w.places.Add(-1) }
+
+// take claims one place in the queue.
+func (w *Writer) take() bool {
+	for {
+		n := w.places.Load()
+		if n >= int64(cap(w.queue)) {
+			return false
+		}
+		if w.places.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// put queues e in a place already taken: the send cannot block.
+func (w *Writer) put(e *Entry) {
+	w.queue <- e
+	if len(w.queue) >= cap(w.queue)/2 {
+		select { // cut the writer's batch wait short
+		case w.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -170,18 +219,26 @@ func (w *Writer) drop(msg string) {
 // Healthy reports whether records are being written: no failure since the
 // last successful write, and room in the queue.
 func (w *Writer) Healthy() (bool, string) {
-	if w.failing.Load() {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		return false, fmt.Sprintf("audit write failing since %s (retrying every %s): %v", w.lastErrAt.UTC().Format(time.RFC3339), w.cfg.RetryInterval, w.lastErr)
+	if failing, detail := w.Failing(); failing {
+		return false, detail
 	}
-	if len(w.queue) >= cap(w.queue) {
+	if w.places.Load() >= int64(cap(w.queue)) {
 		return false, "audit queue full"
 	}
 	if d := w.dropped.Load(); d > 0 {
 		return true, "writing " + w.cfg.Path + "; " + strconv.FormatInt(d, 10) + " records dropped since start (queue full)"
 	}
 	return true, "writing " + w.cfg.Path
+}
+
+// Failing reports whether writes are failing now, and why.
+func (w *Writer) Failing() (bool, string) {
+	if !w.failing.Load() {
+		return false, ""
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return true, fmt.Sprintf("audit write failing since %s (retrying every %s): %v", w.lastErrAt.UTC().Format(time.RFC3339), w.cfg.RetryInterval, w.lastErr)
 }
 
 // Run writes entries until ctx ends, then drains what is queued.
@@ -257,6 +314,7 @@ func (w *Writer) drain() {
 }
 
 func (w *Writer) handle(e *Entry) {
+	w.places.Add(-1) // out of the queue: its place is free
 	if len(e.Body) > 0 {
 		var b struct {
 			Parameters json.RawMessage `json:"parameters"`
@@ -274,7 +332,7 @@ func (w *Writer) handle(e *Entry) {
 		w.metrics.WriteError()
 		w.fail(fmt.Errorf("encoding audit record: %w", err))
 	} else {
-		w.add(append(line, '\n'))
+		w.add(append(line, '\n'), e.reserved)
 	}
 	if e.After != nil {
 		e.After(&e.Record)
@@ -282,9 +340,11 @@ func (w *Writer) handle(e *Entry) {
 }
 
 // add appends one line to the batch, rotating first when the line would
-// take the file past MaxBytes.
-func (w *Writer) add(line []byte) {
-	if len(w.pending)+len(line) > maxPending {
+// take the file past MaxBytes. A full retry buffer drops the line unless
+// it is reserved: those are bounded by the requests that were in flight
+// when writes began to fail (AUDIT_REQUIRED refuses the rest).
+func (w *Writer) add(line []byte, reserved bool) {
+	if len(w.pending)+len(line) > maxPending && !reserved {
 		w.drop("audit log not writable and the retry buffer is full; records dropped")
 		return
 	}

@@ -51,6 +51,38 @@ func TestFullQueueDropsAreCountedAndUnhealthy(t *testing.T) {
 	}
 }
 
+// TestReservedPlacesAreNeverLost: a reserved place counts against the
+// queue from the moment it is taken, so records enqueued meanwhile cannot
+// take the room a reserved record will need.
+func TestReservedPlacesAreNeverLost(t *testing.T) {
+	c := &counts{}
+	path := filepath.Join(t.TempDir(), "a.jsonl")
+	w, err := Open(Config{Path: path, QueueSize: 2, Backups: 1}, quiet, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, ok1 := w.Reserve()
+	second, ok2 := w.Reserve()
+	if _, ok3 := w.Reserve(); !ok1 || !ok2 || ok3 {
+		t.Fatalf("Reserve ×3 on a queue of 2 = %v %v %v, want true true false", ok1, ok2, ok3)
+	}
+	w.Enqueue(&Entry{Record: audit.Record{ID: "unreserved"}}) // no room: dropped
+	first.Commit(&Entry{Record: audit.Record{ID: "reserved-1"}})
+	second.Release()
+	if _, ok := w.Reserve(); !ok {
+		t.Errorf("Reserve after a Release = false, want the place back")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	cancel()
+	<-done
+	b, _ := os.ReadFile(path)
+	if got := string(b); !strings.Contains(got, `"reserved-1"`) || strings.Contains(got, "unreserved") || c.dropped.Load() != 1 {
+		t.Errorf("file %q, %d dropped; want the reserved record written and the unreserved one dropped", got, c.dropped.Load())
+	}
+}
+
 func TestWriteFailureCountedAndReported(t *testing.T) {
 	c := &counts{}
 	// /dev/full opens and fails every write with ENOSPC: a full disk.

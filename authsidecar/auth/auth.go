@@ -35,9 +35,12 @@ type Identity struct {
 	// Groups are the caller's groups (OIDC claim, or a PAT owner's groups
 	// at creation); RBAC maps them to roles.
 	Groups []string
-	// Admin is set for API keys: the seeds resolve them to role admin,
-	// which passes every check.
+	// Admin is set for API keys of role admin (the master key, and named
+	// keys without a role): it passes every check.
 	Admin bool
+	// Role is a named API key's role (API_KEYS_FILE name:role:key): the
+	// policy's role it acts with instead of groups.
+	Role string
 	// Fresh marks the first verification of a bearer token by this
 	// process: the audit log records it as a login.
 	Fresh bool
@@ -48,10 +51,15 @@ type Identity struct {
 var ErrUnauthenticated = errors.New("unauthenticated")
 
 type apiKey struct {
-	name string
-	sum  [sha256.Size]byte
-	fp   string
+	name  string
+	role  string // RoleAdmin unless API_KEYS_FILE names one
+	where string // API_KEY or file:line, for errors
+	sum   [sha256.Size]byte
+	fp    string
 }
+
+// RoleAdmin is the role of the master key and of named keys given none.
+const RoleAdmin = "admin"
 
 // APIKeys holds the static keys. Lookups compare the SHA-256 of the
 // presented key with every configured key in constant time, so neither
@@ -61,14 +69,16 @@ type APIKeys struct {
 }
 
 // NewAPIKeys builds the key set from API_KEY (named "admin", the seeds'
-// user for the master key) and the name:key lines of API_KEYS_FILE content.
-// Keys shorter than MinKeyLength, duplicate names and malformed lines are
-// errors naming the line, never the key.
+// user for the master key, role admin) and the lines of API_KEYS_FILE
+// content: name:key (role admin) or name:role:key, the role one of the
+// RBAC policy's, so that automation gets least privilege. Keys shorter
+// than MinKeyLength, duplicate names and malformed lines are errors naming
+// the line, never the key.
 func NewAPIKeys(master string, fileContent []byte, fileName string) (*APIKeys, error) {
 	k := &APIKeys{}
 	var errs []error
 	seen := map[string]bool{}
-	add := func(where, name, key string) {
+	add := func(where, name, role, key string) {
 		switch {
 		case len(key) < MinKeyLength:
 			errs = append(errs, fmt.Errorf("%s: key %q is %d characters, at least %d are required (openssl rand -hex 32)", where, name, len(key), MinKeyLength))
@@ -76,11 +86,11 @@ func NewAPIKeys(master string, fileContent []byte, fileName string) (*APIKeys, e
 			errs = append(errs, fmt.Errorf("%s: key name %q is used twice", where, name))
 		default:
 			seen[name] = true
-			k.keys = append(k.keys, apiKey{name: name, sum: sha256.Sum256([]byte(key)), fp: audit.Fingerprint(key)})
+			k.keys = append(k.keys, apiKey{name: name, role: role, where: where, sum: sha256.Sum256([]byte(key)), fp: audit.Fingerprint(key)})
 		}
 	}
 	if master != "" {
-		add("API_KEY", "admin", master)
+		add("API_KEY", "admin", RoleAdmin, master)
 	}
 	sc := bufio.NewScanner(bytes.NewReader(fileContent))
 	for n := 1; sc.Scan(); n++ {
@@ -88,14 +98,20 @@ func NewAPIKeys(master string, fileContent []byte, fileName string) (*APIKeys, e
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		name, key, ok := strings.Cut(line, ":")
-		name, key = strings.TrimSpace(name), strings.TrimSpace(key)
+		fields := strings.SplitN(line, ":", 3)
+		for i := range fields {
+			fields[i] = strings.TrimSpace(fields[i])
+		}
 		where := fmt.Sprintf("%s:%d", fileName, n)
-		if !ok || name == "" || key == "" {
-			errs = append(errs, fmt.Errorf("%s: want name:key", where))
+		name, role, key := fields[0], RoleAdmin, fields[len(fields)-1]
+		if len(fields) == 3 {
+			role = fields[1]
+		}
+		if len(fields) < 2 || name == "" || role == "" || key == "" {
+			errs = append(errs, fmt.Errorf("%s: want name:key or name:role:key", where))
 			continue
 		}
-		add(where, name, key)
+		add(where, name, role, key)
 	}
 	if err := sc.Err(); err != nil {
 		errs = append(errs, fmt.Errorf("reading %s: %w", fileName, err))
@@ -128,6 +144,21 @@ func (k *APIKeys) Fingerprints() map[string]string {
 	return out
 }
 
+// CheckRoles reports, naming each line, the keys whose role known
+// rejects; the admin role is always known.
+func (k *APIKeys) CheckRoles(known func(role string) error) error {
+	var errs []error
+	for _, key := range k.keys {
+		if key.role == RoleAdmin {
+			continue
+		}
+		if err := known(key.role); err != nil {
+			errs = append(errs, fmt.Errorf("%s: key %q: %w", key.where, key.name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Check returns the identity for presented, or false.
 func (k *APIKeys) Check(presented []byte) (Identity, bool) {
 	sum := sha256.Sum256(presented)
@@ -141,5 +172,5 @@ func (k *APIKeys) Check(presented []byte) (Identity, bool) {
 		return Identity{}, false
 	}
 	key := &k.keys[match]
-	return Identity{User: key.name, Method: MethodAPIKey, KeyFP: key.fp, Admin: true}, true
+	return Identity{User: key.name, Method: MethodAPIKey, KeyFP: key.fp, Admin: key.role == RoleAdmin, Role: key.role}, true
 }

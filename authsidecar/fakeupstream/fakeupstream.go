@@ -50,7 +50,9 @@ var Fixed = []byte(`{"rows":[{"hostname":"core-sw-01","mgmt_ip":"10.0.0.1","vend
 // Start serves on ln.
 func Start(ln net.Listener) *Server {
 	s := &Server{Addr: ln.Addr().String(), ln: ln, RowCount: 3}
-	s.srv = &fasthttp.Server{Handler: s.handle, ReadBufferSize: 128 << 10, NoDefaultServerHeader: true}
+	// Bodies up to the apiserver's default limit, as the sidecar's ingest
+	// limit allows.
+	s.srv = &fasthttp.Server{Handler: s.handle, ReadBufferSize: 128 << 10, MaxRequestBodySize: 256 << 20, NoDefaultServerHeader: true}
 	go s.srv.Serve(ln)
 	return s
 }
@@ -122,6 +124,14 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		time.Sleep(2 * time.Second)
 	}
 	ctx.SetContentType("application/json")
+	if len(seen.Body) > maxEchoedBody {
+		// A large upload is remembered whole but not sent back: the
+		// answer to an ingest is small, and the sidecar buffers answers.
+		seen.Body = fmt.Sprintf("(%d bytes)", len(seen.Body))
+	}
 	b, _ := json.Marshal(seen)
 	ctx.SetBody(b)
 }
+
+// maxEchoedBody is the largest request body echoed in the answer.
+const maxEchoedBody = 1 << 20

@@ -39,6 +39,10 @@ type Token struct {
 	Created time.Time `json:"created"`
 	Expires time.Time `json:"expires"`
 	KeyFP   string    `json:"key_fp"`
+	// Issuer is the OIDC issuer of the login that minted the token; a
+	// token is only as good as that login. Empty in tokens stored before
+	// it was recorded (some minted by API keys): those are refused.
+	Issuer string `json:"issuer,omitempty"`
 }
 
 // ErrNotFound is returned for unknown, expired or revoked tokens.
@@ -79,8 +83,9 @@ func hashOf(secret string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Create makes a token for owner; the secret is returned once.
-func (s *Store) Create(ctx context.Context, owner, name string, groups []string, ttl time.Duration) (string, Token, error) {
+// Create makes a token for owner, logged in through issuer; the secret is
+// returned once.
+func (s *Store) Create(ctx context.Context, owner, issuer, name string, groups []string, ttl time.Duration) (string, Token, error) {
 	var raw [32]byte
 	var id [8]byte
 	if _, err := rand.Read(raw[:]); err != nil {
@@ -89,7 +94,8 @@ func (s *Store) Create(ctx context.Context, owner, name string, groups []string,
 	rand.Read(id[:])
 	secret := Prefix + base64.RawURLEncoding.EncodeToString(raw[:])
 	now := s.now().UTC().Truncate(time.Second)
-	t := Token{ID: hex.EncodeToString(id[:]), Name: name, Owner: owner, Groups: groups, Created: now, Expires: now.Add(ttl), KeyFP: audit.Fingerprint(secret)}
+	t := Token{ID: hex.EncodeToString(id[:]), Name: name, Owner: owner, Groups: groups, Created: now, Expires: now.Add(ttl),
+		KeyFP: audit.Fingerprint(secret), Issuer: issuer}
 	if err := s.b.put(ctx, hashOf(secret), t); err != nil {
 		return "", Token{}, fmt.Errorf("storing token: %w", err)
 	}

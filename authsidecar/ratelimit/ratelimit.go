@@ -2,9 +2,9 @@
 // "600/minute", shared across pods through Redis (GCRA via go-redis/redis_rate)
 // when Redis is configured, per process otherwise. If Redis cannot be
 // reached the local limiter decides, so an outage neither blocks every
-// request nor lifts the limit; and a circuit breaker keeps the local
-// limiter deciding for a Backoff after each failure, so an outage does not
-// cost every request a Redis timeout.
+// request nor lifts the limit; and a circuit breaker keeps every check
+// local from the first failure until a background probe finds Redis
+// answering again, so an outage costs no request a Redis dial.
 package ratelimit
 
 import (
@@ -65,7 +65,7 @@ type Metrics interface {
 	BreakerOpen(open bool)
 }
 
-// DefaultBackoff is how long the breaker keeps Redis out after a failure.
+// DefaultBackoff is the wait between the breaker's probes of Redis.
 const DefaultBackoff = time.Second
 
 // Limiter decides per key.
@@ -80,16 +80,21 @@ type Limiter struct {
 	sweep time.Time
 }
 
-// breaker keeps Redis out of the checks for a backoff after a failure,
-// then lets one check try it again (the others stay local until it
-// answers).
+// breaker keeps Redis out of the checks from a failure until a probe off
+// the request path (PING every backoff) finds it answering again: while
+// it is open no request waits on Redis.
 type breaker struct {
 	backoff time.Duration
 	log     *slog.Logger
 	metrics Metrics
+	ping    func(context.Context) error
 
-	openUntil atomic.Int64 // unix ns until which Redis is skipped; 0: closed
-	probing   atomic.Bool  // one check is trying Redis after a backoff
+	open atomic.Bool
+	stop chan struct{} // closed by Close: the probe ends
+
+	mu     sync.Mutex // orders starting a probe with Close
+	closed bool
+	done   sync.WaitGroup // the probe goroutine
 }
 
 type entry struct {
@@ -98,11 +103,14 @@ type entry struct {
 }
 
 // New returns a limiter; rdb may be nil. m (may be nil) hears when Redis
-// fails or is skipped and the local limiter decides instead.
+// fails or is skipped and the local limiter decides instead. Close stops
+// the breaker's probe.
 func New(limit Limit, rdb *redis.Client, log *slog.Logger, m Metrics) *Limiter {
-	l := &Limiter{limit: limit, b: &breaker{backoff: DefaultBackoff, log: log, metrics: m}, now: time.Now, local: map[string]*entry{}}
+	b := &breaker{backoff: DefaultBackoff, log: log, metrics: m, stop: make(chan struct{})}
+	l := &Limiter{limit: limit, b: b, now: time.Now, local: map[string]*entry{}}
 	if rdb != nil {
 		l.redis = redis_rate.NewLimiter(rdb)
+		b.ping = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 	}
 	return l
 }
@@ -113,57 +121,80 @@ func (l *Limiter) With(limit Limit) *Limiter {
 	return &Limiter{limit: limit, redis: l.redis, b: l.b, now: l.now, local: map[string]*entry{}}
 }
 
+// Close stops the breaker's probe of Redis (for every limiter sharing it)
+// and waits for it.
+func (l *Limiter) Close() {
+	l.b.mu.Lock()
+	if !l.b.closed {
+		l.b.closed = true
+		close(l.b.stop)
+	}
+	l.b.mu.Unlock()
+	l.b.done.Wait()
+}
+
 // Allow reports whether key may make a request now and, if not, how long
 // until it may.
 func (l *Limiter) Allow(ctx context.Context, key string) (bool, time.Duration) {
 	if l.redis != nil {
-		if !l.b.try(l.now()) {
+		if l.b.open.Load() {
 			if l.b.metrics != nil {
 				l.b.metrics.RedisSkipped()
 			}
 			return l.allowLocal(key)
 		}
 		res, err := l.redis.Allow(ctx, "meshq:ratelimit:"+key, redis_rate.Limit{Rate: l.limit.N, Burst: l.limit.N, Period: l.limit.Period})
-		l.b.done(err, l.now())
 		if err == nil {
 			return res.Allowed > 0, res.RetryAfter
 		}
 		if l.b.metrics != nil {
 			l.b.metrics.RedisError()
 		}
+		l.b.trip(err)
 	}
 	return l.allowLocal(key)
 }
 
-// try reports whether a check may ask Redis: closed, yes; open, not until
-// the backoff has passed, and then one check at a time.
-func (b *breaker) try(now time.Time) bool {
-	until := b.openUntil.Load()
-	if until == 0 {
-		return true
+// trip opens the breaker after a failure and starts the probe that will
+// close it (once, however many checks failed at the same time).
+func (b *breaker) trip(err error) {
+	if !b.open.CompareAndSwap(false, true) {
+		return
 	}
-	if now.UnixNano() < until {
-		return false
+	b.log.Warn("rate limit: redis failed; deciding locally until a probe finds redis again", "probe_every", b.backoff, "err", err)
+	if b.metrics != nil {
+		b.metrics.BreakerOpen(true)
 	}
-	return b.probing.CompareAndSwap(false, true)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return
+	}
+	b.done.Add(1)
+	go b.probe()
 }
 
-// done records the outcome of a Redis check.
-func (b *breaker) done(err error, now time.Time) {
-	defer b.probing.Store(false)
-	if err == nil {
-		if b.openUntil.Swap(0) != 0 {
+// probe pings Redis every backoff until it answers, then closes the breaker.
+func (b *breaker) probe() {
+	defer b.done.Done()
+	t := time.NewTicker(b.backoff)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), b.backoff)
+		err := b.ping(ctx)
+		cancel()
+		if err == nil {
+			b.open.Store(false)
 			b.log.Info("rate limit: redis answers again; limits shared again")
 			if b.metrics != nil {
 				b.metrics.BreakerOpen(false)
 			}
-		}
-		return
-	}
-	if b.openUntil.Swap(now.Add(b.backoff).UnixNano()) == 0 {
-		b.log.Warn("rate limit: redis failed; deciding locally, retrying redis after each backoff", "backoff", b.backoff, "err", err)
-		if b.metrics != nil {
-			b.metrics.BreakerOpen(true)
+			return
 		}
 	}
 }

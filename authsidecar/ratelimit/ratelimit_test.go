@@ -52,18 +52,18 @@ func (c *breakerCounts) RedisSkipped()      { c.skipped.Add(1) }
 func (c *breakerCounts) BreakerOpen(o bool) { c.open.Store(o) }
 
 // TestBreakerSkipsRedisWhileDown: with Redis stopped, one check pays for
-// the failure and the following ones decide locally without asking Redis
-// until the backoff has passed (a fake clock: nothing here depends on how
-// fast the test runs); then one check tries Redis again, and once Redis is
-// back the limits are shared through it again.
+// the failure and every following one decides locally without asking
+// Redis, however long the outage lasts; a probe off the request path finds
+// Redis back and closes the breaker without any check having to try, and
+// the limits are shared through Redis again.
 func TestBreakerSkipsRedisWhileDown(t *testing.T) {
 	r := testenv.StartRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr(), DialTimeout: 2 * time.Second, MaxRetries: -1})
 	t.Cleanup(func() { rdb.Close() })
 	c := &breakerCounts{}
 	l := New(Limit{1000, time.Minute}, rdb, slog.New(slog.NewTextHandler(io.Discard, nil)), c)
-	clock := time.Now()
-	l.now = func() time.Time { return clock }
+	l.b.backoff = 20 * time.Millisecond
+	t.Cleanup(l.Close)
 	ctx := context.Background()
 	if ok, _ := l.Allow(ctx, "alice"); !ok || c.errors.Load() != 0 {
 		t.Fatalf("Allow with Redis up = %v with %d redis errors, want true and none", ok, c.errors.Load())
@@ -77,16 +77,23 @@ func TestBreakerSkipsRedisWhileDown(t *testing.T) {
 	if e, s := c.errors.Load(), c.skipped.Load(); e != 1 || s != 9 || !c.open.Load() {
 		t.Errorf("Redis down, 10 checks: %d redis errors, %d skipped, open %v; want 1, 9, true", e, s, c.open.Load())
 	}
-	clock = clock.Add(DefaultBackoff + time.Millisecond) // backoff over: one check tries, fails, backs off again
+	// Several probe periods later, Redis still down: still no check asks it.
+	time.Sleep(5 * l.b.backoff)
 	l.Allow(ctx, "alice")
 	l.Allow(ctx, "alice")
-	if e, s := c.errors.Load(), c.skipped.Load(); e != 2 || s != 10 {
-		t.Errorf("after the backoff, Redis still down: %d redis errors, %d skipped; want 2, 10", e, s)
+	if e, s := c.errors.Load(), c.skipped.Load(); e != 1 || s != 11 {
+		t.Errorf("after several backoffs, Redis still down: %d redis errors, %d skipped; want 1, 11 (no check dials)", e, s)
 	}
 	r.Start()
-	clock = clock.Add(DefaultBackoff + time.Millisecond)
-	if ok, _ := l.Allow(ctx, "bob"); !ok || c.open.Load() {
-		t.Fatalf("Allow after Redis is back = %v, breaker open %v (%d errors); want true and closed", ok, c.open.Load(), c.errors.Load())
+	deadline := time.Now().Add(10 * time.Second)
+	for c.open.Load() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if c.open.Load() {
+		t.Fatalf("breaker still open 10s after Redis came back, with no check made meanwhile; want the probe to close it")
+	}
+	if ok, _ := l.Allow(ctx, "bob"); !ok || c.errors.Load() != 1 {
+		t.Fatalf("Allow after Redis is back = %v (%d errors); want true", ok, c.errors.Load())
 	}
 	if n, err := rdb.Exists(ctx, "rate:meshq:ratelimit:bob").Result(); err != nil || n != 1 {
 		t.Errorf("EXISTS rate:meshq:ratelimit:bob = %d, %v; want the check made in Redis", n, err)
