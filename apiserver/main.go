@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/meshoptixiq/mesh/common/envconf"
 	"io"
 	"os"
 	"os/signal"
@@ -55,8 +56,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		_, err := fmt.Fprintln(stdout, "apiserver", obs.ReadBuild())
 		return err
 	case "-h", "--help", "help":
-		fmt.Fprint(stdout, usage)
-		return nil
+		return envconf.WriteHelp(stdout, usage, func(getenv func(string) string) { _, _ = loadConfig(getenv) })
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown subcommand %q", args[0])

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/meshoptixiq/mesh/common/envconf"
 	"io"
 	"net"
 	"net/http"
@@ -26,6 +27,10 @@ import (
 // run is the whole daemon: main only supplies the signal context and the
 // process environment, so tests drive it exactly as the binary does.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if obs.IsHelpFlag(args) {
+		return envconf.WriteHelp(stdout, "usage: auditshipper | auditshipper replay [--timeout 5m] | auditshipper version\n\nShips every audit record the sidecar writes to the configured sink, losing nothing.\nConfigured by environment variables only.\n",
+			func(getenv func(string) string) { _, _ = loadConfig(getenv) })
+	}
 	if obs.IsVersionFlag(args) {
 		_, err := fmt.Fprintln(stdout, "auditshipper", obs.ReadBuild())
 		return err

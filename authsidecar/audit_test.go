@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"github.com/meshoptixiq/mesh/common/obs"
 	"io"
 	"net"
 	"os"
@@ -83,6 +84,13 @@ func TestAuditWriteFailure(t *testing.T) {
 		t.Errorf("request with AUDIT_REQUIRED and a failing audit log = %d %s (upstream saw %d), want 503 and nothing upstream", status, body, len(up.Seen()))
 	}
 	_, _, metrics := do(t, "GET", sc.URL+"/metrics", nil, "")
+	problems, err := obs.Lint(metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s", p)
+	}
 	if !strings.Contains(string(metrics), "authsidecar_audit_write_errors_total ") || strings.Contains(string(metrics), "authsidecar_audit_write_errors_total 0\n") {
 		t.Errorf("metrics do not count the audit write errors")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/meshoptixiq/mesh/common/envconf"
 	"io"
 	"log/slog"
 	"net"
@@ -28,6 +29,10 @@ import (
 
 // run is the whole daemon; main and the tests call it the same way.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if obs.IsHelpFlag(args) {
+		return envconf.WriteHelp(stdout, "usage: authsidecar\n\nThe pod's only public door: authenticates, authorises and audits every request\nand proxies it to the apiserver. Configured by environment variables only.\n",
+			func(getenv func(string) string) { _, _ = loadConfig(getenv) })
+	}
 	if obs.IsVersionFlag(args) {
 		_, err := fmt.Fprintln(stdout, "authsidecar", obs.ReadBuild())
 		return err

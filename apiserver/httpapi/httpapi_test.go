@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"github.com/meshoptixiq/mesh/apiserver/telemetry"
+	"github.com/meshoptixiq/mesh/common/obs"
 	"io"
 	"log/slog"
 	"net"
@@ -439,6 +440,13 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+	problems, err := obs.Lint([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s", p)
 	}
 }
 
