@@ -329,3 +329,35 @@ func untilClosed(t *testing.T, addr, request string) string {
 	b, _ := io.ReadAll(c)
 	return string(b)
 }
+
+// The outcome is the door's decision, recorded where it is made, not read
+// back from the status: the apiserver refusing an allowed request (a plan
+// that lacks the query: 403) is "allow" with status 403; a role that lacks
+// the query is "deny"; the apiserver failing is "error".
+func TestAuditOutcomeIsTheDecision(t *testing.T) {
+	up := startUpstream(t)
+	path := t.TempDir() + "/audit.jsonl"
+	policy := "roles:\n  helpdesk:\n    allow: [locate_endpoint_by_ip]\ngroups:\n  helpdesk-team: helpdesk\n"
+	keyFile := t.TempDir() + "/keys"
+	deskKey := strings.Repeat("d", 32)
+	if err := os.WriteFile(keyFile, []byte("desk:helpdesk:"+deskKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sc := startSidecar(t, up.Addr, map[string]string{"AUDIT_LOG_ENABLED": "true", "AUDIT_LOG_FILE": path,
+		"API_KEYS_FILE": keyFile, "RBAC_POLICY": policy})
+	key := map[string]string{"X-API-Key": deskKey}
+	up.Configure(403, 0, 0)
+	do(t, "POST", sc.URL+"/queries/locate_endpoint_by_ip/execute", key, `{"parameters":{"ip":"10.0.0.1"}}`)
+	up.Configure(500, 0, 0)
+	do(t, "POST", sc.URL+"/queries/locate_endpoint_by_ip/execute", key, `{"parameters":{"ip":"10.0.0.1"}}`)
+	do(t, "POST", sc.URL+"/queries/firewall_rules_by_device/execute", key, `{}`)
+	recs := readAudit(t, path, 3)
+	got := []string{}
+	for _, r := range recs {
+		got = append(got, fmt.Sprintf("%s %d %s", r.Query, r.Status, r.Outcome))
+	}
+	want := []string{"locate_endpoint_by_ip 403 allow", "locate_endpoint_by_ip 500 error", "firewall_rules_by_device 403 deny"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("audit outcomes (-want +got):\n%s", diff)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"github.com/meshoptixiq/mesh/common/audit"
 	"io"
 	"strconv"
 
@@ -137,7 +138,7 @@ func (s *sidecar) bodyError(ctx *fasthttp.RequestCtx, r *reqState, err error) {
 			"request body not received within "+s.cfg.ClientReadTimeout.String()+"; raise CLIENT_READ_TIMEOUT for slower clients"
 	}
 	s.log.Debug("request body refused", "request_id", r.id, "status", status, "err", err)
-	r.reason, r.readFailed = msg, true
+	r.reason, r.readFailed, r.outcome = msg, true, audit.OutcomeError
 	ctx.Response.Reset()
 	ctx.Response.Header.Set(identity.HeaderRequestID, r.id)
 	ctx.SetConnectionClose()

@@ -127,7 +127,7 @@ func (s *sidecar) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConf
 // needs the network (bearer tokens, PATs) is verified here: of those only
 // the fingerprint is recorded.
 func (s *sidecar) refusedWhileReading(ctx *fasthttp.RequestCtx) *reqState {
-	r := &reqState{start: time.Now(), readFailed: true, clientIP: s.clientIP(ctx), version: s.policy.Policy().Version}
+	r := &reqState{start: time.Now(), readFailed: true, outcome: audit.OutcomeError, clientIP: s.clientIP(ctx), version: s.policy.Policy().Version}
 	var head readHead
 	if v, ok := s.heads.LoadAndDelete(&ctx.Request.Header); ok {
 		head = *v.(*readHead)
@@ -188,6 +188,10 @@ type reqState struct {
 	// readFailed: refused because the request could not be read whole
 	// (too large, malformed, too slow): audited as an error.
 	readFailed bool
+	// outcome is the audit outcome, set where the decision is made: deny
+	// (credentials, rate, role) or error (the request could not be
+	// served). Empty: allowed.
+	outcome string
 	// auditPlace is the request's reserved place in the audit queue
 	// (AUDIT_REQUIRED); nil: its record is queued if there is room.
 	auditPlace *auditlog.Reservation
@@ -306,7 +310,7 @@ func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
 func (s *sidecar) reserveAudit(ctx *fasthttp.RequestCtx, r *reqState) bool {
 	if failing, detail := s.audit.Failing(); failing {
 		s.log.Error("refusing request: audit required but not writable", "request_id", r.id, "detail", detail)
-		r.reason = "audit log unavailable"
+		r.reason, r.outcome = "audit log unavailable", audit.OutcomeError
 		apierror.Write(ctx, fasthttp.StatusServiceUnavailable, apierror.Unavailable, "audit log unavailable; request not served")
 		// The refusal is audited like any request: its record is kept
 		// and written once the file takes writes again.
@@ -316,7 +320,7 @@ func (s *sidecar) reserveAudit(ctx *fasthttp.RequestCtx, r *reqState) bool {
 	if !ok {
 		// The refusal's own record finds no room either: it is counted
 		// as dropped (authsidecar_audit_dropped_total).
-		r.reason = "audit queue full"
+		r.reason, r.outcome = "audit queue full", audit.OutcomeError
 		apierror.Write(ctx, fasthttp.StatusServiceUnavailable, apierror.Unavailable,
 			"audit queue full; request not served (raise AUDIT_QUEUE_SIZE)")
 		return false
@@ -330,7 +334,7 @@ func (s *sidecar) tooManyRequests(ctx *fasthttp.RequestCtx, r *reqState, retry t
 	s.m.rateLimited.Inc()
 	secs := strconv.Itoa(int(retry/time.Second) + 1)
 	ctx.Response.Header.Set("Retry-After", secs)
-	r.reason = reason
+	r.reason, r.outcome = reason, audit.OutcomeDeny
 	msg := "rate limit exceeded; retry after " + secs + "s"
 	if reason != "rate limited" {
 		msg = reason + "; retry after " + secs + "s"
@@ -353,6 +357,10 @@ func (s *sidecar) authenticate(ctx *fasthttp.RequestCtx, r *reqState) bool {
 	}
 	fail := func(status int, reason, msg string) bool {
 		r.reason = reason
+		r.outcome = audit.OutcomeDeny
+		if status != fasthttp.StatusUnauthorized {
+			r.outcome = audit.OutcomeError // the identity could not be checked (IdP or token store down)
+		}
 		s.m.authFailures.WithLabelValues(reason).Inc()
 		if status == fasthttp.StatusUnauthorized {
 			ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="meshq"`)
@@ -459,6 +467,7 @@ func (s *sidecar) authorize(ctx *fasthttp.RequestCtx, r *reqState, pol *rbac.Pol
 		return true
 	}
 	s.m.denied.Inc()
+	r.outcome = audit.OutcomeDeny
 	if r.reason == "" {
 		r.reason = "no role grants " + permLabel(r.perm)
 	}
@@ -632,16 +641,15 @@ func isHopByHop(k string) bool {
 func (s *sidecar) finish(ctx *fasthttp.RequestCtx, r *reqState, audited bool) {
 	status := ctx.Response.StatusCode()
 	elapsed := time.Since(r.start)
-	outcome := audit.OutcomeAllow
-	switch {
-	case r.readFailed:
-		outcome = audit.OutcomeError
-	case status == fasthttp.StatusUnauthorized || status == fasthttp.StatusForbidden || status == fasthttp.StatusTooManyRequests:
-		outcome = audit.OutcomeDeny
-	case status >= 500, r.local && status >= 400:
-		// An action of the sidecar's own that was allowed but not
-		// carried out (a reload refused as invalid: 422) is an error.
-		outcome = audit.OutcomeError
+	outcome := r.outcome
+	if outcome == "" {
+		// Allowed: the answer still failed when the apiserver (or the
+		// transport) did, or when an action of the sidecar's own was
+		// not carried out (a reload refused as invalid: 422).
+		outcome = audit.OutcomeAllow
+		if status >= 500 || r.local && status >= 400 {
+			outcome = audit.OutcomeError
+		}
 	}
 	s.m.request(outcome, status)
 	s.m.duration.Observe(elapsed.Seconds())
