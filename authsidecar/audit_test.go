@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"github.com/meshoptixiq/mesh/common/obs"
 	"io"
 	"net"
 	"os"
@@ -12,9 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshoptixiq/mesh/common/obs"
+
 	"github.com/google/go-cmp/cmp"
-	"github.com/meshoptixiq/mesh/common/audit"
 	"golang.org/x/sys/unix"
+
+	"github.com/meshoptixiq/mesh/common/audit"
 )
 
 // readAudit waits for at least n records in path and returns them.

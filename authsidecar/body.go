@@ -2,14 +2,16 @@ package main
 
 import (
 	"errors"
-	"github.com/meshoptixiq/mesh/common/audit"
 	"io"
 	"strconv"
+
+	"github.com/meshoptixiq/mesh/common/audit"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/meshoptixiq/mesh/authsidecar/rbac"
 	"github.com/meshoptixiq/mesh/common/apierror"
 	"github.com/meshoptixiq/mesh/common/identity"
-	"github.com/valyala/fasthttp"
 )
 
 // auditBodyBytes is the largest query-execution body kept for the audit

@@ -8,6 +8,8 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/meshoptixiq/mesh/common/httpx"
+
 	"github.com/valyala/fasthttp"
 
 	"github.com/meshoptixiq/mesh/authsidecar/pat"
@@ -63,7 +65,7 @@ func (s *sidecar) readyz(ctx *fasthttp.RequestCtx) {
 // authConfig answers GET /auth/config: what a client needs to log in
 // (meshq login), nothing secret.
 func (s *sidecar) authConfig(ctx *fasthttp.RequestCtx) {
-	writeJSON(ctx, fasthttp.StatusOK, struct {
+	httpx.WriteJSON(ctx, fasthttp.StatusOK, struct {
 		AuthMode string `json:"auth_mode"`
 		Issuer   string `json:"issuer"`
 		ClientID string `json:"client_id"`
@@ -91,7 +93,7 @@ func (s *sidecar) rbacReload(ctx *fasthttp.RequestCtx, r *reqState) {
 		status = fasthttp.StatusUnprocessableEntity
 		r.reason = "policy invalid"
 	}
-	writeJSON(ctx, status, resp)
+	httpx.WriteJSON(ctx, status, resp)
 }
 
 // tokens handles /auth/tokens (personal access tokens).
@@ -120,7 +122,7 @@ func (s *sidecar) tokens(ctx *fasthttp.RequestCtx, r *reqState) {
 			if list == nil {
 				list = []pat.Token{}
 			}
-			writeJSON(ctx, fasthttp.StatusOK, map[string]any{"tokens": list})
+			httpx.WriteJSON(ctx, fasthttp.StatusOK, map[string]any{"tokens": list})
 		case ctx.IsPost():
 			var in struct {
 				Name      string `json:"name"`
@@ -162,7 +164,7 @@ func (s *sidecar) tokens(ctx *fasthttp.RequestCtx, r *reqState) {
 				return
 			}
 			s.log.Info("personal access token created", "request_id", r.id, "owner", owner, "token_id", t.ID, "key_fp", t.KeyFP, "expires", t.Expires)
-			writeJSON(ctx, fasthttp.StatusCreated, map[string]any{"token": secret, "id": t.ID, "name": t.Name, "expires": t.Expires, "key_fp": t.KeyFP,
+			httpx.WriteJSON(ctx, fasthttp.StatusCreated, map[string]any{"token": secret, "id": t.ID, "name": t.Name, "expires": t.Expires, "key_fp": t.KeyFP,
 				"note": "store this token now; it is not shown again"})
 		default:
 			ctx.Response.Header.Set("Allow", "GET, POST")
@@ -178,11 +180,4 @@ func (s *sidecar) patError(ctx *fasthttp.RequestCtx, r *reqState, err error) {
 	s.m.patErrors.Inc()
 	s.log.Error("token store failed", "request_id", r.id, "err", err)
 	apierror.Write(ctx, fasthttp.StatusServiceUnavailable, apierror.Unavailable, "token store unavailable; try again")
-}
-
-func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
-	b, _ := json.Marshal(v)
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json")
-	ctx.SetBody(b)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/meshoptixiq/mesh/common/envconf"
 	"io"
 	"log/slog"
 	"net"
@@ -13,6 +12,12 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/meshoptixiq/mesh/common/envconf"
+	"github.com/meshoptixiq/mesh/common/httpx"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/valyala/fasthttp"
 
 	"github.com/meshoptixiq/mesh/authsidecar/auditlog"
 	"github.com/meshoptixiq/mesh/authsidecar/auth"
@@ -23,8 +28,6 @@ import (
 	"github.com/meshoptixiq/mesh/common/identity"
 	"github.com/meshoptixiq/mesh/common/lifecycle"
 	"github.com/meshoptixiq/mesh/common/obs"
-	"github.com/redis/go-redis/v9"
-	"github.com/valyala/fasthttp"
 )
 
 // run is the whole daemon; main and the tests call it the same way.
@@ -97,7 +100,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("API_KEYS_FILE: %w", err)
 	}
 
-	s := &sidecar{cfg: cfg, log: log, m: m, keys: keys, policy: holder, ids: newRequestIDs()}
+	s := &sidecar{cfg: cfg, log: log, m: m, keys: keys, policy: holder, ids: httpx.NewRequestIDs()}
 	if rdb != nil {
 		s.pats = pat.NewRedis(rdb)
 	} else {

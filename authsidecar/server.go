@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/meshoptixiq/mesh/common/httpx"
+
 	"github.com/valyala/fasthttp"
 
 	"github.com/meshoptixiq/mesh/authsidecar/auditlog"
@@ -47,7 +49,7 @@ type sidecar struct {
 	authFail       *authThrottle // nil: AUTH_FAILURE_LIMIT=off
 	upstream       *upstream
 	metricsHandler fasthttp.RequestHandler
-	ids            *requestIDs
+	ids            *httpx.RequestIDs
 	heads          sync.Map // *fasthttp.RequestHeader → *readHead (headerReceived)
 }
 
@@ -72,31 +74,24 @@ func (s *sidecar) server() *fasthttp.Server {
 		NoDefaultServerHeader:        true,
 		NoDefaultDate:                false,
 		DisablePreParseMultipartForm: true,
-		Logger:                       fasthttpLogger{s.log},
+		Logger:                       httpx.Logger{Log: s.log},
 		ErrorHandler:                 s.parseError,
 		HeaderReceived:               s.headerReceived,
 	}
 }
 
-type fasthttpLogger struct{ log *slog.Logger }
-
-func (l fasthttpLogger) Printf(format string, args ...any) {
-	l.log.Debug("fasthttp", "msg", strings.TrimSpace(sprintf(format, args...)))
-}
-
 // parseError answers requests fasthttp could not parse (oversized head or
 // body, malformed or ambiguous framing) without reaching the handler.
 func (s *sidecar) parseError(ctx *fasthttp.RequestCtx, err error) {
-	status, code, msg := fasthttp.StatusBadRequest, apierror.BadRequest, "malformed request"
-	switch {
-	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		status, code, msg = fasthttp.StatusRequestEntityTooLarge, apierror.TooLarge,
-			"request body larger than "+strconv.FormatInt(s.cfg.MaxBodyBytes, 10)+" bytes; raise MAX_BODY_BYTES to accept it"
-	case strings.Contains(err.Error(), "too big") || strings.Contains(err.Error(), "small read buffer"):
-		status, code, msg = fasthttp.StatusRequestHeaderFieldsTooLarge, apierror.BadRequest,
-			"request headers larger than "+strconv.FormatInt(s.cfg.MaxHeaderBytes, 10)+" bytes; raise MAX_HEADER_BYTES to accept them"
-	case errors.Is(err, fasthttp.ErrTimeout) || isTimeout(err):
-		status, code, msg = fasthttp.StatusRequestTimeout, apierror.Timeout, "request not received in time"
+	f := httpx.ClassifyReadError(err)
+	status, code, msg := f.Status(), f.Code(), "malformed request"
+	switch f {
+	case httpx.BodyTooLarge:
+		msg = "request body larger than " + strconv.FormatInt(s.cfg.MaxBodyBytes, 10) + " bytes; raise MAX_BODY_BYTES to accept it"
+	case httpx.HeadersTooLarge:
+		msg = "request headers larger than " + strconv.FormatInt(s.cfg.MaxHeaderBytes, 10) + " bytes; raise MAX_HEADER_BYTES to accept them"
+	case httpx.ReadTimeout:
+		msg = "request not received in time"
 	}
 	s.log.Debug("unparseable request", "remote", ctx.RemoteIP().String(), "err", err)
 	r := s.refusedWhileReading(ctx)
@@ -135,7 +130,7 @@ func (s *sidecar) refusedWhileReading(ctx *fasthttp.RequestCtx) *reqState {
 	if v, ok := s.heads.LoadAndDelete(&ctx.Request.Header); ok {
 		head = *v.(*readHead)
 	}
-	r.id = s.ids.fromOrNew([]byte(head.id))
+	r.id = s.ids.FromOrNew([]byte(head.id))
 	ctx.Response.Header.Set(identity.HeaderRequestID, r.id)
 	if head.uri != "" {
 		var u fasthttp.URI
@@ -212,7 +207,7 @@ func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
 	// token can remove only what the client sent, never our identity.
 	r.closeConn = h.ConnectionClose()
 	stripHopByHop(h)
-	r.id = s.ids.fromOrNew(h.Peek(identity.HeaderRequestID))
+	r.id = s.ids.FromOrNew(h.Peek(identity.HeaderRequestID))
 	h.Set(identity.HeaderRequestID, r.id)
 	ctx.Response.Header.Set(identity.HeaderRequestID, r.id)
 	r.path = string(ctx.Path())

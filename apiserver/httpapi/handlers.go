@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/meshoptixiq/mesh/common/httpx"
+
 	"github.com/valyala/fasthttp"
 
 	"github.com/meshoptixiq/mesh/apiserver/engine"
@@ -20,17 +22,6 @@ import (
 	"github.com/meshoptixiq/mesh/common/facts"
 	"github.com/meshoptixiq/mesh/common/identity"
 )
-
-func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		apierror.Write(ctx, fasthttp.StatusInternalServerError, apierror.Internal, "internal error")
-		return
-	}
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json")
-	ctx.SetBody(b)
-}
 
 func (a *API) health(ctx *fasthttp.RequestCtx) {
 	ctx.SetContentType("application/json")
@@ -50,12 +41,12 @@ func (a *API) ready(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	g := a.opt.Engine.Graph()
-	writeJSON(ctx, 200, map[string]any{"status": "ready", "graph_version": g.Version, "devices": g.Stats().Devices})
+	httpx.WriteJSON(ctx, 200, map[string]any{"status": "ready", "graph_version": g.Version, "devices": g.Stats().Devices})
 }
 
 func (a *API) redis(ctx *fasthttp.RequestCtx) {
 	if a.opt.RedisPing == nil {
-		writeJSON(ctx, 200, map[string]any{"status": "ok", "mode": "single-process",
+		httpx.WriteJSON(ctx, 200, map[string]any{"status": "ok", "mode": "single-process",
 			"message": "REDIS_URL is not set: graph changes are not broadcast to other replicas"})
 		return
 	}
@@ -66,11 +57,11 @@ func (a *API) redis(ctx *fasthttp.RequestCtx) {
 		apierror.Write(ctx, fasthttp.StatusServiceUnavailable, apierror.Unavailable, "redis is unreachable")
 		return
 	}
-	writeJSON(ctx, 200, map[string]any{"status": "ok", "mode": "redis"})
+	httpx.WriteJSON(ctx, 200, map[string]any{"status": "ok", "mode": "redis"})
 }
 
 func (a *API) license(ctx *fasthttp.RequestCtx) {
-	writeJSON(ctx, 200, map[string]any{"status": "ok", "plan": Plan, "licensed": false,
+	httpx.WriteJSON(ctx, 200, map[string]any{"status": "ok", "plan": Plan, "licensed": false,
 		"message": "community plan: every named query of the community tier is available"})
 }
 
@@ -85,7 +76,7 @@ func (a *API) listQueries(ctx *fasthttp.RequestCtx) {
 	for i, d := range defs {
 		out[i] = describeDefinition(d)
 	}
-	writeJSON(ctx, 200, map[string]any{"queries": out, "count": len(out)})
+	httpx.WriteJSON(ctx, 200, map[string]any{"queries": out, "count": len(out)})
 }
 
 func (a *API) getQuery(ctx *fasthttp.RequestCtx) {
@@ -95,7 +86,7 @@ func (a *API) getQuery(ctx *fasthttp.RequestCtx) {
 		apierror.Write(ctx, fasthttp.StatusNotFound, apierror.NotFound, fmt.Sprintf("no query named %q; GET /queries/ lists them", name))
 		return
 	}
-	writeJSON(ctx, 200, describeDefinition(d))
+	httpx.WriteJSON(ctx, 200, describeDefinition(d))
 }
 
 // decodeExecuteBody parses {"parameters": {...}} (an empty body is no
@@ -283,7 +274,7 @@ func (a *API) ingest(ctx *fasthttp.RequestCtx) {
 	if err != nil {
 		var fe *facts.Error
 		if errors.As(err, &fe) {
-			writeJSON(ctx, fasthttp.StatusBadRequest, problemsBody(ctx, fe))
+			httpx.WriteJSON(ctx, fasthttp.StatusBadRequest, problemsBody(ctx, fe))
 			return
 		}
 		a.log.Error("ingest: parsing facts", "err", err)
@@ -300,7 +291,7 @@ func (a *API) ingest(ctx *fasthttp.RequestCtx) {
 	}
 	a.log.Info("ingested", "mode", mode, "devices", len(doc.Devices), "graph_version", g.Version)
 	s := g.Stats()
-	writeJSON(ctx, 200, map[string]any{
+	httpx.WriteJSON(ctx, 200, map[string]any{
 		"status": "ok", "mode": mode, "graph_version": g.Version, "ingested_devices": len(doc.Devices),
 		"graph": statsJSON(s), "warnings": g.WarningsFor(doc.Devices),
 	})

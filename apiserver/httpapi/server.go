@@ -6,14 +6,11 @@ package httpapi
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"sync/atomic"
 	"time"
+
+	"github.com/meshoptixiq/mesh/common/httpx"
 
 	"github.com/fasthttp/router"
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,10 +65,7 @@ type API struct {
 	m       *metrics
 	// columnKeys holds each query's `"column":` prefixes, rendered once.
 	columnKeys map[*query.Definition][][]byte
-	// Request ids are a random per-process prefix and a counter: unique
-	// without a syscall per request.
-	idPrefix string
-	idSeq    atomic.Uint64
+	ids        *httpx.RequestIDs
 }
 
 // New builds the API and its router.
@@ -89,9 +83,7 @@ func New(opt Options) (*API, error) {
 	for _, d := range opt.Registry.All() {
 		a.columnKeys[d] = columnKeys(d.Columns)
 	}
-	var seed [6]byte
-	_, _ = rand.Read(seed[:])
-	a.idPrefix = hex.EncodeToString(seed[:]) + "-"
+	a.ids = httpx.NewRequestIDs()
 
 	r := router.New()
 	r.RedirectTrailingSlash = false
@@ -151,7 +143,7 @@ func (a *API) route(r *router.Router, method, path string, h fasthttp.RequestHan
 // Handler is the root handler: request ids, then the router.
 func (a *API) Handler(ctx *fasthttp.RequestCtx) {
 	if len(ctx.Request.Header.Peek(identity.HeaderRequestID)) == 0 {
-		ctx.Request.Header.Set(identity.HeaderRequestID, a.idPrefix+strconv.FormatUint(a.idSeq.Add(1), 36))
+		ctx.Request.Header.Set(identity.HeaderRequestID, a.ids.New())
 	}
 	ctx.Response.Header.SetBytesV(identity.HeaderRequestID, ctx.Request.Header.Peek(identity.HeaderRequestID))
 	if p := string(ctx.Path()); routes.Canonical(p) != p {
@@ -174,20 +166,18 @@ func (a *API) Server() *fasthttp.Server {
 		ReadBufferSize: a.opt.MaxHeaderBytes,
 		ReadTimeout:    5 * time.Minute,
 		IdleTimeout:    2 * time.Minute,
-		Logger:         fasthttpLogger{a.log},
+		Logger:         httpx.Logger{Log: a.log},
 		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
-			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-				apierror.Write(ctx, fasthttp.StatusRequestEntityTooLarge, apierror.TooLarge, a.tooLarge(&ctx.Request.Header))
-				return
-			}
-			var small *fasthttp.ErrSmallBuffer
-			if errors.As(err, &small) {
+			switch f := httpx.ClassifyReadError(err); f {
+			case httpx.BodyTooLarge:
+				apierror.Write(ctx, f.Status(), f.Code(), a.tooLarge(&ctx.Request.Header))
+			case httpx.HeadersTooLarge:
 				ctx.SetConnectionClose()
-				apierror.Write(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, apierror.BadRequest,
+				apierror.Write(ctx, f.Status(), f.Code(),
 					fmt.Sprintf("request headers are larger than the limit of %d bytes (MAX_HEADER_BYTES)", a.opt.MaxHeaderBytes))
-				return
+			default:
+				apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, "malformed HTTP request")
 			}
-			apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, "malformed HTTP request")
 		},
 	}
 }
@@ -195,12 +185,4 @@ func (a *API) Server() *fasthttp.Server {
 func (a *API) panicked(ctx *fasthttp.RequestCtx, v any) {
 	a.log.Error("handler panicked", "path", string(ctx.Path()), "request_id", string(ctx.Request.Header.Peek(identity.HeaderRequestID)), "panic", fmt.Sprint(v))
 	apierror.Write(ctx, fasthttp.StatusInternalServerError, apierror.Internal, "internal error; quote the request id to the operators")
-}
-
-// fasthttpLogger sends fasthttp's own messages (connection errors such as
-// an oversized body, already answered with 413) to the debug log.
-type fasthttpLogger struct{ log *slog.Logger }
-
-func (l fasthttpLogger) Printf(format string, args ...any) {
-	l.log.Debug(fmt.Sprintf(format, args...))
 }
