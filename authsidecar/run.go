@@ -169,28 +169,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	// The audit writer and SOAR drain after the server has stopped, so
 	// the last requests are still recorded.
-	drainCtx, stopDrain := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	g.Go(func() error {
-		<-g.Ctx.Done()
-		<-done
-		return nil
-	})
-	bg := lifecycle.NewGroup(drainCtx)
+	drain := lifecycle.NewDrain(ctx)
 	if s.audit != nil {
-		bg.Go(func() error { return s.audit.Run(bg.Ctx) })
+		drain.Go(s.audit.Run)
 	}
 	if s.soar != nil {
-		bg.Go(func() error { return s.soar.Run(bg.Ctx) })
+		drain.Go(s.soar.Run)
 	}
-	go func() { // owned: joined through done before run returns
-		<-g.Ctx.Done()
-		close(done)
-	}()
 	err = g.Wait()
-	stopDrain()
-	if berr := bg.Wait(); err == nil {
-		err = berr
+	if _, derr := drain.Stop(0); err == nil {
+		err = derr
 	}
 	s.upstream.close()
 	log.Info("stopped")
