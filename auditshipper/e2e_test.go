@@ -798,3 +798,20 @@ func TestMetricsPassPromlint(t *testing.T) {
 	}
 	h.stop()
 }
+
+func TestProbesAreReadOnly(t *testing.T) {
+	t.Parallel()
+	h, _ := esHarness(t, nil)
+	h.start()
+	for _, path := range []string{"/livez", "/readyz", "/metrics"} {
+		resp, err := http.Post("http://"+h.listen+path, "text/plain", strings.NewReader("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, HEAD" {
+			t.Errorf("POST %s = %d Allow %q, want 405 with Allow: GET, HEAD", path, resp.StatusCode, resp.Header.Get("Allow"))
+		}
+	}
+	h.stop()
+}

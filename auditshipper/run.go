@@ -5,13 +5,15 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/meshoptixiq/mesh/common/envconf"
 	"io"
 	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/meshoptixiq/mesh/common/envconf"
+	"github.com/meshoptixiq/mesh/common/httpx"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
@@ -155,6 +157,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func httpHandler(reg *prometheus.Registry, ready *atomic.Bool) fasthttp.RequestHandler {
 	metrics := obs.MetricsHandler(reg)
 	return func(c *fasthttp.RequestCtx) {
+		if p := string(c.Path()); (p == "/metrics" || p == "/livez" || p == "/readyz") && !httpx.ReadOnly(c) {
+			return
+		}
 		switch string(c.Path()) {
 		case "/metrics":
 			metrics(c)

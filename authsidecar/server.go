@@ -214,9 +214,7 @@ func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
 
 	if rt, _, ok := routes.Match(r.path); ok && rt.Daemon == routes.Authsidecar && rt.Access == routes.Public {
 		// The sidecar's own unauthenticated endpoints: read-only.
-		if !ctx.IsGet() && !ctx.IsHead() {
-			ctx.Response.Header.Set("Allow", "GET, HEAD")
-			apierror.Write(ctx, fasthttp.StatusMethodNotAllowed, apierror.MethodNotAllowed, "use GET or HEAD")
+		if !httpx.ReadOnly(ctx) {
 			return
 		}
 		switch rt.OperationID {

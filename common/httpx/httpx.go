@@ -119,3 +119,14 @@ type Logger struct{ Log *slog.Logger }
 
 // Printf implements fasthttp.Logger.
 func (l Logger) Printf(format string, args ...any) { l.Log.Debug(fmt.Sprintf(format, args...)) }
+
+// ReadOnly reports whether the request is a GET or HEAD; otherwise it
+// answers 405 with Allow (the probes and metrics endpoints take nothing).
+func ReadOnly(ctx *fasthttp.RequestCtx) bool {
+	if ctx.IsGet() || ctx.IsHead() {
+		return true
+	}
+	ctx.Response.Header.Set("Allow", "GET, HEAD")
+	apierror.Write(ctx, fasthttp.StatusMethodNotAllowed, apierror.MethodNotAllowed, "use GET or HEAD")
+	return false
+}
