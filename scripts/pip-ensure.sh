@@ -7,6 +7,7 @@ venv="$(cd "$(dirname "$0")/.." && pwd)/var/tools/venv"
 missing=()
 for spec in "$@"; do
   name=${spec%%[=<>]*}
+  name=${name%%[*}
   want=${spec#*==}
   have=$("$venv/bin/pip" show "$name" 2>/dev/null | sed -n 's/^Version: //p' || true)
   [ "$have" = "$want" ] || missing+=("$spec")
