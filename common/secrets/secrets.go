@@ -64,7 +64,8 @@ func Environ(ctx context.Context, getenv func(string) string, environ []string) 
 			return merge(environ, values, name), nil
 		}
 	}
-	return nil, fmt.Errorf("secrets: %s=%s: %s: %w", ProviderVar, name, p.names(getenv), err)
+	// SDK errors can span lines (response dumps); a start failure is one.
+	return nil, fmt.Errorf("secrets: %s=%s: %s: %s", ProviderVar, name, p.names(getenv), strings.Join(strings.Fields(err.Error()), " "))
 }
 
 // A provider fetches the raw secret document; names says which secret, for
