@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/meshoptixiq/mesh/common/envconf"
+	"github.com/meshoptixiq/mesh/common/secrets"
 	"io"
 	"os"
 	"os/signal"
@@ -17,6 +18,7 @@ import (
 )
 
 func main() {
+	secrets.Start("apiserver")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()

@@ -29,9 +29,23 @@ const (
 )
 
 // Start is the hook each daemon's main calls first. With SECRETS_PROVIDER
-// unset, or in the process it re-executed, it returns nil and the daemon
-// starts as usual; otherwise it only returns on failure.
-func Start() error {
+// unset, in the process it re-executed, or for a subcommand that reads no
+// secret (probe, version, help: an exec probe must not call the secrets
+// manager every few seconds), it returns and the daemon starts as usual.
+// Otherwise it replaces the process, or prints why it could not and exits 1.
+func Start(program string) {
+	if len(os.Args) > 1 && skipsSecrets[os.Args[1]] {
+		return
+	}
+	if err := start(); err != nil {
+		fmt.Fprintln(os.Stderr, program+":", err)
+		os.Exit(1)
+	}
+}
+
+var skipsSecrets = map[string]bool{"probe": true, "version": true, "--version": true, "-version": true, "-h": true, "--help": true, "help": true}
+
+func start() error {
 	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
 	defer cancel()
 	env, err := Environ(ctx, os.Getenv, os.Environ())
@@ -101,7 +115,8 @@ func parseValues(raw []byte) (map[string]string, error) {
 	values := make(map[string]string, len(doc))
 	for k, v := range doc {
 		var s string
-		if err := json.Unmarshal(v, &s); err != nil {
+		// null would decode to "" without an error.
+		if !strings.HasPrefix(strings.TrimSpace(string(v)), `"`) || json.Unmarshal(v, &s) != nil {
 			return nil, fmt.Errorf("the secret is not a JSON object of strings: %q is %s", k, jsonKind(v))
 		}
 		if err := checkName(k); err != nil {

@@ -1,0 +1,104 @@
+package secrets
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestAuditshipperStartsWithVaultSecrets builds the real auditshipper and
+// starts it with only SECRETS_PROVIDER=vault and the Vault variables: its
+// listen address, backend and Splunk token come from the secret in a real
+// OpenBao server. The shipper must answer on the secret's address and send
+// the secret's token to Splunk, and the token must appear neither in its
+// output nor in its command line.
+func TestAuditshipperStartsWithVaultSecrets(t *testing.T) {
+	v := startVault(t)
+	bin := filepath.Join(t.TempDir(), "auditshipper")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/meshoptixiq/mesh/auditshipper").CombinedOutput(); err != nil {
+		t.Fatalf("go build auditshipper: %v\n%s", err, out)
+	}
+
+	var mu sync.Mutex
+	var auths []string
+	hec := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		auths = append(auths, r.Header.Get("Authorization"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"text":"Success","code":0}`))
+	}))
+	t.Cleanup(hec.Close)
+
+	const token = "hec-token-7f3a91c2-from-vault"
+	listen := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	v.must(t, "POST", "secret/data/auditshipper", map[string]any{"data": map[string]any{
+		"SHIPPER_LISTEN": listen, "AUDIT_LOG_BACKEND": "splunk", "SPLUNK_HEC_URL": hec.URL, "SPLUNK_HEC_TOKEN": token}})
+
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "audit.jsonl")
+	if err := os.WriteFile(logPath, []byte(`{"ts":"2026-12-02T10:00:00Z","event":"query","user":"alice","outcome":"allow"}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir,
+		"SECRETS_PROVIDER=vault", "VAULT_ADDR=" + v.addr, "VAULT_TOKEN=" + vaultRoot, "VAULT_SECRET_PATH=secret/auditshipper",
+		"AUDIT_LOG_PATH=" + logPath, "SHIPPER_STATE_DIR=" + filepath.Join(dir, "state"), "LOG_LEVEL=debug"}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+
+	var cmdline []byte
+	var ready bool
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get("http://" + listen + "/livez")
+		if err == nil {
+			resp.Body.Close()
+			ready = resp.StatusCode == 200
+			break
+		}
+	}
+	// Read while the re-executed process is the one running.
+	cmdline, _ = os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/cmdline")
+	if !ready {
+		t.Fatalf("the shipper did not answer on SHIPPER_LISTEN=%s from the secret; output:\n%s", listen, out.String())
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		mu.Lock()
+		n := len(auths)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+	}
+	mu.Lock()
+	got := append([]string(nil), auths...)
+	mu.Unlock()
+	if len(got) == 0 || got[0] != "Splunk "+token {
+		t.Errorf("Splunk saw Authorization %q, want the token from Vault", got)
+	}
+	cancel()
+	_ = cmd.Wait()
+	if bytes.Contains(cmdline, []byte(token)) || len(cmdline) == 0 {
+		t.Errorf("/proc/PID/cmdline = %q: empty or holds the token", cmdline)
+	}
+	if strings.Contains(out.String(), token) {
+		t.Errorf("the shipper's output holds the token:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), listen) {
+		t.Errorf("the shipper's log does not show SHIPPER_LISTEN=%s from the secret:\n%s", listen, out.String())
+	}
+}
