@@ -35,9 +35,9 @@ func fetchAWS(ctx context.Context, getenv func(string) string) ([]byte, error) {
 	if err != nil {
 		var ae smithy.APIError
 		if errors.As(err, &ae) {
-			return nil, fmt.Errorf("Secrets Manager refused: %s: %s", ae.ErrorCode(), ae.ErrorMessage())
+			return nil, fmt.Errorf("refused by Secrets Manager: %s: %s", ae.ErrorCode(), ae.ErrorMessage())
 		}
-		return nil, fmt.Errorf("Secrets Manager: %w", err)
+		return nil, fmt.Errorf("calling Secrets Manager: %w", err)
 	}
 	if out.SecretString != nil {
 		return []byte(*out.SecretString), nil

@@ -41,7 +41,7 @@ func fetchAzure(ctx context.Context, getenv func(string) string) ([]byte, error)
 	}
 	cred, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: client})
 	if err != nil {
-		return nil, fmt.Errorf("Azure credentials: %w", err)
+		return nil, fmt.Errorf("setting up the Azure credentials: %w", err)
 	}
 	kv, err := azsecrets.NewClient(vaultURL, cred, &azsecrets.ClientOptions{ClientOptions: client})
 	if err != nil {
@@ -51,16 +51,16 @@ func fetchAzure(ctx context.Context, getenv func(string) string) ([]byte, error)
 	if err != nil {
 		var re *azcore.ResponseError
 		if errors.As(err, &re) {
-			return nil, fmt.Errorf("Key Vault at %s answered %d %s", vaultURL, re.StatusCode, re.ErrorCode)
+			return nil, fmt.Errorf("the Key Vault at %s answered %d %s", vaultURL, re.StatusCode, re.ErrorCode)
 		}
 		var ae *azidentity.AuthenticationFailedError
 		if errors.As(err, &ae) {
-			return nil, fmt.Errorf("Azure credentials for %s: authentication failed", vaultURL)
+			return nil, fmt.Errorf("authentication for the Key Vault at %s failed", vaultURL)
 		}
-		return nil, fmt.Errorf("Key Vault at %s: %w", vaultURL, err)
+		return nil, fmt.Errorf("calling the Key Vault at %s: %w", vaultURL, err)
 	}
 	if resp.Value == nil {
-		return nil, fmt.Errorf("Key Vault at %s returned the secret without a value", vaultURL)
+		return nil, fmt.Errorf("the Key Vault at %s returned the secret without a value", vaultURL)
 	}
 	return []byte(*resp.Value), nil
 }

@@ -136,7 +136,7 @@ func TestAzureFailures(t *testing.T) {
 		{"absent", "absent", f.clientSecret, "answered 404 SecretNotFound"},
 		{"not json", "not-json", f.clientSecret, "not a JSON object of strings"},
 		{"nested", "nested", f.clientSecret, `"A" is an object`},
-		{"wrong client secret", "meshoptixiq", "wrong", "authentication failed"},
+		{"wrong client secret", "meshoptixiq", "wrong", "authentication for the Key Vault at https://mesh.vault.azure.net failed"},
 	} {
 		t.Setenv("AZURE_CLIENT_SECRET", tc.clientSecret)
 		_, err := Environ(context.Background(), envOf(map[string]string{"SECRETS_PROVIDER": "azure",

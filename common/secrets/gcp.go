@@ -32,21 +32,21 @@ func fetchGCP(ctx context.Context, getenv func(string) string) ([]byte, error) {
 	}
 	client, err := secretmanager.NewRESTClient(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("Secret Manager client: %w", err)
+		return nil, fmt.Errorf("creating the Secret Manager client: %w", err)
 	}
 	defer client.Close()
 	resp, err := client.AccessSecretVersion(ctx, &secretmanagerpb.AccessSecretVersionRequest{Name: name})
 	if err != nil {
 		var ae *apierror.APIError
 		if errors.As(err, &ae) {
-			return nil, fmt.Errorf("Secret Manager answered %d %s", ae.HTTPCode(), ae.Reason())
+			return nil, fmt.Errorf("the Secret Manager API answered %d %s", ae.HTTPCode(), ae.Reason())
 		}
-		return nil, fmt.Errorf("Secret Manager: %w", err)
+		return nil, fmt.Errorf("calling Secret Manager: %w", err)
 	}
 	data := resp.GetPayload().GetData()
 	// The checksum is Secret Manager's own integrity check of the payload.
 	if sum := resp.GetPayload().DataCrc32C; sum != nil && int64(crc32.Checksum(data, crc32.MakeTable(crc32.Castagnoli))) != *sum {
-		return nil, errors.New("Secret Manager returned a payload whose CRC32C does not match")
+		return nil, errors.New("the payload from Secret Manager does not match its CRC32C")
 	}
 	return data, nil
 }

@@ -126,12 +126,12 @@ func readKV(ctx context.Context, client *vault.Client, path string) (map[string]
 func vaultError(addr string, err error) error {
 	var re *vault.ResponseError
 	if errors.As(err, &re) {
-		return fmt.Errorf("Vault at %s answered %d to %s %s: %s", addr, re.StatusCode, re.HTTPMethod, urlPath(re.URL), strings.Join(re.Errors, "; "))
+		return fmt.Errorf("the Vault at %s answered %d to %s %s: %s", addr, re.StatusCode, re.HTTPMethod, urlPath(re.URL), strings.Join(re.Errors, "; "))
 	}
 	if errors.Is(err, vault.ErrSecretNotFound) {
-		return fmt.Errorf("Vault at %s has no secret there", addr)
+		return fmt.Errorf("the Vault at %s has no secret there", addr)
 	}
-	return fmt.Errorf("Vault at %s: %w", addr, err)
+	return fmt.Errorf("reaching the Vault at %s: %w", addr, err)
 }
 
 func urlPath(u string) string {
