@@ -2,9 +2,12 @@ package main
 
 import (
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/meshoptixiq/mesh/common/license"
 
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
@@ -25,6 +28,7 @@ type config struct {
 	DemoDevices  int
 	DemoSeed     int
 	TelemetryTTL time.Duration
+	License      *license.License
 }
 
 // Defaults.
@@ -54,6 +58,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		TelemetryTTL: r.Duration("TELEMETRY_NODE_TTL", defaultTelemetryTTL, time.Second),
 	}
 	c.LogLevel = r.LogLevel()
+	c.License = loadLicense(r, getenv("HOME"))
 	switch c.Backend {
 	case "postgres", "neo4j":
 		r.Errorf("GRAPH_BACKEND", "%q is not available in this build (only embedded is)", c.Backend)
@@ -92,5 +97,36 @@ func (c config) LogValue() slog.Value {
 		slog.Int("MESHQ_DEMO_DEVICES", c.DemoDevices),
 		slog.Int("MESHQ_DEMO_SEED", c.DemoSeed),
 		slog.String("TELEMETRY_NODE_TTL", c.TelemetryTTL.String()),
+		slog.String("licence_plan", c.License.Plan),
 	)
+}
+
+// loadLicense reads the licence key from MESHOPTIXIQ_LICENSE_KEY or
+// ~/.meshoptixiq/license.key (its first non-empty line) and verifies it
+// against MESHQ_LICENSE_PUBLIC_KEY or the built-in key. No key: every
+// feature is on. A key that does not verify stops the start.
+func loadLicense(r *envconf.Reader, home string) *license.License {
+	pubText := r.String("MESHQ_LICENSE_PUBLIC_KEY", license.BuiltinPublicKey)
+	key, _ := r.Lookup("MESHOPTIXIQ_LICENSE_KEY")
+	source := "MESHOPTIXIQ_LICENSE_KEY"
+	if key == "" && home != "" {
+		path := filepath.Join(home, ".meshoptixiq", "license.key")
+		if b, err := os.ReadFile(path); err == nil {
+			key, source = license.FirstLine(string(b)), path
+		}
+	}
+	if key == "" {
+		return license.None()
+	}
+	pub, err := license.ParsePublicKey(pubText)
+	if err != nil {
+		r.Errorf("MESHQ_LICENSE_PUBLIC_KEY", "%v", err)
+		return license.None()
+	}
+	l, err := license.Parse(key, pub, time.Now())
+	if err != nil {
+		r.Errorf(source, "the licence key is refused: %v", err)
+		return license.None()
+	}
+	return l
 }

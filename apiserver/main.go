@@ -34,6 +34,9 @@ const usage = `usage:
   apiserver demo [--devices N] [--seed S] [-o FILE]
                                               write a generated demo network (facts document)
   apiserver version                           print the version and VCS revision
+  apiserver license keygen --private-key FILE make a licence signing key pair
+  apiserver license issue --private-key FILE --plan P [--expires YYYY-MM-DD] [--devices N] [--licensee NAME]
+                                              sign a licence key (printed)
   apiserver probe [PATH]                      exit 0 if the server on API_LISTEN answers 200 on PATH
                                               (default /health/ready): the pod's exec probe
 `
@@ -50,6 +53,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return ingestCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "demo":
 		return demoCmd(args[1:], stdout, stderr)
+	case "license":
+		return licenseCmd(args[1:], stdout, stderr)
 	case "probe":
 		return probeCmd(ctx, args[1:], getenv, stdout)
 	case "version", "--version", "-version":

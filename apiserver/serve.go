@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/meshoptixiq/mesh/apiserver/broadcast"
@@ -46,6 +47,11 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 	}
 	log := obs.NewLogger(stderr, cfg.LogLevel, "apiserver")
 	log.Info("starting", "config", cfg)
+	if l := cfg.License; l.Expired {
+		log.Warn("the licence has expired; community features keep working", "plan", l.Plan, "expired", l.Expires)
+	} else if !l.Demo {
+		log.Info("licensed", "plan", l.Plan, "licensee", l.Licensee, "devices_limit", l.Devices, "expires", l.Expires)
+	}
 
 	st, err := openStore(cfg)
 	if err != nil {
@@ -58,6 +64,13 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 		return err
 	}
 	metrics := obs.NewRegistry("apiserver")
+	if _, ok := cfg.License.DaysRemaining(time.Now()); ok {
+		metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "meshoptixiq_license_days_remaining",
+			Help: "Whole days until the licence key expires (negative once expired)."}, func() float64 {
+			d, _ := cfg.License.DaysRemaining(time.Now())
+			return float64(d)
+		}))
+	}
 
 	var bc *broadcast.Broadcaster
 	var redisPing func(context.Context) error
@@ -87,7 +100,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 	api, err := httpapi.New(httpapi.Options{
 		Engine: eng, Registry: reg, Log: log, Metrics: metrics,
 		MaxBodyBytes: int(cfg.MaxBodyBytes), MaxHeaderBytes: int(cfg.MaxHeader), RedisPing: redisPing, Ready: ready.Load,
-		Handlers: tel.Handlers(), Stop: ctx.Done(),
+		Handlers: tel.Handlers(), Stop: ctx.Done(), License: cfg.License,
 	})
 	if err != nil {
 		return err

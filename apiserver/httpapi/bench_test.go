@@ -2,10 +2,11 @@ package httpapi_test
 
 import (
 	"context"
-	"github.com/meshoptixiq/mesh/apiserver/telemetry"
 	"io"
 	"log/slog"
 	"testing"
+
+	"github.com/meshoptixiq/mesh/apiserver/telemetry"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/meshoptixiq/mesh/common/license"
+
 	"github.com/meshoptixiq/mesh/common/httpx"
 
 	"github.com/valyala/fasthttp"
@@ -61,8 +63,42 @@ func (a *API) redis(ctx *fasthttp.RequestCtx) {
 }
 
 func (a *API) license(ctx *fasthttp.RequestCtx) {
-	httpx.WriteJSON(ctx, 200, map[string]any{"status": "ok", "plan": Plan, "licensed": false,
-		"message": "community plan: every named query of the community tier is available"})
+	l := a.lic
+	out := map[string]any{"status": "ok", "plan": l.Effective(), "licensed_plan": l.Plan, "demo_mode": l.Demo,
+		"licensee": l.Licensee, "expired": l.Expired, "expires": nil, "days_remaining": nil,
+		"devices_used": a.opt.Engine.Graph().Stats().Devices, "devices_limit": nil, "features": l.FeatureList()}
+	if !l.Expires.IsZero() {
+		out["expires"] = l.Expires.UTC().Format(time.RFC3339)
+	}
+	if d, ok := l.DaysRemaining(time.Now()); ok {
+		out["days_remaining"] = d
+	}
+	if l.Devices > 0 {
+		out["devices_limit"] = l.Devices
+	}
+	switch {
+	case l.Demo:
+		out["message"] = "no licence key: every feature is on (demo mode)"
+	case l.Expired:
+		out["status"], out["message"] = "expired", "the "+l.Plan+" licence has expired; community features keep working"
+	}
+	httpx.WriteJSON(ctx, 200, out)
+}
+
+// devicesAfter is how many devices the graph would hold after ingesting
+// devs in mode.
+func (a *API) devicesAfter(mode string, devs []facts.Device) int {
+	if mode == engine.ModeReplace {
+		return len(devs)
+	}
+	g := a.opt.Engine.Graph()
+	n := g.Stats().Devices
+	for _, d := range devs {
+		if g.Device(d.Hostname) == nil {
+			n++
+		}
+	}
+	return n
 }
 
 func (a *API) openAPI(ctx *fasthttp.RequestCtx) {
@@ -151,9 +187,9 @@ func (a *API) execute(ctx *fasthttp.RequestCtx) {
 }
 
 func (a *API) executeQuery(ctx *fasthttp.RequestCtx, d *query.Definition) int {
-	if d.Tier != query.TierCommunity {
-		apierror.Write(ctx, fasthttp.StatusForbidden, apierror.Forbidden,
-			fmt.Sprintf("query %s needs the %s plan; this server runs the %s plan", d.Name, d.Tier, Plan))
+	if f := tierFeature(d.Tier); f != "" && !a.lic.Has(f) {
+		apierror.Write(ctx, fasthttp.StatusForbidden, apierror.PlanRequired,
+			fmt.Sprintf("query %s needs the %s plan; this server runs the %s plan", d.Name, license.PlanFor(f), a.lic.Effective()))
 		return fasthttp.StatusForbidden
 	}
 	params, msg := decodeExecuteBody(ctx.PostBody())
@@ -281,6 +317,13 @@ func (a *API) ingest(ctx *fasthttp.RequestCtx) {
 		apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, "the body is not a meshq.facts/v1 document")
 		return
 	}
+	if limit := a.lic.Devices; limit > 0 && !a.lic.Expired {
+		if n := a.devicesAfter(mode, doc.Devices); n > limit {
+			apierror.Write(ctx, fasthttp.StatusForbidden, apierror.PlanRequired,
+				fmt.Sprintf("the graph would hold %d devices; the %s licence allows %d; nothing was applied", n, a.lic.Plan, limit))
+			return
+		}
+	}
 	g, err := a.opt.Engine.Ingest(ctx, mode, doc.Devices)
 	if err != nil {
 		a.log.Error("ingest failed", "mode", mode, "devices", len(doc.Devices), "request_id", string(ctx.Request.Header.Peek(identity.HeaderRequestID)), "err", err)
@@ -359,4 +402,15 @@ func problemsBody(ctx *fasthttp.RequestCtx, fe *facts.Error) map[string]any {
 		"code": apierror.BadRequest, "message": fe.Error(), "problems": fe.Problems, "more_problems": fe.More,
 		"request_id": string(ctx.Request.Header.Peek(identity.HeaderRequestID)),
 	}}
+}
+
+// tierFeature is the licence feature a query tier needs ("" for community).
+func tierFeature(tier string) string {
+	switch tier {
+	case query.TierPro:
+		return "queries_pro"
+	case query.TierEnterprise:
+		return "queries_enterprise"
+	}
+	return ""
 }

@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/meshoptixiq/mesh/apiserver/telemetry"
-	"github.com/meshoptixiq/mesh/common/obs"
 	"io"
 	"log/slog"
 	"net"
@@ -14,6 +12,11 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/meshoptixiq/mesh/common/license"
+
+	"github.com/meshoptixiq/mesh/apiserver/telemetry"
+	"github.com/meshoptixiq/mesh/common/obs"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,6 +45,7 @@ type options struct {
 	maxBody   int
 	maxHeader int
 	redisPing func(context.Context) error
+	license   *license.License
 }
 
 func start(t *testing.T, o options) *fixture {
@@ -75,7 +79,7 @@ func start(t *testing.T, o options) *fixture {
 	api, err := httpapi.New(httpapi.Options{
 		Engine: eng, Registry: reg, Log: log, Metrics: prometheus.NewRegistry(),
 		MaxBodyBytes: o.maxBody, MaxHeaderBytes: o.maxHeader, RedisPing: o.redisPing, Ready: ready.Load,
-		Handlers: handlers, Stop: stop,
+		Handlers: handlers, Stop: stop, License: o.license,
 	})
 	if err != nil {
 		t.Fatalf("httpapi.New: %v", err)
@@ -404,8 +408,8 @@ func TestHealth(t *testing.T) {
 	if m := decode(t, f.do(t, "GET", "/health/redis", "")); m["mode"] != "single-process" {
 		t.Errorf("redis without REDIS_URL = %v, want single-process", m)
 	}
-	if m := decode(t, f.do(t, "GET", "/health/license", "")); m["plan"] != "community" {
-		t.Errorf("license = %v, want plan community", m)
+	if m := decode(t, f.do(t, "GET", "/health/license", "")); m["plan"] != "open" || m["demo_mode"] != true {
+		t.Errorf("license without a key = %v, want plan open in demo mode", m)
 	}
 }
 
@@ -450,13 +454,13 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
-// A query of a plan this server does not run answers 403, and says which
-// plan it needs.
+// Under a licence, a query of a plan it does not include answers 403
+// plan_required, and says which plan it needs.
 func TestPlanTier(t *testing.T) {
-	f := start(t, options{extra: &query.Definition{Name: "chaos_simulate", Description: "x", Tier: query.TierEnterprise, Columns: []string{"x"},
+	f := start(t, options{license: &license.License{Payload: license.Payload{Plan: license.Community}}, extra: &query.Definition{Name: "chaos_simulate", Description: "x", Tier: query.TierEnterprise, Columns: []string{"x"},
 		Run: func(context.Context, *query.Env, query.Args) (*query.Result, error) { return &query.Result{}, nil }}})
 	r := f.do(t, "POST", "/queries/chaos_simulate/execute", "")
-	wantError(t, "enterprise query", r, 403, "forbidden", "needs the enterprise plan; this server runs the community plan")
+	wantError(t, "enterprise query", r, 403, "plan_required", "needs the enterprise plan; this server runs the community plan")
 	if got := r.header.Get("X-Plan-Tier"); got != "enterprise" {
 		t.Errorf("X-Plan-Tier = %q, want enterprise", got)
 	}

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/meshoptixiq/mesh/common/license"
+
 	"github.com/meshoptixiq/mesh/common/httpx"
 
 	"github.com/fasthttp/router"
@@ -23,9 +25,6 @@ import (
 	"github.com/meshoptixiq/mesh/common/obs"
 	"github.com/meshoptixiq/mesh/common/routes"
 )
-
-// Plan is the licence plan until licensing exists.
-const Plan = query.TierCommunity
 
 // DefaultMaxHeaderBytes is the request-head limit when Options leave it 0;
 // the same as the authsidecar's MAX_HEADER_BYTES default.
@@ -49,6 +48,8 @@ type Options struct {
 	RedisPing func(ctx context.Context) error
 	// Ready reports whether the initial graph load finished.
 	Ready func() bool
+	// License restricts the features; nil means no key (everything on).
+	License *license.License
 	// Stop ends the open event streams (the daemon is stopping).
 	Stop <-chan struct{}
 	// Handlers are other packages' endpoints (telemetry, admin), by the
@@ -66,6 +67,7 @@ type API struct {
 	// columnKeys holds each query's `"column":` prefixes, rendered once.
 	columnKeys map[*query.Definition][][]byte
 	ids        *httpx.RequestIDs
+	lic        *license.License
 }
 
 // New builds the API and its router.
@@ -84,6 +86,9 @@ func New(opt Options) (*API, error) {
 		a.columnKeys[d] = columnKeys(d.Columns)
 	}
 	a.ids = httpx.NewRequestIDs()
+	if a.lic = opt.License; a.lic == nil {
+		a.lic = license.None()
+	}
 
 	r := router.New()
 	r.RedirectTrailingSlash = false
@@ -120,6 +125,9 @@ func New(opt Options) (*API, error) {
 		if rt.OperationID == "metrics" {
 			r.Handle(rt.Method, rt.Path, h) // not counted in the metrics it serves
 			continue
+		}
+		if rt.Feature != "" {
+			h = a.gate(rt.Feature, h)
 		}
 		a.route(r, rt.Method, rt.Path, h)
 	}
@@ -185,4 +193,17 @@ func (a *API) Server() *fasthttp.Server {
 func (a *API) panicked(ctx *fasthttp.RequestCtx, v any) {
 	a.log.Error("handler panicked", "path", string(ctx.Path()), "request_id", string(ctx.Request.Header.Peek(identity.HeaderRequestID)), "panic", fmt.Sprint(v))
 	apierror.Write(ctx, fasthttp.StatusInternalServerError, apierror.Internal, "internal error; quote the request id to the operators")
+}
+
+// gate answers 403 plan_required, naming the plan that has feature, when
+// the licence lacks it.
+func (a *API) gate(feature string, h fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		if !a.lic.Has(feature) {
+			apierror.Write(ctx, fasthttp.StatusForbidden, apierror.PlanRequired,
+				fmt.Sprintf("%s needs the %s plan (%s); this server runs the %s plan", ctx.Path(), license.PlanFor(feature), feature, a.lic.Effective()))
+			return
+		}
+		h(ctx)
+	}
 }

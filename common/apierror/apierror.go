@@ -23,6 +23,9 @@ const (
 	Unavailable      = "unavailable"
 	BadGateway       = "bad_gateway"
 	Timeout          = "gateway_timeout"
+	// PlanRequired: the licence's plan does not include the feature; the
+	// message names the plan that does.
+	PlanRequired = "plan_required"
 )
 
 // Body is the error envelope.
