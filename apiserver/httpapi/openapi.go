@@ -445,6 +445,8 @@ func executeOperation(d *query.Definition) obj {
 		props[p.Name] = paramSchema(p)
 		if p.Required {
 			required = append(required, p.Name)
+		}
+		if p.Required || p.Example != nil {
 			example[p.Name] = paramExample(p)
 		}
 	}

@@ -41,7 +41,7 @@ func list(s []string) []string {
 	return s
 }
 
-var hostnameParam = query.Param{Name: "hostname", Type: query.TypeString, Required: true, Description: "firewall hostname"}
+var hostnameParam = query.Param{Name: "hostname", Type: query.TypeString, Required: true, Description: "firewall hostname", Example: "fw-edge-01"}
 
 // Definitions returns the queries, answering from indexes kept in cache.
 // Register them in the registry beside the built-in ones:
@@ -385,7 +385,7 @@ func objectUsage(ix func(*query.Env) *pathanalysis.Index) query.Definition {
 	return query.Definition{
 		Name:        "firewall_address_object_usage",
 		Description: "Rules on every firewall that use the address object, directly or through groups (via is the chain of groups); summary says where it is defined and which groups hold it.",
-		Params:      []query.Param{{Name: "name", Type: query.TypeString, Required: true, Description: "address object name"}},
+		Params:      []query.Param{{Name: "name", Type: query.TypeString, Required: true, Description: "address object name", Example: "web-servers"}},
 		Columns:     []string{"hostname", "object", "type", "rule_id", "rule_name", "rule_order", "action", "enabled", "field", "via"},
 		Paged:       true,
 		Run: func(ctx context.Context, env *query.Env, a query.Args) (*query.Result, error) {
