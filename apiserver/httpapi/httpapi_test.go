@@ -44,6 +44,9 @@ type options struct {
 	redisPing func(context.Context) error
 	// realHandlers keeps every telemetry handler (no panicking one).
 	realHandlers bool
+	// network replaces the campus; reg the built-in registry.
+	network []facts.Device
+	reg     *query.Registry
 }
 
 func start(t *testing.T, o options) *fixture {
@@ -51,7 +54,10 @@ func start(t *testing.T, o options) *fixture {
 	st := graphtest.NewMemStore()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	eng := engine.New(st, graph.Options{RootRoles: graph.DefaultRootRoles()}, log)
-	doc := facts.Document{Schema: facts.Schema, Devices: graphtest.Campus()}
+	doc := facts.Document{Schema: facts.Schema, Devices: o.network}
+	if doc.Devices == nil {
+		doc.Devices = graphtest.Campus()
+	}
 	if err := facts.Normalize(&doc); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +69,10 @@ func start(t *testing.T, o options) *fixture {
 	}
 	ready := &atomic.Bool{}
 	ready.Store(true)
-	reg := query.NewBuiltin()
+	reg := o.reg
+	if reg == nil {
+		reg = query.NewBuiltin()
+	}
 	if o.extra != nil {
 		if err := reg.Register(*o.extra); err != nil {
 			t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 
+	"github.com/meshoptixiq/mesh/apiserver/demo"
 	"github.com/meshoptixiq/mesh/apiserver/firewall/fwquery"
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
 	"github.com/meshoptixiq/mesh/apiserver/pathanalysis"
@@ -232,73 +233,11 @@ func TestOpenAPIExamplesAgainstTheServer(t *testing.T) {
 		}
 		return strings.Compare(a, b)
 	})
-	opts := &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, IncludeResponseStatus: true, MultiError: true}
 	for _, id := range ids {
-		d := ops[id]
-		t.Run(id, func(t *testing.T) {
-			path, pathParams, q := d.path, map[string]string{}, url.Values{}
-			req, err := http.NewRequest(d.method, f.url, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, p := range d.op.Parameters {
-				pv := p.Value
-				if pv.Example == nil {
-					t.Fatalf("parameter %s of %s has no example", pv.Name, id)
-				}
-				v := paramText(pv.Example)
-				switch pv.In {
-				case "path":
-					pathParams[pv.Name] = v
-					path = strings.Replace(path, "{"+pv.Name+"}", url.PathEscape(v), 1)
-				case "query":
-					q.Set(pv.Name, v)
-				case "header":
-					req.Header.Set(pv.Name, v)
-				}
-			}
-			req.URL.Path, req.URL.RawQuery = path, q.Encode()
-			var body []byte
-			if rb := d.op.RequestBody; rb != nil {
-				mt := rb.Value.Content.Get("application/json")
-				if mt == nil || mt.Example == nil {
-					t.Fatalf("%s: request body without an application/json example", id)
-				}
-				body, _ = json.Marshal(mt.Example)
-				req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
-				req.Header.Set("Content-Type", "application/json")
-			}
-			route := &routers.Route{Spec: doc, Path: d.path, PathItem: doc.Paths.Find(d.path), Method: d.method, Operation: d.op}
-			in := &openapi3filter.RequestValidationInput{Request: req, PathParams: pathParams, Route: route, Options: opts}
-			if err := openapi3filter.ValidateRequest(context.Background(), in); err != nil {
-				t.Errorf("the example request does not match the document: %v", err)
-			}
-			if body != nil {
-				req.Body = io.NopCloser(bytes.NewReader(body))
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			var got []byte
-			if id == "events" {
-				got = readEvents(t, resp.Body)
-			} else if got, err = io.ReadAll(resp.Body); err != nil {
-				t.Fatal(err)
-			}
-			if resp.StatusCode/100 != 2 {
-				t.Fatalf("%s %s = %d %s, want success with the documented example", d.method, req.URL, resp.StatusCode, got)
-			}
-			out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header, Options: opts}
-			out.SetBodyBytes(got)
-			if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
-				t.Errorf("%s %s: the response does not match the document: %v\nbody: %.2000s", d.method, req.URL, err, got)
-			}
-		})
+		t.Run(id, func(t *testing.T) { callExample(t, f, doc, ops[id]) })
 	}
 	// And an error answer matches its documented envelope.
-	d := ops["get_query"]
+	d, opts := ops["get_query"], exampleOptions
 	req, _ := http.NewRequest("GET", f.url+"/queries/nope", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -311,6 +250,77 @@ func TestOpenAPIExamplesAgainstTheServer(t *testing.T) {
 		PathParams: map[string]string{"name": "nope"}, Route: route, Options: opts}, Status: resp.StatusCode, Header: resp.Header, Options: opts}
 	if err := openapi3filter.ValidateResponse(context.Background(), out.SetBodyBytes(got)); err != nil || resp.StatusCode != 404 {
 		t.Errorf("GET /queries/nope = %d %s: %v, want a 404 matching the Error envelope", resp.StatusCode, got, err)
+	}
+}
+
+// exampleOptions validate requests and responses; credentials are the
+// sidecar's business, and a status the document does not list fails.
+var exampleOptions = &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, IncludeResponseStatus: true, MultiError: true}
+
+// callExample sends the operation's documented example to the server,
+// wants a success, and validates the request and the response against the
+// document.
+func callExample(t *testing.T, f *fixture, doc *openapi3.T, d documented) {
+	t.Helper()
+	id, opts := d.op.OperationID, exampleOptions
+	path, pathParams, q := d.path, map[string]string{}, url.Values{}
+	req, err := http.NewRequest(d.method, f.url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range d.op.Parameters {
+		pv := p.Value
+		if pv.Example == nil {
+			t.Fatalf("parameter %s of %s has no example", pv.Name, id)
+		}
+		v := paramText(pv.Example)
+		switch pv.In {
+		case "path":
+			pathParams[pv.Name] = v
+			path = strings.Replace(path, "{"+pv.Name+"}", url.PathEscape(v), 1)
+		case "query":
+			q.Set(pv.Name, v)
+		case "header":
+			req.Header.Set(pv.Name, v)
+		}
+	}
+	req.URL.Path, req.URL.RawQuery = path, q.Encode()
+	var body []byte
+	if rb := d.op.RequestBody; rb != nil {
+		mt := rb.Value.Content.Get("application/json")
+		if mt == nil || mt.Example == nil {
+			t.Fatalf("%s: request body without an application/json example", id)
+		}
+		body, _ = json.Marshal(mt.Example)
+		req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+		req.Header.Set("Content-Type", "application/json")
+	}
+	route := &routers.Route{Spec: doc, Path: d.path, PathItem: doc.Paths.Find(d.path), Method: d.method, Operation: d.op}
+	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: pathParams, Route: route, Options: opts}
+	if err := openapi3filter.ValidateRequest(context.Background(), in); err != nil {
+		t.Errorf("the example request does not match the document: %v", err)
+	}
+	if body != nil {
+		req.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got []byte
+	if id == "events" {
+		got = readEvents(t, resp.Body)
+	} else if got, err = io.ReadAll(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("%s %s = %d %s, want success with the documented example", d.method, req.URL, resp.StatusCode, got)
+	}
+	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header, Options: opts}
+	out.SetBodyBytes(got)
+	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
+		t.Errorf("%s %s: the response does not match the document: %v\nbody: %.2000s", d.method, req.URL, err, got)
 	}
 }
 
@@ -330,4 +340,27 @@ func readEvents(t *testing.T, r io.Reader) []byte {
 		}
 	}
 	return out.Bytes()
+}
+
+// TestOpenAPIFirewallExamplesAgainstTheDemo: the firewall queries' examples
+// name the demo network's firewall and objects; called on a server with
+// the daemon's registry and the smallest demo network, each answers and
+// matches the document.
+func TestOpenAPIFirewallExamplesAgainstTheDemo(t *testing.T) {
+	net := demo.Generate(demo.Options{Seed: 1, Devices: demo.MinDevices})
+	f := start(t, options{realHandlers: true, network: net.Devices, reg: productionRegistry(t)})
+	doc := loadDoc(t, f.do(t, "GET", "/openapi.json", "").body)
+	builtin := query.NewBuiltin()
+	ops := operationsOf(doc)
+	n := 0
+	for id, d := range ops {
+		if _, isBuiltin := builtin.Lookup(id); isBuiltin || d.op.Extensions["x-route"] != "execute_query" {
+			continue
+		}
+		n++
+		t.Run(id, func(t *testing.T) { callExample(t, f, doc, d) })
+	}
+	if want := len(fwquery.Definitions(pathanalysis.NewCache())); n != want {
+		t.Errorf("called %d firewall queries, want %d", n, want)
+	}
 }

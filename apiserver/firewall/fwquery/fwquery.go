@@ -69,8 +69,8 @@ func Definitions(cache *pathanalysis.Cache) []query.Definition {
 		{
 			Name: "firewall_rules_by_zone_pair", Description: "A firewall's rules that apply from src_zone to dst_zone (naming the zones or any), in evaluation order.",
 			Params: []query.Param{hostnameParam,
-				{Name: "src_zone", Type: query.TypeString, Required: true, Description: "zone the traffic enters by"},
-				{Name: "dst_zone", Type: query.TypeString, Required: true, Description: "zone the traffic leaves by"}},
+				{Name: "src_zone", Type: query.TypeString, Required: true, Description: "zone the traffic enters by", Example: "inside"},
+				{Name: "dst_zone", Type: query.TypeString, Required: true, Description: "zone the traffic leaves by", Example: "dmz"}},
 			Columns: ruleColumns, Paged: true,
 			Run: func(_ context.Context, env *query.Env, a query.Args) (*query.Result, error) {
 				fw, err := firewallArg(ix(env), a)
