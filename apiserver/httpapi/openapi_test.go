@@ -364,3 +364,15 @@ func TestOpenAPIFirewallExamplesAgainstTheDemo(t *testing.T) {
 		t.Errorf("called %d firewall queries, want %d", n, want)
 	}
 }
+
+func TestFactsSchemaEndpoint(t *testing.T) {
+	f := start(t, options{})
+	r := f.do(t, "GET", facts.SchemaID, "")
+	want, err := facts.JSONSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.status != 200 || r.header.Get("Content-Type") != "application/schema+json" || !bytes.Equal(r.body, want) {
+		t.Errorf("GET %s = %d %s, %d bytes; want 200 application/schema+json with facts.JSONSchema", facts.SchemaID, r.status, r.header.Get("Content-Type"), len(r.body))
+	}
+}
