@@ -355,7 +355,7 @@ var operations = map[string]func() obj{
 	},
 	"graph_ingest": func() obj {
 		return obj{"tags": []any{"graph"},
-			"description": "Atomic: the whole document is applied, or nothing. The body's JSON Schema is also served at GET " + facts.SchemaID + ".",
+			"description":  "Atomic: the whole document is applied, or nothing. The body's JSON Schema is also served at GET " + facts.SchemaID + ".",
 			"externalDocs": obj{"description": "the body's JSON Schema (GET facts_schema)", "url": facts.SchemaID},
 			"parameters": []any{queryParam("mode", "merge: add and replace the documents' devices; replace: the document becomes the graph",
 				obj{"type": "string", "enum": []string{"merge", "replace"}, "default": "merge"}, "merge")},
