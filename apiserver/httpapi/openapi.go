@@ -183,7 +183,7 @@ func OpenAPI(reg *query.Registry) ([]byte, error) {
 		"info": obj{"title": "MeshOptixIQ apiserver", "version": "1", "description": "Named queries over the network graph, " +
 			"graph ingest, node telemetry and the graph-version event stream. Clients reach it through the authsidecar, " +
 			"which authenticates (X-API-Key, or a bearer JWT or personal access token), authorises each operation's " +
-			"x-permission and rate-limits; the apiserver itself trusts the sidecar's identity headers. Every error " +
+			"x-permission and rate-limits; the apiserver itself checks no credentials. Every error " +
 			"is the Error envelope."},
 		"servers":  []any{obj{"url": "/", "description": "through the authsidecar"}},
 		"security": []any{obj{"ApiKey": []any{}}, obj{"Bearer": []any{}}},

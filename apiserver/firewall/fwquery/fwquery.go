@@ -267,8 +267,8 @@ func pathAnalysis(ix func(*query.Env) *pathanalysis.Index) query.Definition {
 			"equal-cost branches, topology where a device has no routes) with the deciding rule at every firewall, " +
 			"and an overall verdict (permit, deny, unknown) with its reason.",
 		Params: append([]query.Param{
-			{Name: "src_ip", Type: query.TypeIP, Required: true, Description: "source address"},
-			{Name: "dst_ip", Type: query.TypeIP, Required: true, Description: "destination address"},
+			{Name: "src_ip", Type: query.TypeIP, Required: true, Description: "source address", Example: "10.32.0.12"},
+			{Name: "dst_ip", Type: query.TypeIP, Required: true, Description: "destination address", Example: "10.128.0.10"},
 		}, flowParams...),
 		Columns: []string{"path", "hop", "hostname", "vrf", "in_interface", "out_interface", "in_zone", "out_zone",
 			"rule_id", "rule_name", "rule_order", "action", "next_hop", "note"},
