@@ -178,6 +178,11 @@ func OpenAPI(reg *query.Registry) ([]byte, error) {
 			return nil, err
 		}
 	}
+	for id := range operations {
+		if _, ok := ids[id]; !ok {
+			return nil, fmt.Errorf("OpenAPI description %q has no route in common/routes", id)
+		}
+	}
 	doc := obj{
 		"openapi": "3.0.3",
 		"info": obj{"title": "MeshOptixIQ apiserver", "version": "1", "description": "Named queries over the network graph, " +
@@ -476,7 +481,7 @@ func executeOperation(d *query.Definition) obj {
 	}
 	result := obj{"type": "object", "properties": resultProps, "required": resultRequired,
 		"description": "Rows are objects keyed by column; some queries add named fields beside the rows (blast radius: summary)."}
-	noHeader := func(desc string, schema obj) obj { return obj{"description": desc, "schema": schema, "required": true} }
+	requiredHeader := func(desc string, schema obj) obj { return obj{"description": desc, "schema": schema, "required": true} }
 	bodyRequired := len(required) > 0
 	return obj{
 		"operationId": d.Name, "summary": d.Description, "tags": []any{"queries"}, "x-tier": d.Tier,
@@ -484,9 +489,9 @@ func executeOperation(d *query.Definition) obj {
 			"example": obj{"parameters": example}}}},
 		"responses": obj{
 			"200": obj{"description": "the answer (one page of a paged query)", "content": jsonContent(result), "headers": obj{
-				"X-Row-Count":  noHeader("rows in this page", count),
-				"X-Query-Name": noHeader("the query", str),
-				"X-Plan-Tier":  noHeader("the plan tier of the query", str),
+				"X-Row-Count":  requiredHeader("rows in this page", count),
+				"X-Query-Name": requiredHeader("the query", str),
+				"X-Plan-Tier":  requiredHeader("the plan tier of the query", str),
 			}},
 			"400": errorResponse("bad parameters or body (the message names the parameter), or a cursor of other parameters"),
 			"403": errorResponse("the caller's role is not granted " + d.Permission() + " (the sidecar), or the plan does not include the query"),

@@ -181,7 +181,8 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 }
 
 // TestOpenAPIRefusesAnUndescribedRoute: a route added to the table without
-// a description fails the build of the document (and so httpapi.New).
+// a description, or a description left without its route, fails the
+// build of the document (and so httpapi.New).
 func TestOpenAPIRefusesAnUndescribedRoute(t *testing.T) {
 	saved := routes.All
 	t.Cleanup(func() { routes.All = saved })
@@ -189,6 +190,11 @@ func TestOpenAPIRefusesAnUndescribedRoute(t *testing.T) {
 		OperationID: "undescribed", Summary: "no description", Permission: "undescribed", Event: routes.EventQuery})
 	if _, err := httpapi.OpenAPI(query.NewBuiltin()); err == nil || !strings.Contains(err.Error(), "undescribed") {
 		t.Errorf("OpenAPI with an undescribed route = %v, want an error naming it", err)
+	}
+	// And a description whose route is gone.
+	routes.All = slices.DeleteFunc(slices.Clone(saved), func(r routes.Route) bool { return r.OperationID == "ebpf_metrics" })
+	if _, err := httpapi.OpenAPI(query.NewBuiltin()); err == nil || !strings.Contains(err.Error(), "ebpf_metrics") {
+		t.Errorf("OpenAPI without the ebpf_metrics route = %v, want an error naming its description", err)
 	}
 }
 
