@@ -106,6 +106,11 @@ func (a *API) openAPI(ctx *fasthttp.RequestCtx) {
 	ctx.SetBody(a.openapi)
 }
 
+func (a *API) serveFactsSchema(ctx *fasthttp.RequestCtx) {
+	ctx.SetContentType("application/schema+json")
+	ctx.SetBody(a.factsSchema)
+}
+
 func (a *API) listQueries(ctx *fasthttp.RequestCtx) {
 	defs := a.opt.Registry.All()
 	out := make([]definitionJSON, len(defs))

@@ -30,6 +30,7 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/query"
 	"github.com/meshoptixiq/mesh/common/facts"
 	"github.com/meshoptixiq/mesh/common/lifecycle"
+	"github.com/meshoptixiq/mesh/common/routes"
 	"github.com/meshoptixiq/mesh/common/testenv"
 )
 
@@ -46,6 +47,11 @@ type options struct {
 	maxHeader int
 	redisPing func(context.Context) error
 	license   *license.License
+	// realHandlers keeps every telemetry handler (no panicking one).
+	realHandlers bool
+	// network replaces the campus; reg the built-in registry.
+	network []facts.Device
+	reg     *query.Registry
 }
 
 func start(t *testing.T, o options) *fixture {
@@ -53,7 +59,10 @@ func start(t *testing.T, o options) *fixture {
 	st := graphtest.NewMemStore()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	eng := engine.New(st, graph.Options{RootRoles: graph.DefaultRootRoles()}, log)
-	doc := facts.Document{Schema: facts.Schema, Devices: graphtest.Campus()}
+	doc := facts.Document{Schema: facts.Schema, Devices: o.network}
+	if doc.Devices == nil {
+		doc.Devices = graphtest.Campus()
+	}
 	if err := facts.Normalize(&doc); err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +74,10 @@ func start(t *testing.T, o options) *fixture {
 	}
 	ready := &atomic.Bool{}
 	ready.Store(true)
-	reg := query.NewBuiltin()
+	reg := o.reg
+	if reg == nil {
+		reg = query.NewBuiltin()
+	}
 	if o.extra != nil {
 		if err := reg.Register(*o.extra); err != nil {
 			t.Fatal(err)
@@ -75,7 +87,9 @@ func start(t *testing.T, o options) *fixture {
 	// service's, one of them replaced to check panic recovery.
 	handlers := telemetry.New(log, telemetry.Options{}).Handlers()
 	stop := make(chan struct{}) // ends event streams before the server shuts down
-	handlers["ebpf_events"] = func(*fasthttp.RequestCtx) { panic("boom") }
+	if !o.realHandlers {
+		handlers["ebpf_events"] = func(*fasthttp.RequestCtx) { panic("boom") }
+	}
 	api, err := httpapi.New(httpapi.Options{
 		Engine: eng, Registry: reg, Log: log, Metrics: prometheus.NewRegistry(),
 		MaxBodyBytes: o.maxBody, MaxHeaderBytes: o.maxHeader, RedisPing: o.redisPing, Ready: ready.Load,
@@ -282,8 +296,10 @@ func TestQueriesListing(t *testing.T) {
 	if diff := cmp.Diff([]any{"ip"}, params["required"]); diff != "" {
 		t.Errorf("openapi locate_endpoint_by_ip required (-want +got):\n%s", diff)
 	}
-	if n := len(paths); n != len(query.Builtin())+8 {
-		t.Errorf("openapi has %d paths, want %d", n, len(query.Builtin())+8)
+	// Every route of the table but the per-query execute, which is one
+	// path per query.
+	if want := len(routes.Of(routes.Apiserver)) - 1 + len(query.Builtin()); len(paths) != want {
+		t.Errorf("openapi has %d paths, want %d", len(paths), want)
 	}
 }
 

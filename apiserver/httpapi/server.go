@@ -21,6 +21,7 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/engine"
 	"github.com/meshoptixiq/mesh/apiserver/query"
 	"github.com/meshoptixiq/mesh/common/apierror"
+	"github.com/meshoptixiq/mesh/common/facts"
 	"github.com/meshoptixiq/mesh/common/identity"
 	"github.com/meshoptixiq/mesh/common/obs"
 	"github.com/meshoptixiq/mesh/common/routes"
@@ -63,7 +64,9 @@ type API struct {
 	log     *slog.Logger
 	router  *router.Router
 	openapi []byte
-	m       *metrics
+	// factsSchema is facts.JSONSchema, served at facts.SchemaID.
+	factsSchema []byte
+	m           *metrics
 	// columnKeys holds each query's `"column":` prefixes, rendered once.
 	columnKeys map[*query.Definition][][]byte
 	ids        *httpx.RequestIDs
@@ -79,6 +82,9 @@ func New(opt Options) (*API, error) {
 	var err error
 	if a.openapi, err = OpenAPI(opt.Registry); err != nil {
 		return nil, fmt.Errorf("building the OpenAPI document: %w", err)
+	}
+	if a.factsSchema, err = facts.JSONSchema(); err != nil {
+		return nil, fmt.Errorf("building the facts JSON Schema: %w", err)
 	}
 	a.m = newMetrics(opt.Metrics, opt.Registry, opt.Engine)
 	a.columnKeys = map[*query.Definition][][]byte{}
@@ -104,7 +110,7 @@ func New(opt Options) (*API, error) {
 	}
 	handlers := map[string]fasthttp.RequestHandler{
 		"health": a.health, "health_ready": a.ready, "health_redis": a.redis, "health_license": a.license,
-		"metrics": obs.MetricsHandler(opt.Metrics), "openapi": a.openAPI,
+		"metrics": obs.MetricsHandler(opt.Metrics), "openapi": a.openAPI, "facts_schema": a.serveFactsSchema,
 		"list_queries": a.listQueries, "get_query": a.getQuery, "execute_query": a.execute, "graph_ingest": a.ingest,
 		"events": a.events,
 	}

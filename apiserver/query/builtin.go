@@ -31,7 +31,7 @@ var (
 	bgpColumns       = []string{"hostname", "peer_ip", "peer_hostname", "remote_as", "local_as", "state", "vrf"}
 )
 
-var hostnameParam = Param{Name: "hostname", Type: TypeString, Required: true, Description: "device hostname"}
+var hostnameParam = Param{Name: "hostname", Type: TypeString, Required: true, Description: "device hostname", Example: "dist1"}
 
 // Builtin returns the built-in query definitions.
 func Builtin() []Definition {
@@ -61,12 +61,12 @@ func Builtin() []Definition {
 				}), nil
 			},
 		},
-		devicesBy("site", func(d *graph.Device) string { return d.Site }),
-		devicesBy("vendor", func(d *graph.Device) string { return d.Vendor }),
-		devicesBy("role", func(d *graph.Device) string { return d.Role }),
+		devicesBy("site", "hq", func(d *graph.Device) string { return d.Site }),
+		devicesBy("vendor", "cisco", func(d *graph.Device) string { return d.Vendor }),
+		devicesBy("role", "core", func(d *graph.Device) string { return d.Role }),
 		{
 			Name: "devices_search", Description: "Devices whose hostname, model, serial or management IP contains q (case-insensitive).",
-			Params:  []Param{{Name: "q", Type: TypeString, Required: true, Description: "substring to look for"}},
+			Params:  []Param{{Name: "q", Type: TypeString, Required: true, Description: "substring to look for", Example: "core"}},
 			Columns: deviceColumns, Paged: true,
 			Run: func(_ context.Context, env *Env, a Args) (*Result, error) {
 				q := strings.ToLower(a.String("q"))
@@ -88,7 +88,7 @@ func Builtin() []Definition {
 		},
 		{
 			Name: "update_device_metadata", Description: "Merge metadata into a device (keys set to null are removed); persisted in the store.",
-			Params:  []Param{hostnameParam, {Name: "metadata", Type: TypeObject, Required: true, Description: "keys to merge into the device's metadata"}},
+			Params:  []Param{hostnameParam, {Name: "metadata", Type: TypeObject, Required: true, Description: "keys to merge into the device's metadata", Example: map[string]any{"owner": "netops"}}},
 			Columns: detailColumns, Write: true,
 			Run: func(ctx context.Context, env *Env, a Args) (*Result, error) {
 				if _, err := deviceArg(env.Graph, a, "hostname"); err != nil {
@@ -169,7 +169,7 @@ func Builtin() []Definition {
 		},
 		{
 			Name: "topology_site", Description: "Links with at least one end at the site.",
-			Params:  []Param{{Name: "site", Type: TypeString, Required: true, Description: "site name"}},
+			Params:  []Param{{Name: "site", Type: TypeString, Required: true, Description: "site name", Example: "hq"}},
 			Columns: linkColumns, Paged: true,
 			Run: func(_ context.Context, env *Env, a Args) (*Result, error) {
 				site := a.String("site")
@@ -190,8 +190,8 @@ func Builtin() []Definition {
 		{
 			Name: "topology_shortest_path", Description: "The fewest-links path between two devices, hop by hop.",
 			Params: []Param{
-				{Name: "src_hostname", Type: TypeString, Required: true, Description: "first device"},
-				{Name: "dst_hostname", Type: TypeString, Required: true, Description: "last device"},
+				{Name: "src_hostname", Type: TypeString, Required: true, Description: "first device", Example: "acc1"},
+				{Name: "dst_hostname", Type: TypeString, Required: true, Description: "last device", Example: "core2"},
 			},
 			Columns: []string{"hop", "hostname", "in_interface", "out_interface"},
 			Run: func(_ context.Context, env *Env, a Args) (*Result, error) {
@@ -270,7 +270,7 @@ func Builtin() []Definition {
 				return g.BlastDevice(d), "device " + d.Hostname, nil
 			}),
 		blastQuery("blast_radius_interface", "What loses every path to the roots if the interface fails, and the endpoints on it.",
-			[]Param{hostnameParam, {Name: "interface", Type: TypeString, Required: true, Description: "interface name"}},
+			[]Param{hostnameParam, {Name: "interface", Type: TypeString, Required: true, Description: "interface name", Example: "Gi0/1"}},
 			func(g *graph.Graph, a Args) (graph.BlastRadius, string, error) {
 				d, err := deviceArg(g, a, "hostname")
 				if err != nil {
@@ -386,7 +386,7 @@ func Builtin() []Definition {
 }
 
 func vlanParam() Param {
-	return Param{Name: "vlan", Type: TypeInt, Required: true, Min: 1, Max: 4094, Description: "VLAN ID (1..4094)"}
+	return Param{Name: "vlan", Type: TypeInt, Required: true, Min: 1, Max: 4094, Description: "VLAN ID (1..4094)", Example: 10}
 }
 
 func rows(r ...[]any) *Result { return &Result{Rows: r} }
@@ -410,10 +410,10 @@ func summaryBy(field string, key func(*graph.Device) string) Definition {
 	}
 }
 
-func devicesBy(field string, key func(*graph.Device) string) Definition {
+func devicesBy(field, example string, key func(*graph.Device) string) Definition {
 	return Definition{
 		Name: "devices_by_" + field, Description: "Devices whose " + field + " is the one given (case-insensitive).",
-		Params:  []Param{{Name: field, Type: TypeString, Required: true, Description: field}},
+		Params:  []Param{{Name: field, Type: TypeString, Required: true, Description: field, Example: example}},
 		Columns: deviceColumns, Paged: true,
 		Run: func(_ context.Context, env *Env, a Args) (*Result, error) {
 			want := a.String(field)

@@ -28,6 +28,10 @@ const (
 	PlanRequired = "plan_required"
 )
 
+// Codes lists every code above, for the OpenAPI document's enum.
+var Codes = []string{BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict,
+	TooLarge, RateLimited, Internal, Unavailable, BadGateway, Timeout}
+
 // Body is the error envelope.
 type Body struct {
 	Error Detail `json:"error"`

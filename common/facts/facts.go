@@ -10,14 +10,14 @@ const Schema = "meshq.facts/v1"
 
 // Document is one facts document.
 type Document struct {
-	Schema      string    `json:"schema"`
+	Schema      string    `json:"schema" jsonschema:"required,enum=meshq.facts/v1"`
 	CollectedAt time.Time `json:"collected_at,omitzero"`
 	Devices     []Device  `json:"devices"`
 }
 
 // Device is one network device and everything collected from it.
 type Device struct {
-	Hostname   string         `json:"hostname"`
+	Hostname   string         `json:"hostname" jsonschema:"required"`
 	MgmtIP     string         `json:"mgmt_ip,omitempty"`
 	Vendor     string         `json:"vendor,omitempty"`
 	OS         string         `json:"os,omitempty"`
@@ -61,7 +61,7 @@ const (
 // Interface is a device port or logical interface. Pointers distinguish
 // "not collected" from false/zero.
 type Interface struct {
-	Name        string `json:"name"`
+	Name        string `json:"name" jsonschema:"required"`
 	Description string `json:"description,omitempty"`
 	Type        string `json:"type,omitempty"`
 	// LAG names the port-channel (LAG) a member port belongs to.
@@ -102,7 +102,7 @@ type Address struct {
 	// IP is "addr/len", or a bare address (as Arista's virtual-router
 	// address is configured), which takes the length of the interface's
 	// subnet that contains it, else a host length.
-	IP   string `json:"ip"`
+	IP   string `json:"ip" jsonschema:"required"`
 	Role string `json:"role,omitempty"`
 }
 
@@ -111,37 +111,37 @@ func (a Address) Shared() bool { return a.Role == RoleVirtual || a.Role == RoleA
 
 // VLAN is a VLAN defined on a device.
 type VLAN struct {
-	ID   int    `json:"id"`
+	ID   int    `json:"id" jsonschema:"required,minimum=1,maximum=4094"`
 	Name string `json:"name,omitempty"`
 }
 
 // Neighbor is an LLDP/CDP adjacency seen from this device.
 type Neighbor struct {
-	LocalInterface  string `json:"local_interface"`
-	RemoteHostname  string `json:"remote_hostname"`
+	LocalInterface  string `json:"local_interface" jsonschema:"required"`
+	RemoteHostname  string `json:"remote_hostname" jsonschema:"required"`
 	RemoteInterface string `json:"remote_interface,omitempty"`
 	Protocol        string `json:"protocol,omitempty"`
 }
 
 // ARPEntry maps an IP to a MAC on an interface.
 type ARPEntry struct {
-	IP        string `json:"ip"`
-	MAC       string `json:"mac"`
+	IP        string `json:"ip" jsonschema:"required"`
+	MAC       string `json:"mac" jsonschema:"required"`
 	Interface string `json:"interface,omitempty"`
 	VRF       string `json:"vrf,omitempty"`
 }
 
 // MACEntry is a MAC learned on a port in a VLAN.
 type MACEntry struct {
-	MAC       string `json:"mac"`
+	MAC       string `json:"mac" jsonschema:"required"`
 	VLAN      int    `json:"vlan,omitempty"`
-	Interface string `json:"interface"`
+	Interface string `json:"interface" jsonschema:"required"`
 }
 
 // Route is a routing-table entry.
 type Route struct {
 	VRF       string `json:"vrf,omitempty"`
-	Prefix    string `json:"prefix"`
+	Prefix    string `json:"prefix" jsonschema:"required"`
 	NextHop   string `json:"next_hop,omitempty"`
 	Interface string `json:"interface,omitempty"`
 	Protocol  string `json:"protocol,omitempty"`
@@ -150,7 +150,7 @@ type Route struct {
 
 // BGPPeer is a BGP session.
 type BGPPeer struct {
-	PeerIP   string `json:"peer_ip"`
+	PeerIP   string `json:"peer_ip" jsonschema:"required"`
 	RemoteAS int64  `json:"remote_as,omitempty"`
 	LocalAS  int64  `json:"local_as,omitempty"`
 	State    string `json:"state,omitempty"`
@@ -168,7 +168,7 @@ type Firewall struct {
 
 // Zone groups interfaces.
 type Zone struct {
-	Name       string   `json:"name"`
+	Name       string   `json:"name" jsonschema:"required"`
 	Interfaces []string `json:"interfaces,omitempty"`
 }
 
@@ -183,8 +183,8 @@ const (
 
 // AddressObject is a named address, network, range, FQDN or group.
 type AddressObject struct {
-	Name    string   `json:"name"`
-	Type    string   `json:"type"`
+	Name    string   `json:"name" jsonschema:"required"`
+	Type    string   `json:"type" jsonschema:"required"`
 	Value   string   `json:"value,omitempty"`
 	Members []string `json:"members,omitempty"`
 }
@@ -192,7 +192,7 @@ type AddressObject struct {
 // ServiceObject is a named protocol and destination-port set; a group of
 // services lists Members instead.
 type ServiceObject struct {
-	Name      string   `json:"name"`
+	Name      string   `json:"name" jsonschema:"required"`
 	Protocol  string   `json:"protocol,omitempty"`
 	DestPorts string   `json:"dest_ports,omitempty"`
 	Members   []string `json:"members,omitempty"`
@@ -208,10 +208,10 @@ const (
 
 // Rule is one firewall policy rule.
 type Rule struct {
-	RuleID       string   `json:"rule_id"`
+	RuleID       string   `json:"rule_id" jsonschema:"required"`
 	RuleName     string   `json:"rule_name,omitempty"`
 	RuleOrder    int      `json:"rule_order"`
-	Action       string   `json:"action"`
+	Action       string   `json:"action" jsonschema:"required"`
 	SrcZones     []string `json:"src_zones,omitempty"`
 	DstZones     []string `json:"dst_zones,omitempty"`
 	SrcAddresses []string `json:"src_addresses,omitempty"`

@@ -108,6 +108,9 @@ var All = []Route{
 	{Daemon: Apiserver, Method: "GET", Path: "/ebpf/events", OperationID: "ebpf_events", Summary: "Recent eBPF events (retransmits, resets)", Permission: PermEBPFEvents, Event: EventQuery, Feature: "ebpf_telemetry"},
 	{Daemon: Apiserver, Method: "GET", Path: "/nccl/topology/full", OperationID: "nccl_topology", Summary: "GPU and NVLink topology of every node", Permission: PermNCCLTopology, Event: EventQuery, Feature: "nccl_silicon_mapping"},
 	{Daemon: Apiserver, Method: "GET", Path: "/nccl/operations/active", OperationID: "nccl_operations", Summary: "NCCL operations in flight", Permission: PermNCCLOperations, Event: EventQuery, Feature: "nccl_silicon_mapping"},
+	// The facts JSON Schema is part of the API's description, so it takes
+	// the OpenAPI document's permission.
+	{Daemon: Apiserver, Method: "GET", Path: "/schemas/meshq.facts.v1.json", OperationID: "facts_schema", Summary: "JSON Schema of the meshq.facts/v1 ingest document", Permission: PermOpenAPI, Event: EventQuery},
 }
 
 // Of lists the routes a daemon serves.

@@ -41,7 +41,7 @@ func list(s []string) []string {
 	return s
 }
 
-var hostnameParam = query.Param{Name: "hostname", Type: query.TypeString, Required: true, Description: "firewall hostname"}
+var hostnameParam = query.Param{Name: "hostname", Type: query.TypeString, Required: true, Description: "firewall hostname", Example: "fw-edge-01"}
 
 // Definitions returns the queries, answering from indexes kept in cache.
 // Register them in the registry beside the built-in ones:
@@ -69,8 +69,8 @@ func Definitions(cache *pathanalysis.Cache) []query.Definition {
 		{
 			Name: "firewall_rules_by_zone_pair", Description: "A firewall's rules that apply from src_zone to dst_zone (naming the zones or any), in evaluation order.",
 			Params: []query.Param{hostnameParam,
-				{Name: "src_zone", Type: query.TypeString, Required: true, Description: "zone the traffic enters by"},
-				{Name: "dst_zone", Type: query.TypeString, Required: true, Description: "zone the traffic leaves by"}},
+				{Name: "src_zone", Type: query.TypeString, Required: true, Description: "zone the traffic enters by", Example: "inside"},
+				{Name: "dst_zone", Type: query.TypeString, Required: true, Description: "zone the traffic leaves by", Example: "dmz"}},
 			Columns: ruleColumns, Paged: true,
 			Run: func(_ context.Context, env *query.Env, a query.Args) (*query.Result, error) {
 				fw, err := firewallArg(ix(env), a)
@@ -267,8 +267,8 @@ func pathAnalysis(ix func(*query.Env) *pathanalysis.Index) query.Definition {
 			"equal-cost branches, topology where a device has no routes) with the deciding rule at every firewall, " +
 			"and an overall verdict (permit, deny, unknown) with its reason.",
 		Params: append([]query.Param{
-			{Name: "src_ip", Type: query.TypeIP, Required: true, Description: "source address"},
-			{Name: "dst_ip", Type: query.TypeIP, Required: true, Description: "destination address"},
+			{Name: "src_ip", Type: query.TypeIP, Required: true, Description: "source address", Example: "10.32.0.12"},
+			{Name: "dst_ip", Type: query.TypeIP, Required: true, Description: "destination address", Example: "10.128.0.10"},
 		}, flowParams...),
 		Columns: []string{"path", "hop", "hostname", "vrf", "in_interface", "out_interface", "in_zone", "out_zone",
 			"rule_id", "rule_name", "rule_order", "action", "next_hop", "note"},
@@ -385,7 +385,7 @@ func objectUsage(ix func(*query.Env) *pathanalysis.Index) query.Definition {
 	return query.Definition{
 		Name:        "firewall_address_object_usage",
 		Description: "Rules on every firewall that use the address object, directly or through groups (via is the chain of groups); summary says where it is defined and which groups hold it.",
-		Params:      []query.Param{{Name: "name", Type: query.TypeString, Required: true, Description: "address object name"}},
+		Params:      []query.Param{{Name: "name", Type: query.TypeString, Required: true, Description: "address object name", Example: "web-servers"}},
 		Columns:     []string{"hostname", "object", "type", "rule_id", "rule_name", "rule_order", "action", "enabled", "field", "via"},
 		Paged:       true,
 		Run: func(ctx context.Context, env *query.Env, a query.Args) (*query.Result, error) {
