@@ -104,7 +104,6 @@ func vxlanIface(d *graph.Device) string {
 	return ""
 }
 
-
 // segmentVNI returns the L2 VNI that stretches dst's segment over the
 // overlay: the VNI a device of the segment maps the VLAN of its SVI there
 // to (the devices given first, then the subnet's), 0 where none does.

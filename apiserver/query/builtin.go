@@ -743,7 +743,6 @@ func arpVRF(d *graph.Device, e facts.ARPEntry) string {
 	return graph.DefaultVRF
 }
 
-
 // duplicateIPs lists the addresses with more than one owner in a VRF. An
 // owner is a device (one device's unnumbered /32 on several interfaces is
 // one owner), or an endpoint's MAC wherever it is located (a host
