@@ -631,6 +631,7 @@ func (g *Graph) buildEndpoints() {
 			continue
 		}
 		lagTransit := d.lagTransit()
+		ports := map[string]string{}
 		rs := make([]int8, len(d.MACTable))
 		for i, m := range d.MACTable {
 			rs[i] = -1
@@ -639,11 +640,18 @@ func (g *Graph) buildEndpoints() {
 			if m.MAC == "" || m.Interface == "" || infra[m.MAC] || m.IsRemote() {
 				continue
 			}
-			kind := d.portKind(m.Interface, lagTransit)
+			// MAC tables abbreviate port names (Po11, Gi1/0/5, Et5,
+			// Vx1): the interface they name is the one LLDP would match.
+			port, ok := ports[m.Interface]
+			if !ok {
+				port = cmp.Or(d.portByName(m.Interface), m.Interface)
+				ports[m.Interface] = port
+			}
+			kind := d.portKind(port, lagTransit)
 			if kind == portTransit {
 				continue
 			}
-			r := int8(d.rank(m.Interface, kind))
+			r := int8(d.rank(port, kind))
 			rs[i] = r
 			if b, ok := best[m.MAC]; !ok || r > b {
 				best[m.MAC] = r

@@ -78,6 +78,24 @@ func matchPort(d *Device, id string) string {
 	return ""
 }
 
+// portByName finds the interface of d a name denotes, exactly or
+// abbreviated as sameIfName allows (one interface only); "" when none.
+func (d *Device) portByName(name string) string {
+	if ifc := d.ifByName[name]; ifc != nil {
+		return ifc.Name
+	}
+	found := ""
+	for _, ifc := range d.Ifaces {
+		if sameIfName(ifc.Name, name) {
+			if found != "" {
+				return ""
+			}
+			found = ifc.Name
+		}
+	}
+	return found
+}
+
 // sameIfName reports whether two interface names are one port spelt two
 // ways: case aside, an abbreviated type (Et1 and Ethernet1, Gi0/1 and
 // GigabitEthernet0/1, Po10 and Port-Channel10), or a Junos unit 0 left

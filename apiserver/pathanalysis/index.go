@@ -240,7 +240,9 @@ func buildTable(d *graph.Device) *routeTable {
 		}
 		switch {
 		case r.Action == facts.RouteDrop || r.Action == facts.RouteReject || r.Action == facts.RouteLocal:
-			// What the route does needs no next hop: one entry.
+			// What the route does needs no next hop: one entry (with the
+			// interface it names, Null0 and the like).
+			base.iface = r.Interface
 			entries = []route{base}
 		case len(entries) == 0:
 			continue // neither next hop nor interface: nothing to forward to
