@@ -29,9 +29,22 @@
 //     in the graph: unknown.
 //   - At each device, in the VRF of the interface the flow came in by: an
 //     address of the device itself delivers; else the longest matching
-//     prefix among collected routes and connected subnets, lowest metric;
-//     several routes left are equal-cost branches (at most MaxBranches, then
-//     Truncated). A next hop on a connected subnet (or of a route that
+//     prefix among collected routes and connected subnets, lowest
+//     administrative distance (unknown loses to known), then lowest
+//     metric; the next hops left (several routes, or one route's
+//     next_hops) are equal-cost branches (at most MaxBranches, then
+//     Truncated). A drop or reject route ends the path denied; a local
+//     route delivers. A next hop in another VRF (next_hop_vrf, a next
+//     hop's vrf) is resolved there, and the flow goes on in that VRF.
+//   - A next hop with a VNI is a remote VTEP (an EVPN type-5 route): the
+//     device needs an underlay route to it; the flow goes to the devices
+//     whose VTEP it is (an MLAG pair's shared one: two paths) in the VRF
+//     their VNI map gives; a VTEP that maps no VRF to the VNI is unknown.
+//     The underlay between carries the encapsulated packet, which no
+//     firewall there sees as this flow. A segment whose VLAN has an L2 VNI
+//     is one layer-2 segment across the VTEPs that map the VNI. An IPv6
+//     link-local next hop (BGP unnumbered) is the device linked on its
+//     interface. A next hop on a connected subnet (or of a route that
 //     names its interface) goes to the adjacent device that holds that
 //     address: linked on that port, else linked, else in the same subnet
 //     (behind switches); any other next hop is resolved recursively through
