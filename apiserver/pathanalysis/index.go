@@ -308,7 +308,7 @@ func (t *routeTable) lookup(vrf string, dst netip.Addr) ([]route, bool) {
 	if !ok || len(rs) == 0 {
 		return nil, false
 	}
-	if slices.ContainsFunc(rs, func(r route) bool { return r.hasDistance }) {
+	if len(rs) > 1 && slices.ContainsFunc(rs, func(r route) bool { return r.hasDistance }) {
 		best := -1
 		for _, r := range rs {
 			if r.hasDistance && (best < 0 || r.distance < best) {

@@ -414,7 +414,7 @@ func Builtin() []Definition {
 			},
 		},
 		{
-			Name: "interfaces_search", Description: "Interfaces whose name, description, MAC or address contains q (case-insensitive; a MAC in any notation, an IP address matches the interfaces holding it).",
+			Name: "interfaces_search", Description: "Interfaces whose name, description, MAC or address contains q (case-insensitive; a whole or partial MAC in any notation; an IP address matches the interfaces holding it).",
 			Params:  []Param{{Name: "q", Type: TypeString, Required: true, Description: "substring, MAC or IP address to look for"}},
 			Columns: interfaceColumns, Paged: true,
 			Run: func(_ context.Context, env *Env, a Args) (*Result, error) {
@@ -425,6 +425,17 @@ func Builtin() []Definition {
 				q := strings.ToLower(raw)
 				mac, isMAC := canonMAC(raw)
 				ip, ipErr := netip.ParseAddr(raw)
+				// Part of a MAC in any notation ("a1b2.c3", "a1-b2"): its
+				// hex digits, matched against the MAC's.
+				hexq := strings.Map(func(r rune) rune {
+					if r == ':' || r == '.' || r == '-' {
+						return -1
+					}
+					return r
+				}, q)
+				if len(hexq) < 4 || strings.ContainsFunc(hexq, func(r rune) bool { return !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') }) {
+					hexq = ""
+				}
 				return interfaceRows(env.Graph, func(i *graph.Interface) bool {
 					switch {
 					case containsFold(i.Name, q), containsFold(i.Description, q):
@@ -433,7 +444,7 @@ func Builtin() []Definition {
 						return i.MAC == mac
 					case ipErr == nil:
 						return slices.ContainsFunc(i.Prefixes, func(p netip.Prefix) bool { return p.Addr() == ip.Unmap() })
-					case strings.Contains(i.MAC, q):
+					case strings.Contains(i.MAC, q), hexq != "" && i.MAC != "" && strings.Contains(strings.ReplaceAll(i.MAC, ":", ""), hexq):
 						return true
 					}
 					return slices.ContainsFunc(i.Prefixes, func(p netip.Prefix) bool { return strings.Contains(p.String(), q) })

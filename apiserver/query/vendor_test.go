@@ -103,6 +103,8 @@ func TestVendorEVPNQueries(t *testing.T) {
 		`{"q":"10.0.255.12"}`:    {"leaf1 Loopback1", "leaf2 Loopback1"},
 		`{"q":"0094.A1B2.C3D4"}`: {"lb1 1.1"},
 		`{"q":"10.1.30."}`:       {"leaf1 Vlan30", "leaf2 Vlan30"},
+		`{"q":"A1B2.C3"}`:        {"lb1 1.1"},
+		`{"q":"a1-b2"}`:          {"lb1 1.1"},
 	} {
 		if got := byName(run(t, g, "interfaces_search", q).Rows); !equalStrings(got, want) {
 			t.Errorf("interfaces_search(%s) = %v, want %v", q, got, want)
