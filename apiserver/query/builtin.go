@@ -3,6 +3,7 @@ package query
 import (
 	"cmp"
 	"context"
+	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -324,27 +325,39 @@ func Builtin() []Definition {
 		},
 		{
 			Name: "bgp_sessions_down", Memo: true,
-			Description: "BGP sessions whose state is not established (with all their address families), and established sessions with an address family that is not (afi_safi lists only those).",
+			Description: "BGP sessions whose state is not established (with all their address families), and established sessions with an address family that is not (afi_safi lists only those); summary counts the sessions and, per address family, the sessions it is down on.",
 			Columns:     bgpColumns, Paged: true,
 			Run: func(_ context.Context, env *Env, _ Args) (*Result, error) {
 				res := &Result{}
+				byFamily := map[string]int{}
+				sessions := 0
 				for _, d := range env.Graph.Devices {
 					for _, p := range d.BGPPeers {
-						if p.State != "established" {
-							res.Rows = append(res.Rows, bgpRow(env.Graph, d, p, p.AFISafi))
-							continue
-						}
-						var down []facts.AFISafi
-						for _, f := range p.AFISafi {
-							if f.State != "" && f.State != "established" {
-								down = append(down, f)
+						down := p.AFISafi
+						if p.State == "established" {
+							down = nil
+							for _, f := range p.AFISafi {
+								if f.State != "" && f.State != "established" {
+									down = append(down, f)
+								}
 							}
+							if len(down) == 0 {
+								continue
+							}
+						} else {
+							sessions++
 						}
-						if len(down) > 0 {
-							res.Rows = append(res.Rows, bgpRow(env.Graph, d, p, down))
+						for _, f := range down {
+							byFamily[f.Name]++
 						}
+						res.Rows = append(res.Rows, bgpRow(env.Graph, d, p, down))
 					}
 				}
+				fams := make([]map[string]any, 0, len(byFamily))
+				for _, name := range slices.Sorted(maps.Keys(byFamily)) {
+					fams = append(fams, map[string]any{"afi_safi": name, "down": byFamily[name]})
+				}
+				res.Extra = map[string]any{"summary": map[string]any{"sessions_down": sessions, "families_down": fams}}
 				return res, nil
 			},
 		},

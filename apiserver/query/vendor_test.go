@@ -4,6 +4,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/common/facts"
 )
@@ -84,6 +86,14 @@ func TestVendorEVPNQueries(t *testing.T) {
 			{"name": "l2vpn-evpn", "state": "active", "prefixes_received": nil, "prefixes_accepted": nil, "prefixes_sent": nil}}},
 		{"spine2", "10.0.2.5", "leaf3", int64(65102), int64(65000), "active", "default", nil, []map[string]any{}},
 	})
+	// Two sessions down (leaf3–spine2 from both ends); per family, the
+	// sessions each is down on, whether the session is down or only the
+	// family.
+	wantSummary := map[string]any{"sessions_down": 2, "families_down": []map[string]any{
+		{"afi_safi": "ipv4-unicast", "down": 1}, {"afi_safi": "l2vpn-evpn", "down": 2}}}
+	if diff := cmp.Diff(wantSummary, run(t, g, "bgp_sessions_down", "").Extra["summary"]); diff != "" {
+		t.Errorf("bgp_sessions_down summary (-want +got):\n%s", diff)
+	}
 	checkRows(t, g, "routes_by_device", `{"hostname":"leaf1"}`, [][]any{
 		{"leaf1", "default", "10.0.255.13/32", nil, nil, "bgp", 0, 200, nil, nil, []map[string]any{
 			{"ip": "10.0.1.0", "interface": "Ethernet49/1", "vrf": nil}, {"ip": "10.0.2.0", "interface": "Ethernet50/1", "vrf": nil}}},
