@@ -120,6 +120,8 @@ func TestVendorEVPNQueries(t *testing.T) {
 			t.Errorf("interfaces_search(%s) = %v, want %v", q, got, want)
 		}
 	}
+	// The shared VTEP and the anycast gateway are shared on purpose.
+	checkRows(t, g, "hygiene_duplicate_ips", "", [][]any{})
 	wantQueryError(t, func() error { _, err := runErr(t, g, "interfaces_search", `{"q":"  "}`); return err }(), 400, `parameter "q"`)
 	wantQueryError(t, func() error { _, err := runErr(t, g, "mac_entries_by_device", `{"hostname":"leaf9"}`); return err }(), 404, `no device named "leaf9"`)
 }
