@@ -189,3 +189,29 @@ func TestJunosRouteActions(t *testing.T) {
 		t.Errorf("RouteLookup without preferences = %+v, want both defaults", ms)
 	}
 }
+
+// A route leaked from VRF blue into the default VRF (next_hop_vrf), worked
+// out by hand: pe1's blue subnet 10.60.0.0/24 (Vlan60) routes 10.50.0.0/16
+// via 10.0.0.2 resolved in the default VRF, where 10.0.0.0/30 is connected
+// (Ethernet1) to pe2, which has 10.50.0.0/16 connected. The flow goes on in
+// the default VRF and is delivered at pe2.
+func TestLeakedRouteNextHopVRF(t *testing.T) {
+	const leak = `{"schema": "meshq.facts/v1", "devices": [
+ {"hostname": "pe1", "interfaces": [
+   {"name": "Vlan60", "vrf": "blue", "ips": ["10.60.0.1/24"]},
+   {"name": "Ethernet1", "mode": "routed", "ips": ["10.0.0.1/30"]}],
+  "neighbors": [{"local_interface": "Ethernet1", "remote_hostname": "pe2", "remote_interface": "Ethernet1"}],
+  "routes": [{"vrf": "blue", "prefix": "10.50.0.0/16", "next_hop": "10.0.0.2", "next_hop_vrf": "default", "protocol": "static"}]},
+ {"hostname": "pe2", "interfaces": [
+   {"name": "Ethernet1", "mode": "routed", "ips": ["10.0.0.2/30"]},
+   {"name": "Vlan50", "ips": ["10.50.0.1/16"]}],
+  "routes": [{"prefix": "10.60.0.0/24", "next_hop": "10.0.0.1", "protocol": "static"}]}]}`
+	r := analyze(parseIndex(t, leak), "10.60.0.10", "10.50.1.1")
+	if r.Verdict != firewall.VerdictPermit || len(r.Paths) != 1 {
+		t.Fatalf("blue → default = %s (%s), want permit", r.Verdict, r.Reason)
+	}
+	want := []string{"pe1 Vlan60→Ethernet1", "pe2 Ethernet1→Vlan50"}
+	if diff := cmp.Diff(want, hops(r.Paths[0])); diff != "" || r.Paths[0].Hops[1].VRF != "default" || r.Paths[0].Hops[0].Note != "route 10.50.0.0/16 via 10.0.0.2 (vrf default)" {
+		t.Errorf("leaked route hops (-want +got):\n%s\nhops %+v", diff, r.Paths[0].Hops)
+	}
+}

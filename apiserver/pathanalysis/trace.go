@@ -327,8 +327,11 @@ func (t *tracer) walk(dev *graph.Device, in, vrf string, path []Hop, seen map[st
 		switch r.action {
 		case facts.RouteDrop, facts.RouteReject:
 			h.Note = "route " + r.prefix.String() + ": " + r.action
-			t.finish(append(path, h), firewall.VerdictDeny, fmt.Sprintf("%s by route %s on %s%s", map[string]string{facts.RouteDrop: "dropped", facts.RouteReject: "rejected"}[r.action],
-				r.prefix, dev.Hostname, vrfSuffix(vrf)))
+			verb := "dropped"
+			if r.action == facts.RouteReject {
+				verb = "rejected"
+			}
+			t.finish(append(path, h), firewall.VerdictDeny, fmt.Sprintf("%s by route %s on %s%s", verb, r.prefix, dev.Hostname, vrfSuffix(vrf)))
 			continue
 		case facts.RouteLocal:
 			h.Note = "delivered (local route " + r.prefix.String() + ")"
