@@ -43,3 +43,22 @@ func TestMACFlagsDecideLocations(t *testing.T) {
 		t.Errorf("endpoints without flags = %d, want 4 (the test's premise)", n)
 	}
 }
+
+// An unnumbered session on an interface the device lacks, and a VTEP
+// whose address cannot be told, are accepted with warnings at their paths.
+func TestReferenceWarnings(t *testing.T) {
+	devs := []facts.Device{{
+		Hostname:   "leaf9",
+		Interfaces: []facts.Interface{{Name: "Ethernet1"}, {Name: "Loopback1", Type: "loopback"}},
+		BGPPeers:   []facts.BGPPeer{{PeerInterface: "Ethernet1"}, {PeerInterface: "Ethernet2"}},
+		VXLAN:      &facts.VXLAN{SourceInterface: "Loopback1", VNIs: []facts.VNI{{VNI: 10010, VLAN: 10}}},
+	}}
+	got := graph.Build(1, devs, graph.Options{}).WarningsFor(devs)
+	want := []facts.Problem{
+		{Path: "devices[0].bgp_peers[1].peer_interface", Message: `no interface "Ethernet2" on this device: the unnumbered peer cannot be named`},
+		{Path: "devices[0].vxlan.source_interface", Message: `"Loopback1" has no address on this device, and source_ip is not given: the VTEP address is not known`},
+	}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("warnings = %v, want %v", got, want)
+	}
+}

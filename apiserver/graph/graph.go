@@ -309,6 +309,8 @@ func Build(version uint64, devices []facts.Device, opt Options) *Graph {
 	slices.Sort(g.VLANs)
 
 	g.buildLinks()
+	g.warnReferences()
+	slices.SortStableFunc(g.warnings, func(a, b Warning) int { return strings.Compare(a.Hostname, b.Hostname) })
 	g.indexInterfaceAddrs()
 	g.buildEndpoints()
 	g.buildAddrs()

@@ -177,3 +177,32 @@ func (g *Graph) warnUnresolved(d *Device, j int, n facts.Neighbor, rd *Device) {
 		Message:  msg + ": the link is kept with the remote port unknown",
 	})
 }
+
+// warnReferences warns about names the new fields give that the device's
+// interfaces lack, where the answer depends on them: the peer of an
+// unnumbered BGP session is whatever is linked on its interface, and a
+// VTEP without source_ip takes its address from its source interface.
+func (g *Graph) warnReferences() {
+	for _, d := range g.Devices {
+		if len(d.Ifaces) == 0 {
+			continue // interfaces not collected: nothing to check against
+		}
+		for j, p := range d.BGPPeers {
+			if p.PeerInterface != "" && d.ifByName[p.PeerInterface] == nil {
+				g.warnings = append(g.warnings, Warning{Hostname: d.Hostname, Path: "bgp_peers[" + strconv.Itoa(j) + "].peer_interface",
+					Message: fmt.Sprintf("no interface %q on this device: the unnumbered peer cannot be named", p.PeerInterface)})
+			}
+		}
+		if x := d.VXLAN; x != nil && x.SourceIP == "" {
+			ifc := d.ifByName[x.SourceInterface]
+			switch {
+			case x.SourceInterface == "":
+				g.warnings = append(g.warnings, Warning{Hostname: d.Hostname, Path: "vxlan",
+					Message: "neither source_ip nor source_interface: the VTEP address is not known, so no overlay route reaches this device"})
+			case ifc == nil || len(ifc.Prefixes) == 0:
+				g.warnings = append(g.warnings, Warning{Hostname: d.Hostname, Path: "vxlan.source_interface",
+					Message: fmt.Sprintf("%q has no address on this device, and source_ip is not given: the VTEP address is not known", x.SourceInterface)})
+			}
+		}
+	}
+}
