@@ -633,7 +633,7 @@ func (g *Graph) buildEndpoints() {
 			continue
 		}
 		lagTransit := d.lagTransit()
-		ports := map[string]string{}
+		var ports map[string]string // abbreviated names resolved, on first use
 		rs := make([]int8, len(d.MACTable))
 		for i, m := range d.MACTable {
 			rs[i] = -1
@@ -644,10 +644,17 @@ func (g *Graph) buildEndpoints() {
 			}
 			// MAC tables abbreviate port names (Po11, Gi1/0/5, Et5,
 			// Vx1): the interface they name is the one LLDP would match.
-			port, ok := ports[m.Interface]
-			if !ok {
-				port = cmp.Or(d.portByName(m.Interface), m.Interface)
-				ports[m.Interface] = port
+			port := m.Interface
+			if d.ifByName[port] == nil {
+				p, ok := ports[port]
+				if !ok {
+					if ports == nil {
+						ports = map[string]string{}
+					}
+					p = cmp.Or(d.portByName(port), port)
+					ports[port] = p
+				}
+				port = p
 			}
 			kind := d.portKind(port, lagTransit)
 			if kind == portTransit {
