@@ -42,7 +42,8 @@
 //     their VNI map gives; a VTEP that maps no VRF to the VNI is unknown.
 //     The underlay between carries the encapsulated packet, which no
 //     firewall there sees as this flow. A segment whose VLAN has an L2 VNI
-//     is one layer-2 segment across the VTEPs that map the VNI. An IPv6
+//     is one layer-2 segment across the VTEPs that map the VNI (unknown
+//     where no VTEP that maps it leads to the destination's owner). An IPv6
 //     link-local next hop (BGP unnumbered) is the device linked on its
 //     interface. A next hop on a connected subnet (or of a route that
 //     names its interface) goes to the adjacent device that holds that

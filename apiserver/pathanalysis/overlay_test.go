@@ -133,12 +133,12 @@ func TestOverlayL2VNI(t *testing.T) {
 	if n := r.Paths[0].Hops[1].Note; n != "bridged over VXLAN VNI 10010 (layer 2)" {
 		t.Errorf("leaf3 note = %q, want the VNI", n)
 	}
-	// leaf3 not mapping VLAN 10: the layer-2 path is not known, and the
-	// hop says so.
+	// leaf3 not mapping VLAN 10: the segment is stretched (leaf1 maps it)
+	// but no VTEP leads to lb1: unknown, not a guess.
 	ix = vendorIndex(t, "eos_evpn_mlag.json", `"vnis": [{"vni": 10010, "vlan": 10}, {"vni": 10020`, `"vnis": [{"vni": 10020`)
 	r = analyze(ix, "10.1.10.11", "10.1.10.100")
-	if len(r.Paths) != 1 || len(r.Paths[0].Hops) != 2 || !strings.Contains(r.Paths[0].Hops[0].Note, "the layer-2 path between is not known") {
-		t.Errorf("h1 → lb1 without leaf3's VNI 10010: paths %v", r.Paths)
+	if r.Verdict != firewall.VerdictUnknown || r.Reason != "the segment of 10.1.10.100 is stretched over VXLAN VNI 10010, but no VTEP that maps the VNI leads from leaf1 to lb1, which owns it" {
+		t.Errorf("h1 → lb1 without leaf3's VNI 10010 = %s (%s), want unknown", r.Verdict, r.Reason)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/meshoptixiq/mesh/apiserver/firewall"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 )
 
@@ -165,6 +166,15 @@ func (t *tracer) toOwner(dev *graph.Device, h Hop, path []Hop, seen map[stateKey
 			hh.Out = l.out
 		}
 		if !l.known {
+			// A segment stretched over VXLAN is reached over the overlay
+			// or not at all: going straight to the owner would guess.
+			if vni := t.ix.segmentVNI(t.q.Dst, dev, l.owner.Device); vni > 0 {
+				hh.Note += "; layer-2 path not known"
+				t.finish(append(path, hh), firewall.VerdictUnknown, fmt.Sprintf(
+					"the segment of %s is stretched over VXLAN VNI %d, but no VTEP that maps the VNI leads from %s to %s, which owns it",
+					t.q.Dst, vni, dev.Hostname, l.owner.Device.Hostname))
+				continue
+			}
 			hh.Note += fmt.Sprintf("; on to %s, which owns %s (the layer-2 path between is not known)", l.owner.Device.Hostname, t.q.Dst)
 		}
 		if !t.firewallPasses(&hh) {
