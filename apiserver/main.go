@@ -1,7 +1,8 @@
 // Command apiserver answers named queries over the network graph held in
 // the embedded store. With no arguments it serves HTTP on
 // API_LISTEN; "apiserver ingest FILE..." loads facts into the store
-// offline and "apiserver demo" writes a generated demo network.
+// offline, "apiserver validate FILE..." checks them without a store, and
+// "apiserver demo" writes a generated demo network.
 package main
 
 import (
@@ -29,8 +30,10 @@ func main() {
 // usage is printed for -h and unknown subcommands.
 const usage = `usage:
   apiserver                                   serve the API on API_LISTEN
-  apiserver ingest [--mode merge|replace] FILE...
-                                              load meshq.facts/v1 documents into the store
+  apiserver ingest [--mode merge|replace] [--progress] FILE...
+                                              load meshq.facts/v1 documents (plain or gzip; - for stdin) into the store
+  apiserver validate FILE...                  check documents offline with the ingest's checks; every problem
+                                              with its path, and the ingest's warnings; exit 1 on problems
   apiserver demo [--devices N] [--seed S] [-o FILE]
                                               write a generated demo network (facts document)
   apiserver version                           print the version and VCS revision
@@ -51,6 +54,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, getenv, stderr)
 	case "ingest":
 		return ingestCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "validate":
+		return validateCmd(args[1:], stdout, stderr)
 	case "demo":
 		return demoCmd(args[1:], stdout, stderr)
 	case "license":

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
@@ -170,6 +169,7 @@ func ingestCmd(ctx context.Context, args []string, getenv func(string) string, s
 	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	mode := fs.String("mode", engine.ModeMerge, "merge (upsert the devices given) or replace (the files are the whole network)")
+	showProgress := fs.Bool("progress", false, "print progress to standard error (shown by itself on a terminal for files of 32 MiB or more)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -183,16 +183,23 @@ func ingestCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
+	var prog *progress
+	if wantProgress(*showProgress, stderr, fs.Args()) {
+		prog = &progress{w: stderr, start: time.Now()}
+	}
 	// All files make one document, ingested atomically.
 	doc := facts.Document{Schema: facts.Schema}
 	for _, name := range fs.Args() {
-		data, err := os.ReadFile(name)
+		data, err := readFactsFile(name, prog)
 		if err != nil {
 			return fmt.Errorf("ingest: %w", err)
 		}
 		d, err := facts.Parse(data)
 		if err != nil {
 			return fmt.Errorf("ingest: %s: %w", name, err)
+		}
+		if prog != nil {
+			prog.printf("parsed %s: %d devices", name, len(d.Devices))
 		}
 		doc.Devices = append(doc.Devices, d.Devices...)
 	}
@@ -204,9 +211,15 @@ func ingestCmd(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer st.Close()
+	if prog != nil {
+		prog.printf("writing %d devices to the store (%s)", len(doc.Devices), *mode)
+	}
 	v, err := st.Ingest(ctx, *mode, doc.Devices)
 	if err != nil {
 		return fmt.Errorf("ingest: %w", err)
+	}
+	if prog != nil {
+		prog.printf("stored as graph version %d; building the graph for its warnings", v)
 	}
 	fmt.Fprintf(stdout, "ingested %d devices from %s (%s); the store is at graph version %d\n",
 		len(doc.Devices), strings.Join(fs.Args(), ", "), *mode, v)

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"reflect"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/meshoptixiq/mesh/common/license"
@@ -311,7 +313,11 @@ func (a *API) ingest(ctx *fasthttp.RequestCtx) {
 		apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, fmt.Sprintf("parameter \"mode\": expected merge or replace, got %q", mode))
 		return
 	}
-	doc, err := facts.Parse(ctx.PostBody())
+	body, ok := a.ingestBody(ctx)
+	if !ok {
+		return
+	}
+	doc, err := facts.Parse(body)
 	if err != nil {
 		var fe *facts.Error
 		if errors.As(err, &fe) {
@@ -343,6 +349,58 @@ func (a *API) ingest(ctx *fasthttp.RequestCtx) {
 		"status": "ok", "mode": mode, "graph_version": g.Version, "ingested_devices": len(doc.Devices),
 		"graph": statsJSON(s), "warnings": g.WarningsFor(doc.Devices),
 	})
+}
+
+// ingestBody returns the ingest's document: the body, or with
+// Content-Encoding gzip the body decompressed, bounded by the same
+// MAX_BODY_BYTES so that a small compressed body cannot expand without
+// limit. It answers the request itself (413, 400) and reports false when
+// there is no document to parse.
+func (a *API) ingestBody(ctx *fasthttp.RequestCtx) ([]byte, bool) {
+	enc := strings.ToLower(strings.TrimSpace(string(ctx.Request.Header.Peek(fasthttp.HeaderContentEncoding))))
+	switch enc {
+	case "", "identity":
+		return ctx.PostBody(), true
+	case "gzip", "x-gzip":
+	default:
+		apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest,
+			fmt.Sprintf("header Content-Encoding: %q is not supported (send gzip or no encoding)", enc))
+		return nil, false
+	}
+	data, err := gunzipBounded(ctx.PostBody(), a.opt.MaxBodyBytes)
+	switch {
+	case errors.Is(err, errTooLarge):
+		apierror.Write(ctx, fasthttp.StatusRequestEntityTooLarge, apierror.TooLarge, fmt.Sprintf(
+			"decompressed request body is larger than the limit of %d bytes (MAX_BODY_BYTES)", a.opt.MaxBodyBytes))
+		return nil, false
+	case err != nil:
+		apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, "the body is not a valid gzip stream (Content-Encoding: gzip): "+err.Error())
+		return nil, false
+	}
+	return data, true
+}
+
+var errTooLarge = errors.New("decompressed body over the limit")
+
+// gunzipBounded decompresses a gzip stream (several members, as gzip
+// allows) of at most limit bytes decompressed.
+func gunzipBounded(body []byte, limit int) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	defer zr.Close()
+	var out bytes.Buffer
+	// Compressed JSON is typically 5 to 20 times smaller.
+	out.Grow(min(len(body)*4, limit))
+	n, err := io.Copy(&out, io.LimitReader(zr, int64(limit)+1))
+	if err != nil {
+		return nil, err
+	}
+	if n > int64(limit) {
+		return nil, errTooLarge
+	}
+	return out.Bytes(), nil
 }
 
 // MaxQueryBodyBytes bounds the body of POST /queries/{name}/execute: a

@@ -51,6 +51,7 @@ func Definitions(cache *pathanalysis.Cache) []query.Definition {
 	ix := func(env *query.Env) *pathanalysis.Index { return cache.Index(env.Graph) }
 	return []query.Definition{
 		pathAnalysis(ix),
+		routeLookup(ix),
 		{
 			Name: "firewall_rules_by_device", Description: "A firewall's rules in evaluation order (rule_order), disabled ones included.",
 			Params: []query.Param{hostnameParam}, Columns: ruleColumns, Paged: true,
@@ -291,6 +292,46 @@ func pathAnalysis(ix func(*query.Env) *pathanalysis.Index) query.Definition {
 				paths = append(paths, map[string]any{"path": pi + 1, "verdict": p.Verdict, "reason": p.Reason, "hops": len(p.Hops)})
 			}
 			res.Extra = map[string]any{"verdict": r.Verdict, "reason": r.Reason, "paths": orEmpty(paths), "truncated_paths": r.Truncated}
+			return res, nil
+		},
+	}
+}
+
+// routeLookup answers with the route path analysis would take: the same
+// index, the same choice.
+func routeLookup(ix func(*query.Env) *pathanalysis.Index) query.Definition {
+	return query.Definition{
+		Name: "route_lookup",
+		Description: "The route a device uses for an address in a VRF: the longest matching prefix (collected routes and connected subnets), " +
+			"lowest administrative distance, then lowest metric, one row per equal-cost next hop; no rows when the device has no route.",
+		Params: []query.Param{
+			{Name: "hostname", Type: query.TypeString, Required: true, Description: "device hostname", Example: "core-sw-01"},
+			{Name: "vrf", Type: query.TypeString, Default: "default", Description: "VRF (default when left out)"},
+			{Name: "ip", Type: query.TypeIP, Required: true, Description: "destination address", Example: "10.128.0.10"},
+		},
+		Columns: []string{"hostname", "vrf", "prefix", "next_hop", "interface", "next_hop_vrf", "vni", "protocol", "admin_distance", "metric", "action"},
+		Run: func(_ context.Context, env *query.Env, a query.Args) (*query.Result, error) {
+			h := a.String("hostname")
+			d := env.Graph.Device(h)
+			if d == nil {
+				return nil, query.NotFound("no device named %q", h)
+			}
+			ms, _ := ix(env).RouteLookup(d, a.String("vrf"), a.IP("ip"))
+			res := &query.Result{}
+			for _, m := range ms {
+				var nh, ad, vni any
+				if m.NextHop.IsValid() {
+					nh = m.NextHop.String()
+				}
+				if m.AdminDistance != nil {
+					ad = *m.AdminDistance
+				}
+				if m.VNI > 0 {
+					vni = m.VNI
+				}
+				res.Rows = append(res.Rows, []any{d.Hostname, a.String("vrf"), m.Prefix.String(), nh, nullStr(m.Interface), nullStr(m.NextHopVRF), vni,
+					nullStr(m.Protocol), ad, m.Metric, m.Action})
+			}
 			return res, nil
 		},
 	}
