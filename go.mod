@@ -13,6 +13,15 @@ require github.com/go-json-experiment/json v1.27.2
 require go.yaml.in/yaml/v3 v3.0.6
 
 require (
+	github.com/getkin/kin-openapi v0.153.0
+	github.com/go-openapi/jsonpointer v0.22.5 // indirect
+	github.com/go-openapi/swag/jsonname v0.25.5 // indirect
+	github.com/gorilla/mux v1.8.0 // indirect
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
+	go.yaml.in/yaml/v4 v4.0.0 // indirect
+)
+
+require (
 	github.com/fxamacker/cbor/v2 v2.9.0
 	github.com/x448/float16 v0.8.4 // indirect
 )
