@@ -8,6 +8,7 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/telemetry"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/graph/graphtest"
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
+	"github.com/meshoptixiq/mesh/apiserver/netbox"
 	"github.com/meshoptixiq/mesh/apiserver/query"
 	"github.com/meshoptixiq/mesh/common/facts"
 	"github.com/meshoptixiq/mesh/common/lifecycle"
@@ -67,8 +69,14 @@ func start(t *testing.T, o options) *fixture {
 		}
 	}
 	// Every route of the table must have a handler: the telemetry
-	// service's, one of them replaced to check panic recovery.
+	// service's (one of them replaced to check panic recovery) and the
+	// NetBox sync's, unconfigured.
 	handlers := telemetry.New(log, telemetry.Options{}).Handlers()
+	nb, err := netbox.New(netbox.Config{}, eng, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	maps.Copy(handlers, nb.Handlers())
 	stop := make(chan struct{}) // ends event streams before the server shuts down
 	handlers["ebpf_events"] = func(*fasthttp.RequestCtx) { panic("boom") }
 	api, err := httpapi.New(httpapi.Options{

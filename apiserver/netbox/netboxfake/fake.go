@@ -70,10 +70,14 @@ type Server struct {
 	// Token is the API token a request must carry (Authorization: Token …
 	// or Bearer …).
 	Token string
-	// Before, when set, runs before each authenticated request is served;
-	// a status it returns other than 0 is answered instead (429, 503), as
-	// an overloaded NetBox would.
-	Before func(r *http.Request) int
+	// Before, when set, runs before each authenticated request is served
+	// with the request and its body; a status it returns other than 0 is
+	// answered instead, with body (nil: {"detail": status text}), as an
+	// overloaded NetBox (429, 503) or a custom validator (400) would.
+	Before func(r *http.Request, body []byte) (status int, answer any)
+	// MaxPageSize is NetBox's MAX_PAGE_SIZE (default 1000): a larger
+	// limit is cut to it.
+	MaxPageSize int
 
 	mu         sync.Mutex
 	nextID     int
@@ -324,11 +328,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.Before != nil {
-		if status := s.Before(r); status != 0 {
+		if status, answer := s.Before(r, body); status != 0 {
 			if status == http.StatusTooManyRequests {
 				w.Header().Set("Retry-After", "0")
 			}
-			writeJSON(w, status, map[string]any{"detail": http.StatusText(status)})
+			if answer == nil {
+				answer = map[string]any{"detail": http.StatusText(status)}
+			}
+			writeJSON(w, status, answer)
 			return
 		}
 	}
@@ -846,11 +853,15 @@ var filters = map[string][]string{
 
 func (s *Server) list(r *http.Request, base, kind string) (int, any) {
 	q := r.URL.Query()
-	limit, offset := DefaultPageSize, 0
+	maxPage := s.MaxPageSize
+	if maxPage == 0 {
+		maxPage = MaxPageSize
+	}
+	limit, offset := min(DefaultPageSize, maxPage), 0
 	if v := q.Get("limit"); v != "" {
 		limit, _ = strconv.Atoi(v)
-		if limit <= 0 || limit > MaxPageSize {
-			limit = MaxPageSize
+		if limit <= 0 || limit > maxPage {
+			limit = maxPage
 		}
 	}
 	if v := q.Get("offset"); v != "" {
@@ -872,11 +883,9 @@ func (s *Server) list(r *http.Request, base, kind string) (int, any) {
 		}
 		for _, w := range want {
 			for _, v := range values {
-				if field == "name" || field == "model" {
-					if strings.EqualFold(w, v) {
-						return true
-					}
-				} else if w == v {
+				// NetBox's plain filters are exact and case-sensitive
+				// (name__ie is the insensitive one).
+				if w == v {
 					return true
 				}
 			}

@@ -258,7 +258,7 @@ func (s *Server) renderInterface(base string, i *Interface) map[string]any {
 		}
 	}
 	for k, v := range map[string]any{
-		"device": s.briefDevice(base, s.device(i.Device)), "vdcs": []any{}, "module": nil, "name": i.Name, "label": "",
+		"device": s.briefDevice(base, s.device(i.Device)), "description": i.Description, "vdcs": []any{}, "module": nil, "name": i.Name, "label": "",
 		"type":    map[string]any{"value": i.Type, "label": label("Interface", "type", i.Type)},
 		"enabled": i.Enabled, "parent": nil, "bridge": nil, "lag": nil, "mtu": mtu, "mac_address": nil,
 		"primary_mac_address": nil, "mac_addresses": []any{}, "speed": nil, "duplex": nil, "wwn": nil,
