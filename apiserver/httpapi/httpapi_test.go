@@ -260,7 +260,7 @@ func TestQueriesListing(t *testing.T) {
 	want := map[string]any{
 		"name": "all_devices", "tier": "community", "permission": "all_devices", "paged": true, "write": false,
 		"description": got["description"],
-		"columns":     []any{"hostname", "mgmt_ip", "vendor", "os", "model", "serial", "version", "role", "site"},
+		"columns":     []any{"hostname", "mgmt_ip", "vendor", "os", "model", "serial", "version", "role", "site", "metadata"},
 		"parameters": []any{
 			map[string]any{"name": "vendor", "type": "string", "required": false, "description": "only this vendor"},
 			map[string]any{"name": "site", "type": "string", "required": false, "description": "only this site"},
