@@ -458,36 +458,37 @@ func (p *pusher) interfacesAndIP(d *graph.Device, devID int, nb *nbDevice) error
 		}
 	}
 
+	// The address is looked up even for an interface still to be made, so
+	// a dry run lists what the real push will do with one already there.
 	ipID := pending
-	if ifID != pending {
-		found, err := list[nbIP](p.ctx, p.s.client, "/api/ipam/ip-addresses/", url.Values{"address": {prefix.Addr().String()}})
-		if err != nil {
-			return err
+	found, err := list[nbIP](p.ctx, p.s.client, "/api/ipam/ip-addresses/", url.Values{"address": {prefix.Addr().String()}})
+	if err != nil {
+		return err
+	}
+	var global []nbIP // matched in the global table (no VRF)
+	for _, ip := range found {
+		if ip.VRF == nil {
+			global = append(global, ip)
 		}
-		var global []nbIP // IP addresses are matched in the global table (no VRF)
-		for _, ip := range found {
-			if ip.VRF == nil {
-				global = append(global, ip)
-			}
-		}
+	}
+	switch {
+	case len(global) > 1:
+		return fmt.Errorf("%s is in NetBox's global table %d times; not choosing one", prefix.Addr(), len(global))
+	case len(global) == 1:
+		ip := global[0]
+		ipID = ip.ID
+		onOurs := ifID != pending && ip.AssignedObjectType != nil && *ip.AssignedObjectType == "dcim.interface" &&
+			ip.AssignedObjectID != nil && *ip.AssignedObjectID == ifID
 		switch {
-		case len(global) > 1:
-			return fmt.Errorf("%s is in NetBox's global table %d times; not choosing one", prefix.Addr(), len(global))
-		case len(global) == 1:
-			ip := global[0]
-			ipID = ip.ID
-			assigned := ip.AssignedObjectType != nil && *ip.AssignedObjectType == "dcim.interface" && ip.AssignedObjectID != nil
-			switch {
-			case assigned && *ip.AssignedObjectID == ifID:
-			case ip.AssignedObjectID != nil && *ip.AssignedObjectID != 0:
-				return fmt.Errorf("%s is assigned to another object in NetBox (ip-address id %d); not moved", ip.Address, ip.ID)
-			default:
-				p.change(object, "update", "assigned_object", nil, "dcim.interface "+d.Hostname+" "+holder.Name)
-				if !p.dry {
-					if err := p.s.client.do(p.ctx, http.MethodPatch, "/api/ipam/ip-addresses/"+strconv.Itoa(ip.ID)+"/",
-						map[string]any{"assigned_object_type": "dcim.interface", "assigned_object_id": ifID}, nil); err != nil {
-						return err
-					}
+		case onOurs:
+		case ip.AssignedObjectID != nil && *ip.AssignedObjectID != 0:
+			return fmt.Errorf("%s is assigned to another object in NetBox (ip-address id %d); not moved", ip.Address, ip.ID)
+		default:
+			p.change(object, "update", "assigned_object", nil, "dcim.interface "+d.Hostname+" "+holder.Name)
+			if !p.dry && ifID != pending {
+				if err := p.s.client.do(p.ctx, http.MethodPatch, "/api/ipam/ip-addresses/"+strconv.Itoa(ip.ID)+"/",
+					map[string]any{"assigned_object_type": "dcim.interface", "assigned_object_id": ifID}, nil); err != nil {
+					return err
 				}
 			}
 		}

@@ -327,7 +327,11 @@ func TestPushUpdatesWhatDiffers(t *testing.T) {
 	name2 := "leaf2"
 	f.nb.AddDevice(netboxfake.Device{Name: &name2, DeviceType: dt.ID, Role: role.ID, Site: other.ID})
 
+	dry := f.sync(Push, true).Push
 	rep := f.sync(Push, false).Push
+	if !slices.Equal(rep.Changes, dry.Changes) {
+		t.Errorf("push changes differ from the dry run's:\n%+v\n%+v", rep.Changes, dry.Changes)
+	}
 	if rep.Matched != 2 || rep.Updated != 2 || rep.Failed != 0 {
 		t.Errorf("push = %+v, want both matched and updated", rep)
 	}
