@@ -440,12 +440,32 @@ func (s *Server) serve(r *http.Request, op string, params map[string]string, bod
 	return http.StatusNotImplemented, map[string]any{"detail": op + " is not implemented by the fake"}
 }
 
+// modelled are the fields the fake stores, per kind; a write naming any
+// other (valid in NetBox: vrf, tenant of an address, …) is a violation
+// rather than silently dropped, so no test passes on a field the fake
+// would not have checked.
+var modelled = map[string][]string{
+	"dcim_sites":         {"name", "slug", "status"},
+	"dcim_manufacturers": {"name", "slug"},
+	"dcim_device_roles":  {"name", "slug", "color"},
+	"dcim_device_types":  {"manufacturer", "model", "slug"},
+	"dcim_devices":       {"name", "device_type", "role", "site", "tenant", "rack", "status", "serial", "primary_ip4", "primary_ip6"},
+	"dcim_interfaces":    {"device", "name", "type", "enabled", "mtu", "description"},
+	"ipam_ip_addresses":  {"address", "status", "description", "assigned_object_type", "assigned_object_id"},
+}
+
 // decodeObject reads a write body; the fake takes one object, not a list.
 func (s *Server) decodeObject(op string, body []byte) (map[string]any, bool) {
 	var m map[string]any
 	if err := json.Unmarshal(body, &m); err != nil {
 		s.violate("%s: the fake takes one JSON object per request: %v", op, err)
 		return nil, false
+	}
+	for k := range m {
+		if !slices.Contains(modelled[op], k) {
+			s.violate("%s: field %q is not modelled by the fake", op, k)
+			return nil, false
+		}
 	}
 	return m, true
 }

@@ -99,8 +99,12 @@ func TestRefusesWhatNetBoxRefuses(t *testing.T) {
 	if code, _ := call(t, srv, "POST", "/api/dcim/sites/", "tok", `{"name":"x","slug":"x","status":"bogus"}`); code != 400 {
 		t.Errorf("site with a bogus status = %d, want 400", code)
 	}
-	if len(nb.Violations()) != 1 {
-		t.Errorf("violations = %v, want the bogus status", nb.Violations())
+	// vrf is valid NetBox, but the fake models the global table only.
+	if code, _ := call(t, srv, "POST", "/api/ipam/ip-addresses/", "tok", `{"address":"10.0.0.2/24","vrf":1}`); code != 400 {
+		t.Errorf("address in a VRF = %d, want 400 (not modelled)", code)
+	}
+	if len(nb.Violations()) != 2 {
+		t.Errorf("violations = %v, want the bogus status and the vrf", nb.Violations())
 	}
 }
 
