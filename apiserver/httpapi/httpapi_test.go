@@ -285,8 +285,13 @@ func TestQueriesListing(t *testing.T) {
 	if diff := cmp.Diff([]any{"ip"}, params["required"]); diff != "" {
 		t.Errorf("openapi locate_endpoint_by_ip required (-want +got):\n%s", diff)
 	}
-	if n := len(paths); n != len(query.Builtin())+8 {
-		t.Errorf("openapi has %d paths, want %d", n, len(query.Builtin())+8)
+	// The queries and 9 fixed paths (health ×4, metrics, queries ×2,
+	// ingest, NetBox sync).
+	if n := len(paths); n != len(query.Builtin())+9 {
+		t.Errorf("openapi has %d paths, want %d", n, len(query.Builtin())+9)
+	}
+	if sync, ok := paths["/admin/netbox/sync"].(map[string]any)["post"].(map[string]any); !ok || sync["x-permission"] != "admin_netbox_sync" {
+		t.Errorf("openapi /admin/netbox/sync = %v, want its post with x-permission admin_netbox_sync", paths["/admin/netbox/sync"])
 	}
 }
 

@@ -102,6 +102,16 @@ func OpenAPI(reg *query.Registry) ([]byte, error) {
 			"parameters":  []any{map[string]any{"name": "mode", "in": "query", "schema": map[string]any{"type": "string", "enum": []string{"merge", "replace"}, "default": "merge"}}},
 			"requestBody": map[string]any{"required": true, "content": map[string]any{"application/json": map[string]any{"schema": obj}}},
 			"responses":   map[string]any{"200": jsonResp("applied", obj), "400": errResp("bad facts, with paths"), "413": errResp("body too large"), "503": errResp("store unavailable; nothing applied")}}},
+		"/admin/netbox/sync": map[string]any{"post": map[string]any{"summary": "Sync the graph with NetBox (pull, push or both; dry run)", "operationId": "admin_netbox_sync",
+			"x-permission": "admin_netbox_sync", "x-write": true,
+			"requestBody": map[string]any{"required": false, "content": map[string]any{"application/json": map[string]any{"schema": map[string]any{
+				"type": "object", "additionalProperties": false, "properties": map[string]any{
+					"direction": map[string]any{"type": "string", "enum": []string{"pull", "push", "both"}, "description": "default NETBOX_SYNC_DIRECTION"},
+					"dry_run":   map[string]any{"type": "boolean", "default": false},
+				}}}}},
+			"responses": map[string]any{"200": jsonResp("the report: per direction matched, unmatched, created, updated, unchanged, failed, changes, unmatched_devices, errors", obj),
+				"400": errResp("bad body (the message names the field)"), "409": errResp("a sync is already running"),
+				"502": errResp("NetBox could not be read"), "503": errResp("NETBOX_URL is not set")}}},
 	}
 	for _, d := range reg.All() {
 		props := map[string]any{}
