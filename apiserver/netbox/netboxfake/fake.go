@@ -957,12 +957,15 @@ func (s *Server) list(r *http.Request, base, kind string) (int, any) {
 		}
 	case "ipam_ip_addresses":
 		for _, o := range s.ips {
-			// NetBox's address filter matches the host, whatever the mask.
-			hosts := make([]string, 0, len(q["address"]))
-			for _, a := range q["address"] {
-				hosts = append(hosts, hostOf(a))
-			}
-			if len(hosts) > 0 && !slices.Contains(hosts, hostOf(o.Address)) {
+			// NetBox's address filter (net_in): a value with a mask is
+			// that exact address, one without matches the host whatever
+			// its mask.
+			if want, ok := q["address"]; ok && !slices.ContainsFunc(want, func(a string) bool {
+				if strings.Contains(a, "/") {
+					return a == o.Address
+				}
+				return hostOf(a) == hostOf(o.Address)
+			}) {
 				continue
 			}
 			if match("id", itoa(o.ID)) && match("interface_id", itoa(o.Interface)) {
