@@ -230,7 +230,8 @@ func (p *pusher) device(g *graph.Graph, d *graph.Device) {
 	failed := func(err error) { p.rep.fail(object, err) }
 	md := g.Metadata(d.Hostname)
 
-	// What NetBox requires of a device.
+	// What NetBox requires of a device, each looked up (or made) only when
+	// used: a default is used only to create a device.
 	site := pick(md[KeySite], d.Site, p.s.cfg.DefaultSite)
 	role := pick(md[KeyRole], d.Role, p.s.cfg.DefaultRole)
 	vendor := choice{name: d.Vendor, slug: Slugify(d.Vendor), given: d.Vendor != ""}
@@ -241,25 +242,14 @@ func (p *pusher) device(g *graph.Graph, d *graph.Device) {
 	if model == "" {
 		model = DefaultDeviceType
 	}
-	siteID, err := p.ensure("dcim.site", "/api/dcim/sites/", site)
-	if err != nil {
-		failed(err)
-		return
-	}
-	roleID, err := p.ensure("dcim.device-role", "/api/dcim/device-roles/", role)
-	if err != nil {
-		failed(err)
-		return
-	}
-	mfID, err := p.ensure("dcim.manufacturer", "/api/dcim/manufacturers/", vendor)
-	if err != nil {
-		failed(err)
-		return
-	}
-	typeID, err := p.deviceType(mfID, model)
-	if err != nil {
-		failed(err)
-		return
+	siteID := func() (int, error) { return p.ensure("dcim.site", "/api/dcim/sites/", site) }
+	roleID := func() (int, error) { return p.ensure("dcim.device-role", "/api/dcim/device-roles/", role) }
+	typeID := func() (int, error) {
+		mfID, err := p.ensure("dcim.manufacturer", "/api/dcim/manufacturers/", vendor)
+		if err != nil {
+			return 0, err
+		}
+		return p.deviceType(mfID, model)
 	}
 
 	// The NetBox device: by primary IP (pull's rule), else by name (NetBox
@@ -271,53 +261,26 @@ func (p *pusher) device(g *graph.Graph, d *graph.Device) {
 	}
 	if named := p.byName[strings.ToLower(d.Hostname)]; nb == nil && len(named) == 1 {
 		nb = named[0]
-	} else if nb == nil {
+	} else if nb == nil && len(named) > 1 {
+		id, err := siteID()
+		if err != nil {
+			failed(err)
+			return
+		}
 		for _, c := range named {
-			if c.Site != nil && c.Site.ID == siteID {
+			if c.Site != nil && c.Site.ID == id {
 				nb = c
 			}
 		}
 	}
 
 	if nb == nil {
-		p.rep.Unmatched++
-		p.rep.UnmatchedDevices = append(p.rep.UnmatchedDevices, Unmatched{Name: d.Hostname, PrimaryIP: d.MgmtIP, Reason: "not in NetBox; created"})
-		body := map[string]any{"name": d.Hostname, "site": siteID, "role": roleID, "device_type": typeID, "status": "active"}
-		if d.Serial != "" {
-			body["serial"] = d.Serial
-		}
-		for _, f := range []struct {
-			field string
-			v     any
-		}{{"name", d.Hostname}, {"site", site.slug}, {"role", role.slug}, {"device_type", Slugify(model)}, {"status", "active"}, {"serial", body["serial"]}} {
-			if f.v != nil {
-				p.change(object, "create", f.field, nil, f.v)
-			}
-		}
-		id := pending
-		if !p.dry {
-			var made nbDevice
-			if err := p.s.client.do(p.ctx, http.MethodPost, "/api/dcim/devices/", body, &made); err != nil {
-				failed(err)
-				return
-			}
-			id = made.ID
-		}
-		created = true
-		if err := p.interfacesAndIP(d, id, nil); err != nil {
-			failed(err)
-		}
+		p.create(d, object, site, role, model, siteID, roleID, typeID, &created)
 		return
 	}
 
 	p.rep.Matched++
 	patch := map[string]any{}
-	set := func(field string, old, nv any, id int) {
-		if old != nv {
-			patch[field] = id
-			p.change(object, "update", field, old, nv)
-		}
-	}
 	if nb.Name == nil || *nb.Name != d.Hostname {
 		patch["name"] = d.Hostname
 		var old any
@@ -326,19 +289,43 @@ func (p *pusher) device(g *graph.Graph, d *graph.Device) {
 		}
 		p.change(object, "update", "name", old, d.Hostname)
 	}
-	if site.given && (nb.Site == nil || nb.Site.ID != siteID) {
-		set("site", slugOf(nb.Site), site.slug, siteID)
-	}
-	if role.given && (nb.Role == nil || nb.Role.ID != roleID) {
-		set("role", slugOf(nb.Role), role.slug, roleID)
-	}
-	if d.Model != "" && (nb.DeviceType == nil || nb.DeviceType.ID != typeID) {
-		var old any
-		if nb.DeviceType != nil {
-			old = nb.DeviceType.Slug
+	for _, f := range []struct {
+		field   string
+		given   bool
+		current *nbRef
+		slug    string
+		id      func() (int, error)
+	}{
+		{"site", site.given, nb.Site, site.slug, siteID},
+		{"role", role.given, nb.Role, role.slug, roleID},
+	} {
+		if !f.given {
+			continue
 		}
-		patch["device_type"] = typeID
-		p.change(object, "update", "device_type", old, Slugify(model))
+		id, err := f.id()
+		if err != nil {
+			failed(err)
+			return
+		}
+		if f.current == nil || f.current.ID != id {
+			patch[f.field] = id
+			p.change(object, "update", f.field, slugOf(f.current), f.slug)
+		}
+	}
+	if d.Model != "" {
+		id, err := typeID()
+		if err != nil {
+			failed(err)
+			return
+		}
+		if nb.DeviceType == nil || nb.DeviceType.ID != id {
+			var old any
+			if nb.DeviceType != nil {
+				old = nb.DeviceType.Slug
+			}
+			patch["device_type"] = id
+			p.change(object, "update", "device_type", old, Slugify(model))
+		}
 	}
 	if d.Serial != "" && nb.Serial != d.Serial {
 		patch["serial"] = d.Serial
@@ -352,6 +339,50 @@ func (p *pusher) device(g *graph.Graph, d *graph.Device) {
 	}
 	if err := p.interfacesAndIP(d, nb.ID, nb); err != nil {
 		failed(err)
+	}
+}
+
+// create makes a device NetBox does not have: the objects it needs first,
+// then the device, then its interfaces and address.
+func (p *pusher) create(d *graph.Device, object string, site, role choice, model string,
+	siteID, roleID, typeID func() (int, error), created *bool) {
+	p.rep.Unmatched++
+	p.rep.UnmatchedDevices = append(p.rep.UnmatchedDevices, Unmatched{Name: d.Hostname, PrimaryIP: d.MgmtIP, Reason: "not in NetBox; created"})
+	body := map[string]any{"name": d.Hostname, "status": "active"}
+	for _, f := range []struct {
+		field string
+		id    func() (int, error)
+	}{{"site", siteID}, {"role", roleID}, {"device_type", typeID}} {
+		id, err := f.id()
+		if err != nil {
+			p.rep.fail(object, err)
+			return
+		}
+		body[f.field] = id
+	}
+	if d.Serial != "" {
+		body["serial"] = d.Serial
+	}
+	for _, f := range []struct {
+		field string
+		v     any
+	}{{"name", d.Hostname}, {"site", site.slug}, {"role", role.slug}, {"device_type", Slugify(model)}, {"status", "active"}, {"serial", body["serial"]}} {
+		if f.v != nil {
+			p.change(object, "create", f.field, nil, f.v)
+		}
+	}
+	id := pending
+	if !p.dry {
+		var made nbDevice
+		if err := p.s.client.do(p.ctx, http.MethodPost, "/api/dcim/devices/", body, &made); err != nil {
+			p.rep.fail(object, err)
+			return
+		}
+		id = made.ID
+	}
+	*created = true
+	if err := p.interfacesAndIP(d, id, nil); err != nil {
+		p.rep.fail(object, err)
 	}
 }
 

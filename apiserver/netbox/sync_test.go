@@ -349,6 +349,10 @@ func TestPushUpdatesWhatDiffers(t *testing.T) {
 			t.Errorf("Ethernet1 = %+v, want its NetBox type kept and MTU, description set", i)
 		}
 	}
+	// Defaults make nothing when no device is created with them.
+	if c := f.nb.Count(); c["sites"] != 2 || c["device-roles"] != 1 || c["manufacturers"] != 1 || c["device-types"] != 1 {
+		t.Errorf("NetBox holds %v, want no default site, role, manufacturer or type made", c)
+	}
 	if n := f.nb.Count()["ip-addresses"]; n != 2 {
 		t.Errorf("%d addresses, want 2 (10.9.0.1 assigned, not created twice)", n)
 	}
