@@ -386,6 +386,17 @@ func (p *pusher) create(d *graph.Device, object string, site, role choice, model
 	}
 }
 
+// maxDescription is NetBox's limit on a description; a longer collected
+// one is cut rather than refused.
+const maxDescription = 200
+
+func truncateRunes(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n])
+	}
+	return s
+}
+
 func slugOf(r *nbRef) any {
 	if r == nil {
 		return nil
@@ -410,6 +421,7 @@ func (p *pusher) interfacesAndIP(d *graph.Device, devID int, nb *nbDevice) error
 	ifaceID := map[string]int{}
 	for _, gi := range d.Ifaces {
 		object := "dcim.interface " + d.Hostname + " " + gi.Name
+		desc := truncateRunes(gi.Description, maxDescription)
 		cur, ok := existing[gi.Name]
 		if !ok {
 			body := map[string]any{"device": devID, "name": gi.Name, "type": interfaceType(gi.Interface)}
@@ -422,9 +434,9 @@ func (p *pusher) interfacesAndIP(d *graph.Device, devID int, nb *nbDevice) error
 				body["mtu"] = gi.MTU
 				p.change(object, "create", "mtu", nil, gi.MTU)
 			}
-			if gi.Description != "" {
-				body["description"] = gi.Description
-				p.change(object, "create", "description", nil, gi.Description)
+			if desc != "" {
+				body["description"] = desc
+				p.change(object, "create", "description", nil, desc)
 			}
 			if p.dry || devID == pending {
 				ifaceID[gi.Name] = pending
@@ -454,9 +466,9 @@ func (p *pusher) interfacesAndIP(d *graph.Device, devID int, nb *nbDevice) error
 			}
 			p.change(object, "update", "mtu", old, gi.MTU)
 		}
-		if gi.Description != "" && cur.Description != gi.Description {
-			patch["description"] = gi.Description
-			p.change(object, "update", "description", cur.Description, gi.Description)
+		if desc != "" && cur.Description != desc {
+			patch["description"] = desc
+			p.change(object, "update", "description", cur.Description, desc)
 		}
 		if len(patch) > 0 && !p.dry {
 			if err := p.s.client.do(p.ctx, http.MethodPatch, "/api/dcim/interfaces/"+strconv.Itoa(cur.ID)+"/", patch, nil); err != nil {

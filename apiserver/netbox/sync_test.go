@@ -36,7 +36,7 @@ func network() []facts.Device {
 			Interfaces: []facts.Interface{
 				{Name: "Management1", Type: facts.TypeMgmt, AdminUp: b(true), IPs: []string{"10.9.0.1/24"}},
 				{Name: "Ethernet1", Description: "to spine1", AdminUp: b(true), MTU: 9214},
-				{Name: "Port-Channel1", Type: facts.TypeLAG, AdminUp: b(false)},
+				{Name: "Port-Channel1", Type: facts.TypeLAG, AdminUp: b(false), Description: strings.Repeat("é", 250)},
 			}},
 		{Hostname: "leaf2", MgmtIP: "10.9.0.2",
 			Interfaces: []facts.Interface{{Name: "mgmt0", IPs: []string{"10.9.0.2/24"}}}},
