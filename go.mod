@@ -37,6 +37,8 @@ require (
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260928230214-8a89bd6388cc // indirect
 )
 
+require github.com/gorilla/mux v1.8.0 // indirect
+
 require (
 	github.com/fxamacker/cbor/v2 v2.9.0
 	github.com/x448/float16 v0.8.4 // indirect

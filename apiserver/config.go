@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
+	"github.com/meshoptixiq/mesh/apiserver/netbox"
 	"github.com/meshoptixiq/mesh/common/envconf"
 )
 
@@ -29,6 +31,7 @@ type config struct {
 	DemoSeed     int
 	TelemetryTTL time.Duration
 	License      *license.License
+	NetBox       netbox.Config
 }
 
 // Defaults.
@@ -59,6 +62,22 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	c.LogLevel = r.LogLevel()
 	c.License = loadLicense(r, getenv("HOME"))
+	c.NetBox = netbox.Config{
+		URL:         r.String("NETBOX_URL", ""),
+		Token:       envconf.Secret(r.String("NETBOX_TOKEN", "")),
+		Direction:   r.Enum("NETBOX_SYNC_DIRECTION", netbox.Pull, netbox.Pull, netbox.Push, netbox.Both),
+		VerifyTLS:   r.Bool("NETBOX_VERIFY_TLS", true),
+		DefaultSite: r.String("NETBOX_DEFAULT_SITE", netbox.DefaultSite),
+		DefaultRole: r.String("NETBOX_DEFAULT_ROLE", netbox.DefaultRole),
+	}
+	if c.NetBox.URL != "" {
+		if u, err := url.Parse(c.NetBox.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			r.Errorf("NETBOX_URL", "%q is not an http(s) URL", envconf.RedactURL(c.NetBox.URL))
+		}
+		if c.NetBox.Token.Reveal() == "" {
+			r.Errorf("NETBOX_TOKEN", "required when NETBOX_URL is set")
+		}
+	}
 	switch c.Backend {
 	case "postgres", "neo4j":
 		r.Errorf("GRAPH_BACKEND", "%q is not available in this build (only embedded is)", c.Backend)
@@ -98,6 +117,12 @@ func (c config) LogValue() slog.Value {
 		slog.Int("MESHQ_DEMO_SEED", c.DemoSeed),
 		slog.String("TELEMETRY_NODE_TTL", c.TelemetryTTL.String()),
 		slog.String("licence_plan", c.License.Plan),
+		slog.String("NETBOX_URL", envconf.RedactURL(c.NetBox.URL)),
+		slog.Any("NETBOX_TOKEN", c.NetBox.Token),
+		slog.String("NETBOX_SYNC_DIRECTION", c.NetBox.Direction),
+		slog.Bool("NETBOX_VERIFY_TLS", c.NetBox.VerifyTLS),
+		slog.String("NETBOX_DEFAULT_SITE", c.NetBox.DefaultSite),
+		slog.String("NETBOX_DEFAULT_ROLE", c.NetBox.DefaultRole),
 	)
 }
 

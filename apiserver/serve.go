@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
@@ -20,6 +21,7 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/firewall/fwquery"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
+	"github.com/meshoptixiq/mesh/apiserver/netbox"
 	"github.com/meshoptixiq/mesh/apiserver/pathanalysis"
 	"github.com/meshoptixiq/mesh/apiserver/query"
 	"github.com/meshoptixiq/mesh/apiserver/telemetry"
@@ -95,11 +97,20 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 		defer telRedis.Close()
 	}
 
+	// NetBox sync: its endpoint exists either way and says 503 until
+	// NETBOX_URL is set.
+	nb, err := netbox.New(cfg.NetBox, eng, log)
+	if err != nil {
+		return err
+	}
+	handlers := tel.Handlers()
+	maps.Copy(handlers, nb.Handlers())
+
 	var ready atomic.Bool
 	api, err := httpapi.New(httpapi.Options{
 		Engine: eng, Registry: reg, Log: log, Metrics: metrics,
 		MaxBodyBytes: int(cfg.MaxBodyBytes), MaxHeaderBytes: int(cfg.MaxHeader), RedisPing: redisPing, Ready: ready.Load,
-		Handlers: tel.Handlers(), Stop: ctx.Done(), License: cfg.License,
+		Handlers: handlers, Stop: ctx.Done(), License: cfg.License,
 	})
 	if err != nil {
 		return err

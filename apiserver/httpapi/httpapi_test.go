@@ -7,11 +7,15 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/meshoptixiq/mesh/apiserver/netbox/netboxfake"
 
 	"github.com/meshoptixiq/mesh/common/license"
 
@@ -27,6 +31,7 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/graph/graphtest"
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
+	"github.com/meshoptixiq/mesh/apiserver/netbox"
 	"github.com/meshoptixiq/mesh/apiserver/query"
 	"github.com/meshoptixiq/mesh/common/facts"
 	"github.com/meshoptixiq/mesh/common/lifecycle"
@@ -84,8 +89,18 @@ func start(t *testing.T, o options) *fixture {
 		}
 	}
 	// Every route of the table must have a handler: the telemetry
-	// service's, one of them replaced to check panic recovery.
+	// service's (one of them replaced to check panic recovery) and the
+	// NetBox sync.
 	handlers := telemetry.New(log, telemetry.Options{}).Handlers()
+	// A fake NetBox (the documented API) answers the sync's example.
+	fakeNB := httptest.NewServer(netboxfake.New("nb-token"))
+	t.Cleanup(fakeNB.Close)
+	nb, err := netbox.New(netbox.Config{URL: fakeNB.URL, Token: "nb-token", Direction: netbox.Pull, VerifyTLS: true,
+		DefaultSite: netbox.DefaultSite, DefaultRole: netbox.DefaultRole}, eng, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	maps.Copy(handlers, nb.Handlers())
 	stop := make(chan struct{}) // ends event streams before the server shuts down
 	if !o.realHandlers {
 		handlers["ebpf_events"] = func(*fasthttp.RequestCtx) { panic("boom") }
@@ -271,7 +286,7 @@ func TestQueriesListing(t *testing.T) {
 	want := map[string]any{
 		"name": "all_devices", "tier": "community", "permission": "all_devices", "paged": true, "write": false,
 		"description": got["description"],
-		"columns":     []any{"hostname", "mgmt_ip", "vendor", "os", "model", "serial", "version", "role", "site"},
+		"columns":     []any{"hostname", "mgmt_ip", "vendor", "os", "model", "serial", "version", "role", "site", "metadata"},
 		"parameters": []any{
 			map[string]any{"name": "vendor", "type": "string", "required": false, "description": "only this vendor"},
 			map[string]any{"name": "site", "type": "string", "required": false, "description": "only this site"},

@@ -389,6 +389,29 @@ var operations = map[string]func() obj{
 				"503": errorResponse("the store could not complete the ingest (nothing applied), or this replica failed to reload after storing it"),
 			}}
 	},
+	"admin_netbox_sync": func() obj {
+		counts := obj{}
+		for _, k := range []string{"matched", "unmatched", "created", "updated", "unchanged", "failed"} {
+			counts[k] = count
+		}
+		loose := obj{"type": "object"}
+		dir := object(obj{"matched": count, "unmatched": count, "created": count, "updated": count, "unchanged": count, "failed": count,
+			"changes":           obj{"type": "array", "items": object(obj{"object": str, "action": enum("create", "update"), "field": str, "old": obj{}, "new": obj{}}, "old", "new")},
+			"unmatched_devices": obj{"type": "array", "items": loose}, "errors": obj{"type": "array", "items": loose}})
+		return obj{"tags": []any{"admin"},
+			"description": "Pull enriches graph devices (matched by primary IP = mgmt_ip) with nb_site, nb_tenant, nb_rack, nb_role; push creates or updates NetBox devices; both pulls then pushes. A dry run lists the changes and writes nothing.",
+			"requestBody": obj{"required": false, "content": obj{"application/json": obj{"schema": obj{"type": "object", "additionalProperties": false,
+				"properties": obj{"direction": obj{"type": "string", "enum": []string{"pull", "push", "both"}, "description": "default NETBOX_SYNC_DIRECTION"},
+					"dry_run": obj{"type": "boolean", "default": false}}},
+				"example": obj{"direction": "pull", "dry_run": true}}}},
+			"responses": obj{
+				"200": jsonResponse("the report, per direction that ran", object(obj{"direction": enum("pull", "push", "both"), "dry_run": boolean, "pull": dir, "push": dir}, "pull", "push")),
+				"400": errorResponse("bad body (the message names the field)"),
+				"409": errorResponse("a sync is already running"),
+				"502": errorResponse("NetBox could not be read"),
+				"503": errorResponse("NETBOX_URL is not set"),
+			}}
+	},
 	"telemetry_report": func() obj {
 		return obj{"tags": []any{"telemetry"},
 			"description": "For node agents without Redis; with Redis they write to the stream meshq:telemetry:<node> instead.",

@@ -57,10 +57,19 @@ func Builtin() []Definition {
 				{Name: "site", Type: TypeString, Description: "only this site"},
 				{Name: "role", Type: TypeString, Description: "only this role"},
 			},
-			Columns: deviceColumns, Paged: true,
+			// The metadata column carries what update_device_metadata and
+			// the NetBox sync (nb_site, nb_tenant, nb_rack, nb_role) wrote.
+			Columns: append(slices.Clip(deviceColumns), "metadata"), Paged: true,
 			Run: func(_ context.Context, env *Env, a Args) (*Result, error) {
-				return deviceRows(env.Graph, func(d *graph.Device) bool {
+				return lazy(env.Graph.Devices, func(d *graph.Device) bool {
 					return matchFold(a.String("vendor"), d.Vendor) && matchFold(a.String("site"), d.Site) && matchFold(a.String("role"), d.Role)
+				}, func(d *graph.Device) []any {
+					meta := env.Graph.Metadata(d.Hostname)
+					if meta == nil {
+						meta = map[string]any{}
+					}
+					return []any{d.Hostname, nullStr(d.MgmtIP), nullStr(d.Vendor), nullStr(d.OS), nullStr(d.Model),
+						nullStr(d.Serial), nullStr(d.Version), nullStr(d.Role), nullStr(d.Site), meta}
 				}), nil
 			},
 		},

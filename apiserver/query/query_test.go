@@ -106,7 +106,7 @@ func TestDeviceLists(t *testing.T) {
 			t.Errorf("%s(%s) hostnames = %v, want %v", tc.name, tc.params, got, tc.want)
 		}
 	}
-	checkRows(t, g, "all_devices", `{"site":"lab"}`, [][]any{{"orphan1", "192.168.0.99", "juniper", nil, "EX2300", "JN099", nil, "access", "lab"}})
+	checkRows(t, g, "all_devices", `{"site":"lab"}`, [][]any{{"orphan1", "192.168.0.99", "juniper", nil, "EX2300", "JN099", nil, "access", "lab", map[string]any{}}})
 }
 
 func TestDeviceDetail(t *testing.T) {

@@ -52,6 +52,7 @@ const (
 	PermTelemetryIngest = "telemetry_ingest"
 	PermAdminRBACReload = "admin_rbac_reload"
 	PermAuthTokens      = "auth_tokens"
+	PermAdminNetboxSync = "admin_netbox_sync"
 	// PermEvents is the server-sent event stream's permission; the sidecar
 	// takes its API key from ?api_key (EventSource cannot set headers).
 	PermEvents = "events"
@@ -111,6 +112,7 @@ var All = []Route{
 	// The facts JSON Schema is part of the API's description, so it takes
 	// the OpenAPI document's permission.
 	{Daemon: Apiserver, Method: "GET", Path: "/schemas/meshq.facts.v1.json", OperationID: "facts_schema", Summary: "JSON Schema of the meshq.facts/v1 ingest document", Permission: PermOpenAPI, Event: EventQuery},
+	{Daemon: Apiserver, Method: "POST", Path: "/admin/netbox/sync", OperationID: "admin_netbox_sync", Summary: "Sync the graph with NetBox (pull, push or both; dry run)", Permission: PermAdminNetboxSync, Event: EventAdmin, Write: true, Feature: "netbox_sync"},
 }
 
 // Of lists the routes a daemon serves.
