@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshoptixiq/mesh/apiserver/chaos"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
 	"github.com/meshoptixiq/mesh/common/envconf"
@@ -25,6 +26,9 @@ type config struct {
 	DemoDevices  int
 	DemoSeed     int
 	TelemetryTTL time.Duration
+	ChaosTTL     time.Duration
+	ChaosWorkers int
+	ChaosQueue   int
 }
 
 // Defaults.
@@ -52,6 +56,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		DemoDevices:  r.Int("MESHQ_DEMO_DEVICES", defaultDemoDevices, 24, 20000),
 		DemoSeed:     r.Int("MESHQ_DEMO_SEED", 1, 0, 1<<31-1),
 		TelemetryTTL: r.Duration("TELEMETRY_NODE_TTL", defaultTelemetryTTL, time.Second),
+		ChaosTTL:     r.Duration("CHAOS_RESULT_TTL", chaos.DefaultTTL, time.Second),
+		ChaosWorkers: r.Int("CHAOS_WORKERS", chaos.DefaultWorkers, 1, 64),
+		ChaosQueue:   r.Int("CHAOS_QUEUE", chaos.DefaultQueue, 1, 10000),
 	}
 	c.LogLevel = r.LogLevel()
 	switch c.Backend {
@@ -66,6 +73,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.TelemetryTTL < time.Second {
 		r.Errorf("TELEMETRY_NODE_TTL", "%s is below 1s", c.TelemetryTTL)
+	}
+	if c.ChaosTTL < time.Minute {
+		r.Errorf("CHAOS_RESULT_TTL", "%s is below 1m", c.ChaosTTL)
 	}
 	if strings.TrimSpace(c.DataDir) == "" {
 		r.Errorf("MESHQ_DATA_DIR", "must name a directory")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/meshoptixiq/mesh/apiserver/broadcast"
+	"github.com/meshoptixiq/mesh/apiserver/chaos"
 	"github.com/meshoptixiq/mesh/apiserver/engine"
 	"github.com/meshoptixiq/mesh/apiserver/firewall/fwquery"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
@@ -30,10 +32,10 @@ import (
 
 // newRegistry is every named query the server answers: the built-in ones
 // and those other packages define.
-func newRegistry() (*query.Registry, error) {
+func newRegistry(paths *pathanalysis.Cache) (*query.Registry, error) {
 	reg := query.NewBuiltin()
 	// Firewall, hygiene and path-analysis queries (apiserver/firewall/fwquery).
-	if err := reg.Register(fwquery.Definitions(pathanalysis.NewCache())...); err != nil {
+	if err := reg.Register(fwquery.Definitions(paths)...); err != nil {
 		return nil, err
 	}
 	return reg, nil
@@ -53,7 +55,10 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 	}
 	defer st.Close()
 	eng := engine.New(st, graph.Options{RootRoles: cfg.RootRoles}, log)
-	reg, err := newRegistry()
+	// One path-analysis index per graph version, for the queries and the
+	// chaos runs alike.
+	paths := pathanalysis.NewCache()
+	reg, err := newRegistry(paths)
 	if err != nil {
 		return err
 	}
@@ -83,11 +88,18 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 		defer telRedis.Close()
 	}
 
+	// Chaos results live in Redis when there is one, so any replica
+	// answers for a run another computed.
+	chaosSvc := chaos.New(eng, log, chaos.Options{Redis: telRedis, TTL: cfg.ChaosTTL,
+		Workers: cfg.ChaosWorkers, Queue: cfg.ChaosQueue, Paths: paths})
+	handlers := tel.Handlers()
+	maps.Copy(handlers, chaosSvc.Handlers())
+
 	var ready atomic.Bool
 	api, err := httpapi.New(httpapi.Options{
 		Engine: eng, Registry: reg, Log: log, Metrics: metrics,
 		MaxBodyBytes: int(cfg.MaxBodyBytes), MaxHeaderBytes: int(cfg.MaxHeader), RedisPing: redisPing, Ready: ready.Load,
-		Handlers: tel.Handlers(), Stop: ctx.Done(),
+		Handlers: handlers, Stop: ctx.Done(),
 	})
 	if err != nil {
 		return err
@@ -100,6 +112,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 
 	g := lifecycle.NewGroup(ctx)
 	g.Go(func() error { return lifecycle.ServeHTTP(g.Ctx, api.Server(), ln) })
+	g.Go(func() error { return chaosSvc.Run(g.Ctx) })
 	g.Go(func() error {
 		if err := loadGraph(g.Ctx, cfg, eng, log); err != nil {
 			return err

@@ -33,6 +33,7 @@ type Impact struct {
 	f          failure
 	after      []bool
 	component  []int32 // connected component after the failures; -1 for a failed device
+	before     []int32 // connected component in the intact graph
 	portDown   map[portKey]bool
 	epAffected map[*Endpoint]bool
 }
@@ -89,6 +90,7 @@ func (g *Graph) Simulate(s Scenario) *Impact {
 		im.portDown[portKey{p.Device.Hostname, p.Interface}] = true
 	}
 	im.component = g.components(f)
+	im.before = g.components(failure{})
 	im.Survivors = g.survivors(f, im.after)
 	return im
 }
@@ -120,6 +122,9 @@ func (im *Impact) Connected(a, b *Device) bool {
 	ca, cb := im.component[a.Index], im.component[b.Index]
 	return ca >= 0 && ca == cb
 }
+
+// WasConnected says whether a and b reached each other before the failures.
+func (im *Impact) WasConnected(a, b *Device) bool { return im.before[a.Index] == im.before[b.Index] }
 
 // Crosses says whether a path (as ShortestPath gives it) goes through a
 // failed device, port or link.

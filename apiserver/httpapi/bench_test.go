@@ -5,11 +5,13 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/telemetry"
 	"io"
 	"log/slog"
+	"maps"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
+	"github.com/meshoptixiq/mesh/apiserver/chaos"
 	"github.com/meshoptixiq/mesh/apiserver/demo"
 	"github.com/meshoptixiq/mesh/apiserver/engine"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
@@ -33,8 +35,10 @@ func BenchmarkHandlerLocateEndpointByIP(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	handlers := telemetry.New(log, telemetry.Options{}).Handlers()
+	maps.Copy(handlers, chaos.New(eng, log, chaos.Options{}).Handlers())
 	api, err := httpapi.New(httpapi.Options{Engine: eng, Registry: query.NewBuiltin(), Log: log, Metrics: prometheus.NewRegistry(), MaxBodyBytes: 1 << 20,
-		Handlers: telemetry.New(log, telemetry.Options{}).Handlers()})
+		Handlers: handlers})
 	if err != nil {
 		b.Fatal(err)
 	}

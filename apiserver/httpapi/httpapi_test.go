@@ -9,6 +9,7 @@ import (
 	"github.com/meshoptixiq/mesh/common/obs"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/meshoptixiq/mesh/apiserver/broadcast"
+	"github.com/meshoptixiq/mesh/apiserver/chaos"
 	"github.com/meshoptixiq/mesh/apiserver/engine"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/graph/graphtest"
@@ -70,6 +72,7 @@ func start(t *testing.T, o options) *fixture {
 	// Every route of the table must have a handler: the telemetry
 	// service's, one of them replaced to check panic recovery.
 	handlers := telemetry.New(log, telemetry.Options{}).Handlers()
+	maps.Copy(handlers, chaos.New(eng, log, chaos.Options{}).Handlers())
 	stop := make(chan struct{}) // ends event streams before the server shuts down
 	handlers["ebpf_events"] = func(*fasthttp.RequestCtx) { panic("boom") }
 	api, err := httpapi.New(httpapi.Options{

@@ -52,6 +52,8 @@ const (
 	PermTelemetryIngest = "telemetry_ingest"
 	PermAdminRBACReload = "admin_rbac_reload"
 	PermAuthTokens      = "auth_tokens"
+	PermChaosSimulate   = "chaos_simulate"
+	PermChaosResults    = "chaos_results"
 	// PermEvents is the server-sent event stream's permission; the sidecar
 	// takes its API key from ?api_key (EventSource cannot set headers).
 	PermEvents = "events"
@@ -108,6 +110,8 @@ var All = []Route{
 	{Daemon: Apiserver, Method: "GET", Path: "/ebpf/events", OperationID: "ebpf_events", Summary: "Recent eBPF events (retransmits, resets)", Permission: PermEBPFEvents, Event: EventQuery, Feature: "ebpf_telemetry"},
 	{Daemon: Apiserver, Method: "GET", Path: "/nccl/topology/full", OperationID: "nccl_topology", Summary: "GPU and NVLink topology of every node", Permission: PermNCCLTopology, Event: EventQuery, Feature: "nccl_silicon_mapping"},
 	{Daemon: Apiserver, Method: "GET", Path: "/nccl/operations/active", OperationID: "nccl_operations", Summary: "NCCL operations in flight", Permission: PermNCCLOperations, Event: EventQuery, Feature: "nccl_silicon_mapping"},
+	{Daemon: Apiserver, Method: "POST", Path: "/graph/chaos-simulate", OperationID: "chaos_simulate", Summary: "Queue a chaos scenario: failed devices, ports, links, VLANs, subnets; answers 202 with its id", Permission: PermChaosSimulate, Event: EventQuery, Feature: "chaos_engineering"},
+	{Daemon: Apiserver, Method: "GET", Path: "/graph/chaos-results/{id}", OperationID: "chaos_results", Summary: "A chaos run's status and result", Permission: PermChaosResults, Event: EventQuery, Feature: "chaos_engineering"},
 }
 
 // Of lists the routes a daemon serves.

@@ -6,6 +6,7 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/telemetry"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/meshoptixiq/mesh/apiserver/chaos"
 	"github.com/meshoptixiq/mesh/apiserver/engine"
 	"github.com/meshoptixiq/mesh/apiserver/firewall/fwquery"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
@@ -44,8 +46,10 @@ func serve(t *testing.T) string {
 	}
 	ready := &atomic.Bool{}
 	ready.Store(true)
+	handlers := telemetry.New(log, telemetry.Options{}).Handlers()
+	maps.Copy(handlers, chaos.New(eng, log, chaos.Options{}).Handlers())
 	api, err := httpapi.New(httpapi.Options{Engine: eng, Registry: reg, Log: log, Metrics: prometheus.NewRegistry(),
-		MaxBodyBytes: 1 << 20, Ready: ready.Load, Handlers: telemetry.New(log, telemetry.Options{}).Handlers()})
+		MaxBodyBytes: 1 << 20, Ready: ready.Load, Handlers: handlers})
 	if err != nil {
 		t.Fatalf("httpapi.New: %v", err)
 	}
