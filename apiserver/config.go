@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/meshoptixiq/mesh/apiserver/chaos"
+	"github.com/meshoptixiq/mesh/apiserver/conversation"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
 	"github.com/meshoptixiq/mesh/common/envconf"
@@ -29,6 +30,7 @@ type config struct {
 	ChaosTTL     time.Duration
 	ChaosWorkers int
 	ChaosQueue   int
+	ConvTTL      time.Duration
 }
 
 // Defaults.
@@ -59,6 +61,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		ChaosTTL:     r.Duration("CHAOS_RESULT_TTL", chaos.DefaultTTL, time.Second),
 		ChaosWorkers: r.Int("CHAOS_WORKERS", chaos.DefaultWorkers, 1, 64),
 		ChaosQueue:   r.Int("CHAOS_QUEUE", chaos.DefaultQueue, 1, 10000),
+		ConvTTL:      r.Duration("CONVERSATION_TTL", conversation.DefaultTTL, time.Second),
 	}
 	c.LogLevel = r.LogLevel()
 	switch c.Backend {
@@ -73,6 +76,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.TelemetryTTL < time.Second {
 		r.Errorf("TELEMETRY_NODE_TTL", "%s is below 1s", c.TelemetryTTL)
+	}
+	if c.ConvTTL < time.Minute {
+		r.Errorf("CONVERSATION_TTL", "%s is below 1m", c.ConvTTL)
 	}
 	if c.ChaosTTL < time.Minute {
 		r.Errorf("CHAOS_RESULT_TTL", "%s is below 1m", c.ChaosTTL)

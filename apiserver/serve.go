@@ -18,6 +18,7 @@ import (
 
 	"github.com/meshoptixiq/mesh/apiserver/broadcast"
 	"github.com/meshoptixiq/mesh/apiserver/chaos"
+	"github.com/meshoptixiq/mesh/apiserver/conversation"
 	"github.com/meshoptixiq/mesh/apiserver/engine"
 	"github.com/meshoptixiq/mesh/apiserver/firewall/fwquery"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
@@ -94,6 +95,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 		Workers: cfg.ChaosWorkers, Queue: cfg.ChaosQueue, Paths: paths})
 	handlers := tel.Handlers()
 	maps.Copy(handlers, chaosSvc.Handlers())
+	maps.Copy(handlers, conversation.New(reg, eng, log, conversation.Options{Redis: telRedis, TTL: cfg.ConvTTL}).Handlers())
 
 	var ready atomic.Bool
 	api, err := httpapi.New(httpapi.Options{

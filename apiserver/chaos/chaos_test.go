@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/meshoptixiq/mesh/apiserver/conversation"
 	"github.com/meshoptixiq/mesh/apiserver/engine"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/graph/graphtest"
@@ -56,7 +57,9 @@ func startReplica(t *testing.T, eng *engine.Engine, opt Options) *replica {
 	svc := New(eng, quiet(), opt)
 	handlers := telemetry.New(quiet(), telemetry.Options{}).Handlers()
 	maps.Copy(handlers, svc.Handlers())
-	api, err := httpapi.New(httpapi.Options{Engine: eng, Registry: query.NewBuiltin(), Log: quiet(), Metrics: prometheus.NewRegistry(),
+	reg := query.NewBuiltin()
+	maps.Copy(handlers, conversation.New(reg, eng, quiet(), conversation.Options{}).Handlers())
+	api, err := httpapi.New(httpapi.Options{Engine: eng, Registry: reg, Log: quiet(), Metrics: prometheus.NewRegistry(),
 		MaxBodyBytes: 1 << 20, Handlers: handlers})
 	if err != nil {
 		t.Fatalf("httpapi.New: %v", err)

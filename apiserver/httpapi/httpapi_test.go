@@ -22,6 +22,7 @@ import (
 
 	"github.com/meshoptixiq/mesh/apiserver/broadcast"
 	"github.com/meshoptixiq/mesh/apiserver/chaos"
+	"github.com/meshoptixiq/mesh/apiserver/conversation"
 	"github.com/meshoptixiq/mesh/apiserver/engine"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/graph/graphtest"
@@ -73,6 +74,7 @@ func start(t *testing.T, o options) *fixture {
 	// service's, one of them replaced to check panic recovery.
 	handlers := telemetry.New(log, telemetry.Options{}).Handlers()
 	maps.Copy(handlers, chaos.New(eng, log, chaos.Options{}).Handlers())
+	maps.Copy(handlers, conversation.New(reg, eng, log, conversation.Options{}).Handlers())
 	stop := make(chan struct{}) // ends event streams before the server shuts down
 	handlers["ebpf_events"] = func(*fasthttp.RequestCtx) { panic("boom") }
 	api, err := httpapi.New(httpapi.Options{

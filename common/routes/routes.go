@@ -54,6 +54,7 @@ const (
 	PermAuthTokens      = "auth_tokens"
 	PermChaosSimulate   = "chaos_simulate"
 	PermChaosResults    = "chaos_results"
+	PermAIConversation  = "ai_conversation"
 	// PermEvents is the server-sent event stream's permission; the sidecar
 	// takes its API key from ?api_key (EventSource cannot set headers).
 	PermEvents = "events"
@@ -112,6 +113,7 @@ var All = []Route{
 	{Daemon: Apiserver, Method: "GET", Path: "/nccl/operations/active", OperationID: "nccl_operations", Summary: "NCCL operations in flight", Permission: PermNCCLOperations, Event: EventQuery, Feature: "nccl_silicon_mapping"},
 	{Daemon: Apiserver, Method: "POST", Path: "/graph/chaos-simulate", OperationID: "chaos_simulate", Summary: "Queue a chaos scenario: failed devices, ports, links, VLANs, subnets; answers 202 with its id", Permission: PermChaosSimulate, Event: EventQuery, Feature: "chaos_engineering"},
 	{Daemon: Apiserver, Method: "GET", Path: "/graph/chaos-results/{id}", OperationID: "chaos_results", Summary: "A chaos run's status and result", Permission: PermChaosResults, Event: EventQuery, Feature: "chaos_engineering"},
+	{Daemon: Apiserver, Method: "POST", Path: "/ai/query/conversation", OperationID: "ai_conversation", Summary: "Ask in plain language: one named query per message, checked against the caller's grants; sessions keep 10 turns", Permission: PermAIConversation, Event: EventQuery, Feature: "nl_conversation"},
 }
 
 // Of lists the routes a daemon serves.
