@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"time"
@@ -31,6 +32,10 @@ type config struct {
 	ChaosWorkers int
 	ChaosQueue   int
 	ConvTTL      time.Duration
+	LLMProvider  string
+	LLMBaseURL   string
+	LLMAPIKey    envconf.Secret
+	LLMModel     string
 }
 
 // Defaults.
@@ -62,6 +67,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 		ChaosWorkers: r.Int("CHAOS_WORKERS", chaos.DefaultWorkers, 1, 64),
 		ChaosQueue:   r.Int("CHAOS_QUEUE", chaos.DefaultQueue, 1, 10000),
 		ConvTTL:      r.Duration("CONVERSATION_TTL", conversation.DefaultTTL, time.Second),
+		LLMProvider:  r.Enum("LLM_PROVIDER", "builtin", "builtin", "openai"),
+		LLMBaseURL:   r.String("LLM_BASE_URL", ""),
+		LLMAPIKey:    envconf.Secret(r.String("LLM_API_KEY", "")),
+		LLMModel:     r.String("LLM_MODEL", ""),
 	}
 	c.LogLevel = r.LogLevel()
 	switch c.Backend {
@@ -76,6 +85,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.TelemetryTTL < time.Second {
 		r.Errorf("TELEMETRY_NODE_TTL", "%s is below 1s", c.TelemetryTTL)
+	}
+	if c.LLMProvider == "openai" {
+		if u, err := url.Parse(c.LLMBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			r.Errorf("LLM_BASE_URL", "%q is not an http(s) URL; LLM_PROVIDER=openai needs one (e.g. https://api.openai.com/v1)", c.LLMBaseURL)
+		}
+		if c.LLMModel == "" {
+			r.Errorf("LLM_MODEL", "is empty; LLM_PROVIDER=openai needs a model name")
+		}
 	}
 	if c.ConvTTL < time.Minute {
 		r.Errorf("CONVERSATION_TTL", "%s is below 1m", c.ConvTTL)

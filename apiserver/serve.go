@@ -95,7 +95,11 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 		Workers: cfg.ChaosWorkers, Queue: cfg.ChaosQueue, Paths: paths})
 	handlers := tel.Handlers()
 	maps.Copy(handlers, chaosSvc.Handlers())
-	maps.Copy(handlers, conversation.New(reg, eng, log, conversation.Options{Redis: telRedis, TTL: cfg.ConvTTL}).Handlers())
+	convOpt := conversation.Options{Redis: telRedis, TTL: cfg.ConvTTL}
+	if cfg.LLMProvider == "openai" {
+		convOpt.LLM = &conversation.LLM{BaseURL: cfg.LLMBaseURL, APIKey: cfg.LLMAPIKey.Reveal(), Model: cfg.LLMModel}
+	}
+	maps.Copy(handlers, conversation.New(reg, eng, log, convOpt).Handlers())
 
 	var ready atomic.Bool
 	api, err := httpapi.New(httpapi.Options{

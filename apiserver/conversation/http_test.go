@@ -31,6 +31,11 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 // handler and the conversation keeping sessions in rc (nil: memory).
 func serve(t *testing.T, rc *redis.Client) string {
 	t.Helper()
+	return serveWith(t, Options{Redis: rc, TTL: time.Hour})
+}
+
+func serveWith(t *testing.T, opt Options) string {
+	t.Helper()
 	eng := engine.New(graphtest.NewMemStore(), graph.Options{RootRoles: graph.DefaultRootRoles()}, quiet())
 	doc := facts.Document{Schema: facts.Schema, Devices: graphtest.Campus()}
 	if err := facts.Normalize(&doc); err != nil {
@@ -42,7 +47,7 @@ func serve(t *testing.T, rc *redis.Client) string {
 	reg := registry(t)
 	handlers := telemetry.New(quiet(), telemetry.Options{}).Handlers()
 	maps.Copy(handlers, chaos.New(eng, quiet(), chaos.Options{}).Handlers())
-	maps.Copy(handlers, New(reg, eng, quiet(), Options{Redis: rc, TTL: time.Hour}).Handlers())
+	maps.Copy(handlers, New(reg, eng, quiet(), opt).Handlers())
 	api, err := httpapi.New(httpapi.Options{Engine: eng, Registry: reg, Log: quiet(), Metrics: prometheus.NewRegistry(),
 		MaxBodyBytes: 1 << 20, Handlers: handlers})
 	if err != nil {

@@ -49,6 +49,8 @@ type Options struct {
 	Redis *redis.Client
 	// TTL is how long an idle session is kept.
 	TTL time.Duration
+	// LLM, when set, picks the query instead of the built-in interpreter.
+	LLM *LLM
 }
 
 // Turn is one exchange of a session.
@@ -72,6 +74,7 @@ type Service struct {
 	eng   Engine
 	log   *slog.Logger
 	store sessionStore
+	llm   *LLM
 }
 
 // New returns a service over the registry's queries.
@@ -79,7 +82,7 @@ func New(reg *query.Registry, eng Engine, log *slog.Logger, opt Options) *Servic
 	if opt.TTL <= 0 {
 		opt.TTL = DefaultTTL
 	}
-	s := &Service{reg: reg, eng: eng, log: log.With("component", "conversation")}
+	s := &Service{reg: reg, eng: eng, log: log.With("component", "conversation"), llm: opt.LLM}
 	if opt.Redis != nil {
 		s.store = &redisStore{c: opt.Redis, ttl: opt.TTL}
 	} else {
@@ -174,8 +177,24 @@ func (s *Service) handle(ctx *fasthttp.RequestCtx) {
 func (s *Service) answer(ctx *fasthttp.RequestCtx, sess *Session, msg string, allowed func(string) bool) (Reply, int) {
 	g := s.eng.Graph()
 	known := func(name string) bool { _, ok := s.reg.Lookup(name); return ok }
-	u := Interpret(g, msg, sess.Context, known)
 	reply := Reply{SessionID: sess.ID, Parameters: map[string]any{}, Columns: []string{}, Rows: [][]any{}}
+	var u Understood
+	modelText := ""
+	if s.llm != nil {
+		var err error
+		if u, modelText, err = s.llm.Interpret(ctx, s.reg, allowed, sess.Turns, msg); err != nil {
+			s.log.Warn("LLM provider failed", "err", err)
+			apierror.Write(ctx, fasthttp.StatusBadGateway, apierror.BadGateway, err.Error())
+			return reply, fasthttp.StatusBadGateway
+		}
+		if u.Intent != nil && !known(u.Intent.Query) {
+			reply.Answer = fmt.Sprintf("The model asked for %q, which is not a query of this server; nothing was run.", u.Intent.Query)
+			reply.Suggestions = defaultSuggestions
+			return reply, fasthttp.StatusOK
+		}
+	} else {
+		u = Interpret(g, msg, sess.Context, known)
+	}
 	turn := Turn{Message: msg}
 	defer func() {
 		sess.Turns = append(sess.Turns, turn)
@@ -186,6 +205,10 @@ func (s *Service) answer(ctx *fasthttp.RequestCtx, sess *Session, msg string, al
 	switch {
 	case u.Missing != "":
 		reply.Answer = fmt.Sprintf("That sounds like %s, but it needs %s and I could not find one in your message or earlier in this conversation.", u.MatchedFor, u.Missing)
+		reply.Suggestions = u.Suggestions
+		return reply, fasthttp.StatusOK
+	case u.Intent == nil && modelText != "":
+		reply.Answer = modelText
 		reply.Suggestions = u.Suggestions
 		return reply, fasthttp.StatusOK
 	case u.Intent == nil:
