@@ -24,7 +24,7 @@ type fakeOpenAI struct {
 
 type scripted struct {
 	tool, args, content string
-	status             int
+	status              int
 }
 
 func startFakeOpenAI(t *testing.T, script map[string]scripted) *fakeOpenAI {
