@@ -186,12 +186,16 @@ func (e *entities) has(words ...string) bool {
 }
 
 // host is the device the message names, else the one the session last
-// spoke of when the message refers back to it (or names none at all).
+// spoke of when the message refers back to it ("that switch", "it"): a
+// message naming a device the graph lacks must not fall back on the last.
 func (e *entities) host(c Context) string {
 	if len(e.hosts) > 0 {
 		return e.hosts[0].Hostname
 	}
-	return c.Hostname
+	if e.refers {
+		return c.Hostname
+	}
+	return ""
 }
 
 // rule maps messages to one query; params returns what it needs, or the

@@ -146,10 +146,12 @@ func TestPhrasings(t *testing.T) {
 func TestNotUnderstood(t *testing.T) {
 	g, reg := campus(t), registry(t)
 	known := func(n string) bool { _, ok := reg.Lookup(n); return ok }
+	if u := Interpret(g, "what breaks if that switch fails?", Context{}, known); u.Missing != "hostname" {
+		t.Errorf("a reference with no earlier switch = %+v, want hostname missing", u)
+	}
 	for _, tc := range []struct{ msg, missing, forQuery string }{
 		{"what is the meaning of life", "", ""},
 		{"hello there", "", ""},
-		{"what breaks if that switch fails?", "hostname", "blast_radius_from_device"},
 		{"show neighbors", "hostname", "device_neighbors"},
 		{"where is the address object used?", "name (quote the object's name)", "firewall_address_object_usage"},
 	} {
