@@ -36,7 +36,7 @@ type app struct {
 	// terminal reports whether w is a terminal (tables, prompts, progress).
 	terminal func(w any) bool
 	server   string
-	timeout time.Duration
+	timeout  time.Duration
 }
 
 // exitError carries an exit status; its message is already printed.
@@ -50,9 +50,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, in io.R
 	a := &app{getenv: getenv, in: in, out: out, errOut: errOut, terminal: isTerminal}
 	root := a.rootCommand()
 	root.SetArgs(args)
-	root.SetIn(in)
-	root.SetOut(out)
-	root.SetErr(errOut)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
@@ -113,6 +110,10 @@ Credentials live in $XDG_CONFIG_HOME/meshq/credentials (~/.config/meshq/credenti
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// Before the completion command is made: it keeps the writer it finds.
+	root.SetIn(a.in)
+	root.SetOut(a.out)
+	root.SetErr(a.errOut)
 	root.PersistentFlags().StringVar(&a.server, "server", "", "pod URL, e.g. https://meshq.example.net (default $MESHQ_URL, else the credentials file's)")
 	root.PersistentFlags().DurationVar(&a.timeout, "timeout", 60*time.Second, "limit for each request (uploads excepted)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err.Error()} })
