@@ -35,6 +35,10 @@ func (a *app) session(needCreds bool) (*session, error) {
 	if c != nil && c.Server == server {
 		s.creds = c
 	}
+	// An API key in the environment (CI, make run) wins over the file.
+	if key := a.getenv("MESHQ_API_KEY"); key != "" {
+		s.creds = &credentials{Server: server, Kind: kindAPIKey, Token: key}
+	}
 	if needCreds && s.creds == nil {
 		if c != nil {
 			return nil, fmt.Errorf("the stored credentials are for %s, not %s; run meshq login --server %s", c.Server, server, server)

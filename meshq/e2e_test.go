@@ -295,7 +295,7 @@ func TestEndToEndAgainstThePod(t *testing.T) {
 	os.WriteFile(good, []byte(`{"schema":"meshq.facts/v1","devices":[{"hostname":"e2e-sw-01","vendor":"arista","mgmt_ip":"192.0.2.77"}]}`), 0o644)
 	bad := filepath.Join(dir, "bad.json")
 	os.WriteFile(bad, []byte(`{"schema":"meshq.facts/v1","devices":[{"hostname":"x","mgmt_ip":"999.1.1.1"}]}`), 0o644)
-	if r := c.run("", "validate", good); r.code != 0 || !strings.Contains(r.out, "valid, 1 devices") {
+	if r := c.run("", "validate", good); r.code != 0 || !strings.Contains(r.out, "valid, 1 device") {
 		t.Errorf("validate good = %d %s %s", r.code, r.out, r.errOut)
 	}
 	if r := c.run("", "validate", good, bad); r.code != 1 || !strings.Contains(r.errOut, "devices[0].mgmt_ip") {
@@ -305,7 +305,7 @@ func TestEndToEndAgainstThePod(t *testing.T) {
 		t.Errorf("ingest bad = %d %s", r.code, r.errOut)
 	}
 	r = c.run("", "ingest", good)
-	if r.code != 0 || !strings.Contains(r.out, "1 devices ingested (merge)") {
+	if r.code != 0 || !strings.Contains(r.out, "1 device ingested (merge)") {
 		t.Fatalf("ingest = %d %s %s", r.code, r.out, r.errOut)
 	}
 	t.Logf("ingest: %s%s", r.out, r.errOut)

@@ -70,7 +70,7 @@ invalid.`,
 					bad++
 					continue
 				}
-				fmt.Fprintf(a.out, "%s: valid, %d devices\n", name, len(doc.Devices))
+				fmt.Fprintf(a.out, "%s: valid, %s\n", name, plural(len(doc.Devices), "device"))
 			}
 			if bad > 0 {
 				return exitError{1}
@@ -210,13 +210,20 @@ func (a *app) ingestResult(name string, resp *http.Response, err error) error {
 	if err := decodeBody(resp, &res); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.out, "%s: %d devices ingested (%s), graph version %d", name, res.IngestedDevices, res.Mode, res.GraphVersion)
-	if n, ok := res.Graph["devices"]; ok {
-		fmt.Fprintf(a.out, ", %v devices in the graph", n)
+	fmt.Fprintf(a.out, "%s: %s ingested (%s), graph version %d", name, plural(res.IngestedDevices, "device"), res.Mode, res.GraphVersion)
+	if n, ok := res.Graph["devices"].(float64); ok {
+		fmt.Fprintf(a.out, ", %s in the graph", plural(int(n), "device"))
 	}
 	fmt.Fprintln(a.out)
 	for _, w := range res.Warnings {
 		fmt.Fprintf(a.out, "  warning: %s\n", w)
 	}
 	return nil
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

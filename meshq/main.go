@@ -101,7 +101,8 @@ func (a *app) rootCommand() *cobra.Command {
 named queries, upload or check facts documents and sync with NetBox.
 
 The server is --server, else $MESHQ_URL, else the one you logged in to.
-Credentials live in $XDG_CONFIG_HOME/meshq/credentials (~/.config/meshq/credentials).`,
+Credentials live in $XDG_CONFIG_HOME/meshq/credentials (~/.config/meshq/credentials);
+an API key in $MESHQ_API_KEY is used instead when set (CI).`,
 		Example: `  meshq login --server https://meshq.example.net
   meshq queries
   meshq query all_devices limit=5

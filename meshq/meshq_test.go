@@ -127,7 +127,7 @@ func TestIngestGzipAndFallback(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "f.json")
 	os.WriteFile(f, []byte(doc), 0o644)
 	r := c.run("", "ingest", f)
-	if r.code != 0 || !strings.Contains(r.out, "1 devices ingested (merge), graph version 7, 1 devices in the graph") ||
+	if r.code != 0 || !strings.Contains(r.out, "1 device ingested (merge), graph version 7, 1 device in the graph") ||
 		!strings.Contains(r.out, "warning: devices[0]: no interfaces") || strings.Contains(r.errOut, "uncompressed") {
 		t.Errorf("ingest = %d %s %s", r.code, r.out, r.errOut)
 	}
@@ -183,6 +183,11 @@ func TestCredentialsStayWithTheirServer(t *testing.T) {
 	// From the file: the refused connection to port 1 is the error.
 	if r := c.run("", "queries"); r.code != 1 || !strings.Contains(r.errOut, "127.0.0.1:1") {
 		t.Errorf("queries with the file's server = %d %s", r.code, r.errOut)
+	}
+	// MESHQ_API_KEY is sent to whichever server is named.
+	c.env["MESHQ_API_KEY"] = testKey
+	if r := c.run("", "queries", "--server", other.URL); r.code != 0 || !sawKey {
+		t.Errorf("queries with MESHQ_API_KEY = %d %s (key sent: %v)", r.code, r.errOut, sawKey)
 	}
 	if r := c.run("", "queries", "--server", "ftp://x"); r.code != 2 {
 		t.Errorf("--server ftp://x = %d %s, want 2", r.code, r.errOut)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -251,8 +252,70 @@ func (a *app) runQuery(ctx context.Context, s *session, name string, words []str
 	if err := writeRows(a.out, format, header, table); err != nil {
 		return err
 	}
-	if format == "table" {
-		fmt.Fprintf(a.errOut, "(%d rows)\n", len(rows))
+	if format != "table" {
+		return nil
+	}
+	fmt.Fprintf(a.errOut, "(%s)\n", plural(len(rows), "row"))
+	return a.printExtras(first)
+}
+
+// standardKeys are the parts of a query answer the rows table shows.
+var standardKeys = map[string]bool{"query": true, "columns": true, "rows": true, "row_count": true, "truncated": true,
+	"next_cursor": true, "total_rows": true, "graph_version": true}
+
+// printExtras shows what a query answers besides its rows (path_analysis's
+// per-path verdicts): a list of objects as a table, anything else as a line.
+func (a *app) printExtras(page map[string]json.RawMessage) error {
+	keys := make([]string, 0, len(page))
+	for k := range page {
+		if !standardKeys[k] {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var tables []string
+	scalars := false
+	for _, k := range keys {
+		var list []map[string]json.RawMessage
+		if json.Unmarshal(page[k], &list) == nil && len(list) > 0 {
+			tables = append(tables, k)
+			continue
+		}
+		if !scalars {
+			fmt.Fprintln(a.out)
+			scalars = true
+		}
+		fmt.Fprintf(a.out, "%s: %s\n", k, cell(page[k]))
+	}
+	for _, k := range tables {
+		var list []map[string]json.RawMessage
+		json.Unmarshal(page[k], &list)
+		var cols []string
+		seen := map[string]bool{}
+		for _, item := range list {
+			for c := range item {
+				if !seen[c] {
+					seen[c] = true
+					cols = append(cols, c)
+				}
+			}
+		}
+		sort.Strings(cols)
+		header := make([]string, len(cols))
+		for i, c := range cols {
+			header[i] = strings.ToUpper(c)
+		}
+		table := make([][]string, len(list))
+		for i, item := range list {
+			table[i] = make([]string, len(cols))
+			for j, c := range cols {
+				table[i][j] = cell(item[c])
+			}
+		}
+		fmt.Fprintf(a.out, "\n%s:\n", k)
+		if err := writeRows(a.out, "table", header, table); err != nil {
+			return err
+		}
 	}
 	return nil
 }
