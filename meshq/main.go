@@ -75,17 +75,26 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
-// isCobraUsage recognises cobra's own complaints (unknown command or flag,
-// wrong argument count), which it returns as plain errors.
+// isCobraUsage recognises cobra's complaint about an unknown command,
+// which it returns as a plain error (flag and argument errors are turned
+// into usageError where they arise).
 func isCobraUsage(err error) bool {
-	s := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "flag needs an argument", "invalid argument",
-		"accepts ", "requires at least", "requires exactly", "required flag"} {
-		if strings.Contains(s, p) {
-			return true
+	return strings.HasPrefix(err.Error(), "unknown command ")
+}
+
+// usageArgs makes every argument-count error a usage error.
+func usageArgs(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return usageError{err.Error()}
+			}
+			return nil
 		}
 	}
-	return false
+	for _, sub := range c.Commands() {
+		usageArgs(sub)
+	}
 }
 
 func isTerminal(w any) bool {
@@ -140,6 +149,7 @@ an API key in $MESHQ_API_KEY is used instead when set (CI).`,
 			sh.Example = "  source <(meshq completion " + sh.Name() + ")"
 		}
 	}
+	usageArgs(root)
 	return root
 }
 

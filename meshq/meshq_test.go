@@ -219,7 +219,44 @@ func TestEveryCommandHasHelpWithExamples(t *testing.T) {
 	if r := c.run("", "version"); r.code != 0 || !strings.HasPrefix(r.out, "meshq ") {
 		t.Errorf("version = %d %s", r.code, r.out)
 	}
-	if r := c.run("", "frobnicate"); r.code != 2 {
-		t.Errorf("unknown command = %d, want 2", r.code)
+	for _, args := range [][]string{{"frobnicate"}, {"query"}, {"version", "extra"}, {"queries", "--bogus"}, {"validate"}} {
+		if r := c.run("", args...); r.code != 2 || !strings.Contains(r.errOut, "meshq --help") {
+			t.Errorf("meshq %q = %d %s, want 2 (usage)", args, r.code, r.errOut)
+		}
+	}
+}
+
+// TestLoginFollowsTheAuthMode: a sidecar taking API keys only sends
+// meshq login to --api-key, one taking OIDC only refuses keys, and an
+// issuer without a device endpoint is named.
+func TestLoginFollowsTheAuthMode(t *testing.T) {
+	mode := "api_key"
+	var issuer string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/auth/config":
+			json.NewEncoder(w).Encode(map[string]string{"auth_mode": mode, "issuer": issuer, "client_id": "meshq"})
+		case "/.well-known/openid-configuration":
+			// A provider without device_authorization_endpoint.
+			json.NewEncoder(w).Encode(map[string]any{"issuer": issuer, "authorization_endpoint": issuer + "/authorize",
+				"token_endpoint": issuer + "/token", "jwks_uri": issuer + "/keys"})
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	c := newCLI(t, srv.URL)
+	if r := c.run("", "login"); r.code != 1 || !strings.Contains(r.errOut, "takes API keys only") || !strings.Contains(r.errOut, "--api-key") {
+		t.Errorf("login against api_key mode = %d %s", r.code, r.errOut)
+	}
+	mode, issuer = "oidc", srv.URL
+	if r := c.run(testKey+"\n", "login", "--api-key"); r.code != 1 || !strings.Contains(r.errOut, "accepts no API keys") {
+		t.Errorf("login --api-key against oidc mode = %d %s", r.code, r.errOut)
+	}
+	if r := c.run("", "login"); r.code != 1 || !strings.Contains(r.errOut, "offers no device authorization endpoint") {
+		t.Errorf("login with an issuer lacking the device flow = %d %s", r.code, r.errOut)
+	}
+	if _, err := os.Stat(c.credentialsFile()); !os.IsNotExist(err) {
+		t.Errorf("credentials after failed logins: %v, want none", err)
 	}
 }
