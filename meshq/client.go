@@ -113,6 +113,7 @@ type request struct {
 	path    string
 	json    any
 	body    io.Reader
+	length  int64 // of body, when known: sent as Content-Length
 	headers map[string]string
 	bearer  string // Authorization: Bearer instead of the stored credentials
 	client  *http.Client
@@ -135,6 +136,11 @@ func (s *session) do(ctx context.Context, r request) (*http.Response, error) {
 	}
 	if r.json != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if r.length > 0 {
+		// A declared length lets the sidecar refuse an oversized upload
+		// before it is sent, and frames the body without chunks.
+		req.ContentLength = r.length
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "meshq")

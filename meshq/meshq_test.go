@@ -88,8 +88,9 @@ func TestSyncPrintsTheReport(t *testing.T) {
 	}
 }
 
-// TestIngestGzipAndFallback: the upload is gzip with Content-Encoding; a
-// server that answers 415 gets the plain document, and meshq says so.
+// TestIngestGzipAndFallback: the upload is gzip with Content-Encoding and a
+// declared length; a server that answers 415 gets the plain document, and
+// meshq says so.
 func TestIngestGzipAndFallback(t *testing.T) {
 	doc := `{"schema":"meshq.facts/v1","devices":[{"hostname":"sw1","mgmt_ip":"192.0.2.1"}]}`
 	var mu sync.Mutex
@@ -98,6 +99,10 @@ func TestIngestGzipAndFallback(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body io.Reader = r.Body
 		enc := r.Header.Get("Content-Encoding")
+		if r.ContentLength <= 0 {
+			http.Error(w, "no Content-Length", http.StatusLengthRequired)
+			return
+		}
 		mu.Lock()
 		seen = append(seen, enc+" "+r.URL.RawQuery)
 		refuse := !acceptGzip
