@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meshoptixiq/mesh/common/tracing"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
@@ -69,6 +71,15 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	trc, err := tracing.Setup(ctx, "apiserver", getenv, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		trc.Shutdown(sctx)
+	}()
 	metrics := obs.NewRegistry("apiserver")
 	if _, ok := cfg.License.DaysRemaining(time.Now()); ok {
 		metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "meshoptixiq_license_days_remaining",
@@ -125,7 +136,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 	api, err := httpapi.New(httpapi.Options{
 		Engine: eng, Registry: reg, Log: log, Metrics: metrics,
 		MaxBodyBytes: int(cfg.MaxBodyBytes), MaxHeaderBytes: int(cfg.MaxHeader), RedisPing: redisPing, Ready: ready.Load,
-		Handlers: handlers, Stop: ctx.Done(), License: cfg.License,
+		Handlers: handlers, Stop: ctx.Done(), License: cfg.License, Tracer: trc.Tracer,
 	})
 	if err != nil {
 		return err

@@ -8,7 +8,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/meshoptixiq/mesh/common/tracing"
 
 	"github.com/meshoptixiq/mesh/common/license"
 
@@ -51,6 +56,8 @@ type Options struct {
 	Ready func() bool
 	// License restricts the features; nil means no key (everything on).
 	License *license.License
+	// Tracer makes a span per request (nil: tracing off).
+	Tracer trace.Tracer
 	// Stop ends the open event streams (the daemon is stopping).
 	Stop <-chan struct{}
 	// Handlers are other packages' endpoints (telemetry, admin), by the
@@ -147,10 +154,24 @@ func New(opt Options) (*API, error) {
 // route registers h with request-id and per-route metrics around it.
 func (a *API) route(r *router.Router, method, path string, h fasthttp.RequestHandler) {
 	obs := a.m.route(method, path)
+	tr := a.opt.Tracer
 	r.Handle(method, path, func(ctx *fasthttp.RequestCtx) {
 		start := time.Now()
+		var span trace.Span
+		if tr != nil {
+			_, span = tracing.StartServer(ctx, tr, method+" "+path)
+		}
 		h(ctx)
-		obs(ctx.Response.StatusCode(), time.Since(start))
+		status := ctx.Response.StatusCode()
+		obs(status, time.Since(start))
+		if span != nil {
+			rows, _ := strconv.ParseInt(string(ctx.Response.Header.Peek(identity.HeaderRowCount)), 10, 64)
+			span.SetAttributes(tracing.QueryName.String(string(ctx.Response.Header.Peek(identity.HeaderQueryName))),
+				tracing.PlanTier.String(string(ctx.Response.Header.Peek(identity.HeaderPlanTier))),
+				tracing.RowCount.Int64(rows), tracing.DeviceCount.Int(a.opt.Engine.Graph().Stats().Devices),
+				tracing.EndUser.String(string(ctx.Request.Header.Peek(identity.HeaderUser))))
+			tracing.EndServer(span, status)
+		}
 	})
 }
 
