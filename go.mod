@@ -13,6 +13,13 @@ require github.com/go-json-experiment/json v1.27.2
 require go.yaml.in/yaml/v3 v3.0.6
 
 require (
+	github.com/jackc/pgpassfile v1.0.0 // indirect
+	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
+	github.com/jackc/pgx/v5 v5.13.0 // indirect
+	github.com/jackc/puddle/v2 v2.2.3 // indirect
+)
+
+require (
 	github.com/fxamacker/cbor/v2 v2.9.0
 	github.com/x448/float16 v0.8.4 // indirect
 )

@@ -1,0 +1,234 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/meshoptixiq/mesh/common/facts"
+)
+
+// Load returns the version and every device, sorted by hostname (byte
+// order, as the embedded store), with its metadata, from one snapshot.
+func (s *Store) Load(ctx context.Context) (uint64, []facts.Device, error) {
+	var ver uint64
+	var devices []facts.Device
+	err := s.withTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var v int64
+		if err := tx.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM meshq.graph_versions").Scan(&v); err != nil {
+			return err
+		}
+		ver = uint64(v)
+		var err error
+		devices, err = load(ctx, tx, "")
+		return err
+	})
+	if err != nil {
+		return 0, nil, fmt.Errorf("loading from PostgreSQL: %w", err)
+	}
+	return ver, devices, nil
+}
+
+// Version returns the graph version without loading devices.
+func (s *Store) Version(ctx context.Context) (uint64, error) {
+	if err := s.ensureMigrated(ctx); err != nil {
+		return 0, err
+	}
+	var v int64
+	if err := s.pool.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM meshq.graph_versions").Scan(&v); err != nil {
+		return 0, classify(err)
+	}
+	return uint64(v), nil
+}
+
+// loader assembles devices from the tables.
+type loader struct {
+	tx      pgx.Tx
+	where   string // "" or a filter on hostname ($1)
+	args    []any
+	devices []facts.Device
+	index   map[string]int
+}
+
+// load reads every device, or the one named by hostname when it is not
+// empty.
+func load(ctx context.Context, tx pgx.Tx, hostname string) ([]facts.Device, error) {
+	l := &loader{tx: tx, index: map[string]int{}}
+	if hostname != "" {
+		l.where, l.args = " WHERE hostname = $1", []any{hostname}
+	}
+	if err := l.run(ctx); err != nil {
+		return nil, err
+	}
+	return l.devices, nil
+}
+
+// each runs the query (its FROM clause gets the hostname filter) and calls
+// f for each row with the row's device.
+func (l *loader) each(ctx context.Context, table, cols, order string, dest []any, f func(d *facts.Device)) error {
+	var h string
+	rows, err := l.tx.Query(ctx, "SELECT hostname, "+cols+" FROM meshq."+table+l.where+" ORDER BY "+order, l.args...)
+	if err != nil {
+		return fmt.Errorf("reading meshq.%s: %w", table, err)
+	}
+	_, err = pgx.ForEachRow(rows, append([]any{&h}, dest...), func() error {
+		i, ok := l.index[h]
+		if !ok {
+			return fmt.Errorf("meshq.%s has a row for unknown device %q", table, h)
+		}
+		f(&l.devices[i])
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reading meshq.%s: %w", table, err)
+	}
+	return nil
+}
+
+func (l *loader) run(ctx context.Context) error {
+	var d facts.Device
+	rows, err := l.tx.Query(ctx, `SELECT hostname, coalesce(mgmt_ip, ''), coalesce(vendor, ''), coalesce(os, ''), coalesce(model, ''),
+  coalesce(serial, ''), coalesce(version, ''), coalesce(role, ''), coalesce(site, ''), metadata
+FROM meshq.devices`+l.where+` ORDER BY hostname COLLATE "C"`, l.args...)
+	if err != nil {
+		return fmt.Errorf("reading meshq.devices: %w", err)
+	}
+	_, err = pgx.ForEachRow(rows, []any{&d.Hostname, &d.MgmtIP, &d.Vendor, &d.OS, &d.Model, &d.Serial, &d.Version, &d.Role, &d.Site, &d.Metadata}, func() error {
+		l.index[d.Hostname] = len(l.devices)
+		l.devices = append(l.devices, d)
+		d.Metadata = nil
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reading meshq.devices: %w", err)
+	}
+	if len(l.devices) == 0 {
+		return nil
+	}
+
+	type ifKey struct {
+		dev  *facts.Device
+		name string
+	}
+	ifIndex := map[ifKey]int{}
+	var f facts.Interface
+	err = l.each(ctx, "interfaces", `name, coalesce(description, ''), coalesce(type, ''), coalesce(lag, ''), mlag_peer_link,
+  coalesce(mac, ''), coalesce(ifindex, 0), admin_up, oper_up, coalesce(speed_mbps, 0), coalesce(mtu, 0), coalesce(mode, ''),
+  coalesce(access_vlan, 0), trunk_vlans, coalesce(vrf, ''), coalesce(zone, '')`, "hostname, position",
+		[]any{&f.Name, &f.Description, &f.Type, &f.LAG, &f.MLAGPeerLink, &f.MAC, &f.IfIndex, &f.AdminUp, &f.OperUp,
+			&f.SpeedMbps, &f.MTU, &f.Mode, &f.AccessVLAN, &f.TrunkVLANs, &f.VRF, &f.Zone},
+		func(d *facts.Device) {
+			ifIndex[ifKey{d, f.Name}] = len(d.Interfaces)
+			d.Interfaces = append(d.Interfaces, f)
+			f = facts.Interface{}
+		})
+	if err != nil {
+		return err
+	}
+	var ifName, addr, role string
+	var missing error
+	onInterface := func(d *facts.Device, g func(*facts.Interface)) {
+		i, ok := ifIndex[ifKey{d, ifName}]
+		if !ok {
+			missing = fmt.Errorf("an address of %q names interface %q it does not have", d.Hostname, ifName)
+			return
+		}
+		g(&d.Interfaces[i])
+	}
+	err = l.each(ctx, "ip_addresses", "interface, address", "hostname, interface, position", []any{&ifName, &addr}, func(d *facts.Device) {
+		onInterface(d, func(f *facts.Interface) { f.IPs = append(f.IPs, addr) })
+	})
+	if err != nil {
+		return err
+	}
+	err = l.each(ctx, "address_roles", "interface, ip, coalesce(role, '')", "hostname, interface, position", []any{&ifName, &addr, &role}, func(d *facts.Device) {
+		onInterface(d, func(f *facts.Interface) { f.Addresses = append(f.Addresses, facts.Address{IP: addr, Role: role}) })
+	})
+	if err != nil {
+		return err
+	}
+	if missing != nil {
+		return missing
+	}
+
+	var v facts.VLAN
+	if err := l.each(ctx, "vlans", "vlan_id, coalesce(name, '')", "hostname, position", []any{&v.ID, &v.Name},
+		func(d *facts.Device) { d.VLANs = append(d.VLANs, v) }); err != nil {
+		return err
+	}
+	var n facts.Neighbor
+	if err := l.each(ctx, "links", "local_interface, remote_hostname, coalesce(remote_interface, ''), coalesce(protocol, '')", "hostname, position",
+		[]any{&n.LocalInterface, &n.RemoteHostname, &n.RemoteInterface, &n.Protocol},
+		func(d *facts.Device) { d.Neighbors = append(d.Neighbors, n) }); err != nil {
+		return err
+	}
+	var a facts.ARPEntry
+	if err := l.each(ctx, "arp_entries", "ip, mac, coalesce(interface, ''), coalesce(vrf, '')", "hostname, position",
+		[]any{&a.IP, &a.MAC, &a.Interface, &a.VRF},
+		func(d *facts.Device) { d.ARP = append(d.ARP, a) }); err != nil {
+		return err
+	}
+	var m facts.MACEntry
+	if err := l.each(ctx, "mac_entries", "mac, coalesce(vlan, 0), interface", "hostname, position",
+		[]any{&m.MAC, &m.VLAN, &m.Interface},
+		func(d *facts.Device) { d.MACTable = append(d.MACTable, m) }); err != nil {
+		return err
+	}
+	var r facts.Route
+	if err := l.each(ctx, "routes", "coalesce(vrf, ''), prefix, coalesce(next_hop, ''), coalesce(interface, ''), coalesce(protocol, ''), coalesce(metric, 0)", "hostname, position",
+		[]any{&r.VRF, &r.Prefix, &r.NextHop, &r.Interface, &r.Protocol, &r.Metric},
+		func(d *facts.Device) { d.Routes = append(d.Routes, r) }); err != nil {
+		return err
+	}
+	var b facts.BGPPeer
+	if err := l.each(ctx, "bgp_peers", "peer_ip, coalesce(remote_as, 0), coalesce(local_as, 0), coalesce(state, ''), coalesce(vrf, '')", "hostname, position",
+		[]any{&b.PeerIP, &b.RemoteAS, &b.LocalAS, &b.State, &b.VRF},
+		func(d *facts.Device) { d.BGPPeers = append(d.BGPPeers, b) }); err != nil {
+		return err
+	}
+	return l.firewalls(ctx)
+}
+
+func (l *loader) firewalls(ctx context.Context) error {
+	var action string
+	if err := l.each(ctx, "firewalls", "coalesce(default_action, '')", "hostname", []any{&action},
+		func(d *facts.Device) { d.Firewall = &facts.Firewall{DefaultAction: action} }); err != nil {
+		return err
+	}
+	var orphan error
+	fw := func(d *facts.Device) *facts.Firewall {
+		if d.Firewall == nil {
+			// Unreachable through the foreign keys; kept so a bad row is an
+			// error, not a panic.
+			orphan = fmt.Errorf("device %q has firewall rows but no meshq.firewalls row", d.Hostname)
+			d.Firewall = &facts.Firewall{}
+		}
+		return d.Firewall
+	}
+	var z facts.Zone
+	if err := l.each(ctx, "firewall_zones", "name, interfaces", "hostname, position", []any{&z.Name, &z.Interfaces},
+		func(d *facts.Device) { f := fw(d); f.Zones = append(f.Zones, z); z = facts.Zone{} }); err != nil {
+		return err
+	}
+	var o facts.AddressObject
+	if err := l.each(ctx, "firewall_address_objects", "name, type, coalesce(value, ''), members", "hostname, position",
+		[]any{&o.Name, &o.Type, &o.Value, &o.Members},
+		func(d *facts.Device) { f := fw(d); f.AddressObjects = append(f.AddressObjects, o); o = facts.AddressObject{} }); err != nil {
+		return err
+	}
+	var so facts.ServiceObject
+	if err := l.each(ctx, "firewall_service_objects", "name, coalesce(protocol, ''), coalesce(dest_ports, ''), members", "hostname, position",
+		[]any{&so.Name, &so.Protocol, &so.DestPorts, &so.Members},
+		func(d *facts.Device) { f := fw(d); f.ServiceObjects = append(f.ServiceObjects, so); so = facts.ServiceObject{} }); err != nil {
+		return err
+	}
+	var r facts.Rule
+	if err := l.each(ctx, "firewall_rules", `rule_id, coalesce(rule_name, ''), rule_order, action, src_zones, dst_zones,
+  src_addresses, dst_addresses, services, enabled, hit_count`, "hostname, position",
+		[]any{&r.RuleID, &r.RuleName, &r.RuleOrder, &r.Action, &r.SrcZones, &r.DstZones, &r.SrcAddresses, &r.DstAddresses, &r.Services, &r.Enabled, &r.HitCount},
+		func(d *facts.Device) { f := fw(d); f.Rules = append(f.Rules, r); r = facts.Rule{} }); err != nil {
+		return err
+	}
+	return orphan
+}
