@@ -8,7 +8,7 @@ export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 DAEMONS   := apiserver authsidecar auditshipper nodeagent
 # Debian packages the tests need: real Redis, clang/llvm for the eBPF
 # programs, iproute2 for the qdisc that provokes retransmits.
-TEST_PKGS := redis-server clang llvm libbpf-dev iproute2 procps python3-venv
+TEST_PKGS := redis-server postgresql-15 clang llvm libbpf-dev iproute2 procps python3-venv
 # PyPI tools the tests run, in var/tools/venv: the Kubernetes API schemas
 # for validating k8s/ offline.
 TEST_PY   := kubernetes-validate==1.37.0

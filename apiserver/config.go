@@ -8,6 +8,7 @@ import (
 
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
+	"github.com/meshoptixiq/mesh/apiserver/store/postgres"
 	"github.com/meshoptixiq/mesh/common/envconf"
 )
 
@@ -17,6 +18,7 @@ type config struct {
 	DataDir      string
 	Backend      string
 	RedisURL     envconf.Secret
+	PostgresDSN  envconf.Secret
 	LogLevel     slog.Level
 	MaxBodyBytes int64
 	MaxHeader    int64
@@ -55,7 +57,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	c.LogLevel = r.LogLevel()
 	switch c.Backend {
-	case "postgres", "neo4j":
+	case "postgres":
+		c.PostgresDSN = envconf.Secret(r.String("POSTGRES_DSN", ""))
+		if err := postgres.ValidateDSN(c.PostgresDSN.Reveal()); err != nil {
+			r.Errorf("POSTGRES_DSN", "%v", err)
+		}
+	case "neo4j":
 		r.Errorf("GRAPH_BACKEND", "%q is not available in this build (only embedded is)", c.Backend)
 	}
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > maxMaxBodyBytes {
@@ -84,6 +91,7 @@ func (c config) LogValue() slog.Value {
 		slog.String("MESHQ_DATA_DIR", c.DataDir),
 		slog.String("GRAPH_BACKEND", c.Backend),
 		slog.String("REDIS_URL", envconf.RedactURL(c.RedisURL.Reveal())),
+		slog.String("POSTGRES_DSN", envconf.RedactURL(c.PostgresDSN.Reveal())),
 		slog.String("LOG_LEVEL", c.LogLevel.String()),
 		slog.Int64("MAX_BODY_BYTES", c.MaxBodyBytes),
 		slog.Int64("MAX_HEADER_BYTES", c.MaxHeader),

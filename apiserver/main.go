@@ -32,6 +32,8 @@ const usage = `usage:
                                               load meshq.facts/v1 documents into the store
   apiserver demo [--devices N] [--seed S] [-o FILE]
                                               write a generated demo network (facts document)
+  apiserver migrate                           apply the store's schema migrations (GRAPH_BACKEND=postgres;
+                                              the server also applies them at start)
   apiserver version                           print the version and VCS revision
   apiserver probe [PATH]                      exit 0 if the server on API_LISTEN answers 200 on PATH
                                               (default /health/ready): the pod's exec probe
@@ -49,6 +51,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return ingestCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "demo":
 		return demoCmd(args[1:], stdout, stderr)
+	case "migrate":
+		return migrateCmd(ctx, getenv, stdout)
 	case "probe":
 		return probeCmd(ctx, args[1:], getenv, stdout)
 	case "version", "--version", "-version":

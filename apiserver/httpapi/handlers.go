@@ -16,6 +16,7 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/engine"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/query"
+	"github.com/meshoptixiq/mesh/apiserver/store"
 	"github.com/meshoptixiq/mesh/common/apierror"
 	"github.com/meshoptixiq/mesh/common/facts"
 	"github.com/meshoptixiq/mesh/common/identity"
@@ -44,12 +45,20 @@ func (a *API) ready(ctx *fasthttp.RequestCtx) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
+	g := a.opt.Engine.Graph()
 	if err := a.opt.Engine.Ping(pctx); err != nil {
+		// Still ready: every query is answered from memory. Only writes
+		// wait for the store (they answer 503).
 		a.log.Warn("readiness: store unreachable", "err", err)
-		apierror.Write(ctx, fasthttp.StatusServiceUnavailable, apierror.Unavailable, "the graph store is unreachable")
+		reason := "the graph store is unreachable"
+		var ue *store.UnavailableError
+		if errors.As(err, &ue) {
+			reason += " (" + ue.Reason + ")"
+		}
+		writeJSON(ctx, 200, map[string]any{"status": "degraded", "graph_version": g.Version, "devices": g.Stats().Devices,
+			"reason": reason + ": queries are answered from memory, writes are refused until it returns"})
 		return
 	}
-	g := a.opt.Engine.Graph()
 	writeJSON(ctx, 200, map[string]any{"status": "ready", "graph_version": g.Version, "devices": g.Stats().Devices})
 }
 

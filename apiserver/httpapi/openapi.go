@@ -90,7 +90,7 @@ func OpenAPI(reg *query.Registry) ([]byte, error) {
 	obj := map[string]any{"type": "object"}
 	paths := map[string]any{
 		"/health":         map[string]any{"get": map[string]any{"summary": "Liveness (no I/O)", "operationId": "health", "responses": map[string]any{"200": jsonResp("alive", obj)}}},
-		"/health/ready":   map[string]any{"get": map[string]any{"summary": "Readiness: store reachable and graph loaded", "operationId": "health_ready", "responses": map[string]any{"200": jsonResp("ready", obj), "503": errResp("not ready")}}},
+		"/health/ready":   map[string]any{"get": map[string]any{"summary": "Readiness: graph loaded (status ready, or degraded with the reason while the store is unreachable and writes are refused)", "operationId": "health_ready", "responses": map[string]any{"200": jsonResp("ready or degraded", obj), "503": errResp("still loading")}}},
 		"/health/redis":   map[string]any{"get": map[string]any{"summary": "Redis reachability, or single-process mode", "operationId": "health_redis", "responses": map[string]any{"200": jsonResp("ok", obj), "503": errResp("redis unreachable")}}},
 		"/health/license": map[string]any{"get": map[string]any{"summary": "Licence plan", "operationId": "health_license", "responses": map[string]any{"200": jsonResp("plan", obj)}}},
 		"/metrics":        map[string]any{"get": map[string]any{"summary": "Prometheus metrics", "operationId": "metrics", "responses": map[string]any{"200": map[string]any{"description": "text exposition format"}}}},

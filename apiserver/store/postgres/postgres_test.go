@@ -30,7 +30,6 @@ func TestMain(m *testing.M) {
 	for _, f := range slices.Backward(sharedCleanups) {
 		f()
 	}
-	pgtest.RemoveTemplate()
 	os.Exit(code)
 }
 

@@ -214,13 +214,21 @@ func (l *loader) firewalls(ctx context.Context) error {
 	var o facts.AddressObject
 	if err := l.each(ctx, "firewall_address_objects", "name, type, coalesce(value, ''), members", "hostname, position",
 		[]any{&o.Name, &o.Type, &o.Value, &o.Members},
-		func(d *facts.Device) { f := fw(d); f.AddressObjects = append(f.AddressObjects, o); o = facts.AddressObject{} }); err != nil {
+		func(d *facts.Device) {
+			f := fw(d)
+			f.AddressObjects = append(f.AddressObjects, o)
+			o = facts.AddressObject{}
+		}); err != nil {
 		return err
 	}
 	var so facts.ServiceObject
 	if err := l.each(ctx, "firewall_service_objects", "name, coalesce(protocol, ''), coalesce(dest_ports, ''), members", "hostname, position",
 		[]any{&so.Name, &so.Protocol, &so.DestPorts, &so.Members},
-		func(d *facts.Device) { f := fw(d); f.ServiceObjects = append(f.ServiceObjects, so); so = facts.ServiceObject{} }); err != nil {
+		func(d *facts.Device) {
+			f := fw(d)
+			f.ServiceObjects = append(f.ServiceObjects, so)
+			so = facts.ServiceObject{}
+		}); err != nil {
 		return err
 	}
 	var r facts.Rule

@@ -3,8 +3,8 @@
 // installs postgresql-15). A server that cannot start fails the test with
 // the reason; it never skips.
 //
-// initdb runs once per test process into a template cluster that each
-// server copies: a fresh server costs a copy and a start, not an initdb.
+// initdb runs into a template cluster that each server copies, kept while
+// any server runs: a fresh server costs a copy and a start, not an initdb.
 // Tests run as root, which PostgreSQL refuses, so the server runs as the
 // postgres system user then.
 package pgtest
@@ -67,10 +67,11 @@ type Server struct {
 // files) when the test ends.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
-	tmpl, cred, err := template()
+	tmpl, cred, release, err := template()
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
+	t.Cleanup(release)
 	dir, err := os.MkdirTemp("", "meshq-pgtest-")
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
@@ -272,58 +273,68 @@ func (s *Server) writeCert() error {
 }
 
 var (
-	tmplOnce sync.Once
+	tmplMu   sync.Mutex
 	tmplDir  string
 	tmplCred *syscall.Credential
-	tmplErr  error
+	tmplRefs int
 )
 
-// template runs initdb once per process. The directory outlives the test
-// process's tests only until the OS cleans /tmp; it is small (40 MB).
-func template() (string, *syscall.Credential, error) {
-	tmplOnce.Do(func() {
-		if _, err := os.Stat(filepath.Join(BinDir, "initdb")); err != nil {
-			tmplErr = fmt.Errorf("PostgreSQL server binaries missing in %s (make deps installs postgresql-15): %v", BinDir, err)
-			return
+// template returns the template cluster, running initdb when no server
+// holds one; release drops the server's hold, and the last removes it.
+func template() (dir string, cred *syscall.Credential, release func(), err error) {
+	tmplMu.Lock()
+	defer tmplMu.Unlock()
+	if tmplDir == "" {
+		if tmplDir, tmplCred, err = initTemplate(); err != nil {
+			return "", nil, nil, err
 		}
-		if os.Geteuid() == 0 {
-			u, err := user.Lookup("postgres")
-			if err != nil {
-				tmplErr = fmt.Errorf("running as root needs the postgres system user (the postgresql-15 package makes it): %v", err)
-				return
+	}
+	tmplRefs++
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			tmplMu.Lock()
+			defer tmplMu.Unlock()
+			if tmplRefs--; tmplRefs == 0 {
+				os.RemoveAll(filepath.Dir(tmplDir))
+				tmplDir = ""
 			}
-			uid, _ := strconv.Atoi(u.Uid)
-			gid, _ := strconv.Atoi(u.Gid)
-			tmplCred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-		}
-		dir, err := os.MkdirTemp("", "meshq-pgtemplate-")
-		if err != nil {
-			tmplErr = err
-			return
-		}
-		os.Chmod(dir, 0o755)
-		if tmplCred != nil {
-			os.Chown(dir, int(tmplCred.Uid), int(tmplCred.Gid))
-		}
-		pw := filepath.Join(dir, "pw")
-		os.WriteFile(pw, []byte(Password+"\n"), 0o644)
-		cmd := exec.Command(filepath.Join(BinDir, "initdb"), "-D", filepath.Join(dir, "data"), "-U", Superuser,
-			"--pwfile", pw, "--auth-local=trust", "--auth-host=scram-sha-256", "-N", "-E", "UTF8", "--locale=C")
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: tmplCred}
-		cmd.Dir = dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			tmplErr = fmt.Errorf("initdb: %v: %s", err, out)
-			return
-		}
-		tmplDir = filepath.Join(dir, "data")
-	})
-	return tmplDir, tmplCred, tmplErr
+		})
+	}
+	return tmplDir, tmplCred, release, nil
 }
 
-// RemoveTemplate deletes the template cluster; call it from TestMain after
-// the tests ran.
-func RemoveTemplate() {
-	if tmplDir != "" {
-		os.RemoveAll(filepath.Dir(tmplDir))
+func initTemplate() (string, *syscall.Credential, error) {
+	if _, err := os.Stat(filepath.Join(BinDir, "initdb")); err != nil {
+		return "", nil, fmt.Errorf("PostgreSQL server binaries missing in %s (make deps installs postgresql-15): %v", BinDir, err)
 	}
+	var cred *syscall.Credential
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			return "", nil, fmt.Errorf("running as root needs the postgres system user (the postgresql-15 package makes it): %v", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	}
+	dir, err := os.MkdirTemp("", "meshq-pgtemplate-")
+	if err != nil {
+		return "", nil, err
+	}
+	os.Chmod(dir, 0o755)
+	if cred != nil {
+		os.Chown(dir, int(cred.Uid), int(cred.Gid))
+	}
+	pw := filepath.Join(dir, "pw")
+	os.WriteFile(pw, []byte(Password+"\n"), 0o644)
+	cmd := exec.Command(filepath.Join(BinDir, "initdb"), "-D", filepath.Join(dir, "data"), "-U", Superuser,
+		"--pwfile", pw, "--auth-local=trust", "--auth-host=scram-sha-256", "-N", "-E", "UTF8", "--locale=C")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("initdb: %v: %s", err, out)
+	}
+	return filepath.Join(dir, "data"), cred, nil
 }
