@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/meshoptixiq/mesh/apiserver/demo"
 	"github.com/meshoptixiq/mesh/apiserver/engine"
@@ -288,5 +291,143 @@ func TestConfigPostgres(t *testing.T) {
 	logged := fmt.Sprint(c.LogValue(), c)
 	if strings.Contains(logged, "s3cret") || !strings.Contains(logged, "postgres://[redacted]@db:5432/meshq?sslmode=require") {
 		t.Errorf("logged config = %s, want the DSN with its credentials redacted", logged)
+	}
+}
+
+func getJSON(t *testing.T, url string) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+func graphVersion(t *testing.T, base string) float64 {
+	t.Helper()
+	_, m := getJSON(t, base+"/health/ready")
+	v, _ := m["graph_version"].(float64)
+	return v
+}
+
+func factsBody(devs ...facts.Device) string {
+	return mustJSON(facts.Document{Schema: facts.Schema, Devices: devs})
+}
+
+// TestPostgresReplicas runs two apiservers on one database without Redis:
+// an ingest on one is served by the other (LISTEN/NOTIFY); concurrent
+// ingests on both serialize; with the database down both go on answering
+// queries, report degraded and refuse writes with 503, and they write
+// again once it is back.
+func TestPostgresReplicas(t *testing.T) {
+	srv := pgtest.Start(t, pgtest.Options{})
+	dsn := srv.CreateDatabase(t, "replicas")
+	vars := func() map[string]string {
+		return map[string]string{"GRAPH_BACKEND": "postgres", "POSTGRES_DSN": dsn, "MESHQ_DATA_DIR": t.TempDir()}
+	}
+	a, b := serveInProcess(t, vars()), serveInProcess(t, vars())
+	if code, body := post(t, a, "/graph/ingest?mode=replace", factsBody(graphtest.Campus()...)); code != 200 {
+		t.Fatalf("ingest on a = %d %s", code, body)
+	}
+	waitVersion := func(base string, want float64) {
+		t.Helper()
+		start := time.Now()
+		for graphVersion(t, base) != want {
+			if time.Since(start) > 20*time.Second {
+				t.Fatalf("%s still at graph version %v, want %v", base, graphVersion(t, base), want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		t.Logf("%s at graph version %v after %v", base, want, time.Since(start))
+	}
+	waitVersion(b, 1)
+	_, ab := post(t, a, "/queries/summary_stats/execute", "")
+	_, bb := post(t, b, "/queries/summary_stats/execute", "")
+	if string(ab) != string(bb) {
+		t.Errorf("summary_stats: a %s, b %s", ab, bb)
+	}
+
+	// Concurrent merges on both replicas, each of its own device.
+	const each = 8
+	versions := make(chan float64, 2*each)
+	var wg sync.WaitGroup
+	for r, base := range []string{a, b} {
+		wg.Go(func() {
+			for i := range each {
+				code, body := post(t, base, "/graph/ingest", factsBody(facts.Device{Hostname: fmt.Sprintf("r%d-%d", r, i), Vendor: "arista"}))
+				var resp struct {
+					Version float64 `json:"graph_version"`
+				}
+				if json.Unmarshal(body, &resp); code != 200 {
+					t.Errorf("concurrent ingest on replica %d = %d %s", r, code, body)
+					return
+				}
+				versions <- resp.Version
+			}
+		})
+	}
+	wg.Wait()
+	close(versions)
+	var got []float64
+	for v := range versions {
+		got = append(got, v)
+	}
+	slices.Sort(got)
+	for i, v := range got {
+		if v != float64(i+2) {
+			t.Fatalf("versions of the concurrent ingests = %v, want 2..%d, each once", got, 2*each+1)
+		}
+	}
+	final := float64(2*each + 1)
+	waitVersion(a, final)
+	waitVersion(b, final)
+	_, ab = post(t, a, "/queries/all_devices/execute", "")
+	_, bb = post(t, b, "/queries/all_devices/execute", "")
+	if string(ab) != string(bb) || strings.Count(string(ab), `"r0-`) != each || strings.Count(string(ab), `"r1-`) != each {
+		t.Errorf("all_devices after concurrent ingests: a %s\nb %s\nwant the same, with every device of both", ab, bb)
+	}
+
+	// The database goes away.
+	srv.Stop()
+	if code, body := post(t, a, "/queries/summary_stats/execute", ""); code != 200 || string(body) == "" {
+		t.Errorf("query with the database down = %d %s, want 200 from memory", code, body)
+	}
+	code, ready := getJSON(t, b+"/health/ready")
+	if code != 200 || ready["status"] != "degraded" || !strings.Contains(fmt.Sprint(ready["reason"]), "PostgreSQL") {
+		t.Errorf("ready with the database down = %d %v, want 200 degraded with the reason", code, ready)
+	}
+	code, body := post(t, a, "/graph/ingest", factsBody(facts.Device{Hostname: "late"}))
+	if code != 503 || !strings.Contains(string(body), `"code":"unavailable"`) {
+		t.Errorf("ingest with the database down = %d %s, want 503 unavailable", code, body)
+	}
+	for _, leak := range []string{"SQLSTATE", "127.0.0.1", "dial", "pgx", pgtest.Password, "connect:"} {
+		if strings.Contains(string(body), leak) || strings.Contains(fmt.Sprint(ready), leak) {
+			t.Errorf("a client answer contains the driver's %q: %s / %v", leak, body, ready)
+		}
+	}
+	code, body = post(t, b, "/queries/update_device_metadata/execute", `{"parameters":{"hostname":"acc1","metadata":{"rack":"R1"}}}`)
+	if code != 503 {
+		t.Errorf("update_device_metadata with the database down = %d %s, want 503", code, body)
+	}
+
+	// Back: the replicas reconnect by themselves.
+	srv.Start(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, body = post(t, a, "/graph/ingest", factsBody(facts.Device{Hostname: "late"}))
+		if code == 200 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code != 200 {
+		t.Fatalf("ingest after the database returned = %d %s", code, body)
+	}
+	waitVersion(b, final+1)
+	if _, ready := getJSON(t, b+"/health/ready"); ready["status"] != "ready" {
+		t.Errorf("ready after the database returned = %v", ready)
 	}
 }
