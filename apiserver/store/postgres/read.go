@@ -199,7 +199,7 @@ func (l *loader) firewalls(ctx context.Context) error {
 	var orphan error
 	fw := func(d *facts.Device) *facts.Firewall {
 		if d.Firewall == nil {
-			// Unreachable through the foreign keys; kept so a bad row is an
+			// Only a row written outside the store gets here; it is an
 			// error, not a panic.
 			orphan = fmt.Errorf("device %q has firewall rows but no meshq.firewalls row", d.Hostname)
 			d.Firewall = &facts.Firewall{}

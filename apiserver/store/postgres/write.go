@@ -14,8 +14,8 @@ import (
 	"github.com/meshoptixiq/mesh/common/facts"
 )
 
-// childTables are the tables holding what devices reported, leaves first:
-// deleting in this order leaves the ON DELETE CASCADE nothing to find.
+// childTables are the tables holding what devices reported; a device is
+// deleted from each of them and from meshq.devices.
 var childTables = []string{
 	"ip_addresses", "address_roles", "interfaces", "vlans", "links", "arp_entries", "mac_entries",
 	"routes", "bgp_peers", "firewall_rules", "firewall_service_objects", "firewall_address_objects",
@@ -277,7 +277,6 @@ func copyDevices(ctx context.Context, tx pgx.Tx, devices []facts.Device, kept ma
 			}
 		}
 	}
-	// Parents before children, for the foreign keys.
 	for _, t := range []*table{tDev, tIf, tIP, tRole, tVLAN, tLink, tARP, tMAC, tRoute, tBGP, tFW, tZone, tAddr, tSvc, tRule} {
 		if len(t.rows) == 0 {
 			continue
