@@ -129,6 +129,12 @@ func classify(err error) error {
 	var connErr *pgconn.ConnectError
 	var netErr net.Error
 	switch {
+	case errors.As(err, &connErr):
+		if permanent(connErr.Unwrap()) {
+			// Wrong credentials or database: retrying will not help.
+			return err
+		}
+		reason = "cannot connect to PostgreSQL"
 	case errors.As(err, &pgErr):
 		switch {
 		case strings.HasPrefix(pgErr.Code, "08"):
@@ -139,12 +145,6 @@ func classify(err error) error {
 			reason = "PostgreSQL is out of resources (connections, memory or disk)"
 		case pgErr.Code == "40001", pgErr.Code == "40P01":
 			reason = "PostgreSQL aborted the transaction (serialization failure or deadlock)"
-		}
-	case errors.As(err, &connErr):
-		reason = "cannot connect to PostgreSQL"
-		var inner *pgconn.PgError
-		if errors.As(connErr.Unwrap(), &inner) && strings.HasPrefix(inner.Code, "28") {
-			reason = "PostgreSQL refused the credentials"
 		}
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
 		reason = "PostgreSQL did not answer in time"

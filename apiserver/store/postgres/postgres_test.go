@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/meshoptixiq/mesh/apiserver/demo"
 	"github.com/meshoptixiq/mesh/apiserver/graph/graphtest"
@@ -432,5 +433,57 @@ func TestValidateDSN(t *testing.T) {
 	}
 	if err := postgres.ValidateDSN("postgres://meshq:pw@db:5432/meshq?sslmode=require"); err != nil {
 		t.Errorf("ValidateDSN(good) = %v", err)
+	}
+}
+
+// TestReadmeSQLRuns runs every example of README.md against a loaded demo
+// network: the documented model is the one migrated.
+func TestReadmeSQLRuns(t *testing.T) {
+	dsn := newDB(t)
+	s := open(t, dsn)
+	devs := normalized(t, demo.Generate(demo.Options{Devices: 60, Seed: 2}).Devices)
+	if _, err := s.Ingest(ctx, store.ModeReplace, devs); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.UpdateMetadata(ctx, devs[0].Hostname, map[string]any{"owner": "noc"}); err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	blocks, rows := 0, 0
+	for _, part := range strings.Split(string(readme), "```sql\n")[1:] {
+		sql, _, _ := strings.Cut(part, "```")
+		results, err := conn.PgConn().Exec(ctx, sql).ReadAll()
+		if err != nil {
+			t.Errorf("README example fails: %v\n%s", err, sql)
+			continue
+		}
+		blocks++
+		for _, r := range results {
+			rows += len(r.Rows)
+		}
+	}
+	if blocks < 8 || rows == 0 {
+		t.Errorf("%d README examples ran, %d rows in all; want every example and some rows", blocks, rows)
+	}
+}
+
+// TestWrongPasswordIsNotRetried: credentials the server refuses are no
+// outage to wait out, so they are not an UnavailableError.
+func TestWrongPasswordIsNotRetried(t *testing.T) {
+	dsn := newDB(t)
+	bad := strings.Replace(dsn, pgtest.Password, "wrong-password", 1)
+	s := open(t, bad)
+	_, _, err := s.Load(ctx)
+	var ue *store.UnavailableError
+	if err == nil || errors.As(err, &ue) {
+		t.Errorf("Load with a wrong password = %v, want a permanent error", err)
 	}
 }
