@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -563,5 +564,33 @@ func TestPostgresBinarySurvivesKill9(t *testing.T) {
 	start()
 	if v := graphVersion(t, base); int(v) != n {
 		t.Errorf("restarted server at graph version %v, want %d", v, n)
+	}
+}
+
+// TestMigrateCommandAndNewerSchema: apiserver migrate applies the schema
+// once; a database migrated by a newer apiserver makes serve refuse to
+// start, saying why.
+func TestMigrateCommandAndNewerSchema(t *testing.T) {
+	srv := pgtest.Start(t, pgtest.Options{})
+	vars := map[string]string{"GRAPH_BACKEND": "postgres", "POSTGRES_DSN": srv.CreateDatabase(t, "mig")}
+	ctx := context.Background()
+	var out strings.Builder
+	if err := run(ctx, []string{"migrate"}, env(vars), &out, io.Discard); err != nil || !strings.Contains(out.String(), "migrated from version 0 to 1") {
+		t.Fatalf("migrate = %v, printed %q", err, out.String())
+	}
+	out.Reset()
+	if err := run(ctx, []string{"migrate"}, env(vars), &out, io.Discard); err != nil || !strings.Contains(out.String(), "nothing to do") {
+		t.Errorf("second migrate = %v, printed %q", err, out.String())
+	}
+	if err := run(ctx, []string{"migrate"}, env(nil), io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "only postgres") {
+		t.Errorf("migrate on the embedded store = %v, want a refusal", err)
+	}
+	srv.SQL(t, "mig", "INSERT INTO meshq.schema_migrations (version, name) VALUES (2, 'newer')")
+	vars["API_LISTEN"] = "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
+	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	err := run(sctx, nil, env(vars), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "the database schema meshq is at version 2, newer than this apiserver knows (1)") {
+		t.Errorf("serve on a newer schema = %v, want the refusal", err)
 	}
 }

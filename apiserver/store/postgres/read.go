@@ -65,10 +65,12 @@ func load(ctx context.Context, tx pgx.Tx, hostname string) ([]facts.Device, erro
 }
 
 // each runs the query (its FROM clause gets the hostname filter) and calls
-// f for each row with the row's device.
-func (l *loader) each(ctx context.Context, table, cols, order string, dest []any, f func(d *facts.Device)) error {
+// f for each row with the row's device. Rows come in no order: f puts each
+// entry at its position (put), which spares the server a sort of every
+// table.
+func (l *loader) each(ctx context.Context, table, cols string, dest []any, f func(d *facts.Device)) error {
 	var h string
-	rows, err := l.tx.Query(ctx, "SELECT hostname, "+cols+" FROM meshq."+table+l.where+" ORDER BY "+order, l.args...)
+	rows, err := l.tx.Query(ctx, "SELECT hostname, "+cols+" FROM meshq."+table+l.where, l.args...)
 	if err != nil {
 		return fmt.Errorf("reading meshq.%s: %w", table, err)
 	}
@@ -84,6 +86,21 @@ func (l *loader) each(ctx context.Context, table, cols, order string, dest []any
 		return fmt.Errorf("reading meshq.%s: %w", table, err)
 	}
 	return nil
+}
+
+// put sets s[p] = x, growing s as needed: positions are 0..n-1 per list.
+func put[T any](s []T, p int, x T) []T {
+	if p < len(s) {
+		s[p] = x
+		return s
+	}
+	if p < cap(s) {
+		s = s[:p+1]
+	} else {
+		s = append(s, make([]T, p+1-len(s))...)
+	}
+	s[p] = x
+	return s
 }
 
 func (l *loader) run(ctx context.Context) error {
@@ -112,15 +129,16 @@ FROM meshq.devices`+l.where+` ORDER BY hostname COLLATE "C"`, l.args...)
 		name string
 	}
 	ifIndex := map[ifKey]int{}
+	var p int
 	var f facts.Interface
-	err = l.each(ctx, "interfaces", `name, coalesce(description, ''), coalesce(type, ''), coalesce(lag, ''), mlag_peer_link,
+	err = l.each(ctx, "interfaces", `position, name, coalesce(description, ''), coalesce(type, ''), coalesce(lag, ''), mlag_peer_link,
   coalesce(mac, ''), coalesce(ifindex, 0), admin_up, oper_up, coalesce(speed_mbps, 0), coalesce(mtu, 0), coalesce(mode, ''),
-  coalesce(access_vlan, 0), trunk_vlans, coalesce(vrf, ''), coalesce(zone, '')`, "hostname, position",
-		[]any{&f.Name, &f.Description, &f.Type, &f.LAG, &f.MLAGPeerLink, &f.MAC, &f.IfIndex, &f.AdminUp, &f.OperUp,
+  coalesce(access_vlan, 0), trunk_vlans, coalesce(vrf, ''), coalesce(zone, '')`,
+		[]any{&p, &f.Name, &f.Description, &f.Type, &f.LAG, &f.MLAGPeerLink, &f.MAC, &f.IfIndex, &f.AdminUp, &f.OperUp,
 			&f.SpeedMbps, &f.MTU, &f.Mode, &f.AccessVLAN, &f.TrunkVLANs, &f.VRF, &f.Zone},
 		func(d *facts.Device) {
-			ifIndex[ifKey{d, f.Name}] = len(d.Interfaces)
-			d.Interfaces = append(d.Interfaces, f)
+			ifIndex[ifKey{d, f.Name}] = p
+			d.Interfaces = put(d.Interfaces, p, f)
 			f = facts.Interface{}
 		})
 	if err != nil {
@@ -136,14 +154,14 @@ FROM meshq.devices`+l.where+` ORDER BY hostname COLLATE "C"`, l.args...)
 		}
 		g(&d.Interfaces[i])
 	}
-	err = l.each(ctx, "ip_addresses", "interface, address", "hostname, interface, position", []any{&ifName, &addr}, func(d *facts.Device) {
-		onInterface(d, func(f *facts.Interface) { f.IPs = append(f.IPs, addr) })
+	err = l.each(ctx, "ip_addresses", "position, interface, address", []any{&p, &ifName, &addr}, func(d *facts.Device) {
+		onInterface(d, func(f *facts.Interface) { f.IPs = put(f.IPs, p, addr) })
 	})
 	if err != nil {
 		return err
 	}
-	err = l.each(ctx, "address_roles", "interface, ip, coalesce(role, '')", "hostname, interface, position", []any{&ifName, &addr, &role}, func(d *facts.Device) {
-		onInterface(d, func(f *facts.Interface) { f.Addresses = append(f.Addresses, facts.Address{IP: addr, Role: role}) })
+	err = l.each(ctx, "address_roles", "position, interface, ip, coalesce(role, '')", []any{&p, &ifName, &addr, &role}, func(d *facts.Device) {
+		onInterface(d, func(f *facts.Interface) { f.Addresses = put(f.Addresses, p, facts.Address{IP: addr, Role: role}) })
 	})
 	if err != nil {
 		return err
@@ -153,38 +171,38 @@ FROM meshq.devices`+l.where+` ORDER BY hostname COLLATE "C"`, l.args...)
 	}
 
 	var v facts.VLAN
-	if err := l.each(ctx, "vlans", "vlan_id, coalesce(name, '')", "hostname, position", []any{&v.ID, &v.Name},
-		func(d *facts.Device) { d.VLANs = append(d.VLANs, v) }); err != nil {
+	if err := l.each(ctx, "vlans", "position, vlan_id, coalesce(name, '')", []any{&p, &v.ID, &v.Name},
+		func(d *facts.Device) { d.VLANs = put(d.VLANs, p, v) }); err != nil {
 		return err
 	}
 	var n facts.Neighbor
-	if err := l.each(ctx, "links", "local_interface, remote_hostname, coalesce(remote_interface, ''), coalesce(protocol, '')", "hostname, position",
-		[]any{&n.LocalInterface, &n.RemoteHostname, &n.RemoteInterface, &n.Protocol},
-		func(d *facts.Device) { d.Neighbors = append(d.Neighbors, n) }); err != nil {
+	if err := l.each(ctx, "links", "position, local_interface, remote_hostname, coalesce(remote_interface, ''), coalesce(protocol, '')",
+		[]any{&p, &n.LocalInterface, &n.RemoteHostname, &n.RemoteInterface, &n.Protocol},
+		func(d *facts.Device) { d.Neighbors = put(d.Neighbors, p, n) }); err != nil {
 		return err
 	}
 	var a facts.ARPEntry
-	if err := l.each(ctx, "arp_entries", "ip, mac, coalesce(interface, ''), coalesce(vrf, '')", "hostname, position",
-		[]any{&a.IP, &a.MAC, &a.Interface, &a.VRF},
-		func(d *facts.Device) { d.ARP = append(d.ARP, a) }); err != nil {
+	if err := l.each(ctx, "arp_entries", "position, ip, mac, coalesce(interface, ''), coalesce(vrf, '')",
+		[]any{&p, &a.IP, &a.MAC, &a.Interface, &a.VRF},
+		func(d *facts.Device) { d.ARP = put(d.ARP, p, a) }); err != nil {
 		return err
 	}
 	var m facts.MACEntry
-	if err := l.each(ctx, "mac_entries", "mac, coalesce(vlan, 0), interface", "hostname, position",
-		[]any{&m.MAC, &m.VLAN, &m.Interface},
-		func(d *facts.Device) { d.MACTable = append(d.MACTable, m) }); err != nil {
+	if err := l.each(ctx, "mac_entries", "position, mac, coalesce(vlan, 0), interface",
+		[]any{&p, &m.MAC, &m.VLAN, &m.Interface},
+		func(d *facts.Device) { d.MACTable = put(d.MACTable, p, m) }); err != nil {
 		return err
 	}
 	var r facts.Route
-	if err := l.each(ctx, "routes", "coalesce(vrf, ''), prefix, coalesce(next_hop, ''), coalesce(interface, ''), coalesce(protocol, ''), coalesce(metric, 0)", "hostname, position",
-		[]any{&r.VRF, &r.Prefix, &r.NextHop, &r.Interface, &r.Protocol, &r.Metric},
-		func(d *facts.Device) { d.Routes = append(d.Routes, r) }); err != nil {
+	if err := l.each(ctx, "routes", "position, coalesce(vrf, ''), prefix, coalesce(next_hop, ''), coalesce(interface, ''), coalesce(protocol, ''), coalesce(metric, 0)",
+		[]any{&p, &r.VRF, &r.Prefix, &r.NextHop, &r.Interface, &r.Protocol, &r.Metric},
+		func(d *facts.Device) { d.Routes = put(d.Routes, p, r) }); err != nil {
 		return err
 	}
 	var b facts.BGPPeer
-	if err := l.each(ctx, "bgp_peers", "peer_ip, coalesce(remote_as, 0), coalesce(local_as, 0), coalesce(state, ''), coalesce(vrf, '')", "hostname, position",
-		[]any{&b.PeerIP, &b.RemoteAS, &b.LocalAS, &b.State, &b.VRF},
-		func(d *facts.Device) { d.BGPPeers = append(d.BGPPeers, b) }); err != nil {
+	if err := l.each(ctx, "bgp_peers", "position, peer_ip, coalesce(remote_as, 0), coalesce(local_as, 0), coalesce(state, ''), coalesce(vrf, '')",
+		[]any{&p, &b.PeerIP, &b.RemoteAS, &b.LocalAS, &b.State, &b.VRF},
+		func(d *facts.Device) { d.BGPPeers = put(d.BGPPeers, p, b) }); err != nil {
 		return err
 	}
 	return l.firewalls(ctx)
@@ -192,7 +210,7 @@ FROM meshq.devices`+l.where+` ORDER BY hostname COLLATE "C"`, l.args...)
 
 func (l *loader) firewalls(ctx context.Context) error {
 	var action string
-	if err := l.each(ctx, "firewalls", "coalesce(default_action, '')", "hostname", []any{&action},
+	if err := l.each(ctx, "firewalls", "coalesce(default_action, '')", []any{&action},
 		func(d *facts.Device) { d.Firewall = &facts.Firewall{DefaultAction: action} }); err != nil {
 		return err
 	}
@@ -206,36 +224,37 @@ func (l *loader) firewalls(ctx context.Context) error {
 		}
 		return d.Firewall
 	}
+	var p int
 	var z facts.Zone
-	if err := l.each(ctx, "firewall_zones", "name, interfaces", "hostname, position", []any{&z.Name, &z.Interfaces},
-		func(d *facts.Device) { f := fw(d); f.Zones = append(f.Zones, z); z = facts.Zone{} }); err != nil {
+	if err := l.each(ctx, "firewall_zones", "position, name, interfaces", []any{&p, &z.Name, &z.Interfaces},
+		func(d *facts.Device) { f := fw(d); f.Zones = put(f.Zones, p, z); z = facts.Zone{} }); err != nil {
 		return err
 	}
 	var o facts.AddressObject
-	if err := l.each(ctx, "firewall_address_objects", "name, type, coalesce(value, ''), members", "hostname, position",
-		[]any{&o.Name, &o.Type, &o.Value, &o.Members},
+	if err := l.each(ctx, "firewall_address_objects", "position, name, type, coalesce(value, ''), members",
+		[]any{&p, &o.Name, &o.Type, &o.Value, &o.Members},
 		func(d *facts.Device) {
 			f := fw(d)
-			f.AddressObjects = append(f.AddressObjects, o)
+			f.AddressObjects = put(f.AddressObjects, p, o)
 			o = facts.AddressObject{}
 		}); err != nil {
 		return err
 	}
 	var so facts.ServiceObject
-	if err := l.each(ctx, "firewall_service_objects", "name, coalesce(protocol, ''), coalesce(dest_ports, ''), members", "hostname, position",
-		[]any{&so.Name, &so.Protocol, &so.DestPorts, &so.Members},
+	if err := l.each(ctx, "firewall_service_objects", "position, name, coalesce(protocol, ''), coalesce(dest_ports, ''), members",
+		[]any{&p, &so.Name, &so.Protocol, &so.DestPorts, &so.Members},
 		func(d *facts.Device) {
 			f := fw(d)
-			f.ServiceObjects = append(f.ServiceObjects, so)
+			f.ServiceObjects = put(f.ServiceObjects, p, so)
 			so = facts.ServiceObject{}
 		}); err != nil {
 		return err
 	}
 	var r facts.Rule
-	if err := l.each(ctx, "firewall_rules", `rule_id, coalesce(rule_name, ''), rule_order, action, src_zones, dst_zones,
-  src_addresses, dst_addresses, services, enabled, hit_count`, "hostname, position",
-		[]any{&r.RuleID, &r.RuleName, &r.RuleOrder, &r.Action, &r.SrcZones, &r.DstZones, &r.SrcAddresses, &r.DstAddresses, &r.Services, &r.Enabled, &r.HitCount},
-		func(d *facts.Device) { f := fw(d); f.Rules = append(f.Rules, r); r = facts.Rule{} }); err != nil {
+	if err := l.each(ctx, "firewall_rules", `position, rule_id, coalesce(rule_name, ''), rule_order, action, src_zones, dst_zones,
+  src_addresses, dst_addresses, services, enabled, hit_count`,
+		[]any{&p, &r.RuleID, &r.RuleName, &r.RuleOrder, &r.Action, &r.SrcZones, &r.DstZones, &r.SrcAddresses, &r.DstAddresses, &r.Services, &r.Enabled, &r.HitCount},
+		func(d *facts.Device) { f := fw(d); f.Rules = put(f.Rules, p, r); r = facts.Rule{} }); err != nil {
 		return err
 	}
 	return orphan
