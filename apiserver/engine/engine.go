@@ -87,6 +87,11 @@ func (e *Engine) Reload(ctx context.Context, version uint64) (bool, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	// A write of this replica may have swapped the version in while this
+	// waited (its own notification arrives during the write).
+	if version != 0 && version <= e.Graph().Version {
+		return false, nil
+	}
 	v, devs, err := e.store.Load(ctx)
 	if err != nil {
 		return false, fmt.Errorf("reloading the graph from the store: %w", err)

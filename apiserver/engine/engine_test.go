@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -204,5 +206,53 @@ func TestReloadFailureAfterDurableWrite(t *testing.T) {
 	_, err = b.UpdateMetadata(ctx, "x", map[string]any{"k": "v"})
 	if !errors.As(err, &re) || re.Version != 3 {
 		t.Errorf("UpdateMetadata with the reload failing = %v, want a ReloadError for version 3", err)
+	}
+}
+
+// gatedStore blocks Ingest until released and counts Loads.
+type gatedStore struct {
+	*graphtest.MemStore
+	entered, release chan struct{}
+	loads            atomic.Int32
+}
+
+func (s *gatedStore) Ingest(ctx context.Context, mode string, devs []facts.Device) (uint64, error) {
+	close(s.entered)
+	<-s.release
+	return s.MemStore.Ingest(ctx, mode, devs)
+}
+
+func (s *gatedStore) Load(ctx context.Context) (uint64, []facts.Device, error) {
+	s.loads.Add(1)
+	return s.MemStore.Load(ctx)
+}
+
+// The notification of a replica's own write (PostgreSQL NOTIFY reaches
+// its sender too) can arrive while that write still holds the engine:
+// once the write has swapped in the version, the reload is a no-op, not a
+// second read of the whole store.
+func TestReloadOfOwnWriteReadsNothing(t *testing.T) {
+	ctx := context.Background()
+	st := &gatedStore{MemStore: graphtest.NewMemStore(), entered: make(chan struct{}), release: make(chan struct{})}
+	e := newEngine(st)
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.Ingest(ctx, engine.ModeMerge, []facts.Device{{Hostname: "a"}})
+		done <- err
+	}()
+	<-st.entered
+	reloaded := make(chan bool, 1)
+	go func() {
+		swapped, _ := e.Reload(ctx, 1)
+		reloaded <- swapped
+	}()
+	// Let Reload reach the engine's lock before the write finishes.
+	time.Sleep(50 * time.Millisecond)
+	close(st.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if swapped := <-reloaded; swapped || st.loads.Load() != 0 {
+		t.Errorf("Reload(1) during the write of version 1: swapped %v after %d store loads, want no swap and no load", swapped, st.loads.Load())
 	}
 }
