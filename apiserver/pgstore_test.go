@@ -568,7 +568,7 @@ func TestPostgresBinarySurvivesKill9(t *testing.T) {
 }
 
 // TestMigrateCommandAndNewerSchema: apiserver migrate applies the schema
-// once; a database migrated by a newer apiserver makes serve refuse to
+// once; apiserver ingest writes into PostgreSQL; a database migrated by a newer apiserver makes serve refuse to
 // start, saying why.
 func TestMigrateCommandAndNewerSchema(t *testing.T) {
 	srv := pgtest.Start(t, pgtest.Options{})
@@ -581,6 +581,11 @@ func TestMigrateCommandAndNewerSchema(t *testing.T) {
 	out.Reset()
 	if err := run(ctx, []string{"migrate"}, env(vars), &out, io.Discard); err != nil || !strings.Contains(out.String(), "nothing to do") {
 		t.Errorf("second migrate = %v, printed %q", err, out.String())
+	}
+	out.Reset()
+	if err := run(ctx, []string{"ingest", "--mode", "replace", campusFile(t)}, env(vars), &out, io.Discard); err != nil ||
+		!strings.Contains(out.String(), "ingested 6 devices") || !strings.Contains(out.String(), "graph version 1") {
+		t.Errorf("ingest subcommand into PostgreSQL = %v, printed %q", err, out.String())
 	}
 	if err := run(ctx, []string{"migrate"}, env(nil), io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "only postgres") {
 		t.Errorf("migrate on the embedded store = %v, want a refusal", err)
