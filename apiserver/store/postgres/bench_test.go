@@ -80,7 +80,9 @@ func benchRestart(b *testing.B, n int) {
 		b.Fatal(err)
 	}
 	s.Close()
+	var load, build time.Duration
 	for b.Loop() {
+		start := time.Now()
 		s, err := postgres.Open(dsn)
 		if err != nil {
 			b.Fatal(err)
@@ -89,9 +91,14 @@ func benchRestart(b *testing.B, n int) {
 		if err != nil || len(got) != len(devs) {
 			b.Fatalf("Load = %d devices, %v; want %d", len(got), err, len(devs))
 		}
+		load += time.Since(start)
+		start = time.Now()
 		graph.Build(v, got, graph.Options{RootRoles: graph.DefaultRootRoles()})
+		build += time.Since(start)
 		s.Close()
 	}
+	b.ReportMetric(load.Seconds()/float64(b.N), "s-load")
+	b.ReportMetric(build.Seconds()/float64(b.N), "s-build")
 }
 
 func BenchmarkPostgresRestart1k(b *testing.B)  { benchRestart(b, 1000) }
