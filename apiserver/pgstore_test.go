@@ -296,6 +296,12 @@ func TestConfigPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if c.GraphPoll != 5*time.Second {
+		t.Errorf("GRAPH_POLL_INTERVAL default = %v, want 5s", c.GraphPoll)
+	}
+	if _, err := loadConfig(env(map[string]string{"GRAPH_BACKEND": "postgres", "POSTGRES_DSN": "postgres://db/meshq", "GRAPH_POLL_INTERVAL": "10ms"})); err == nil || !strings.Contains(err.Error(), "GRAPH_POLL_INTERVAL") {
+		t.Errorf("GRAPH_POLL_INTERVAL=10ms = %v, want an error naming it", err)
+	}
 	logged := fmt.Sprint(c.LogValue(), c)
 	if strings.Contains(logged, "s3cret") || !strings.Contains(logged, "postgres://[redacted]@db:5432/meshq?sslmode=require") {
 		t.Errorf("logged config = %s, want the DSN with its credentials redacted", logged)

@@ -35,7 +35,12 @@ func openStore(cfg config) (closingStore, error) {
 		}
 		return st, nil
 	case "postgres":
-		return postgres.Open(cfg.PostgresDSN.Reveal())
+		st, err := postgres.Open(cfg.PostgresDSN.Reveal())
+		if err != nil {
+			return nil, err
+		}
+		st.PollInterval = cfg.GraphPoll
+		return st, nil
 	}
 	return nil, fmt.Errorf("GRAPH_BACKEND %q is not available in this build", cfg.Backend)
 }

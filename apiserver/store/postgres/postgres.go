@@ -32,6 +32,9 @@ import (
 // version on.
 const Channel = "meshq_graph"
 
+// DefaultPollInterval is how often Watch checks the version by default.
+const DefaultPollInterval = 5 * time.Second
+
 // Store is the PostgreSQL store.
 type Store struct {
 	pool *pgxpool.Pool
@@ -89,14 +92,17 @@ func Open(dsn string) (*Store, error) {
 		return nil, errors.New("POSTGRES_DSN cannot be parsed")
 	}
 	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
-	cfg.ConnConfig.RuntimeParams["application_name"] = "meshq-apiserver"
+	if _, set := cfg.ConnConfig.RuntimeParams["application_name"]; !set {
+		// Names the apiserver's sessions in pg_stat_activity.
+		cfg.ConnConfig.RuntimeParams["application_name"] = "meshq-apiserver"
+	}
 	// A dead connection is found by the next request or within this.
 	cfg.HealthCheckPeriod = 10 * time.Second
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("opening the PostgreSQL pool: %w", classify(err))
 	}
-	return &Store{pool: pool, cfg: cfg, PollInterval: 5 * time.Second}, nil
+	return &Store{pool: pool, cfg: cfg, PollInterval: DefaultPollInterval}, nil
 }
 
 // Close closes every connection.
