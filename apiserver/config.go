@@ -14,14 +14,14 @@ import (
 
 // config is the apiserver's whole environment, read and validated once.
 type config struct {
-	Listen       string
-	DataDir      string
-	Backend      string
-	RedisURL     envconf.Secret
-	PostgresDSN  envconf.Secret
+	Listen      string
+	DataDir     string
+	Backend     string
+	RedisURL    envconf.Secret
+	PostgresDSN envconf.Secret
 	// GraphPoll is how often a replica checks the store's version besides
 	// the store's change notifications.
-	GraphPoll time.Duration
+	GraphPoll    time.Duration
 	LogLevel     slog.Level
 	MaxBodyBytes int64
 	MaxHeader    int64
