@@ -600,8 +600,12 @@ func TestMigrateCommandAndNewerSchema(t *testing.T) {
 	vars["API_LISTEN"] = "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	err := run(sctx, nil, env(vars), io.Discard, io.Discard)
+	var logs strings.Builder
+	err := run(sctx, nil, env(vars), io.Discard, &logs)
 	if err == nil || !strings.Contains(err.Error(), "the database schema meshq is at version 2, newer than this apiserver knows (1)") {
 		t.Errorf("serve on a newer schema = %v, want the refusal", err)
+	}
+	if strings.Contains(logs.String(), pgtest.Password) || !strings.Contains(logs.String(), "postgres://[redacted]@127.0.0.1") || !strings.Contains(logs.String(), "does not require TLS") {
+		t.Errorf("serve logged %s, want the DSN redacted and a warning about sslmode=disable", logs.String())
 	}
 }
