@@ -2,12 +2,17 @@ package main
 
 import (
 	"log/slog"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/meshoptixiq/mesh/common/license"
+
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
+	"github.com/meshoptixiq/mesh/apiserver/netbox"
 	"github.com/meshoptixiq/mesh/apiserver/store/postgres"
 	"github.com/meshoptixiq/mesh/common/envconf"
 )
@@ -30,6 +35,8 @@ type config struct {
 	DemoDevices  int
 	DemoSeed     int
 	TelemetryTTL time.Duration
+	License      *license.License
+	NetBox       netbox.Config
 }
 
 // Defaults.
@@ -59,6 +66,23 @@ func loadConfig(getenv func(string) string) (config, error) {
 		TelemetryTTL: r.Duration("TELEMETRY_NODE_TTL", defaultTelemetryTTL, time.Second),
 	}
 	c.LogLevel = r.LogLevel()
+	c.License = loadLicense(r, getenv("HOME"))
+	c.NetBox = netbox.Config{
+		URL:         r.String("NETBOX_URL", ""),
+		Token:       envconf.Secret(r.String("NETBOX_TOKEN", "")),
+		Direction:   r.Enum("NETBOX_SYNC_DIRECTION", netbox.Pull, netbox.Pull, netbox.Push, netbox.Both),
+		VerifyTLS:   r.Bool("NETBOX_VERIFY_TLS", true),
+		DefaultSite: r.String("NETBOX_DEFAULT_SITE", netbox.DefaultSite),
+		DefaultRole: r.String("NETBOX_DEFAULT_ROLE", netbox.DefaultRole),
+	}
+	if c.NetBox.URL != "" {
+		if u, err := url.Parse(c.NetBox.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			r.Errorf("NETBOX_URL", "%q is not an http(s) URL", envconf.RedactURL(c.NetBox.URL))
+		}
+		if c.NetBox.Token.Reveal() == "" {
+			r.Errorf("NETBOX_TOKEN", "required when NETBOX_URL is set")
+		}
+	}
 	switch c.Backend {
 	case "postgres":
 		c.PostgresDSN = envconf.Secret(r.String("POSTGRES_DSN", ""))
@@ -108,5 +132,42 @@ func (c config) LogValue() slog.Value {
 		slog.Int("MESHQ_DEMO_DEVICES", c.DemoDevices),
 		slog.Int("MESHQ_DEMO_SEED", c.DemoSeed),
 		slog.String("TELEMETRY_NODE_TTL", c.TelemetryTTL.String()),
+		slog.String("licence_plan", c.License.Plan),
+		slog.String("NETBOX_URL", envconf.RedactURL(c.NetBox.URL)),
+		slog.Any("NETBOX_TOKEN", c.NetBox.Token),
+		slog.String("NETBOX_SYNC_DIRECTION", c.NetBox.Direction),
+		slog.Bool("NETBOX_VERIFY_TLS", c.NetBox.VerifyTLS),
+		slog.String("NETBOX_DEFAULT_SITE", c.NetBox.DefaultSite),
+		slog.String("NETBOX_DEFAULT_ROLE", c.NetBox.DefaultRole),
 	)
+}
+
+// loadLicense reads the licence key from MESHOPTIXIQ_LICENSE_KEY or
+// ~/.meshoptixiq/license.key (its first non-empty line) and verifies it
+// against MESHQ_LICENSE_PUBLIC_KEY or the built-in key. No key: every
+// feature is on. A key that does not verify stops the start.
+func loadLicense(r *envconf.Reader, home string) *license.License {
+	pubText := r.String("MESHQ_LICENSE_PUBLIC_KEY", license.BuiltinPublicKey)
+	key, _ := r.Lookup("MESHOPTIXIQ_LICENSE_KEY")
+	source := "MESHOPTIXIQ_LICENSE_KEY"
+	if key == "" && home != "" {
+		path := filepath.Join(home, ".meshoptixiq", "license.key")
+		if b, err := os.ReadFile(path); err == nil {
+			key, source = license.FirstLine(string(b)), path
+		}
+	}
+	if key == "" {
+		return license.None()
+	}
+	pub, err := license.ParsePublicKey(pubText)
+	if err != nil {
+		r.Errorf("MESHQ_LICENSE_PUBLIC_KEY", "%v", err)
+		return license.None()
+	}
+	l, err := license.Parse(key, pub, time.Now())
+	if err != nil {
+		r.Errorf(source, "the licence key is refused: %v", err)
+		return license.None()
+	}
+	return l
 }

@@ -308,18 +308,6 @@ func TestConfigPostgres(t *testing.T) {
 	}
 }
 
-func getJSON(t *testing.T, url string) (int, map[string]any) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	var m map[string]any
-	json.NewDecoder(resp.Body).Decode(&m)
-	return resp.StatusCode, m
-}
-
 func graphVersion(t *testing.T, base string) float64 {
 	t.Helper()
 	_, m := getJSON(t, base+"/health/ready")

@@ -7,12 +7,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
+	"maps"
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/meshoptixiq/mesh/apiserver/broadcast"
@@ -20,6 +21,7 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/firewall/fwquery"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
+	"github.com/meshoptixiq/mesh/apiserver/netbox"
 	"github.com/meshoptixiq/mesh/apiserver/pathanalysis"
 	"github.com/meshoptixiq/mesh/apiserver/query"
 	"github.com/meshoptixiq/mesh/apiserver/store"
@@ -47,6 +49,11 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 	}
 	log := obs.NewLogger(stderr, cfg.LogLevel, "apiserver")
 	log.Info("starting", "config", cfg)
+	if l := cfg.License; l.Expired {
+		log.Warn("the licence has expired; community features keep working", "plan", l.Plan, "expired", l.Expires)
+	} else if !l.Demo {
+		log.Info("licensed", "plan", l.Plan, "licensee", l.Licensee, "devices_limit", l.Devices, "expires", l.Expires)
+	}
 	warnInsecureStore(cfg, log)
 
 	st, err := openStore(cfg)
@@ -60,6 +67,13 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 		return err
 	}
 	metrics := obs.NewRegistry("apiserver")
+	if _, ok := cfg.License.DaysRemaining(time.Now()); ok {
+		metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "meshoptixiq_license_days_remaining",
+			Help: "Whole days until the licence key expires (negative once expired)."}, func() float64 {
+			d, _ := cfg.License.DaysRemaining(time.Now())
+			return float64(d)
+		}))
+	}
 
 	var bc *broadcast.Broadcaster
 	var redisPing func(context.Context) error
@@ -85,11 +99,20 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 		defer telRedis.Close()
 	}
 
+	// NetBox sync: its endpoint exists either way and says 503 until
+	// NETBOX_URL is set.
+	nb, err := netbox.New(cfg.NetBox, eng, log)
+	if err != nil {
+		return err
+	}
+	handlers := tel.Handlers()
+	maps.Copy(handlers, nb.Handlers())
+
 	var ready atomic.Bool
 	api, err := httpapi.New(httpapi.Options{
 		Engine: eng, Registry: reg, Log: log, Metrics: metrics,
 		MaxBodyBytes: int(cfg.MaxBodyBytes), MaxHeaderBytes: int(cfg.MaxHeader), RedisPing: redisPing, Ready: ready.Load,
-		Handlers: tel.Handlers(), Stop: ctx.Done(),
+		Handlers: handlers, Stop: ctx.Done(), License: cfg.License,
 	})
 	if err != nil {
 		return err
@@ -187,6 +210,7 @@ func ingestCmd(ctx context.Context, args []string, getenv func(string) string, s
 	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	mode := fs.String("mode", engine.ModeMerge, "merge (upsert the devices given) or replace (the files are the whole network)")
+	showProgress := fs.Bool("progress", false, "print progress to standard error (shown by itself on a terminal for files of 32 MiB or more)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -200,16 +224,23 @@ func ingestCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
+	var prog *progress
+	if wantProgress(*showProgress, stderr, fs.Args()) {
+		prog = &progress{w: stderr, start: time.Now()}
+	}
 	// All files make one document, ingested atomically.
 	doc := facts.Document{Schema: facts.Schema}
 	for _, name := range fs.Args() {
-		data, err := os.ReadFile(name)
+		data, err := readFactsFile(name, prog)
 		if err != nil {
 			return fmt.Errorf("ingest: %w", err)
 		}
 		d, err := facts.Parse(data)
 		if err != nil {
 			return fmt.Errorf("ingest: %s: %w", name, err)
+		}
+		if prog != nil {
+			prog.printf("parsed %s: %d devices", name, len(d.Devices))
 		}
 		doc.Devices = append(doc.Devices, d.Devices...)
 	}
@@ -221,9 +252,15 @@ func ingestCmd(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer st.Close()
+	if prog != nil {
+		prog.printf("writing %d devices to the store (%s)", len(doc.Devices), *mode)
+	}
 	v, err := st.Ingest(ctx, *mode, doc.Devices)
 	if err != nil {
 		return fmt.Errorf("ingest: %w", err)
+	}
+	if prog != nil {
+		prog.printf("stored as graph version %d; building the graph for its warnings", v)
 	}
 	fmt.Fprintf(stdout, "ingested %d devices from %s (%s); the store is at graph version %d\n",
 		len(doc.Devices), strings.Join(fs.Args(), ", "), *mode, v)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/meshoptixiq/mesh/authsidecar/fakeupstream"
 	"github.com/meshoptixiq/mesh/authsidecar/testidp"
 	"github.com/meshoptixiq/mesh/common/testenv"

@@ -2,10 +2,12 @@ package httpapi_test
 
 import (
 	"context"
-	"github.com/meshoptixiq/mesh/apiserver/telemetry"
 	"io"
 	"log/slog"
+	"maps"
 	"testing"
+
+	"github.com/meshoptixiq/mesh/apiserver/telemetry"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
@@ -15,6 +17,7 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/graph/graphtest"
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
+	"github.com/meshoptixiq/mesh/apiserver/netbox"
 	"github.com/meshoptixiq/mesh/apiserver/query"
 	"github.com/meshoptixiq/mesh/common/facts"
 )
@@ -33,8 +36,14 @@ func BenchmarkHandlerLocateEndpointByIP(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	handlers := telemetry.New(log, telemetry.Options{}).Handlers()
+	nb, err := netbox.New(netbox.Config{}, eng, log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	maps.Copy(handlers, nb.Handlers())
 	api, err := httpapi.New(httpapi.Options{Engine: eng, Registry: query.NewBuiltin(), Log: log, Metrics: prometheus.NewRegistry(), MaxBodyBytes: 1 << 20,
-		Handlers: telemetry.New(log, telemetry.Options{}).Handlers()})
+		Handlers: handlers})
 	if err != nil {
 		b.Fatal(err)
 	}

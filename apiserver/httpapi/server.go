@@ -6,14 +6,13 @@ package httpapi
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"sync/atomic"
 	"time"
+
+	"github.com/meshoptixiq/mesh/common/license"
+
+	"github.com/meshoptixiq/mesh/common/httpx"
 
 	"github.com/fasthttp/router"
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,13 +21,11 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/engine"
 	"github.com/meshoptixiq/mesh/apiserver/query"
 	"github.com/meshoptixiq/mesh/common/apierror"
+	"github.com/meshoptixiq/mesh/common/facts"
 	"github.com/meshoptixiq/mesh/common/identity"
 	"github.com/meshoptixiq/mesh/common/obs"
 	"github.com/meshoptixiq/mesh/common/routes"
 )
-
-// Plan is the licence plan until licensing exists.
-const Plan = query.TierCommunity
 
 // DefaultMaxHeaderBytes is the request-head limit when Options leave it 0;
 // the same as the authsidecar's MAX_HEADER_BYTES default.
@@ -52,6 +49,8 @@ type Options struct {
 	RedisPing func(ctx context.Context) error
 	// Ready reports whether the initial graph load finished.
 	Ready func() bool
+	// License restricts the features; nil means no key (everything on).
+	License *license.License
 	// Stop ends the open event streams (the daemon is stopping).
 	Stop <-chan struct{}
 	// Handlers are other packages' endpoints (telemetry, admin), by the
@@ -65,13 +64,13 @@ type API struct {
 	log     *slog.Logger
 	router  *router.Router
 	openapi []byte
-	m       *metrics
+	// factsSchema is facts.JSONSchema, served at facts.SchemaID.
+	factsSchema []byte
+	m           *metrics
 	// columnKeys holds each query's `"column":` prefixes, rendered once.
 	columnKeys map[*query.Definition][][]byte
-	// Request ids are a random per-process prefix and a counter: unique
-	// without a syscall per request.
-	idPrefix string
-	idSeq    atomic.Uint64
+	ids        *httpx.RequestIDs
+	lic        *license.License
 }
 
 // New builds the API and its router.
@@ -84,14 +83,18 @@ func New(opt Options) (*API, error) {
 	if a.openapi, err = OpenAPI(opt.Registry); err != nil {
 		return nil, fmt.Errorf("building the OpenAPI document: %w", err)
 	}
+	if a.factsSchema, err = facts.JSONSchema(); err != nil {
+		return nil, fmt.Errorf("building the facts JSON Schema: %w", err)
+	}
 	a.m = newMetrics(opt.Metrics, opt.Registry, opt.Engine)
 	a.columnKeys = map[*query.Definition][][]byte{}
 	for _, d := range opt.Registry.All() {
 		a.columnKeys[d] = columnKeys(d.Columns)
 	}
-	var seed [6]byte
-	_, _ = rand.Read(seed[:])
-	a.idPrefix = hex.EncodeToString(seed[:]) + "-"
+	a.ids = httpx.NewRequestIDs()
+	if a.lic = opt.License; a.lic == nil {
+		a.lic = license.None()
+	}
 
 	r := router.New()
 	r.RedirectTrailingSlash = false
@@ -107,7 +110,7 @@ func New(opt Options) (*API, error) {
 	}
 	handlers := map[string]fasthttp.RequestHandler{
 		"health": a.health, "health_ready": a.ready, "health_redis": a.redis, "health_license": a.license,
-		"metrics": obs.MetricsHandler(opt.Metrics), "openapi": a.openAPI,
+		"metrics": obs.MetricsHandler(opt.Metrics), "openapi": a.openAPI, "facts_schema": a.serveFactsSchema,
 		"list_queries": a.listQueries, "get_query": a.getQuery, "execute_query": a.execute, "graph_ingest": a.ingest,
 		"events": a.events,
 	}
@@ -128,6 +131,9 @@ func New(opt Options) (*API, error) {
 		if rt.OperationID == "metrics" {
 			r.Handle(rt.Method, rt.Path, h) // not counted in the metrics it serves
 			continue
+		}
+		if rt.Feature != "" {
+			h = a.gate(rt.Feature, h)
 		}
 		a.route(r, rt.Method, rt.Path, h)
 	}
@@ -151,7 +157,7 @@ func (a *API) route(r *router.Router, method, path string, h fasthttp.RequestHan
 // Handler is the root handler: request ids, then the router.
 func (a *API) Handler(ctx *fasthttp.RequestCtx) {
 	if len(ctx.Request.Header.Peek(identity.HeaderRequestID)) == 0 {
-		ctx.Request.Header.Set(identity.HeaderRequestID, a.idPrefix+strconv.FormatUint(a.idSeq.Add(1), 36))
+		ctx.Request.Header.Set(identity.HeaderRequestID, a.ids.New())
 	}
 	ctx.Response.Header.SetBytesV(identity.HeaderRequestID, ctx.Request.Header.Peek(identity.HeaderRequestID))
 	if p := string(ctx.Path()); routes.Canonical(p) != p {
@@ -174,20 +180,18 @@ func (a *API) Server() *fasthttp.Server {
 		ReadBufferSize: a.opt.MaxHeaderBytes,
 		ReadTimeout:    5 * time.Minute,
 		IdleTimeout:    2 * time.Minute,
-		Logger:         fasthttpLogger{a.log},
+		Logger:         httpx.Logger{Log: a.log},
 		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
-			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-				apierror.Write(ctx, fasthttp.StatusRequestEntityTooLarge, apierror.TooLarge, a.tooLarge(&ctx.Request.Header))
-				return
-			}
-			var small *fasthttp.ErrSmallBuffer
-			if errors.As(err, &small) {
+			switch f := httpx.ClassifyReadError(err); f {
+			case httpx.BodyTooLarge:
+				apierror.Write(ctx, f.Status(), f.Code(), a.tooLarge(&ctx.Request.Header))
+			case httpx.HeadersTooLarge:
 				ctx.SetConnectionClose()
-				apierror.Write(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, apierror.BadRequest,
+				apierror.Write(ctx, f.Status(), f.Code(),
 					fmt.Sprintf("request headers are larger than the limit of %d bytes (MAX_HEADER_BYTES)", a.opt.MaxHeaderBytes))
-				return
+			default:
+				apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, "malformed HTTP request")
 			}
-			apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, "malformed HTTP request")
 		},
 	}
 }
@@ -197,10 +201,15 @@ func (a *API) panicked(ctx *fasthttp.RequestCtx, v any) {
 	apierror.Write(ctx, fasthttp.StatusInternalServerError, apierror.Internal, "internal error; quote the request id to the operators")
 }
 
-// fasthttpLogger sends fasthttp's own messages (connection errors such as
-// an oversized body, already answered with 413) to the debug log.
-type fasthttpLogger struct{ log *slog.Logger }
-
-func (l fasthttpLogger) Printf(format string, args ...any) {
-	l.log.Debug(fmt.Sprintf(format, args...))
+// gate answers 403 plan_required, naming the plan that has feature, when
+// the licence lacks it.
+func (a *API) gate(feature string, h fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		if !a.lic.Has(feature) {
+			apierror.Write(ctx, fasthttp.StatusForbidden, apierror.PlanRequired,
+				fmt.Sprintf("%s needs the %s plan (%s); this server runs the %s plan", ctx.Path(), license.PlanFor(feature), feature, a.lic.Effective()))
+			return
+		}
+		h(ctx)
+	}
 }

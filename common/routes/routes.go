@@ -52,6 +52,7 @@ const (
 	PermTelemetryIngest = "telemetry_ingest"
 	PermAdminRBACReload = "admin_rbac_reload"
 	PermAuthTokens      = "auth_tokens"
+	PermAdminNetboxSync = "admin_netbox_sync"
 	// PermEvents is the server-sent event stream's permission; the sidecar
 	// takes its API key from ?api_key (EventSource cannot set headers).
 	PermEvents = "events"
@@ -108,6 +109,10 @@ var All = []Route{
 	{Daemon: Apiserver, Method: "GET", Path: "/ebpf/events", OperationID: "ebpf_events", Summary: "Recent eBPF events (retransmits, resets)", Permission: PermEBPFEvents, Event: EventQuery, Feature: "ebpf_telemetry"},
 	{Daemon: Apiserver, Method: "GET", Path: "/nccl/topology/full", OperationID: "nccl_topology", Summary: "GPU and NVLink topology of every node", Permission: PermNCCLTopology, Event: EventQuery, Feature: "nccl_silicon_mapping"},
 	{Daemon: Apiserver, Method: "GET", Path: "/nccl/operations/active", OperationID: "nccl_operations", Summary: "NCCL operations in flight", Permission: PermNCCLOperations, Event: EventQuery, Feature: "nccl_silicon_mapping"},
+	// The facts JSON Schema is part of the API's description, so it takes
+	// the OpenAPI document's permission.
+	{Daemon: Apiserver, Method: "GET", Path: "/schemas/meshq.facts.v1.json", OperationID: "facts_schema", Summary: "JSON Schema of the meshq.facts/v1 ingest document", Permission: PermOpenAPI, Event: EventQuery},
+	{Daemon: Apiserver, Method: "POST", Path: "/admin/netbox/sync", OperationID: "admin_netbox_sync", Summary: "Sync the graph with NetBox (pull, push or both; dry run)", Permission: PermAdminNetboxSync, Event: EventAdmin, Write: true, Feature: "netbox_sync"},
 }
 
 // Of lists the routes a daemon serves.
