@@ -569,7 +569,7 @@ func TestMigrateCommandAndNewerSchema(t *testing.T) {
 	vars := map[string]string{"GRAPH_BACKEND": "postgres", "POSTGRES_DSN": srv.CreateDatabase(t, "mig")}
 	ctx := context.Background()
 	var out strings.Builder
-	if err := run(ctx, []string{"migrate"}, env(vars), &out, io.Discard); err != nil || !strings.Contains(out.String(), "migrated from version 0 to 1") {
+	if err := run(ctx, []string{"migrate"}, env(vars), &out, io.Discard); err != nil || !strings.Contains(out.String(), fmt.Sprintf("migrated from version 0 to %d", postgres.SchemaVersion())) {
 		t.Fatalf("migrate = %v, printed %q", err, out.String())
 	}
 	out.Reset()
@@ -584,13 +584,14 @@ func TestMigrateCommandAndNewerSchema(t *testing.T) {
 	if err := run(ctx, []string{"migrate"}, env(nil), io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "only postgres") {
 		t.Errorf("migrate on the embedded store = %v, want a refusal", err)
 	}
-	srv.SQL(t, "mig", "INSERT INTO meshq.schema_migrations (version, name) VALUES (2, 'newer')")
+	newer := postgres.SchemaVersion() + 1
+	srv.SQL(t, "mig", fmt.Sprintf("INSERT INTO meshq.schema_migrations (version, name) VALUES (%d, 'newer')", newer))
 	vars["API_LISTEN"] = "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	var logs strings.Builder
 	err := run(sctx, nil, env(vars), io.Discard, &logs)
-	if err == nil || !strings.Contains(err.Error(), "the database schema meshq is at version 2, newer than this apiserver knows (1)") {
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("the database schema meshq is at version %d, newer than this apiserver knows (%d)", newer, newer-1)) {
 		t.Errorf("serve on a newer schema = %v, want the refusal", err)
 	}
 	if strings.Contains(logs.String(), pgtest.Password) || !strings.Contains(logs.String(), "postgres://[redacted]@127.0.0.1") || !strings.Contains(logs.String(), "does not require TLS") {

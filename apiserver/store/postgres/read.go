@@ -106,15 +106,15 @@ func put[T any](s []T, p int, x T) []T {
 func (l *loader) run(ctx context.Context) error {
 	var d facts.Device
 	rows, err := l.tx.Query(ctx, `SELECT hostname, coalesce(mgmt_ip, ''), coalesce(vendor, ''), coalesce(os, ''), coalesce(model, ''),
-  coalesce(serial, ''), coalesce(version, ''), coalesce(role, ''), coalesce(site, ''), metadata
+  coalesce(serial, ''), coalesce(version, ''), coalesce(role, ''), coalesce(site, ''), metadata, vxlan
 FROM meshq.devices`+l.where+` ORDER BY hostname COLLATE "C"`, l.args...)
 	if err != nil {
 		return fmt.Errorf("reading meshq.devices: %w", err)
 	}
-	_, err = pgx.ForEachRow(rows, []any{&d.Hostname, &d.MgmtIP, &d.Vendor, &d.OS, &d.Model, &d.Serial, &d.Version, &d.Role, &d.Site, &d.Metadata}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&d.Hostname, &d.MgmtIP, &d.Vendor, &d.OS, &d.Model, &d.Serial, &d.Version, &d.Role, &d.Site, &d.Metadata, &d.VXLAN}, func() error {
 		l.index[d.Hostname] = len(l.devices)
 		l.devices = append(l.devices, d)
-		d.Metadata = nil
+		d.Metadata, d.VXLAN = nil, nil
 		return nil
 	})
 	if err != nil {
@@ -182,27 +182,31 @@ FROM meshq.devices`+l.where+` ORDER BY hostname COLLATE "C"`, l.args...)
 		return err
 	}
 	var a facts.ARPEntry
-	if err := l.each(ctx, "arp_entries", "position, ip, mac, coalesce(interface, ''), coalesce(vrf, '')",
-		[]any{&p, &a.IP, &a.MAC, &a.Interface, &a.VRF},
+	if err := l.each(ctx, "arp_entries", "position, ip, coalesce(mac, ''), coalesce(interface, ''), coalesce(vrf, ''), coalesce(state, ''), remote",
+		[]any{&p, &a.IP, &a.MAC, &a.Interface, &a.VRF, &a.State, &a.Remote},
 		func(d *facts.Device) { d.ARP = put(d.ARP, p, a) }); err != nil {
 		return err
 	}
 	var m facts.MACEntry
-	if err := l.each(ctx, "mac_entries", "position, mac, coalesce(vlan, 0), interface",
-		[]any{&p, &m.MAC, &m.VLAN, &m.Interface},
-		func(d *facts.Device) { d.MACTable = put(d.MACTable, p, m) }); err != nil {
+	if err := l.each(ctx, "mac_entries", "position, mac, coalesce(vlan, 0), interface, flags, coalesce(remote_vtep, '')",
+		[]any{&p, &m.MAC, &m.VLAN, &m.Interface, &m.Flags, &m.RemoteVTEP},
+		func(d *facts.Device) { d.MACTable = put(d.MACTable, p, m); m = facts.MACEntry{} }); err != nil {
 		return err
 	}
 	var r facts.Route
-	if err := l.each(ctx, "routes", "position, coalesce(vrf, ''), prefix, coalesce(next_hop, ''), coalesce(interface, ''), coalesce(protocol, ''), coalesce(metric, 0)",
-		[]any{&p, &r.VRF, &r.Prefix, &r.NextHop, &r.Interface, &r.Protocol, &r.Metric},
-		func(d *facts.Device) { d.Routes = put(d.Routes, p, r) }); err != nil {
+	// Each row scans into a fresh entry: jsonb unmarshals into the slice it
+	// is given, which would otherwise be the previous row's.
+	if err := l.each(ctx, "routes", `position, coalesce(vrf, ''), prefix, coalesce(next_hop, ''), coalesce(interface, ''), coalesce(protocol, ''),
+  coalesce(metric, 0), coalesce(next_hop_vrf, ''), next_hops, admin_distance, coalesce(action, '')`,
+		[]any{&p, &r.VRF, &r.Prefix, &r.NextHop, &r.Interface, &r.Protocol, &r.Metric, &r.NextHopVRF, &r.NextHops, &r.AdminDistance, &r.Action},
+		func(d *facts.Device) { d.Routes = put(d.Routes, p, r); r = facts.Route{} }); err != nil {
 		return err
 	}
 	var b facts.BGPPeer
-	if err := l.each(ctx, "bgp_peers", "position, peer_ip, coalesce(remote_as, 0), coalesce(local_as, 0), coalesce(state, ''), coalesce(vrf, '')",
-		[]any{&p, &b.PeerIP, &b.RemoteAS, &b.LocalAS, &b.State, &b.VRF},
-		func(d *facts.Device) { d.BGPPeers = put(d.BGPPeers, p, b) }); err != nil {
+	if err := l.each(ctx, "bgp_peers", `position, coalesce(peer_ip, ''), coalesce(remote_as, 0), coalesce(local_as, 0), coalesce(state, ''),
+  coalesce(vrf, ''), coalesce(peer_interface, ''), afi_safi`,
+		[]any{&p, &b.PeerIP, &b.RemoteAS, &b.LocalAS, &b.State, &b.VRF, &b.PeerInterface, &b.AFISafi},
+		func(d *facts.Device) { d.BGPPeers = put(d.BGPPeers, p, b); b = facts.BGPPeer{} }); err != nil {
 		return err
 	}
 	return l.firewalls(ctx)

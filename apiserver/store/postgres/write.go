@@ -180,6 +180,14 @@ func list[T any](v []T) any {
 	return v
 }
 
+// jsonList is a nested list as a jsonb value, NULL when it is empty.
+func jsonList[T any](v []T) (any, error) {
+	if len(v) == 0 {
+		return nil, nil
+	}
+	return json.Marshal(v)
+}
+
 // inet is an interface address as the inet column takes it, NULL when it
 // is not addr/len.
 func inet(s string) any {
@@ -202,16 +210,17 @@ func (t *table) add(row ...any) { t.rows = append(t.rows, row) }
 // copyDevices writes the devices and everything they hold with one COPY
 // per table.
 func copyDevices(ctx context.Context, tx pgx.Tx, devices []facts.Device, kept map[string][]byte, ver uint64) error {
-	tDev := &table{name: "devices", cols: []string{"hostname", "mgmt_ip", "vendor", "os", "model", "serial", "version", "role", "site", "metadata", "graph_version"}}
+	tDev := &table{name: "devices", cols: []string{"hostname", "mgmt_ip", "vendor", "os", "model", "serial", "version", "role", "site", "metadata", "graph_version", "vxlan"}}
 	tIf := &table{name: "interfaces", cols: []string{"hostname", "name", "position", "description", "type", "lag", "mlag_peer_link", "mac", "ifindex", "admin_up", "oper_up", "speed_mbps", "mtu", "mode", "access_vlan", "trunk_vlans", "vrf", "zone"}}
 	tIP := &table{name: "ip_addresses", cols: []string{"hostname", "interface", "position", "address", "ip"}}
 	tRole := &table{name: "address_roles", cols: []string{"hostname", "interface", "position", "ip", "role"}}
 	tVLAN := &table{name: "vlans", cols: []string{"hostname", "vlan_id", "position", "name"}}
 	tLink := &table{name: "links", cols: []string{"hostname", "position", "local_interface", "remote_hostname", "remote_interface", "protocol"}}
-	tARP := &table{name: "arp_entries", cols: []string{"hostname", "position", "ip", "mac", "interface", "vrf"}}
-	tMAC := &table{name: "mac_entries", cols: []string{"hostname", "position", "mac", "vlan", "interface"}}
-	tRoute := &table{name: "routes", cols: []string{"hostname", "position", "vrf", "prefix", "next_hop", "interface", "protocol", "metric"}}
-	tBGP := &table{name: "bgp_peers", cols: []string{"hostname", "position", "peer_ip", "remote_as", "local_as", "state", "vrf"}}
+	tARP := &table{name: "arp_entries", cols: []string{"hostname", "position", "ip", "mac", "interface", "vrf", "state", "remote"}}
+	tMAC := &table{name: "mac_entries", cols: []string{"hostname", "position", "mac", "vlan", "interface", "flags", "remote_vtep"}}
+	tRoute := &table{name: "routes", cols: []string{"hostname", "position", "vrf", "prefix", "next_hop", "interface", "protocol", "metric",
+		"next_hop_vrf", "next_hops", "admin_distance", "action"}}
+	tBGP := &table{name: "bgp_peers", cols: []string{"hostname", "position", "peer_ip", "remote_as", "local_as", "state", "vrf", "peer_interface", "afi_safi"}}
 	tFW := &table{name: "firewalls", cols: []string{"hostname", "default_action"}}
 	tZone := &table{name: "firewall_zones", cols: []string{"hostname", "position", "name", "interfaces"}}
 	tAddr := &table{name: "firewall_address_objects", cols: []string{"hostname", "position", "name", "type", "value", "members"}}
@@ -231,7 +240,15 @@ func copyDevices(ctx context.Context, tx pgx.Tx, devices []facts.Device, kept ma
 		} else if b, ok := kept[h]; ok {
 			meta = b
 		}
-		tDev.add(h, str(d.MgmtIP), str(d.Vendor), str(d.OS), str(d.Model), str(d.Serial), str(d.Version), str(d.Role), str(d.Site), meta, int64(ver))
+		var vxlan any
+		if d.VXLAN != nil {
+			b, err := json.Marshal(d.VXLAN)
+			if err != nil {
+				return fmt.Errorf("encoding vxlan of %q: %w", h, err)
+			}
+			vxlan = b
+		}
+		tDev.add(h, str(d.MgmtIP), str(d.Vendor), str(d.OS), str(d.Model), str(d.Serial), str(d.Version), str(d.Role), str(d.Site), meta, int64(ver), vxlan)
 		for p, f := range d.Interfaces {
 			tIf.add(h, f.Name, p, str(f.Description), str(f.Type), str(f.LAG), f.MLAGPeerLink, str(f.MAC), num(f.IfIndex),
 				f.AdminUp, f.OperUp, num(f.SpeedMbps), num(f.MTU), str(f.Mode), num(f.AccessVLAN), list(f.TrunkVLANs), str(f.VRF), str(f.Zone))
@@ -249,16 +266,26 @@ func copyDevices(ctx context.Context, tx pgx.Tx, devices []facts.Device, kept ma
 			tLink.add(h, p, n.LocalInterface, n.RemoteHostname, str(n.RemoteInterface), str(n.Protocol))
 		}
 		for p, a := range d.ARP {
-			tARP.add(h, p, a.IP, a.MAC, str(a.Interface), str(a.VRF))
+			tARP.add(h, p, a.IP, str(a.MAC), str(a.Interface), str(a.VRF), str(a.State), a.Remote)
 		}
 		for p, m := range d.MACTable {
-			tMAC.add(h, p, m.MAC, num(m.VLAN), m.Interface)
+			tMAC.add(h, p, m.MAC, num(m.VLAN), m.Interface, list(m.Flags), str(m.RemoteVTEP))
 		}
 		for p, r := range d.Routes {
-			tRoute.add(h, p, str(r.VRF), r.Prefix, str(r.NextHop), str(r.Interface), str(r.Protocol), num(r.Metric))
+			hops, err := jsonList(r.NextHops)
+			if err != nil {
+				return fmt.Errorf("encoding next_hops of %q routes[%d]: %w", h, p, err)
+			}
+			// admin_distance 0 (connected) is a value; only nil is NULL.
+			tRoute.add(h, p, str(r.VRF), r.Prefix, str(r.NextHop), str(r.Interface), str(r.Protocol), num(r.Metric),
+				str(r.NextHopVRF), hops, r.AdminDistance, str(r.Action))
 		}
 		for p, b := range d.BGPPeers {
-			tBGP.add(h, p, b.PeerIP, num(b.RemoteAS), num(b.LocalAS), str(b.State), str(b.VRF))
+			families, err := jsonList(b.AFISafi)
+			if err != nil {
+				return fmt.Errorf("encoding afi_safi of %q bgp_peers[%d]: %w", h, p, err)
+			}
+			tBGP.add(h, p, str(b.PeerIP), num(b.RemoteAS), num(b.LocalAS), str(b.State), str(b.VRF), str(b.PeerInterface), families)
 		}
 		if fw := d.Firewall; fw != nil {
 			tFW.add(h, str(fw.DefaultAction))
