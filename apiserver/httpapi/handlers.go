@@ -344,7 +344,9 @@ func (a *API) ingest(ctx *fasthttp.RequestCtx) {
 			return
 		}
 	}
-	g, err := a.opt.Engine.Ingest(ctx, mode, doc.Devices)
+	// The answer names this ingest's own version, which the graph served
+	// may already be past (another replica committed meanwhile).
+	g, v, err := a.opt.Engine.IngestCommitted(ctx, mode, doc.Devices)
 	if err != nil {
 		a.log.Error("ingest failed", "mode", mode, "devices", len(doc.Devices), "request_id", string(ctx.Request.Header.Peek(identity.HeaderRequestID)), "err", err)
 		if !a.reloadFailed(ctx, err) {
@@ -352,10 +354,10 @@ func (a *API) ingest(ctx *fasthttp.RequestCtx) {
 		}
 		return
 	}
-	a.log.Info("ingested", "mode", mode, "devices", len(doc.Devices), "graph_version", g.Version)
+	a.log.Info("ingested", "mode", mode, "devices", len(doc.Devices), "graph_version", v)
 	s := g.Stats()
 	httpx.WriteJSON(ctx, 200, map[string]any{
-		"status": "ok", "mode": mode, "graph_version": g.Version, "ingested_devices": len(doc.Devices),
+		"status": "ok", "mode": mode, "graph_version": v, "ingested_devices": len(doc.Devices),
 		"graph": statsJSON(s), "warnings": g.WarningsFor(doc.Devices),
 	})
 }
