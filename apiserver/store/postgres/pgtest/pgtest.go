@@ -10,6 +10,7 @@
 package pgtest
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -25,6 +26,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -191,9 +193,16 @@ func (s *Server) Stop() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
-	syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	pgid := s.cmd.Process.Pid
+	syscall.Kill(-pgid, syscall.SIGKILL)
 	<-s.exited
 	s.cmd = nil
+	// A killed backend can outlive its postmaster for a moment, still
+	// attached to the shared memory: a restart then refuses to start
+	// ("pre-existing shared memory block is still in use").
+	for i := 0; i < 500 && groupRunning(pgid); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
 	// Orphaned backends die with their postmaster; wait for the port to
 	// close so that a restart can bind it.
 	for range 200 {
@@ -204,6 +213,28 @@ func (s *Server) Stop() {
 		c.Close()
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// groupRunning reports whether a process of process group pgid is still
+// running (zombies, which hold no shared memory, do not count).
+func groupRunning(pgid int) bool {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		// After the command's closing parenthesis: state, ppid, pgrp.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) >= 3 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" && f[0] != "X" {
+			return true
+		}
+	}
+	return false
 }
 
 // Log is the server's log so far.
