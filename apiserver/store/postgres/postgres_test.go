@@ -8,6 +8,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -282,6 +283,51 @@ func TestMigrateIdempotentAndNewerSchemaRefused(t *testing.T) {
 	}
 	if got := shared.SQL(t, db, "SELECT count(*) FROM meshq.devices"); strings.TrimSpace(got) != "1" {
 		t.Errorf("devices after the refusal = %q, want 1 (untouched)", got)
+	}
+}
+
+// TestUpgradeFromSchema1 migrates a database written by a binary of
+// schema version 1: its rows load unchanged (the new columns empty), and
+// the facts extensions then round trip, an unresolved neighbour and an
+// unnumbered session included.
+func TestUpgradeFromSchema1(t *testing.T) {
+	dsn := newDB(t)
+	db := dsn[strings.LastIndex(dsn, "/")+1 : strings.Index(dsn, "?")]
+	initial, err := os.ReadFile("migrations/0001_initial.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared.SQL(t, db, "CREATE SCHEMA meshq; CREATE TABLE meshq.schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
+	shared.SQL(t, db, string(initial))
+	shared.SQL(t, db, `INSERT INTO meshq.schema_migrations (version, name) VALUES (1, 'initial');
+INSERT INTO meshq.graph_versions (version, operation, devices) VALUES (1, 'replace', 1);
+INSERT INTO meshq.devices (hostname, vendor, graph_version) VALUES ('old', 'cisco', 1);
+INSERT INTO meshq.arp_entries (hostname, position, ip, mac) VALUES ('old', 0, '10.0.0.2', 'aa:bb:cc:00:00:02');
+INSERT INTO meshq.routes (hostname, position, prefix, next_hop) VALUES ('old', 0, '0.0.0.0/0', '10.0.0.1');
+INSERT INTO meshq.bgp_peers (hostname, position, peer_ip, remote_as) VALUES ('old', 0, '10.0.0.1', 65001)`)
+	s := open(t, dsn)
+	v, got, err := s.Load(ctx)
+	want := []facts.Device{{Hostname: "old", Vendor: "cisco",
+		ARP:      []facts.ARPEntry{{IP: "10.0.0.2", MAC: "aa:bb:cc:00:00:02"}},
+		Routes:   []facts.Route{{Prefix: "0.0.0.0/0", NextHop: "10.0.0.1"}},
+		BGPPeers: []facts.BGPPeer{{PeerIP: "10.0.0.1", RemoteAS: 65001}}}}
+	if err != nil || v != 1 || !cmp.Equal(got, want) {
+		t.Fatalf("Load after the upgrade = %d, %+v, %v; want 1, %+v", v, got, err, want)
+	}
+	if mv := strings.TrimSpace(shared.SQL(t, db, "SELECT max(version) FROM meshq.schema_migrations")); mv != strconv.Itoa(postgres.SchemaVersion()) {
+		t.Errorf("schema version after the upgrade = %s, want %d", mv, postgres.SchemaVersion())
+	}
+	zero := 0
+	ext := facts.Device{Hostname: "new",
+		ARP:      []facts.ARPEntry{{IP: "10.0.0.9", State: facts.NeighborIncomplete}},
+		Routes:   []facts.Route{{Prefix: "10.0.0.0/24", Interface: "Vlan10", AdminDistance: &zero, Action: facts.RouteForward}},
+		BGPPeers: []facts.BGPPeer{{PeerInterface: "Ethernet1", AFISafi: []facts.AFISafi{{Name: "l2vpn-evpn"}}}}}
+	if _, err := s.Ingest(ctx, store.ModeMerge, []facts.Device{ext}); err != nil {
+		t.Fatal(err)
+	}
+	want = []facts.Device{ext, want[0]} // by hostname
+	if _, got, err = s.Load(ctx); err != nil || !cmp.Equal(got, want) {
+		t.Errorf("Load after ingesting the extensions = %+v, %v; want %+v", got, err, want)
 	}
 }
 
