@@ -10,7 +10,6 @@
 package pgtest
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -26,7 +25,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -193,14 +191,25 @@ func (s *Server) Stop() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
-	pgid := s.cmd.Process.Pid
-	syscall.Kill(-pgid, syscall.SIGKILL)
+	// The backends have sessions of their own (PostgreSQL calls setsid in
+	// each child): they are killed by their working directory, the data
+	// directory, or they would outlive the postmaster for a moment, still
+	// attached to its shared memory, and a restart would refuse to start
+	// ("pre-existing shared memory block is still in use").
+	syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	for _, pid := range s.processes() {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
 	<-s.exited
 	s.cmd = nil
-	// A killed backend can outlive its postmaster for a moment, still
-	// attached to the shared memory: a restart then refuses to start
-	// ("pre-existing shared memory block is still in use").
-	for i := 0; i < 500 && groupRunning(pgid); i++ {
+	for i := 0; i < 500; i++ {
+		left := s.processes()
+		if len(left) == 0 {
+			break
+		}
+		for _, pid := range left {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	// Orphaned backends die with their postmaster; wait for the port to
@@ -215,26 +224,23 @@ func (s *Server) Stop() {
 	}
 }
 
-// groupRunning reports whether a process of process group pgid is still
-// running (zombies, which hold no shared memory, do not count).
-func groupRunning(pgid int) bool {
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, p := range stats {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		// After the command's closing parenthesis: state, ppid, pgrp.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) >= 3 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" && f[0] != "X" {
-			return true
+// processes are the running processes of the server: those whose working
+// directory is its data directory (a zombie has none).
+func (s *Server) processes() []int {
+	data, err := filepath.EvalSymlinks(s.data())
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		if cwd, err := os.Readlink(filepath.Join(d, "cwd")); err == nil && cwd == data {
+			if pid, err := strconv.Atoi(filepath.Base(d)); err == nil {
+				pids = append(pids, pid)
+			}
 		}
 	}
-	return false
+	return pids
 }
 
 // Log is the server's log so far.
