@@ -5,7 +5,7 @@ GO        ?= go
 BIN       := bin
 # go-nvml's header marks functions deprecated; the warnings say nothing about our code.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
-DAEMONS   := apiserver authsidecar auditshipper nodeagent
+DAEMONS   := apiserver authsidecar auditshipper nodeagent meshq
 # Debian packages the tests need: real Redis, clang/llvm for the eBPF
 # programs, iproute2 for the qdisc that provokes retransmits.
 TEST_PKGS := redis-server postgresql-15 clang llvm libbpf-dev iproute2 procps python3-venv

@@ -10,6 +10,8 @@ import (
 
 	"github.com/meshoptixiq/mesh/common/license"
 
+	"github.com/meshoptixiq/mesh/apiserver/chaos"
+	"github.com/meshoptixiq/mesh/apiserver/conversation"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
 	"github.com/meshoptixiq/mesh/apiserver/netbox"
@@ -37,6 +39,14 @@ type config struct {
 	TelemetryTTL time.Duration
 	License      *license.License
 	NetBox       netbox.Config
+	ChaosTTL     time.Duration
+	ChaosWorkers int
+	ChaosQueue   int
+	ConvTTL      time.Duration
+	LLMProvider  string
+	LLMBaseURL   string
+	LLMAPIKey    envconf.Secret
+	LLMModel     string
 }
 
 // Defaults.
@@ -64,6 +74,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 		DemoDevices:  r.Int("MESHQ_DEMO_DEVICES", defaultDemoDevices, 24, 20000),
 		DemoSeed:     r.Int("MESHQ_DEMO_SEED", 1, 0, 1<<31-1),
 		TelemetryTTL: r.Duration("TELEMETRY_NODE_TTL", defaultTelemetryTTL, time.Second),
+		ChaosTTL:     r.Duration("CHAOS_RESULT_TTL", chaos.DefaultTTL, time.Second),
+		ChaosWorkers: r.Int("CHAOS_WORKERS", chaos.DefaultWorkers, 1, 64),
+		ChaosQueue:   r.Int("CHAOS_QUEUE", chaos.DefaultQueue, 1, 10000),
+		ConvTTL:      r.Duration("CONVERSATION_TTL", conversation.DefaultTTL, time.Second),
+		LLMProvider:  r.Enum("LLM_PROVIDER", "builtin", "builtin", "openai"),
+		LLMBaseURL:   r.String("LLM_BASE_URL", ""),
+		LLMAPIKey:    envconf.Secret(r.String("LLM_API_KEY", "")),
+		LLMModel:     r.String("LLM_MODEL", ""),
 	}
 	c.LogLevel = r.LogLevel()
 	c.License = loadLicense(r, getenv("HOME"))
@@ -104,6 +122,20 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.TelemetryTTL < time.Second {
 		r.Errorf("TELEMETRY_NODE_TTL", "%s is below 1s", c.TelemetryTTL)
+	}
+	if c.LLMProvider == "openai" {
+		if u, err := url.Parse(c.LLMBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			r.Errorf("LLM_BASE_URL", "%q is not an http(s) URL; LLM_PROVIDER=openai needs one (e.g. https://api.openai.com/v1)", c.LLMBaseURL)
+		}
+		if c.LLMModel == "" {
+			r.Errorf("LLM_MODEL", "is empty; LLM_PROVIDER=openai needs a model name")
+		}
+	}
+	if c.ConvTTL < time.Minute {
+		r.Errorf("CONVERSATION_TTL", "%s is below 1m", c.ConvTTL)
+	}
+	if c.ChaosTTL < time.Minute {
+		r.Errorf("CHAOS_RESULT_TTL", "%s is below 1m", c.ChaosTTL)
 	}
 	if strings.TrimSpace(c.DataDir) == "" {
 		r.Errorf("MESHQ_DATA_DIR", "must name a directory")

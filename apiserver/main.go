@@ -8,11 +8,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/meshoptixiq/mesh/common/envconf"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/meshoptixiq/mesh/common/envconf"
 
 	"github.com/meshoptixiq/mesh/common/obs"
 )

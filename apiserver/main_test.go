@@ -34,12 +34,15 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 	err := run(context.Background(), nil, env(map[string]string{
 		"API_LISTEN": "nowhere", "GRAPH_BACKEND": "neo4j", "LOG_LEVEL": "loud", "MAX_BODY_BYTES": "12 apples",
 		"REDIS_URL": "http://x", "MESHQ_DEMO": "maybe", "TELEMETRY_NODE_TTL": "10ms", "MAX_HEADER_BYTES": "1KiB",
+		"CHAOS_RESULT_TTL": "10s", "CHAOS_WORKERS": "0", "CHAOS_QUEUE": "many", "CONVERSATION_TTL": "5s",
+		"LLM_PROVIDER": "openai", "LLM_BASE_URL": "api.example.com",
 	}), io.Discard, io.Discard)
 	if err == nil {
 		t.Fatal("run with bad configuration = nil, want an error")
 	}
 	for _, want := range []string{
 		"API_LISTEN:", `GRAPH_BACKEND: "neo4j" is not available in this build`, "LOG_LEVEL:", "MAX_BODY_BYTES:", "REDIS_URL:", "MESHQ_DEMO:", "TELEMETRY_NODE_TTL:", "MAX_HEADER_BYTES:",
+		"CHAOS_RESULT_TTL: 10s is below 1m", "CHAOS_WORKERS:", "CHAOS_QUEUE:", "CONVERSATION_TTL:", "LLM_BASE_URL:", "LLM_MODEL: is empty",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("configuration error %q lacks %q", err, want)

@@ -24,6 +24,7 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/engine"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/graph/graphtest"
+	"github.com/meshoptixiq/mesh/apiserver/pathanalysis"
 	"github.com/meshoptixiq/mesh/apiserver/pathanalysis/pathtest"
 	"github.com/meshoptixiq/mesh/apiserver/query"
 	"github.com/meshoptixiq/mesh/apiserver/store"
@@ -194,7 +195,7 @@ func TestPostgresParity(t *testing.T) {
 	ctx := context.Background()
 	log := slog.New(slog.DiscardHandler)
 	opts := graph.Options{RootRoles: graph.DefaultRootRoles()}
-	reg, err := newRegistry()
+	reg, err := newRegistry(pathanalysis.NewCache())
 	if err != nil {
 		t.Fatal(err)
 	}

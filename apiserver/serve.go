@@ -17,6 +17,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/meshoptixiq/mesh/apiserver/broadcast"
+	"github.com/meshoptixiq/mesh/apiserver/chaos"
+	"github.com/meshoptixiq/mesh/apiserver/conversation"
 	"github.com/meshoptixiq/mesh/apiserver/engine"
 	"github.com/meshoptixiq/mesh/apiserver/firewall/fwquery"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
@@ -33,10 +35,10 @@ import (
 
 // newRegistry is every named query the server answers: the built-in ones
 // and those other packages define.
-func newRegistry() (*query.Registry, error) {
+func newRegistry(paths *pathanalysis.Cache) (*query.Registry, error) {
 	reg := query.NewBuiltin()
 	// Firewall, hygiene and path-analysis queries (apiserver/firewall/fwquery).
-	if err := reg.Register(fwquery.Definitions(pathanalysis.NewCache())...); err != nil {
+	if err := reg.Register(fwquery.Definitions(paths)...); err != nil {
 		return nil, err
 	}
 	return reg, nil
@@ -62,7 +64,10 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 	}
 	defer st.Close()
 	eng := engine.New(st, graph.Options{RootRoles: cfg.RootRoles}, log)
-	reg, err := newRegistry()
+	// One path-analysis index per graph version, for the queries and the
+	// chaos runs alike.
+	paths := pathanalysis.NewCache()
+	reg, err := newRegistry(paths)
 	if err != nil {
 		return err
 	}
@@ -107,6 +112,16 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 	}
 	handlers := tel.Handlers()
 	maps.Copy(handlers, nb.Handlers())
+	// Chaos results live in Redis when there is one, so any replica
+	// answers for a run another computed.
+	chaosSvc := chaos.New(eng, log, chaos.Options{Redis: telRedis, TTL: cfg.ChaosTTL,
+		Workers: cfg.ChaosWorkers, Queue: cfg.ChaosQueue, Paths: paths})
+	maps.Copy(handlers, chaosSvc.Handlers())
+	convOpt := conversation.Options{Redis: telRedis, TTL: cfg.ConvTTL}
+	if cfg.LLMProvider == "openai" {
+		convOpt.LLM = &conversation.LLM{BaseURL: cfg.LLMBaseURL, APIKey: cfg.LLMAPIKey.Reveal(), Model: cfg.LLMModel}
+	}
+	maps.Copy(handlers, conversation.New(reg, eng, log, convOpt).Handlers())
 
 	var ready atomic.Bool
 	api, err := httpapi.New(httpapi.Options{
@@ -125,6 +140,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 
 	g := lifecycle.NewGroup(ctx)
 	g.Go(func() error { return lifecycle.ServeHTTP(g.Ctx, api.Server(), ln) })
+	g.Go(func() error { return chaosSvc.Run(g.Ctx) })
 	g.Go(func() error {
 		if err := loadGraph(g.Ctx, cfg, eng, log); err != nil {
 			return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,5 +94,65 @@ func TestEndToEndWithTheRealAPIServer(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("audit lacks the summary_stats record with row_count and plan_tier from the apiserver: %+v", recs)
+	}
+}
+
+// TestConversationGrantsEndToEnd: through the sidecar, a conversation runs
+// only the queries the caller's roles grant (the sidecar forwards them in
+// X-Meshq-Grants): a helpdesk user asking for firewall rules gets a 403, a
+// security analyst the rules.
+func TestConversationGrantsEndToEnd(t *testing.T) {
+	bin := buildAPIServer(t)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "api.sock")
+	api := exec.Command(bin)
+	api.Env = append(os.Environ(), "API_LISTEN=unix:"+sock, "MESHQ_DATA_DIR="+filepath.Join(dir, "data"), "MESHQ_DEMO=true", "REDIS_URL=")
+	apiLog := &syncBuffer{}
+	api.Stdout, api.Stderr = apiLog, apiLog
+	if err := api.Start(); err != nil {
+		t.Fatalf("starting apiserver: %v", err)
+	}
+	t.Cleanup(func() { api.Process.Signal(os.Interrupt); api.Wait() })
+	idp := startIdP(t)
+	policy := `roles:
+  helpdesk:
+    allow: ["ai_conversation", "locate_endpoint_by_ip"]
+  security:
+    allow: ["ai_conversation", "firewall_*"]
+groups:
+  "noc-helpdesk": helpdesk
+  "security-analysts": security
+`
+	sc := startSidecar(t, "", oidcEnv(idp, map[string]string{"UPSTREAM": "unix:" + sock, "RBAC_POLICY": policy}))
+	eventually(t, "apiserver ready through the sidecar", 60*time.Second, func() (bool, string) {
+		status, _, body := do(t, "GET", sc.URL+"/health/ready", nil, "")
+		return status == 200, string(body) + apiLog.String()
+	})
+	eventually(t, "sidecar ready (issuer discovered)", 60*time.Second, func() (bool, string) {
+		status, _, body := do(t, "GET", sc.URL+"/readyz", nil, "")
+		return status == 200, string(body)
+	})
+	ask := func(user, msg string) (int, map[string]any) {
+		h := bearer(t, idp, user)
+		h["Content-Type"] = "application/json"
+		// A spoofed grants header must not widen anything.
+		h["X-Meshq-Grants"] = "*"
+		b, _ := json.Marshal(map[string]string{"message": msg})
+		status, _, body := do(t, "POST", sc.URL+"/ai/query/conversation", h, string(b))
+		var m map[string]any
+		_ = json.Unmarshal(body, &m)
+		return status, m
+	}
+	if status, m := ask("alice", "where is 10.0.0.1?"); status != 200 || m["query"] != "locate_endpoint_by_ip" {
+		t.Errorf("helpdesk locating = %d %v, want 200 from locate_endpoint_by_ip", status, m)
+	}
+	if status, m := ask("alice", "show permissive firewall rules"); status != 403 || !strings.Contains(fmt.Sprint(m["error"]), "firewall_permissive_rules") {
+		t.Errorf("helpdesk asking for firewall rules = %d %v, want 403 naming firewall_permissive_rules", status, m)
+	}
+	if status, m := ask("sam", "show permissive firewall rules"); status != 200 || m["query"] != "firewall_permissive_rules" {
+		t.Errorf("security analyst = %d %v, want 200 from firewall_permissive_rules", status, m)
+	}
+	if status, _ := ask("nobody", "where is 10.0.0.1?"); status != 403 {
+		t.Errorf("a user without ai_conversation = %d, want the sidecar's 403", status)
 	}
 }

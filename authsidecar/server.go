@@ -190,6 +190,9 @@ type reqState struct {
 	// (credentials, rate, role) or error (the request could not be
 	// served). Empty: allowed.
 	outcome string
+	// patID is the id of the personal access token that authenticated
+	// the request (empty for other credentials).
+	patID string
 	// auditPlace is the request's reserved place in the audit queue
 	// (AUDIT_REQUIRED); nil: its record is queued if there is room.
 	auditPlace *auditlog.Reservation

@@ -98,6 +98,9 @@ Try:
        -d '{"parameters":{"src_ip":"10.32.0.12","dst_ip":"10.128.0.10","protocol":"tcp","dst_port":443}}'
   curl -s $S/ebpf/metrics -H "X-API-Key: \$MESHQ_API_KEY"
   tail -f $VAR/log/audit-shipped.jsonl      # every request, audited and shipped
+  # or with the command-line client (meshq/README.md):
+  $BIN/meshq login --server $S --api-key < $VAR/api_key
+  $BIN/meshq query summary_stats
 
 Logs: $VAR/log/. Press Ctrl-C to stop.
 MSG

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
+	"github.com/meshoptixiq/mesh/apiserver/chaos"
+	"github.com/meshoptixiq/mesh/apiserver/conversation"
 	"github.com/meshoptixiq/mesh/apiserver/demo"
 	"github.com/meshoptixiq/mesh/apiserver/engine"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
@@ -36,13 +38,16 @@ func BenchmarkHandlerLocateEndpointByIP(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	reg := query.NewBuiltin()
 	handlers := telemetry.New(log, telemetry.Options{}).Handlers()
 	nb, err := netbox.New(netbox.Config{}, eng, log)
 	if err != nil {
 		b.Fatal(err)
 	}
 	maps.Copy(handlers, nb.Handlers())
-	api, err := httpapi.New(httpapi.Options{Engine: eng, Registry: query.NewBuiltin(), Log: log, Metrics: prometheus.NewRegistry(), MaxBodyBytes: 1 << 20,
+	maps.Copy(handlers, chaos.New(eng, log, chaos.Options{}).Handlers())
+	maps.Copy(handlers, conversation.New(reg, eng, log, conversation.Options{}).Handlers())
+	api, err := httpapi.New(httpapi.Options{Engine: eng, Registry: reg, Log: log, Metrics: prometheus.NewRegistry(), MaxBodyBytes: 1 << 20,
 		Handlers: handlers})
 	if err != nil {
 		b.Fatal(err)

@@ -27,6 +27,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/meshoptixiq/mesh/apiserver/broadcast"
+	"github.com/meshoptixiq/mesh/apiserver/chaos"
+	"github.com/meshoptixiq/mesh/apiserver/conversation"
 	"github.com/meshoptixiq/mesh/apiserver/engine"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/graph/graphtest"
@@ -101,6 +103,8 @@ func start(t *testing.T, o options) *fixture {
 		t.Fatal(err)
 	}
 	maps.Copy(handlers, nb.Handlers())
+	maps.Copy(handlers, chaos.New(eng, log, chaos.Options{}).Handlers())
+	maps.Copy(handlers, conversation.New(reg, eng, log, conversation.Options{}).Handlers())
 	stop := make(chan struct{}) // ends event streams before the server shuts down
 	if !o.realHandlers {
 		handlers["ebpf_events"] = func(*fasthttp.RequestCtx) { panic("boom") }
@@ -492,9 +496,9 @@ func TestMetrics(t *testing.T) {
 // Under a licence, a query of a plan it does not include answers 403
 // plan_required, and says which plan it needs.
 func TestPlanTier(t *testing.T) {
-	f := start(t, options{license: &license.License{Payload: license.Payload{Plan: license.Community}}, extra: &query.Definition{Name: "chaos_simulate", Description: "x", Tier: query.TierEnterprise, Columns: []string{"x"},
+	f := start(t, options{license: &license.License{Payload: license.Payload{Plan: license.Community}}, extra: &query.Definition{Name: "gpu_capacity_forecast", Description: "x", Tier: query.TierEnterprise, Columns: []string{"x"},
 		Run: func(context.Context, *query.Env, query.Args) (*query.Result, error) { return &query.Result{}, nil }}})
-	r := f.do(t, "POST", "/queries/chaos_simulate/execute", "")
+	r := f.do(t, "POST", "/queries/gpu_capacity_forecast/execute", "")
 	wantError(t, "enterprise query", r, 403, "plan_required", "needs the enterprise plan; this server runs the community plan")
 	if got := r.header.Get("X-Plan-Tier"); got != "enterprise" {
 		t.Errorf("X-Plan-Tier = %q, want enterprise", got)

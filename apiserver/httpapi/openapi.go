@@ -415,6 +415,46 @@ var operations = map[string]func() obj{
 				"503": errorResponse("NETBOX_URL is not set"),
 			}}
 	},
+	"chaos_simulate": func() obj {
+		names := obj{"type": "array", "items": str}
+		return obj{"tags": []any{"chaos"},
+			"description": "Queues a failure scenario (any mix of devices, interfaces, links, VLANs, subnets; optional address pairs, GPU nodes and jobs) for the redundancy-aware blast-radius engine; poll GET /graph/chaos-results/{id}.",
+			"requestBody": obj{"required": true, "content": obj{"application/json": obj{"schema": obj{"type": "object",
+				"properties": obj{"devices": names, "interfaces": obj{"type": "array", "items": obj{"type": "object"}}, "links": obj{"type": "array", "items": obj{"type": "object"}},
+					"vlans": obj{"type": "array", "items": integer}, "subnets": names, "pairs": obj{"type": "array", "items": obj{"type": "object"}},
+					"gpu_nodes": obj{"type": "array", "items": obj{"type": "object"}}, "jobs": obj{"type": "array", "items": obj{"type": "object"}}}},
+				"example": obj{"devices": []any{"dist1"}}}}},
+			"responses": obj{
+				"202": jsonResponse("queued", object(obj{"id": str, "status": enum("pending"), "graph_version": count})),
+				"400": errorResponse("bad scenario (the message names the field)"),
+				"503": errorResponse("the queue is full (CHAOS_QUEUE)"),
+			}}
+	},
+	"chaos_results": func() obj {
+		return obj{"tags": []any{"chaos"},
+			"parameters": []any{obj{"name": "id", "in": "path", "required": true, "schema": str, "example": "the id POST /graph/chaos-simulate answered"}},
+			"responses": obj{
+				"200": jsonResponse("the run's record; result once done, error once failed",
+					object(obj{"id": str, "status": enum("pending", "running", "done", "failed"), "graph_version": count,
+						"result": obj{"type": "object"}, "error": str}, "result", "error", "graph_version")),
+				"404": errorResponse("no such run, or it expired (CHAOS_RESULT_TTL)"),
+			}}
+	},
+	"ai_conversation": func() obj {
+		return obj{"tags": []any{"ai"},
+			"description": "One named query per message, chosen by the built-in interpreter (or the configured LLM) and checked against the caller's grants exactly as a direct call would be.",
+			"requestBody": obj{"required": true, "content": obj{"application/json": obj{"schema": object(obj{"session_id": str, "message": str}, "session_id"),
+				"example": obj{"message": "where is 10.1.10.11?"}}}},
+			"responses": obj{
+				"200": jsonResponse("the answer", object(obj{"session_id": str, "query": nullable(str), "parameters": obj{"type": "object", "nullable": true},
+					"columns": obj{"type": "array", "items": str, "nullable": true}, "rows": obj{"type": "array", "items": obj{"type": "array", "items": obj{}}, "nullable": true, "description": "each row as an array in the order of columns"},
+					"answer": str, "suggestions": obj{"type": "array", "items": str}}, "suggestions", "parameters", "columns", "rows")),
+				"400": errorResponse("bad body (the message names the field)"),
+				"403": errorResponse("the query the message asks for is not granted to the caller"),
+				"404": errorResponse("the session is not yours, or it expired"),
+				"502": errorResponse("the LLM provider failed"),
+			}}
+	},
 	"telemetry_report": func() obj {
 		return obj{"tags": []any{"telemetry"},
 			"description": "For node agents without Redis; with Redis they write to the stream meshq:telemetry:<node> instead.",

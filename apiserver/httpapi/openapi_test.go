@@ -230,12 +230,19 @@ func TestOpenAPIExamplesAgainstTheServer(t *testing.T) {
 	}
 	// The telemetry report first, so that the telemetry reads have a node
 	// to show; the rest in a fixed order.
+	// The telemetry report and the chaos submission first, so that the
+	// telemetry reads have a node to show and the chaos result an id; the
+	// rest in a fixed order.
+	first := map[string]int{"telemetry_report": 1, "chaos_simulate": 2}
 	slices.SortFunc(ids, func(a, b string) int {
-		if (a == "telemetry_report") != (b == "telemetry_report") {
-			if a == "telemetry_report" {
+		if first[a] != first[b] {
+			if first[a] == 0 {
+				return 1
+			}
+			if first[b] == 0 {
 				return -1
 			}
-			return 1
+			return first[a] - first[b]
 		}
 		return strings.Compare(a, b)
 	})
@@ -259,6 +266,9 @@ func TestOpenAPIExamplesAgainstTheServer(t *testing.T) {
 	}
 }
 
+// lastChaosID is the run the chaos submission's example queued.
+var lastChaosID string
+
 // exampleOptions validate requests and responses; credentials are the
 // sidecar's business, and a status the document does not list fails.
 var exampleOptions = &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, IncludeResponseStatus: true, MultiError: true}
@@ -280,6 +290,9 @@ func callExample(t *testing.T, f *fixture, doc *openapi3.T, d documented) {
 			t.Fatalf("parameter %s of %s has no example", pv.Name, id)
 		}
 		v := paramText(pv.Example)
+		if id == "chaos_results" && pv.Name == "id" {
+			v = lastChaosID // what the chaos submission's example answered
+		}
 		switch pv.In {
 		case "path":
 			pathParams[pv.Name] = v
@@ -322,6 +335,11 @@ func callExample(t *testing.T, f *fixture, doc *openapi3.T, d documented) {
 	}
 	if resp.StatusCode/100 != 2 {
 		t.Fatalf("%s %s = %d %s, want success with the documented example", d.method, req.URL, resp.StatusCode, got)
+	}
+	if id == "chaos_simulate" {
+		var queued struct{ ID string }
+		json.Unmarshal(got, &queued)
+		lastChaosID = queued.ID
 	}
 	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header, Options: opts}
 	out.SetBodyBytes(got)

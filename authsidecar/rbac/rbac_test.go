@@ -181,7 +181,8 @@ func TestPermissionFor(t *testing.T) {
 		{"/admin/netbox/sync", Permission{Name: routes.PermAdminNetboxSync, Event: "admin"}},
 		// Paths no route declares (endpoints not built yet among them):
 		// only "*" may pass, and the apiserver answers 404.
-		{"/graph/chaos-results/abc123", Permission{Event: "query", Unknown: true}},
+		{"/graph/chaos-results/abc123", Permission{Name: "chaos_results", Event: "query"}},
+		{"/graph/chaos-results/a/b", Permission{Event: "query", Unknown: true}},
 		{"/tracing/slo-violations", Permission{Event: "query", Unknown: true}},
 		{"/admin/other/thing", Permission{Event: "query", Unknown: true}},
 		{"/auth/tokens", Permission{Name: PermAuthTokens, Event: "auth", SelfService: true}},

@@ -13,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/meshoptixiq/mesh/apiserver/chaos"
+	"github.com/meshoptixiq/mesh/apiserver/conversation"
 	"github.com/meshoptixiq/mesh/apiserver/engine"
 	"github.com/meshoptixiq/mesh/apiserver/firewall/fwquery"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
@@ -54,6 +56,8 @@ func serve(t *testing.T) string {
 		t.Fatal(err)
 	}
 	maps.Copy(handlers, nb.Handlers())
+	maps.Copy(handlers, chaos.New(eng, log, chaos.Options{}).Handlers())
+	maps.Copy(handlers, conversation.New(reg, eng, log, conversation.Options{}).Handlers())
 	api, err := httpapi.New(httpapi.Options{Engine: eng, Registry: reg, Log: log, Metrics: prometheus.NewRegistry(),
 		MaxBodyBytes: 1 << 20, Ready: ready.Load, Handlers: handlers})
 	if err != nil {
