@@ -15,15 +15,20 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
 	"github.com/meshoptixiq/mesh/apiserver/netbox"
+	"github.com/meshoptixiq/mesh/apiserver/store/postgres"
 	"github.com/meshoptixiq/mesh/common/envconf"
 )
 
 // config is the apiserver's whole environment, read and validated once.
 type config struct {
-	Listen       string
-	DataDir      string
-	Backend      string
-	RedisURL     envconf.Secret
+	Listen      string
+	DataDir     string
+	Backend     string
+	RedisURL    envconf.Secret
+	PostgresDSN envconf.Secret
+	// GraphPoll is how often a replica checks the store's version besides
+	// the store's change notifications.
+	GraphPoll    time.Duration
 	LogLevel     slog.Level
 	MaxBodyBytes int64
 	MaxHeader    int64
@@ -97,7 +102,16 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 	}
 	switch c.Backend {
-	case "postgres", "neo4j":
+	case "postgres":
+		c.PostgresDSN = envconf.Secret(r.String("POSTGRES_DSN", ""))
+		if err := postgres.ValidateDSN(c.PostgresDSN.Reveal()); err != nil {
+			r.Errorf("POSTGRES_DSN", "%v", err)
+		}
+		c.GraphPoll = r.Duration("GRAPH_POLL_INTERVAL", postgres.DefaultPollInterval, time.Second)
+		if c.GraphPoll < 100*time.Millisecond {
+			r.Errorf("GRAPH_POLL_INTERVAL", "%s is below 100ms", c.GraphPoll)
+		}
+	case "neo4j":
 		r.Errorf("GRAPH_BACKEND", "%q is not available in this build (only embedded is)", c.Backend)
 	}
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > maxMaxBodyBytes {
@@ -140,6 +154,8 @@ func (c config) LogValue() slog.Value {
 		slog.String("MESHQ_DATA_DIR", c.DataDir),
 		slog.String("GRAPH_BACKEND", c.Backend),
 		slog.String("REDIS_URL", envconf.RedactURL(c.RedisURL.Reveal())),
+		slog.String("POSTGRES_DSN", envconf.RedactURL(c.PostgresDSN.Reveal())),
+		slog.String("GRAPH_POLL_INTERVAL", c.GraphPoll.String()),
 		slog.String("LOG_LEVEL", c.LogLevel.String()),
 		slog.Int64("MAX_BODY_BYTES", c.MaxBodyBytes),
 		slog.Int64("MAX_HEADER_BYTES", c.MaxHeader),

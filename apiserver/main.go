@@ -37,6 +37,8 @@ const usage = `usage:
                                               with its path, and the ingest's warnings; exit 1 on problems
   apiserver demo [--devices N] [--seed S] [-o FILE]
                                               write a generated demo network (facts document)
+  apiserver migrate                           apply the store's schema migrations (GRAPH_BACKEND=postgres;
+                                              the server also applies them at start)
   apiserver version                           print the version and VCS revision
   apiserver license keygen --private-key FILE make a licence signing key pair
   apiserver license issue --private-key FILE --plan P [--expires YYYY-MM-DD] [--devices N] [--licensee NAME]
@@ -59,6 +61,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return validateCmd(args[1:], stdout, stderr)
 	case "demo":
 		return demoCmd(args[1:], stdout, stderr)
+	case "migrate":
+		return migrateCmd(ctx, getenv, stdout)
 	case "license":
 		return licenseCmd(args[1:], stdout, stderr)
 	case "probe":

@@ -28,6 +28,7 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/netbox"
 	"github.com/meshoptixiq/mesh/apiserver/pathanalysis"
 	"github.com/meshoptixiq/mesh/apiserver/query"
+	"github.com/meshoptixiq/mesh/apiserver/store"
 	"github.com/meshoptixiq/mesh/apiserver/telemetry"
 	"github.com/meshoptixiq/mesh/common/facts"
 	"github.com/meshoptixiq/mesh/common/lifecycle"
@@ -57,6 +58,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 	} else if !l.Demo {
 		log.Info("licensed", "plan", l.Plan, "licensee", l.Licensee, "devices_limit", l.Devices, "expires", l.Expires)
 	}
+	warnInsecureStore(cfg, log)
 
 	st, err := openStore(cfg)
 	if err != nil {
@@ -160,30 +162,58 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 	if telRedis != nil {
 		g.Go(func() error { return tel.RunRedis(g.Ctx, telRedis) })
 	}
+	if w, ok := st.(watcher); ok {
+		g.Go(func() error {
+			return w.Watch(g.Ctx, log, func(ctx context.Context, version uint64) {
+				reloadFromStore(ctx, eng, log, version)
+			})
+		})
+	}
 	if bc != nil {
 		g.Go(func() error { return bc.RunPublisher(g.Ctx) })
 		g.Go(func() error {
 			return bc.RunSubscriber(g.Ctx, func(ctx context.Context, version uint64) {
-				swapped, err := eng.Reload(ctx, version)
-				if err != nil {
-					log.Error("reloading after another replica's change", "graph_version", version, "err", err)
-					return
-				}
-				if swapped {
-					log.Info("reloaded after another replica's change", "graph_version", eng.Graph().Version)
-				}
+				reloadFromStore(ctx, eng, log, version)
 			})
 		})
 	}
 	return g.Wait()
 }
 
+// reloadFromStore swaps in the store's graph when it holds a version newer
+// than memory's (a change another replica made).
+func reloadFromStore(ctx context.Context, eng *engine.Engine, log *slog.Logger, version uint64) {
+	swapped, err := eng.Reload(ctx, version)
+	if err != nil {
+		log.Error("reloading after another replica's change", "graph_version", version, "err", err)
+		return
+	}
+	if swapped {
+		log.Info("reloaded after another replica's change", "graph_version", eng.Graph().Version)
+	}
+}
+
 // loadGraph reads the store into memory and, with MESHQ_DEMO, loads the
-// demo network into an empty store.
+// demo network into an empty store. A store that cannot be reached yet (a
+// database still starting) is retried until it answers; /health/ready says
+// loading meanwhile.
 func loadGraph(ctx context.Context, cfg config, eng *engine.Engine, log *slog.Logger) error {
 	start := time.Now()
-	if err := eng.Load(ctx); err != nil {
-		return err
+	for {
+		err := eng.Load(ctx)
+		var ue *store.UnavailableError
+		if err == nil || !errors.As(err, &ue) {
+			if err != nil {
+				return err
+			}
+			break
+		}
+		log.Warn("the graph store is unavailable; retrying", "reason", ue.Reason, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
 	}
 	// Loading decodes the whole store; hand that garbage back to the OS now
 	// rather than carry it until the heap grows again.

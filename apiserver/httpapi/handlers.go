@@ -22,6 +22,7 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/engine"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/query"
+	"github.com/meshoptixiq/mesh/apiserver/store"
 	"github.com/meshoptixiq/mesh/common/apierror"
 	"github.com/meshoptixiq/mesh/common/facts"
 	"github.com/meshoptixiq/mesh/common/identity"
@@ -39,12 +40,20 @@ func (a *API) ready(ctx *fasthttp.RequestCtx) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
+	g := a.opt.Engine.Graph()
 	if err := a.opt.Engine.Ping(pctx); err != nil {
+		// Still ready: every query is answered from memory. Only writes
+		// wait for the store (they answer 503).
 		a.log.Warn("readiness: store unreachable", "err", err)
-		apierror.Write(ctx, fasthttp.StatusServiceUnavailable, apierror.Unavailable, "the graph store is unreachable")
+		reason := "the graph store is unreachable"
+		var ue *store.UnavailableError
+		if errors.As(err, &ue) {
+			reason += " (" + ue.Reason + ")"
+		}
+		httpx.WriteJSON(ctx, 200, map[string]any{"status": "degraded", "graph_version": g.Version, "devices": g.Stats().Devices,
+			"reason": reason + ": queries are answered from memory, writes are refused until it returns"})
 		return
 	}
-	g := a.opt.Engine.Graph()
 	httpx.WriteJSON(ctx, 200, map[string]any{"status": "ready", "graph_version": g.Version, "devices": g.Stats().Devices})
 }
 
@@ -335,7 +344,9 @@ func (a *API) ingest(ctx *fasthttp.RequestCtx) {
 			return
 		}
 	}
-	g, err := a.opt.Engine.Ingest(ctx, mode, doc.Devices)
+	// The answer names this ingest's own version, which the graph served
+	// may already be past (another replica committed meanwhile).
+	g, v, err := a.opt.Engine.IngestCommitted(ctx, mode, doc.Devices)
 	if err != nil {
 		a.log.Error("ingest failed", "mode", mode, "devices", len(doc.Devices), "request_id", string(ctx.Request.Header.Peek(identity.HeaderRequestID)), "err", err)
 		if !a.reloadFailed(ctx, err) {
@@ -343,10 +354,10 @@ func (a *API) ingest(ctx *fasthttp.RequestCtx) {
 		}
 		return
 	}
-	a.log.Info("ingested", "mode", mode, "devices", len(doc.Devices), "graph_version", g.Version)
+	a.log.Info("ingested", "mode", mode, "devices", len(doc.Devices), "graph_version", v)
 	s := g.Stats()
 	httpx.WriteJSON(ctx, 200, map[string]any{
-		"status": "ok", "mode": mode, "graph_version": g.Version, "ingested_devices": len(doc.Devices),
+		"status": "ok", "mode": mode, "graph_version": v, "ingested_devices": len(doc.Devices),
 		"graph": statsJSON(s), "warnings": g.WarningsFor(doc.Devices),
 	})
 }

@@ -376,7 +376,11 @@ func TestIngest(t *testing.T) {
 	if n := f.eng.Graph().Stats().Devices; n != 7 {
 		t.Errorf("devices after failed ingest = %d, want 7", n)
 	}
-	wantError(t, "ready with store down", f.do(t, "GET", "/health/ready", ""), 503, "unavailable", "store is unreachable")
+	// Queries go on from memory: ready, degraded, with the reason.
+	if r := f.do(t, "GET", "/health/ready", ""); r.status != 200 || !strings.Contains(string(r.body), `"status":"degraded"`) ||
+		!strings.Contains(string(r.body), "the graph store is unreachable") || strings.Contains(string(r.body), "disk full") {
+		t.Errorf("ready with store down = %d %s, want 200 degraded with the reason and no driver error", r.status, r.body)
+	}
 	f.store.Fail = nil
 	r = f.do(t, "POST", "/graph/ingest?mode=replace", `{"schema":"meshq.facts/v1","devices":[{"hostname":"only"}]}`)
 	if r.status != 200 || f.eng.Graph().Stats().Devices != 1 {

@@ -322,8 +322,11 @@ var operations = map[string]func() obj{
 	},
 	"health_ready": func() obj {
 		return obj{"tags": []any{"health"}, "responses": obj{
-			"200": jsonResponse("ready", object(obj{"status": enum("ready"), "graph_version": count, "devices": count})),
-			"503": errorResponse("the graph is still loading, or the store is unreachable"),
+			// degraded: the store is unreachable; queries are answered from
+			// memory and writes refused, so the pod stays in service.
+			"200": jsonResponse("ready, or degraded with the reason while the store is unreachable (writes are refused)",
+				object(obj{"status": enum("ready", "degraded"), "graph_version": count, "devices": count, "reason": str}, "reason")),
+			"503": errorResponse("the graph is still loading"),
 		}}
 	},
 	"health_redis": func() obj {
