@@ -12,7 +12,7 @@ require github.com/go-json-experiment/json v1.27.2
 
 require go.yaml.in/yaml/v3 v3.0.6
 
-require github.com/neo4j/neo4j-go-driver/v5 v5.28.3 // indirect
+require github.com/neo4j/neo4j-go-driver/v5 v5.28.3
 
 require (
 	github.com/fxamacker/cbor/v2 v2.9.0

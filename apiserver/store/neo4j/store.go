@@ -70,6 +70,9 @@ func ValidateURI(uri string) error {
 	if u.Host == "" {
 		return errors.New("names no host")
 	}
+	if u.User != nil {
+		return errors.New("carries credentials: set NEO4J_USER and NEO4J_PASSWORD instead")
+	}
 	return nil
 }
 
@@ -304,6 +307,10 @@ func bumpVersion(ctx context.Context, tx neo4j.ManagedTransaction) (uint64, erro
 	return uint64(v), nil
 }
 
+// failAfterBatch, set by tests only, fails an ingest after a batch is
+// written, to show that nothing of it stays.
+var failAfterBatch func() error
+
 // Ingest writes devices in mode (store.ModeMerge or store.ModeReplace) in
 // one transaction and returns the new version: on any error nothing
 // changed. A device given with metadata replaces the stored metadata; a
@@ -351,6 +358,11 @@ func (s *Store) Ingest(ctx context.Context, mode string, devices []facts.Device)
 		for _, b := range batches {
 			if err := b.write(ctx, tx); err != nil {
 				return 0, err
+			}
+			if failAfterBatch != nil {
+				if err := failAfterBatch(); err != nil {
+					return 0, err
+				}
 			}
 		}
 		// Links need both ends' interfaces, so they are made once every
