@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -85,6 +86,10 @@ func TestNativeModelAnswersTheReadmeQueries(t *testing.T) {
 	orphanIPs := cypher(t, `MATCH (ip:IP) WHERE NOT (ip)<-[:HAS_IP|PEER_IP]-() RETURN count(ip)`, nil)
 	if stray[0][0] != int64(0) || orphanIPs[0][0] != int64(0) {
 		t.Errorf("after replace: %v stray interfaces, %v orphaned IPs", stray[0][0], orphanIPs[0][0])
+	}
+	// Re-ingesting a device replaces its interfaces rather than adding to them.
+	if n := cypher(t, `MATCH (i:Interface) RETURN count(i)`, nil); n[0][0] != int64(len(core1.Interfaces)) {
+		t.Errorf("%v Interface nodes after re-ingesting core1, want its %d", n[0][0], len(core1.Interfaces))
 	}
 }
 
@@ -359,4 +364,39 @@ func (a *api) do(t *testing.T, method, path, body string) reply {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return reply{resp.StatusCode, b}
+}
+
+// Every Cypher example of the READMEs runs on the model (on the campus).
+func TestReadmeCypherRuns(t *testing.T) {
+	s := openEmpty(t, server.URI)
+	if _, err := s.Ingest(context.Background(), store.ModeReplace, normalized(t, graphtest.Campus())); err != nil {
+		t.Fatalf("Ingest = %v", err)
+	}
+	n := 0
+	for _, path := range []string{"README.md", "../../README.md"} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, block := range strings.Split(string(b), "```cypher\n")[1:] {
+			block, _, _ = strings.Cut(block, "```")
+			for _, stmt := range strings.Split(block, ";") {
+				var lines []string
+				for _, l := range strings.Split(stmt, "\n") {
+					if !strings.HasPrefix(strings.TrimSpace(l), "//") {
+						lines = append(lines, l)
+					}
+				}
+				if q := strings.TrimSpace(strings.Join(lines, "\n")); q != "" {
+					if rows := cypher(t, q, nil); len(rows) == 0 {
+						t.Errorf("%s: %q answers nothing on the campus", path, q)
+					}
+					n++
+				}
+			}
+		}
+	}
+	if n < 6 {
+		t.Errorf("found %d Cypher examples, want at least 6", n)
+	}
 }
