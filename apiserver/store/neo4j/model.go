@@ -286,7 +286,7 @@ func (b *batch) write(ctx context.Context, tx neo4j.ManagedTransaction) error {
 	}
 	// The batch's devices lose what they owned before and get it anew.
 	for _, stmt := range []string{cypherDropOwned, cypherDropAsserted, cypherDropARP} {
-		if err := exec(ctx, tx, stmt, map[string]any{"hosts": b.hosts}); err != nil {
+		if err := execute(ctx, tx, stmt, map[string]any{"hosts": b.hosts}); err != nil {
 			return fmt.Errorf("clearing the previous facts of the batch's devices: %w", err)
 		}
 	}
@@ -294,7 +294,7 @@ func (b *batch) write(ctx context.Context, tx neo4j.ManagedTransaction) error {
 		if len(st.rows) == 0 {
 			continue
 		}
-		if err := exec(ctx, tx, st.cypher, map[string]any{"rows": st.rows}); err != nil {
+		if err := execute(ctx, tx, st.cypher, map[string]any{"rows": st.rows}); err != nil {
 			return fmt.Errorf("writing %s: %w", st.what, err)
 		}
 	}
@@ -338,7 +338,7 @@ func removeAbsent(ctx context.Context, tx neo4j.ManagedTransaction, hosts []stri
 		p := map[string]any{"hosts": gone[lo:min(lo+batchSize, len(gone))]}
 		for _, stmt := range []string{cypherDropOwned, cypherDropARP,
 			`UNWIND $hosts AS h MATCH (d:Device {hostname: h}) DETACH DELETE d`} {
-			if err := exec(ctx, tx, stmt, p); err != nil {
+			if err := execute(ctx, tx, stmt, p); err != nil {
 				return fmt.Errorf("removing devices: %w", err)
 			}
 		}
@@ -354,7 +354,7 @@ func collectOrphans(ctx context.Context, tx neo4j.ManagedTransaction) error {
 		`MATCH (n:Endpoint) WHERE NOT (n)--() DELETE n`,
 		`MATCH (n:VLAN) WHERE NOT (n)--() DELETE n`,
 	} {
-		if err := exec(ctx, tx, stmt, nil); err != nil {
+		if err := execute(ctx, tx, stmt, nil); err != nil {
 			return fmt.Errorf("removing orphaned nodes: %w", err)
 		}
 	}

@@ -218,8 +218,8 @@ func single(ctx context.Context, tx neo4j.ManagedTransaction, cypher string, par
 	return res.Single(ctx)
 }
 
-// exec runs a statement and discards its records.
-func exec(ctx context.Context, tx neo4j.ManagedTransaction, cypher string, params map[string]any) error {
+// execute runs a statement and discards its records.
+func execute(ctx context.Context, tx neo4j.ManagedTransaction, cypher string, params map[string]any) error {
 	res, err := tx.Run(ctx, cypher, params)
 	if err != nil {
 		return err
@@ -368,7 +368,7 @@ func (s *Store) Ingest(ctx context.Context, mode string, devices []facts.Device)
 		// Links need both ends' interfaces, so they are made once every
 		// batch is in.
 		for lo := 0; lo < len(hosts); lo += batchSize {
-			if err := exec(ctx, tx, cypherLinks, map[string]any{"hosts": hosts[lo:min(lo+batchSize, len(hosts))]}); err != nil {
+			if err := execute(ctx, tx, cypherLinks, map[string]any{"hosts": hosts[lo:min(lo+batchSize, len(hosts))]}); err != nil {
 				return 0, fmt.Errorf("linking interfaces: %w", err)
 			}
 		}
@@ -432,7 +432,7 @@ func (s *Store) UpdateMetadata(ctx context.Context, hostname string, patch map[s
 				return result{}, fmt.Errorf("encoding metadata: %w", err)
 			}
 		}
-		if err := exec(ctx, tx, `MATCH (d:Device {hostname: $h}) SET d.metadata = $m`, map[string]any{"h": hostname, "m": stored}); err != nil {
+		if err := execute(ctx, tx, `MATCH (d:Device {hostname: $h}) SET d.metadata = $m`, map[string]any{"h": hostname, "m": stored}); err != nil {
 			return result{}, err
 		}
 		return result{version: v, dev: dev}, nil
