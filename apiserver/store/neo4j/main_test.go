@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 }
 
 // openEmpty empties the database and opens a store on uri.
-func openEmpty(t *testing.T, uri string) *Store {
+func openEmpty(t testing.TB, uri string) *Store {
 	t.Helper()
 	ctx := context.Background()
 	drv, err := neo4j.NewDriverWithContext(server.URI, neo4j.NoAuth())
@@ -45,7 +45,7 @@ func openEmpty(t *testing.T, uri string) *Store {
 	return open(t, uri)
 }
 
-func open(t *testing.T, uri string) *Store {
+func open(t testing.TB, uri string) *Store {
 	t.Helper()
 	s, err := Open(context.Background(), Options{URI: uri})
 	if err != nil {

@@ -210,17 +210,19 @@ func bareAddr(s string) string {
 // interfaces (and with them their addresses' HAS_IP, CONNECTED_TO and
 // SEEN_ON relationships), routes, BGP peers and firewall rules.
 const cypherDropOwned = `UNWIND $hosts AS h
-	MATCH (:Device {hostname: h})-[:HAS_INTERFACE|HAS_ROUTE|HAS_BGP_PEER|HAS_RULE]->(x)
+	MATCH (d:Device {hostname: h}) USING INDEX d:Device(hostname)
+	MATCH (d)-[:HAS_INTERFACE|HAS_ROUTE|HAS_BGP_PEER|HAS_RULE]->(x)
 	DETACH DELETE x`
 
 // What a device asserted about shared nodes: its VLAN definitions and its
 // ARP entries.
 const cypherDropAsserted = `UNWIND $hosts AS h
-	MATCH (:Device {hostname: h})-[r:HAS_VLAN]->()
+	MATCH (d:Device {hostname: h}) USING INDEX d:Device(hostname)
+	MATCH (d)-[r:HAS_VLAN]->()
 	DELETE r`
 
 const cypherDropARP = `UNWIND $hosts AS h
-	MATCH (:Endpoint)-[r:HAS_IP {device: h}]->()
+	MATCH (:Endpoint)-[r:HAS_IP {device: h}]->() USING INDEX r:HAS_IP(device)
 	DELETE r`
 
 func (b *batch) write(ctx context.Context, tx neo4j.ManagedTransaction) error {
@@ -235,46 +237,46 @@ func (b *batch) write(ctx context.Context, tx neo4j.ManagedTransaction) error {
 			SET d = r.props
 			SET d.metadata = coalesce(r.metadata, kept)`, b.devices},
 		{"interfaces", `UNWIND $rows AS r
-			MATCH (d:Device {hostname: r.device})
+			MATCH (d:Device {hostname: r.device}) USING INDEX d:Device(hostname)
 			CREATE (d)-[:HAS_INTERFACE]->(i:Interface)
 			SET i = r.props`, b.interfaces},
 		{"addresses", `UNWIND $rows AS r
-			MATCH (i:Interface {device: r.device, name: r.interface})
+			MATCH (i:Interface {device: r.device, name: r.interface}) USING INDEX i:Interface(device, name)
 			MERGE (ip:IP {address: r.address})
 			MERGE (s:Subnet {prefix: r.subnet})
 			MERGE (ip)-[:IN_SUBNET]->(s)
 			CREATE (i)-[h:HAS_IP {cidr: r.cidr, prefix_len: r.prefix_len}]->(ip)
 			SET h.role = CASE WHEN r.role = '' THEN null ELSE r.role END`, b.ips},
 		{"VLANs", `UNWIND $rows AS r
-			MATCH (d:Device {hostname: r.device})
+			MATCH (d:Device {hostname: r.device}) USING INDEX d:Device(hostname)
 			MERGE (v:VLAN {id: r.id})
 			CREATE (d)-[h:HAS_VLAN]->(v)
 			SET h.name = CASE WHEN r.name = '' THEN null ELSE r.name END`, b.vlans},
 		{"access VLANs", `UNWIND $rows AS r
 			WITH r WHERE r.props.access_vlan IS NOT NULL
-			MATCH (i:Interface {device: r.device, name: r.props.name})
+			MATCH (i:Interface {device: r.device, name: r.props.name}) USING INDEX i:Interface(device, name)
 			MERGE (v:VLAN {id: r.props.access_vlan})
 			CREATE (i)-[:ACCESS_VLAN]->(v)`, b.interfaces},
 		{"routes", `UNWIND $rows AS r
-			MATCH (d:Device {hostname: r.device})
+			MATCH (d:Device {hostname: r.device}) USING INDEX d:Device(hostname)
 			CREATE (d)-[:HAS_ROUTE]->(x:Route)
 			SET x = r.props
 			WITH x, r
-			MATCH (i:Interface {device: r.device, name: r.props.interface})
+			MATCH (i:Interface {device: r.device, name: r.props.interface}) USING INDEX i:Interface(device, name)
 			CREATE (x)-[:VIA]->(i)`, b.routes},
 		{"BGP peers", `UNWIND $rows AS r
-			MATCH (d:Device {hostname: r.device})
+			MATCH (d:Device {hostname: r.device}) USING INDEX d:Device(hostname)
 			CREATE (d)-[:HAS_BGP_PEER]->(p:BGPPeer)
 			SET p = r.props
 			WITH p, r WHERE r.address <> ''
 			MERGE (ip:IP {address: r.address})
 			CREATE (p)-[:PEER_IP]->(ip)`, b.bgpPeers},
 		{"firewall rules", `UNWIND $rows AS r
-			MATCH (d:Device {hostname: r.device})
+			MATCH (d:Device {hostname: r.device}) USING INDEX d:Device(hostname)
 			CREATE (d)-[:HAS_RULE]->(x:FirewallRule)
 			SET x = r.props`, b.rules},
 		{"MAC table", `UNWIND $rows AS r
-			MATCH (i:Interface {device: r.device, name: r.interface})
+			MATCH (i:Interface {device: r.device, name: r.interface}) USING INDEX i:Interface(device, name)
 			MERGE (e:Endpoint {mac: r.mac})
 			CREATE (e)-[s:SEEN_ON]->(i)
 			SET s.vlan = CASE WHEN r.vlan = 0 THEN null ELSE r.vlan END`, b.macs},
@@ -308,13 +310,15 @@ func (b *batch) write(ctx context.Context, tx neo4j.ManagedTransaction) error {
 const cypherLinks = `UNWIND $hosts AS h
 	CALL {
 		WITH h
-		MATCH (a:Interface {device: h}) WHERE a.neighbor_interface IS NOT NULL
-		MATCH (b:Interface {device: a.neighbor_hostname, name: a.neighbor_interface})
+		MATCH (a:Interface {device: h}) USING INDEX a:Interface(device)
+		WHERE a.neighbor_interface IS NOT NULL
+		MATCH (b:Interface {device: a.neighbor_hostname, name: a.neighbor_interface}) USING INDEX b:Interface(device, name)
 		RETURN a, b
 		UNION
 		WITH h
-		MATCH (a:Interface {neighbor_hostname: h}) WHERE a.neighbor_interface IS NOT NULL
-		MATCH (b:Interface {device: h, name: a.neighbor_interface})
+		MATCH (a:Interface {neighbor_hostname: h}) USING INDEX a:Interface(neighbor_hostname)
+		WHERE a.neighbor_interface IS NOT NULL
+		MATCH (b:Interface {device: h, name: a.neighbor_interface}) USING INDEX b:Interface(device, name)
 		RETURN a, b
 	}
 	WITH DISTINCT a, b
@@ -337,7 +341,7 @@ func removeAbsent(ctx context.Context, tx neo4j.ManagedTransaction, hosts []stri
 	for lo := 0; lo < len(gone); lo += batchSize {
 		p := map[string]any{"hosts": gone[lo:min(lo+batchSize, len(gone))]}
 		for _, stmt := range []string{cypherDropOwned, cypherDropARP,
-			`UNWIND $hosts AS h MATCH (d:Device {hostname: h}) DETACH DELETE d`} {
+			`UNWIND $hosts AS h MATCH (d:Device {hostname: h}) USING INDEX d:Device(hostname) DETACH DELETE d`} {
 			if err := execute(ctx, tx, stmt, p); err != nil {
 				return fmt.Errorf("removing devices: %w", err)
 			}
