@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/meshoptixiq/mesh/auditshipper/fakes"
+	"github.com/meshoptixiq/mesh/common/obs"
+	"github.com/meshoptixiq/mesh/common/tracing/tracingtest"
 )
 
 // Durations of the longer scenarios; CI keeps them to seconds, a soak run
@@ -770,4 +773,66 @@ func TestSinkDownRotationsOfUnseenFiles(t *testing.T) {
 	}
 	h.expectAll(es.Received, 60*time.Second)
 	h.stop()
+}
+
+func TestMetricsPassPromlint(t *testing.T) {
+	t.Parallel()
+	h, es := esHarness(t, nil)
+	h.w.write(20)
+	h.start()
+	h.expectAll(es.Received, 20*time.Second)
+	resp, err := http.Get("http://" + h.listen + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	problems, err := obs.Lint(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s", p)
+	}
+	h.stop()
+}
+
+func TestProbesAreReadOnly(t *testing.T) {
+	t.Parallel()
+	h, _ := esHarness(t, nil)
+	h.start()
+	for _, path := range []string{"/livez", "/readyz", "/metrics"} {
+		resp, err := http.Post("http://"+h.listen+path, "text/plain", strings.NewReader("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 405 || resp.Header.Get("Allow") != "GET, HEAD" {
+			t.Errorf("POST %s = %d Allow %q, want 405 with Allow: GET, HEAD", path, resp.StatusCode, resp.Header.Get("Allow"))
+		}
+	}
+	h.stop()
+}
+
+func TestDeliveriesAreTraced(t *testing.T) {
+	t.Parallel()
+	rcv := tracingtest.StartHTTP(t)
+	h, es := esHarness(t, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": rcv.URL, "OTEL_BSP_SCHEDULE_DELAY": "50", "SHIPPER_BATCH_RECORDS": "10"})
+	h.w.write(30)
+	h.start()
+	h.expectAll(es.Received, 20*time.Second)
+	h.stop() // flushes the spans
+	delivered := 0
+	for _, s := range rcv.Spans() {
+		if s.Service == "auditshipper" && s.Name == "auditshipper deliver" && s.Attributes["meshq.sink"] == "elasticsearch" {
+			n, _ := strconv.Atoi(s.Attributes["meshq.delivered"])
+			delivered += n
+		}
+	}
+	if delivered != 30 {
+		t.Errorf("delivery spans account for %d records, want 30 (spans: %+v)", delivered, rcv.Spans())
+	}
 }

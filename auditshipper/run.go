@@ -12,6 +12,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meshoptixiq/mesh/common/tracing"
+
+	"github.com/meshoptixiq/mesh/common/envconf"
+	"github.com/meshoptixiq/mesh/common/httpx"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sync/semaphore"
@@ -26,6 +31,10 @@ import (
 // run is the whole daemon: main only supplies the signal context and the
 // process environment, so tests drive it exactly as the binary does.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if obs.IsHelpFlag(args) {
+		return envconf.WriteHelp(stdout, "usage: auditshipper | auditshipper replay [--timeout 5m] | auditshipper version\n\nShips every audit record the sidecar writes to the configured sink, losing nothing.\nConfigured by environment variables only.\n",
+			func(getenv func(string) string) { _, _ = loadConfig(getenv) })
+	}
 	if obs.IsVersionFlag(args) {
 		_, err := fmt.Fprintln(stdout, "auditshipper", obs.ReadBuild())
 		return err
@@ -83,6 +92,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
+	trc, err := tracing.Setup(ctx, "auditshipper", getenv, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		trc.Shutdown(sctx)
+	}()
 	ln, err := lifecycle.Listen(cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("SHIPPER_LISTEN: %w", err)
@@ -97,66 +115,49 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	batches := make(chan *tail.Batch, cfg.QueueBatches)
 	confirm := make(chan time.Time, 1)
-	// Senders outlive the read side by up to SHIPPER_DRAIN_TIMEOUT, so
-	// what was read before SIGTERM gets its chance to be confirmed.
-	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelSend()
-	sendersDone := make(chan struct{})
 	sh := &shipper{sink: snk, tailer: tailer, dead: dead, log: log.With("component", "ship"), m: m,
 		retry: retryPolicy{min: cfg.RetryMin, max: cfg.RetryMax, auth: cfg.AuthRetry}, confirm: confirm,
-		parked: make(chan parked, 1024), parkRoom: semaphore.NewWeighted(parkBytes)}
+		parked: make(chan parked, 1024), parkRoom: semaphore.NewWeighted(parkBytes), tracer: trc.Tracer}
 	ck.m = m
 
 	g.Go(func() error {
 		defer close(batches)
 		return tailer.Run(g.Ctx, batches)
 	})
+	// Senders outlive the read side by up to SHIPPER_DRAIN_TIMEOUT, so
+	// what was read before SIGTERM gets its chance to be confirmed.
+	senders := lifecycle.NewDrain(ctx)
 	var wg sync.WaitGroup
 	for range cfg.Concurrency {
 		wg.Add(1)
-		g.Go(func() error {
+		senders.Go(func(ctx context.Context) error {
 			defer wg.Done()
-			sh.run(sendCtx, batches)
+			sh.run(ctx, batches)
 			return nil
 		})
 	}
-	parkedDone := make(chan struct{})
-	g.Go(func() error {
-		defer close(parkedDone)
-		sh.runParked(sendCtx)
+	senders.Go(func(ctx context.Context) error {
+		sh.runParked(ctx) // until the senders are gone and parked is empty
 		return nil
 	})
-	g.Go(func() error {
+	senders.Go(func(context.Context) error {
 		wg.Wait()
 		close(sh.parked)
-		<-parkedDone
-		close(sendersDone)
 		return nil
 	})
-	g.Go(func() error {
-		select {
-		case <-sendersDone:
-			return nil
-		case <-g.Ctx.Done():
-		}
-		log.Info("stopping: draining in-flight batches", "timeout", cfg.DrainTimeout.String())
-		t := time.NewTimer(cfg.DrainTimeout)
-		defer t.Stop()
-		select {
-		case <-sendersDone:
-		case <-t.C:
-			log.Warn("drain timeout: unconfirmed records will be read again on the next start")
-			cancelSend()
-		}
-		return nil
-	})
-	g.Go(func() error {
-		ck.run(confirm, tailer.Changed(), sendersDone)
-		return nil
-	})
+	checkpointed := make(chan struct{})
+	go func() { // owned: joined through checkpointed before run returns
+		defer close(checkpointed)
+		ck.run(confirm, tailer.Changed(), senders.Done())
+	}()
 	ready.Store(true)
 	log.Info("shipping", "sink", snk.Name(), "path", cfg.Path, "listen", ln.Addr().String(), "files_resumed", len(state.Files))
 	err = g.Wait()
+	log.Info("stopping: draining in-flight batches", "timeout", cfg.DrainTimeout.String())
+	if cut, _ := senders.Stop(cfg.DrainTimeout); cut {
+		log.Warn("drain timeout: unconfirmed records will be read again on the next start")
+	}
+	<-checkpointed
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}
@@ -167,6 +168,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func httpHandler(reg *prometheus.Registry, ready *atomic.Bool) fasthttp.RequestHandler {
 	metrics := obs.MetricsHandler(reg)
 	return func(c *fasthttp.RequestCtx) {
+		if p := string(c.Path()); (p == "/metrics" || p == "/livez" || p == "/readyz") && !httpx.ReadOnly(c) {
+			return
+		}
 		switch string(c.Path()) {
 		case "/metrics":
 			metrics(c)

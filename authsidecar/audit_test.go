@@ -11,9 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshoptixiq/mesh/common/obs"
+
 	"github.com/google/go-cmp/cmp"
-	"github.com/meshoptixiq/mesh/common/audit"
 	"golang.org/x/sys/unix"
+
+	"github.com/meshoptixiq/mesh/common/audit"
 )
 
 // readAudit waits for at least n records in path and returns them.
@@ -83,6 +86,13 @@ func TestAuditWriteFailure(t *testing.T) {
 		t.Errorf("request with AUDIT_REQUIRED and a failing audit log = %d %s (upstream saw %d), want 503 and nothing upstream", status, body, len(up.Seen()))
 	}
 	_, _, metrics := do(t, "GET", sc.URL+"/metrics", nil, "")
+	problems, err := obs.Lint(metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s", p)
+	}
 	if !strings.Contains(string(metrics), "authsidecar_audit_write_errors_total ") || strings.Contains(string(metrics), "authsidecar_audit_write_errors_total 0\n") {
 		t.Errorf("metrics do not count the audit write errors")
 	}
@@ -320,4 +330,36 @@ func untilClosed(t *testing.T, addr, request string) string {
 	}
 	b, _ := io.ReadAll(c)
 	return string(b)
+}
+
+// The outcome is the door's decision, recorded where it is made, not read
+// back from the status: the apiserver refusing an allowed request (a plan
+// that lacks the query: 403) is "allow" with status 403; a role that lacks
+// the query is "deny"; the apiserver failing is "error".
+func TestAuditOutcomeIsTheDecision(t *testing.T) {
+	up := startUpstream(t)
+	path := t.TempDir() + "/audit.jsonl"
+	policy := "roles:\n  helpdesk:\n    allow: [locate_endpoint_by_ip]\ngroups:\n  helpdesk-team: helpdesk\n"
+	keyFile := t.TempDir() + "/keys"
+	deskKey := strings.Repeat("d", 32)
+	if err := os.WriteFile(keyFile, []byte("desk:helpdesk:"+deskKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sc := startSidecar(t, up.Addr, map[string]string{"AUDIT_LOG_ENABLED": "true", "AUDIT_LOG_FILE": path,
+		"API_KEYS_FILE": keyFile, "RBAC_POLICY": policy})
+	key := map[string]string{"X-API-Key": deskKey}
+	up.Configure(403, 0, 0)
+	do(t, "POST", sc.URL+"/queries/locate_endpoint_by_ip/execute", key, `{"parameters":{"ip":"10.0.0.1"}}`)
+	up.Configure(500, 0, 0)
+	do(t, "POST", sc.URL+"/queries/locate_endpoint_by_ip/execute", key, `{"parameters":{"ip":"10.0.0.1"}}`)
+	do(t, "POST", sc.URL+"/queries/firewall_rules_by_device/execute", key, `{}`)
+	recs := readAudit(t, path, 3)
+	got := []string{}
+	for _, r := range recs {
+		got = append(got, fmt.Sprintf("%s %d %s", r.Query, r.Status, r.Outcome))
+	}
+	want := []string{"locate_endpoint_by_ip 403 allow", "locate_endpoint_by_ip 500 error", "firewall_rules_by_device 403 deny"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("audit outcomes (-want +got):\n%s", diff)
+	}
 }

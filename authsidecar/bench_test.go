@@ -7,11 +7,13 @@ import (
 	"net"
 	"testing"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/meshoptixiq/mesh/authsidecar/auth"
 	"github.com/meshoptixiq/mesh/authsidecar/fakeupstream"
 	"github.com/meshoptixiq/mesh/authsidecar/reload"
+	"github.com/meshoptixiq/mesh/common/httpx"
 	"github.com/meshoptixiq/mesh/common/obs"
-	"github.com/valyala/fasthttp"
 )
 
 type nopReload struct{}
@@ -39,7 +41,7 @@ func BenchmarkHandler(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := &sidecar{cfg: cfg, log: log, m: m, keys: keys, policy: holder, ids: newRequestIDs(), upstream: newUpstream(cfg)}
+	s := &sidecar{cfg: cfg, log: log, m: m, keys: keys, policy: holder, ids: httpx.NewRequestIDs(), upstream: newUpstream(cfg)}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		var ctx fasthttp.RequestCtx

@@ -5,10 +5,13 @@ import (
 	"io"
 	"strconv"
 
+	"github.com/meshoptixiq/mesh/common/audit"
+
+	"github.com/valyala/fasthttp"
+
 	"github.com/meshoptixiq/mesh/authsidecar/rbac"
 	"github.com/meshoptixiq/mesh/common/apierror"
 	"github.com/meshoptixiq/mesh/common/identity"
-	"github.com/valyala/fasthttp"
 )
 
 // auditBodyBytes is the largest query-execution body kept for the audit
@@ -137,7 +140,7 @@ func (s *sidecar) bodyError(ctx *fasthttp.RequestCtx, r *reqState, err error) {
 			"request body not received within "+s.cfg.ClientReadTimeout.String()+"; raise CLIENT_READ_TIMEOUT for slower clients"
 	}
 	s.log.Debug("request body refused", "request_id", r.id, "status", status, "err", err)
-	r.reason, r.readFailed = msg, true
+	r.reason, r.readFailed, r.outcome = msg, true, audit.OutcomeError
 	ctx.Response.Reset()
 	ctx.Response.Header.Set(identity.HeaderRequestID, r.id)
 	ctx.SetConnectionClose()

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshoptixiq/mesh/common/routes"
 	"github.com/meshoptixiq/mesh/common/testenv"
 )
 
@@ -14,7 +15,16 @@ import (
 func TestLocalEndpointsReadOnly(t *testing.T) {
 	up := startUpstream(t)
 	sc := startSidecar(t, up.Addr, nil)
-	for _, path := range []string{"/livez", "/readyz", "/metrics", "/auth/config"} {
+	var paths []string
+	for _, rt := range routes.Of(routes.Authsidecar) {
+		if rt.Access == routes.Public {
+			paths = append(paths, rt.Path)
+		}
+	}
+	if len(paths) < 4 {
+		t.Fatalf("the route table gives the sidecar %d public endpoints: %v", len(paths), paths)
+	}
+	for _, path := range paths {
 		for _, method := range []string{"POST", "PUT", "DELETE", "PATCH"} {
 			status, hdr, body := do(t, method, sc.URL+path, nil, "")
 			if status != 405 || hdr.Get("Allow") != "GET, HEAD" {

@@ -4,8 +4,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/meshoptixiq/mesh/common/identity"
 	"github.com/valyala/fasthttp"
+
+	"github.com/meshoptixiq/mesh/common/identity"
 )
 
 // FuzzStripReserved: whatever header names a client sends, none that

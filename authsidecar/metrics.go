@@ -1,9 +1,10 @@
 package main
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/meshoptixiq/mesh/common/audit"
 	"github.com/meshoptixiq/mesh/common/obs"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // metrics are the sidecar's own Prometheus series. Label values come from

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/meshoptixiq/mesh/authsidecar/fakeupstream"
 	"github.com/meshoptixiq/mesh/common/apierror"
 )

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
 	"github.com/meshoptixiq/mesh/authsidecar/rbac"
 	"github.com/meshoptixiq/mesh/common/testenv"
 )

@@ -13,6 +13,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/meshoptixiq/mesh/common/tracing"
+
+	"github.com/meshoptixiq/mesh/common/envconf"
+	"github.com/meshoptixiq/mesh/common/httpx"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/valyala/fasthttp"
+
 	"github.com/meshoptixiq/mesh/authsidecar/auditlog"
 	"github.com/meshoptixiq/mesh/authsidecar/auth"
 	"github.com/meshoptixiq/mesh/authsidecar/pat"
@@ -22,12 +30,14 @@ import (
 	"github.com/meshoptixiq/mesh/common/identity"
 	"github.com/meshoptixiq/mesh/common/lifecycle"
 	"github.com/meshoptixiq/mesh/common/obs"
-	"github.com/redis/go-redis/v9"
-	"github.com/valyala/fasthttp"
 )
 
 // run is the whole daemon; main and the tests call it the same way.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if obs.IsHelpFlag(args) {
+		return envconf.WriteHelp(stdout, "usage: authsidecar\n\nThe pod's only public door: authenticates, authorises and audits every request\nand proxies it to the apiserver. Configured by environment variables only.\n",
+			func(getenv func(string) string) { _, _ = loadConfig(getenv) })
+	}
 	if obs.IsVersionFlag(args) {
 		_, err := fmt.Fprintln(stdout, "authsidecar", obs.ReadBuild())
 		return err
@@ -92,7 +102,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("API_KEYS_FILE: %w", err)
 	}
 
-	s := &sidecar{cfg: cfg, log: log, m: m, keys: keys, policy: holder, ids: newRequestIDs()}
+	trc, err := tracing.Setup(ctx, "authsidecar", getenv, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		trc.Shutdown(sctx)
+	}()
+	s := &sidecar{cfg: cfg, log: log, m: m, keys: keys, policy: holder, ids: httpx.NewRequestIDs(), tracer: trc.Tracer}
 	if rdb != nil {
 		s.pats = pat.NewRedis(rdb)
 	} else {
@@ -161,28 +180,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	// The audit writer and SOAR drain after the server has stopped, so
 	// the last requests are still recorded.
-	drainCtx, stopDrain := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	g.Go(func() error {
-		<-g.Ctx.Done()
-		<-done
-		return nil
-	})
-	bg := lifecycle.NewGroup(drainCtx)
+	drain := lifecycle.NewDrain(ctx)
 	if s.audit != nil {
-		bg.Go(func() error { return s.audit.Run(bg.Ctx) })
+		drain.Go(s.audit.Run)
 	}
 	if s.soar != nil {
-		bg.Go(func() error { return s.soar.Run(bg.Ctx) })
+		drain.Go(s.soar.Run)
 	}
-	go func() { // owned: joined through done before run returns
-		<-g.Ctx.Done()
-		close(done)
-	}()
 	err = g.Wait()
-	stopDrain()
-	if berr := bg.Wait(); err == nil {
-		err = berr
+	if _, derr := drain.Stop(0); err == nil {
+		err = derr
 	}
 	s.upstream.close()
 	log.Info("stopped")

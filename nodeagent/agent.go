@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/meshoptixiq/mesh/common/envconf"
 	"io"
 	"log/slog"
 	"os"
@@ -36,6 +37,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if obs.IsVersionFlag(args) {
 		_, err := fmt.Fprintln(stdout, "nodeagent", obs.ReadBuild())
 		return err
+	}
+	if obs.IsHelpFlag(args) {
+		return envconf.WriteHelp(stdout, "usage: nodeagent [topo]\n\nThe node agent: eBPF TCP telemetry and GPU/NVLink/NCCL state, reported to the\napiserver. `nodeagent topo` prints this node's GPU topology once.\n",
+			func(getenv func(string) string) { _, _ = loadConfig(getenv) })
 	}
 	fs := flag.NewFlagSet("nodeagent", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/meshoptixiq/mesh/common/obs"
 	"io"
 	"log/slog"
 	"net"
@@ -237,7 +238,15 @@ func TestMetricsGolden(t *testing.T) {
 	env := fixtureEnv(t)
 	env["APISERVER_URL"] = api
 	a := start(t, env)
-	got := stableMetrics(a.get(t, "/metrics"))
+	raw := a.get(t, "/metrics")
+	problems, err := obs.Lint([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s", p)
+	}
+	got := stableMetrics(raw)
 	path := filepath.Join("testdata", "metrics.golden")
 	if *update {
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {

@@ -9,14 +9,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/fasthttp/router"
-	"github.com/meshoptixiq/mesh/common/routes"
 	"log/slog"
 	"net/netip"
 	"sort"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/fasthttp/router"
+
+	"github.com/meshoptixiq/mesh/common/httpx"
+	"github.com/meshoptixiq/mesh/common/routes"
 
 	"github.com/valyala/fasthttp"
 
@@ -286,18 +289,7 @@ func (s *Service) handleReport(ctx *fasthttp.RequestCtx) {
 		apierror.Write(ctx, fasthttp.StatusInternalServerError, apierror.Internal, "report not stored")
 		return
 	}
-	ctx.SetStatusCode(fasthttp.StatusAccepted)
-	writeJSON(ctx, map[string]string{"status": "accepted"})
-}
-
-func writeJSON(ctx *fasthttp.RequestCtx, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		apierror.Write(ctx, fasthttp.StatusInternalServerError, apierror.Internal, "encoding response")
-		return
-	}
-	ctx.SetContentType("application/json")
-	ctx.SetBody(b)
+	httpx.WriteJSON(ctx, fasthttp.StatusAccepted, map[string]string{"status": "accepted"})
 }
 
 // nodeFilter reads ?node=; empty means all.
@@ -350,7 +342,7 @@ func (s *Service) handleMetrics(ctx *fasthttp.RequestCtx) {
 		apierror.Write(ctx, fasthttp.StatusNotFound, apierror.NotFound, "no telemetry from node "+strconv.Quote(filter))
 		return
 	}
-	writeJSON(ctx, out)
+	httpx.WriteJSON(ctx, fasthttp.StatusOK, out)
 }
 
 // Event query limits.
@@ -414,7 +406,7 @@ func (s *Service) handleEvents(ctx *fasthttp.RequestCtx) {
 		out = append(out, e)
 	}
 	s.mu.RUnlock()
-	writeJSON(ctx, struct {
+	httpx.WriteJSON(ctx, fasthttp.StatusOK, struct {
 		Events []Event `json:"events"`
 		Count  int     `json:"count"`
 	}{out, len(out)})
@@ -484,7 +476,7 @@ func (s *Service) handleTopology(ctx *fasthttp.RequestCtx) {
 		apierror.Write(ctx, fasthttp.StatusNotFound, apierror.NotFound, "no telemetry from node "+strconv.Quote(filter))
 		return
 	}
-	writeJSON(ctx, out)
+	httpx.WriteJSON(ctx, fasthttp.StatusOK, out)
 }
 
 func (s *Service) handleOperations(ctx *fasthttp.RequestCtx) {
@@ -517,5 +509,5 @@ func (s *Service) handleOperations(ctx *fasthttp.RequestCtx) {
 	}
 	s.mu.RUnlock()
 	out.Count = len(out.Operations)
-	writeJSON(ctx, out)
+	httpx.WriteJSON(ctx, fasthttp.StatusOK, out)
 }

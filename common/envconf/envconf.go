@@ -19,10 +19,34 @@ import (
 type Reader struct {
 	getenv func(string) string
 	errs   []error
+	vars   []Var
+	seen   map[string]bool
+}
+
+// Var is a variable a daemon reads, with its default as the operator
+// would write it ("" when unset means off or none).
+type Var struct {
+	Name    string
+	Default string
 }
 
 // New returns a Reader over getenv.
-func New(getenv func(string) string) *Reader { return &Reader{getenv: getenv} }
+func New(getenv func(string) string) *Reader {
+	r := &Reader{getenv: getenv, seen: map[string]bool{}}
+	describing.add(r)
+	return r
+}
+
+// note records that name is read, with its default, the first time.
+func (r *Reader) note(name, def string) {
+	if !r.seen[name] {
+		r.seen[name] = true
+		r.vars = append(r.vars, Var{Name: name, Default: def})
+	}
+}
+
+// Vars lists the variables read so far, in the order they were read.
+func (r *Reader) Vars() []Var { return r.vars }
 
 // Errorf records a problem found while validating, naming the variable.
 func (r *Reader) Errorf(name, format string, args ...any) {
@@ -37,6 +61,7 @@ func (r *Reader) Err() error { return errors.Join(r.errs...) }
 // ("replace-with-…", k8s/secrets.example.yaml) is an error: a pod applied
 // with the example Secret must not start on a guessable key.
 func (r *Reader) Lookup(name string) (string, bool) {
+	r.note(name, "")
 	v := strings.TrimSpace(r.getenv(name))
 	if strings.Contains(strings.ToLower(v), PlaceholderMark) {
 		r.Errorf(name, "still holds the example placeholder (%s…); set the real value", PlaceholderMark)
@@ -50,6 +75,7 @@ const PlaceholderMark = "replace-with-"
 
 // String returns the value or def when unset.
 func (r *Reader) String(name, def string) string {
+	r.note(name, def)
 	if v, ok := r.Lookup(name); ok {
 		return v
 	}
@@ -58,6 +84,7 @@ func (r *Reader) String(name, def string) string {
 
 // Required returns the value and records an error when it is unset.
 func (r *Reader) Required(name string) string {
+	r.note(name, "(required)")
 	v, ok := r.Lookup(name)
 	if !ok {
 		r.Errorf(name, "required but not set")
@@ -68,6 +95,7 @@ func (r *Reader) Required(name string) string {
 // Enum returns the value (lower-cased) when it is one of allowed, else
 // records an error and returns def.
 func (r *Reader) Enum(name, def string, allowed ...string) string {
+	r.note(name, def+" (one of "+strings.Join(allowed, ", ")+")")
 	v, ok := r.Lookup(name)
 	if !ok {
 		return def
@@ -84,6 +112,7 @@ func (r *Reader) Enum(name, def string, allowed ...string) string {
 
 // Bool accepts true/false/1/0/yes/no/on/off.
 func (r *Reader) Bool(name string, def bool) bool {
+	r.note(name, strconv.FormatBool(def))
 	v, ok := r.Lookup(name)
 	if !ok {
 		return def
@@ -100,6 +129,7 @@ func (r *Reader) Bool(name string, def bool) bool {
 
 // Int parses a base-10 integer within [min, max].
 func (r *Reader) Int(name string, def, min, max int) int {
+	r.note(name, fmt.Sprintf("%d (%d..%d)", def, min, max))
 	v, ok := r.Lookup(name)
 	if !ok {
 		return def
@@ -119,6 +149,7 @@ func (r *Reader) Int(name string, def, min, max int) int {
 // Bytes parses a size such as 1048576, 512KiB, 10MiB, 1GiB (also KB, MB, GB
 // as powers of 1024, as operators write them).
 func (r *Reader) Bytes(name string, def int64) int64 {
+	r.note(name, formatBytes(def))
 	v, ok := r.Lookup(name)
 	if !ok {
 		return def
@@ -154,6 +185,7 @@ func ParseBytes(s string) (int64, error) {
 // Duration parses a Go duration ("30s", "5m"); a bare number is taken in
 // defaultUnit, since operators write RBAC_RELOAD_INTERVAL=30 as the seeds do.
 func (r *Reader) Duration(name string, def, defaultUnit time.Duration) time.Duration {
+	r.note(name, def.String())
 	v, ok := r.Lookup(name)
 	if !ok {
 		return def
@@ -175,6 +207,7 @@ func (r *Reader) Duration(name string, def, defaultUnit time.Duration) time.Dura
 
 // List splits a comma- (or space-) separated value into trimmed items.
 func (r *Reader) List(name string, def []string) []string {
+	r.note(name, strings.Join(def, ","))
 	v, ok := r.Lookup(name)
 	if !ok {
 		return def
@@ -267,6 +300,7 @@ func ParseLevel(s string) (slog.Level, error) {
 
 // LogLevel reads LOG_LEVEL (default INFO), the one reader every daemon uses.
 func (r *Reader) LogLevel() slog.Level {
+	r.note("LOG_LEVEL", "INFO (one of DEBUG, INFO, WARNING, ERROR)")
 	lvl, err := ParseLevel(r.getenv("LOG_LEVEL"))
 	if err != nil {
 		r.Errorf("LOG_LEVEL", "%v", err)
@@ -278,6 +312,7 @@ func (r *Reader) LogLevel() slog.Level {
 // RedisURL reads REDIS_URL (default unset), the one reader every daemon
 // uses: a redis://, rediss:// or unix:// URL, as go-redis' ParseURL takes.
 func (r *Reader) RedisURL() Secret {
+	r.note("REDIS_URL", "")
 	v, _ := r.Lookup("REDIS_URL")
 	if err := ValidateRedisURL(v); err != nil {
 		r.Errorf("REDIS_URL", "%v", err)
@@ -338,3 +373,16 @@ func RedactURL(s string) string {
 
 // Reveal returns the secret itself.
 func (s Secret) Reveal() string { return string(s) }
+
+// formatBytes writes n as ParseBytes reads it, in the largest exact unit.
+func formatBytes(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		size   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.size && n%u.size == 0 {
+			return strconv.FormatInt(n/u.size, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -173,5 +175,37 @@ func TestExampleSecretPlaceholdersRefused(t *testing.T) {
 	}
 	if n < 4 {
 		t.Errorf("found %d placeholder values in secrets.example.yaml, want the API key, Redis password and URLs", n)
+	}
+}
+
+func TestDescribeListsWhatTheLoaderReads(t *testing.T) {
+	vars := Describe(func(getenv func(string) string) {
+		r := New(getenv)
+		r.Listen("LISTEN_ADDR", ":8000")
+		r.Int("WORKERS", 4, 1, 64)
+		r.Required("API_KEY")
+		r.Enum("MODE", "fast", "fast", "safe")
+		r.LogLevel()
+		r.Duration("TIMEOUT", 0, 0) // read twice: listed once
+		r.Duration("TIMEOUT", 0, 0)
+	})
+	got := map[string]string{}
+	var order []string
+	for _, v := range vars {
+		got[v.Name] = v.Default
+		order = append(order, v.Name)
+	}
+	want := map[string]string{"LISTEN_ADDR": ":8000", "WORKERS": "4 (1..64)", "API_KEY": "(required)",
+		"MODE": "fast (one of fast, safe)", "LOG_LEVEL": "INFO (one of DEBUG, INFO, WARNING, ERROR)", "TIMEOUT": "0s"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Describe (-want +got):\n%s", diff)
+	}
+	if len(order) != len(want) || order[0] != "LISTEN_ADDR" {
+		t.Errorf("order = %v, want the order of reading, each once", order)
+	}
+	// Readers made outside Describe are not collected.
+	New(func(string) string { return "" }).Int("OTHER", 1, 0, 2)
+	if again := Describe(func(func(string) string) {}); len(again) != 0 {
+		t.Errorf("Describe of a loader that reads nothing = %v", again)
 	}
 }

@@ -72,3 +72,8 @@ func buildInfoCollector(daemon string) prometheus.Collector {
 	g.Set(1)
 	return g
 }
+
+// IsHelpFlag reports whether args ask for help: "help", "-h" or "--help".
+func IsHelpFlag(args []string) bool {
+	return len(args) == 1 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help")
+}
