@@ -14,8 +14,8 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/conversation"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
-	neo4jstore "github.com/meshoptixiq/mesh/apiserver/store/neo4j"
 	"github.com/meshoptixiq/mesh/apiserver/netbox"
+	neo4jstore "github.com/meshoptixiq/mesh/apiserver/store/neo4j"
 	"github.com/meshoptixiq/mesh/apiserver/store/postgres"
 	"github.com/meshoptixiq/mesh/common/envconf"
 )
