@@ -7,8 +7,9 @@ BIN       := bin
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 DAEMONS   := apiserver authsidecar auditshipper nodeagent meshq
 # Debian packages the tests need: real Redis, clang/llvm for the eBPF
-# programs, iproute2 for the qdisc that provokes retransmits.
-TEST_PKGS := redis-server postgresql-15 clang llvm libbpf-dev iproute2 procps python3-venv
+# programs, iproute2 for the qdisc that provokes retransmits, Maven and a
+# JDK for the Neo4j harness the Neo4j store tests build and start.
+TEST_PKGS := redis-server postgresql-15 clang llvm libbpf-dev iproute2 procps python3-venv maven openjdk-17-jdk-headless
 # PyPI tools the tests run, in var/tools/venv: the Kubernetes API schemas
 # for validating k8s/ offline.
 TEST_PY   := kubernetes-validate==1.37.0

@@ -55,6 +55,8 @@ require (
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
 )
 
+require github.com/neo4j/neo4j-go-driver/v5 v5.28.3
+
 require (
 	github.com/fxamacker/cbor/v2 v2.9.0
 	github.com/x448/float16 v0.8.4 // indirect

@@ -15,6 +15,7 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
 	"github.com/meshoptixiq/mesh/apiserver/netbox"
+	neo4jstore "github.com/meshoptixiq/mesh/apiserver/store/neo4j"
 	"github.com/meshoptixiq/mesh/apiserver/store/postgres"
 	"github.com/meshoptixiq/mesh/common/envconf"
 )
@@ -37,6 +38,7 @@ type config struct {
 	DemoDevices  int
 	DemoSeed     int
 	TelemetryTTL time.Duration
+	Neo4j        neo4jConfig
 	License      *license.License
 	NetBox       netbox.Config
 	ChaosTTL     time.Duration
@@ -47,6 +49,14 @@ type config struct {
 	LLMBaseURL   string
 	LLMAPIKey    envconf.Secret
 	LLMModel     string
+}
+
+// neo4jConfig is GRAPH_BACKEND=neo4j's connection.
+type neo4jConfig struct {
+	URI      string
+	User     string
+	Password envconf.Secret
+	Database string
 }
 
 // Defaults.
@@ -112,7 +122,20 @@ func loadConfig(getenv func(string) string) (config, error) {
 			r.Errorf("GRAPH_POLL_INTERVAL", "%s is below 100ms", c.GraphPoll)
 		}
 	case "neo4j":
-		r.Errorf("GRAPH_BACKEND", "%q is not available in this build (only embedded is)", c.Backend)
+		c.Neo4j = neo4jConfig{
+			URI:      r.Required("NEO4J_URI"),
+			User:     r.String("NEO4J_USER", ""),
+			Password: envconf.Secret(r.String("NEO4J_PASSWORD", "")),
+			Database: r.String("NEO4J_DATABASE", "neo4j"),
+		}
+		if c.Neo4j.URI != "" {
+			if err := neo4jstore.ValidateURI(c.Neo4j.URI); err != nil {
+				r.Errorf("NEO4J_URI", "%v", err)
+			}
+		}
+		if c.Neo4j.Password != "" && c.Neo4j.User == "" {
+			r.Errorf("NEO4J_USER", "must be set when NEO4J_PASSWORD is")
+		}
 	}
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > maxMaxBodyBytes {
 		r.Errorf("MAX_BODY_BYTES", "%d is outside 1KiB..2GiB", c.MaxBodyBytes)
@@ -164,6 +187,10 @@ func (c config) LogValue() slog.Value {
 		slog.Int("MESHQ_DEMO_DEVICES", c.DemoDevices),
 		slog.Int("MESHQ_DEMO_SEED", c.DemoSeed),
 		slog.String("TELEMETRY_NODE_TTL", c.TelemetryTTL.String()),
+		slog.String("NEO4J_URI", envconf.RedactURL(c.Neo4j.URI)),
+		slog.String("NEO4J_USER", c.Neo4j.User),
+		slog.Any("NEO4J_PASSWORD", c.Neo4j.Password),
+		slog.String("NEO4J_DATABASE", c.Neo4j.Database),
 		slog.String("licence_plan", c.License.Plan),
 		slog.String("NETBOX_URL", envconf.RedactURL(c.NetBox.URL)),
 		slog.Any("NETBOX_TOKEN", c.NetBox.Token),

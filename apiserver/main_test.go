@@ -41,7 +41,7 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 		t.Fatal("run with bad configuration = nil, want an error")
 	}
 	for _, want := range []string{
-		"API_LISTEN:", `GRAPH_BACKEND: "neo4j" is not available in this build`, "LOG_LEVEL:", "MAX_BODY_BYTES:", "REDIS_URL:", "MESHQ_DEMO:", "TELEMETRY_NODE_TTL:", "MAX_HEADER_BYTES:",
+		"API_LISTEN:", "NEO4J_URI: required but not set", "LOG_LEVEL:", "MAX_BODY_BYTES:", "REDIS_URL:", "MESHQ_DEMO:", "TELEMETRY_NODE_TTL:", "MAX_HEADER_BYTES:",
 		"CHAOS_RESULT_TTL: 10s is below 1m", "CHAOS_WORKERS:", "CHAOS_QUEUE:", "CONVERSATION_TTL:", "LLM_BASE_URL:", "LLM_MODEL: is empty",
 	} {
 		if !strings.Contains(err.Error(), want) {

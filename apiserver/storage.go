@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/meshoptixiq/mesh/apiserver/engine"
 	"github.com/meshoptixiq/mesh/apiserver/store"
+	neo4jstore "github.com/meshoptixiq/mesh/apiserver/store/neo4j"
 	"github.com/meshoptixiq/mesh/apiserver/store/postgres"
 )
 
@@ -16,6 +18,9 @@ type closingStore interface {
 	engine.Store
 	io.Closer
 }
+
+// neo4jOpenTimeout bounds connecting and creating the schema at start.
+const neo4jOpenTimeout = 60 * time.Second
 
 // watcher is a store that tells of changes other replicas commit (the
 // PostgreSQL store's LISTEN/NOTIFY), so that replicas keep in step without
@@ -30,6 +35,15 @@ func openStore(cfg config) (closingStore, error) {
 	switch cfg.Backend {
 	case "embedded":
 		st, err := store.OpenEmbedded(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
+	case "neo4j":
+		ctx, cancel := context.WithTimeout(context.Background(), neo4jOpenTimeout)
+		defer cancel()
+		st, err := neo4jstore.Open(ctx, neo4jstore.Options{URI: cfg.Neo4j.URI, User: cfg.Neo4j.User,
+			Password: cfg.Neo4j.Password.Reveal(), Database: cfg.Neo4j.Database})
 		if err != nil {
 			return nil, err
 		}
