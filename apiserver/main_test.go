@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +22,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/meshoptixiq/mesh/apiserver/graph/graphtest"
+	"github.com/meshoptixiq/mesh/apiserver/netbox/netboxfake"
 	"github.com/meshoptixiq/mesh/apiserver/store"
 	"github.com/meshoptixiq/mesh/common/facts"
 	"github.com/meshoptixiq/mesh/common/testenv"
@@ -31,16 +34,40 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 	err := run(context.Background(), nil, env(map[string]string{
 		"API_LISTEN": "nowhere", "GRAPH_BACKEND": "neo4j", "LOG_LEVEL": "loud", "MAX_BODY_BYTES": "12 apples",
 		"REDIS_URL": "http://x", "MESHQ_DEMO": "maybe", "TELEMETRY_NODE_TTL": "10ms", "MAX_HEADER_BYTES": "1KiB",
+		"CHAOS_RESULT_TTL": "10s", "CHAOS_WORKERS": "0", "CHAOS_QUEUE": "many", "CONVERSATION_TTL": "5s",
+		"LLM_PROVIDER": "openai", "LLM_BASE_URL": "api.example.com",
 	}), io.Discard, io.Discard)
 	if err == nil {
 		t.Fatal("run with bad configuration = nil, want an error")
 	}
 	for _, want := range []string{
-		"API_LISTEN:", `GRAPH_BACKEND: "neo4j" is not available in this build`, "LOG_LEVEL:", "MAX_BODY_BYTES:", "REDIS_URL:", "MESHQ_DEMO:", "TELEMETRY_NODE_TTL:", "MAX_HEADER_BYTES:",
+		"API_LISTEN:", "NEO4J_URI: required but not set", "LOG_LEVEL:", "MAX_BODY_BYTES:", "REDIS_URL:", "MESHQ_DEMO:", "TELEMETRY_NODE_TTL:", "MAX_HEADER_BYTES:",
+		"CHAOS_RESULT_TTL: 10s is below 1m", "CHAOS_WORKERS:", "CHAOS_QUEUE:", "CONVERSATION_TTL:", "LLM_BASE_URL:", "LLM_MODEL: is empty",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("configuration error %q lacks %q", err, want)
 		}
+	}
+}
+
+func TestConfigNetbox(t *testing.T) {
+	_, err := loadConfig(env(map[string]string{"NETBOX_URL": "ftp://netbox", "NETBOX_SYNC_DIRECTION": "sideways", "NETBOX_VERIFY_TLS": "perhaps"}))
+	for _, want := range []string{"NETBOX_URL:", "NETBOX_TOKEN: required when NETBOX_URL is set", "NETBOX_SYNC_DIRECTION:", "NETBOX_VERIFY_TLS:"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("configuration error %v lacks %q", err, want)
+		}
+	}
+	c, err := loadConfig(env(map[string]string{"NETBOX_URL": "https://netbox.example", "NETBOX_TOKEN": "nb-s3cret-token"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.NetBox.Direction != "pull" || !c.NetBox.VerifyTLS || c.NetBox.DefaultSite != "default" || c.NetBox.DefaultRole != "unknown" {
+		t.Errorf("NetBox defaults = %+v", c.NetBox)
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("starting", "config", c)
+	if strings.Contains(buf.String(), "nb-s3cret-token") || !strings.Contains(buf.String(), "NETBOX_TOKEN=[redacted]") {
+		t.Errorf("logged config = %s, want the token redacted", buf.String())
 	}
 }
 
@@ -319,5 +346,45 @@ func TestIngestRefusesAStoreInUse(t *testing.T) {
 	err = run(context.Background(), []string{"ingest", campusFile(t)}, env(map[string]string{"MESHQ_DATA_DIR": dir}), io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "in use by another process") {
 		t.Errorf("ingest into a store in use = %v, want an in-use error", err)
+	}
+}
+
+// TestNetboxSync drives POST /admin/netbox/sync through the daemon as
+// configured from the environment: 503 without NETBOX_URL; with it, a pull
+// whose NetBox fields devices_detail and all_devices then show.
+func TestNetboxSync(t *testing.T) {
+	base := serveInProcess(t, map[string]string{"MESHQ_DATA_DIR": t.TempDir()})
+	if code, body := post(t, base, "/admin/netbox/sync", `{"direction":"pull"}`); code != 503 || !strings.Contains(string(body), "NETBOX_URL") {
+		t.Errorf("sync without NETBOX_URL = %d %s, want 503 naming NETBOX_URL", code, body)
+	}
+
+	nb := netboxfake.New("nbtoken")
+	srv := httptest.NewServer(nb)
+	defer srv.Close()
+	site := nb.AddSite("Headquarters", "hq-main")
+	mf := nb.AddManufacturer("Cisco", "cisco")
+	dt := nb.AddDeviceType(mf.ID, "C9500", "c9500")
+	role := nb.AddRole("Core", "core-router")
+	name := "core1"
+	dev := nb.AddDevice(netboxfake.Device{Name: &name, DeviceType: dt.ID, Role: role.ID, Site: site.ID})
+	nb.SetPrimaryIP4(dev.ID, nb.AddIP("192.168.0.1/32", nb.AddInterface(dev.ID, "Loopback0", "virtual").ID).ID)
+
+	base = serveInProcess(t, map[string]string{"MESHQ_DATA_DIR": t.TempDir(), "NETBOX_URL": srv.URL, "NETBOX_TOKEN": "nbtoken"})
+	data, _ := os.ReadFile(campusFile(t))
+	if code, body := post(t, base, "/graph/ingest?mode=replace", string(data)); code != 200 {
+		t.Fatalf("ingest = %d %s", code, body)
+	}
+	code, body := post(t, base, "/admin/netbox/sync", `{"dry_run":false}`)
+	if code != 200 || !strings.Contains(string(body), `"direction":"pull"`) || !strings.Contains(string(body), `"matched":1`) {
+		t.Fatalf("sync = %d %s, want a pull (the default) matching core1", code, body)
+	}
+	want := `"metadata":{"nb_role":"core-router","nb_site":"hq-main"}`
+	for _, q := range [][2]string{{"devices_detail", `{"parameters":{"hostname":"core1"}}`}, {"all_devices", `{"parameters":{"role":"core"}}`}} {
+		if code, body := post(t, base, "/queries/"+q[0]+"/execute", q[1]); code != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("%s after the pull = %d %s, want %s", q[0], code, body, want)
+		}
+	}
+	if v := nb.Violations(); len(v) != 0 {
+		t.Errorf("requests a real NetBox would refuse: %v", v)
 	}
 }

@@ -7,21 +7,28 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
+	"maps"
 	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/meshoptixiq/mesh/common/tracing"
+
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/meshoptixiq/mesh/apiserver/broadcast"
+	"github.com/meshoptixiq/mesh/apiserver/chaos"
+	"github.com/meshoptixiq/mesh/apiserver/conversation"
 	"github.com/meshoptixiq/mesh/apiserver/engine"
 	"github.com/meshoptixiq/mesh/apiserver/firewall/fwquery"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
+	"github.com/meshoptixiq/mesh/apiserver/netbox"
 	"github.com/meshoptixiq/mesh/apiserver/pathanalysis"
 	"github.com/meshoptixiq/mesh/apiserver/query"
+	"github.com/meshoptixiq/mesh/apiserver/store"
 	"github.com/meshoptixiq/mesh/apiserver/telemetry"
 	"github.com/meshoptixiq/mesh/common/facts"
 	"github.com/meshoptixiq/mesh/common/lifecycle"
@@ -30,10 +37,10 @@ import (
 
 // newRegistry is every named query the server answers: the built-in ones
 // and those other packages define.
-func newRegistry() (*query.Registry, error) {
+func newRegistry(paths *pathanalysis.Cache) (*query.Registry, error) {
 	reg := query.NewBuiltin()
 	// Firewall, hygiene and path-analysis queries (apiserver/firewall/fwquery).
-	if err := reg.Register(fwquery.Definitions(pathanalysis.NewCache())...); err != nil {
+	if err := reg.Register(fwquery.Definitions(paths)...); err != nil {
 		return nil, err
 	}
 	return reg, nil
@@ -46,6 +53,12 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 	}
 	log := obs.NewLogger(stderr, cfg.LogLevel, "apiserver")
 	log.Info("starting", "config", cfg)
+	if l := cfg.License; l.Expired {
+		log.Warn("the licence has expired; community features keep working", "plan", l.Plan, "expired", l.Expires)
+	} else if !l.Demo {
+		log.Info("licensed", "plan", l.Plan, "licensee", l.Licensee, "devices_limit", l.Devices, "expires", l.Expires)
+	}
+	warnInsecureStore(cfg, log)
 
 	st, err := openStore(cfg)
 	if err != nil {
@@ -53,11 +66,30 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 	}
 	defer st.Close()
 	eng := engine.New(st, graph.Options{RootRoles: cfg.RootRoles}, log)
-	reg, err := newRegistry()
+	// One path-analysis index per graph version, for the queries and the
+	// chaos runs alike.
+	paths := pathanalysis.NewCache()
+	reg, err := newRegistry(paths)
 	if err != nil {
 		return err
 	}
+	trc, err := tracing.Setup(ctx, "apiserver", getenv, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		trc.Shutdown(sctx)
+	}()
 	metrics := obs.NewRegistry("apiserver")
+	if _, ok := cfg.License.DaysRemaining(time.Now()); ok {
+		metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "meshoptixiq_license_days_remaining",
+			Help: "Whole days until the licence key expires (negative once expired)."}, func() float64 {
+			d, _ := cfg.License.DaysRemaining(time.Now())
+			return float64(d)
+		}))
+	}
 
 	var bc *broadcast.Broadcaster
 	var redisPing func(context.Context) error
@@ -83,11 +115,30 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 		defer telRedis.Close()
 	}
 
+	// NetBox sync: its endpoint exists either way and says 503 until
+	// NETBOX_URL is set.
+	nb, err := netbox.New(cfg.NetBox, eng, log)
+	if err != nil {
+		return err
+	}
+	handlers := tel.Handlers()
+	maps.Copy(handlers, nb.Handlers())
+	// Chaos results live in Redis when there is one, so any replica
+	// answers for a run another computed.
+	chaosSvc := chaos.New(eng, log, chaos.Options{Redis: telRedis, TTL: cfg.ChaosTTL,
+		Workers: cfg.ChaosWorkers, Queue: cfg.ChaosQueue, Paths: paths})
+	maps.Copy(handlers, chaosSvc.Handlers())
+	convOpt := conversation.Options{Redis: telRedis, TTL: cfg.ConvTTL}
+	if cfg.LLMProvider == "openai" {
+		convOpt.LLM = &conversation.LLM{BaseURL: cfg.LLMBaseURL, APIKey: cfg.LLMAPIKey.Reveal(), Model: cfg.LLMModel}
+	}
+	maps.Copy(handlers, conversation.New(reg, eng, log, convOpt).Handlers())
+
 	var ready atomic.Bool
 	api, err := httpapi.New(httpapi.Options{
 		Engine: eng, Registry: reg, Log: log, Metrics: metrics,
 		MaxBodyBytes: int(cfg.MaxBodyBytes), MaxHeaderBytes: int(cfg.MaxHeader), RedisPing: redisPing, Ready: ready.Load,
-		Handlers: tel.Handlers(), Stop: ctx.Done(),
+		Handlers: handlers, Stop: ctx.Done(), License: cfg.License, Tracer: trc.Tracer,
 	})
 	if err != nil {
 		return err
@@ -100,6 +151,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 
 	g := lifecycle.NewGroup(ctx)
 	g.Go(func() error { return lifecycle.ServeHTTP(g.Ctx, api.Server(), ln) })
+	g.Go(func() error { return chaosSvc.Run(g.Ctx) })
 	g.Go(func() error {
 		if err := loadGraph(g.Ctx, cfg, eng, log); err != nil {
 			return err
@@ -110,30 +162,58 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 	if telRedis != nil {
 		g.Go(func() error { return tel.RunRedis(g.Ctx, telRedis) })
 	}
+	if w, ok := st.(watcher); ok {
+		g.Go(func() error {
+			return w.Watch(g.Ctx, log, func(ctx context.Context, version uint64) {
+				reloadFromStore(ctx, eng, log, version)
+			})
+		})
+	}
 	if bc != nil {
 		g.Go(func() error { return bc.RunPublisher(g.Ctx) })
 		g.Go(func() error {
 			return bc.RunSubscriber(g.Ctx, func(ctx context.Context, version uint64) {
-				swapped, err := eng.Reload(ctx, version)
-				if err != nil {
-					log.Error("reloading after another replica's change", "graph_version", version, "err", err)
-					return
-				}
-				if swapped {
-					log.Info("reloaded after another replica's change", "graph_version", eng.Graph().Version)
-				}
+				reloadFromStore(ctx, eng, log, version)
 			})
 		})
 	}
 	return g.Wait()
 }
 
+// reloadFromStore swaps in the store's graph when it holds a version newer
+// than memory's (a change another replica made).
+func reloadFromStore(ctx context.Context, eng *engine.Engine, log *slog.Logger, version uint64) {
+	swapped, err := eng.Reload(ctx, version)
+	if err != nil {
+		log.Error("reloading after another replica's change", "graph_version", version, "err", err)
+		return
+	}
+	if swapped {
+		log.Info("reloaded after another replica's change", "graph_version", eng.Graph().Version)
+	}
+}
+
 // loadGraph reads the store into memory and, with MESHQ_DEMO, loads the
-// demo network into an empty store.
+// demo network into an empty store. A store that cannot be reached yet (a
+// database still starting) is retried until it answers; /health/ready says
+// loading meanwhile.
 func loadGraph(ctx context.Context, cfg config, eng *engine.Engine, log *slog.Logger) error {
 	start := time.Now()
-	if err := eng.Load(ctx); err != nil {
-		return err
+	for {
+		err := eng.Load(ctx)
+		var ue *store.UnavailableError
+		if err == nil || !errors.As(err, &ue) {
+			if err != nil {
+				return err
+			}
+			break
+		}
+		log.Warn("the graph store is unavailable; retrying", "reason", ue.Reason, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
 	}
 	// Loading decodes the whole store; hand that garbage back to the OS now
 	// rather than carry it until the heap grows again.
@@ -157,6 +237,7 @@ func ingestCmd(ctx context.Context, args []string, getenv func(string) string, s
 	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	mode := fs.String("mode", engine.ModeMerge, "merge (upsert the devices given) or replace (the files are the whole network)")
+	showProgress := fs.Bool("progress", false, "print progress to standard error (shown by itself on a terminal for files of 32 MiB or more)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -170,16 +251,23 @@ func ingestCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
+	var prog *progress
+	if wantProgress(*showProgress, stderr, fs.Args()) {
+		prog = &progress{w: stderr, start: time.Now()}
+	}
 	// All files make one document, ingested atomically.
 	doc := facts.Document{Schema: facts.Schema}
 	for _, name := range fs.Args() {
-		data, err := os.ReadFile(name)
+		data, err := readFactsFile(name, prog)
 		if err != nil {
 			return fmt.Errorf("ingest: %w", err)
 		}
 		d, err := facts.Parse(data)
 		if err != nil {
 			return fmt.Errorf("ingest: %s: %w", name, err)
+		}
+		if prog != nil {
+			prog.printf("parsed %s: %d devices", name, len(d.Devices))
 		}
 		doc.Devices = append(doc.Devices, d.Devices...)
 	}
@@ -191,9 +279,15 @@ func ingestCmd(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer st.Close()
+	if prog != nil {
+		prog.printf("writing %d devices to the store (%s)", len(doc.Devices), *mode)
+	}
 	v, err := st.Ingest(ctx, *mode, doc.Devices)
 	if err != nil {
 		return fmt.Errorf("ingest: %w", err)
+	}
+	if prog != nil {
+		prog.printf("stored as graph version %d; building the graph for its warnings", v)
 	}
 	fmt.Fprintf(stdout, "ingested %d devices from %s (%s); the store is at graph version %d\n",
 		len(doc.Devices), strings.Join(fs.Args(), ", "), *mode, v)

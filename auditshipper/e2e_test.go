@@ -16,6 +16,7 @@ import (
 
 	"github.com/meshoptixiq/mesh/auditshipper/fakes"
 	"github.com/meshoptixiq/mesh/common/obs"
+	"github.com/meshoptixiq/mesh/common/tracing/tracingtest"
 )
 
 // Durations of the longer scenarios; CI keeps them to seconds, a soak run
@@ -814,4 +815,24 @@ func TestProbesAreReadOnly(t *testing.T) {
 		}
 	}
 	h.stop()
+}
+
+func TestDeliveriesAreTraced(t *testing.T) {
+	t.Parallel()
+	rcv := tracingtest.StartHTTP(t)
+	h, es := esHarness(t, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": rcv.URL, "OTEL_BSP_SCHEDULE_DELAY": "50", "SHIPPER_BATCH_RECORDS": "10"})
+	h.w.write(30)
+	h.start()
+	h.expectAll(es.Received, 20*time.Second)
+	h.stop() // flushes the spans
+	delivered := 0
+	for _, s := range rcv.Spans() {
+		if s.Service == "auditshipper" && s.Name == "auditshipper deliver" && s.Attributes["meshq.sink"] == "elasticsearch" {
+			n, _ := strconv.Atoi(s.Attributes["meshq.delivered"])
+			delivered += n
+		}
+	}
+	if delivered != 30 {
+		t.Errorf("delivery spans account for %d records, want 30 (spans: %+v)", delivered, rcv.Spans())
+	}
 }

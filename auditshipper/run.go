@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meshoptixiq/mesh/common/tracing"
+
 	"github.com/meshoptixiq/mesh/common/envconf"
 	"github.com/meshoptixiq/mesh/common/httpx"
 
@@ -90,6 +92,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
+	trc, err := tracing.Setup(ctx, "auditshipper", getenv, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		trc.Shutdown(sctx)
+	}()
 	ln, err := lifecycle.Listen(cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("SHIPPER_LISTEN: %w", err)
@@ -106,7 +117,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	confirm := make(chan time.Time, 1)
 	sh := &shipper{sink: snk, tailer: tailer, dead: dead, log: log.With("component", "ship"), m: m,
 		retry: retryPolicy{min: cfg.RetryMin, max: cfg.RetryMax, auth: cfg.AuthRetry}, confirm: confirm,
-		parked: make(chan parked, 1024), parkRoom: semaphore.NewWeighted(parkBytes)}
+		parked: make(chan parked, 1024), parkRoom: semaphore.NewWeighted(parkBytes), tracer: trc.Tracer}
 	ck.m = m
 
 	g.Go(func() error {

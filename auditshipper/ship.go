@@ -7,6 +7,10 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/tidwall/gjson"
 	"golang.org/x/sync/semaphore"
@@ -80,6 +84,7 @@ type shipper struct {
 	// of dead letters they may hold (parkBytes) before the senders wait.
 	parked   chan parked
 	parkRoom *semaphore.Weighted
+	tracer   trace.Tracer // a span per delivery attempt; nil: tracing off
 }
 
 // parkBytes bounds the memory of dead letters waiting for space: with the
@@ -241,6 +246,11 @@ func (s *shipper) deliver(ctx context.Context, b *tail.Batch) ([]deadLetter, boo
 			sub = append(sub, recs[i])
 		}
 		out := outs[:len(sub)]
+		var span trace.Span
+		if s.tracer != nil {
+			_, span = s.tracer.Start(ctx, "auditshipper deliver", trace.WithSpanKind(trace.SpanKindClient),
+				trace.WithAttributes(attribute.String("meshq.sink", name), attribute.Int("meshq.records", len(sub)), attribute.Int("meshq.attempt", attempt+1)))
+		}
 		s.sink.Deliver(ctx, sub, out)
 		next := pending[:0:0]
 		var wait time.Duration
@@ -270,6 +280,13 @@ func (s *shipper) deliver(ctx context.Context, b *tail.Batch) ([]deadLetter, boo
 			}
 		}
 		s.m.shipped.WithLabelValues(name).Add(float64(shipped))
+		if span != nil {
+			span.SetAttributes(attribute.Int("meshq.delivered", shipped), attribute.Int("meshq.retried", len(next)), attribute.Int("meshq.dead_lettered", len(dead)))
+			if len(next) > 0 {
+				span.SetStatus(codes.Error, "some records will be retried")
+			}
+			span.End()
+		}
 		if dups > 0 {
 			s.m.duplicates.WithLabelValues(name).Add(float64(dups))
 		}

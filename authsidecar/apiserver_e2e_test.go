@@ -2,12 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshoptixiq/mesh/common/tracing/tracingtest"
 )
 
 // buildAPIServer builds the real apiserver binary (the Go build cache makes
@@ -93,5 +96,135 @@ func TestEndToEndWithTheRealAPIServer(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("audit lacks the summary_stats record with row_count and plan_tier from the apiserver: %+v", recs)
+	}
+}
+
+// TestConversationGrantsEndToEnd: through the sidecar, a conversation runs
+// only the queries the caller's roles grant (the sidecar forwards them in
+// X-Meshq-Grants): a helpdesk user asking for firewall rules gets a 403, a
+// security analyst the rules.
+func TestConversationGrantsEndToEnd(t *testing.T) {
+	bin := buildAPIServer(t)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "api.sock")
+	api := exec.Command(bin)
+	api.Env = append(os.Environ(), "API_LISTEN=unix:"+sock, "MESHQ_DATA_DIR="+filepath.Join(dir, "data"), "MESHQ_DEMO=true", "REDIS_URL=")
+	apiLog := &syncBuffer{}
+	api.Stdout, api.Stderr = apiLog, apiLog
+	if err := api.Start(); err != nil {
+		t.Fatalf("starting apiserver: %v", err)
+	}
+	t.Cleanup(func() { api.Process.Signal(os.Interrupt); api.Wait() })
+	idp := startIdP(t)
+	policy := `roles:
+  helpdesk:
+    allow: ["ai_conversation", "locate_endpoint_by_ip"]
+  security:
+    allow: ["ai_conversation", "firewall_*"]
+groups:
+  "noc-helpdesk": helpdesk
+  "security-analysts": security
+`
+	sc := startSidecar(t, "", oidcEnv(idp, map[string]string{"UPSTREAM": "unix:" + sock, "RBAC_POLICY": policy}))
+	eventually(t, "apiserver ready through the sidecar", 60*time.Second, func() (bool, string) {
+		status, _, body := do(t, "GET", sc.URL+"/health/ready", nil, "")
+		return status == 200, string(body) + apiLog.String()
+	})
+	eventually(t, "sidecar ready (issuer discovered)", 60*time.Second, func() (bool, string) {
+		status, _, body := do(t, "GET", sc.URL+"/readyz", nil, "")
+		return status == 200, string(body)
+	})
+	ask := func(user, msg string) (int, map[string]any) {
+		h := bearer(t, idp, user)
+		h["Content-Type"] = "application/json"
+		// A spoofed grants header must not widen anything.
+		h["X-Meshq-Grants"] = "*"
+		b, _ := json.Marshal(map[string]string{"message": msg})
+		status, _, body := do(t, "POST", sc.URL+"/ai/query/conversation", h, string(b))
+		var m map[string]any
+		_ = json.Unmarshal(body, &m)
+		return status, m
+	}
+	if status, m := ask("alice", "where is 10.0.0.1?"); status != 200 || m["query"] != "locate_endpoint_by_ip" {
+		t.Errorf("helpdesk locating = %d %v, want 200 from locate_endpoint_by_ip", status, m)
+	}
+	if status, m := ask("alice", "show permissive firewall rules"); status != 403 || !strings.Contains(fmt.Sprint(m["error"]), "firewall_permissive_rules") {
+		t.Errorf("helpdesk asking for firewall rules = %d %v, want 403 naming firewall_permissive_rules", status, m)
+	}
+	if status, m := ask("sam", "show permissive firewall rules"); status != 200 || m["query"] != "firewall_permissive_rules" {
+		t.Errorf("security analyst = %d %v, want 200 from firewall_permissive_rules", status, m)
+	}
+	if status, _ := ask("nobody", "where is 10.0.0.1?"); status != 403 {
+		t.Errorf("a user without ai_conversation = %d, want the sidecar's 403", status)
+	}
+}
+
+// TestOneTraceAcrossSidecarAndAPIServer: with an OTLP endpoint set, the
+// sidecar and the real apiserver binary each export a span per request to
+// a receiver that decodes the real OTLP protobufs, and the apiserver's span
+// is the child of the sidecar's: one trace covers both.
+func TestOneTraceAcrossSidecarAndAPIServer(t *testing.T) {
+	rcv := tracingtest.StartHTTP(t)
+	bin := buildAPIServer(t)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "api.sock")
+	api := exec.Command(bin)
+	api.Env = append(os.Environ(), "API_LISTEN=unix:"+sock, "MESHQ_DATA_DIR="+filepath.Join(dir, "data"), "MESHQ_DEMO=true", "REDIS_URL=",
+		"OTEL_EXPORTER_OTLP_ENDPOINT="+rcv.URL, "OTEL_BSP_SCHEDULE_DELAY=50")
+	apiLog := &syncBuffer{}
+	api.Stdout, api.Stderr = apiLog, apiLog
+	if err := api.Start(); err != nil {
+		t.Fatalf("starting apiserver: %v", err)
+	}
+	t.Cleanup(func() { api.Process.Signal(os.Interrupt); api.Wait() })
+	sc := startSidecar(t, "", map[string]string{"UPSTREAM": "unix:" + sock, "OTEL_EXPORTER_OTLP_ENDPOINT": rcv.URL})
+	eventually(t, "apiserver ready through the sidecar", 60*time.Second, func() (bool, string) {
+		status, _, body := do(t, "GET", sc.URL+"/health/ready", nil, "")
+		return status == 200, string(body) + apiLog.String()
+	})
+	// A caller's own traceparent is continued.
+	const parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+	key := map[string]string{"X-API-Key": testKey, "Content-Type": "application/json", "traceparent": parent}
+	if status, _, body := do(t, "POST", sc.URL+"/queries/summary_stats/execute", key, `{"parameters":{}}`); status != 200 {
+		t.Fatalf("summary_stats = %d %s", status, body)
+	}
+	if err := sc.stop(); err != nil { // flushes the sidecar's spans
+		t.Fatal(err)
+	}
+	api.Process.Signal(os.Interrupt) // flushes the apiserver's
+	api.Wait()
+	var side, apis tracingtest.Span
+	eventually(t, "both spans of the query at the receiver", 20*time.Second, func() (bool, string) {
+		for _, s := range rcv.Spans() {
+			if s.Attributes["meshq.query.name"] != "summary_stats" {
+				continue
+			}
+			switch s.Service {
+			case "authsidecar":
+				side = s
+			case "apiserver":
+				apis = s
+			}
+		}
+		return side.SpanID != "" && apis.SpanID != "", fmt.Sprintf("%d spans: %+v", len(rcv.Spans()), rcv.Spans())
+	})
+	if side.TraceID != "0af7651916cd43dd8448eb211c80319c" || side.ParentID != "b7ad6b7169203331" {
+		t.Errorf("sidecar span %+v does not continue the caller's trace", side)
+	}
+	if apis.TraceID != side.TraceID || apis.ParentID != side.SpanID {
+		t.Errorf("apiserver span %+v is not the child of the sidecar's %+v", apis, side)
+	}
+	if u := side.Attributes["enduser.id"]; !strings.HasPrefix(u, "sha256:") && u != "admin" {
+		t.Errorf("enduser.id = %q, want the key's fingerprint or the identity, never the key", u)
+	}
+	for _, s := range []tracingtest.Span{side, apis} {
+		for k, v := range s.Attributes {
+			if strings.Contains(v, testKey) {
+				t.Errorf("span attribute %s carries the API key", k)
+			}
+		}
+	}
+	if apis.Attributes["meshq.row_count"] != "1" || apis.Attributes["http.response.status_code"] != "200" {
+		t.Errorf("apiserver span attributes = %v", apis.Attributes)
 	}
 }

@@ -261,6 +261,21 @@ func TestPersonalAccessTokens(t *testing.T) {
 	if status != 200 || len(list.Tokens) != 1 || list.Tokens[0].ID != created.ID || strings.Contains(string(body), created.Token) {
 		t.Errorf("GET /auth/tokens = %d %s, want alice's one token without the secret", status, body)
 	}
+	// A PAT may revoke itself (meshq logout), and no other token.
+	status, _, body = do(t, "POST", a.URL+"/auth/tokens", alice, `{"name":"second"}`)
+	second := decode[struct{ Token, ID string }](t, body)
+	if status != 201 {
+		t.Fatalf("POST /auth/tokens (second) = %d %s", status, body)
+	}
+	if status, _, _ := do(t, "DELETE", a.URL+"/auth/tokens/"+created.ID, map[string]string{"X-API-Key": second.Token}, ""); status != 403 {
+		t.Errorf("a PAT revoking another token of its owner = %d, want 403", status)
+	}
+	if status, _, body := do(t, "DELETE", a.URL+"/auth/tokens/"+second.ID, map[string]string{"X-API-Key": second.Token}, ""); status != 204 {
+		t.Errorf("a PAT revoking itself = %d %s, want 204", status, body)
+	}
+	if status, _, _ := do(t, "GET", a.URL+"/queries/", map[string]string{"X-API-Key": second.Token}, ""); status != 401 {
+		t.Errorf("a PAT after revoking itself = %d, want 401", status)
+	}
 	// Bad requests.
 	for _, bad := range []string{`{"expires_in":"soon"}`, `{"nme":"x"}`, `not json`, `{"expires_in":99999999999}`} {
 		if status, _, _ := do(t, "POST", a.URL+"/auth/tokens", alice, bad); status != 400 {

@@ -71,6 +71,7 @@ func (s *sidecar) authenticate(ctx *fasthttp.RequestCtx, r *reqState) bool {
 				"personal access token was not minted by a login of this sidecar's OIDC issuer; create a new one after logging in")
 		}
 		r.ident = auth.Identity{User: t.Owner, Method: auth.MethodPAT, KeyFP: t.KeyFP, Groups: t.Groups}
+		r.patID = t.ID
 		return true
 	case len(key) > 0:
 		if !keysOK {
@@ -114,10 +115,13 @@ func (s *sidecar) authorize(ctx *fasthttp.RequestCtx, r *reqState, pol *rbac.Pol
 		// Personal access tokens: every OIDC user manages their own. No
 		// API key (the master key included) and no PAT mints one: a token
 		// must not outlive the rotation of the key that made it.
+		// A PAT may revoke itself (meshq logout): destroying the
+		// credential one holds creates nothing.
 		r.roles = "self"
-		r.decision = rbac.Decision{Allow: r.ident.Method == auth.MethodOIDC, Role: "self", Pattern: ""}
+		selfRevoke := r.ident.Method == auth.MethodPAT && ctx.IsDelete() && r.path == "/auth/tokens/"+r.patID
+		r.decision = rbac.Decision{Allow: r.ident.Method == auth.MethodOIDC || selfRevoke, Role: "self", Pattern: ""}
 		if !r.decision.Allow {
-			r.reason = "personal access tokens are managed with an OIDC login"
+			r.reason = "personal access tokens are managed with an OIDC login (a token may only revoke itself)"
 		}
 	case r.ident.Admin:
 		r.roles, r.decision = "admin", rbac.Decision{Allow: true, Role: "admin", Pattern: "*"}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshoptixiq/mesh/common/tracing"
+
 	"github.com/valyala/fasthttp"
 
 	"github.com/meshoptixiq/mesh/authsidecar/rbac"
@@ -41,6 +43,9 @@ func (s *sidecar) forward(ctx *fasthttp.RequestCtx, r *reqState, authenticated b
 		req.Header.SetHost(s.upstream.host)
 	}
 	req.Header.Set("X-Forwarded-For", s.forwardedFor(ctx, r))
+	if r.span != nil {
+		tracing.Inject(r.spanCtx, &req.Header) // the apiserver's span is this one's child
+	}
 	req.Header.Del("X-Real-Ip")
 	req.Header.Del("Forwarded")
 	if r.perm.Name == rbac.PermEvents && ctx.IsGet() {

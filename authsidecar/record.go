@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/meshoptixiq/mesh/common/tracing"
+
 	"github.com/valyala/fasthttp"
 
 	"github.com/meshoptixiq/mesh/authsidecar/auditlog"
@@ -20,6 +22,15 @@ import (
 func (s *sidecar) finish(ctx *fasthttp.RequestCtx, r *reqState, audited bool) {
 	status := ctx.Response.StatusCode()
 	elapsed := time.Since(r.start)
+	if r.span != nil {
+		user := r.ident.User
+		if user == "" {
+			user = r.ident.KeyFP // a fingerprint, never a key
+		}
+		r.span.SetAttributes(tracing.QueryName.String(r.perm.Query), tracing.EndUser.String(user),
+			tracing.PlanTier.String(string(ctx.Response.Header.Peek(identity.HeaderPlanTier))))
+		tracing.EndServer(r.span, status)
+	}
 	outcome := r.outcome
 	if outcome == "" {
 		// Allowed: the answer still failed when the apiserver (or the

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/meshoptixiq/mesh/common/tracing"
+
 	"github.com/meshoptixiq/mesh/common/envconf"
 	"github.com/meshoptixiq/mesh/common/httpx"
 
@@ -100,7 +102,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("API_KEYS_FILE: %w", err)
 	}
 
-	s := &sidecar{cfg: cfg, log: log, m: m, keys: keys, policy: holder, ids: httpx.NewRequestIDs()}
+	trc, err := tracing.Setup(ctx, "authsidecar", getenv, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		trc.Shutdown(sctx)
+	}()
+	s := &sidecar{cfg: cfg, log: log, m: m, keys: keys, policy: holder, ids: httpx.NewRequestIDs(), tracer: trc.Tracer}
 	if rdb != nil {
 		s.pats = pat.NewRedis(rdb)
 	} else {

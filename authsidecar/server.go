@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -8,6 +9,10 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/meshoptixiq/mesh/common/tracing"
 
 	"github.com/meshoptixiq/mesh/common/httpx"
 
@@ -50,7 +55,8 @@ type sidecar struct {
 	upstream       *upstream
 	metricsHandler fasthttp.RequestHandler
 	ids            *httpx.RequestIDs
-	heads          sync.Map // *fasthttp.RequestHeader → *readHead (headerReceived)
+	tracer         trace.Tracer // nil: tracing off
+	heads          sync.Map     // *fasthttp.RequestHeader → *readHead (headerReceived)
 }
 
 func (s *sidecar) server() *fasthttp.Server {
@@ -186,10 +192,17 @@ type reqState struct {
 	// readFailed: refused because the request could not be read whole
 	// (too large, malformed, too slow): audited as an error.
 	readFailed bool
+	// span is the request's trace span (nil with tracing off); spanCtx
+	// carries it to the upstream request.
+	span    trace.Span
+	spanCtx context.Context
 	// outcome is the audit outcome, set where the decision is made: deny
 	// (credentials, rate, role) or error (the request could not be
 	// served). Empty: allowed.
 	outcome string
+	// patID is the id of the personal access token that authenticated
+	// the request (empty for other credentials).
+	patID string
 	// auditPlace is the request's reserved place in the audit queue
 	// (AUDIT_REQUIRED); nil: its record is queued if there is room.
 	auditPlace *auditlog.Reservation
@@ -234,6 +247,13 @@ func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
 	}
 	r.perm = rbac.PermissionFor(r.path)
 	r.clientIP = s.clientIP(ctx)
+	if s.tracer != nil {
+		name := "unknown route"
+		if rt, _, ok := routes.Match(routes.Canonical(r.path)); ok {
+			name = rt.Path
+		}
+		r.spanCtx, r.span = tracing.StartServer(ctx, s.tracer, string(ctx.Method())+" "+name)
+	}
 	if r.perm.Public {
 		if ctx.IsGet() || ctx.IsHead() { // the apiserver's health probes: not audited
 			if s.admitBody(ctx, r) {

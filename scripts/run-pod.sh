@@ -66,6 +66,7 @@ pids+=($!)
 wait_http "http://127.0.0.1:9103/livez" nodeagent "$VAR/log/nodeagent.log"
 
 S=http://127.0.0.1:$SIDECAR_PORT
+LICENSE=$(curl -fsS "$S/health/license" 2>/dev/null | grep -o '"demo_mode":[a-z]*\|"plan":"[^"]*"' | tr '\n' ' ')
 cat <<MSG
 
 The MeshOptixIQ pod is running on this machine with a demo network.
@@ -74,6 +75,9 @@ The MeshOptixIQ pod is running on this machine with a demo network.
   apiserver    http://$API_ADDR   (behind the sidecar; embedded store in $VAR/data)
   auditshipper http://127.0.0.1:9102/metrics (audit records shipped to $VAR/log/audit-shipped.jsonl)
   nodeagent    http://127.0.0.1:9103/metrics (eBPF TCP telemetry of this machine)
+
+Licence: $LICENSE
+  (no licence key: demo mode, every feature on; see apiserver/README.md "Plans and licence")
 
 API key for this run (also in $VAR/api_key):
   export MESHQ_API_KEY=$API_KEY
@@ -94,6 +98,9 @@ Try:
        -d '{"parameters":{"src_ip":"10.32.0.12","dst_ip":"10.128.0.10","protocol":"tcp","dst_port":443}}'
   curl -s $S/ebpf/metrics -H "X-API-Key: \$MESHQ_API_KEY"
   tail -f $VAR/log/audit-shipped.jsonl      # every request, audited and shipped
+  # or with the command-line client (meshq/README.md):
+  $BIN/meshq login --server $S --api-key < $VAR/api_key
+  $BIN/meshq query summary_stats
 
 Logs: $VAR/log/. Press Ctrl-C to stop.
 MSG

@@ -87,6 +87,11 @@ func (e *Engine) Reload(ctx context.Context, version uint64) (bool, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	// A write of this replica may have swapped the version in while this
+	// waited (its own notification arrives during the write).
+	if version != 0 && version <= e.Graph().Version {
+		return false, nil
+	}
 	v, devs, err := e.store.Load(ctx)
 	if err != nil {
 		return false, fmt.Errorf("reloading the graph from the store: %w", err)
@@ -102,20 +107,31 @@ func (e *Engine) Reload(ctx context.Context, version uint64) (bool, error) {
 // the graph they make with the current one. Devices without metadata keep
 // the metadata they had (user metadata survives re-collection).
 func (e *Engine) Ingest(ctx context.Context, mode string, devices []facts.Device) (*graph.Graph, error) {
+	g, _, err := e.IngestCommitted(ctx, mode, devices)
+	return g, err
+}
+
+// IngestCommitted is Ingest that also returns the version the write
+// committed as. It is the graph's version unless another replica committed
+// between this write and the reload it then needed: the graph is then
+// newer, and only the committed version names this write.
+func (e *Engine) IngestCommitted(ctx context.Context, mode string, devices []facts.Device) (*graph.Graph, uint64, error) {
 	if mode != ModeMerge && mode != ModeReplace {
-		return nil, fmt.Errorf("ingest mode %q is not merge or replace", mode)
+		return nil, 0, fmt.Errorf("ingest mode %q is not merge or replace", mode)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	old := e.Graph()
 	v, err := e.store.Ingest(ctx, mode, devices)
 	if err != nil {
-		return nil, fmt.Errorf("writing to the store: %w", err)
+		return nil, 0, fmt.Errorf("writing to the store: %w", err)
 	}
-	if v != old.Version+1 && mode == ModeMerge {
+	if v != old.Version+1 {
 		// Another replica changed the store since this one loaded it: the
-		// merge result is only in the store.
-		return e.reloadAfterWrite(ctx, v)
+		// merge result, and for a replace the metadata the store kept, are
+		// only in the store.
+		g, err := e.reloadAfterWrite(ctx, v)
+		return g, v, err
 	}
 	next := make([]facts.Device, 0, len(devices)+len(old.Devices))
 	given := make(map[string]bool, len(devices))
@@ -136,7 +152,7 @@ func (e *Engine) Ingest(ctx context.Context, mode string, devices []facts.Device
 	g := graph.Build(v, next, e.opts)
 	e.cur.Store(g)
 	e.changed(v)
-	return g, nil
+	return g, v, nil
 }
 
 // UpdateMetadata merges patch into a device's metadata through the store

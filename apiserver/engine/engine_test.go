@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -204,5 +206,119 @@ func TestReloadFailureAfterDurableWrite(t *testing.T) {
 	_, err = b.UpdateMetadata(ctx, "x", map[string]any{"k": "v"})
 	if !errors.As(err, &re) || re.Version != 3 {
 		t.Errorf("UpdateMetadata with the reload failing = %v, want a ReloadError for version 3", err)
+	}
+}
+
+// gatedStore blocks Ingest until released and counts Loads.
+type gatedStore struct {
+	*graphtest.MemStore
+	entered, release chan struct{}
+	loads            atomic.Int32
+}
+
+func (s *gatedStore) Ingest(ctx context.Context, mode string, devs []facts.Device) (uint64, error) {
+	close(s.entered)
+	<-s.release
+	return s.MemStore.Ingest(ctx, mode, devs)
+}
+
+func (s *gatedStore) Load(ctx context.Context) (uint64, []facts.Device, error) {
+	s.loads.Add(1)
+	return s.MemStore.Load(ctx)
+}
+
+// The notification of a replica's own write (PostgreSQL NOTIFY reaches
+// its sender too) can arrive while that write still holds the engine:
+// once the write has swapped in the version, the reload is a no-op, not a
+// second read of the whole store.
+func TestReloadOfOwnWriteReadsNothing(t *testing.T) {
+	ctx := context.Background()
+	st := &gatedStore{MemStore: graphtest.NewMemStore(), entered: make(chan struct{}), release: make(chan struct{})}
+	e := newEngine(st)
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.Ingest(ctx, engine.ModeMerge, []facts.Device{{Hostname: "a"}})
+		done <- err
+	}()
+	<-st.entered
+	reloaded := make(chan bool, 1)
+	go func() {
+		swapped, _ := e.Reload(ctx, 1)
+		reloaded <- swapped
+	}()
+	// Let Reload reach the engine's lock before the write finishes.
+	time.Sleep(50 * time.Millisecond)
+	close(st.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if swapped := <-reloaded; swapped || st.loads.Load() != 0 {
+		t.Errorf("Reload(1) during the write of version 1: swapped %v after %d store loads, want no swap and no load", swapped, st.loads.Load())
+	}
+}
+
+// interleavedStore commits another replica's change right after each of
+// this replica's ingests, before this replica can reload.
+type interleavedStore struct {
+	*graphtest.MemStore
+	other int
+}
+
+func (s *interleavedStore) Ingest(ctx context.Context, mode string, devs []facts.Device) (uint64, error) {
+	v, err := s.MemStore.Ingest(ctx, mode, devs)
+	if err == nil {
+		s.other++
+		_, err = s.MemStore.Ingest(ctx, engine.ModeMerge, []facts.Device{{Hostname: fmt.Sprintf("other%d", s.other)}})
+	}
+	return v, err
+}
+
+// An ingest that has to reload after another replica's commit, with yet
+// another committed before the reload, reports its own version, not the
+// newer graph's: each write is named by exactly one version.
+func TestIngestReportsItsOwnVersion(t *testing.T) {
+	ctx := context.Background()
+	st := &interleavedStore{MemStore: graphtest.NewMemStore()}
+	e := newEngine(st)
+	// a commits as 1 and is built in memory (other1, version 2, is this
+	// replica's to hear of); b commits as 3 and reloads, finding other2 (4).
+	for _, want := range []struct {
+		host             string
+		version, graphAt uint64
+	}{{"a", 1, 1}, {"b", 3, 4}} {
+		g, v, err := e.IngestCommitted(ctx, engine.ModeMerge, []facts.Device{{Hostname: want.host}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v != want.version || g.Version != want.graphAt || g.Device(want.host) == nil {
+			t.Errorf("ingest of %s = version %d, graph at %d with %v; want version %d, graph at %d holding it",
+				want.host, v, g.Version, names(g), want.version, want.graphAt)
+		}
+	}
+}
+
+// A replace after another replica set a device's metadata keeps the
+// metadata the store kept, not this replica's stale copy.
+func TestReplaceAfterAnotherReplicaKeepsItsMetadata(t *testing.T) {
+	ctx := context.Background()
+	st := graphtest.NewMemStore()
+	a, b := newEngine(st), newEngine(st)
+	if _, err := a.Ingest(ctx, engine.ModeMerge, []facts.Device{{Hostname: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Reload(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.UpdateMetadata(ctx, "x", map[string]any{"owner": "noc"}); err != nil {
+		t.Fatal(err)
+	}
+	// b has not heard of version 2.
+	g, err := b.Ingest(ctx, engine.ModeReplace, []facts.Device{{Hostname: "x", Vendor: "arista"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stored, _ := st.Load(ctx)
+	if g.Metadata("x")["owner"] != "noc" || stored[0].Metadata["owner"] != "noc" {
+		t.Errorf("x's metadata after the replace: graph %v, store %v; want owner=noc in both", g.Metadata("x"), stored[0].Metadata)
 	}
 }

@@ -6,13 +6,40 @@ import (
 	"slices"
 )
 
-// failure is what a blast-radius question takes out of the graph.
+// failure is what a blast-radius question takes out of the graph: any
+// set of devices and links at once (a chaos scenario is several).
 type failure struct {
-	device *Device
-	links  []bool // indexed by Link.Index; nil when no link fails
+	devices []bool // indexed by Device.Index; nil when no device fails
+	links   []bool // indexed by Link.Index; nil when no link fails
 }
 
 func (f failure) linkDown(l *Link) bool { return f.links != nil && f.links[l.Index] }
+
+func (f failure) deviceDown(i int) bool { return f.devices != nil && f.devices[i] }
+
+// markFailed marks the failed devices in seen so that no search enters them.
+func (f failure) markFailed(seen []bool) {
+	for i, down := range f.devices {
+		if down {
+			seen[i] = true
+		}
+	}
+}
+
+// unmarkFailed clears the failed devices again: they reach nothing.
+func (f failure) unmarkFailed(seen []bool) {
+	for i, down := range f.devices {
+		if down {
+			seen[i] = false
+		}
+	}
+}
+
+func (g *Graph) deviceFailure(d *Device) failure {
+	devices := make([]bool, len(g.Devices))
+	devices[d.Index] = true
+	return failure{devices: devices}
+}
 
 // reachable marks the devices that still reach a root once f is applied.
 // Roots are devices whose role is a root role; with none, the largest
@@ -21,9 +48,7 @@ func (f failure) linkDown(l *Link) bool { return f.links != nil && f.links[l.Ind
 func (g *Graph) reachable(f failure) []bool {
 	seen := make([]bool, len(g.Devices))
 	queue := make([]int, 0, 64)
-	if f.device != nil {
-		seen[f.device.Index] = true // never entered
-	}
+	f.markFailed(seen) // never entered
 	bfs := func(start []int) []int {
 		queue = queue[:0]
 		for _, s := range start {
@@ -44,11 +69,8 @@ func (g *Graph) reachable(f failure) []bool {
 		return queue
 	}
 	if g.hasRoot {
-		bfs(g.roots) // the failed device is already marked seen
-
-		if f.device != nil {
-			seen[f.device.Index] = false
-		}
+		bfs(g.roots) // the failed devices are already marked seen
+		f.unmarkFailed(seen)
 		return seen
 	}
 	// No roots: find the largest component, then mark only it.
@@ -62,21 +84,17 @@ func (g *Graph) reachable(f failure) []bool {
 		}
 	}
 	clear(seen)
-	if f.device != nil {
-		seen[f.device.Index] = true
-	}
+	f.markFailed(seen)
 	if bestStart >= 0 {
 		bfs([]int{bestStart})
 	}
-	if f.device != nil {
-		seen[f.device.Index] = false
-	}
+	f.unmarkFailed(seen)
 	return seen
 }
 
 // BlastRadius is what a failure takes down.
 type BlastRadius struct {
-	// Devices lost every path to the roots (the failed device excluded),
+	// Devices lost every path to the roots (the failed devices excluded),
 	// sorted by hostname.
 	Devices []*Device
 	// Endpoints on affected devices, on the failed device or port, or in
@@ -94,31 +112,42 @@ type VLANCount struct {
 
 // BlastDevice fails device d.
 func (g *Graph) BlastDevice(d *Device) BlastRadius {
-	return g.blast(failure{device: d}, d.Endpoints)
+	return g.blast(g.deviceFailure(d), d.Endpoints)
 }
 
 // BlastInterface fails one port: every link on it goes down, and what was
 // plugged into it loses service.
 func (g *Graph) BlastInterface(d *Device, ifname string) BlastRadius {
 	links := make([]bool, len(g.Links))
+	return g.blast(failure{links: links}, g.failInterface(links, d, ifname, nil))
+}
+
+// failInterface marks the links on d's port ifname down and appends what
+// is plugged into it to eps.
+func (g *Graph) failInterface(links []bool, d *Device, ifname string, eps []*Endpoint) []*Endpoint {
 	for _, l := range g.Links {
 		if (l.A.Device == d && l.A.Interface == ifname) || (l.B.Device == d && l.B.Interface == ifname) {
 			links[l.Index] = true
 		}
 	}
-	var eps []*Endpoint
 	for _, ep := range d.Endpoints {
 		if ep.Interface == ifname {
 			eps = append(eps, ep)
 		}
 	}
-	return g.blast(failure{links: links}, eps)
+	return eps
 }
 
 // BlastVLAN fails VLAN v: links that exist only to carry v go down (both
 // ends carry v and nothing else), and every endpoint in v loses service.
 func (g *Graph) BlastVLAN(v int) BlastRadius {
 	links := make([]bool, len(g.Links))
+	return g.blast(failure{links: links}, g.failVLAN(links, v, nil))
+}
+
+// failVLAN marks the links that carry only v down and appends v's
+// endpoints to eps.
+func (g *Graph) failVLAN(links []bool, v int, eps []*Endpoint) []*Endpoint {
 	only := func(i *Interface) bool {
 		return i != nil && !i.allVLANs && len(i.carries) == 1 && i.carries[0] == v
 	}
@@ -127,7 +156,6 @@ func (g *Graph) BlastVLAN(v int) BlastRadius {
 			links[l.Index] = true
 		}
 	}
-	var eps []*Endpoint
 	for _, d := range g.Devices {
 		for _, ep := range d.Endpoints {
 			if ep.VLAN == v {
@@ -135,13 +163,20 @@ func (g *Graph) BlastVLAN(v int) BlastRadius {
 			}
 		}
 	}
-	return g.blast(failure{links: links}, eps)
+	return eps
 }
 
 // BlastSubnet fails subnet p: links whose two ends are both addressed in p
 // go down (a routed point-to-point link), and every endpoint with an
 // address in p loses service.
 func (g *Graph) BlastSubnet(p netip.Prefix) BlastRadius {
+	links := make([]bool, len(g.Links))
+	return g.blast(failure{links: links}, g.failSubnet(links, p, nil))
+}
+
+// failSubnet marks the links addressed at both ends in p down and appends
+// the endpoints addressed in p to eps.
+func (g *Graph) failSubnet(links []bool, p netip.Prefix, eps []*Endpoint) []*Endpoint {
 	p = p.Masked()
 	in := func(i *Interface) bool {
 		if i == nil {
@@ -154,13 +189,11 @@ func (g *Graph) BlastSubnet(p netip.Prefix) BlastRadius {
 		}
 		return false
 	}
-	links := make([]bool, len(g.Links))
 	for _, l := range g.Links {
 		if in(l.A.Iface) && in(l.B.Iface) {
 			links[l.Index] = true
 		}
 	}
-	var eps []*Endpoint
 	for _, d := range g.Devices {
 		for _, ep := range d.Endpoints {
 			if slices.ContainsFunc(ep.IPs, func(a ARPAddr) bool { return p.Contains(a.IP) }) {
@@ -168,18 +201,22 @@ func (g *Graph) BlastSubnet(p netip.Prefix) BlastRadius {
 			}
 		}
 	}
-	return g.blast(failure{links: links}, eps)
+	return eps
 }
 
 // blast applies f and collects what it takes down: devices that reached
 // a root before and do not now, their endpoints, and extra endpoints
 // (given in device-index order) that the failure hits directly.
 func (g *Graph) blast(f failure, extra []*Endpoint) BlastRadius {
-	after := g.reachable(f)
+	return g.blastAfter(f, g.reachable(f), extra)
+}
+
+// blastAfter is blast with the reachability after f already computed.
+func (g *Graph) blastAfter(f failure, after []bool, extra []*Endpoint) BlastRadius {
 	var br BlastRadius
 	affected := make([]bool, len(g.Devices))
 	for i, d := range g.Devices {
-		if g.rooted[i] && !after[i] && d != f.device {
+		if g.rooted[i] && !after[i] && !f.deviceDown(i) {
 			affected[i] = true
 			br.Devices = append(br.Devices, d)
 		}

@@ -11,6 +11,7 @@ import (
 	"cmp"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/meshoptixiq/mesh/common/facts"
@@ -38,6 +39,7 @@ type Graph struct {
 	epByMAC  map[string][]*Endpoint
 	epByIP   map[netip.Addr][]EndpointIP
 	ifByAddr map[netip.Addr][]*Interface
+	ifByMAC  map[string][]*Interface
 	// addrs is every interface and endpoint address sorted by IP, for range
 	// scans of a prefix.
 	addrs    []AddrEntry
@@ -210,6 +212,7 @@ func Build(version uint64, devices []facts.Device, opt Options) *Graph {
 		epByMAC:   map[string][]*Endpoint{},
 		epByIP:    map[netip.Addr][]EndpointIP{},
 		ifByAddr:  map[netip.Addr][]*Interface{},
+		ifByMAC:   map[string][]*Interface{},
 		vlanIfs:   map[int][]*Interface{},
 		rootRoles: map[string]bool{},
 	}
@@ -306,6 +309,8 @@ func Build(version uint64, devices []facts.Device, opt Options) *Graph {
 	slices.Sort(g.VLANs)
 
 	g.buildLinks()
+	g.warnReferences()
+	slices.SortStableFunc(g.warnings, func(a, b Warning) int { return strings.Compare(a.Hostname, b.Hostname) })
 	g.indexInterfaceAddrs()
 	g.buildEndpoints()
 	g.buildAddrs()
@@ -501,6 +506,9 @@ func (g *Graph) linkEnd(p portKey) LinkEnd {
 func (g *Graph) indexInterfaceAddrs() {
 	for _, d := range g.Devices {
 		for _, ifc := range d.Ifaces {
+			if ifc.MAC != "" {
+				g.ifByMAC[ifc.MAC] = append(g.ifByMAC[ifc.MAC], ifc)
+			}
 			for _, p := range ifc.Prefixes {
 				g.ifByAddr[p.Addr()] = append(g.ifByAddr[p.Addr()], ifc)
 			}
@@ -521,10 +529,16 @@ func (g *Graph) infrastructureMACs() map[string]bool {
 				infra[ifc.MAC] = true
 			}
 		}
+		// A MAC table's "router" entries are the device's own MACs.
+		for _, m := range d.MACTable {
+			if m.Has(facts.MACRouter) {
+				infra[m.MAC] = true
+			}
+		}
 	}
 	for _, d := range g.Devices {
 		for _, e := range d.ARP {
-			if e.MAC == "" || infra[e.MAC] {
+			if !e.Resolved() || infra[e.MAC] {
 				continue
 			}
 			if isVirtualRouterMAC(e.MAC) {
@@ -565,8 +579,10 @@ func arpVRF(d *Device, e facts.ARPEntry) string {
 
 func vrfOf(name string) string { return cmp.Or(name, DefaultVRF) }
 
-// buildEndpoints locates the hosts. A MAC owned by a device is never an
-// endpoint; a MAC learned on a port towards another device (a link, a LAG
+// buildEndpoints locates the hosts. A MAC owned by a device (an interface
+// MAC, a MAC-table "router" entry) is never an endpoint; a MAC behind
+// another VTEP (flag remote, or a remote_vtep) is located by that VTEP's
+// table, not here; a MAC learned on a port towards another device (a link, a LAG
 // whose members are linked, the MLAG peer link, a VXLAN or other tunnel)
 // is not located there; of the ports left, the endpoint is at the best
 // (access port, then other edge ports, then LAGs not known to face a
@@ -583,7 +599,9 @@ func (g *Graph) buildEndpoints() {
 	for _, d := range g.Devices {
 		for _, e := range d.ARP {
 			a, err := netip.ParseAddr(e.IP)
-			if err != nil || e.MAC == "" || infra[e.MAC] {
+			// A link-local address is one per link, not the host's
+			// address in a VRF: fe80::1 is on every segment.
+			if err != nil || !e.Resolved() || infra[e.MAC] || a.IsLinkLocalUnicast() {
 				continue
 			}
 			vrf := e.VRF
@@ -615,17 +633,34 @@ func (g *Graph) buildEndpoints() {
 			continue
 		}
 		lagTransit := d.lagTransit()
+		var ports map[string]string // abbreviated names resolved, on first use
 		rs := make([]int8, len(d.MACTable))
 		for i, m := range d.MACTable {
 			rs[i] = -1
-			if m.MAC == "" || m.Interface == "" || infra[m.MAC] {
+			// A MAC behind another VTEP is located at that VTEP, by
+			// its own MAC table.
+			if m.MAC == "" || m.Interface == "" || infra[m.MAC] || m.IsRemote() {
 				continue
 			}
-			kind := d.portKind(m.Interface, lagTransit)
+			// MAC tables abbreviate port names (Po11, Gi1/0/5, Et5,
+			// Vx1): the interface they name is the one LLDP would match.
+			port := m.Interface
+			if d.ifByName[port] == nil {
+				p, ok := ports[port]
+				if !ok {
+					if ports == nil {
+						ports = map[string]string{}
+					}
+					p = cmp.Or(d.portByName(port), port)
+					ports[port] = p
+				}
+				port = p
+			}
+			kind := d.portKind(port, lagTransit)
 			if kind == portTransit {
 				continue
 			}
-			r := int8(d.rank(m.Interface, kind))
+			r := int8(d.rank(port, kind))
 			rs[i] = r
 			if b, ok := best[m.MAC]; !ok || r > b {
 				best[m.MAC] = r
@@ -831,6 +866,10 @@ func (g *Graph) EndpointsByMAC(mac string) []*Endpoint { return g.epByMAC[mac] }
 // InterfacesByIP returns the interfaces configured with ip.
 func (g *Graph) InterfacesByIP(ip netip.Addr) []*Interface { return g.ifByAddr[ip] }
 
+// InterfacesByMAC returns the interfaces whose own MAC is mac (canonical
+// form), in device and interface order.
+func (g *Graph) InterfacesByMAC(mac string) []*Interface { return g.ifByMAC[mac] }
+
 // InterfacesInVLAN returns the interfaces carrying VLAN v, sorted by device
 // and name.
 func (g *Graph) InterfacesInVLAN(v int) []*Interface { return g.vlanIfs[v] }
@@ -867,3 +906,30 @@ func (g *Graph) SubnetFor(ip netip.Addr) (*Subnet, bool) {
 
 // IsRootRole reports whether role is one of the blast-radius root roles.
 func (g *Graph) IsRootRole(role string) bool { return g.rootRoles[strings.ToLower(role)] }
+
+// Far returns the end of l opposite d's port (the B end when d holds A
+// on that port, else A).
+func (l *Link) Far(d *Device, port string) LinkEnd {
+	if l.A.Device == d && l.A.Interface == port {
+		return l.B
+	}
+	return l.A
+}
+
+// SVIVLAN returns the VLAN a VLAN interface routes (Vlan10, irb.10,
+// vlan.10, BVI10 → 10), 0 for any other interface.
+func (i *Interface) SVIVLAN() int {
+	n := strings.ToLower(i.Name)
+	if i.Type != facts.TypeVLAN && !strings.HasPrefix(n, "vlan") && !strings.HasPrefix(n, "irb") && !strings.HasPrefix(n, "bvi") {
+		return 0
+	}
+	k := len(n)
+	for k > 0 && n[k-1] >= '0' && n[k-1] <= '9' {
+		k--
+	}
+	v, err := strconv.Atoi(n[k:])
+	if err != nil || v < 1 || v > 4094 {
+		return 0
+	}
+	return v
+}

@@ -78,6 +78,24 @@ func matchPort(d *Device, id string) string {
 	return ""
 }
 
+// portByName finds the interface of d a name denotes, exactly or
+// abbreviated as sameIfName allows (one interface only); "" when none.
+func (d *Device) portByName(name string) string {
+	if ifc := d.ifByName[name]; ifc != nil {
+		return ifc.Name
+	}
+	found := ""
+	for _, ifc := range d.Ifaces {
+		if sameIfName(ifc.Name, name) {
+			if found != "" {
+				return ""
+			}
+			found = ifc.Name
+		}
+	}
+	return found
+}
+
 // sameIfName reports whether two interface names are one port spelt two
 // ways: case aside, an abbreviated type (Et1 and Ethernet1, Gi0/1 and
 // GigabitEthernet0/1, Po10 and Port-Channel10), or a Junos unit 0 left
@@ -158,4 +176,33 @@ func (g *Graph) warnUnresolved(d *Device, j int, n facts.Neighbor, rd *Device) {
 		Path:     "neighbors[" + strconv.Itoa(j) + "].remote_interface",
 		Message:  msg + ": the link is kept with the remote port unknown",
 	})
+}
+
+// warnReferences warns about names the new fields give that the device's
+// interfaces lack, where the answer depends on them: the peer of an
+// unnumbered BGP session is whatever is linked on its interface, and a
+// VTEP without source_ip takes its address from its source interface.
+func (g *Graph) warnReferences() {
+	for _, d := range g.Devices {
+		if len(d.Ifaces) == 0 {
+			continue // interfaces not collected: nothing to check against
+		}
+		for j, p := range d.BGPPeers {
+			if p.PeerInterface != "" && d.ifByName[p.PeerInterface] == nil {
+				g.warnings = append(g.warnings, Warning{Hostname: d.Hostname, Path: "bgp_peers[" + strconv.Itoa(j) + "].peer_interface",
+					Message: fmt.Sprintf("no interface %q on this device: the unnumbered peer cannot be named", p.PeerInterface)})
+			}
+		}
+		if x := d.VXLAN; x != nil && x.SourceIP == "" {
+			ifc := d.ifByName[x.SourceInterface]
+			switch {
+			case x.SourceInterface == "":
+				g.warnings = append(g.warnings, Warning{Hostname: d.Hostname, Path: "vxlan",
+					Message: "neither source_ip nor source_interface: the VTEP address is not known, so no overlay route reaches this device"})
+			case ifc == nil || len(ifc.Prefixes) == 0:
+				g.warnings = append(g.warnings, Warning{Hostname: d.Hostname, Path: "vxlan.source_interface",
+					Message: fmt.Sprintf("%q has no address on this device, and source_ip is not given: the VTEP address is not known", x.SourceInterface)})
+			}
+		}
+	}
 }

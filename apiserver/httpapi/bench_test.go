@@ -2,19 +2,24 @@ package httpapi_test
 
 import (
 	"context"
-	"github.com/meshoptixiq/mesh/apiserver/telemetry"
 	"io"
 	"log/slog"
+	"maps"
 	"testing"
+
+	"github.com/meshoptixiq/mesh/apiserver/telemetry"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
+	"github.com/meshoptixiq/mesh/apiserver/chaos"
+	"github.com/meshoptixiq/mesh/apiserver/conversation"
 	"github.com/meshoptixiq/mesh/apiserver/demo"
 	"github.com/meshoptixiq/mesh/apiserver/engine"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/graph/graphtest"
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
+	"github.com/meshoptixiq/mesh/apiserver/netbox"
 	"github.com/meshoptixiq/mesh/apiserver/query"
 	"github.com/meshoptixiq/mesh/common/facts"
 )
@@ -33,8 +38,17 @@ func BenchmarkHandlerLocateEndpointByIP(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	api, err := httpapi.New(httpapi.Options{Engine: eng, Registry: query.NewBuiltin(), Log: log, Metrics: prometheus.NewRegistry(), MaxBodyBytes: 1 << 20,
-		Handlers: telemetry.New(log, telemetry.Options{}).Handlers()})
+	reg := query.NewBuiltin()
+	handlers := telemetry.New(log, telemetry.Options{}).Handlers()
+	nb, err := netbox.New(netbox.Config{}, eng, log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	maps.Copy(handlers, nb.Handlers())
+	maps.Copy(handlers, chaos.New(eng, log, chaos.Options{}).Handlers())
+	maps.Copy(handlers, conversation.New(reg, eng, log, conversation.Options{}).Handlers())
+	api, err := httpapi.New(httpapi.Options{Engine: eng, Registry: reg, Log: log, Metrics: prometheus.NewRegistry(), MaxBodyBytes: 1 << 20,
+		Handlers: handlers})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +10,10 @@ import (
 	"io"
 	"reflect"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/meshoptixiq/mesh/common/license"
 
 	"github.com/meshoptixiq/mesh/common/httpx"
 
@@ -18,6 +22,7 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/engine"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/query"
+	"github.com/meshoptixiq/mesh/apiserver/store"
 	"github.com/meshoptixiq/mesh/common/apierror"
 	"github.com/meshoptixiq/mesh/common/facts"
 	"github.com/meshoptixiq/mesh/common/identity"
@@ -35,12 +40,20 @@ func (a *API) ready(ctx *fasthttp.RequestCtx) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
+	g := a.opt.Engine.Graph()
 	if err := a.opt.Engine.Ping(pctx); err != nil {
+		// Still ready: every query is answered from memory. Only writes
+		// wait for the store (they answer 503).
 		a.log.Warn("readiness: store unreachable", "err", err)
-		apierror.Write(ctx, fasthttp.StatusServiceUnavailable, apierror.Unavailable, "the graph store is unreachable")
+		reason := "the graph store is unreachable"
+		var ue *store.UnavailableError
+		if errors.As(err, &ue) {
+			reason += " (" + ue.Reason + ")"
+		}
+		httpx.WriteJSON(ctx, 200, map[string]any{"status": "degraded", "graph_version": g.Version, "devices": g.Stats().Devices,
+			"reason": reason + ": queries are answered from memory, writes are refused until it returns"})
 		return
 	}
-	g := a.opt.Engine.Graph()
 	httpx.WriteJSON(ctx, 200, map[string]any{"status": "ready", "graph_version": g.Version, "devices": g.Stats().Devices})
 }
 
@@ -61,13 +74,52 @@ func (a *API) redis(ctx *fasthttp.RequestCtx) {
 }
 
 func (a *API) license(ctx *fasthttp.RequestCtx) {
-	httpx.WriteJSON(ctx, 200, map[string]any{"status": "ok", "plan": Plan, "licensed": false,
-		"message": "community plan: every named query of the community tier is available"})
+	l := a.lic
+	out := map[string]any{"status": "ok", "plan": l.Effective(), "licensed_plan": l.Plan, "demo_mode": l.Demo,
+		"licensee": l.Licensee, "expired": l.Expired, "expires": nil, "days_remaining": nil,
+		"devices_used": a.opt.Engine.Graph().Stats().Devices, "devices_limit": nil, "features": l.FeatureList()}
+	if !l.Expires.IsZero() {
+		out["expires"] = l.Expires.UTC().Format(time.RFC3339)
+	}
+	if d, ok := l.DaysRemaining(time.Now()); ok {
+		out["days_remaining"] = d
+	}
+	if l.Devices > 0 {
+		out["devices_limit"] = l.Devices
+	}
+	switch {
+	case l.Demo:
+		out["message"] = "no licence key: every feature is on (demo mode)"
+	case l.Expired:
+		out["status"], out["message"] = "expired", "the "+l.Plan+" licence has expired; community features keep working"
+	}
+	httpx.WriteJSON(ctx, 200, out)
+}
+
+// devicesAfter is how many devices the graph would hold after ingesting
+// devs in mode.
+func (a *API) devicesAfter(mode string, devs []facts.Device) int {
+	if mode == engine.ModeReplace {
+		return len(devs)
+	}
+	g := a.opt.Engine.Graph()
+	n := g.Stats().Devices
+	for _, d := range devs {
+		if g.Device(d.Hostname) == nil {
+			n++
+		}
+	}
+	return n
 }
 
 func (a *API) openAPI(ctx *fasthttp.RequestCtx) {
 	ctx.SetContentType("application/json")
 	ctx.SetBody(a.openapi)
+}
+
+func (a *API) serveFactsSchema(ctx *fasthttp.RequestCtx) {
+	ctx.SetContentType("application/schema+json")
+	ctx.SetBody(a.factsSchema)
 }
 
 func (a *API) listQueries(ctx *fasthttp.RequestCtx) {
@@ -151,9 +203,9 @@ func (a *API) execute(ctx *fasthttp.RequestCtx) {
 }
 
 func (a *API) executeQuery(ctx *fasthttp.RequestCtx, d *query.Definition) int {
-	if d.Tier != query.TierCommunity {
-		apierror.Write(ctx, fasthttp.StatusForbidden, apierror.Forbidden,
-			fmt.Sprintf("query %s needs the %s plan; this server runs the %s plan", d.Name, d.Tier, Plan))
+	if f := tierFeature(d.Tier); f != "" && !a.lic.Has(f) {
+		apierror.Write(ctx, fasthttp.StatusForbidden, apierror.PlanRequired,
+			fmt.Sprintf("query %s needs the %s plan; this server runs the %s plan", d.Name, license.PlanFor(f), a.lic.Effective()))
 		return fasthttp.StatusForbidden
 	}
 	params, msg := decodeExecuteBody(ctx.PostBody())
@@ -270,7 +322,11 @@ func (a *API) ingest(ctx *fasthttp.RequestCtx) {
 		apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, fmt.Sprintf("parameter \"mode\": expected merge or replace, got %q", mode))
 		return
 	}
-	doc, err := facts.Parse(ctx.PostBody())
+	body, ok := a.ingestBody(ctx)
+	if !ok {
+		return
+	}
+	doc, err := facts.Parse(body)
 	if err != nil {
 		var fe *facts.Error
 		if errors.As(err, &fe) {
@@ -281,7 +337,16 @@ func (a *API) ingest(ctx *fasthttp.RequestCtx) {
 		apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, "the body is not a meshq.facts/v1 document")
 		return
 	}
-	g, err := a.opt.Engine.Ingest(ctx, mode, doc.Devices)
+	if limit := a.lic.Devices; limit > 0 && !a.lic.Expired {
+		if n := a.devicesAfter(mode, doc.Devices); n > limit {
+			apierror.Write(ctx, fasthttp.StatusForbidden, apierror.PlanRequired,
+				fmt.Sprintf("the graph would hold %d devices; the %s licence allows %d; nothing was applied", n, a.lic.Plan, limit))
+			return
+		}
+	}
+	// The answer names this ingest's own version, which the graph served
+	// may already be past (another replica committed meanwhile).
+	g, v, err := a.opt.Engine.IngestCommitted(ctx, mode, doc.Devices)
 	if err != nil {
 		a.log.Error("ingest failed", "mode", mode, "devices", len(doc.Devices), "request_id", string(ctx.Request.Header.Peek(identity.HeaderRequestID)), "err", err)
 		if !a.reloadFailed(ctx, err) {
@@ -289,12 +354,64 @@ func (a *API) ingest(ctx *fasthttp.RequestCtx) {
 		}
 		return
 	}
-	a.log.Info("ingested", "mode", mode, "devices", len(doc.Devices), "graph_version", g.Version)
+	a.log.Info("ingested", "mode", mode, "devices", len(doc.Devices), "graph_version", v)
 	s := g.Stats()
 	httpx.WriteJSON(ctx, 200, map[string]any{
-		"status": "ok", "mode": mode, "graph_version": g.Version, "ingested_devices": len(doc.Devices),
+		"status": "ok", "mode": mode, "graph_version": v, "ingested_devices": len(doc.Devices),
 		"graph": statsJSON(s), "warnings": g.WarningsFor(doc.Devices),
 	})
+}
+
+// ingestBody returns the ingest's document: the body, or with
+// Content-Encoding gzip the body decompressed, bounded by the same
+// MAX_BODY_BYTES so that a small compressed body cannot expand without
+// limit. It answers the request itself (413, 400) and reports false when
+// there is no document to parse.
+func (a *API) ingestBody(ctx *fasthttp.RequestCtx) ([]byte, bool) {
+	enc := strings.ToLower(strings.TrimSpace(string(ctx.Request.Header.Peek(fasthttp.HeaderContentEncoding))))
+	switch enc {
+	case "", "identity":
+		return ctx.PostBody(), true
+	case "gzip", "x-gzip":
+	default:
+		apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest,
+			fmt.Sprintf("header Content-Encoding: %q is not supported (send gzip or no encoding)", enc))
+		return nil, false
+	}
+	data, err := gunzipBounded(ctx.PostBody(), a.opt.MaxBodyBytes)
+	switch {
+	case errors.Is(err, errTooLarge):
+		apierror.Write(ctx, fasthttp.StatusRequestEntityTooLarge, apierror.TooLarge, fmt.Sprintf(
+			"decompressed request body is larger than the limit of %d bytes (MAX_BODY_BYTES)", a.opt.MaxBodyBytes))
+		return nil, false
+	case err != nil:
+		apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, "the body is not a valid gzip stream (Content-Encoding: gzip): "+err.Error())
+		return nil, false
+	}
+	return data, true
+}
+
+var errTooLarge = errors.New("decompressed body over the limit")
+
+// gunzipBounded decompresses a gzip stream (several members, as gzip
+// allows) of at most limit bytes decompressed.
+func gunzipBounded(body []byte, limit int) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	defer zr.Close()
+	var out bytes.Buffer
+	// Compressed JSON is typically 5 to 20 times smaller.
+	out.Grow(min(len(body)*4, limit))
+	n, err := io.Copy(&out, io.LimitReader(zr, int64(limit)+1))
+	if err != nil {
+		return nil, err
+	}
+	if n > int64(limit) {
+		return nil, errTooLarge
+	}
+	return out.Bytes(), nil
 }
 
 // MaxQueryBodyBytes bounds the body of POST /queries/{name}/execute: a
@@ -359,4 +476,15 @@ func problemsBody(ctx *fasthttp.RequestCtx, fe *facts.Error) map[string]any {
 		"code": apierror.BadRequest, "message": fe.Error(), "problems": fe.Problems, "more_problems": fe.More,
 		"request_id": string(ctx.Request.Header.Peek(identity.HeaderRequestID)),
 	}}
+}
+
+// tierFeature is the licence feature a query tier needs ("" for community).
+func tierFeature(tier string) string {
+	switch tier {
+	case query.TierPro:
+		return "queries_pro"
+	case query.TierEnterprise:
+		return "queries_enterprise"
+	}
+	return ""
 }

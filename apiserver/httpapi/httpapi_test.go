@@ -5,28 +5,39 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/meshoptixiq/mesh/apiserver/telemetry"
-	"github.com/meshoptixiq/mesh/common/obs"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/meshoptixiq/mesh/apiserver/netbox/netboxfake"
+
+	"github.com/meshoptixiq/mesh/common/license"
+
+	"github.com/meshoptixiq/mesh/apiserver/telemetry"
+	"github.com/meshoptixiq/mesh/common/obs"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
 	"github.com/meshoptixiq/mesh/apiserver/broadcast"
+	"github.com/meshoptixiq/mesh/apiserver/chaos"
+	"github.com/meshoptixiq/mesh/apiserver/conversation"
 	"github.com/meshoptixiq/mesh/apiserver/engine"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/graph/graphtest"
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
+	"github.com/meshoptixiq/mesh/apiserver/netbox"
 	"github.com/meshoptixiq/mesh/apiserver/query"
 	"github.com/meshoptixiq/mesh/common/facts"
 	"github.com/meshoptixiq/mesh/common/lifecycle"
+	"github.com/meshoptixiq/mesh/common/routes"
 	"github.com/meshoptixiq/mesh/common/testenv"
 )
 
@@ -42,6 +53,12 @@ type options struct {
 	maxBody   int
 	maxHeader int
 	redisPing func(context.Context) error
+	license   *license.License
+	// realHandlers keeps every telemetry handler (no panicking one).
+	realHandlers bool
+	// network replaces the campus; reg the built-in registry.
+	network []facts.Device
+	reg     *query.Registry
 }
 
 func start(t *testing.T, o options) *fixture {
@@ -49,7 +66,10 @@ func start(t *testing.T, o options) *fixture {
 	st := graphtest.NewMemStore()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	eng := engine.New(st, graph.Options{RootRoles: graph.DefaultRootRoles()}, log)
-	doc := facts.Document{Schema: facts.Schema, Devices: graphtest.Campus()}
+	doc := facts.Document{Schema: facts.Schema, Devices: o.network}
+	if doc.Devices == nil {
+		doc.Devices = graphtest.Campus()
+	}
 	if err := facts.Normalize(&doc); err != nil {
 		t.Fatal(err)
 	}
@@ -61,21 +81,38 @@ func start(t *testing.T, o options) *fixture {
 	}
 	ready := &atomic.Bool{}
 	ready.Store(true)
-	reg := query.NewBuiltin()
+	reg := o.reg
+	if reg == nil {
+		reg = query.NewBuiltin()
+	}
 	if o.extra != nil {
 		if err := reg.Register(*o.extra); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Every route of the table must have a handler: the telemetry
-	// service's, one of them replaced to check panic recovery.
+	// service's (one of them replaced to check panic recovery) and the
+	// NetBox sync.
 	handlers := telemetry.New(log, telemetry.Options{}).Handlers()
+	// A fake NetBox (the documented API) answers the sync's example.
+	fakeNB := httptest.NewServer(netboxfake.New("nb-token"))
+	t.Cleanup(fakeNB.Close)
+	nb, err := netbox.New(netbox.Config{URL: fakeNB.URL, Token: "nb-token", Direction: netbox.Pull, VerifyTLS: true,
+		DefaultSite: netbox.DefaultSite, DefaultRole: netbox.DefaultRole}, eng, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	maps.Copy(handlers, nb.Handlers())
+	maps.Copy(handlers, chaos.New(eng, log, chaos.Options{}).Handlers())
+	maps.Copy(handlers, conversation.New(reg, eng, log, conversation.Options{}).Handlers())
 	stop := make(chan struct{}) // ends event streams before the server shuts down
-	handlers["ebpf_events"] = func(*fasthttp.RequestCtx) { panic("boom") }
+	if !o.realHandlers {
+		handlers["ebpf_events"] = func(*fasthttp.RequestCtx) { panic("boom") }
+	}
 	api, err := httpapi.New(httpapi.Options{
 		Engine: eng, Registry: reg, Log: log, Metrics: prometheus.NewRegistry(),
 		MaxBodyBytes: o.maxBody, MaxHeaderBytes: o.maxHeader, RedisPing: o.redisPing, Ready: ready.Load,
-		Handlers: handlers, Stop: stop,
+		Handlers: handlers, Stop: stop, License: o.license,
 	})
 	if err != nil {
 		t.Fatalf("httpapi.New: %v", err)
@@ -253,7 +290,7 @@ func TestQueriesListing(t *testing.T) {
 	want := map[string]any{
 		"name": "all_devices", "tier": "community", "permission": "all_devices", "paged": true, "write": false,
 		"description": got["description"],
-		"columns":     []any{"hostname", "mgmt_ip", "vendor", "os", "model", "serial", "version", "role", "site"},
+		"columns":     []any{"hostname", "mgmt_ip", "vendor", "os", "model", "serial", "version", "role", "site", "metadata"},
 		"parameters": []any{
 			map[string]any{"name": "vendor", "type": "string", "required": false, "description": "only this vendor"},
 			map[string]any{"name": "site", "type": "string", "required": false, "description": "only this site"},
@@ -278,8 +315,10 @@ func TestQueriesListing(t *testing.T) {
 	if diff := cmp.Diff([]any{"ip"}, params["required"]); diff != "" {
 		t.Errorf("openapi locate_endpoint_by_ip required (-want +got):\n%s", diff)
 	}
-	if n := len(paths); n != len(query.Builtin())+8 {
-		t.Errorf("openapi has %d paths, want %d", n, len(query.Builtin())+8)
+	// Every route of the table but the per-query execute, which is one
+	// path per query.
+	if want := len(routes.Of(routes.Apiserver)) - 1 + len(query.Builtin()); len(paths) != want {
+		t.Errorf("openapi has %d paths, want %d", len(paths), want)
 	}
 }
 
@@ -337,7 +376,11 @@ func TestIngest(t *testing.T) {
 	if n := f.eng.Graph().Stats().Devices; n != 7 {
 		t.Errorf("devices after failed ingest = %d, want 7", n)
 	}
-	wantError(t, "ready with store down", f.do(t, "GET", "/health/ready", ""), 503, "unavailable", "store is unreachable")
+	// Queries go on from memory: ready, degraded, with the reason.
+	if r := f.do(t, "GET", "/health/ready", ""); r.status != 200 || !strings.Contains(string(r.body), `"status":"degraded"`) ||
+		!strings.Contains(string(r.body), "the graph store is unreachable") || strings.Contains(string(r.body), "disk full") {
+		t.Errorf("ready with store down = %d %s, want 200 degraded with the reason and no driver error", r.status, r.body)
+	}
 	f.store.Fail = nil
 	r = f.do(t, "POST", "/graph/ingest?mode=replace", `{"schema":"meshq.facts/v1","devices":[{"hostname":"only"}]}`)
 	if r.status != 200 || f.eng.Graph().Stats().Devices != 1 {
@@ -404,8 +447,8 @@ func TestHealth(t *testing.T) {
 	if m := decode(t, f.do(t, "GET", "/health/redis", "")); m["mode"] != "single-process" {
 		t.Errorf("redis without REDIS_URL = %v, want single-process", m)
 	}
-	if m := decode(t, f.do(t, "GET", "/health/license", "")); m["plan"] != "community" {
-		t.Errorf("license = %v, want plan community", m)
+	if m := decode(t, f.do(t, "GET", "/health/license", "")); m["plan"] != "open" || m["demo_mode"] != true {
+		t.Errorf("license without a key = %v, want plan open in demo mode", m)
 	}
 }
 
@@ -450,13 +493,13 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
-// A query of a plan this server does not run answers 403, and says which
-// plan it needs.
+// Under a licence, a query of a plan it does not include answers 403
+// plan_required, and says which plan it needs.
 func TestPlanTier(t *testing.T) {
-	f := start(t, options{extra: &query.Definition{Name: "chaos_simulate", Description: "x", Tier: query.TierEnterprise, Columns: []string{"x"},
+	f := start(t, options{license: &license.License{Payload: license.Payload{Plan: license.Community}}, extra: &query.Definition{Name: "gpu_capacity_forecast", Description: "x", Tier: query.TierEnterprise, Columns: []string{"x"},
 		Run: func(context.Context, *query.Env, query.Args) (*query.Result, error) { return &query.Result{}, nil }}})
-	r := f.do(t, "POST", "/queries/chaos_simulate/execute", "")
-	wantError(t, "enterprise query", r, 403, "forbidden", "needs the enterprise plan; this server runs the community plan")
+	r := f.do(t, "POST", "/queries/gpu_capacity_forecast/execute", "")
+	wantError(t, "enterprise query", r, 403, "plan_required", "needs the enterprise plan; this server runs the community plan")
 	if got := r.header.Get("X-Plan-Tier"); got != "enterprise" {
 		t.Errorf("X-Plan-Tier = %q, want enterprise", got)
 	}

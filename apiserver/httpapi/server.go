@@ -8,7 +8,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/meshoptixiq/mesh/common/tracing"
+
+	"github.com/meshoptixiq/mesh/common/license"
 
 	"github.com/meshoptixiq/mesh/common/httpx"
 
@@ -19,13 +26,11 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/engine"
 	"github.com/meshoptixiq/mesh/apiserver/query"
 	"github.com/meshoptixiq/mesh/common/apierror"
+	"github.com/meshoptixiq/mesh/common/facts"
 	"github.com/meshoptixiq/mesh/common/identity"
 	"github.com/meshoptixiq/mesh/common/obs"
 	"github.com/meshoptixiq/mesh/common/routes"
 )
-
-// Plan is the licence plan until licensing exists.
-const Plan = query.TierCommunity
 
 // DefaultMaxHeaderBytes is the request-head limit when Options leave it 0;
 // the same as the authsidecar's MAX_HEADER_BYTES default.
@@ -49,6 +54,10 @@ type Options struct {
 	RedisPing func(ctx context.Context) error
 	// Ready reports whether the initial graph load finished.
 	Ready func() bool
+	// License restricts the features; nil means no key (everything on).
+	License *license.License
+	// Tracer makes a span per request (nil: tracing off).
+	Tracer trace.Tracer
 	// Stop ends the open event streams (the daemon is stopping).
 	Stop <-chan struct{}
 	// Handlers are other packages' endpoints (telemetry, admin), by the
@@ -62,10 +71,13 @@ type API struct {
 	log     *slog.Logger
 	router  *router.Router
 	openapi []byte
-	m       *metrics
+	// factsSchema is facts.JSONSchema, served at facts.SchemaID.
+	factsSchema []byte
+	m           *metrics
 	// columnKeys holds each query's `"column":` prefixes, rendered once.
 	columnKeys map[*query.Definition][][]byte
 	ids        *httpx.RequestIDs
+	lic        *license.License
 }
 
 // New builds the API and its router.
@@ -78,12 +90,18 @@ func New(opt Options) (*API, error) {
 	if a.openapi, err = OpenAPI(opt.Registry); err != nil {
 		return nil, fmt.Errorf("building the OpenAPI document: %w", err)
 	}
+	if a.factsSchema, err = facts.JSONSchema(); err != nil {
+		return nil, fmt.Errorf("building the facts JSON Schema: %w", err)
+	}
 	a.m = newMetrics(opt.Metrics, opt.Registry, opt.Engine)
 	a.columnKeys = map[*query.Definition][][]byte{}
 	for _, d := range opt.Registry.All() {
 		a.columnKeys[d] = columnKeys(d.Columns)
 	}
 	a.ids = httpx.NewRequestIDs()
+	if a.lic = opt.License; a.lic == nil {
+		a.lic = license.None()
+	}
 
 	r := router.New()
 	r.RedirectTrailingSlash = false
@@ -99,7 +117,7 @@ func New(opt Options) (*API, error) {
 	}
 	handlers := map[string]fasthttp.RequestHandler{
 		"health": a.health, "health_ready": a.ready, "health_redis": a.redis, "health_license": a.license,
-		"metrics": obs.MetricsHandler(opt.Metrics), "openapi": a.openAPI,
+		"metrics": obs.MetricsHandler(opt.Metrics), "openapi": a.openAPI, "facts_schema": a.serveFactsSchema,
 		"list_queries": a.listQueries, "get_query": a.getQuery, "execute_query": a.execute, "graph_ingest": a.ingest,
 		"events": a.events,
 	}
@@ -121,6 +139,9 @@ func New(opt Options) (*API, error) {
 			r.Handle(rt.Method, rt.Path, h) // not counted in the metrics it serves
 			continue
 		}
+		if rt.Feature != "" {
+			h = a.gate(rt.Feature, h)
+		}
 		a.route(r, rt.Method, rt.Path, h)
 	}
 	for id := range handlers {
@@ -133,10 +154,24 @@ func New(opt Options) (*API, error) {
 // route registers h with request-id and per-route metrics around it.
 func (a *API) route(r *router.Router, method, path string, h fasthttp.RequestHandler) {
 	obs := a.m.route(method, path)
+	tr := a.opt.Tracer
 	r.Handle(method, path, func(ctx *fasthttp.RequestCtx) {
 		start := time.Now()
+		var span trace.Span
+		if tr != nil {
+			_, span = tracing.StartServer(ctx, tr, method+" "+path)
+		}
 		h(ctx)
-		obs(ctx.Response.StatusCode(), time.Since(start))
+		status := ctx.Response.StatusCode()
+		obs(status, time.Since(start))
+		if span != nil {
+			rows, _ := strconv.ParseInt(string(ctx.Response.Header.Peek(identity.HeaderRowCount)), 10, 64)
+			span.SetAttributes(tracing.QueryName.String(string(ctx.Response.Header.Peek(identity.HeaderQueryName))),
+				tracing.PlanTier.String(string(ctx.Response.Header.Peek(identity.HeaderPlanTier))),
+				tracing.RowCount.Int64(rows), tracing.DeviceCount.Int(a.opt.Engine.Graph().Stats().Devices),
+				tracing.EndUser.String(string(ctx.Request.Header.Peek(identity.HeaderUser))))
+			tracing.EndServer(span, status)
+		}
 	})
 }
 
@@ -185,4 +220,17 @@ func (a *API) Server() *fasthttp.Server {
 func (a *API) panicked(ctx *fasthttp.RequestCtx, v any) {
 	a.log.Error("handler panicked", "path", string(ctx.Path()), "request_id", string(ctx.Request.Header.Peek(identity.HeaderRequestID)), "panic", fmt.Sprint(v))
 	apierror.Write(ctx, fasthttp.StatusInternalServerError, apierror.Internal, "internal error; quote the request id to the operators")
+}
+
+// gate answers 403 plan_required, naming the plan that has feature, when
+// the licence lacks it.
+func (a *API) gate(feature string, h fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		if !a.lic.Has(feature) {
+			apierror.Write(ctx, fasthttp.StatusForbidden, apierror.PlanRequired,
+				fmt.Sprintf("%s needs the %s plan (%s); this server runs the %s plan", ctx.Path(), license.PlanFor(feature), feature, a.lic.Effective()))
+			return
+		}
+		h(ctx)
+	}
 }

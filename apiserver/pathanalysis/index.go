@@ -29,9 +29,23 @@
 //     in the graph: unknown.
 //   - At each device, in the VRF of the interface the flow came in by: an
 //     address of the device itself delivers; else the longest matching
-//     prefix among collected routes and connected subnets, lowest metric;
-//     several routes left are equal-cost branches (at most MaxBranches, then
-//     Truncated). A next hop on a connected subnet (or of a route that
+//     prefix among collected routes and connected subnets, lowest
+//     administrative distance (unknown loses to known), then lowest
+//     metric; the next hops left (several routes, or one route's
+//     next_hops) are equal-cost branches (at most MaxBranches, then
+//     Truncated). A drop or reject route ends the path denied; a local
+//     route delivers. A next hop in another VRF (next_hop_vrf, a next
+//     hop's vrf) is resolved there, and the flow goes on in that VRF.
+//   - A next hop with a VNI is a remote VTEP (an EVPN type-5 route): the
+//     device needs an underlay route to it; the flow goes to the devices
+//     whose VTEP it is (an MLAG pair's shared one: two paths) in the VRF
+//     their VNI map gives; a VTEP that maps no VRF to the VNI is unknown.
+//     The underlay between carries the encapsulated packet, which no
+//     firewall there sees as this flow. A segment whose VLAN has an L2 VNI
+//     is one layer-2 segment across the VTEPs that map the VNI (unknown
+//     where no VTEP that maps it leads to the destination's owner). An IPv6
+//     link-local next hop (BGP unnumbered) is the device linked on its
+//     interface. A next hop on a connected subnet (or of a route that
 //     names its interface) goes to the adjacent device that holds that
 //     address: linked on that port, else linked, else in the same subnet
 //     (behind switches); any other next hop is resolved recursively through
@@ -80,6 +94,7 @@ import (
 
 	"github.com/meshoptixiq/mesh/apiserver/firewall"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
+	"github.com/meshoptixiq/mesh/common/facts"
 )
 
 // Index is what path analysis and the firewall queries need beyond the
@@ -94,6 +109,8 @@ type Index struct {
 	tables    []lazyTable // by device index
 	nhOnce    sync.Once
 	nextHops  map[netip.Addr]bool // every route's next hop, on first use
+	vtepOnce  sync.Once
+	vtepIdx   *vtepIndex // VTEP addresses and L2 VNIs, on first use
 }
 
 // Firewall is one device's policy, compiled on first use (a path crosses
@@ -121,14 +138,43 @@ func (f *Firewall) Shadowed() ([]firewall.Shadow, firewall.ShadowStats) {
 	return f.shadowed, f.stats
 }
 
-// route is one forwarding entry: a collected route or a connected subnet.
+// route is one forwarding entry: one next hop of a collected route, or a
+// connected subnet.
 type route struct {
-	prefix    netip.Prefix
-	nextHop   netip.Addr // invalid: directly connected / interface route
-	iface     string
-	protocol  string
-	metric    int
+	prefix   netip.Prefix
+	nextHop  netip.Addr // invalid: directly connected / interface route
+	iface    string
+	protocol string
+	metric   int
+	// distance is the administrative distance; hasDistance says whether
+	// the facts gave one.
+	distance    int
+	hasDistance bool
+	// action is forward, drop, reject or local (facts.Route*).
+	action string
+	// nhVRF is the VRF the next hop is resolved in ("" for the route's).
+	nhVRF string
+	// vni is the VXLAN network identifier the next hop (a remote VTEP) is
+	// reached with: an overlay route.
+	vni       int
 	connected bool
+}
+
+// RouteMatch is one next hop of the route a device would use for an
+// address, as path analysis chooses it.
+type RouteMatch struct {
+	Prefix        netip.Prefix
+	NextHop       netip.Addr // invalid where there is none
+	Interface     string
+	NextHopVRF    string
+	VNI           int
+	Protocol      string
+	Metric        int
+	AdminDistance *int
+	Action        string
+	// Connected marks a subnet configured on an interface rather than a
+	// collected route.
+	Connected bool
 }
 
 // routeTable is a device's forwarding state: one longest-prefix-match table
@@ -193,23 +239,37 @@ func buildTable(d *graph.Device) *routeTable {
 		if err != nil {
 			continue
 		}
-		rt := route{prefix: p.Masked(), iface: r.Interface, protocol: r.Protocol, metric: r.Metric}
-		if r.NextHop != "" {
-			if nh, err := netip.ParseAddr(r.NextHop); err == nil {
+		base := route{prefix: p.Masked(), protocol: r.Protocol, metric: r.Metric, action: r.Action}
+		if r.AdminDistance != nil {
+			base.distance, base.hasDistance = *r.AdminDistance, true
+		}
+		var entries []route
+		for _, h := range r.Hops() {
+			rt := base
+			rt.iface, rt.nhVRF, rt.vni = h.Interface, h.VRF, h.VNI
+			if nh, err := netip.ParseAddr(h.IP); err == nil {
 				rt.nextHop = nh.Unmap()
 			}
+			entries = append(entries, rt)
 		}
-		if !rt.nextHop.IsValid() && rt.iface == "" {
+		switch {
+		case r.Action == facts.RouteDrop || r.Action == facts.RouteReject || r.Action == facts.RouteLocal:
+			// What the route does needs no next hop: one entry (with the
+			// interface it names, Null0 and the like).
+			base.iface = r.Interface
+			entries = []route{base}
+		case len(entries) == 0:
 			continue // neither next hop nor interface: nothing to forward to
 		}
 		// Connected and local entries restate the interfaces; only a route
 		// that leads beyond them makes a routing table.
-		if p := strings.ToLower(r.Protocol); rt.nextHop.IsValid() || (p != "connected" && p != "local" && p != "direct") {
+		if p := strings.ToLower(r.Protocol); entries[0].nextHop.IsValid() || base.action == facts.RouteDrop || base.action == facts.RouteReject ||
+			(p != "connected" && p != "local" && p != "direct" && base.action != facts.RouteLocal) {
 			t.hasRoutes = true
 		}
 		pt := table(vrfOf(r.VRF))
-		cur, _ := pt.Exact(rt.prefix)
-		pt.Insert(rt.prefix, append(cur, rt))
+		cur, _ := pt.Exact(base.prefix)
+		pt.Insert(base.prefix, append(cur, entries...))
 	}
 	// Connected subnets forward too, unless a collected route already
 	// covers exactly that prefix.
@@ -226,7 +286,7 @@ func buildTable(d *graph.Device) *routeTable {
 			if _, ok := pt.Exact(m); ok {
 				continue
 			}
-			pt.Insert(m, []route{{prefix: m, iface: ifc.Name, protocol: "connected", connected: true}})
+			pt.Insert(m, []route{{prefix: m, iface: ifc.Name, protocol: "connected", connected: true, hasDistance: true}})
 		}
 	}
 	return t
@@ -236,8 +296,10 @@ func buildTable(d *graph.Device) *routeTable {
 func up(ifc *graph.Interface) bool { return ifc.Up() }
 
 // lookup returns the best routes to dst in vrf: the longest matching
-// prefix, and among its routes the lowest metric; several left are
-// equal-cost, sorted so that branches come out stably.
+// prefix; among its routes the lowest administrative distance (a route
+// whose distance is unknown loses to one whose distance is known), then
+// the lowest metric; several left are equal-cost, sorted so that branches
+// come out stably.
 func (t *routeTable) lookup(vrf string, dst netip.Addr) ([]route, bool) {
 	pt := t.vrfs[vrf]
 	if pt == nil {
@@ -247,6 +309,15 @@ func (t *routeTable) lookup(vrf string, dst netip.Addr) ([]route, bool) {
 	if !ok || len(rs) == 0 {
 		return nil, false
 	}
+	if len(rs) > 1 && slices.ContainsFunc(rs, func(r route) bool { return r.hasDistance }) {
+		best := -1
+		for _, r := range rs {
+			if r.hasDistance && (best < 0 || r.distance < best) {
+				best = r.distance
+			}
+		}
+		rs = slices.DeleteFunc(slices.Clone(rs), func(r route) bool { return !r.hasDistance || r.distance != best })
+	}
 	best := slices.MinFunc(rs, func(a, b route) int { return cmp.Compare(a.metric, b.metric) }).metric
 	var out []route
 	for _, r := range rs {
@@ -255,9 +326,27 @@ func (t *routeTable) lookup(vrf string, dst netip.Addr) ([]route, bool) {
 		}
 	}
 	slices.SortFunc(out, func(a, b route) int {
-		return cmp.Or(a.nextHop.Compare(b.nextHop), strings.Compare(a.iface, b.iface))
+		return cmp.Or(a.nextHop.Compare(b.nextHop), strings.Compare(a.iface, b.iface), strings.Compare(a.nhVRF, b.nhVRF), cmp.Compare(a.vni, b.vni))
 	})
-	return slices.CompactFunc(out, func(a, b route) bool { return a.nextHop == b.nextHop && a.iface == b.iface }), true
+	return slices.CompactFunc(out, func(a, b route) bool {
+		return a.nextHop == b.nextHop && a.iface == b.iface && a.nhVRF == b.nhVRF && a.vni == b.vni && a.action == b.action
+	}), true
+}
+
+// RouteLookup returns the route d uses for dst in vrf, one entry per next
+// hop, exactly as path analysis chooses it (connected subnets included);
+// ok is false when d has none.
+func (ix *Index) RouteLookup(d *graph.Device, vrf string, dst netip.Addr) (matches []RouteMatch, ok bool) {
+	rs, ok := ix.table(d).lookup(vrfOf(vrf), dst.Unmap())
+	for _, r := range rs {
+		m := RouteMatch{Prefix: r.prefix, NextHop: r.nextHop, Interface: r.iface, NextHopVRF: r.nhVRF, VNI: r.vni,
+			Protocol: r.protocol, Metric: r.metric, Action: cmp.Or(r.action, facts.RouteForward), Connected: r.connected}
+		if r.hasDistance {
+			m.AdminDistance = &r.distance
+		}
+		matches = append(matches, m)
+	}
+	return matches, ok
 }
 
 // ifaceFor returns d's interface in vrf whose subnet contains a.

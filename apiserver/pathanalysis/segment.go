@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/meshoptixiq/mesh/apiserver/firewall"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 )
 
@@ -45,7 +46,9 @@ func (ix *Index) segmentOwners(dst netip.Addr, vrf string, except *graph.Device)
 // l2Path returns the hops after from on the fewest-links path to `to` over
 // links that switch dst's segment (neither end a routed port, nor one
 // addressed in another subnet; no host in between bridges), and the port
-// from leaves by; ok is false when the graph knows no such path.
+// from leaves by; ok is false when the graph knows no such path. Where the
+// segment's VLAN is mapped to an L2 VNI, the VTEPs that map that VNI are
+// one bridge hop apart over the overlay.
 func (ix *Index) l2Path(from, to *graph.Device, dst netip.Addr) (hops []Hop, out string, ok bool) {
 	if from == to {
 		return nil, "", true
@@ -60,7 +63,16 @@ func (ix *Index) l2Path(from, to *graph.Device, dst netip.Addr) (hops []Hop, out
 		}
 		return !slices.ContainsFunc(ifc.Prefixes, func(p netip.Prefix) bool { return !p.IsSingleIP() && !p.Contains(dst) })
 	}
-	prev := map[int]graph.Adj{from.Index: {Peer: from.Index}}
+	type step struct {
+		peer int
+		link *graph.Link // nil: over the overlay
+	}
+	vni := ix.segmentVNI(dst, from, to)
+	var vteps []*graph.Device
+	if vni > 0 {
+		vteps = ix.vteps().byL2[vni]
+	}
+	prev := map[int]step{from.Index: {peer: from.Index}}
 	queue := []*graph.Device{from}
 	for len(queue) > 0 && !ok {
 		cur := queue[0]
@@ -68,46 +80,63 @@ func (ix *Index) l2Path(from, to *graph.Device, dst netip.Addr) (hops []Hop, out
 		if cur != from && hostRoles[strings.ToLower(cur.Role)] {
 			continue
 		}
+		visit := func(peer int, l *graph.Link) bool {
+			prev[peer] = step{peer: cur.Index, link: l}
+			if peer == to.Index {
+				ok = true
+				return true
+			}
+			queue = append(queue, ix.G.Devices[peer])
+			return false
+		}
 		for _, a := range cur.Adj {
 			if _, seen := prev[a.Peer]; seen || !switches(a.Link.A) || !switches(a.Link.B) {
 				continue
 			}
-			prev[a.Peer] = graph.Adj{Peer: cur.Index, Link: a.Link}
-			if a.Peer == to.Index {
-				ok = true
+			if visit(a.Peer, a.Link) {
 				break
 			}
-			queue = append(queue, ix.G.Devices[a.Peer])
+		}
+		if !ok && slices.Contains(vteps, cur) {
+			for _, v := range vteps {
+				if _, seen := prev[v.Index]; seen {
+					continue
+				}
+				if visit(v.Index, nil) {
+					break
+				}
+			}
 		}
 	}
 	if !ok {
 		return nil, "", false
 	}
-	// Walk back from `to`: nodes and the links between them, then forward.
+	// Walk back from `to`: nodes and the steps between them, then forward.
 	var nodes []*graph.Device
 	var links []*graph.Link
-	for n := to.Index; n != from.Index; n = prev[n].Peer {
+	for n := to.Index; n != from.Index; n = prev[n].peer {
 		nodes = append(nodes, ix.G.Devices[n])
-		links = append(links, prev[n].Link)
+		links = append(links, prev[n].link)
 	}
 	slices.Reverse(nodes)
 	slices.Reverse(links)
+	port := func(l *graph.Link, d *graph.Device) string {
+		if l == nil {
+			return vxlanIface(d)
+		}
+		return portOn(l, d)
+	}
 	for i, d := range nodes {
-		h := Hop{Device: d, In: portOn(links[i], d), Note: "switched (layer 2)"}
+		h := Hop{Device: d, In: port(links[i], d), Note: "switched (layer 2)"}
+		if links[i] == nil {
+			h.Note = fmt.Sprintf("bridged over VXLAN VNI %d (layer 2)", vni)
+		}
 		if i+1 < len(nodes) {
-			h.Out = portOn(links[i+1], d)
+			h.Out = port(links[i+1], d)
 		}
 		hops = append(hops, h)
 	}
-	return hops, portOn(links[0], from), true
-}
-
-// portOn returns link l's port on d.
-func portOn(l *graph.Link, d *graph.Device) string {
-	if l.A.Device == d {
-		return l.A.Interface
-	}
-	return l.B.Interface
+	return hops, port(links[0], from), true
 }
 
 // toOwner continues a flow that reached dst's segment at dev, leaving by
@@ -137,6 +166,15 @@ func (t *tracer) toOwner(dev *graph.Device, h Hop, path []Hop, seen map[stateKey
 			hh.Out = l.out
 		}
 		if !l.known {
+			// A segment stretched over VXLAN is reached over the overlay
+			// or not at all: going straight to the owner would guess.
+			if vni := t.ix.segmentVNI(t.q.Dst, dev, l.owner.Device); vni > 0 {
+				hh.Note += "; layer-2 path not known"
+				t.finish(append(path, hh), firewall.VerdictUnknown, fmt.Sprintf(
+					"the segment of %s is stretched over VXLAN VNI %d, but no VTEP that maps the VNI leads from %s to %s, which owns it",
+					t.q.Dst, vni, dev.Hostname, l.owner.Device.Hostname))
+				continue
+			}
 			hh.Note += fmt.Sprintf("; on to %s, which owns %s (the layer-2 path between is not known)", l.owner.Device.Hostname, t.q.Dst)
 		}
 		if !t.firewallPasses(&hh) {
@@ -183,4 +221,12 @@ func (t *tracer) segmentStart(sub *graph.Subnet, owners []*graph.Interface, shar
 		h := Hop{Device: sw, VRF: sub.VRF, In: e.Interface, Note: "switched (layer 2)", Firewall: t.ix.byDevice[sw.Index]}
 		t.toOwner(sw, h, nil, map[stateKey]bool{}, owners, shared)
 	}
+}
+
+// portOn returns link l's port on d.
+func portOn(l *graph.Link, d *graph.Device) string {
+	if l.A.Device == d {
+		return l.A.Interface
+	}
+	return l.B.Interface
 }

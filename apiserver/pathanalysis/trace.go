@@ -266,8 +266,10 @@ func (ix *Index) isNextHop(a netip.Addr) bool {
 		ix.nextHops = map[netip.Addr]bool{}
 		for _, d := range ix.G.Devices {
 			for _, r := range d.Routes {
-				if nh, err := netip.ParseAddr(r.NextHop); err == nil {
-					ix.nextHops[nh.Unmap()] = true
+				for _, h := range r.Hops() {
+					if nh, err := netip.ParseAddr(h.IP); err == nil {
+						ix.nextHops[nh.Unmap()] = true
+					}
 				}
 			}
 		}
@@ -322,6 +324,27 @@ func (t *tracer) walk(dev *graph.Device, in, vrf string, path []Hop, seen map[st
 	}
 	for _, r := range routes {
 		h := hop
+		switch r.action {
+		case facts.RouteDrop, facts.RouteReject:
+			h.Note = "route " + r.prefix.String() + ": " + r.action
+			verb := "dropped"
+			if r.action == facts.RouteReject {
+				verb = "rejected"
+			}
+			t.finish(append(path, h), firewall.VerdictDeny, fmt.Sprintf("%s by route %s on %s%s", verb, r.prefix, dev.Hostname, vrfSuffix(vrf)))
+			continue
+		case facts.RouteLocal:
+			h.Note = "delivered (local route " + r.prefix.String() + ")"
+			t.deliver(path, h)
+			continue
+		}
+		if r.vni > 0 && r.nextHop.IsValid() {
+			t.overlay(dev, h, path, seen, r)
+			continue
+		}
+		// A leaked route resolves its next hop in another VRF, and the
+		// flow goes on in that VRF.
+		nvrf := cmp.Or(r.nhVRF, vrf)
 		if !r.nextHop.IsValid() {
 			h.Out = r.iface
 			if ifc := dev.Iface(r.iface); ifc != nil && slices.ContainsFunc(ifc.Prefixes, func(p netip.Prefix) bool { return p.Contains(dst) }) {
@@ -359,7 +382,10 @@ func (t *tracer) walk(dev *graph.Device, in, vrf string, path []Hop, seen map[st
 		}
 		h.NextHop = r.nextHop
 		h.Note = "route " + r.prefix.String() + " via " + r.nextHop.String()
-		for _, x := range t.ix.resolveNextHop(dev, vrf, r) {
+		if nvrf != vrf {
+			h.Note += " (vrf " + nvrf + ")"
+		}
+		for _, x := range t.ix.resolveNextHop(dev, nvrf, r) {
 			hh := h
 			hh.Out = x.out
 			if x.why != "" {
@@ -382,8 +408,52 @@ func (t *tracer) walk(dev *graph.Device, in, vrf string, path []Hop, seen map[st
 				t.exit(path, hh, fmt.Sprintf("leaves the known network at %s towards %s", dev.Hostname, x.via))
 				continue
 			}
-			t.walk(x.dev, x.in, vrfOf(ifaceVRF(x.dev, x.in, vrf)), append(path, hh), seen)
+			t.walk(x.dev, x.in, vrfOf(ifaceVRF(x.dev, x.in, nvrf)), append(path, hh), seen)
 		}
+	}
+}
+
+// overlay forwards over a route whose next hop is a remote VTEP reached
+// with a VNI (an EVPN type-5 route): encapsulated towards the VTEP, which
+// decapsulates into the VRF its VXLAN map gives the VNI. The underlay in
+// between carries the encapsulated packet, which no firewall there sees
+// as this flow, so the path goes from VTEP to VTEP; the underlay must
+// have a route to the remote VTEP.
+func (t *tracer) overlay(dev *graph.Device, h Hop, path []Hop, seen map[stateKey]bool, r route) {
+	under := cmp.Or(r.nhVRF, graph.DefaultVRF)
+	vtep := r.nextHop
+	h.NextHop = vtep
+	h.Out = vxlanIface(dev)
+	h.Note = fmt.Sprintf("route %s via VTEP %s, VXLAN VNI %d", r.prefix, vtep, r.vni)
+	if _, ok := t.ix.table(dev).lookup(under, vtep); !ok {
+		t.finish(append(path, h), firewall.VerdictUnknown, fmt.Sprintf("%s has no underlay route to the VTEP %s%s", dev.Hostname, vtep, vrfSuffix(under)))
+		return
+	}
+	owners := t.ix.vtepOwners(vtep)
+	if len(owners) == 0 {
+		t.exit(path, h, fmt.Sprintf("leaves the known network at %s towards the VTEP %s", dev.Hostname, vtep))
+		return
+	}
+	if !t.firewallPasses(&h) {
+		t.finishDenied(path, h)
+		return
+	}
+	for _, o := range owners {
+		hh := h
+		if len(owners) > 1 {
+			hh.Note += " (" + o.Hostname + ")"
+		}
+		if o == dev {
+			t.finish(append(path, hh), firewall.VerdictUnknown, fmt.Sprintf("the VTEP %s of route %s is %s itself", vtep, r.prefix, dev.Hostname))
+			continue
+		}
+		vrf, ok := l3VNI(o, r.vni)
+		if !ok {
+			t.finish(append(path, hh), firewall.VerdictUnknown, fmt.Sprintf(
+				"%s, the VTEP %s, maps no VRF to VNI %d: where the flow goes after decapsulation is not known", o.Hostname, vtep, r.vni))
+			continue
+		}
+		t.walk(o, vxlanIface(o), vrf, append(path, hh), seen)
 	}
 }
 
@@ -573,6 +643,10 @@ func (ix *Index) adjacentOwner(d *graph.Device, out string, nh netip.Addr) resol
 	switch {
 	case best != nil:
 		res.dev, res.in = best.Device, best.Name
+	case nh.IsLinkLocalUnicast() && len(far) == 0:
+		// A link-local next hop (BGP unnumbered, RFC 5549) is whatever is
+		// linked on the port: no interface lists its fe80:: address.
+		res.dev, res.in = linkPeer(d, out)
 	case len(far) > 0:
 		slices.Sort(far)
 		res.unknownPeer = fmt.Sprintf("next hop %s out %s on %s is held by %s, which is not adjacent to %s",

@@ -3,12 +3,14 @@ package query
 import (
 	"cmp"
 	"context"
+	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/meshoptixiq/mesh/apiserver/graph"
+	"github.com/meshoptixiq/mesh/common/facts"
 )
 
 // NewBuiltin returns a registry holding every built-in query that this
@@ -28,10 +30,11 @@ var (
 	linkColumns      = []string{"a_hostname", "a_interface", "b_hostname", "b_interface", "protocol", "state"}
 	endpointColumns  = []string{"ip", "mac", "hostname", "interface", "vlan", "vrf"}
 	blastColumns     = []string{"kind", "hostname", "role", "site", "interface", "mac", "ip", "ips", "vlan"}
-	bgpColumns       = []string{"hostname", "peer_ip", "peer_hostname", "remote_as", "local_as", "state", "vrf"}
+	bgpColumns       = []string{"hostname", "peer_ip", "peer_hostname", "remote_as", "local_as", "state", "vrf", "peer_interface", "afi_safi"}
+	routeColumns     = []string{"hostname", "vrf", "prefix", "next_hop", "interface", "protocol", "metric", "admin_distance", "action", "next_hop_vrf", "next_hops"}
 )
 
-var hostnameParam = Param{Name: "hostname", Type: TypeString, Required: true, Description: "device hostname"}
+var hostnameParam = Param{Name: "hostname", Type: TypeString, Required: true, Description: "device hostname", Example: "dist1"}
 
 // Builtin returns the built-in query definitions.
 func Builtin() []Definition {
@@ -54,19 +57,28 @@ func Builtin() []Definition {
 				{Name: "site", Type: TypeString, Description: "only this site"},
 				{Name: "role", Type: TypeString, Description: "only this role"},
 			},
-			Columns: deviceColumns, Paged: true,
+			// The metadata column carries what update_device_metadata and
+			// the NetBox sync (nb_site, nb_tenant, nb_rack, nb_role) wrote.
+			Columns: append(slices.Clip(deviceColumns), "metadata"), Paged: true,
 			Run: func(_ context.Context, env *Env, a Args) (*Result, error) {
-				return deviceRows(env.Graph, func(d *graph.Device) bool {
+				return lazy(env.Graph.Devices, func(d *graph.Device) bool {
 					return matchFold(a.String("vendor"), d.Vendor) && matchFold(a.String("site"), d.Site) && matchFold(a.String("role"), d.Role)
+				}, func(d *graph.Device) []any {
+					meta := env.Graph.Metadata(d.Hostname)
+					if meta == nil {
+						meta = map[string]any{}
+					}
+					return []any{d.Hostname, nullStr(d.MgmtIP), nullStr(d.Vendor), nullStr(d.OS), nullStr(d.Model),
+						nullStr(d.Serial), nullStr(d.Version), nullStr(d.Role), nullStr(d.Site), meta}
 				}), nil
 			},
 		},
-		devicesBy("site", func(d *graph.Device) string { return d.Site }),
-		devicesBy("vendor", func(d *graph.Device) string { return d.Vendor }),
-		devicesBy("role", func(d *graph.Device) string { return d.Role }),
+		devicesBy("site", "hq", func(d *graph.Device) string { return d.Site }),
+		devicesBy("vendor", "cisco", func(d *graph.Device) string { return d.Vendor }),
+		devicesBy("role", "core", func(d *graph.Device) string { return d.Role }),
 		{
 			Name: "devices_search", Description: "Devices whose hostname, model, serial or management IP contains q (case-insensitive).",
-			Params:  []Param{{Name: "q", Type: TypeString, Required: true, Description: "substring to look for"}},
+			Params:  []Param{{Name: "q", Type: TypeString, Required: true, Description: "substring to look for", Example: "core"}},
 			Columns: deviceColumns, Paged: true,
 			Run: func(_ context.Context, env *Env, a Args) (*Result, error) {
 				q := strings.ToLower(a.String("q"))
@@ -88,7 +100,7 @@ func Builtin() []Definition {
 		},
 		{
 			Name: "update_device_metadata", Description: "Merge metadata into a device (keys set to null are removed); persisted in the store.",
-			Params:  []Param{hostnameParam, {Name: "metadata", Type: TypeObject, Required: true, Description: "keys to merge into the device's metadata"}},
+			Params:  []Param{hostnameParam, {Name: "metadata", Type: TypeObject, Required: true, Description: "keys to merge into the device's metadata", Example: map[string]any{"owner": "netops"}}},
 			Columns: detailColumns, Write: true,
 			Run: func(ctx context.Context, env *Env, a Args) (*Result, error) {
 				if _, err := deviceArg(env.Graph, a, "hostname"); err != nil {
@@ -169,7 +181,7 @@ func Builtin() []Definition {
 		},
 		{
 			Name: "topology_site", Description: "Links with at least one end at the site.",
-			Params:  []Param{{Name: "site", Type: TypeString, Required: true, Description: "site name"}},
+			Params:  []Param{{Name: "site", Type: TypeString, Required: true, Description: "site name", Example: "hq"}},
 			Columns: linkColumns, Paged: true,
 			Run: func(_ context.Context, env *Env, a Args) (*Result, error) {
 				site := a.String("site")
@@ -190,8 +202,8 @@ func Builtin() []Definition {
 		{
 			Name: "topology_shortest_path", Description: "The fewest-links path between two devices, hop by hop.",
 			Params: []Param{
-				{Name: "src_hostname", Type: TypeString, Required: true, Description: "first device"},
-				{Name: "dst_hostname", Type: TypeString, Required: true, Description: "last device"},
+				{Name: "src_hostname", Type: TypeString, Required: true, Description: "first device", Example: "acc1"},
+				{Name: "dst_hostname", Type: TypeString, Required: true, Description: "last device", Example: "core2"},
 			},
 			Columns: []string{"hop", "hostname", "in_interface", "out_interface"},
 			Run: func(_ context.Context, env *Env, a Args) (*Result, error) {
@@ -270,7 +282,7 @@ func Builtin() []Definition {
 				return g.BlastDevice(d), "device " + d.Hostname, nil
 			}),
 		blastQuery("blast_radius_interface", "What loses every path to the roots if the interface fails, and the endpoints on it.",
-			[]Param{hostnameParam, {Name: "interface", Type: TypeString, Required: true, Description: "interface name"}},
+			[]Param{hostnameParam, {Name: "interface", Type: TypeString, Required: true, Description: "interface name", Example: "Gi0/1"}},
 			func(g *graph.Graph, a Args) (graph.BlastRadius, string, error) {
 				d, err := deviceArg(g, a, "hostname")
 				if err != nil {
@@ -295,22 +307,18 @@ func Builtin() []Definition {
 				return g.BlastSubnet(a.Prefix("subnet")), "subnet " + a.Prefix("subnet").String(), nil
 			}),
 		{
-			Name: "routes_by_device", Description: "A device's routing table.",
-			Params: []Param{hostnameParam}, Columns: []string{"hostname", "vrf", "prefix", "next_hop", "interface", "protocol", "metric"}, Paged: true,
+			Name: "routes_by_device", Description: "A device's routing table; next_hops lists every next hop (equal-cost ones of one route, or the single next_hop).",
+			Params: []Param{hostnameParam}, Columns: routeColumns, Paged: true,
 			Run: func(_ context.Context, env *Env, a Args) (*Result, error) {
 				d, err := deviceArg(env.Graph, a, "hostname")
 				if err != nil {
 					return nil, err
 				}
-				res := &Result{}
-				for _, r := range d.Routes {
-					res.Rows = append(res.Rows, []any{d.Hostname, orDefault(r.VRF), r.Prefix, nullStr(r.NextHop), nullStr(r.Interface), nullStr(r.Protocol), r.Metric})
-				}
-				return res, nil
+				return lazy(d.Routes, nil, func(r facts.Route) []any { return routeRow(d, r) }), nil
 			},
 		},
 		{
-			Name: "bgp_peers_by_device", Description: "A device's BGP sessions, with the peer's hostname where the graph knows the peer IP.",
+			Name: "bgp_peers_by_device", Description: "A device's BGP sessions, with the peer's hostname where the graph knows the peer IP (or, for an unnumbered session, the device linked on peer_interface), and each address family's state and prefix counts.",
 			Params: []Param{hostnameParam}, Columns: bgpColumns,
 			Run: func(_ context.Context, env *Env, a Args) (*Result, error) {
 				d, err := deviceArg(env.Graph, a, "hostname")
@@ -319,24 +327,150 @@ func Builtin() []Definition {
 				}
 				res := &Result{}
 				for _, p := range d.BGPPeers {
-					res.Rows = append(res.Rows, bgpRow(env.Graph, d, p.PeerIP, p.RemoteAS, p.LocalAS, p.State, p.VRF))
+					res.Rows = append(res.Rows, bgpRow(env.Graph, d, p, p.AFISafi))
 				}
 				return res, nil
 			},
 		},
 		{
-			Name: "bgp_sessions_down", Memo: true, Description: "BGP sessions whose state is not established.",
-			Columns: bgpColumns, Paged: true,
+			Name: "bgp_sessions_down", Memo: true,
+			Description: "BGP sessions whose state is not established (with all their address families), and established sessions with an address family that is not (afi_safi lists only those); summary counts the sessions and, per address family, the sessions it is down on.",
+			Columns:     bgpColumns, Paged: true,
 			Run: func(_ context.Context, env *Env, _ Args) (*Result, error) {
 				res := &Result{}
+				byFamily := map[string]int{}
+				sessions := 0
 				for _, d := range env.Graph.Devices {
 					for _, p := range d.BGPPeers {
-						if !strings.EqualFold(p.State, "established") {
-							res.Rows = append(res.Rows, bgpRow(env.Graph, d, p.PeerIP, p.RemoteAS, p.LocalAS, p.State, p.VRF))
+						down := p.AFISafi
+						if p.State == "established" {
+							down = nil
+							for _, f := range p.AFISafi {
+								if f.State != "" && f.State != "established" {
+									down = append(down, f)
+								}
+							}
+							if len(down) == 0 {
+								continue
+							}
+						} else {
+							sessions++
 						}
+						for _, f := range down {
+							byFamily[f.Name]++
+						}
+						res.Rows = append(res.Rows, bgpRow(env.Graph, d, p, down))
 					}
 				}
+				fams := make([]map[string]any, 0, len(byFamily))
+				for _, name := range slices.Sorted(maps.Keys(byFamily)) {
+					fams = append(fams, map[string]any{"afi_safi": name, "down": byFamily[name]})
+				}
+				res.Extra = map[string]any{"summary": map[string]any{"sessions_down": sessions, "families_down": fams}}
 				return res, nil
+			},
+		},
+		{
+			Name: "arp_entries_by_device", Description: "A device's ARP and IPv6 neighbour (ND) entries in collected order, with their state and whether they were learned from another VTEP.",
+			Params: []Param{hostnameParam}, Paged: true,
+			Columns: []string{"hostname", "ip", "family", "mac", "interface", "vrf", "state", "remote"},
+			Run: func(_ context.Context, env *Env, a Args) (*Result, error) {
+				d, err := deviceArg(env.Graph, a, "hostname")
+				if err != nil {
+					return nil, err
+				}
+				return lazy(d.ARP, nil, func(e facts.ARPEntry) []any {
+					family := "ipv4"
+					if strings.Contains(e.IP, ":") {
+						family = "ipv6"
+					}
+					return []any{d.Hostname, e.IP, family, nullStr(e.MAC), nullStr(e.Interface), arpVRF(d, e), nullStr(e.State), e.Remote}
+				}), nil
+			},
+		},
+		{
+			Name: "mac_entries_by_device", Description: "A device's MAC-address table in collected order, optionally one VLAN; located says whether the graph places the endpoint at that entry (not a remote, router, peer-link or inter-switch entry).",
+			Params: []Param{hostnameParam, {Name: "vlan", Type: TypeInt, Min: 1, Max: 4094, Description: "only this VLAN (1..4094)"}},
+			Paged:  true, Columns: []string{"hostname", "mac", "vlan", "interface", "flags", "remote_vtep", "located"},
+			Run: func(_ context.Context, env *Env, a Args) (*Result, error) {
+				d, err := deviceArg(env.Graph, a, "hostname")
+				if err != nil {
+					return nil, err
+				}
+				var keep func(facts.MACEntry) bool
+				if v := a.Int("vlan"); v > 0 {
+					keep = func(m facts.MACEntry) bool { return m.VLAN == v }
+				}
+				return lazy(d.MACTable, keep, func(m facts.MACEntry) []any {
+					located := slices.ContainsFunc(d.Endpoints, func(e *graph.Endpoint) bool { return e.MAC == m.MAC && e.Interface == m.Interface })
+					flags := m.Flags
+					if flags == nil {
+						flags = []string{}
+					}
+					return []any{d.Hostname, m.MAC, nullInt(m.VLAN), m.Interface, flags, nullStr(m.RemoteVTEP), located}
+				}), nil
+			},
+		},
+		{
+			Name: "mac_owners", Description: "Who owns the MAC: the interfaces whose own MAC it is (kind interface), and where the endpoint with it is plugged in (kind endpoint). The MAC in any common notation.",
+			Params:  []Param{{Name: "mac", Type: TypeMAC, Required: true, Description: "MAC address, any common notation (aa:bb:cc:00:00:01, AABB.CC00.0001, aa-bb-cc-00-00-01, aabbcc000001)"}},
+			Columns: []string{"kind", "hostname", "interface", "vlan", "ips"},
+			Run: func(_ context.Context, env *Env, a Args) (*Result, error) {
+				mac := a.String("mac")
+				res := &Result{}
+				for _, ifc := range env.Graph.InterfacesByMAC(mac) {
+					ips := make([]string, len(ifc.Prefixes))
+					for k, p := range ifc.Prefixes {
+						ips[k] = p.String()
+					}
+					res.Rows = append(res.Rows, []any{"interface", ifc.Device.Hostname, ifc.Name, nullInt(ifc.SVIVLAN()), ips})
+				}
+				for _, e := range env.Graph.EndpointsByMAC(mac) {
+					ips := make([]string, len(e.IPs))
+					for k, x := range e.IPs {
+						ips[k] = x.IP.String()
+					}
+					res.Rows = append(res.Rows, []any{"endpoint", e.Device.Hostname, e.Interface, nullInt(e.VLAN), ips})
+				}
+				return res, nil
+			},
+		},
+		{
+			Name: "interfaces_search", Description: "Interfaces whose name, description, MAC or address contains q (case-insensitive; a whole or partial MAC in any notation; an IP address matches the interfaces holding it).",
+			Params:  []Param{{Name: "q", Type: TypeString, Required: true, Description: "substring, MAC or IP address to look for"}},
+			Columns: interfaceColumns, Paged: true,
+			Run: func(_ context.Context, env *Env, a Args) (*Result, error) {
+				raw := strings.TrimSpace(a.String("q"))
+				if raw == "" {
+					return nil, BadParam("q", "is empty: give a substring, MAC or IP address")
+				}
+				q := strings.ToLower(raw)
+				mac, isMAC := canonMAC(raw)
+				ip, ipErr := netip.ParseAddr(raw)
+				// Part of a MAC in any notation ("a1b2.c3", "a1-b2"): its
+				// hex digits, matched against the MAC's.
+				hexq := strings.Map(func(r rune) rune {
+					if r == ':' || r == '.' || r == '-' {
+						return -1
+					}
+					return r
+				}, q)
+				if len(hexq) < 4 || strings.ContainsFunc(hexq, func(r rune) bool { return !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') }) {
+					hexq = ""
+				}
+				return interfaceRows(env.Graph, func(i *graph.Interface) bool {
+					switch {
+					case containsFold(i.Name, q), containsFold(i.Description, q):
+						return true
+					case isMAC:
+						return i.MAC == mac
+					case ipErr == nil:
+						return slices.ContainsFunc(i.Prefixes, func(p netip.Prefix) bool { return p.Addr() == ip.Unmap() })
+					case strings.Contains(i.MAC, q), hexq != "" && i.MAC != "" && strings.Contains(strings.ReplaceAll(i.MAC, ":", ""), hexq):
+						return true
+					}
+					return slices.ContainsFunc(i.Prefixes, func(p netip.Prefix) bool { return strings.Contains(p.String(), q) })
+				}), nil
 			},
 		},
 		{
@@ -386,7 +520,7 @@ func Builtin() []Definition {
 }
 
 func vlanParam() Param {
-	return Param{Name: "vlan", Type: TypeInt, Required: true, Min: 1, Max: 4094, Description: "VLAN ID (1..4094)"}
+	return Param{Name: "vlan", Type: TypeInt, Required: true, Min: 1, Max: 4094, Description: "VLAN ID (1..4094)", Example: 10}
 }
 
 func rows(r ...[]any) *Result { return &Result{Rows: r} }
@@ -410,10 +544,10 @@ func summaryBy(field string, key func(*graph.Device) string) Definition {
 	}
 }
 
-func devicesBy(field string, key func(*graph.Device) string) Definition {
+func devicesBy(field, example string, key func(*graph.Device) string) Definition {
 	return Definition{
 		Name: "devices_by_" + field, Description: "Devices whose " + field + " is the one given (case-insensitive).",
-		Params:  []Param{{Name: field, Type: TypeString, Required: true, Description: field}},
+		Params:  []Param{{Name: field, Type: TypeString, Required: true, Description: field, Example: example}},
 		Columns: deviceColumns, Paged: true,
 		Run: func(_ context.Context, env *Env, a Args) (*Result, error) {
 			want := a.String(field)
@@ -576,14 +710,70 @@ func blastQuery(name, desc string, params []Param, fail func(*graph.Graph, Args)
 	}
 }
 
-func bgpRow(g *graph.Graph, d *graph.Device, peer string, ras, las int64, state, vrf string) []any {
+func bgpRow(g *graph.Graph, d *graph.Device, p facts.BGPPeer, families []facts.AFISafi) []any {
 	var peerHost any
-	if a, err := netip.ParseAddr(peer); err == nil {
+	if a, err := netip.ParseAddr(p.PeerIP); err == nil {
 		if ifs := g.InterfacesByIP(a); len(ifs) > 0 {
 			peerHost = ifs[0].Device.Hostname
 		}
 	}
-	return []any{d.Hostname, peer, peerHost, nullInt64(ras), nullInt64(las), nullStr(state), orDefault(vrf)}
+	if peerHost == nil && p.PeerInterface != "" {
+		// Unnumbered: the peer is the device linked on the interface.
+		if ifc := d.Iface(p.PeerInterface); ifc != nil {
+			for _, l := range ifc.Links {
+				if far := l.Far(d, p.PeerInterface); far.Device != nil {
+					peerHost = far.Hostname
+					break
+				}
+			}
+		}
+	}
+	fams := make([]map[string]any, len(families))
+	for i, f := range families {
+		fams[i] = map[string]any{"name": f.Name, "state": nullStr(f.State),
+			"prefixes_received": int64Ptr(f.PrefixesReceived), "prefixes_accepted": int64Ptr(f.PrefixesAccepted), "prefixes_sent": int64Ptr(f.PrefixesSent)}
+	}
+	return []any{d.Hostname, nullStr(p.PeerIP), peerHost, nullInt64(p.RemoteAS), nullInt64(p.LocalAS), nullStr(p.State), orDefault(p.VRF), nullStr(p.PeerInterface), fams}
+}
+
+func int64Ptr(v *int64) any {
+	if v == nil {
+		return nil
+	}
+	return *v
+}
+
+// routeRow is one routes_by_device row.
+func routeRow(d *graph.Device, r facts.Route) []any {
+	var ad any
+	if r.AdminDistance != nil {
+		ad = *r.AdminDistance
+	}
+	hops := r.Hops()
+	nhs := make([]map[string]any, len(hops))
+	for i, h := range hops {
+		m := map[string]any{"ip": nullStr(h.IP), "interface": nullStr(h.Interface), "vrf": nullStr(h.VRF)}
+		if h.VNI > 0 {
+			m["vni"] = h.VNI
+		}
+		if h.Weight > 0 {
+			m["weight"] = h.Weight
+		}
+		nhs[i] = m
+	}
+	return []any{d.Hostname, orDefault(r.VRF), r.Prefix, nullStr(r.NextHop), nullStr(r.Interface), nullStr(r.Protocol), r.Metric,
+		ad, nullStr(r.Action), nullStr(r.NextHopVRF), nhs}
+}
+
+// arpVRF is an ARP entry's VRF: its own, else its interface's.
+func arpVRF(d *graph.Device, e facts.ARPEntry) string {
+	if e.VRF != "" {
+		return e.VRF
+	}
+	if ifc := d.Iface(e.Interface); ifc != nil {
+		return orDefault(ifc.VRF)
+	}
+	return graph.DefaultVRF
 }
 
 // duplicateIPs lists the addresses with more than one owner in a VRF. An

@@ -61,6 +61,10 @@ type Param struct {
 	Min, Max int
 	// Enum restricts strings to these values when set.
 	Enum []string
+	// Example is a value for the OpenAPI document's examples (one that
+	// answers against the test campus, graphtest.Campus); nil takes the
+	// default or a value of the type.
+	Example any
 }
 
 // MaxStringBytes bounds a string parameter (UTF-8 bytes): no hostname,

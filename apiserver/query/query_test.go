@@ -106,7 +106,7 @@ func TestDeviceLists(t *testing.T) {
 			t.Errorf("%s(%s) hostnames = %v, want %v", tc.name, tc.params, got, tc.want)
 		}
 	}
-	checkRows(t, g, "all_devices", `{"site":"lab"}`, [][]any{{"orphan1", "192.168.0.99", "juniper", nil, "EX2300", "JN099", nil, "access", "lab"}})
+	checkRows(t, g, "all_devices", `{"site":"lab"}`, [][]any{{"orphan1", "192.168.0.99", "juniper", nil, "EX2300", "JN099", nil, "access", "lab", map[string]any{}}})
 }
 
 func TestDeviceDetail(t *testing.T) {
@@ -283,16 +283,16 @@ func TestSubnets(t *testing.T) {
 func TestRoutingQueries(t *testing.T) {
 	g := campus(t)
 	checkRows(t, g, "routes_by_device", `{"hostname":"core1"}`, [][]any{
-		{"core1", "default", "0.0.0.0/0", "10.0.0.10", "Te1/1/1", "static", 0},
-		{"core1", "default", "10.1.10.0/24", nil, "Vlan10", "connected", 0},
+		{"core1", "default", "0.0.0.0/0", "10.0.0.10", "Te1/1/1", "static", 0, nil, nil, nil, []map[string]any{{"ip": "10.0.0.10", "interface": "Te1/1/1", "vrf": nil}}},
+		{"core1", "default", "10.1.10.0/24", nil, "Vlan10", "connected", 0, nil, nil, nil, []map[string]any{{"ip": nil, "interface": "Vlan10", "vrf": nil}}},
 	})
 	checkRows(t, g, "bgp_peers_by_device", `{"hostname":"core2"}`, [][]any{
-		{"core2", "10.0.0.9", "core1", int64(65001), int64(65001), "established", "default"},
-		{"core2", "10.0.0.6", "dist1", int64(65010), int64(65001), "idle", "default"},
+		{"core2", "10.0.0.9", "core1", int64(65001), int64(65001), "established", "default", nil, []map[string]any{}},
+		{"core2", "10.0.0.6", "dist1", int64(65010), int64(65001), "idle", "default", nil, []map[string]any{}},
 	})
 	checkRows(t, g, "bgp_sessions_down", "", [][]any{
-		{"core2", "10.0.0.6", "dist1", int64(65010), int64(65001), "idle", "default"},
-		{"dist1", "10.0.0.5", "core2", int64(65001), int64(65010), "active", "default"},
+		{"core2", "10.0.0.6", "dist1", int64(65010), int64(65001), "idle", "default", nil, []map[string]any{}},
+		{"dist1", "10.0.0.5", "core2", int64(65001), int64(65010), "active", "default", nil, []map[string]any{}},
 	})
 }
 
@@ -482,7 +482,7 @@ func TestRegistry(t *testing.T) {
 		locate_endpoint_by_ip locate_endpoint_by_mac endpoints_by_device ips_in_subnet subnets_all blast_radius_from_device
 		blast_radius_interface blast_radius_vlan blast_radius_subnet routes_by_device bgp_peers_by_device bgp_sessions_down
 		hygiene_duplicate_ips hygiene_orphan_devices hygiene_mtu_mismatch hygiene_speed_mismatch hygiene_vlan_mismatch
-		hygiene_interfaces_no_description`)
+		hygiene_interfaces_no_description arp_entries_by_device mac_entries_by_device mac_owners interfaces_search`)
 	for _, n := range want {
 		d, ok := reg.Lookup(n)
 		if !ok {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/common/facts"
+	"github.com/meshoptixiq/mesh/common/facts/factstest"
 )
 
 // parseNet parses a facts document as the ingest does and builds its graph.
@@ -279,5 +280,16 @@ func TestNeighborPortsResolved(t *testing.T) {
 		Message: `spine2 has no interface "port 7" (by name, description, MAC or ifindex), and no neighbor record back to fw1 ethernet1/1: the link is kept with the remote port unknown`}}
 	if diff := cmp.Diff(want, g.Warnings()); diff != "" {
 		t.Errorf("Warnings() (-want +got):\n%s", diff)
+	}
+}
+
+// TestRealNetFixturesMatchTheSchema: the vendor-derived fixtures above are
+// documents the published facts JSON Schema accepts.
+func TestRealNetFixturesMatchTheSchema(t *testing.T) {
+	s := factstest.Schema(t)
+	for name, doc := range map[string]string{"mlagPair": mlagPair, "sharedAddrs": sharedAddrs, "lldpPorts": lldpPorts} {
+		if err := factstest.Validate(s, []byte(doc)); err != nil {
+			t.Errorf("%s does not validate: %v", name, err)
+		}
 	}
 }

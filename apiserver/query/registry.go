@@ -63,7 +63,7 @@ func (d *Definition) AllParams() []Param {
 	}
 	return append(slices.Clip(d.Params),
 		Param{Name: "limit", Type: TypeInt, Default: DefaultLimit, Min: 1, Max: MaxLimit,
-			Description: fmt.Sprintf("rows per page (1..%d)", MaxLimit)},
+			Description: fmt.Sprintf("rows per page (1..%d)", MaxLimit), Example: 100},
 		Param{Name: "cursor", Type: TypeString,
 			Description: "next_cursor of the previous page; omit for the first page"},
 	)

@@ -50,3 +50,16 @@ func MergeMetadata(base, patch map[string]any) map[string]any {
 	}
 	return out
 }
+
+// UnavailableError is a store that cannot be reached now (a database
+// down, a connection lost): the change was not applied and trying again
+// later may succeed. Reason says so in words safe for clients; Err, the
+// driver's error, belongs in the log only.
+type UnavailableError struct {
+	Reason string
+	Err    error
+}
+
+func (e *UnavailableError) Error() string { return e.Reason + ": " + e.Err.Error() }
+
+func (e *UnavailableError) Unwrap() error { return e.Err }

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/meshoptixiq/mesh/common/routes"
 )
 
 func seeds(t testing.TB) *Policy {
@@ -176,11 +178,12 @@ func TestPermissionFor(t *testing.T) {
 		{"/queries/a b/execute", Permission{Event: "query", Unknown: true}},
 		{"/telemetry/report", Permission{Name: PermTelemetryIngest, Event: "admin"}},
 		{"/admin/rbac/reload", Permission{Name: PermAdminRBACReload, Event: "admin"}},
+		{"/admin/netbox/sync", Permission{Name: routes.PermAdminNetboxSync, Event: "admin"}},
 		// Paths no route declares (endpoints not built yet among them):
 		// only "*" may pass, and the apiserver answers 404.
-		{"/graph/chaos-results/abc123", Permission{Event: "query", Unknown: true}},
+		{"/graph/chaos-results/abc123", Permission{Name: "chaos_results", Event: "query"}},
+		{"/graph/chaos-results/a/b", Permission{Event: "query", Unknown: true}},
 		{"/tracing/slo-violations", Permission{Event: "query", Unknown: true}},
-		{"/admin/netbox/sync", Permission{Event: "query", Unknown: true}},
 		{"/admin/other/thing", Permission{Event: "query", Unknown: true}},
 		{"/auth/tokens", Permission{Name: PermAuthTokens, Event: "auth", SelfService: true}},
 		{"/auth/tokens/abc", Permission{Name: PermAuthTokens, Event: "auth", SelfService: true}},

@@ -1,8 +1,10 @@
 // Package testidp runs a real OpenID provider (zitadel/oidc's op package)
-// in-process on loopback for the authsidecar's tests and benchmarks: it
-// serves discovery and JWKS, issues RS256 JWT access tokens through the
-// client-credentials grant, and rotates its signing keys on demand. Only
-// tests and benchreport import it.
+// in-process on loopback for the authsidecar's and meshq's tests and
+// benchmarks: it serves discovery and JWKS, issues RS256 JWT access tokens
+// through the client-credentials grant and, to the public client whose id
+// is the audience, through the device authorization grant (RFC 8628) with
+// a small verification page where a user approves or denies a code. It
+// rotates its signing keys on demand. Only tests and benchreport import it.
 package testidp
 
 import (
@@ -14,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -56,7 +59,8 @@ func Start(aud string) (*IdP, error) {
 		return nil, fmt.Errorf("listening: %w", err)
 	}
 	issuer := "http://" + ln.Addr().String()
-	st := &store{Storage: storage.NewStorage(storage.NewUserStore(issuer)), users: map[string]User{}, audience: aud}
+	st := &store{Storage: storage.NewStorage(storage.NewUserStore(issuer)), users: map[string]User{}, audience: aud,
+		devices: map[string]*deviceGrant{}}
 	if _, err := st.Rotate(); err != nil {
 		ln.Close()
 		return nil, err
@@ -66,14 +70,19 @@ func Start(aud string) (*IdP, error) {
 		ln.Close()
 		return nil, err
 	}
-	provider, err := op.NewProvider(&op.Config{CryptoKey: cryptoKey, CodeMethodS256: true}, st,
+	provider, err := op.NewProvider(&op.Config{CryptoKey: cryptoKey, CodeMethodS256: true,
+		DeviceAuthorization: op.DeviceAuthorizationConfig{Lifetime: 5 * time.Minute, PollInterval: time.Second,
+			UserFormPath: DevicePath, UserCode: op.UserCodeBase20}}, st,
 		op.StaticIssuer(issuer), op.WithAllowInsecure())
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("creating provider: %w", err)
 	}
+	mux := http.NewServeMux()
+	mux.Handle("/", provider)
+	mux.HandleFunc(DevicePath, st.devicePage)
 	idp := &IdP{Issuer: issuer, Audience: aud, ln: ln, store: st,
-		srv: &http.Server{Handler: provider, ReadHeaderTimeout: 5 * time.Second}}
+		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
 	go idp.srv.Serve(ln)
 	return idp, nil
 }
@@ -160,6 +169,38 @@ func Sign(key any, alg jose.SignatureAlgorithm, kid string, claims map[string]an
 	return jws.CompactSerialize()
 }
 
+// DevicePath is the verification page of the device flow: GET shows a
+// form, POST with user_code, username, password and action (allow or deny)
+// is the user's decision, as a person would submit it from a browser.
+const DevicePath = "/device"
+
+// Approve submits the verification page for userCode as user with the
+// given action ("allow" or "deny"), as the person at the browser would.
+func (p *IdP) Approve(ctx context.Context, userCode, userID, action string) error {
+	u, _ := p.store.user(userID)
+	form := url.Values{"user_code": {userCode}, "username": {userID}, "password": {u.Secret}, "action": {action}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.Issuer+DevicePath, strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("verification page answered %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// deviceGrant is one device authorization in flight.
+type deviceGrant struct {
+	userCode string
+	state    *op.DeviceAuthorizationState
+}
+
 // store is the example in-memory storage with our keys, service accounts
 // and claims.
 type store struct {
@@ -168,6 +209,7 @@ type store struct {
 	keys     []Key // published; the last is the signing key
 	users    map[string]User
 	audience string
+	devices  map[string]*deviceGrant // by device code
 }
 
 func (s *store) Rotate() (Key, error) {
@@ -266,6 +308,105 @@ func (s *store) GetPrivateClaimsFromScopes(_ context.Context, userID, _ string, 
 	return out, nil
 }
 
+// GetClientByClientID knows the device client (the audience: a public
+// command-line client) besides the example storage's clients.
+func (s *store) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
+	if id == s.audience {
+		return deviceClient{client{id: id}}, nil
+	}
+	return s.Storage.GetClientByClientID(ctx, id)
+}
+
+func (s *store) StoreDeviceAuthorization(_ context.Context, clientID, deviceCode, userCode string, expires time.Time, scopes []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, g := range s.devices {
+		if g.userCode == userCode {
+			return op.ErrDuplicateUserCode
+		}
+	}
+	s.devices[deviceCode] = &deviceGrant{userCode: userCode,
+		state: &op.DeviceAuthorizationState{ClientID: clientID, Scopes: scopes, Expires: expires}}
+	return nil
+}
+
+func (s *store) GetDeviceAuthorizatonState(ctx context.Context, clientID, deviceCode string) (*op.DeviceAuthorizationState, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, ok := s.devices[deviceCode]
+	if !ok || g.state.ClientID != clientID {
+		return nil, fmt.Errorf("no device authorization for this client")
+	}
+	st := *g.state
+	return &st, nil
+}
+
+func (s *store) byUserCode(code string) *deviceGrant {
+	for _, g := range s.devices {
+		if g.userCode == code {
+			return g
+		}
+	}
+	return nil
+}
+
+// devicePage is the verification page: the user signs in with their
+// service account's secret and allows or denies the code.
+func (s *store) devicePage(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprintf(w, `<form method="post">code <input name="user_code" value="%s"> user <input name="username"> password <input name="password" type="password"> <button name="action" value="allow">Allow</button> <button name="action" value="deny">Deny</button></form>`,
+			url.QueryEscape(r.URL.Query().Get("user_code")))
+		return
+	}
+	code, user, pass, action := r.PostFormValue("user_code"), r.PostFormValue("username"), r.PostFormValue("password"), r.PostFormValue("action")
+	u, ok := s.user(user)
+	if !ok || u.Secret != pass {
+		http.Error(w, "wrong user or password", http.StatusUnauthorized)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.byUserCode(code)
+	if g == nil || time.Now().After(g.state.Expires) {
+		http.Error(w, "unknown or expired code", http.StatusNotFound)
+		return
+	}
+	switch action {
+	case "allow":
+		g.state.Done, g.state.Subject, g.state.AuthTime, g.state.AMR = true, user, time.Now(), []string{"pwd"}
+	case "deny":
+		g.state.Denied = true
+	default:
+		http.Error(w, "action must be allow or deny", http.StatusBadRequest)
+		return
+	}
+	fmt.Fprintln(w, "done; return to your terminal")
+}
+
+// SetUserinfoFromScopes and SetUserinfoFromRequest fill ID tokens from
+// our users (the example storage only knows its own).
+func (s *store) SetUserinfoFromScopes(_ context.Context, info *oidc.UserInfo, userID, _ string, scopes []string) error {
+	u, ok := s.user(userID)
+	if !ok {
+		return fmt.Errorf("no user %q", userID)
+	}
+	info.Subject = u.ID
+	if slices.Contains(scopes, oidc.ScopeProfile) {
+		if name, ok := u.Claims["preferred_username"].(string); ok {
+			info.PreferredUsername = name
+		}
+	}
+	return nil
+}
+
+func (s *store) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
+	return s.SetUserinfoFromScopes(ctx, info, req.GetSubject(), req.GetClientID(), scopes)
+}
+
 // client is a service account as op sees it: client credentials only,
 // JWT access tokens.
 type client struct{ id string }
@@ -291,4 +432,14 @@ func (c client) RestrictAdditionalIdTokenScopes() func([]string) []string {
 }
 func (c client) RestrictAdditionalAccessTokenScopes() func([]string) []string {
 	return func(s []string) []string { return s }
+}
+
+// deviceClient is the public command-line client: no secret, the device
+// grant only, JWT access tokens carrying the audience.
+type deviceClient struct{ client }
+
+func (deviceClient) ApplicationType() op.ApplicationType { return op.ApplicationTypeNative }
+func (deviceClient) AuthMethod() oidc.AuthMethod         { return oidc.AuthMethodNone }
+func (deviceClient) GrantTypes() []oidc.GrantType {
+	return []oidc.GrantType{oidc.GrantTypeDeviceCode}
 }

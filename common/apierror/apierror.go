@@ -23,7 +23,14 @@ const (
 	Unavailable      = "unavailable"
 	BadGateway       = "bad_gateway"
 	Timeout          = "gateway_timeout"
+	// PlanRequired: the licence's plan does not include the feature; the
+	// message names the plan that does.
+	PlanRequired = "plan_required"
 )
+
+// Codes lists every code above, for the OpenAPI document's enum.
+var Codes = []string{BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, Conflict,
+	TooLarge, RateLimited, Internal, Unavailable, BadGateway, Timeout}
 
 // Body is the error envelope.
 type Body struct {

@@ -276,17 +276,7 @@ func normDevice(ps *problems, i int, d *Device) {
 	}
 
 	for j := range d.ARP {
-		e := &d.ARP[j]
-		if e.IP == "" {
-			ps.add(at(dp, "arp", j, "ip"), "required")
-		} else if a, err := ParseAddr(e.IP); err != nil {
-			ps.add(at(dp, "arp", j, "ip"), err.Error())
-		} else {
-			e.IP = canonAddr(e.IP, a)
-		}
-		normMAC(ps, &e.MAC, dp, "arp", j)
-		checkName(ps, e.Interface, false, dp, "arp", j, "interface")
-		checkName(ps, e.VRF, false, dp, "arp", j, "vrf")
+		normARP(ps, dp, j, &d.ARP[j])
 	}
 
 	for j := range d.MACTable {
@@ -296,40 +286,27 @@ func normDevice(ps *problems, i int, d *Device) {
 			ps.add(at(dp, "mac_table", j, "vlan"), "not a VLAN id (want 1-4094)")
 		}
 		checkName(ps, e.Interface, true, dp, "mac_table", j, "interface")
+		normMACFlags(ps, dp, j, e)
+		if e.RemoteVTEP != "" {
+			if a, err := ParseAddr(e.RemoteVTEP); err != nil {
+				ps.add(at(dp, "mac_table", j, "remote_vtep"), err.Error())
+			} else {
+				e.RemoteVTEP = canonAddr(e.RemoteVTEP, a)
+			}
+		}
 	}
 
 	for j := range d.Routes {
-		r := &d.Routes[j]
-		if r.Prefix == "" {
-			ps.add(at(dp, "routes", j, "prefix"), "required")
-		} else if p, err := ParseNetwork(r.Prefix); err != nil {
-			ps.add(at(dp, "routes", j, "prefix"), err.Error())
-		} else {
-			r.Prefix = canonPrefix(r.Prefix, p)
-		}
-		if r.NextHop != "" {
-			if a, err := ParseAddr(r.NextHop); err != nil {
-				ps.add(at(dp, "routes", j, "next_hop"), err.Error())
-			} else {
-				r.NextHop = canonAddr(r.NextHop, a)
-			}
-		}
-		// Route interfaces are not checked against the interface list:
-		// discard routes name Null0 and the like, which collectors do not
-		// list as interfaces.
-		checkName(ps, r.Interface, false, dp, "routes", j, "interface")
-		checkName(ps, r.VRF, false, dp, "routes", j, "vrf")
-		r.Protocol = strings.ToLower(r.Protocol)
-		checkName(ps, r.Protocol, false, dp, "routes", j, "protocol")
-		if r.Metric < 0 {
-			ps.add(at(dp, "routes", j, "metric"), "negative")
-		}
+		normRoute(ps, dp, j, &d.Routes[j])
 	}
 
 	for j := range d.BGPPeers {
 		b := &d.BGPPeers[j]
+		checkName(ps, b.PeerInterface, false, dp, "bgp_peers", j, "peer_interface")
 		if b.PeerIP == "" {
-			ps.add(at(dp, "bgp_peers", j, "peer_ip"), "required")
+			if b.PeerInterface == "" {
+				ps.add(at(dp, "bgp_peers", j, "peer_ip"), "required (or peer_interface, for an unnumbered session)")
+			}
 		} else if a, err := ParseAddr(b.PeerIP); err != nil {
 			ps.add(at(dp, "bgp_peers", j, "peer_ip"), err.Error())
 		} else {
@@ -341,25 +318,282 @@ func normDevice(ps *problems, i int, d *Device) {
 		if b.LocalAS < 0 || b.LocalAS > maxASN {
 			ps.add(at(dp, "bgp_peers", j, "local_as"), "not an AS number (want 0-4294967295)")
 		}
-		if b.State != "" {
-			s := strings.Map(func(r rune) rune {
-				if r == '_' || r == '-' || r == ' ' {
-					return -1
+		normBGPState(ps, &b.State, dp, "bgp_peers", j, "state")
+		checkName(ps, b.VRF, false, dp, "bgp_peers", j, "vrf")
+		families := make(map[string]int, len(b.AFISafi))
+		for k := range b.AFISafi {
+			f := &b.AFISafi[k]
+			if f.Name == "" {
+				ps.add(at(dp, "bgp_peers", j, "afi_safi", k, "name"), "required")
+			} else if n, ok := canonFamily(f.Name); !ok {
+				ps.add(at(dp, "bgp_peers", j, "afi_safi", k, "name"), fmt.Sprintf("not an address family %q (want ipv4-unicast, ipv6-unicast, l2vpn-evpn, vpnv4-unicast, … : afi-safi in letters, digits and hyphens)", clip(f.Name)))
+			} else if first, dup := families[n]; dup {
+				ps.add(at(dp, "bgp_peers", j, "afi_safi", k, "name"), fmt.Sprintf("duplicate address family %q (first at afi_safi[%d])", n, first))
+			} else {
+				f.Name = n
+				families[n] = k
+			}
+			normBGPState(ps, &f.State, dp, "bgp_peers", j, "afi_safi", k, "state")
+			for _, c := range []struct {
+				name string
+				v    *int64
+			}{{"prefixes_received", f.PrefixesReceived}, {"prefixes_accepted", f.PrefixesAccepted}, {"prefixes_sent", f.PrefixesSent}} {
+				if c.v != nil && *c.v < 0 {
+					ps.add(at(dp, "bgp_peers", j, "afi_safi", k, c.name), "negative")
 				}
-				return unicode.ToLower(r)
-			}, b.State)
-			switch s {
-			case "idle", "connect", "active", "opensent", "openconfirm", "established", "down":
-				b.State = s
-			default:
-				ps.add(at(dp, "bgp_peers", j, "state"), fmt.Sprintf("unknown BGP state %q (want idle, connect, active, opensent, openconfirm, established or down)", clip(b.State)))
 			}
 		}
-		checkName(ps, b.VRF, false, dp, "bgp_peers", j, "vrf")
+	}
+
+	if d.VXLAN != nil {
+		normVXLAN(ps, dp, d)
 	}
 
 	if d.Firewall != nil {
 		normFirewall(ps, dp, d)
+	}
+}
+
+// neighborStates maps accepted ARP/ND states, with the words Linux
+// ("ip neigh"), Junos and IOS print, to the canonical state.
+var neighborStates = map[string]string{
+	NeighborReachable: NeighborReachable, "dynamic": NeighborReachable,
+	NeighborStale: NeighborStale, NeighborDelay: NeighborDelay, NeighborProbe: NeighborProbe,
+	NeighborIncomplete: NeighborIncomplete, "incmp": NeighborIncomplete,
+	NeighborFailed: NeighborFailed, "unreachable": NeighborFailed,
+	NeighborPermanent: NeighborPermanent, "static": NeighborPermanent, "noarp": NeighborPermanent,
+}
+
+func normARP(ps *problems, dp string, j int, e *ARPEntry) {
+	if e.State != "" {
+		if st, ok := neighborStates[strings.ToLower(e.State)]; ok {
+			e.State = st
+		} else {
+			ps.add(at(dp, "arp", j, "state"), fmt.Sprintf("unknown neighbour state %q (want reachable, stale, delay, probe, incomplete, failed or permanent)", clip(e.State)))
+		}
+	}
+	if e.IP == "" {
+		ps.add(at(dp, "arp", j, "ip"), "required")
+	} else {
+		ip := e.IP
+		// An IPv6 neighbour's link-local address comes with its zone
+		// (fe80::1%Ethernet1): the zone is the interface.
+		if addr, zone, ok := strings.Cut(ip, "%"); ok && zone != "" && strings.Contains(addr, ":") {
+			ip = addr
+			if e.Interface == "" {
+				e.Interface = zone
+			}
+		}
+		if a, err := ParseAddr(ip); err != nil {
+			ps.add(at(dp, "arp", j, "ip"), err.Error())
+		} else {
+			e.IP = canonAddr(ip, a)
+		}
+	}
+	// An incomplete or failed resolution has no MAC to give.
+	if e.MAC != "" || (e.State != NeighborIncomplete && e.State != NeighborFailed) {
+		normMAC(ps, &e.MAC, dp, "arp", j)
+	}
+	checkName(ps, e.Interface, false, dp, "arp", j, "interface")
+	checkName(ps, e.VRF, false, dp, "arp", j, "vrf")
+}
+
+// macFlags maps accepted MAC-table flags, with the vendors' words, to the
+// canonical flag. "dynamic" is what every learned entry is: no flag.
+var macFlags = map[string]string{
+	MACStatic: MACStatic, "configured": MACStatic, "sticky": MACStatic,
+	MACRemote: MACRemote, "evpn": MACRemote, "vtep": MACRemote,
+	MACRouter: MACRouter, "gateway": MACRouter, "self": MACRouter, "local": MACRouter,
+	"dynamic": "", "learned": "",
+}
+
+func normMACFlags(ps *problems, dp string, j int, e *MACEntry) {
+	if len(e.Flags) == 0 {
+		return
+	}
+	out := e.Flags[:0]
+	for k, f := range e.Flags {
+		c, ok := macFlags[strings.ToLower(f)]
+		if !ok {
+			ps.add(at(dp, "mac_table", j, "flags", k), fmt.Sprintf("unknown MAC flag %q (want static, remote or router)", clip(f)))
+			continue
+		}
+		if c != "" {
+			out = append(out, c)
+		}
+	}
+	slices.Sort(out)
+	e.Flags = slices.Compact(out)
+	if len(e.Flags) == 0 {
+		e.Flags = nil
+	}
+}
+
+// routeActions maps accepted route actions, with the vendors' words, to
+// the canonical action.
+var routeActions = map[string]string{
+	RouteForward: RouteForward, "unicast": RouteForward,
+	RouteDrop: RouteDrop, "discard": RouteDrop, "blackhole": RouteDrop, "null": RouteDrop, "null0": RouteDrop,
+	RouteReject: RouteReject, "unreachable": RouteReject, "prohibit": RouteReject,
+	RouteLocal: RouteLocal, "receive": RouteLocal,
+}
+
+func normRoute(ps *problems, dp string, j int, r *Route) {
+	if r.Prefix == "" {
+		ps.add(at(dp, "routes", j, "prefix"), "required")
+	} else if p, err := ParseNetwork(r.Prefix); err != nil {
+		ps.add(at(dp, "routes", j, "prefix"), err.Error())
+	} else {
+		r.Prefix = canonPrefix(r.Prefix, p)
+	}
+	if r.NextHop != "" {
+		if a, err := ParseAddr(r.NextHop); err != nil {
+			ps.add(at(dp, "routes", j, "next_hop"), err.Error())
+		} else {
+			r.NextHop = canonAddr(r.NextHop, a)
+		}
+	}
+	if len(r.NextHops) > 0 {
+		for _, f := range []struct{ name, v string }{{"next_hop", r.NextHop}, {"interface", r.Interface}, {"next_hop_vrf", r.NextHopVRF}} {
+			if f.v != "" {
+				ps.add(at(dp, "routes", j, f.name), "given with next_hops: give the next hops either as next_hops or as next_hop, interface and next_hop_vrf")
+			}
+		}
+	}
+	for k := range r.NextHops {
+		h := &r.NextHops[k]
+		if h.IP == "" && h.Interface == "" {
+			ps.add(at(dp, "routes", j, "next_hops", k), "neither ip nor interface")
+		}
+		if h.IP != "" {
+			if a, err := ParseAddr(h.IP); err != nil {
+				ps.add(at(dp, "routes", j, "next_hops", k, "ip"), err.Error())
+			} else {
+				h.IP = canonAddr(h.IP, a)
+			}
+		}
+		checkName(ps, h.Interface, false, dp, "routes", j, "next_hops", k, "interface")
+		checkName(ps, h.VRF, false, dp, "routes", j, "next_hops", k, "vrf")
+		if h.VNI < 0 || h.VNI > MaxVNI {
+			ps.add(at(dp, "routes", j, "next_hops", k, "vni"), "not a VNI (want 1-16777215)")
+		}
+		if h.Weight < 0 {
+			ps.add(at(dp, "routes", j, "next_hops", k, "weight"), "negative")
+		}
+	}
+	// Route interfaces are not checked against the interface list:
+	// discard routes name Null0 and the like, which collectors do not
+	// list as interfaces.
+	checkName(ps, r.Interface, false, dp, "routes", j, "interface")
+	checkName(ps, r.VRF, false, dp, "routes", j, "vrf")
+	checkName(ps, r.NextHopVRF, false, dp, "routes", j, "next_hop_vrf")
+	r.Protocol = strings.ToLower(r.Protocol)
+	checkName(ps, r.Protocol, false, dp, "routes", j, "protocol")
+	if r.Metric < 0 {
+		ps.add(at(dp, "routes", j, "metric"), "negative")
+	}
+	if r.AdminDistance != nil && (*r.AdminDistance < 0 || *r.AdminDistance > 255) {
+		ps.add(at(dp, "routes", j, "admin_distance"), "not an administrative distance (want 0-255)")
+	}
+	if r.Action != "" {
+		if a, ok := routeActions[strings.ToLower(r.Action)]; ok {
+			r.Action = a
+		} else {
+			ps.add(at(dp, "routes", j, "action"), fmt.Sprintf("unknown route action %q (want forward, drop, reject or local)", clip(r.Action)))
+		}
+	}
+}
+
+// bgpStates are the session states, with the abbreviations EOS and
+// NX-OS print ("Estab", "OpenSent").
+var bgpStates = map[string]string{
+	"idle": "idle", "connect": "connect", "active": "active", "opensent": "opensent", "openconfirm": "openconfirm",
+	"established": "established", "estab": "established", "down": "down",
+}
+
+// normBGPState canonicalises a session's or a family's state.
+func normBGPState(ps *problems, state *string, path ...any) {
+	if *state == "" {
+		return
+	}
+	s := strings.Map(func(r rune) rune {
+		if r == '_' || r == '-' || r == ' ' {
+			return -1
+		}
+		return unicode.ToLower(r)
+	}, *state)
+	if c, ok := bgpStates[s]; ok {
+		*state = c
+		return
+	}
+	ps.add(at(path...), fmt.Sprintf("unknown BGP state %q (want idle, connect, active, opensent, openconfirm, established or down)", clip(*state)))
+}
+
+// familyAliases are the vendors' names of the common address families
+// (Junos "inet-unicast", "evpn"; IOS "ipv4 unicast"; "l2vpn evpn").
+var familyAliases = map[string]string{
+	"ipv4": FamilyIPv4Unicast, "inet": FamilyIPv4Unicast, "inet-unicast": FamilyIPv4Unicast,
+	"ipv6": FamilyIPv6Unicast, "inet6": FamilyIPv6Unicast, "inet6-unicast": FamilyIPv6Unicast,
+	"evpn": FamilyL2VPNEVPN, "l2vpn-evpn": FamilyL2VPNEVPN,
+	"vpnv4": FamilyVPNv4, "inet-vpn": FamilyVPNv4, "inet-vpn-unicast": FamilyVPNv4, "vpnv4-unicast": FamilyVPNv4,
+	"vpnv6": FamilyVPNv6, "inet6-vpn": FamilyVPNv6, "inet6-vpn-unicast": FamilyVPNv6, "vpnv6-unicast": FamilyVPNv6,
+}
+
+// canonFamily writes an address family in lower case with hyphens
+// ("IPv4 Unicast" → ipv4-unicast), aliases folded.
+func canonFamily(s string) (string, bool) {
+	n := strings.Map(func(r rune) rune {
+		switch {
+		case r == ' ' || r == '_' || r == '/':
+			return '-'
+		case r >= 'A' && r <= 'Z':
+			return r + 'a' - 'A'
+		}
+		return r
+	}, strings.TrimSpace(s))
+	if a, ok := familyAliases[n]; ok {
+		return a, true
+	}
+	if n == "" || len(n) > 64 || strings.ContainsFunc(n, func(r rune) bool { return !(r == '-' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9') }) {
+		return "", false
+	}
+	return n, true
+}
+
+func normVXLAN(ps *problems, dp string, d *Device) {
+	x := d.VXLAN
+	checkName(ps, x.SourceInterface, false, dp, "vxlan", "source_interface")
+	if x.SourceIP != "" {
+		if a, err := ParseAddr(x.SourceIP); err != nil {
+			ps.add(at(dp, "vxlan", "source_ip"), err.Error())
+		} else {
+			x.SourceIP = canonAddr(x.SourceIP, a)
+		}
+	}
+	vnis := make(map[int]int, len(x.VNIs))
+	byVLAN := make(map[int]int, len(x.VNIs))
+	for k := range x.VNIs {
+		v := &x.VNIs[k]
+		if v.VNI < 1 || v.VNI > MaxVNI {
+			ps.add(at(dp, "vxlan", "vnis", k, "vni"), "not a VNI (want 1-16777215)")
+		} else if first, dup := vnis[v.VNI]; dup {
+			ps.add(at(dp, "vxlan", "vnis", k, "vni"), fmt.Sprintf("duplicate VNI %d (first at vnis[%d])", v.VNI, first))
+		} else {
+			vnis[v.VNI] = k
+		}
+		if v.VLAN < 0 || v.VLAN > maxVLAN {
+			ps.add(at(dp, "vxlan", "vnis", k, "vlan"), "not a VLAN id (want 1-4094)")
+		} else if v.VLAN > 0 {
+			if first, dup := byVLAN[v.VLAN]; dup {
+				ps.add(at(dp, "vxlan", "vnis", k, "vlan"), fmt.Sprintf("VLAN %d is mapped to another VNI already (vnis[%d])", v.VLAN, first))
+			} else {
+				byVLAN[v.VLAN] = k
+			}
+		}
+		checkName(ps, v.VRF, false, dp, "vxlan", "vnis", k, "vrf")
+		if v.VLAN == 0 && v.VRF == "" {
+			ps.add(at(dp, "vxlan", "vnis", k), "maps the VNI to neither a vlan nor a vrf")
+		}
 	}
 }
 

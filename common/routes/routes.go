@@ -52,6 +52,10 @@ const (
 	PermTelemetryIngest = "telemetry_ingest"
 	PermAdminRBACReload = "admin_rbac_reload"
 	PermAuthTokens      = "auth_tokens"
+	PermAdminNetboxSync = "admin_netbox_sync"
+	PermChaosSimulate   = "chaos_simulate"
+	PermChaosResults    = "chaos_results"
+	PermAIConversation  = "ai_conversation"
 	// PermEvents is the server-sent event stream's permission; the sidecar
 	// takes its API key from ?api_key (EventSource cannot set headers).
 	PermEvents = "events"
@@ -108,6 +112,13 @@ var All = []Route{
 	{Daemon: Apiserver, Method: "GET", Path: "/ebpf/events", OperationID: "ebpf_events", Summary: "Recent eBPF events (retransmits, resets)", Permission: PermEBPFEvents, Event: EventQuery, Feature: "ebpf_telemetry"},
 	{Daemon: Apiserver, Method: "GET", Path: "/nccl/topology/full", OperationID: "nccl_topology", Summary: "GPU and NVLink topology of every node", Permission: PermNCCLTopology, Event: EventQuery, Feature: "nccl_silicon_mapping"},
 	{Daemon: Apiserver, Method: "GET", Path: "/nccl/operations/active", OperationID: "nccl_operations", Summary: "NCCL operations in flight", Permission: PermNCCLOperations, Event: EventQuery, Feature: "nccl_silicon_mapping"},
+	// The facts JSON Schema is part of the API's description, so it takes
+	// the OpenAPI document's permission.
+	{Daemon: Apiserver, Method: "GET", Path: "/schemas/meshq.facts.v1.json", OperationID: "facts_schema", Summary: "JSON Schema of the meshq.facts/v1 ingest document", Permission: PermOpenAPI, Event: EventQuery},
+	{Daemon: Apiserver, Method: "POST", Path: "/admin/netbox/sync", OperationID: "admin_netbox_sync", Summary: "Sync the graph with NetBox (pull, push or both; dry run)", Permission: PermAdminNetboxSync, Event: EventAdmin, Write: true, Feature: "netbox_sync"},
+	{Daemon: Apiserver, Method: "POST", Path: "/graph/chaos-simulate", OperationID: "chaos_simulate", Summary: "Queue a chaos scenario: failed devices, ports, links, VLANs, subnets; answers 202 with its id", Permission: PermChaosSimulate, Event: EventQuery, Feature: "chaos_engineering"},
+	{Daemon: Apiserver, Method: "GET", Path: "/graph/chaos-results/{id}", OperationID: "chaos_results", Summary: "A chaos run's status and result", Permission: PermChaosResults, Event: EventQuery, Feature: "chaos_engineering"},
+	{Daemon: Apiserver, Method: "POST", Path: "/ai/query/conversation", OperationID: "ai_conversation", Summary: "Ask in plain language: one named query per message, checked against the caller's grants; sessions keep 10 turns", Permission: PermAIConversation, Event: EventQuery, Feature: "nl_conversation"},
 }
 
 // Of lists the routes a daemon serves.

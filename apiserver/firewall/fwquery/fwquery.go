@@ -41,7 +41,7 @@ func list(s []string) []string {
 	return s
 }
 
-var hostnameParam = query.Param{Name: "hostname", Type: query.TypeString, Required: true, Description: "firewall hostname"}
+var hostnameParam = query.Param{Name: "hostname", Type: query.TypeString, Required: true, Description: "firewall hostname", Example: "fw-edge-01"}
 
 // Definitions returns the queries, answering from indexes kept in cache.
 // Register them in the registry beside the built-in ones:
@@ -51,6 +51,7 @@ func Definitions(cache *pathanalysis.Cache) []query.Definition {
 	ix := func(env *query.Env) *pathanalysis.Index { return cache.Index(env.Graph) }
 	return []query.Definition{
 		pathAnalysis(ix),
+		routeLookup(ix),
 		{
 			Name: "firewall_rules_by_device", Description: "A firewall's rules in evaluation order (rule_order), disabled ones included.",
 			Params: []query.Param{hostnameParam}, Columns: ruleColumns, Paged: true,
@@ -69,8 +70,8 @@ func Definitions(cache *pathanalysis.Cache) []query.Definition {
 		{
 			Name: "firewall_rules_by_zone_pair", Description: "A firewall's rules that apply from src_zone to dst_zone (naming the zones or any), in evaluation order.",
 			Params: []query.Param{hostnameParam,
-				{Name: "src_zone", Type: query.TypeString, Required: true, Description: "zone the traffic enters by"},
-				{Name: "dst_zone", Type: query.TypeString, Required: true, Description: "zone the traffic leaves by"}},
+				{Name: "src_zone", Type: query.TypeString, Required: true, Description: "zone the traffic enters by", Example: "inside"},
+				{Name: "dst_zone", Type: query.TypeString, Required: true, Description: "zone the traffic leaves by", Example: "dmz"}},
 			Columns: ruleColumns, Paged: true,
 			Run: func(_ context.Context, env *query.Env, a query.Args) (*query.Result, error) {
 				fw, err := firewallArg(ix(env), a)
@@ -267,8 +268,8 @@ func pathAnalysis(ix func(*query.Env) *pathanalysis.Index) query.Definition {
 			"equal-cost branches, topology where a device has no routes) with the deciding rule at every firewall, " +
 			"and an overall verdict (permit, deny, unknown) with its reason.",
 		Params: append([]query.Param{
-			{Name: "src_ip", Type: query.TypeIP, Required: true, Description: "source address"},
-			{Name: "dst_ip", Type: query.TypeIP, Required: true, Description: "destination address"},
+			{Name: "src_ip", Type: query.TypeIP, Required: true, Description: "source address", Example: "10.32.0.12"},
+			{Name: "dst_ip", Type: query.TypeIP, Required: true, Description: "destination address", Example: "10.128.0.10"},
 		}, flowParams...),
 		Columns: []string{"path", "hop", "hostname", "vrf", "in_interface", "out_interface", "in_zone", "out_zone",
 			"rule_id", "rule_name", "rule_order", "action", "next_hop", "note"},
@@ -291,6 +292,46 @@ func pathAnalysis(ix func(*query.Env) *pathanalysis.Index) query.Definition {
 				paths = append(paths, map[string]any{"path": pi + 1, "verdict": p.Verdict, "reason": p.Reason, "hops": len(p.Hops)})
 			}
 			res.Extra = map[string]any{"verdict": r.Verdict, "reason": r.Reason, "paths": orEmpty(paths), "truncated_paths": r.Truncated}
+			return res, nil
+		},
+	}
+}
+
+// routeLookup answers with the route path analysis would take: the same
+// index, the same choice.
+func routeLookup(ix func(*query.Env) *pathanalysis.Index) query.Definition {
+	return query.Definition{
+		Name: "route_lookup",
+		Description: "The route a device uses for an address in a VRF: the longest matching prefix (collected routes and connected subnets), " +
+			"lowest administrative distance, then lowest metric, one row per equal-cost next hop; no rows when the device has no route.",
+		Params: []query.Param{
+			{Name: "hostname", Type: query.TypeString, Required: true, Description: "device hostname", Example: "core-sw-01"},
+			{Name: "vrf", Type: query.TypeString, Default: "default", Description: "VRF (default when left out)"},
+			{Name: "ip", Type: query.TypeIP, Required: true, Description: "destination address", Example: "10.128.0.10"},
+		},
+		Columns: []string{"hostname", "vrf", "prefix", "next_hop", "interface", "next_hop_vrf", "vni", "protocol", "admin_distance", "metric", "action"},
+		Run: func(_ context.Context, env *query.Env, a query.Args) (*query.Result, error) {
+			h := a.String("hostname")
+			d := env.Graph.Device(h)
+			if d == nil {
+				return nil, query.NotFound("no device named %q", h)
+			}
+			ms, _ := ix(env).RouteLookup(d, a.String("vrf"), a.IP("ip"))
+			res := &query.Result{}
+			for _, m := range ms {
+				var nh, ad, vni any
+				if m.NextHop.IsValid() {
+					nh = m.NextHop.String()
+				}
+				if m.AdminDistance != nil {
+					ad = *m.AdminDistance
+				}
+				if m.VNI > 0 {
+					vni = m.VNI
+				}
+				res.Rows = append(res.Rows, []any{d.Hostname, a.String("vrf"), m.Prefix.String(), nh, nullStr(m.Interface), nullStr(m.NextHopVRF), vni,
+					nullStr(m.Protocol), ad, m.Metric, m.Action})
+			}
 			return res, nil
 		},
 	}
@@ -385,7 +426,7 @@ func objectUsage(ix func(*query.Env) *pathanalysis.Index) query.Definition {
 	return query.Definition{
 		Name:        "firewall_address_object_usage",
 		Description: "Rules on every firewall that use the address object, directly or through groups (via is the chain of groups); summary says where it is defined and which groups hold it.",
-		Params:      []query.Param{{Name: "name", Type: query.TypeString, Required: true, Description: "address object name"}},
+		Params:      []query.Param{{Name: "name", Type: query.TypeString, Required: true, Description: "address object name", Example: "web-servers"}},
 		Columns:     []string{"hostname", "object", "type", "rule_id", "rule_name", "rule_order", "action", "enabled", "field", "via"},
 		Paged:       true,
 		Run: func(ctx context.Context, env *query.Env, a query.Args) (*query.Result, error) {

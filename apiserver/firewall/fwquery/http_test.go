@@ -3,9 +3,9 @@ package fwquery_test
 import (
 	"context"
 	"encoding/json"
-	"github.com/meshoptixiq/mesh/apiserver/telemetry"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -13,14 +13,18 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/meshoptixiq/mesh/apiserver/chaos"
+	"github.com/meshoptixiq/mesh/apiserver/conversation"
 	"github.com/meshoptixiq/mesh/apiserver/engine"
 	"github.com/meshoptixiq/mesh/apiserver/firewall/fwquery"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/graph/graphtest"
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
+	"github.com/meshoptixiq/mesh/apiserver/netbox"
 	"github.com/meshoptixiq/mesh/apiserver/pathanalysis"
 	"github.com/meshoptixiq/mesh/apiserver/pathanalysis/pathtest"
 	"github.com/meshoptixiq/mesh/apiserver/query"
+	"github.com/meshoptixiq/mesh/apiserver/telemetry"
 	"github.com/meshoptixiq/mesh/common/facts"
 	"github.com/meshoptixiq/mesh/common/lifecycle"
 )
@@ -44,8 +48,18 @@ func serve(t *testing.T) string {
 	}
 	ready := &atomic.Bool{}
 	ready.Store(true)
+	// Every route needs a handler: the telemetry service's and the NetBox
+	// sync's (unconfigured).
+	handlers := telemetry.New(log, telemetry.Options{}).Handlers()
+	nb, err := netbox.New(netbox.Config{}, eng, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	maps.Copy(handlers, nb.Handlers())
+	maps.Copy(handlers, chaos.New(eng, log, chaos.Options{}).Handlers())
+	maps.Copy(handlers, conversation.New(reg, eng, log, conversation.Options{}).Handlers())
 	api, err := httpapi.New(httpapi.Options{Engine: eng, Registry: reg, Log: log, Metrics: prometheus.NewRegistry(),
-		MaxBodyBytes: 1 << 20, Ready: ready.Load, Handlers: telemetry.New(log, telemetry.Options{}).Handlers()})
+		MaxBodyBytes: 1 << 20, Ready: ready.Load, Handlers: handlers})
 	if err != nil {
 		t.Fatalf("httpapi.New: %v", err)
 	}

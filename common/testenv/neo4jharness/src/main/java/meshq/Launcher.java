@@ -1,0 +1,50 @@
+package meshq;
+
+import java.nio.file.Path;
+import java.time.Duration;
+
+import org.neo4j.configuration.GraphDatabaseSettings;
+import org.neo4j.configuration.connectors.BoltConnector;
+import org.neo4j.configuration.connectors.HttpConnector;
+import org.neo4j.configuration.helpers.SocketAddress;
+import org.neo4j.harness.Neo4j;
+import org.neo4j.harness.Neo4jBuilders;
+
+/**
+ * Starts an in-process Neo4j 5 with bolt on 127.0.0.1:PORT (no HTTP, no
+ * auth), prints "BOLT bolt://127.0.0.1:PORT" once it accepts connections,
+ * and stops when standard input closes, so the Go test that started it
+ * never leaves a server behind.
+ */
+public final class Launcher {
+    public static void main(String[] args) throws Exception {
+        if (args.length != 2) {
+            System.err.println("usage: Launcher PORT WORKDIR");
+            System.exit(2);
+        }
+        int port = Integer.parseInt(args[0]);
+        Neo4j neo = Neo4jBuilders.newInProcessBuilder(Path.of(args[1]))
+                .withDisabledServer()
+                .withConfig(BoltConnector.enabled, true)
+                .withConfig(BoltConnector.listen_address, new SocketAddress("127.0.0.1", port))
+                .withConfig(HttpConnector.enabled, false)
+                // A test database is small; the default page cache would
+                // take half the machine's free memory.
+                .withConfig(GraphDatabaseSettings.pagecache_memory, 64L << 20)
+                // A test database grows from nothing in seconds: replanning
+                // each statement as its statistics change would cost more
+                // than the tests themselves.
+                .withConfig(GraphDatabaseSettings.query_statistics_divergence_threshold, 1.0)
+                .withConfig(GraphDatabaseSettings.cypher_min_replan_interval, Duration.ofHours(1))
+                .build();
+        System.out.println("BOLT " + neo.boltURI());
+        System.out.flush();
+        try {
+            while (System.in.read() != -1) {
+                // Anything written is ignored; only the close matters.
+            }
+        } finally {
+            neo.close();
+        }
+    }
+}
