@@ -4,12 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/meshoptixiq/mesh/apiserver/jsonstore"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/valyala/fasthttp"
@@ -85,7 +86,7 @@ type Service struct {
 	src   GraphSource
 	opt   Options
 	log   *slog.Logger
-	store store
+	store *jsonstore.Store[Record]
 	queue chan *task
 
 	// checkpoint, when set, runs at each of a run's checks for a graph
@@ -111,11 +112,7 @@ func New(src GraphSource, log *slog.Logger, opt Options) *Service {
 		opt.Paths = pathanalysis.NewCache()
 	}
 	s := &Service{src: src, opt: opt, log: log.With("component", "chaos"), queue: make(chan *task, opt.Queue)}
-	if opt.Redis != nil {
-		s.store = &redisStore{c: opt.Redis, ttl: opt.TTL}
-	} else {
-		s.store = &memStore{ttl: opt.TTL, recs: map[string]memEntry{}}
-	}
+	s.store = jsonstore.New[Record](opt.Redis, KeyPrefix, opt.TTL)
 	return s
 }
 
@@ -168,7 +165,7 @@ func (s *Service) Submit(ctx context.Context, req Request) (Record, error) {
 	t := &task{rec: Record{ID: hex.EncodeToString(id[:]), Status: StatusPending, SubmittedAt: time.Now().UTC(),
 		GraphVersion: g.Version, Request: req}}
 	// Stored before it is queued, so that a GET right after the 202 finds it.
-	if err := s.store.put(ctx, &t.rec); err != nil {
+	if err := s.store.Put(ctx, t.rec.ID, &t.rec); err != nil {
 		return Record{}, fmt.Errorf("storing the run: %w", err)
 	}
 	select {
@@ -184,14 +181,18 @@ var errQueueFull = errors.New("the chaos queue is full")
 
 // Get returns a run's record.
 func (s *Service) Get(ctx context.Context, id string) (Record, bool, error) {
-	return s.store.get(ctx, id)
+	rec, ok, err := s.store.Get(ctx, id)
+	if !ok || err != nil {
+		return Record{}, ok, err
+	}
+	return *rec, true, nil
 }
 
 func (s *Service) run(ctx context.Context, t *task) {
 	now := time.Now().UTC()
 	rec := &t.rec
 	rec.Status, rec.StartedAt = StatusRunning, &now
-	if err := s.store.put(ctx, rec); err != nil {
+	if err := s.store.Put(ctx, rec.ID, rec); err != nil {
 		s.log.Error("storing a chaos run", "id", rec.ID, "err", err)
 	}
 	var lastErr error
@@ -244,7 +245,7 @@ func (s *Service) finish(rec *Record, res *Result, err error) {
 	// A shut-down context must not lose the outcome: store on a fresh one.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := s.store.put(ctx, rec); err != nil {
+	if err := s.store.Put(ctx, rec.ID, rec); err != nil {
 		s.log.Error("storing a chaos result", "id", rec.ID, "err", err)
 	}
 }
@@ -283,79 +284,4 @@ func (s *Service) handleResults(ctx *fasthttp.RequestCtx) {
 	default:
 		httpx.WriteJSON(ctx, fasthttp.StatusOK, rec)
 	}
-}
-
-// store keeps records by id.
-type store interface {
-	put(ctx context.Context, rec *Record) error
-	get(ctx context.Context, id string) (Record, bool, error)
-}
-
-type redisStore struct {
-	c   *redis.Client
-	ttl time.Duration
-}
-
-func (r *redisStore) put(ctx context.Context, rec *Record) error {
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return err
-	}
-	return r.c.Set(ctx, KeyPrefix+rec.ID, b, r.ttl).Err()
-}
-
-func (r *redisStore) get(ctx context.Context, id string) (Record, bool, error) {
-	b, err := r.c.Get(ctx, KeyPrefix+id).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return Record{}, false, nil
-	}
-	if err != nil {
-		return Record{}, false, err
-	}
-	var rec Record
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return Record{}, false, fmt.Errorf("decoding %s%s: %w", KeyPrefix, id, err)
-	}
-	return rec, true, nil
-}
-
-type memEntry struct {
-	b       []byte
-	expires time.Time
-}
-
-// memStore keeps records as JSON, as Redis does, so both answer alike.
-type memStore struct {
-	mu   sync.Mutex
-	ttl  time.Duration
-	recs map[string]memEntry
-}
-
-func (m *memStore) put(_ context.Context, rec *Record) error {
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return err
-	}
-	now := time.Now()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for id, e := range m.recs {
-		if now.After(e.expires) {
-			delete(m.recs, id)
-		}
-	}
-	m.recs[rec.ID] = memEntry{b: b, expires: now.Add(m.ttl)}
-	return nil
-}
-
-func (m *memStore) get(_ context.Context, id string) (Record, bool, error) {
-	m.mu.Lock()
-	e, ok := m.recs[id]
-	m.mu.Unlock()
-	if !ok || time.Now().After(e.expires) {
-		return Record{}, false, nil
-	}
-	var rec Record
-	err := json.Unmarshal(e.b, &rec)
-	return rec, err == nil, err
 }

@@ -1,7 +1,6 @@
 package conversation
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -9,8 +8,9 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/meshoptixiq/mesh/apiserver/jsonstore"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/valyala/fasthttp"
@@ -73,7 +73,7 @@ type Service struct {
 	reg   *query.Registry
 	eng   Engine
 	log   *slog.Logger
-	store sessionStore
+	store *jsonstore.Store[Session]
 	llm   *LLM
 }
 
@@ -83,11 +83,7 @@ func New(reg *query.Registry, eng Engine, log *slog.Logger, opt Options) *Servic
 		opt.TTL = DefaultTTL
 	}
 	s := &Service{reg: reg, eng: eng, log: log.With("component", "conversation"), llm: opt.LLM}
-	if opt.Redis != nil {
-		s.store = &redisStore{c: opt.Redis, ttl: opt.TTL}
-	} else {
-		s.store = &memStore{ttl: opt.TTL, m: map[string]memEntry{}}
-	}
+	s.store = jsonstore.New[Session](opt.Redis, KeyPrefix, opt.TTL)
 	return s
 }
 
@@ -135,7 +131,7 @@ func (s *Service) handle(ctx *fasthttp.RequestCtx) {
 	user := string(ctx.Request.Header.Peek(identity.HeaderUser))
 	sess := &Session{User: user}
 	if req.SessionID != "" {
-		got, ok, err := s.store.get(ctx, req.SessionID)
+		got, ok, err := s.store.Get(ctx, req.SessionID)
 		if err != nil {
 			s.log.Error("reading a session", "err", err)
 			apierror.Write(ctx, fasthttp.StatusServiceUnavailable, apierror.Unavailable, "the session store is unavailable")
@@ -161,7 +157,7 @@ func (s *Service) handle(ctx *fasthttp.RequestCtx) {
 	if status != fasthttp.StatusOK {
 		return // the error is written
 	}
-	if err := s.store.put(ctx, sess); err != nil {
+	if err := s.store.Put(ctx, sess.ID, sess); err != nil {
 		s.log.Error("storing a session", "err", err)
 		apierror.Write(ctx, fasthttp.StatusServiceUnavailable, apierror.Unavailable, "the session store is unavailable")
 		return
@@ -399,79 +395,4 @@ func fnmatch(p, s string) bool {
 		}
 	}
 	return s == ""
-}
-
-type sessionStore interface {
-	get(ctx context.Context, id string) (*Session, bool, error)
-	put(ctx context.Context, s *Session) error
-}
-
-type redisStore struct {
-	c   *redis.Client
-	ttl time.Duration
-}
-
-func (r *redisStore) get(ctx context.Context, id string) (*Session, bool, error) {
-	b, err := r.c.Get(ctx, KeyPrefix+id).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	var s Session
-	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, false, err
-	}
-	return &s, true, nil
-}
-
-func (r *redisStore) put(ctx context.Context, s *Session) error {
-	b, err := json.Marshal(s)
-	if err != nil {
-		return err
-	}
-	return r.c.Set(ctx, KeyPrefix+s.ID, b, r.ttl).Err()
-}
-
-type memEntry struct {
-	b       []byte
-	expires time.Time
-}
-
-type memStore struct {
-	mu  sync.Mutex
-	ttl time.Duration
-	m   map[string]memEntry
-}
-
-func (m *memStore) get(_ context.Context, id string) (*Session, bool, error) {
-	m.mu.Lock()
-	e, ok := m.m[id]
-	m.mu.Unlock()
-	if !ok || time.Now().After(e.expires) {
-		return nil, false, nil
-	}
-	var s Session
-	if err := json.Unmarshal(e.b, &s); err != nil {
-		return nil, false, err
-	}
-	return &s, true, nil
-}
-
-func (m *memStore) put(_ context.Context, s *Session) error {
-	b, err := json.Marshal(s)
-	if err != nil {
-		return err
-	}
-	now := time.Now()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for id, e := range m.m {
-		if now.After(e.expires) {
-			delete(m.m, id)
-		}
-	}
-	m.m[s.ID] = memEntry{b: b, expires: now.Add(m.ttl)}
-	return nil
 }
