@@ -33,22 +33,29 @@ func buildAPIServer(t *testing.T) string {
 	return bin
 }
 
+// startAPIServer runs the real apiserver binary on a unix socket in dir
+// with the demo network (and extra environment), until the test ends.
+func startAPIServer(t *testing.T, dir string, extra ...string) (sock string, proc *exec.Cmd, log *syncBuffer) {
+	t.Helper()
+	sock = filepath.Join(dir, "api.sock")
+	proc = exec.Command(buildAPIServer(t))
+	proc.Env = append(append(os.Environ(), "API_LISTEN=unix:"+sock, "MESHQ_DATA_DIR="+filepath.Join(dir, "data"), "MESHQ_DEMO=true", "REDIS_URL="), extra...)
+	log = &syncBuffer{}
+	proc.Stdout, proc.Stderr = log, log
+	if err := proc.Start(); err != nil {
+		t.Fatalf("starting apiserver: %v", err)
+	}
+	t.Cleanup(func() { proc.Process.Signal(os.Interrupt); proc.Wait() })
+	return sock, proc, log
+}
+
 // TestEndToEndWithTheRealAPIServer runs the pod's two processes as in
 // Kubernetes: the apiserver on a unix socket with the demo network, the
 // sidecar in front of it with the seeds' policy, an OIDC provider and the
 // audit log.
 func TestEndToEndWithTheRealAPIServer(t *testing.T) {
-	bin := buildAPIServer(t)
 	dir := t.TempDir()
-	sock := filepath.Join(dir, "api.sock")
-	api := exec.Command(bin)
-	api.Env = append(os.Environ(), "API_LISTEN=unix:"+sock, "MESHQ_DATA_DIR="+filepath.Join(dir, "data"), "MESHQ_DEMO=true", "REDIS_URL=")
-	apiLog := &syncBuffer{}
-	api.Stdout, api.Stderr = apiLog, apiLog
-	if err := api.Start(); err != nil {
-		t.Fatalf("starting apiserver: %v", err)
-	}
-	t.Cleanup(func() { api.Process.Signal(os.Interrupt); api.Wait() })
+	sock, _, apiLog := startAPIServer(t, dir)
 	idp := startIdP(t)
 	auditFile := filepath.Join(dir, "audit.jsonl")
 	sc := startSidecar(t, "", oidcEnv(idp, map[string]string{"UPSTREAM": "unix:" + sock, "AUDIT_LOG_ENABLED": "true", "AUDIT_LOG_FILE": auditFile}))
@@ -104,17 +111,8 @@ func TestEndToEndWithTheRealAPIServer(t *testing.T) {
 // X-Meshq-Grants): a helpdesk user asking for firewall rules gets a 403, a
 // security analyst the rules.
 func TestConversationGrantsEndToEnd(t *testing.T) {
-	bin := buildAPIServer(t)
 	dir := t.TempDir()
-	sock := filepath.Join(dir, "api.sock")
-	api := exec.Command(bin)
-	api.Env = append(os.Environ(), "API_LISTEN=unix:"+sock, "MESHQ_DATA_DIR="+filepath.Join(dir, "data"), "MESHQ_DEMO=true", "REDIS_URL=")
-	apiLog := &syncBuffer{}
-	api.Stdout, api.Stderr = apiLog, apiLog
-	if err := api.Start(); err != nil {
-		t.Fatalf("starting apiserver: %v", err)
-	}
-	t.Cleanup(func() { api.Process.Signal(os.Interrupt); api.Wait() })
+	sock, _, apiLog := startAPIServer(t, dir)
 	idp := startIdP(t)
 	policy := `roles:
   helpdesk:
@@ -165,18 +163,7 @@ groups:
 // is the child of the sidecar's: one trace covers both.
 func TestOneTraceAcrossSidecarAndAPIServer(t *testing.T) {
 	rcv := tracingtest.StartHTTP(t)
-	bin := buildAPIServer(t)
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "api.sock")
-	api := exec.Command(bin)
-	api.Env = append(os.Environ(), "API_LISTEN=unix:"+sock, "MESHQ_DATA_DIR="+filepath.Join(dir, "data"), "MESHQ_DEMO=true", "REDIS_URL=",
-		"OTEL_EXPORTER_OTLP_ENDPOINT="+rcv.URL, "OTEL_BSP_SCHEDULE_DELAY=50")
-	apiLog := &syncBuffer{}
-	api.Stdout, api.Stderr = apiLog, apiLog
-	if err := api.Start(); err != nil {
-		t.Fatalf("starting apiserver: %v", err)
-	}
-	t.Cleanup(func() { api.Process.Signal(os.Interrupt); api.Wait() })
+	sock, api, apiLog := startAPIServer(t, t.TempDir(), "OTEL_EXPORTER_OTLP_ENDPOINT="+rcv.URL, "OTEL_BSP_SCHEDULE_DELAY=50")
 	sc := startSidecar(t, "", map[string]string{"UPSTREAM": "unix:" + sock, "OTEL_EXPORTER_OTLP_ENDPOINT": rcv.URL})
 	eventually(t, "apiserver ready through the sidecar", 60*time.Second, func() (bool, string) {
 		status, _, body := do(t, "GET", sc.URL+"/health/ready", nil, "")

@@ -5,7 +5,10 @@ package testenv
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -134,4 +137,20 @@ func ping(addr string) error {
 		return fmt.Errorf("unexpected reply %q", line)
 	}
 	return nil
+}
+
+// HelpLists runs a daemon's run function with --help and checks that the
+// output holds the usage and each of wants (variables its configuration
+// loader reads, so the list is the loader's own).
+func HelpLists(t testing.TB, run func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error, wants ...string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"--help"}, func(string) string { return "" }, &out, &errOut); err != nil {
+		t.Fatalf("--help: %v\n%s", err, errOut.String())
+	}
+	for _, want := range append([]string{"usage:"}, wants...) {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("--help output lacks %q:\n%s", want, out.String())
+		}
+	}
 }
