@@ -6,4 +6,6 @@ import (
 	"github.com/meshoptixiq/mesh/common/testenv"
 )
 
-func TestHelpListsTheEnvironment(t *testing.T) { testenv.HelpLists(t, run, "API_LISTEN", "GRAPH_BACKEND") }
+func TestHelpListsTheEnvironment(t *testing.T) {
+	testenv.HelpLists(t, run, "API_LISTEN", "GRAPH_BACKEND")
+}

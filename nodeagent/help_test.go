@@ -6,4 +6,6 @@ import (
 	"github.com/meshoptixiq/mesh/common/testenv"
 )
 
-func TestHelpListsTheEnvironment(t *testing.T) { testenv.HelpLists(t, run, "NODEAGENT_PROC_ROOT", "LOG_LEVEL") }
+func TestHelpListsTheEnvironment(t *testing.T) {
+	testenv.HelpLists(t, run, "NODEAGENT_PROC_ROOT", "LOG_LEVEL")
+}
