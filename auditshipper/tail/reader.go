@@ -112,18 +112,24 @@ func appendRecent(recent, b []byte) []byte {
 }
 
 // checkHead verifies the file still starts with the bytes we identified it
-// by, extending the identity while the file is shorter than HeadMax.
+// by, extending the identity while the file is shorter than HeadMax. It
+// runs on every read that finds new bytes, not only while the identity is
+// incomplete: a file truncated and written past our offset between two
+// looks never shrinks, and only its first bytes tell it is new content.
 func (t *Tailer) checkHead(f *file, size int64) bool {
-	if f.head.n >= HeadMax {
-		return true // identity complete; truncation is caught by size
-	}
 	h, buf, err := readHead(f.fd, size, t.scratch)
 	t.scratch = buf
 	if err != nil {
 		return true // cannot tell; the size check still guards truncation
 	}
-	if f.head.n > 0 && !f.head.startsWith(buf[:h.n]) {
-		return false
+	if f.head.n > 0 {
+		same := h.sum == f.head.sum
+		if h.n != f.head.n {
+			same = f.head.startsWith(buf[:h.n]) // false when the file is now shorter
+		}
+		if !same {
+			return false
+		}
 	}
 	if h.n > f.head.n {
 		t.mu.Lock()

@@ -461,3 +461,38 @@ func TestStopWhileBlockedSkipsNothing(t *testing.T) {
 	}
 	t.Logf("%d batches got out; offset covers %d records", len(sent), offset/int64(lineLen))
 }
+
+func TestTruncatedAndRefilledPastOffsetBetweenRounds(t *testing.T) {
+	// The file is truncated and written again beyond the old read
+	// position before the tailer looks: the size never drops, so only
+	// the bytes at the start tell it is another content.
+	path := filepath.Join(t.TempDir(), "a.jsonl")
+	var first, second []string
+	for i := range 200 { // well over HeadMax, so the identity is complete
+		first = append(first, fmt.Sprintf(`{"id":"a%03d"}`, i))
+	}
+	for i := range 400 {
+		second = append(second, fmt.Sprintf(`{"id":"b%03d"}`, i))
+	}
+	appendFile(t, path, strings.Join(first, "\n")+"\n")
+	tl, err := New(Config{Pattern: path, PollInterval: time.Hour, DisableNotify: true}, checkpoint.State{}, quiet(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := stepper(t, tl)
+	if got := step(); len(got) != len(first) {
+		t.Fatalf("first round shipped %d records, want %d", len(got), len(first))
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, strings.Join(second, "\n")+"\n")
+	var got []string
+	for range 3 {
+		got = append(got, step()...)
+	}
+	sort.Strings(got)
+	if diff := cmp.Diff(second, got); diff != "" {
+		t.Errorf("after truncate and refill (-want +got):\n%s", diff)
+	}
+}
