@@ -44,7 +44,18 @@ const neo4jStartTimeout = 3 * time.Minute
 // harness's jars in Maven's own repository) and starts it on a free
 // loopback port. Call Stop when done; the server also stops by itself when
 // this process dies, since it exits when its standard input closes.
-func StartNeo4j() (*Neo4j, error) {
+func StartNeo4j() (*Neo4j, error) { return StartNeo4jWith(Neo4jOptions{}) }
+
+// Neo4jOptions configures a test server.
+type Neo4jOptions struct {
+	// TransactionMax limits the memory of one transaction in bytes
+	// (db.memory.transaction.max; 0: no limit), to make a server that
+	// refuses large transactions as one sized for less would.
+	TransactionMax int64
+}
+
+// StartNeo4jWith is StartNeo4j with options.
+func StartNeo4jWith(opt Neo4jOptions) (*Neo4j, error) {
 	jar, classpath, err := buildNeo4jLauncher()
 	if err != nil {
 		return nil, err
@@ -66,7 +77,7 @@ func StartNeo4j() (*Neo4j, error) {
 		// C1 only: a test server lives for seconds, never long enough
 		// for C2's optimisations to pay for their compile time.
 		"-XX:TieredStopAtLevel=1", "-cp", jar+string(os.PathListSeparator)+classpath,
-		"meshq.Launcher", strconv.Itoa(port), filepath.Join(dir, "db"))
+		"meshq.Launcher", strconv.Itoa(port), filepath.Join(dir, "db"), strconv.FormatInt(opt.TransactionMax, 10))
 	n.cmd.Stderr = logf
 	out, err := n.cmd.StdoutPipe()
 	if err != nil {

@@ -239,7 +239,10 @@ func (b *batch) write(ctx context.Context, tx neo4j.ManagedTransaction) error {
 		{"interfaces", `UNWIND $rows AS r
 			MATCH (d:Device {hostname: r.device}) USING INDEX d:Device(hostname)
 			CREATE (d)-[:HAS_INTERFACE]->(i:Interface)
-			SET i = r.props`, b.interfaces},
+			SET i = r.props
+			WITH i, r WHERE r.props.access_vlan IS NOT NULL
+			MERGE (v:VLAN {id: r.props.access_vlan})
+			CREATE (i)-[:ACCESS_VLAN]->(v)`, b.interfaces},
 		{"addresses", `UNWIND $rows AS r
 			MATCH (i:Interface {device: r.device, name: r.interface}) USING INDEX i:Interface(device, name)
 			MERGE (ip:IP {address: r.address})
@@ -252,11 +255,6 @@ func (b *batch) write(ctx context.Context, tx neo4j.ManagedTransaction) error {
 			MERGE (v:VLAN {id: r.id})
 			CREATE (d)-[h:HAS_VLAN]->(v)
 			SET h.name = CASE WHEN r.name = '' THEN null ELSE r.name END`, b.vlans},
-		{"access VLANs", `UNWIND $rows AS r
-			WITH r WHERE r.props.access_vlan IS NOT NULL
-			MATCH (i:Interface {device: r.device, name: r.props.name}) USING INDEX i:Interface(device, name)
-			MERGE (v:VLAN {id: r.props.access_vlan})
-			CREATE (i)-[:ACCESS_VLAN]->(v)`, b.interfaces},
 		{"routes", `UNWIND $rows AS r
 			MATCH (d:Device {hostname: r.device}) USING INDEX d:Device(hostname)
 			CREATE (d)-[:HAS_ROUTE]->(x:Route)

@@ -346,7 +346,7 @@ func (s *Store) Ingest(ctx context.Context, mode string, devices []facts.Device)
 
 	sess := s.session(ctx, neo4j.AccessModeWrite)
 	defer sess.Close(context.WithoutCancel(ctx))
-	ver, err := neo4j.ExecuteWrite(ctx, sess, func(tx neo4j.ManagedTransaction) (uint64, error) {
+	ver, err := neo4j.ExecuteWrite(ctx, sess, notRetriedForMemory(func(tx neo4j.ManagedTransaction) (uint64, error) {
 		v, err := bumpVersion(ctx, tx)
 		if err != nil {
 			return 0, err
@@ -377,8 +377,13 @@ func (s *Store) Ingest(ctx context.Context, mode string, devices []facts.Device)
 			return 0, err
 		}
 		return v, nil
-	})
+	}))
 	if err != nil {
+		if memoryRefused(err) {
+			// One ingest is one transaction; the server's limit on
+			// transaction memory is what a large replace meets first.
+			return 0, fmt.Errorf("ingest of %d devices into the Neo4j store: the server refused the memory the transaction needs (raise the server's db.memory.transaction.max, dbms.memory.transaction.total.max or heap, or send the network in parts with mode merge): %w", len(devices), err)
+		}
 		return 0, fmt.Errorf("ingest into the Neo4j store: %w", err)
 	}
 	return ver, nil
@@ -442,4 +447,43 @@ func (s *Store) UpdateMetadata(ctx context.Context, hostname string, patch map[s
 		return 0, facts.Device{}, fmt.Errorf("updating metadata in the Neo4j store: %w", err)
 	}
 	return r.version, r.dev, nil
+}
+
+// memoryRefusal is the server's refusal of a transaction's memory, kept
+// as text: the driver retries any error that unwraps to a transient
+// Neo4jError, and the same transaction would only be refused again.
+type memoryRefusal struct{ cause string }
+
+func (e *memoryRefusal) Error() string { return e.cause }
+
+func notRetriedForMemory(work neo4j.ManagedTransactionWorkT[uint64]) neo4j.ManagedTransactionWorkT[uint64] {
+	return func(tx neo4j.ManagedTransaction) (uint64, error) {
+		v, err := work(tx)
+		if err != nil && memoryRefused(err) {
+			return 0, &memoryRefusal{cause: err.Error()}
+		}
+		return v, err
+	}
+}
+
+// memoryRefused reports whether the server refused a transaction for the
+// memory it needed, during its statements or its commit (which the driver
+// retries and then reports in a TransactionExecutionLimit that does not
+// unwrap, so its errors are looked at one by one).
+func memoryRefused(err error) bool {
+	const code = "Neo.TransientError.General.MemoryPoolOutOfMemoryError"
+	var ne *neo4j.Neo4jError
+	var mr *memoryRefusal
+	if errors.As(err, &mr) || errors.As(err, &ne) && ne.Code == code {
+		return true
+	}
+	var limit *neo4j.TransactionExecutionLimit
+	if errors.As(err, &limit) {
+		for _, e := range limit.Errors {
+			if errors.As(e, &ne) && ne.Code == code {
+				return true
+			}
+		}
+	}
+	return false
 }

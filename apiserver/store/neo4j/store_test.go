@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net"
@@ -16,19 +17,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshoptixiq/mesh/apiserver/chaos"
-	"github.com/meshoptixiq/mesh/apiserver/conversation"
-	"github.com/meshoptixiq/mesh/apiserver/netbox"
-
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/meshoptixiq/mesh/apiserver/chaos"
+	"github.com/meshoptixiq/mesh/apiserver/conversation"
+	"github.com/meshoptixiq/mesh/apiserver/demo"
 	"github.com/meshoptixiq/mesh/apiserver/engine"
 	"github.com/meshoptixiq/mesh/apiserver/graph/graphtest"
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
+	"github.com/meshoptixiq/mesh/apiserver/netbox"
 	"github.com/meshoptixiq/mesh/apiserver/store"
 	"github.com/meshoptixiq/mesh/apiserver/telemetry"
 	"github.com/meshoptixiq/mesh/common/facts"
 	"github.com/meshoptixiq/mesh/common/lifecycle"
+	"github.com/meshoptixiq/mesh/common/testenv"
 )
 
 // The model a user's Cypher reads: the README's examples, on the campus.
@@ -145,6 +147,39 @@ func TestIngestIsAllOrNothing(t *testing.T) {
 		if n := cypher(t, `MATCH (n) RETURN count(n)`, nil); n[0][0] != nodes[0][0] {
 			t.Errorf("%s: %v nodes after a failed ingest, %v before", mode, n[0][0], nodes[0][0])
 		}
+	}
+}
+
+func TestIngestRefusedForMemoryIsNamedAndChangesNothing(t *testing.T) {
+	// A server that lets one transaction use 8 MiB refuses a 100-device
+	// replace, as a production server sized for less than its network would.
+	small, err := testenv.StartNeo4jWith(testenv.Neo4jOptions{TransactionMax: 8 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(small.Stop)
+	ctx := context.Background()
+	s := open(t, small.URI)
+	campus := normalized(t, graphtest.Campus())
+	v1, err := s.Ingest(ctx, store.ModeReplace, campus)
+	if err != nil {
+		t.Fatalf("Ingest = %v", err)
+	}
+	const n = 100
+	big := demo.Generate(demo.Options{Seed: 3, Devices: n})
+	if err := facts.Normalize(big); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Ingest(ctx, store.ModeReplace, big.Devices)
+	if err == nil || !strings.Contains(err.Error(), "db.memory.transaction.max") || !strings.Contains(err.Error(), fmt.Sprintf("%d devices", n)) {
+		t.Fatalf("Ingest beyond the transaction memory = %v, want an error naming the setting and the size", err)
+	}
+	v, after, err := s.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v != v1 || len(after) != len(campus) {
+		t.Errorf("after the refused ingest: version %d with %d devices, want %d with %d", v, len(after), v1, len(campus))
 	}
 }
 

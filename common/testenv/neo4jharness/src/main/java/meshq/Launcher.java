@@ -14,15 +14,17 @@ import org.neo4j.harness.Neo4jBuilders;
  * Starts an in-process Neo4j 5 with bolt on 127.0.0.1:PORT (no HTTP, no
  * auth), prints "BOLT bolt://127.0.0.1:PORT" once it accepts connections,
  * and stops when standard input closes, so the Go test that started it
- * never leaves a server behind.
+ * never leaves a server behind. An optional third argument limits the
+ * memory of one transaction (db.memory.transaction.max, in bytes).
  */
 public final class Launcher {
     public static void main(String[] args) throws Exception {
-        if (args.length != 2) {
-            System.err.println("usage: Launcher PORT WORKDIR");
+        if (args.length != 2 && args.length != 3) {
+            System.err.println("usage: Launcher PORT WORKDIR [TRANSACTION_MAX_BYTES]");
             System.exit(2);
         }
         int port = Integer.parseInt(args[0]);
+        long transactionMax = args.length == 3 ? Long.parseLong(args[2]) : 0L;
         Neo4j neo = Neo4jBuilders.newInProcessBuilder(Path.of(args[1]))
                 .withDisabledServer()
                 .withConfig(BoltConnector.enabled, true)
@@ -36,6 +38,7 @@ public final class Launcher {
                 // than the tests themselves.
                 .withConfig(GraphDatabaseSettings.query_statistics_divergence_threshold, 1.0)
                 .withConfig(GraphDatabaseSettings.cypher_min_replan_interval, Duration.ofHours(1))
+                .withConfig(GraphDatabaseSettings.memory_transaction_max_size, transactionMax)
                 .build();
         System.out.println("BOLT " + neo.boltURI());
         System.out.flush();
