@@ -68,10 +68,13 @@ check-generate: deps
 # figure next to its target and, where a baseline exists (nginx, rsyslog,
 # syslog-ng), side by side with it.
 # BENCH_POSTGRES=1 adds the PostgreSQL store's benchmarks (a real server;
-# minutes at 10,000 devices): make bench BENCH_POSTGRES=1.
+# minutes at 10,000 devices): make bench BENCH_POSTGRES=1. BENCH_STORES=1
+# adds the side-by-side of the engine, SQL on PostgreSQL and Cypher on Neo4j
+# (BENCH_STORE_DEVICES, default 10000).
 BENCH_POSTGRES ?=
+BENCH_STORES ?=
 bench: bench-deps build
-	BENCH_POSTGRES=$(BENCH_POSTGRES) $(GO) test -run='^$$' -bench=. -benchmem -benchtime=1s ./...
+	BENCH_POSTGRES=$(BENCH_POSTGRES) BENCH_STORES=$(BENCH_STORES) $(GO) test -run='^$$' -bench=. -benchmem -benchtime=1s ./...
 	@for d in $(DAEMONS); do \
 	  if [ -d $$d/benchreport ]; then echo "== $$d"; $(GO) run ./$$d/benchreport || exit 1; fi; \
 	done

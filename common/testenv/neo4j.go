@@ -48,6 +48,9 @@ func StartNeo4j() (*Neo4j, error) { return StartNeo4jWith(Neo4jOptions{}) }
 
 // Neo4jOptions configures a test server.
 type Neo4jOptions struct {
+	// Heap is the JVM's maximum heap (-Xmx), default 1g; Neo4j lets all
+	// transactions together use 70% of it.
+	Heap string
 	// TransactionMax limits the memory of one transaction in bytes
 	// (db.memory.transaction.max; 0: no limit), to make a server that
 	// refuses large transactions as one sized for less would.
@@ -56,6 +59,9 @@ type Neo4jOptions struct {
 
 // StartNeo4jWith is StartNeo4j with options.
 func StartNeo4jWith(opt Neo4jOptions) (*Neo4j, error) {
+	if opt.Heap == "" {
+		opt.Heap = "1g"
+	}
 	jar, classpath, err := buildNeo4jLauncher()
 	if err != nil {
 		return nil, err
@@ -73,7 +79,7 @@ func StartNeo4jWith(opt Neo4jOptions) (*Neo4j, error) {
 		return nil, err
 	}
 	n := &Neo4j{Port: port, dir: dir, log: logf}
-	n.cmd = exec.Command("java", "-Xmx1g", "-XX:+UseSerialGC",
+	n.cmd = exec.Command("java", "-Xmx"+opt.Heap, "-XX:+UseSerialGC",
 		// C1 only: a test server lives for seconds, never long enough
 		// for C2's optimisations to pay for their compile time.
 		"-XX:TieredStopAtLevel=1", "-cp", jar+string(os.PathListSeparator)+classpath,
