@@ -15,6 +15,7 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
 	"github.com/meshoptixiq/mesh/apiserver/netbox"
+	"github.com/meshoptixiq/mesh/apiserver/spans"
 	neo4jstore "github.com/meshoptixiq/mesh/apiserver/store/neo4j"
 	"github.com/meshoptixiq/mesh/apiserver/store/postgres"
 	"github.com/meshoptixiq/mesh/common/envconf"
@@ -49,6 +50,17 @@ type config struct {
 	LLMBaseURL   string
 	LLMAPIKey    envconf.Secret
 	LLMModel     string
+	Tracing      tracingConfig
+}
+
+// tracingConfig is token-path tracing's part (TRACING_*).
+type tracingConfig struct {
+	SLOs          []spans.SLO
+	MaxBody       int64
+	MaxBatch      int
+	RingSize      int
+	MaxViolations int
+	StreamMaxLen  int
 }
 
 // neo4jConfig is GRAPH_BACKEND=neo4j's connection.
@@ -94,6 +106,18 @@ func loadConfig(getenv func(string) string) (config, error) {
 		LLMModel:     r.String("LLM_MODEL", ""),
 	}
 	c.LogLevel = r.LogLevel()
+	c.Tracing = tracingConfig{
+		MaxBody:       r.Bytes("TRACING_MAX_BODY_BYTES", spans.DefaultMaxBody),
+		MaxBatch:      r.Int("TRACING_MAX_BATCH_SPANS", spans.DefaultMaxBatch, 1, 1000000),
+		RingSize:      r.Int("TRACING_RING_SPANS", spans.DefaultRingSize, 1, 10000000),
+		MaxViolations: r.Int("TRACING_MAX_VIOLATIONS", spans.DefaultMaxViolations, 1, 1000000),
+		StreamMaxLen:  r.Int("TRACING_STREAM_MAXLEN", spans.DefaultStreamMaxLen, 1, 100000000),
+	}
+	if slos, err := spans.ParseSLOs(r.String("TRACING_SLOS", "")); err != nil {
+		r.Errorf("TRACING_SLOS", "%v", err)
+	} else {
+		c.Tracing.SLOs = slos
+	}
 	c.License = loadLicense(r, getenv("HOME"))
 	c.NetBox = netbox.Config{
 		URL:         r.String("NETBOX_URL", ""),
@@ -154,6 +178,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 			r.Errorf("LLM_MODEL", "is empty; LLM_PROVIDER=openai needs a model name")
 		}
 	}
+	if c.Tracing.MaxBody < 1024 || c.Tracing.MaxBody > c.MaxBodyBytes {
+		r.Errorf("TRACING_MAX_BODY_BYTES", "%d is outside 1KiB..MAX_BODY_BYTES (%d)", c.Tracing.MaxBody, c.MaxBodyBytes)
+	}
 	if c.ConvTTL < time.Minute {
 		r.Errorf("CONVERSATION_TTL", "%s is below 1m", c.ConvTTL)
 	}
@@ -198,6 +225,10 @@ func (c config) LogValue() slog.Value {
 		slog.Bool("NETBOX_VERIFY_TLS", c.NetBox.VerifyTLS),
 		slog.String("NETBOX_DEFAULT_SITE", c.NetBox.DefaultSite),
 		slog.String("NETBOX_DEFAULT_ROLE", c.NetBox.DefaultRole),
+		slog.Int("TRACING_SLOS", len(c.Tracing.SLOs)),
+		slog.Int64("TRACING_MAX_BODY_BYTES", c.Tracing.MaxBody),
+		slog.Int("TRACING_MAX_BATCH_SPANS", c.Tracing.MaxBatch),
+		slog.Int("TRACING_RING_SPANS", c.Tracing.RingSize),
 	)
 }
 

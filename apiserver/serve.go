@@ -28,6 +28,7 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/netbox"
 	"github.com/meshoptixiq/mesh/apiserver/pathanalysis"
 	"github.com/meshoptixiq/mesh/apiserver/query"
+	"github.com/meshoptixiq/mesh/apiserver/spans"
 	"github.com/meshoptixiq/mesh/apiserver/store"
 	"github.com/meshoptixiq/mesh/apiserver/telemetry"
 	"github.com/meshoptixiq/mesh/common/facts"
@@ -133,6 +134,11 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 		convOpt.LLM = &conversation.LLM{BaseURL: cfg.LLMBaseURL, APIKey: cfg.LLMAPIKey.Reveal(), Model: cfg.LLMModel}
 	}
 	maps.Copy(handlers, conversation.New(reg, eng, log, convOpt).Handlers())
+	// Token-path tracing: spans correlated with the node telemetry above
+	// and the graph's paths.
+	maps.Copy(handlers, spans.New(log, spans.Options{SLOs: cfg.Tracing.SLOs, Redis: telRedis,
+		StreamMaxLen: int64(cfg.Tracing.StreamMaxLen), MaxBody: int(cfg.Tracing.MaxBody), MaxBatch: cfg.Tracing.MaxBatch,
+		RingSize: cfg.Tracing.RingSize, MaxViolations: cfg.Tracing.MaxViolations, Telemetry: tel, Graph: eng, Paths: paths}).Handlers())
 
 	var ready atomic.Bool
 	api, err := httpapi.New(httpapi.Options{

@@ -23,6 +23,7 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/graph/graphtest"
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
 	"github.com/meshoptixiq/mesh/apiserver/query"
+	"github.com/meshoptixiq/mesh/apiserver/spans"
 	"github.com/meshoptixiq/mesh/apiserver/telemetry"
 	"github.com/meshoptixiq/mesh/common/facts"
 	"github.com/meshoptixiq/mesh/common/lifecycle"
@@ -66,6 +67,7 @@ func startReplica(t *testing.T, eng *engine.Engine, opt Options) *replica {
 	maps.Copy(handlers, nb.Handlers())
 	reg := query.NewBuiltin()
 	maps.Copy(handlers, conversation.New(reg, eng, quiet(), conversation.Options{}).Handlers())
+	maps.Copy(handlers, spans.New(quiet(), spans.Options{}).Handlers())
 	api, err := httpapi.New(httpapi.Options{Engine: eng, Registry: reg, Log: quiet(), Metrics: prometheus.NewRegistry(),
 		MaxBodyBytes: 1 << 20, Handlers: handlers})
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/graph/graphtest"
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
+	"github.com/meshoptixiq/mesh/apiserver/spans"
 	"github.com/meshoptixiq/mesh/apiserver/telemetry"
 	"github.com/meshoptixiq/mesh/common/facts"
 	"github.com/meshoptixiq/mesh/common/lifecycle"
@@ -55,6 +56,7 @@ func serveWith(t *testing.T, opt Options) string {
 	}
 	maps.Copy(handlers, nb.Handlers())
 	maps.Copy(handlers, New(reg, eng, quiet(), opt).Handlers())
+	maps.Copy(handlers, spans.New(quiet(), spans.Options{}).Handlers())
 	api, err := httpapi.New(httpapi.Options{Engine: eng, Registry: reg, Log: quiet(), Metrics: prometheus.NewRegistry(),
 		MaxBodyBytes: 1 << 20, Handlers: handlers})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"testing"
 
+	"github.com/meshoptixiq/mesh/apiserver/spans"
 	"github.com/meshoptixiq/mesh/apiserver/telemetry"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,6 +48,7 @@ func BenchmarkHandlerLocateEndpointByIP(b *testing.B) {
 	maps.Copy(handlers, nb.Handlers())
 	maps.Copy(handlers, chaos.New(eng, log, chaos.Options{}).Handlers())
 	maps.Copy(handlers, conversation.New(reg, eng, log, conversation.Options{}).Handlers())
+	maps.Copy(handlers, spans.New(log, spans.Options{}).Handlers())
 	api, err := httpapi.New(httpapi.Options{Engine: eng, Registry: reg, Log: log, Metrics: prometheus.NewRegistry(), MaxBodyBytes: 1 << 20,
 		Handlers: handlers})
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/meshoptixiq/mesh/common/license"
 
+	"github.com/meshoptixiq/mesh/apiserver/spans"
 	"github.com/meshoptixiq/mesh/apiserver/telemetry"
 	"github.com/meshoptixiq/mesh/common/obs"
 
@@ -105,6 +106,7 @@ func start(t *testing.T, o options) *fixture {
 	maps.Copy(handlers, nb.Handlers())
 	maps.Copy(handlers, chaos.New(eng, log, chaos.Options{}).Handlers())
 	maps.Copy(handlers, conversation.New(reg, eng, log, conversation.Options{}).Handlers())
+	maps.Copy(handlers, spans.New(log, spans.Options{SLOs: exampleSLOs(t), Graph: eng}).Handlers())
 	stop := make(chan struct{}) // ends event streams before the server shuts down
 	if !o.realHandlers {
 		handlers["ebpf_events"] = func(*fasthttp.RequestCtx) { panic("boom") }
@@ -521,4 +523,14 @@ func TestLargeHeaders(t *testing.T) {
 	small := start(t, options{maxHeader: 16 << 10})
 	r = small.do(t, "GET", "/health", "", "Cookie", "session="+strings.Repeat("c", 20<<10))
 	wantError(t, "GET /health with a 20 KiB Cookie, 16 KiB limit", r, 431, "bad_request", "16384 bytes")
+}
+
+// exampleSLOs are the SLOs the OpenAPI examples name.
+func exampleSLOs(t *testing.T) []spans.SLO {
+	t.Helper()
+	slos, err := spans.ParseSLOs(`[{"name": "chat-latency", "service": "inference-*", "span_name": "POST /v1/chat/*", "latency_ms": 500}]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slos
 }

@@ -198,6 +198,7 @@ func OpenAPI(reg *query.Registry) ([]byte, error) {
 			obj{"name": "health", "description": "probes (public)"}, obj{"name": "meta", "description": "this document and the schemas"},
 			obj{"name": "queries", "description": "named queries"}, obj{"name": "graph", "description": "ingest and graph events"},
 			obj{"name": "telemetry", "description": "node agents' eBPF and NCCL telemetry"},
+			obj{"name": "tracing", "description": "token-path tracing: OTLP spans, SLOs and their network correlation"},
 		},
 		"paths": paths,
 		"components": obj{
@@ -453,6 +454,65 @@ var operations = map[string]func() obj{
 				"403": errorResponse("the query the message asks for is not granted to the caller"),
 				"404": errorResponse("the session is not yours, or it expired"),
 				"502": errorResponse("the LLM provider failed"),
+			}}
+	},
+	"tracing_spans": func() obj {
+		binary := obj{"type": "string", "format": "binary"}
+		kv := func(k string, v obj) obj { return obj{"key": k, "value": v} }
+		example := obj{"resourceSpans": []any{obj{
+			"resource": obj{"attributes": []any{kv("service.name", obj{"stringValue": "inference-gateway"}), kv("host.name", obj{"stringValue": "gpu-node-1"})}},
+			"scopeSpans": []any{obj{"scope": obj{"name": "gateway"}, "spans": []any{obj{
+				"traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174", "name": "POST /v1/chat/completions", "kind": 2,
+				"startTimeUnixNano": "1767225600000000000", "endTimeUnixNano": "1767225600900000000",
+				"attributes": []any{kv("client.address", obj{"stringValue": "10.1.10.11"}), kv("network.local.address", obj{"stringValue": "10.1.20.12"}),
+					kv("server.port", obj{"intValue": "443"})}}}}}}}}
+		resp := object(obj{"partialSuccess": object(obj{"rejectedSpans": obj{"type": "string", "pattern": "^[0-9]+$", "description": "spans rejected (OTLP/JSON writes int64 as a string)"},
+			"errorMessage": str}, "rejectedSpans", "errorMessage")}, "partialSuccess")
+		return obj{"tags": []any{"tracing"},
+			"description": "OTLP/HTTP: an ExportTraceServiceRequest in protobuf (application/x-protobuf) or OTLP/JSON (application/json; trace and span ids in hex), " +
+				"optionally gzip (Content-Encoding). Point an OpenTelemetry exporter's traces endpoint here (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT). " +
+				"Spans without valid ids or times are rejected one by one (partial_success); the others are kept and evaluated against TRACING_SLOS. " +
+				"The answer is an ExportTraceServiceResponse in the request's encoding; errors are a google.rpc.Status to protobuf requests and the error envelope otherwise.",
+			"requestBody": obj{"required": true, "content": obj{
+				"application/json":       obj{"schema": obj{"type": "object", "properties": obj{"resourceSpans": obj{"type": "array", "items": obj{"type": "object"}}}}, "example": example},
+				"application/x-protobuf": obj{"schema": binary}}},
+			"responses": obj{
+				"200": obj{"description": "stored; partialSuccess says how many spans were rejected and why",
+					"content": obj{"application/json": obj{"schema": resp}, "application/x-protobuf": obj{"schema": binary}}},
+				"400": errorResponse("not an ExportTraceServiceRequest, or more spans than TRACING_MAX_BATCH_SPANS"),
+				"413": errorResponse("body (or its gzip decoding) larger than TRACING_MAX_BODY_BYTES"),
+				"415": errorResponse("Content-Type not application/x-protobuf or application/json, or a Content-Encoding other than gzip"),
+			}}
+	},
+	"tracing_slo_violations": func() obj {
+		num := obj{"type": "number"}
+		node := nullable(object(obj{"node": str, "reported_at": dateTime(), "received_at": dateTime(), "tcp_source": str,
+			"tcp_retransmits": count, "rtt_p50_us": num, "rtt_p99_us": num, "rtt_p999_us": num, "retransmit_events": count, "retransmits_in_range": count,
+			"nccl_active_operations": count, "nccl_hung_operations": count, "nccl_hang": boolean, "nvlinks_down": count, "nvlink_down": boolean}, "tcp_source"))
+		path := nullable(object(obj{"src": str, "dst": str, "service": str, "graph_version": count, "verdict": enum("permit", "deny", "unknown"),
+			"reason": str, "hops": obj{"type": "array", "items": str}, "paths": count}))
+		span := object(obj{"trace_id": str, "span_id": str, "parent_span_id": str, "service": str, "span_name": str, "kind": str,
+			"start": dateTime(), "end": dateTime(), "status": str, "hosts": obj{"type": "array", "items": str},
+			"src": str, "dst": str, "dst_port": count, "transport": str, "received": dateTime()},
+			"parent_span_id", "status", "hosts", "src", "dst", "dst_port", "transport")
+		viol := object(obj{"slo": str, "kind": enum("threshold", "percentile"), "latency_ms": num, "duration_ms": num,
+			"percentile": num, "window": str, "window_spans": count, "window_over": count, "span": span,
+			"network": object(obj{"host": str, "node": node, "node_reason": str, "path": path, "path_reason": str}, "host", "node_reason", "path_reason")},
+			"percentile", "window", "window_spans", "window_over")
+		return obj{"tags": []any{"tracing"},
+			"description": "Newest first. Each violation carries the network at the span's arrival: its host's node agent telemetry (TCP retransmits, RTT quantiles, " +
+				"NCCL hangs, NVLinks down, retransmit events during the span) and the graph's path between the span's addresses.",
+			"parameters": []any{
+				queryParam("since", "only violations of spans that arrived at or after this RFC 3339 time, or this long ago (a duration such as 5m)", str, "1h"),
+				queryParam("slo", "only this SLO (a name in TRACING_SLOS)", str, "chat-latency"),
+				queryParam("limit", "at most this many, newest first", obj{"type": "integer", "minimum": 1, "maximum": 5000, "default": 100}, 100),
+			},
+			"responses": obj{
+				"200": jsonResponse("the violations", object(obj{"violations": obj{"type": "array", "items": viol}, "count": count,
+					"slos":  obj{"type": "array", "items": str},
+					"stats": object(obj{"requests": count, "spans_accepted": count, "spans_rejected": count, "violations": count})})),
+				"400": errorResponse("a parameter is malformed (the message names it)"),
+				"404": errorResponse("no SLO of that name"),
 			}}
 	},
 	"telemetry_report": func() obj {

@@ -233,7 +233,7 @@ func TestOpenAPIExamplesAgainstTheServer(t *testing.T) {
 	// The telemetry report and the chaos submission first, so that the
 	// telemetry reads have a node to show and the chaos result an id; the
 	// rest in a fixed order.
-	first := map[string]int{"telemetry_report": 1, "chaos_simulate": 2}
+	first := map[string]int{"telemetry_report": 1, "chaos_simulate": 2, "tracing_spans": 3}
 	slices.SortFunc(ids, func(a, b string) int {
 		if first[a] != first[b] {
 			if first[a] == 0 {

@@ -511,3 +511,90 @@ func (s *Service) handleOperations(ctx *fasthttp.RequestCtx) {
 	out.Count = len(out.Operations)
 	httpx.WriteJSON(ctx, fasthttp.StatusOK, out)
 }
+
+// NodeView is what the service held about one node at a moment: the
+// latest report's TCP counters and RTT quantiles, the NCCL operations it
+// flagged as hung, the NVLinks that were down, and the retransmit events
+// the node reported within a time range.
+type NodeView struct {
+	Node       string    `json:"node"`
+	ReportedAt time.Time `json:"reported_at"`
+	ReceivedAt time.Time `json:"received_at"`
+	TCPSource  string    `json:"tcp_source,omitempty"`
+	// Retransmits is the node's TCP retransmit counter (since the agent
+	// started with eBPF, since boot with /proc).
+	Retransmits uint64  `json:"tcp_retransmits"`
+	RTTP50us    float64 `json:"rtt_p50_us"`
+	RTTP99us    float64 `json:"rtt_p99_us"`
+	RTTP999us   float64 `json:"rtt_p999_us"`
+	// RetransmitEvents counts the retransmit events of the range asked
+	// for; RetransmitsInRange sums their retransmits.
+	RetransmitEvents   int    `json:"retransmit_events"`
+	RetransmitsInRange uint64 `json:"retransmits_in_range"`
+	NCCLActive         int    `json:"nccl_active_operations"`
+	NCCLHung           int    `json:"nccl_hung_operations"`
+	NCCLHang           bool   `json:"nccl_hang"`
+	NVLinksDown        int    `json:"nvlinks_down"`
+	NVLinkDown         bool   `json:"nvlink_down"`
+}
+
+// NodeAt returns the view of a live node, its retransmit events counted
+// between from and to; false when no live node has that name.
+func (s *Service) NodeAt(node string, from, to time.Time) (NodeView, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	st, ok := s.nodes[node]
+	if !ok || st.received.Before(s.opts.Now().Add(-s.opts.NodeTTL)) {
+		return NodeView{}, false
+	}
+	r := st.report
+	v := NodeView{Node: node, ReportedAt: r.Time, ReceivedAt: st.received}
+	var tcp struct {
+		Source      string  `json:"source"`
+		Retransmits uint64  `json:"retransmits"`
+		P50         float64 `json:"rtt_p50_us"`
+		P99         float64 `json:"rtt_p99_us"`
+		P999        float64 `json:"rtt_p999_us"`
+	}
+	if len(r.TCP) > 0 && json.Unmarshal(r.TCP, &tcp) == nil {
+		v.TCPSource, v.Retransmits, v.RTTP50us, v.RTTP99us, v.RTTP999us = tcp.Source, tcp.Retransmits, tcp.P50, tcp.P99, tcp.P999
+	}
+	for _, op := range r.NCCL.ActiveOps {
+		v.NCCLActive++
+		if op.Hang {
+			v.NCCLHung++
+		}
+	}
+	for _, raw := range r.GPU.GPUs {
+		var g struct {
+			Links []Link `json:"nvlinks"`
+		}
+		if json.Unmarshal(raw, &g) != nil {
+			continue
+		}
+		for _, l := range g.Links {
+			if !l.Active || l.State != "" {
+				v.NVLinksDown++
+			}
+		}
+	}
+	v.NCCLHang, v.NVLinkDown = v.NCCLHung > 0, v.NVLinksDown > 0
+	// Newest first; events arrive in report order, so once they are a
+	// minute older than the range the rest are older still.
+	size := s.next
+	if s.full {
+		size = len(s.events)
+	}
+	for i := range size {
+		e := &s.events[(s.next-1-i+len(s.events))%len(s.events)]
+		if e.Time.Before(from.Add(-time.Minute)) {
+			break
+		}
+		if e.Node != node || e.Kind != "retransmit" || e.Time.Before(from) || e.Time.After(to) {
+			continue
+		}
+		v.RetransmitEvents++
+		v.RetransmitsInRange += uint64(e.Retransmits)
+	}
+	return v, true
+}

@@ -183,7 +183,9 @@ func TestPermissionFor(t *testing.T) {
 		// only "*" may pass, and the apiserver answers 404.
 		{"/graph/chaos-results/abc123", Permission{Name: "chaos_results", Event: "query"}},
 		{"/graph/chaos-results/a/b", Permission{Event: "query", Unknown: true}},
-		{"/tracing/slo-violations", Permission{Event: "query", Unknown: true}},
+		{"/tracing/slo-violations", Permission{Name: routes.PermSLOViolations, Event: "query"}},
+		{"/tracing/spans", Permission{Name: routes.PermTracingSpans, Event: "admin"}},
+		{"/tracing/other", Permission{Event: "query", Unknown: true}},
 		{"/admin/other/thing", Permission{Event: "query", Unknown: true}},
 		{"/auth/tokens", Permission{Name: PermAuthTokens, Event: "auth", SelfService: true}},
 		{"/auth/tokens/abc", Permission{Name: PermAuthTokens, Event: "auth", SelfService: true}},

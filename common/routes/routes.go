@@ -56,6 +56,8 @@ const (
 	PermChaosSimulate   = "chaos_simulate"
 	PermChaosResults    = "chaos_results"
 	PermAIConversation  = "ai_conversation"
+	PermTracingSpans    = "tracing_spans"
+	PermSLOViolations   = "tracing_slo_violations"
 	// PermEvents is the server-sent event stream's permission; the sidecar
 	// takes its API key from ?api_key (EventSource cannot set headers).
 	PermEvents = "events"
@@ -118,6 +120,8 @@ var All = []Route{
 	{Daemon: Apiserver, Method: "POST", Path: "/admin/netbox/sync", OperationID: "admin_netbox_sync", Summary: "Sync the graph with NetBox (pull, push or both; dry run)", Permission: PermAdminNetboxSync, Event: EventAdmin, Write: true, Feature: "netbox_sync"},
 	{Daemon: Apiserver, Method: "POST", Path: "/graph/chaos-simulate", OperationID: "chaos_simulate", Summary: "Queue a chaos scenario: failed devices, ports, links, VLANs, subnets; answers 202 with its id", Permission: PermChaosSimulate, Event: EventQuery, Feature: "chaos_engineering"},
 	{Daemon: Apiserver, Method: "GET", Path: "/graph/chaos-results/{id}", OperationID: "chaos_results", Summary: "A chaos run's status and result", Permission: PermChaosResults, Event: EventQuery, Feature: "chaos_engineering"},
+	{Daemon: Apiserver, Method: "POST", Path: "/tracing/spans", OperationID: "tracing_spans", Summary: "OTLP/HTTP trace export (protobuf or JSON): spans kept, TRACING_SLOS evaluated on arrival", Permission: PermTracingSpans, Event: EventAdmin, Write: true, Feature: "token_path_tracing"},
+	{Daemon: Apiserver, Method: "GET", Path: "/tracing/slo-violations", OperationID: "tracing_slo_violations", Summary: "Spans that broke an SLO, with their host's node telemetry and their network path", Permission: PermSLOViolations, Event: EventQuery, Feature: "token_path_tracing"},
 	{Daemon: Apiserver, Method: "POST", Path: "/ai/query/conversation", OperationID: "ai_conversation", Summary: "Ask in plain language: one named query per message, checked against the caller's grants; sessions keep 10 turns", Permission: PermAIConversation, Event: EventQuery, Feature: "nl_conversation"},
 }
 

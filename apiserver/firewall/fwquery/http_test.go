@@ -24,6 +24,7 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/pathanalysis"
 	"github.com/meshoptixiq/mesh/apiserver/pathanalysis/pathtest"
 	"github.com/meshoptixiq/mesh/apiserver/query"
+	"github.com/meshoptixiq/mesh/apiserver/spans"
 	"github.com/meshoptixiq/mesh/apiserver/telemetry"
 	"github.com/meshoptixiq/mesh/common/facts"
 	"github.com/meshoptixiq/mesh/common/lifecycle"
@@ -58,6 +59,7 @@ func serve(t *testing.T) string {
 	maps.Copy(handlers, nb.Handlers())
 	maps.Copy(handlers, chaos.New(eng, log, chaos.Options{}).Handlers())
 	maps.Copy(handlers, conversation.New(reg, eng, log, conversation.Options{}).Handlers())
+	maps.Copy(handlers, spans.New(log, spans.Options{}).Handlers())
 	api, err := httpapi.New(httpapi.Options{Engine: eng, Registry: reg, Log: log, Metrics: prometheus.NewRegistry(),
 		MaxBodyBytes: 1 << 20, Ready: ready.Load, Handlers: handlers})
 	if err != nil {

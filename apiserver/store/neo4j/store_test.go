@@ -26,6 +26,7 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/graph/graphtest"
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
 	"github.com/meshoptixiq/mesh/apiserver/netbox"
+	"github.com/meshoptixiq/mesh/apiserver/spans"
 	"github.com/meshoptixiq/mesh/apiserver/store"
 	"github.com/meshoptixiq/mesh/apiserver/telemetry"
 	"github.com/meshoptixiq/mesh/common/facts"
@@ -381,6 +382,7 @@ func startAPI(t *testing.T, st engine.Store) *api {
 	maps.Copy(handlers, nb.Handlers())
 	maps.Copy(handlers, chaos.New(eng, log, chaos.Options{}).Handlers())
 	maps.Copy(handlers, conversation.New(reg, eng, log, conversation.Options{}).Handlers())
+	maps.Copy(handlers, spans.New(log, spans.Options{}).Handlers())
 	h, err := httpapi.New(httpapi.Options{
 		Engine: eng, Registry: reg, Log: log, Metrics: prometheus.NewRegistry(),
 		MaxBodyBytes: 8 << 20, Ready: ready.Load, Handlers: handlers, Stop: stop,
