@@ -269,7 +269,7 @@ func percentileOver(p float64, total, over uint64) bool {
 	if total == 0 {
 		return false
 	}
-	rank := uint64(math.Ceil(p / 100 * float64(total)))
+	rank := uint64(math.Ceil(p * float64(total) / 100))
 	if rank < 1 {
 		rank = 1
 	}
