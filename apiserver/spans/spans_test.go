@@ -49,7 +49,7 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 // reported at base.
 var base = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 
-func campus(t *testing.T) *engine.Engine {
+func campus(t testing.TB) *engine.Engine {
 	t.Helper()
 	eng := engine.New(graphtest.NewMemStore(), graph.Options{RootRoles: graph.DefaultRootRoles()}, quiet())
 	doc := facts.Document{Schema: facts.Schema, Devices: graphtest.Campus()}
