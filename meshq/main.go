@@ -138,6 +138,7 @@ an API key in $MESHQ_API_KEY is used instead when set (CI).`,
 	root.AddCommand(a.loginCommand(), a.logoutCommand(), a.whoamiCommand(),
 		a.queriesCommand(), a.queryCommand(), a.ingestCommand(), a.validateCommand(), a.syncCommand(),
 		a.versionCommand())
+	root.AddCommand(a.parseCommand())
 	// Cobra's completion command, with examples like every other.
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
