@@ -204,7 +204,7 @@ func TestPostgresParity(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pg, err := postgres.Open(dsn)
+		pg, err := postgres.Open(dsn, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -517,7 +517,7 @@ func TestPostgresBinarySurvivesKill9(t *testing.T) {
 		<-loopDone
 		// An ingest in flight at the kill may have committed without an
 		// acknowledgement: the stamp is the last acknowledged one or the next.
-		st, err := postgres.Open(dsn)
+		st, err := postgres.Open(dsn, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

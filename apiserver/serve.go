@@ -61,7 +61,16 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 	}
 	warnInsecureStore(cfg, log)
 
-	st, err := openStore(cfg)
+	trc, err := tracing.Setup(ctx, "apiserver", getenv, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		trc.Shutdown(sctx)
+	}()
+	st, err := openStore(cfg, trc.Tracer)
 	if err != nil {
 		return err
 	}
@@ -74,15 +83,6 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	trc, err := tracing.Setup(ctx, "apiserver", getenv, log)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		trc.Shutdown(sctx)
-	}()
 	metrics := obs.NewRegistry("apiserver")
 	if _, ok := cfg.License.DaysRemaining(time.Now()); ok {
 		metrics.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "meshoptixiq_license_days_remaining",
@@ -280,7 +280,7 @@ func ingestCmd(ctx context.Context, args []string, getenv func(string) string, s
 	if err := facts.Normalize(&doc); err != nil {
 		return fmt.Errorf("ingest: the files together: %w", err)
 	}
-	st, err := openStore(cfg)
+	st, err := openStore(cfg, nil)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/meshoptixiq/mesh/apiserver/engine"
 	"github.com/meshoptixiq/mesh/apiserver/store"
 	neo4jstore "github.com/meshoptixiq/mesh/apiserver/store/neo4j"
@@ -31,7 +33,7 @@ type watcher interface {
 
 // openStore opens the GRAPH_BACKEND store; config validation refuses the
 // backends this build lacks before this runs.
-func openStore(cfg config) (closingStore, error) {
+func openStore(cfg config, tr trace.Tracer) (closingStore, error) {
 	switch cfg.Backend {
 	case "embedded":
 		st, err := store.OpenEmbedded(cfg.DataDir)
@@ -43,13 +45,13 @@ func openStore(cfg config) (closingStore, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), neo4jOpenTimeout)
 		defer cancel()
 		st, err := neo4jstore.Open(ctx, neo4jstore.Options{URI: cfg.Neo4j.URI, User: cfg.Neo4j.User,
-			Password: cfg.Neo4j.Password.Reveal(), Database: cfg.Neo4j.Database})
+			Password: cfg.Neo4j.Password.Reveal(), Database: cfg.Neo4j.Database, Tracer: tr})
 		if err != nil {
 			return nil, err
 		}
 		return st, nil
 	case "postgres":
-		st, err := postgres.Open(cfg.PostgresDSN.Reveal())
+		st, err := postgres.Open(cfg.PostgresDSN.Reveal(), tr)
 		if err != nil {
 			return nil, err
 		}
@@ -75,7 +77,7 @@ func migrateCmd(ctx context.Context, getenv func(string) string, stdout io.Write
 	if cfg.Backend != "postgres" {
 		return fmt.Errorf("migrate: GRAPH_BACKEND is %q; only postgres has schema migrations (the embedded store upgrades its file itself)", cfg.Backend)
 	}
-	st, err := postgres.Open(cfg.PostgresDSN.Reveal())
+	st, err := postgres.Open(cfg.PostgresDSN.Reveal(), nil)
 	if err != nil {
 		return err
 	}

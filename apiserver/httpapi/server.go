@@ -160,6 +160,7 @@ func (a *API) route(r *router.Router, method, path string, h fasthttp.RequestHan
 		var span trace.Span
 		if tr != nil {
 			_, span = tracing.StartServer(ctx, tr, method+" "+path)
+			tracing.Attach(ctx, span) // store queries of the handler are its children
 		}
 		h(ctx)
 		status := ctx.Response.StatusCode()

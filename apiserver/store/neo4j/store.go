@@ -23,9 +23,11 @@ import (
 
 	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
 	"github.com/neo4j/neo4j-go-driver/v5/neo4j/config"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/meshoptixiq/mesh/apiserver/store"
 	"github.com/meshoptixiq/mesh/common/facts"
+	"github.com/meshoptixiq/mesh/common/tracing"
 )
 
 // formatVersion is the model this code reads and writes, kept on the
@@ -52,6 +54,9 @@ type Options struct {
 	Password string
 	// Database defaults to "neo4j".
 	Database string
+	// Tracer, when not nil, gives every operation and every statement
+	// under it a span.
+	Tracer trace.Tracer
 }
 
 // Schemes are the URI schemes Open accepts.
@@ -80,6 +85,7 @@ func ValidateURI(uri string) error {
 type Store struct {
 	driver neo4j.DriverWithContext
 	db     string
+	tr     trace.Tracer
 }
 
 // Open connects, checks the model's format and creates the constraints
@@ -109,7 +115,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	if db == "" {
 		db = "neo4j"
 	}
-	s := &Store{driver: drv, db: db}
+	s := &Store{driver: drv, db: db, tr: opt.Tracer}
 	if err := s.init(ctx); err != nil {
 		drv.Close(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("opening the Neo4j store: %w", err)
@@ -187,14 +193,18 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Version returns the graph version without loading devices.
-func (s *Store) Version(ctx context.Context) (uint64, error) { return s.version(ctx) }
+func (s *Store) Version(ctx context.Context) (_ uint64, err error) {
+	ctx, span := s.span(ctx, "Version", -1)
+	defer func() { tracing.End(span, err) }()
+	return s.version(ctx)
+}
 
 func (s *Store) version(ctx context.Context) (uint64, error) {
 	sess := s.session(ctx, neo4j.AccessModeRead)
 	defer sess.Close(context.WithoutCancel(ctx))
-	return neo4j.ExecuteRead(ctx, sess, func(tx neo4j.ManagedTransaction) (uint64, error) {
+	return neo4j.ExecuteRead(ctx, sess, traced(s, func(tx neo4j.ManagedTransaction) (uint64, error) {
 		return readVersion(ctx, tx)
-	})
+	}))
 }
 
 func readVersion(ctx context.Context, tx neo4j.ManagedTransaction) (uint64, error) {
@@ -231,7 +241,9 @@ func execute(ctx context.Context, tx neo4j.ManagedTransaction, cypher string, pa
 
 // Load returns the version and every device, sorted by hostname, with its
 // metadata, as they were ingested.
-func (s *Store) Load(ctx context.Context) (uint64, []facts.Device, error) {
+func (s *Store) Load(ctx context.Context) (_ uint64, _ []facts.Device, err error) {
+	ctx, span := s.span(ctx, "Load", -1)
+	defer func() { tracing.End(span, err) }()
 	sess := s.session(ctx, neo4j.AccessModeRead)
 	defer sess.Close(context.WithoutCancel(ctx))
 	type snapshot struct {
@@ -242,7 +254,7 @@ func (s *Store) Load(ctx context.Context) (uint64, []facts.Device, error) {
 	// across statements: the version is read on both sides of the devices
 	// and the read is repeated when a write committed in between.
 	for range 10 {
-		snap, err := neo4j.ExecuteRead(ctx, sess, func(tx neo4j.ManagedTransaction) (snapshot, error) {
+		snap, err := neo4j.ExecuteRead(ctx, sess, traced(s, func(tx neo4j.ManagedTransaction) (snapshot, error) {
 			before, err := readVersion(ctx, tx)
 			if err != nil {
 				return snapshot{}, err
@@ -269,7 +281,7 @@ func (s *Store) Load(ctx context.Context) (uint64, []facts.Device, error) {
 				return snapshot{version: 0, raw: nil}, errTorn
 			}
 			return snapshot{version: after, raw: raw}, nil
-		})
+		}))
 		if errors.Is(err, errTorn) {
 			continue
 		}
@@ -287,6 +299,7 @@ func (s *Store) Load(ctx context.Context) (uint64, []facts.Device, error) {
 				}
 			}
 		}
+		span.SetAttributes(tracing.DeviceCount.Int(len(devices)))
 		return snap.version, devices, nil
 	}
 	return 0, nil, errors.New("loading the Neo4j store: the graph kept changing while it was read")
@@ -316,7 +329,9 @@ var failAfterBatch func() error
 // one transaction and returns the new version: on any error nothing
 // changed. A device given with metadata replaces the stored metadata; a
 // device given without keeps what the store has.
-func (s *Store) Ingest(ctx context.Context, mode string, devices []facts.Device) (uint64, error) {
+func (s *Store) Ingest(ctx context.Context, mode string, devices []facts.Device) (_ uint64, err error) {
+	ctx, span := s.span(ctx, "Ingest", len(devices))
+	defer func() { tracing.End(span, err) }()
 	if mode != store.ModeMerge && mode != store.ModeReplace {
 		return 0, fmt.Errorf("ingest: mode %q is not %s or %s", mode, store.ModeMerge, store.ModeReplace)
 	}
@@ -346,7 +361,7 @@ func (s *Store) Ingest(ctx context.Context, mode string, devices []facts.Device)
 
 	sess := s.session(ctx, neo4j.AccessModeWrite)
 	defer sess.Close(context.WithoutCancel(ctx))
-	ver, err := neo4j.ExecuteWrite(ctx, sess, notRetriedForMemory(func(tx neo4j.ManagedTransaction) (uint64, error) {
+	ver, err := neo4j.ExecuteWrite(ctx, sess, notRetriedForMemory(traced(s, func(tx neo4j.ManagedTransaction) (uint64, error) {
 		v, err := bumpVersion(ctx, tx)
 		if err != nil {
 			return 0, err
@@ -377,7 +392,7 @@ func (s *Store) Ingest(ctx context.Context, mode string, devices []facts.Device)
 			return 0, err
 		}
 		return v, nil
-	}))
+	})))
 	if err != nil {
 		if memoryRefused(err) {
 			// One ingest is one transaction; the server's limit on
@@ -392,14 +407,16 @@ func (s *Store) Ingest(ctx context.Context, mode string, devices []facts.Device)
 // UpdateMetadata merges patch into the device's metadata (a nil value
 // removes the key), bumps the version and returns the device as stored. It
 // returns an error wrapping store.ErrNotFound when there is no such device.
-func (s *Store) UpdateMetadata(ctx context.Context, hostname string, patch map[string]any) (uint64, facts.Device, error) {
+func (s *Store) UpdateMetadata(ctx context.Context, hostname string, patch map[string]any) (_ uint64, _ facts.Device, err error) {
+	ctx, span := s.span(ctx, "UpdateMetadata", 1)
+	defer func() { tracing.End(span, err) }()
 	sess := s.session(ctx, neo4j.AccessModeWrite)
 	defer sess.Close(context.WithoutCancel(ctx))
 	type result struct {
 		version uint64
 		dev     facts.Device
 	}
-	r, err := neo4j.ExecuteWrite(ctx, sess, func(tx neo4j.ManagedTransaction) (result, error) {
+	r, err := neo4j.ExecuteWrite(ctx, sess, traced(s, func(tx neo4j.ManagedTransaction) (result, error) {
 		v, err := bumpVersion(ctx, tx)
 		if err != nil {
 			return result{}, err
@@ -442,7 +459,7 @@ func (s *Store) UpdateMetadata(ctx context.Context, hostname string, patch map[s
 			return result{}, err
 		}
 		return result{version: v, dev: dev}, nil
-	})
+	}))
 	if err != nil {
 		return 0, facts.Device{}, fmt.Errorf("updating metadata in the Neo4j store: %w", err)
 	}

@@ -43,7 +43,7 @@ func benchIngest(b *testing.B, n int) {
 	needPostgres(b)
 	devs := benchNetwork(n)
 	srv := pgtest.Start(b, pgtest.Options{})
-	s, err := postgres.Open(srv.CreateDatabase(b, "bench"))
+	s, err := postgres.Open(srv.CreateDatabase(b, "bench"), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func benchRestart(b *testing.B, n int) {
 	devs := benchNetwork(n)
 	srv := pgtest.Start(b, pgtest.Options{})
 	dsn := srv.CreateDatabase(b, "bench")
-	s, err := postgres.Open(dsn)
+	s, err := postgres.Open(dsn, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func benchRestart(b *testing.B, n int) {
 	var load, build time.Duration
 	for b.Loop() {
 		start := time.Now()
-		s, err := postgres.Open(dsn)
+		s, err := postgres.Open(dsn, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -24,8 +24,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/meshoptixiq/mesh/apiserver/store"
+	"github.com/meshoptixiq/mesh/common/tracing"
 )
 
 // Channel is the NOTIFY channel a committed change announces its graph
@@ -39,6 +41,7 @@ const DefaultPollInterval = 5 * time.Second
 type Store struct {
 	pool *pgxpool.Pool
 	cfg  *pgxpool.Config
+	tr   trace.Tracer // nil: no spans
 	// migrated is set once the schema is known to be this binary's.
 	migrateMu sync.Mutex
 	migrated  bool
@@ -85,8 +88,10 @@ func TLSRequired(dsn string) bool {
 }
 
 // Open makes a store over the database the DSN names. It does not connect:
-// the first Load (or Migrate) does, and applies the migrations.
-func Open(dsn string) (*Store, error) {
+// the first Load (or Migrate) does, and applies the migrations. With a
+// tracer, every operation (Load, Ingest, UpdateMetadata, Version) and
+// every statement under it gets a span; nil means none.
+func Open(dsn string, tr trace.Tracer) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		return nil, errors.New("POSTGRES_DSN cannot be parsed")
@@ -98,11 +103,14 @@ func Open(dsn string) (*Store, error) {
 	}
 	// A dead connection is found by the next request or within this.
 	cfg.HealthCheckPeriod = 10 * time.Second
+	if tr != nil {
+		cfg.ConnConfig.Tracer = queryTracer{tr}
+	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("opening the PostgreSQL pool: %w", classify(err))
 	}
-	return &Store{pool: pool, cfg: cfg, PollInterval: DefaultPollInterval}, nil
+	return &Store{pool: pool, cfg: cfg, tr: tr, PollInterval: DefaultPollInterval}, nil
 }
 
 // Close closes every connection.
@@ -190,4 +198,12 @@ func (s *Store) withTx(ctx context.Context, opts pgx.TxOptions, f func(tx pgx.Tx
 		return classify(err)
 	}
 	return classify(tx.Commit(ctx))
+}
+
+// span starts the span of one store operation.
+func (s *Store) span(ctx context.Context, op string, devices int) (context.Context, trace.Span) {
+	if devices < 0 {
+		return tracing.StartStore(ctx, s.tr, tracing.PostgreSQL, op)
+	}
+	return tracing.StartStore(ctx, s.tr, tracing.PostgreSQL, op, tracing.DeviceCount.Int(devices))
 }

@@ -69,7 +69,7 @@ func (k *keepAlive) Cleanup(f func()) { sharedCleanups = append(sharedCleanups, 
 
 func open(t *testing.T, dsn string) *postgres.Store {
 	t.Helper()
-	s, err := postgres.Open(dsn)
+	s, err := postgres.Open(dsn, nil)
 	if err != nil {
 		t.Fatalf("Open = %v", err)
 	}

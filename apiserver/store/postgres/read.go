@@ -7,14 +7,17 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/meshoptixiq/mesh/common/facts"
+	"github.com/meshoptixiq/mesh/common/tracing"
 )
 
 // Load returns the version and every device, sorted by hostname (byte
 // order, as the embedded store), with its metadata, from one snapshot.
-func (s *Store) Load(ctx context.Context) (uint64, []facts.Device, error) {
+func (s *Store) Load(ctx context.Context) (_ uint64, _ []facts.Device, err error) {
+	ctx, span := s.span(ctx, "Load", -1)
+	defer func() { tracing.End(span, err) }()
 	var ver uint64
 	var devices []facts.Device
-	err := s.withTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+	err = s.withTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var v int64
 		if err := tx.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM meshq.graph_versions").Scan(&v); err != nil {
 			return err
@@ -27,11 +30,14 @@ func (s *Store) Load(ctx context.Context) (uint64, []facts.Device, error) {
 	if err != nil {
 		return 0, nil, fmt.Errorf("loading from PostgreSQL: %w", err)
 	}
+	span.SetAttributes(tracing.DeviceCount.Int(len(devices)))
 	return ver, devices, nil
 }
 
 // Version returns the graph version without loading devices.
-func (s *Store) Version(ctx context.Context) (uint64, error) {
+func (s *Store) Version(ctx context.Context) (_ uint64, err error) {
+	ctx, span := s.span(ctx, "Version", -1)
+	defer func() { tracing.End(span, err) }()
 	if err := s.ensureMigrated(ctx); err != nil {
 		return 0, err
 	}

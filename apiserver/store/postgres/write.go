@@ -12,6 +12,7 @@ import (
 
 	"github.com/meshoptixiq/mesh/apiserver/store"
 	"github.com/meshoptixiq/mesh/common/facts"
+	"github.com/meshoptixiq/mesh/common/tracing"
 )
 
 // childTables are the tables holding what devices reported; a device is
@@ -48,7 +49,9 @@ func commitVersion(ctx context.Context, tx pgx.Tx, v uint64, operation string, d
 // one transaction and returns the new version: on any error nothing
 // changed. A device given with metadata replaces the stored metadata; a
 // device given without keeps it.
-func (s *Store) Ingest(ctx context.Context, mode string, devices []facts.Device) (uint64, error) {
+func (s *Store) Ingest(ctx context.Context, mode string, devices []facts.Device) (_ uint64, err error) {
+	ctx, span := s.span(ctx, "Ingest", len(devices))
+	defer func() { tracing.End(span, err) }()
 	if mode != store.ModeMerge && mode != store.ModeReplace {
 		return 0, fmt.Errorf("ingest: mode %q is not %s or %s", mode, store.ModeMerge, store.ModeReplace)
 	}
@@ -67,7 +70,7 @@ func (s *Store) Ingest(ctx context.Context, mode string, devices []facts.Device)
 		}
 	}
 	var ver uint64
-	err := s.withTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
+	err = s.withTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		cur, err := lockVersion(ctx, tx)
 		if err != nil {
 			return err
@@ -118,10 +121,12 @@ func keptMetadata(ctx context.Context, tx pgx.Tx, names []string) (map[string][]
 // removes the key) in one transaction, and returns the new version and the
 // device as stored. It returns an error wrapping store.ErrNotFound when the
 // store has no such device.
-func (s *Store) UpdateMetadata(ctx context.Context, hostname string, patch map[string]any) (uint64, facts.Device, error) {
+func (s *Store) UpdateMetadata(ctx context.Context, hostname string, patch map[string]any) (_ uint64, _ facts.Device, err error) {
+	ctx, span := s.span(ctx, "UpdateMetadata", 1)
+	defer func() { tracing.End(span, err) }()
 	var ver uint64
 	var dev facts.Device
-	err := s.withTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
+	err = s.withTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		cur, err := lockVersion(ctx, tx)
 		if err != nil {
 			return err

@@ -16,6 +16,7 @@ import (
 
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 )
@@ -26,6 +27,8 @@ type Span struct {
 	TraceID, SpanID, ParentID string
 	Kind                      int32
 	Attributes                map[string]string
+	// Failed: the span's status is Error.
+	Failed bool
 }
 
 // Receiver collects spans.
@@ -52,7 +55,8 @@ func (r *Receiver) add(req *collectortrace.ExportTraceServiceRequest) {
 		for _, ss := range rs.ScopeSpans {
 			for _, s := range ss.Spans {
 				sp := Span{Service: service, Name: s.Name, TraceID: hex.EncodeToString(s.TraceId), SpanID: hex.EncodeToString(s.SpanId),
-					ParentID: hex.EncodeToString(s.ParentSpanId), Kind: int32(s.Kind), Attributes: map[string]string{}}
+					ParentID: hex.EncodeToString(s.ParentSpanId), Kind: int32(s.Kind), Attributes: map[string]string{},
+					Failed: s.GetStatus().GetCode() == tracepb.Status_STATUS_CODE_ERROR}
 				for _, kv := range s.Attributes {
 					sp.Attributes[kv.Key] = value(kv.Value)
 				}
