@@ -107,7 +107,7 @@ func BenchmarkStoresSideBySide(b *testing.B) {
 	// PostgreSQL: ingest, restart, then the SQL side.
 	pg := pgtest.Start(b, pgtest.Options{})
 	dsn := pg.CreateDatabase(b, "sidebyside")
-	ps, err := postgres.Open(dsn)
+	ps, err := postgres.Open(dsn, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func BenchmarkStoresSideBySide(b *testing.B) {
 	}
 	pgIngest := timed(func() error { _, err := ps.Ingest(ctx, store.ModeReplace, doc.Devices); return err })
 	ps.Close()
-	pgRestart := timed(func() error { return restart(ctx, func() (loader, error) { return postgres.Open(dsn) }, n) })
+	pgRestart := timed(func() error { return restart(ctx, func() (loader, error) { return postgres.Open(dsn, nil) }, n) })
 	pool, err := pgxpool.New(ctx, dsn)
 	if err != nil {
 		b.Fatal(err)
