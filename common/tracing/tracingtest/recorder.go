@@ -34,7 +34,7 @@ func (r *Recorder) Ended() []Span {
 			sp.ParentID = s.Parent().SpanID().String()
 		}
 		for _, kv := range s.Attributes() {
-			sp.Attributes[string(kv.Key)] = kv.Value.Emit()
+			sp.Attributes[string(kv.Key)] = kv.Value.String()
 		}
 		out = append(out, sp)
 	}
