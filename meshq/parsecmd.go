@@ -24,7 +24,7 @@ func (a *app) parseCommand() *cobra.Command {
 		Short: "Turn a meshq collect cache into one meshq.facts/v1 document",
 		Long: `parse reads the raw cache that meshq collect writes (one directory per
 device) and turns every cached output into facts with the parser of the
-device's platform: structured output where the platform has it (EOS JSON).
+device's platform: structured output where the platform has it (EOS and NX-OS JSON).
 The document goes to standard output (or -o FILE), ready for
 "meshq ingest -"; the report goes to standard error: per device what was
 parsed and, per command, what was not (and why), never guessed.

@@ -204,6 +204,7 @@ type parseFunc func(b *builder, data []byte) error
 // parsers holds the parsers of structured output per device type and kind.
 var parsers = map[string]map[platform.Kind]parseFunc{
 	"arista_eos": eosParsers,
+	"cisco_nxos": nxosParsers,
 }
 
 // parserFor picks the parser of one output: firewall output by its

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -34,7 +35,7 @@ func decodeJSON(data []byte, v any) error {
 		case errors.As(err, &se):
 			return fmt.Errorf("invalid JSON at byte %d: %v", se.Offset, err)
 		case errors.As(err, &te):
-			return fmt.Errorf("unexpected JSON: field %s is a %s, want %s", te.Field, te.Value, te.Type)
+			return fmt.Errorf("unexpected JSON: field %s is a %s, want %s", te.Field, te.Value, kindName(te.Type))
 		}
 		return fmt.Errorf("invalid JSON: %w", err)
 	}
@@ -120,4 +121,21 @@ func lengthOf(subnet string) (int, bool) {
 // an older schema).
 func errWrongCommand(command, field string) error {
 	return fmt.Errorf("not the output of %q: it has no %q", command, field)
+}
+
+// kindName says what JSON a Go type reads, for messages.
+func kindName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Pointer:
+		return kindName(t.Elem())
+	}
+	return "a number"
 }
