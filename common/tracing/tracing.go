@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -105,11 +106,9 @@ func Setup(ctx context.Context, service string, getenv func(string) string, log 
 func exporter(ctx context.Context, getenv func(string) string) (Exporter, sdktrace.SpanExporter, error) {
 	switch {
 	case getenv("DD_AGENT_HOST") != "":
-		// The Datadog Agent takes OTLP on 4318 (HTTP) when its OTLP
-		// intake is enabled; DD_OTLP_HTTP_PORT overrides the port.
-		port := getenv("DD_OTLP_HTTP_PORT")
-		if port == "" {
-			port = "4318"
+		port, err := datadogOTLPPort(getenv)
+		if err != nil {
+			return None, nil, err
 		}
 		exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpoint(net.JoinHostPort(getenv("DD_AGENT_HOST"), port)), otlptracehttp.WithInsecure())
 		return Datadog, exp, wrap("DD_AGENT_HOST", err)
@@ -146,6 +145,30 @@ func exporter(ctx context.Context, getenv func(string) string) (Exporter, sdktra
 		return None, nil, fmt.Errorf("OTEL_EXPORTER_OTLP_PROTOCOL: %q is not grpc or http/protobuf", proto)
 	}
 	return None, nil, nil
+}
+
+// datadogOTLPPort is the port of the Datadog Agent's OTLP/HTTP intake
+// (enabled on the Agent; 4318 by default): DD_OTLP_HTTP_PORT, else the
+// port of the Agent's own setting
+// DD_OTLP_CONFIG_RECEIVER_PROTOCOLS_HTTP_ENDPOINT (host:port) when the pod
+// shares it. DD_TRACE_AGENT_PORT (8126) is the Agent's Datadog-protocol
+// port, which takes no OTLP, so it is not used.
+func datadogOTLPPort(getenv func(string) string) (string, error) {
+	if p := getenv("DD_OTLP_HTTP_PORT"); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return "", fmt.Errorf("DD_OTLP_HTTP_PORT: %q is not a port (1-65535)", p)
+		}
+		return p, nil
+	}
+	const agentSetting = "DD_OTLP_CONFIG_RECEIVER_PROTOCOLS_HTTP_ENDPOINT"
+	if ep := getenv(agentSetting); ep != "" {
+		_, p, err := net.SplitHostPort(ep)
+		if n, perr := strconv.Atoi(p); err != nil || perr != nil || n < 1 || n > 65535 {
+			return "", fmt.Errorf("%s: %q is not host:port", agentSetting, ep)
+		}
+		return p, nil
+	}
+	return "4318", nil
 }
 
 func wrap(name string, err error) error {

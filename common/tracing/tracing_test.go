@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -82,5 +83,24 @@ func TestExporterChoice(t *testing.T) {
 	}
 	if _, err := tracing.Setup(context.Background(), "x", env(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://x", "OTEL_EXPORTER_OTLP_PROTOCOL": "carrier-pigeon"}), quiet()); err == nil {
 		t.Error("an unknown protocol was accepted")
+	}
+}
+
+func TestDatadogPortSettingsRefused(t *testing.T) {
+	for _, c := range []map[string]string{
+		{"DD_AGENT_HOST": "127.0.0.1", "DD_OTLP_HTTP_PORT": "http"},
+		{"DD_AGENT_HOST": "127.0.0.1", "DD_OTLP_HTTP_PORT": "70000"},
+		{"DD_AGENT_HOST": "127.0.0.1", "DD_OTLP_CONFIG_RECEIVER_PROTOCOLS_HTTP_ENDPOINT": "4318"},
+	} {
+		_, err := tracing.Setup(context.Background(), "x", env(c), quiet())
+		var name string
+		for k := range c {
+			if k != "DD_AGENT_HOST" {
+				name = k
+			}
+		}
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("Setup(%v) = %v, want an error naming %s", c, err, name)
+		}
 	}
 }
