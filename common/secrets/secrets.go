@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/meshoptixiq/mesh/common/edition"
 )
 
 const (
@@ -67,6 +69,9 @@ func Environ(ctx context.Context, getenv func(string) string, environ []string) 
 	if name == "" || getenv(MarkerVar) != "" {
 		return nil, nil
 	}
+	if edition.Standard {
+		return nil, edition.Refuse(ProviderVar, "a secrets provider")
+	}
 	p, ok := providers[name]
 	if !ok {
 		return nil, fmt.Errorf("secrets: %s=%q: want one of %s", ProviderVar, name, strings.Join(providerNames(), ", "))
@@ -87,13 +92,6 @@ func Environ(ctx context.Context, getenv func(string) string, environ []string) 
 type provider struct {
 	fetch func(ctx context.Context, getenv func(string) string) ([]byte, error)
 	names func(getenv func(string) string) string
-}
-
-var providers = map[string]provider{
-	"vault": {fetchVault, func(g func(string) string) string { return "VAULT_SECRET_PATH=" + g("VAULT_SECRET_PATH") }},
-	"aws":   {fetchAWS, func(g func(string) string) string { return "AWS_SECRET_ARN=" + g("AWS_SECRET_ARN") }},
-	"azure": {fetchAzure, func(g func(string) string) string { return "AZURE_SECRET_NAME=" + azureSecretName(g) }},
-	"gcp":   {fetchGCP, func(g func(string) string) string { return "GCP_SECRET_NAME=" + g("GCP_SECRET_NAME") }},
 }
 
 func providerNames() []string {

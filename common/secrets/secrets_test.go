@@ -51,3 +51,5 @@ func TestMergeSecretWins(t *testing.T) {
 		t.Errorf("merge = %q, want %q", got, want)
 	}
 }
+
+func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }

@@ -1,3 +1,5 @@
+//go:build !standard
+
 package secrets
 
 import (
@@ -87,7 +89,6 @@ func startServer(t *testing.T, port int, env []string, bin string, args ...strin
 func freePort(t *testing.T) int { return testenv.FreePort(t) }
 
 // envOf is a getenv over a fixed map.
-func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 // lookup finds name's value in an environ list.
 func lookup(environ []string, name string) (string, bool) {

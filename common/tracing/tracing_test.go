@@ -1,3 +1,5 @@
+//go:build !standard
+
 package tracing_test
 
 import (

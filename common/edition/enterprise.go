@@ -1,0 +1,5 @@
+//go:build !standard
+
+package edition
+
+const name = "enterprise"

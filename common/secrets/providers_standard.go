@@ -1,0 +1,5 @@
+//go:build standard
+
+package secrets
+
+var providers = map[string]provider{}
