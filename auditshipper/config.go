@@ -11,6 +11,7 @@ import (
 
 	"github.com/meshoptixiq/mesh/auditshipper/sink"
 	"github.com/meshoptixiq/mesh/auditshipper/tail"
+	"github.com/meshoptixiq/mesh/common/edition"
 	"github.com/meshoptixiq/mesh/common/envconf"
 )
 
@@ -75,6 +76,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		r.Errorf("AUDIT_LOG_PATH", "%q is not a valid path or glob: %v", c.Path, err)
 	}
 	c.Backend = r.Enum("AUDIT_LOG_BACKEND", "stdout", "stdout", "splunk", "elasticsearch", "opensearch", "webhook")
+	if edition.Standard && c.Backend != "stdout" && c.Backend != "webhook" {
+		r.Errorf("AUDIT_LOG_BACKEND", "%s", edition.Refusal("AUDIT_LOG_BACKEND", "the "+c.Backend+" audit sink"))
+	}
 	c.Listen = r.Listen("SHIPPER_LISTEN", ":9102")
 	c.StateDir = r.String("SHIPPER_STATE_DIR", "./var/shipper")
 

@@ -11,6 +11,7 @@ import (
 	"github.com/meshoptixiq/mesh/authsidecar/auth"
 	"github.com/meshoptixiq/mesh/authsidecar/ratelimit"
 	"github.com/meshoptixiq/mesh/authsidecar/soar"
+	"github.com/meshoptixiq/mesh/common/edition"
 	"github.com/meshoptixiq/mesh/common/envconf"
 )
 
@@ -124,6 +125,16 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	c.Upstream = up
 	c.LogLevel = r.LogLevel()
 
+	if edition.Standard {
+		if c.AuthMode != "api_key" {
+			r.Errorf("AUTH_MODE", "%s", edition.Refusal("AUTH_MODE", "OIDC authentication (AUTH_MODE="+c.AuthMode+")"))
+		}
+		for _, v := range []string{"SOAR_WEBHOOK_URL", "SOAR_RULES"} {
+			if _, set := r.Lookup(v); set {
+				r.Errorf(v, "%s", edition.Refusal(v, "SOAR webhooks"))
+			}
+		}
+	}
 	wantKeys := c.AuthMode == "api_key" || c.AuthMode == "both"
 	wantOIDC := c.AuthMode == "oidc" || c.AuthMode == "both"
 	if wantKeys && c.APIKey == "" && c.APIKeysFile == "" {

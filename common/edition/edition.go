@@ -17,5 +17,11 @@ const Standard = name == "standard"
 // Refuse is the error for an enterprise setting given to the standard
 // build: variable names the setting, feature what it asks for.
 func Refuse(variable, feature string) error {
-	return fmt.Errorf("%s: %s is an enterprise feature, and this binary is the standard build (built with -tags standard), which leaves it out; unset %s or run the enterprise image", variable, feature, variable)
+	return fmt.Errorf("%s: %s", variable, Refusal(variable, feature))
+}
+
+// Refusal is Refuse's text without the variable in front, for
+// configuration readers that put it there themselves.
+func Refusal(variable, feature string) string {
+	return fmt.Sprintf("%s is an enterprise feature, and this binary is the standard build (built with -tags standard), which leaves it out; unset %s or run the enterprise image", feature, variable)
 }

@@ -5,6 +5,8 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/meshoptixiq/mesh/common/edition"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -49,7 +51,11 @@ func (b Build) String() string {
 	if b.Modified {
 		rev += "-dirty"
 	}
-	return fmt.Sprintf("%s (revision %s, %s)", b.Version, rev, b.GoVersion)
+	out := fmt.Sprintf("%s (revision %s, %s)", b.Version, rev, b.GoVersion)
+	if edition.Standard {
+		out += ", standard build: no secrets providers, OIDC, Splunk/Elasticsearch/OpenSearch audit sinks, APM export or SOAR"
+	}
+	return out
 }
 
 // IsVersionFlag reports whether args ask for the version: `version`,
