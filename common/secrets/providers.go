@@ -10,4 +10,3 @@ var providers = map[string]provider{
 	"azure": {fetchAzure, func(g func(string) string) string { return "AZURE_SECRET_NAME=" + azureSecretName(g) }},
 	"gcp":   {fetchGCP, func(g func(string) string) string { return "GCP_SECRET_NAME=" + g("GCP_SECRET_NAME") }},
 }
-
