@@ -136,7 +136,7 @@ an API key in $MESHQ_API_KEY is used instead when set (CI).`,
 			return cmd.Help()
 		}})
 	root.AddCommand(a.loginCommand(), a.logoutCommand(), a.whoamiCommand(),
-		a.queriesCommand(), a.queryCommand(), a.ingestCommand(), a.validateCommand(), a.syncCommand(),
+		a.queriesCommand(), a.queryCommand(), a.ingestCommand(), a.validateCommand(), a.syncCommand(), a.collectCommand(),
 		a.versionCommand())
 	root.AddCommand(a.parseCommand())
 	// Cobra's completion command, with examples like every other.
