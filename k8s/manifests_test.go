@@ -156,6 +156,21 @@ func TestManifestRules(t *testing.T) {
 		}
 		workloads++
 		restricted := nsLevel[r.namespace()] == "restricted"
+		// A run-to-completion pod serves nothing, so probes mean nothing
+		// to it; what it needs instead is a deadline, so a hung run ends.
+		batch := r.kind() == "Job" || r.kind() == "CronJob"
+		if batch {
+			job := r.doc["spec"]
+			if r.kind() == "CronJob" {
+				job = get(r.doc, "spec", "jobTemplate", "spec")
+				if str(r.doc, "spec", "concurrencyPolicy") != "Forbid" {
+					t.Errorf("%s: concurrencyPolicy is not Forbid (two runs would overlap)", r)
+				}
+			}
+			if n, _ := get(job, "activeDeadlineSeconds").(int); n <= 0 {
+				t.Errorf("%s: no activeDeadlineSeconds", r)
+			}
+		}
 		if v, _ := spec["hostNetwork"].(bool); v && str(spec, "dnsPolicy") != "ClusterFirstWithHostNet" {
 			t.Errorf("%s: hostNetwork without dnsPolicy ClusterFirstWithHostNet", r)
 		}
@@ -195,9 +210,11 @@ func TestManifestRules(t *testing.T) {
 			if add := list(sc, "capabilities", "add"); restricted && len(add) > 0 && !slices.Equal(add, []any{"NET_BIND_SERVICE"}) {
 				t.Errorf("%s: adds capabilities %v in a restricted namespace", name, add)
 			}
-			for _, probe := range []string{"readinessProbe", "livenessProbe"} {
-				if get(c, probe) == nil {
-					t.Errorf("%s: no %s", name, probe)
+			if !batch {
+				for _, probe := range []string{"readinessProbe", "livenessProbe"} {
+					if get(c, probe) == nil {
+						t.Errorf("%s: no %s", name, probe)
+					}
 				}
 			}
 			if get(c, "envFrom") != nil {
