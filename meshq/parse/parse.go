@@ -225,10 +225,6 @@ func parserFor(deviceType string, o rawcache.Output, data []byte) (parseFunc, er
 	return fn, nil
 }
 
-// detectFirewall recognises a firewall configuration by its content.
-func detectFirewall(data []byte) (parseFunc, bool) {
-	return nil, false
-}
 
 // builder is the device being assembled, output by output.
 type builder struct {
