@@ -508,9 +508,10 @@ var operations = map[string]func() obj{
 				queryParam("limit", "at most this many, newest first", obj{"type": "integer", "minimum": 1, "maximum": 5000, "default": 100}, 100),
 			},
 			"responses": obj{
-				"200": jsonResponse("the violations", object(obj{"violations": obj{"type": "array", "items": viol}, "count": count,
+				"200": jsonResponse("the violations: every replica's with Redis (scope shared), else this replica's (scope replica, scope_reason says why)", object(obj{"violations": obj{"type": "array", "items": viol}, "count": count,
+					"scope": enum("shared", "replica"), "scope_reason": str,
 					"slos":  obj{"type": "array", "items": str},
-					"stats": object(obj{"requests": count, "spans_accepted": count, "spans_rejected": count, "violations": count})})),
+					"stats": object(obj{"requests": count, "spans_accepted": count, "spans_rejected": count, "violations": count})}, "scope_reason")),
 				"400": errorResponse("a parameter is malformed (the message names it)"),
 				"404": errorResponse("no SLO of that name"),
 			}}

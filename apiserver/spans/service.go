@@ -5,6 +5,11 @@
 // GET /tracing/slo-violations lists the spans that broke one, each with
 // the network around it: the node agent's telemetry of the span's host at
 // that time and the path between the span's peer addresses in the graph.
+//
+// With Redis every replica also appends its violations to the stream
+// meshq:slo-violations and lists from it, so any replica answers with the
+// violations all of them saw; without Redis (or while it fails) a replica
+// lists its own and says so.
 package spans
 
 import (
@@ -43,8 +48,17 @@ import (
 	"github.com/meshoptixiq/mesh/common/httpx"
 )
 
-// Stream is the Redis stream spans are appended to.
-const Stream = "meshq:spans"
+// Redis streams: spans, and the violations every replica lists.
+const (
+	Stream          = "meshq:spans"
+	ViolationStream = "meshq:slo-violations"
+)
+
+// Scopes of a violation listing.
+const (
+	ScopeShared  = "shared"  // every replica's, from ViolationStream
+	ScopeReplica = "replica" // this replica's only
+)
 
 // Content types OTLP/HTTP defines.
 const (
@@ -75,7 +89,8 @@ type GraphSource interface {
 type Options struct {
 	SLOs []SLO
 	// Redis, when set, receives every accepted span on Stream, capped at
-	// about StreamMaxLen entries.
+	// about StreamMaxLen entries, and every violation on ViolationStream,
+	// capped at about MaxViolations.
 	Redis        *redis.Client
 	StreamMaxLen int64
 	// MaxBody bounds a request body, after gzip decoding too (bytes).
@@ -340,9 +355,11 @@ func (s *Service) Export(ctx context.Context, req *collectortrace.ExportTraceSer
 	}
 	res.Violations = len(pending)
 	if s.opt.Redis != nil && len(kept) > 0 {
-		if err := s.publish(ctx, kept); err != nil {
-			// The spans are held here either way; the stream is a copy.
-			s.log.Warn("appending spans to the Redis stream", "stream", Stream, "spans", len(kept), "err", err)
+		if err := s.publish(ctx, kept, pending); err != nil {
+			// The spans and violations are held here either way; the
+			// streams are copies.
+			s.log.Warn("appending to the Redis streams", "streams", []string{Stream, ViolationStream},
+				"spans", len(kept), "violations", len(pending), "err", err)
 		}
 	}
 	return res, nil
@@ -560,7 +577,7 @@ func (s *Service) matching(service, name string) []int {
 	return m
 }
 
-func (s *Service) publish(ctx context.Context, spans []Span) error {
+func (s *Service) publish(ctx context.Context, spans []Span, violations []Violation) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	pipe := s.opt.Redis.Pipeline()
@@ -571,13 +588,91 @@ func (s *Service) publish(ctx context.Context, spans []Span) error {
 		}
 		pipe.XAdd(ctx, &redis.XAddArgs{Stream: Stream, MaxLen: s.opt.StreamMaxLen, Approx: true, Values: []any{"span", b}})
 	}
+	for i := range violations {
+		b, err := json.Marshal(&violations[i])
+		if err != nil {
+			return err
+		}
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: ViolationStream, MaxLen: int64(s.opt.MaxViolations), Approx: true, Values: []any{"violation", b}})
+	}
 	_, err := pipe.Exec(ctx)
 	return err
 }
 
+// Listing is one answer of Violations.
+type Listing struct {
+	Violations []Violation `json:"violations"`
+	Count      int         `json:"count"`
+	// Scope is ScopeShared when the list is every replica's, ScopeReplica
+	// when it is this replica's only; ScopeReason says why.
+	Scope       string `json:"scope"`
+	ScopeReason string `json:"scope_reason,omitempty"`
+}
+
+// clockSlack widens the stream read past since: entry ids are Redis's
+// clock, since is compared with each replica's arrival time.
+const clockSlack = time.Minute
+
+// sharedPage is how many stream entries one read takes.
+const sharedPage = 512
+
 // Violations lists the violations since a time (zero: all), of one SLO
-// ("" all), newest first, at most limit.
-func (s *Service) Violations(since time.Time, slo string, limit int) []Violation {
+// ("" all), newest first, at most limit: every replica's with Redis, this
+// replica's without it or when Redis fails.
+func (s *Service) Violations(ctx context.Context, since time.Time, slo string, limit int) Listing {
+	if s.opt.Redis == nil {
+		vs := s.localViolations(since, slo, limit)
+		return Listing{Violations: vs, Count: len(vs), Scope: ScopeReplica, ScopeReason: "no REDIS_URL: this replica's violations only"}
+	}
+	vs, err := s.sharedViolations(ctx, since, slo, limit)
+	if err != nil {
+		s.log.Warn("reading the shared violations; answering with this replica's", "stream", ViolationStream, "err", err)
+		vs = s.localViolations(since, slo, limit)
+		return Listing{Violations: vs, Count: len(vs), Scope: ScopeReplica, ScopeReason: "Redis failed (" + err.Error() + "): this replica's violations only"}
+	}
+	return Listing{Violations: vs, Count: len(vs), Scope: ScopeShared}
+}
+
+// sharedViolations reads ViolationStream newest first, page by page.
+func (s *Service) sharedViolations(ctx context.Context, since time.Time, slo string, limit int) ([]Violation, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	low := "-"
+	if !since.IsZero() {
+		low = strconv.FormatInt(max(since.Add(-clockSlack).UnixMilli(), 0), 10)
+	}
+	out := []Violation{}
+	high := "+"
+	for len(out) < limit {
+		entries, err := s.opt.Redis.XRevRangeN(ctx, ViolationStream, high, low, sharedPage).Result()
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			raw, _ := e.Values["violation"].(string)
+			var v Violation
+			if err := json.Unmarshal([]byte(raw), &v); err != nil {
+				// Another writer's entry, or a newer format: not ours to read.
+				s.log.Warn("skipping an unreadable entry", "stream", ViolationStream, "id", e.ID, "err", err)
+				continue
+			}
+			if (slo != "" && v.SLO != slo) || (!since.IsZero() && v.Span.Received.Before(since)) {
+				continue
+			}
+			if out = append(out, v); len(out) == limit {
+				break
+			}
+		}
+		if len(entries) < sharedPage {
+			break
+		}
+		high = "(" + entries[len(entries)-1].ID
+	}
+	return out, nil
+}
+
+// localViolations lists this replica's violations.
+func (s *Service) localViolations(since time.Time, slo string, limit int) []Violation {
 	out := []Violation{}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -736,17 +831,17 @@ func (s *Service) handleViolations(ctx *fasthttp.RequestCtx) {
 		}
 		limit = n
 	}
-	vs := s.Violations(since, slo, limit)
+	l := s.Violations(ctx, since, slo, limit)
 	slos := make([]string, len(s.opt.SLOs))
 	for i := range s.opt.SLOs {
 		slos[i] = s.opt.SLOs[i].Name
 	}
 	httpx.WriteJSON(ctx, fasthttp.StatusOK, struct {
-		Violations []Violation `json:"violations"`
-		Count      int         `json:"count"`
-		SLOs       []string    `json:"slos"`
-		Stats      Stats       `json:"stats"`
-	}{vs, len(vs), slos, s.Stats()})
+		Listing
+		SLOs []string `json:"slos"`
+		// Stats are this replica's.
+		Stats Stats `json:"stats"`
+	}{l, slos, s.Stats()})
 }
 
 func (s *Service) hasSLO(name string) bool {

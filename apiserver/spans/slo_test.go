@@ -123,7 +123,7 @@ func TestPercentileSLO(t *testing.T) {
 			t.Errorf("step %d (%v ms): %d violations, %v; want %d", i, step.ms, res.Violations, err, step.want)
 		}
 	}
-	vs := s.Violations(time.Time{}, "", 10)
+	vs := s.Violations(ctx, time.Time{}, "", 10).Violations
 	if len(vs) != 2 || vs[0].DurationMS != 250 || vs[0].WindowSpans != 7 || vs[0].WindowOver != 4 ||
 		vs[1].DurationMS != 300 || vs[1].WindowSpans != 5 || vs[1].WindowOver != 3 || *vs[1].Percentile != 50 || vs[1].Window != "1m0s" {
 		t.Errorf("violations = %+v, want 250 ms (7 spans, 4 over) then 300 ms (5, 3)", vs)

@@ -167,10 +167,9 @@ func exporter(t *testing.T, url string, enc otlptracehttp.Encoding, extra ...otl
 }
 
 type listing struct {
-	Violations []Violation `json:"violations"`
-	Count      int         `json:"count"`
-	SLOs       []string    `json:"slos"`
-	Stats      Stats       `json:"stats"`
+	Listing
+	SLOs  []string `json:"slos"`
+	Stats Stats    `json:"stats"`
 }
 
 func get(t *testing.T, url string) (int, []byte) {
@@ -455,10 +454,34 @@ func TestPlanGate(t *testing.T) {
 
 // TestViolationQuery: since and slo filter; malformed ones are 400, an
 // unknown SLO 404.
+//
+// With Redis the spans go to one replica and the questions to another: the
+// same answers, every replica's violations (scope shared).
 func TestViolationQuery(t *testing.T) {
+	t.Run("one replica", func(t *testing.T) { testViolationQuery(t, nil) })
+	t.Run("two replicas sharing Redis", func(t *testing.T) { testViolationQuery(t, redisClient(t, testenv.StartRedis(t))) })
+}
+
+func redisClient(t *testing.T, rs *testenv.Redis) *redis.Client {
+	t.Helper()
+	opt, err := redis.ParseURL(rs.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := redis.NewClient(opt)
+	t.Cleanup(func() { rc.Close() })
+	return rc
+}
+
+func testViolationQuery(t *testing.T, rc *redis.Client) {
 	now := base.Add(time.Hour)
-	f := serve(t, Options{SLOs: mustSLOs(t, `[{"name":"chat-latency","service":"inference-*","span_name":"POST /v1/chat/*","latency_ms":500},
-		{"name":"any-1s","latency_ms":1000}]`), Now: func() time.Time { return now }}, nil)
+	opt := Options{SLOs: mustSLOs(t, `[{"name":"chat-latency","service":"inference-*","span_name":"POST /v1/chat/*","latency_ms":500},
+		{"name":"any-1s","latency_ms":1000}]`), Now: func() time.Time { return now }, Redis: rc}
+	f := serve(t, opt, nil)
+	asked, scope := f, ScopeReplica
+	if rc != nil {
+		asked, scope = serve(t, opt, nil), ScopeShared
+	}
 	exp := exporter(t, f.url, otlptracehttp.EncodingProtobuf)
 	if err := exp.ExportSpans(context.Background(), sdkSpans(t)); err != nil { // arrives at base+1h
 		t.Fatal(err)
@@ -473,13 +496,21 @@ func TestViolationQuery(t *testing.T) {
 		"": 4, "?slo=chat-latency": 2, "?slo=any-1s": 2, "?since=30m": 2, "?since=30m&slo=any-1s": 1, "?since=90m&slo=any-1s": 2,
 		"?since=" + base.Add(2*time.Hour).Format(time.RFC3339): 2, "?limit=3": 3,
 	} {
-		if l := violations(t, f.url+"/tracing/slo-violations"+q); l.Count != want {
-			t.Errorf("GET /tracing/slo-violations%s = %d violations, want %d", q, l.Count, want)
+		if l := violations(t, asked.url+"/tracing/slo-violations"+q); l.Count != want || l.Scope != scope {
+			t.Errorf("GET /tracing/slo-violations%s = %d violations (scope %s), want %d (%s)", q, l.Count, l.Scope, want, scope)
 		}
 	}
-	l := violations(t, f.url+"/tracing/slo-violations?slo=any-1s")
+	l := violations(t, asked.url+"/tracing/slo-violations?slo=any-1s")
 	if v := l.Violations[0]; v.Span.Name != "GET /healthz" || v.DurationMS != 2000 || !v.Span.Received.Equal(base.Add(2*time.Hour)) {
 		t.Errorf("newest any-1s violation = %s %v ms received %s, want GET /healthz 2000 ms at base+2h", v.Span.Name, v.DurationMS, v.Span.Received)
+	}
+	// The correlation was made where the span arrived and travels with it.
+	l = violations(t, asked.url+"/tracing/slo-violations?slo=chat-latency")
+	if v := l.Violations[0]; v.Network.Node == nil || v.Network.Host != "gpu-node-1" || v.Network.Path == nil {
+		t.Errorf("chat-latency violation's network = %+v, want gpu-node-1's telemetry and a path", v.Network)
+	}
+	if rc != nil && asked.svc.Stats().Violations != 0 {
+		t.Errorf("the asked replica counts %d violations of its own, want 0 (all came through the other)", asked.svc.Stats().Violations)
 	}
 	for q, want := range map[string]string{
 		"?since=yesterday": "parameter since", "?limit=0": "parameter limit", "?limit=x": "parameter limit",
@@ -493,16 +524,34 @@ func TestViolationQuery(t *testing.T) {
 	}
 }
 
+// TestRedisDownListsThisReplica: when Redis stops answering, a replica
+// lists its own violations and says so; when it is back, the shared list
+// again (here an empty one: the test server keeps nothing across restarts).
+func TestRedisDownListsThisReplica(t *testing.T) {
+	rs := testenv.StartRedis(t)
+	rc := redisClient(t, rs)
+	a := serve(t, Options{SLOs: mustSLOs(t, chatSLO), Redis: rc}, nil)
+	b := serve(t, Options{SLOs: mustSLOs(t, chatSLO), Redis: rc}, nil)
+	if err := exporter(t, a.url, otlptracehttp.EncodingProtobuf).ExportSpans(context.Background(), sdkSpans(t)); err != nil {
+		t.Fatal(err)
+	}
+	rs.Stop()
+	if l := violations(t, b.url+"/tracing/slo-violations"); l.Scope != ScopeReplica || l.Count != 0 || !strings.Contains(l.ScopeReason, "Redis failed") {
+		t.Errorf("replica b with Redis down = %d violations, scope %s (%s); want its own 0, scope replica naming Redis", l.Count, l.Scope, l.ScopeReason)
+	}
+	if l := violations(t, a.url+"/tracing/slo-violations"); l.Scope != ScopeReplica || l.Count != 1 {
+		t.Errorf("replica a with Redis down = %d violations, scope %s; want its own 1", l.Count, l.Scope)
+	}
+	rs.Start() // an empty server: nothing was saved
+	if l := violations(t, b.url+"/tracing/slo-violations"); l.Scope != ScopeShared || l.Count != 0 {
+		t.Errorf("replica b with Redis back = %d violations, scope %s; want the (empty) shared list", l.Count, l.Scope)
+	}
+}
+
 // TestRedisStream: with Redis every accepted span is appended to
 // meshq:spans, capped.
 func TestRedisStream(t *testing.T) {
-	rs := testenv.StartRedis(t)
-	opt, err := redis.ParseURL(rs.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := redis.NewClient(opt)
-	defer rc.Close()
+	rc := redisClient(t, testenv.StartRedis(t))
 	f := serve(t, Options{SLOs: mustSLOs(t, chatSLO), Redis: rc, StreamMaxLen: 1000}, nil)
 	spans := sdkSpans(t)
 	if err := exporter(t, f.url, otlptracehttp.EncodingProtobuf).ExportSpans(context.Background(), spans); err != nil {
