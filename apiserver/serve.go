@@ -125,9 +125,10 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 	handlers := tel.Handlers()
 	maps.Copy(handlers, nb.Handlers())
 	// Chaos results live in Redis when there is one, so any replica
-	// answers for a run another computed.
+	// answers for a run another computed; a scenario naming no jobs runs
+	// against the NCCL jobs the node agents report.
 	chaosSvc := chaos.New(eng, log, chaos.Options{Redis: telRedis, TTL: cfg.ChaosTTL,
-		Workers: cfg.ChaosWorkers, Queue: cfg.ChaosQueue, Paths: paths})
+		Workers: cfg.ChaosWorkers, Queue: cfg.ChaosQueue, Paths: paths, Agents: tel})
 	maps.Copy(handlers, chaosSvc.Handlers())
 	convOpt := conversation.Options{Redis: telRedis, TTL: cfg.ConvTTL}
 	if cfg.LLMProvider == "openai" {

@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -409,5 +410,59 @@ func TestPathsAndPartition(t *testing.T) {
 	want = []string{"10.1.10.13>10.0.0.10 broken core1 Te1/1/1,core2 Te1/1/1,acc2 to core1", "10.1.20.12>10.1.10.13 broken acc1 to core1,acc2 to core1", "p member_lost"}
 	if got := status(rec.Result); !cmp.Equal(got, want) {
 		t.Errorf("dist1 and core1-core2 down: %v, want %v", got, want)
+	}
+}
+
+// agentReport is a node agent's report: one connection from addr, and
+// the NCCL ranks of comms (comm id → rank/nranks) it sees.
+func agentReport(node, addr string, comms ...string) string {
+	ev := ""
+	if addr != "" {
+		ev = fmt.Sprintf(`{"time":%q,"kind":"close","src":"%s:50000","dst":"10.0.0.10:443","remote":"10.0.0.10"}`, time.Now().UTC().Format(time.RFC3339Nano), addr)
+	}
+	return fmt.Sprintf(`{"version":"meshq.telemetry/v1","node":%q,"time":%q,"seq":1,"boot_id":"b","status":{},"tcp":{},
+		"events":[%s],"gpu":{"status":"ok","gpus":[]},"nccl":{"communicators":[%s]}}`, node, time.Now().UTC().Format(time.RFC3339), ev, strings.Join(comms, ","))
+}
+
+// TestJobsReportedByNodeAgents: a scenario naming no jobs runs against
+// the NCCL communicators the agents report, each node placed in the graph
+// by its name or its addresses. Job c0ffee has ranks on gpu-a (10.1.10.13,
+// behind acc2), gpu-b (10.1.10.11, behind acc1) and core2 (a device by
+// name), 3 of its 4; job dead has a node the graph lacks and is left out.
+// Failing acc2 cuts gpu-a off: c0ffee loses that member.
+func TestJobsReportedByNodeAgents(t *testing.T) {
+	tel := telemetry.New(quiet(), telemetry.Options{})
+	for _, rep := range []string{
+		agentReport("gpu-a", "10.1.10.13", `{"comm_id":"c0ffee0000000000aaaa","rank":0,"nranks":4}`),
+		agentReport("gpu-b", "10.1.10.11", `{"comm_id":"c0ffee0000000000aaaa","rank":1,"nranks":4}`),
+		agentReport("core2", "", `{"comm_id":"c0ffee0000000000aaaa","rank":2,"nranks":4}`),
+		agentReport("gpu-x", "10.9.9.9", `{"comm_id":"dead","rank":0,"nranks":1}`),
+	} {
+		if err := tel.IngestJSON([]byte(rep)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := startReplica(t, campusEngine(t, graphtest.NewMemStore()), Options{Agents: tel})
+	rec := await(t, r, submit(t, r, `{"devices":["acc2"]}`))
+	if rec.Status != StatusDone {
+		t.Fatalf("run = %s %q, want done", rec.Status, rec.Error)
+	}
+	if want := []Job{{Name: "nccl-c0ffee0000000000", Nodes: []string{"core2", "10.1.10.13", "10.1.10.11"}}}; !cmp.Equal(rec.ReportedJobs, want) {
+		t.Errorf("reported jobs = %+v, want %+v (nodes in the agents' name order)", rec.ReportedJobs, want)
+	}
+	if want := []string{"job nccl-c0ffee0000000000: 3 of its 4 ranks are reported; members on nodes without an agent are not simulated",
+		"job nccl-dead left out: node gpu-x (addresses 10.9.9.9) is not in the graph"}; !cmp.Equal(rec.Notes, want) {
+		t.Errorf("notes = %q, want %q", rec.Notes, want)
+	}
+	if got, want := names(rec.Result.Jobs, func(j JobOut) string {
+		return j.Name + " " + j.Source + " " + j.Status + " " + strings.Join(j.LostMembers, ",")
+	}),
+		[]string{"nccl-c0ffee0000000000 node_agent member_lost 10.1.10.13"}; !cmp.Equal(got, want) {
+		t.Errorf("jobs = %v, want %v", got, want)
+	}
+	// Jobs named in the scenario replace the reported ones.
+	rec = await(t, r, submit(t, r, `{"devices":["acc2"],"jobs":[{"name":"mine","nodes":["core1"]}]}`))
+	if got := names(rec.Result.Jobs, func(j JobOut) string { return j.Name + " " + j.Source }); len(rec.ReportedJobs) != 0 || !cmp.Equal(got, []string{"mine request"}) {
+		t.Errorf("with jobs named: reported %v, jobs %v; want only mine (request)", rec.ReportedJobs, got)
 	}
 }

@@ -118,6 +118,7 @@ const (
 // JobOut is one job's verdict.
 type JobOut struct {
 	Name        string   `json:"name"`
+	Source      string   `json:"source"` // request, or node_agent for a job the agents reported
 	Status      string   `json:"status"`
 	Reason      string   `json:"reason"`
 	LostMembers []string `json:"lost_members"`
@@ -362,7 +363,7 @@ func nodeOut(im *graph.Impact, n *Node) GPUNodeOut {
 }
 
 func jobOut(g *graph.Graph, im *graph.Impact, j ResolvedJob, down map[*Node]string) JobOut {
-	jo := JobOut{Name: j.Name, Status: JobUnaffected, Reason: "every member is up and their paths avoid the failures", LostMembers: []string{}}
+	jo := JobOut{Name: j.Name, Source: j.Source, Status: JobUnaffected, Reason: "every member is up and their paths avoid the failures", LostMembers: []string{}}
 	why := ""
 	for i, n := range j.Nodes {
 		if reason, ok := down[n]; ok && !slices.Contains(jo.LostMembers, j.Names[i]) {

@@ -118,10 +118,17 @@ type ResolvedPair struct {
 
 // ResolvedJob is a job with its nodes found in the graph.
 type ResolvedJob struct {
-	Name  string
-	Nodes []*Node
-	Names []string // the nodes as the job names them
+	Name   string
+	Source string // JobFromRequest or JobFromAgents
+	Nodes  []*Node
+	Names  []string // the nodes as the job names them
 }
+
+// Where a job came from.
+const (
+	JobFromRequest = "request"
+	JobFromAgents  = "node_agent" // an NCCL communicator the node agents report
+)
 
 // Node is a GPU node: a device of the graph, or an endpoint it learned.
 type Node struct {
@@ -145,8 +152,9 @@ func (n *Node) Attached() *graph.Device {
 	return n.Endpoint.Device
 }
 
-// Resolve binds req to g: every name must be known to g.
-func Resolve(g *graph.Graph, req Request) (*Resolved, error) {
+// Resolve binds req, and the jobs the node agents reported for it, to g:
+// every name must be known to g.
+func Resolve(g *graph.Graph, req Request, reported ...Job) (*Resolved, error) {
 	r := &Resolved{}
 	if len(req.Devices)+len(req.Interfaces)+len(req.Links)+len(req.VLANs)+len(req.Subnets) == 0 {
 		return nil, fieldErr("devices", "the scenario fails nothing: give devices, interfaces, links, vlans or subnets")
@@ -260,27 +268,33 @@ func Resolve(g *graph.Graph, req Request) (*Resolved, error) {
 		}
 	}
 	jobNames := map[string]bool{}
-	for i, j := range req.Jobs {
-		if j.Name == "" {
-			return nil, fieldErr(fmt.Sprintf("jobs[%d].name", i), "is empty; name the job")
-		}
-		if jobNames[j.Name] {
-			return nil, fieldErr(fmt.Sprintf("jobs[%d].name", i), "job %q is named twice", j.Name)
-		}
-		jobNames[j.Name] = true
-		if len(j.Nodes) == 0 {
-			return nil, fieldErr(fmt.Sprintf("jobs[%d].nodes", i), "is empty; list the job's GPU nodes")
-		}
-		rj := ResolvedJob{Name: j.Name}
-		for k, name := range j.Nodes {
-			n, err := node(fmt.Sprintf("jobs[%d].nodes[%d]", i, k), name)
-			if err != nil {
-				return nil, err
+	for _, list := range []struct {
+		field, source string
+		jobs          []Job
+	}{{"jobs", JobFromRequest, req.Jobs}, {"reported_jobs", JobFromAgents, reported}} {
+		for i, j := range list.jobs {
+			field := fmt.Sprintf("%s[%d]", list.field, i)
+			if j.Name == "" {
+				return nil, fieldErr(field+".name", "is empty; name the job")
 			}
-			rj.Nodes = append(rj.Nodes, n)
-			rj.Names = append(rj.Names, name)
+			if jobNames[j.Name] {
+				return nil, fieldErr(field+".name", "job %q is named twice", j.Name)
+			}
+			jobNames[j.Name] = true
+			if len(j.Nodes) == 0 {
+				return nil, fieldErr(field+".nodes", "is empty; list the job's GPU nodes")
+			}
+			rj := ResolvedJob{Name: j.Name, Source: list.source}
+			for k, name := range j.Nodes {
+				n, err := node(fmt.Sprintf("%s.nodes[%d]", field, k), name)
+				if err != nil {
+					return nil, err
+				}
+				rj.Nodes = append(rj.Nodes, n)
+				rj.Names = append(rj.Names, name)
+			}
+			r.Jobs = append(r.Jobs, rj)
 		}
-		r.Jobs = append(r.Jobs, rj)
 	}
 	return r, nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/pathanalysis"
+	"github.com/meshoptixiq/mesh/apiserver/telemetry"
 	"github.com/meshoptixiq/mesh/common/apierror"
 	"github.com/meshoptixiq/mesh/common/httpx"
 )
@@ -59,6 +60,14 @@ type Options struct {
 	MaxAttempts int
 	// Paths is the path-analysis index cache (shared with the queries).
 	Paths *pathanalysis.Cache
+	// Agents, when set, gives the jobs the node agents report; a scenario
+	// that names no jobs is run against those.
+	Agents JobReporter
+}
+
+// JobReporter is the node agents' view of running jobs (apiserver/telemetry).
+type JobReporter interface {
+	Jobs() []telemetry.Job
 }
 
 // Record is a run as GET /graph/chaos-results/{id} answers it.
@@ -74,7 +83,11 @@ type Record struct {
 	Attempts int     `json:"attempts"`
 	Error    string  `json:"error,omitempty"`
 	Request  Request `json:"scenario"`
-	Result   *Result `json:"result,omitempty"`
+	// ReportedJobs are the node agents' jobs taken at submission, their
+	// nodes as the graph knows them; Notes say which were left out and why.
+	ReportedJobs []Job    `json:"reported_jobs,omitempty"`
+	Notes        []string `json:"notes,omitempty"`
+	Result       *Result  `json:"result,omitempty"`
 }
 
 type task struct {
@@ -157,13 +170,18 @@ func (s *Service) Run(ctx context.Context) error {
 // Submit validates req against the current graph and queues it.
 func (s *Service) Submit(ctx context.Context, req Request) (Record, error) {
 	g := s.src.Graph()
-	if _, err := Resolve(g, req); err != nil {
+	var reported []Job
+	var notes []string
+	if len(req.Jobs) == 0 && s.opt.Agents != nil {
+		reported, notes = placeJobs(g, s.opt.Agents.Jobs())
+	}
+	if _, err := Resolve(g, req, reported...); err != nil {
 		return Record{}, err
 	}
 	var id [16]byte
 	_, _ = rand.Read(id[:])
 	t := &task{rec: Record{ID: hex.EncodeToString(id[:]), Status: StatusPending, SubmittedAt: time.Now().UTC(),
-		GraphVersion: g.Version, Request: req}}
+		GraphVersion: g.Version, Request: req, ReportedJobs: reported, Notes: notes}}
 	// Stored before it is queued, so that a GET right after the 202 finds it.
 	if err := s.store.Put(ctx, t.rec.ID, &t.rec); err != nil {
 		return Record{}, fmt.Errorf("storing the run: %w", err)
@@ -200,7 +218,7 @@ func (s *Service) run(ctx context.Context, t *task) {
 		rec.Attempts++
 		g := s.src.Graph()
 		rec.GraphVersion = g.Version
-		resolved, err := Resolve(g, rec.Request)
+		resolved, err := Resolve(g, rec.Request, rec.ReportedJobs...)
 		if err != nil {
 			s.finish(rec, nil, fmt.Errorf("the scenario no longer matches graph version %d: %w", g.Version, err))
 			return

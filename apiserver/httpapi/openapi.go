@@ -437,7 +437,9 @@ var operations = map[string]func() obj{
 			"responses": obj{
 				"200": jsonResponse("the run's record; result once done, error once failed",
 					object(obj{"id": str, "status": enum("pending", "running", "done", "failed"), "graph_version": count,
-						"result": obj{"type": "object"}, "error": str}, "result", "error", "graph_version")),
+						"result": obj{"type": "object"}, "error": str,
+						"reported_jobs": obj{"type": "array", "items": object(obj{"name": str, "nodes": obj{"type": "array", "items": str}})},
+						"notes":         obj{"type": "array", "items": str}}, "result", "error", "graph_version", "reported_jobs", "notes")),
 				"404": errorResponse("no such run, or it expired (CHAOS_RESULT_TTL)"),
 			}}
 	},
