@@ -2,7 +2,9 @@
 // demo networks and prints each figure next to its target (issue 2):
 // ingest into the embedded store, resident memory after load,
 // restart-to-ready, in-process p99 of the hot queries, and HTTP keep-alive
-// throughput of locate_endpoint_by_ip under wrk. `make bench` runs it.
+// throughput of locate_endpoint_by_ip under wrk; then the firewall
+// figures and the AI reliability features' (chaos, spans, conversation).
+// `make bench` runs it.
 package main
 
 import (
@@ -71,7 +73,10 @@ func run(args []string, out io.Writer) error {
 		}
 	}
 	// Firewall intelligence (issue 3), measured by apiserver/firewall/fwbench.
-	return firewallFigures(out)
+	if err := firewallFigures(out); err != nil {
+		return err
+	}
+	return reliabilityFigures(out)
 }
 
 func firewallFigures(out io.Writer) error {

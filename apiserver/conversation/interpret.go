@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"weak"
 
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/common/facts"
@@ -70,18 +72,41 @@ var wellKnownPorts = map[string]struct {
 	"smtp": {"tcp", 25}, "ntp": {"udp", 123}, "snmp": {"udp", 161}, "rdp": {"tcp", 3389}, "ldap": {"tcp", 389},
 }
 
+// vocabulary is the graph's roles, sites and vendors by their lower-case
+// spelling.
+type vocabulary struct {
+	// g is weak so that the cache never keeps a replaced graph alive.
+	g                     weak.Pointer[graph.Graph]
+	roles, sites, vendors map[string]string
+}
+
+// lastVocabulary is the vocabulary of the graph last asked about: built
+// once per graph version rather than once per message (a walk over every
+// device, most of a message's cost at 10k devices).
+var lastVocabulary atomic.Pointer[vocabulary]
+
+func vocabularyOf(g *graph.Graph) *vocabulary {
+	if v := lastVocabulary.Load(); v != nil && v.g.Value() == g {
+		return v
+	}
+	v := &vocabulary{g: weak.Make(g), roles: map[string]string{}, sites: map[string]string{}, vendors: map[string]string{}}
+	for _, d := range g.Devices {
+		v.roles[strings.ToLower(d.Role)] = d.Role
+		v.sites[strings.ToLower(d.Site)] = d.Site
+		v.vendors[strings.ToLower(d.Vendor)] = d.Vendor
+	}
+	lastVocabulary.Store(v)
+	return v
+}
+
 func extract(g *graph.Graph, msg string) *entities {
 	e := &entities{words: map[string]bool{}}
 	e.text = strings.Join(strings.Fields(strings.ToLower(msg)), " ")
 	if m := quotedRe.FindStringSubmatch(msg); m != nil {
 		e.quoted = strings.TrimSpace(m[1])
 	}
-	roles, sites, vendors := map[string]string{}, map[string]string{}, map[string]string{}
-	for _, d := range g.Devices {
-		roles[strings.ToLower(d.Role)] = d.Role
-		sites[strings.ToLower(d.Site)] = d.Site
-		vendors[strings.ToLower(d.Vendor)] = d.Vendor
-	}
+	voc := vocabularyOf(g)
+	roles, sites, vendors := voc.roles, voc.sites, voc.vendors
 	for _, raw := range strings.Fields(msg) {
 		tok := strings.TrimRight(strings.TrimLeft(raw, `("'“`), `?!,;)"'”`)
 		tok = strings.TrimSuffix(tok, ".")
