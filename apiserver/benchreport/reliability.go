@@ -135,7 +135,9 @@ func spanIngestCost(log *slog.Logger) ([]row, error) {
 		return nil, err
 	}
 	svc := spans.New(log, spans.Options{SLOs: slos})
-	str := func(s string) *commonpb.AnyValue { return &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: s}} }
+	str := func(s string) *commonpb.AnyValue {
+		return &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: s}}
+	}
 	const batches, perBatch = 200, 500
 	bodies := make([][]byte, 0, 8)
 	start := uint64(time.Now().Add(-time.Minute).UnixNano())
