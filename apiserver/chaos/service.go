@@ -186,9 +186,11 @@ func (s *Service) Submit(ctx context.Context, req Request) (Record, error) {
 	if err := s.store.Put(ctx, t.rec.ID, &t.rec); err != nil {
 		return Record{}, fmt.Errorf("storing the run: %w", err)
 	}
+	// Copied before it is queued: from then on a worker owns t.rec.
+	submitted := t.rec
 	select {
 	case s.queue <- t:
-		return t.rec, nil
+		return submitted, nil
 	default:
 		s.finish(&t.rec, nil, errQueueFull)
 		return Record{}, errQueueFull

@@ -806,30 +806,20 @@ const (
 
 func (s *Service) handleViolations(ctx *fasthttp.RequestCtx) {
 	q := ctx.QueryArgs()
-	var since time.Time
-	if v := string(q.Peek("since")); v != "" {
-		if d, err := time.ParseDuration(v); err == nil && d >= 0 {
-			since = s.opt.Now().Add(-d)
-		} else if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-			since = t
-		} else {
-			apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, "parameter since: not an RFC 3339 time or a duration such as 5m")
-			return
-		}
+	since, err := httpx.Since(q, s.opt.Now())
+	if err != nil {
+		apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, err.Error())
+		return
 	}
 	slo := string(q.Peek("slo"))
 	if slo != "" && !s.hasSLO(slo) {
 		apierror.Write(ctx, fasthttp.StatusNotFound, apierror.NotFound, fmt.Sprintf("parameter slo: no SLO named %q in TRACING_SLOS", slo))
 		return
 	}
-	limit := defaultLimit
-	if v := string(q.Peek("limit")); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxLimit {
-			apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, fmt.Sprintf("parameter limit: an integer from 1 to %d", maxLimit))
-			return
-		}
-		limit = n
+	limit, err := httpx.Limit(q, defaultLimit, maxLimit)
+	if err != nil {
+		apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, err.Error())
+		return
 	}
 	l := s.Violations(ctx, since, slo, limit)
 	slos := make([]string, len(s.opt.SLOs))

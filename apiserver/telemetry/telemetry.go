@@ -363,25 +363,15 @@ func (s *Service) handleEvents(ctx *fasthttp.RequestCtx) {
 		}
 		remote = a.Unmap()
 	}
-	var since time.Time
-	if v := string(q.Peek("since")); v != "" {
-		if d, err := time.ParseDuration(v); err == nil && d >= 0 {
-			since = s.opts.Now().Add(-d)
-		} else if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-			since = t
-		} else {
-			apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, "parameter since: not an RFC 3339 time or a duration such as 5m")
-			return
-		}
+	since, err := httpx.Since(q, s.opts.Now())
+	if err != nil {
+		apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, err.Error())
+		return
 	}
-	limit := defaultLimit
-	if v := string(q.Peek("limit")); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxLimit {
-			apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, fmt.Sprintf("parameter limit: an integer from 1 to %d", maxLimit))
-			return
-		}
-		limit = n
+	limit, err := httpx.Limit(q, defaultLimit, maxLimit)
+	if err != nil {
+		apierror.Write(ctx, fasthttp.StatusBadRequest, apierror.BadRequest, err.Error())
+		return
 	}
 	out := []Event{}
 	s.mu.RLock()

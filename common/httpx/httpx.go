@@ -1,6 +1,7 @@
 // Package httpx is the HTTP plumbing the daemons share on fasthttp: request
 // ids, JSON answers, how a request that could not be read is classified,
-// and fasthttp's own log lines. Error codes are common/apierror's.
+// the since/limit query parameters of the listing endpoints, and fasthttp's
+// own log lines. Error codes are common/apierror's.
 package httpx
 
 import (

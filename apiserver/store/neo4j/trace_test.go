@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
@@ -34,12 +33,12 @@ func TestStoreQueriesAreSpans(t *testing.T) {
 		t.Fatalf("Ingest = %v", err)
 	}
 	spans := rec.Ended()
-	ingest := find(t, spans, "neo4j Ingest", "")
+	ingest := tracingtest.FindStatement(t, spans, "neo4j Ingest", "")
 	if ingest.Kind != 3 /* client */ || ingest.Attributes["meshq.device.count"] != n || ingest.Attributes["db.system"] != "neo4j" || ingest.Failed {
 		t.Errorf("Ingest span = %+v, want a client span with meshq.device.count %s", ingest, n)
 	}
 	// The version bump returns one record.
-	bump := find(t, spans, "neo4j MATCH", "SET v.version = v.version + 1")
+	bump := tracingtest.FindStatement(t, spans, "neo4j MATCH", "SET v.version = v.version + 1")
 	if bump.ParentID != ingest.SpanID || bump.Attributes["meshq.row_count"] != "1" {
 		t.Errorf("version bump span = %+v, want child of %s with meshq.row_count 1", bump, ingest.SpanID)
 	}
@@ -61,11 +60,11 @@ func TestStoreQueriesAreSpans(t *testing.T) {
 		t.Fatalf("Load = %v", err)
 	}
 	spans = rec.Ended()
-	load := find(t, spans, "neo4j Load", "")
+	load := tracingtest.FindStatement(t, spans, "neo4j Load", "")
 	if load.Attributes["meshq.device.count"] != n {
 		t.Errorf("Load span = %+v, want meshq.device.count %s", load, n)
 	}
-	devs := find(t, spans, "neo4j MATCH", "RETURN d.facts, d.metadata ORDER BY")
+	devs := tracingtest.FindStatement(t, spans, "neo4j MATCH", "RETURN d.facts, d.metadata ORDER BY")
 	if devs.ParentID != load.SpanID || devs.Attributes["meshq.row_count"] != n {
 		t.Errorf("devices statement span = %+v, want child of %s with meshq.row_count %s", devs, load.SpanID, n)
 	}
@@ -75,10 +74,10 @@ func TestStoreQueriesAreSpans(t *testing.T) {
 		t.Fatalf("UpdateMetadata(no-such-device) = %v, want ErrNotFound", err)
 	}
 	spans = rec.Ended()
-	if upd := find(t, spans, "neo4j UpdateMetadata", ""); !upd.Failed {
+	if upd := tracingtest.FindStatement(t, spans, "neo4j UpdateMetadata", ""); !upd.Failed {
 		t.Errorf("failed UpdateMetadata span = %+v, want status Error", upd)
 	}
-	if miss := find(t, spans, "neo4j MATCH", "{hostname: $h}) RETURN d.facts"); miss.Attributes["meshq.row_count"] != "0" {
+	if miss := tracingtest.FindStatement(t, spans, "neo4j MATCH", "{hostname: $h}) RETURN d.facts"); miss.Attributes["meshq.row_count"] != "0" {
 		t.Errorf("lookup of a missing device span = %+v, want meshq.row_count 0", miss)
 	}
 
@@ -92,26 +91,7 @@ func TestStoreQueriesAreSpans(t *testing.T) {
 	if err == nil {
 		t.Fatal("a syntax error was accepted")
 	}
-	if bad := find(t, rec.Ended(), "neo4j RETURN", ""); !bad.Failed {
+	if bad := tracingtest.FindStatement(t, rec.Ended(), "neo4j RETURN", ""); !bad.Failed {
 		t.Errorf("refused statement span = %+v, want status Error", bad)
 	}
-}
-
-// find returns the one span named name whose statement contains text.
-func find(t *testing.T, spans []tracingtest.Span, name, text string) tracingtest.Span {
-	t.Helper()
-	var found []tracingtest.Span
-	for _, s := range spans {
-		if s.Name == name && strings.Contains(s.Attributes["db.query.text"], text) {
-			found = append(found, s)
-		}
-	}
-	if len(found) != 1 {
-		var names []string
-		for _, s := range spans {
-			names = append(names, s.Name+" "+s.Attributes["db.query.text"])
-		}
-		t.Fatalf("%d spans %q with %q, want 1; spans:\n%s", len(found), name, text, strings.Join(names, "\n"))
-	}
-	return found[0]
 }

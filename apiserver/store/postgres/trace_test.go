@@ -40,8 +40,8 @@ func TestStoreQueriesAreSpans(t *testing.T) {
 	}
 	reqSpan.End()
 	spans := rec.Ended()
-	req := find(t, spans, "POST /graph/ingest", "")
-	ingest := find(t, spans, "postgresql Ingest", "")
+	req := tracingtest.FindStatement(t, spans, "POST /graph/ingest", "")
+	ingest := tracingtest.FindStatement(t, spans, "postgresql Ingest", "")
 	if ingest.ParentID != req.SpanID || ingest.TraceID != req.TraceID || ingest.Kind != 3 /* client */ {
 		t.Errorf("Ingest span = %+v, want a client span, child of the request span %s", ingest, req.SpanID)
 	}
@@ -52,12 +52,12 @@ func TestStoreQueriesAreSpans(t *testing.T) {
 		t.Errorf("Ingest db.system = %q", got)
 	}
 	// One COPY per table, the devices table's with a row per device.
-	copyDevices := find(t, spans, "postgresql COPY", `"meshq"."devices"`)
+	copyDevices := tracingtest.FindStatement(t, spans, "postgresql COPY", `"meshq"."devices"`)
 	if copyDevices.ParentID != ingest.SpanID || copyDevices.Attributes["meshq.row_count"] != n {
 		t.Errorf("COPY devices span = %+v, want child of %s with meshq.row_count %s", copyDevices, ingest.SpanID, n)
 	}
 	// The version row: one inserted.
-	insert := find(t, spans, "postgresql INSERT", "meshq.graph_versions")
+	insert := tracingtest.FindStatement(t, spans, "postgresql INSERT", "meshq.graph_versions")
 	if insert.ParentID != ingest.SpanID || insert.Attributes["meshq.row_count"] != "1" {
 		t.Errorf("INSERT graph_versions span = %+v", insert)
 	}
@@ -73,11 +73,11 @@ func TestStoreQueriesAreSpans(t *testing.T) {
 		t.Fatalf("Load = %v", err)
 	}
 	spans = rec.Ended()
-	load := find(t, spans, "postgresql Load", "")
+	load := tracingtest.FindStatement(t, spans, "postgresql Load", "")
 	if load.ParentID != "" || load.Attributes["meshq.device.count"] != n || load.Failed {
 		t.Errorf("Load span = %+v, want a root with meshq.device.count %s", load, n)
 	}
-	devRows := find(t, spans, "postgresql SELECT", "FROM meshq.devices")
+	devRows := tracingtest.FindStatement(t, spans, "postgresql SELECT", "FROM meshq.devices")
 	if devRows.ParentID != load.SpanID || devRows.Attributes["meshq.row_count"] != n {
 		t.Errorf("SELECT devices span = %+v, want child of %s with meshq.row_count %s", devRows, load.SpanID, n)
 	}
@@ -87,27 +87,8 @@ func TestStoreQueriesAreSpans(t *testing.T) {
 	if _, _, err := s.UpdateMetadata(ctx, "no-such-device", map[string]any{"k": "v"}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("UpdateMetadata(no-such-device) = %v, want ErrNotFound", err)
 	}
-	upd := find(t, rec.Ended(), "postgresql UpdateMetadata", "")
+	upd := tracingtest.FindStatement(t, rec.Ended(), "postgresql UpdateMetadata", "")
 	if !upd.Failed || upd.Attributes["meshq.device.count"] != "1" {
 		t.Errorf("failed UpdateMetadata span = %+v, want status Error", upd)
 	}
-}
-
-// find returns the one span named name whose statement contains text.
-func find(t *testing.T, spans []tracingtest.Span, name, text string) tracingtest.Span {
-	t.Helper()
-	var found []tracingtest.Span
-	for _, s := range spans {
-		if s.Name == name && strings.Contains(s.Attributes["db.query.text"], text) {
-			found = append(found, s)
-		}
-	}
-	if len(found) != 1 {
-		var names []string
-		for _, s := range spans {
-			names = append(names, s.Name+" "+s.Attributes["db.query.text"])
-		}
-		t.Fatalf("%d spans %q with %q, want 1; spans:\n%s", len(found), name, text, strings.Join(names, "\n"))
-	}
-	return found[0]
 }

@@ -1,6 +1,9 @@
 package tracingtest
 
 import (
+	"strings"
+	"testing"
+
 	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -43,3 +46,24 @@ func (r *Recorder) Ended() []Span {
 
 // Reset forgets the spans recorded so far.
 func (r *Recorder) Reset() { r.rec.Reset() }
+
+// FindStatement returns the one span named name whose db.query.text
+// contains text ("" matches any), failing t with every span listed when
+// there is none or more than one.
+func FindStatement(t testing.TB, spans []Span, name, text string) Span {
+	t.Helper()
+	var found []Span
+	for _, s := range spans {
+		if s.Name == name && strings.Contains(s.Attributes["db.query.text"], text) {
+			found = append(found, s)
+		}
+	}
+	if len(found) != 1 {
+		var names []string
+		for _, s := range spans {
+			names = append(names, s.Name+" "+s.Attributes["db.query.text"])
+		}
+		t.Fatalf("%d spans %q with %q, want 1; spans:\n%s", len(found), name, text, strings.Join(names, "\n"))
+	}
+	return found[0]
+}
