@@ -69,6 +69,7 @@ type neo4jConfig struct {
 	User     string
 	Password envconf.Secret
 	Database string
+	CACert   string // PEM file of the CA that signs the server's certificate
 }
 
 // Defaults.
@@ -151,6 +152,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 			User:     r.String("NEO4J_USER", ""),
 			Password: envconf.Secret(r.String("NEO4J_PASSWORD", "")),
 			Database: r.String("NEO4J_DATABASE", "neo4j"),
+			CACert:   r.String("NEO4J_CA_CERT", ""),
+		}
+		if c.Neo4j.CACert != "" && c.Neo4j.URI != "" && !neo4jstore.VerifiesCertificates(c.Neo4j.URI) {
+			r.Errorf("NEO4J_CA_CERT", "is set but NEO4J_URI's scheme does not verify certificates; use bolt+s:// or neo4j+s://")
+		}
+		c.GraphPoll = r.Duration("GRAPH_POLL_INTERVAL", neo4jstore.DefaultPollInterval, time.Second)
+		if c.GraphPoll < 100*time.Millisecond {
+			r.Errorf("GRAPH_POLL_INTERVAL", "%s is below 100ms", c.GraphPoll)
 		}
 		if c.Neo4j.URI != "" {
 			if err := neo4jstore.ValidateURI(c.Neo4j.URI); err != nil {
@@ -218,6 +227,7 @@ func (c config) LogValue() slog.Value {
 		slog.String("NEO4J_USER", c.Neo4j.User),
 		slog.Any("NEO4J_PASSWORD", c.Neo4j.Password),
 		slog.String("NEO4J_DATABASE", c.Neo4j.Database),
+		slog.String("NEO4J_CA_CERT", c.Neo4j.CACert),
 		slog.String("licence_plan", c.License.Plan),
 		slog.String("NETBOX_URL", envconf.RedactURL(c.NetBox.URL)),
 		slog.Any("NETBOX_TOKEN", c.NetBox.Token),

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestConfigNeo4j(t *testing.T) {
@@ -15,6 +16,9 @@ func TestConfigNeo4j(t *testing.T) {
 	}
 	if c.Neo4j.URI != "bolt+s://graph.example:7687" || c.Neo4j.User != "meshq" || c.Neo4j.Password.Reveal() != "s3cret" || c.Neo4j.Database != "neo4j" {
 		t.Errorf("neo4j config = %+v", c.Neo4j)
+	}
+	if c.GraphPoll != time.Second {
+		t.Errorf("GRAPH_POLL_INTERVAL default on neo4j = %v, want 1s", c.GraphPoll)
 	}
 	var buf bytes.Buffer
 	fmt.Fprint(&buf, c.LogValue())
@@ -30,6 +34,9 @@ func TestConfigNeo4j(t *testing.T) {
 		"scheme":      {map[string]string{"NEO4J_URI": "http://graph:7474"}, `NEO4J_URI: scheme "http" is not one of`},
 		"credentials": {map[string]string{"NEO4J_URI": "bolt://u:s3cret@graph"}, "NEO4J_URI: carries credentials"},
 		"user":        {map[string]string{"NEO4J_URI": "neo4j://graph", "NEO4J_PASSWORD": "s3cret"}, "NEO4J_USER: must be set"},
+		"ca on bolt":  {map[string]string{"NEO4J_URI": "bolt://graph", "NEO4J_CA_CERT": "/etc/ca.pem"}, "NEO4J_CA_CERT: is set but NEO4J_URI's scheme does not verify"},
+		"ca on ssc":   {map[string]string{"NEO4J_URI": "bolt+ssc://graph", "NEO4J_CA_CERT": "/etc/ca.pem"}, "NEO4J_CA_CERT: is set but"},
+		"fast poll":   {map[string]string{"NEO4J_URI": "bolt://graph", "GRAPH_POLL_INTERVAL": "10ms"}, "GRAPH_POLL_INTERVAL: 10ms is below 100ms"},
 	} {
 		tc.env["GRAPH_BACKEND"] = "neo4j"
 		_, err := loadConfig(env(tc.env))

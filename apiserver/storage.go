@@ -25,8 +25,8 @@ type closingStore interface {
 const neo4jOpenTimeout = 60 * time.Second
 
 // watcher is a store that tells of changes other replicas commit (the
-// PostgreSQL store's LISTEN/NOTIFY), so that replicas keep in step without
-// Redis.
+// PostgreSQL store's LISTEN/NOTIFY and version poll, the Neo4j store's
+// version poll), so that replicas keep in step without Redis.
 type watcher interface {
 	Watch(ctx context.Context, log *slog.Logger, changed func(ctx context.Context, version uint64)) error
 }
@@ -45,10 +45,11 @@ func openStore(cfg config, tr trace.Tracer) (closingStore, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), neo4jOpenTimeout)
 		defer cancel()
 		st, err := neo4jstore.Open(ctx, neo4jstore.Options{URI: cfg.Neo4j.URI, User: cfg.Neo4j.User,
-			Password: cfg.Neo4j.Password.Reveal(), Database: cfg.Neo4j.Database, Tracer: tr})
+			Password: cfg.Neo4j.Password.Reveal(), Database: cfg.Neo4j.Database, Tracer: tr, CACertFile: cfg.Neo4j.CACert})
 		if err != nil {
 			return nil, err
 		}
+		st.PollInterval = cfg.GraphPoll
 		return st, nil
 	case "postgres":
 		st, err := postgres.Open(cfg.PostgresDSN.Reveal(), tr)
@@ -65,6 +66,9 @@ func openStore(cfg config, tr trace.Tracer) (closingStore, error) {
 func warnInsecureStore(cfg config, log *slog.Logger) {
 	if cfg.Backend == "postgres" && !postgres.TLSRequired(cfg.PostgresDSN.Reveal()) {
 		log.Warn("POSTGRES_DSN does not require TLS: credentials and network facts may cross the network in clear; set sslmode=require or verify-full")
+	}
+	if cfg.Backend == "neo4j" && !neo4jstore.TLS(cfg.Neo4j.URI) {
+		log.Warn("NEO4J_URI does not use TLS: credentials and network facts may cross the network in clear; use bolt+s:// or neo4j+s://")
 	}
 }
 

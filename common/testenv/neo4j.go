@@ -29,6 +29,9 @@ type Neo4j struct {
 	// URI is bolt://127.0.0.1:PORT.
 	URI  string
 	Port int
+	// CACert, with Neo4jOptions.TLS, is the PEM file of the server's
+	// self-signed certificate (for localhost), to trust as its CA.
+	CACert string
 	dir  string
 	cmd  *exec.Cmd
 	in   io.WriteCloser
@@ -55,6 +58,9 @@ type Neo4jOptions struct {
 	// (db.memory.transaction.max; 0: no limit), to make a server that
 	// refuses large transactions as one sized for less would.
 	TransactionMax int64
+	// TLS makes bolt require TLS, with a self-signed certificate for
+	// localhost the harness makes; Neo4j.CACert is then its file.
+	TLS bool
 }
 
 // StartNeo4jWith is StartNeo4j with options.
@@ -83,7 +89,7 @@ func StartNeo4jWith(opt Neo4jOptions) (*Neo4j, error) {
 		// C1 only: a test server lives for seconds, never long enough
 		// for C2's optimisations to pay for their compile time.
 		"-XX:TieredStopAtLevel=1", "-cp", jar+string(os.PathListSeparator)+classpath,
-		"meshq.Launcher", strconv.Itoa(port), filepath.Join(dir, "db"), strconv.FormatInt(opt.TransactionMax, 10))
+		"meshq.Launcher", strconv.Itoa(port), filepath.Join(dir, "db"), strconv.FormatInt(opt.TransactionMax, 10), map[bool]string{true: "tls"}[opt.TLS])
 	n.cmd.Stderr = logf
 	out, err := n.cmd.StdoutPipe()
 	if err != nil {
@@ -114,6 +120,14 @@ func StartNeo4jWith(opt Neo4jOptions) (*Neo4j, error) {
 			return nil, fmt.Errorf("the Neo4j launcher exited before printing its bolt URI; log:\n%s", n.Log())
 		}
 		n.URI = uri
+		if opt.TLS {
+			certs, _ := filepath.Glob(filepath.Join(dir, "db", "*", "certificates", "public.crt"))
+			if len(certs) != 1 {
+				n.Stop()
+				return nil, fmt.Errorf("the Neo4j harness with TLS left %d certificates under %s, want 1", len(certs), dir)
+			}
+			n.CACert = certs[0]
+		}
 	case <-time.After(neo4jStartTimeout):
 		n.Stop()
 		return nil, fmt.Errorf("the Neo4j launcher printed no bolt URI within %s; log:\n%s", neo4jStartTimeout, n.Log())

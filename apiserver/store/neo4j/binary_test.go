@@ -42,10 +42,7 @@ func (l *lockedBuffer) String() string {
 // each restart from what Neo4j holds.
 func TestBinaryOnNeo4j(t *testing.T) {
 	openEmpty(t, server.URI)
-	bin := filepath.Join(t.TempDir(), "apiserver")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/meshoptixiq/mesh/apiserver").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildAPIServer(t)
 	port := testenv.FreePort(t)
 	a := &api{url: "http://127.0.0.1:" + strconv.Itoa(port)}
 	env := append(os.Environ(), "GRAPH_BACKEND=neo4j", "NEO4J_URI="+server.URI, "MESHQ_DEMO=true",
@@ -127,6 +124,19 @@ func TestBinaryOnNeo4j(t *testing.T) {
 	if strings.Contains(logs.String(), "level=ERROR") || strings.Contains(logs.String(), `"level":"ERROR"`) {
 		t.Errorf("the apiserver logged errors:\n%s", logs.String())
 	}
+	if !strings.Contains(logs.String(), "NEO4J_URI does not use TLS") {
+		t.Errorf("on bolt:// the apiserver did not warn that the connection is in clear:\n%.2000s", logs.String())
+	}
+}
+
+// buildAPIServer builds the real apiserver binary.
+func buildAPIServer(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "apiserver")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/meshoptixiq/mesh/apiserver").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }
 
 func tryGet(url string) (int, bool) {

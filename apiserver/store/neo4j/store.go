@@ -13,10 +13,12 @@ package neo4jstore
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -57,7 +59,16 @@ type Options struct {
 	// Tracer, when not nil, gives every operation and every statement
 	// under it a span.
 	Tracer trace.Tracer
+	// CACertFile is a PEM file of the certificates that sign the server's
+	// (a private CA) for bolt+s:// and neo4j+s://; empty trusts the
+	// system's roots.
+	CACertFile string
 }
+
+// DefaultPollInterval is how often Watch reads the graph version by
+// default: Neo4j has no change notifications, so a version poll is how
+// replicas without Redis see each other's ingests.
+const DefaultPollInterval = time.Second
 
 // Schemes are the URI schemes Open accepts.
 var Schemes = []string{"bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc"}
@@ -86,6 +97,24 @@ type Store struct {
 	driver neo4j.DriverWithContext
 	db     string
 	tr     trace.Tracer
+	// PollInterval is how often Watch reads the version.
+	PollInterval time.Duration
+}
+
+// TLS reports whether uri's scheme encrypts the connection (+s verifies
+// the server's certificate, +ssc accepts a self-signed one).
+func TLS(uri string) bool { return strings.Contains(scheme(uri), "+s") }
+
+// VerifiesCertificates reports whether uri's scheme checks the server's
+// certificate against trusted roots (bolt+s://, neo4j+s://).
+func VerifiesCertificates(uri string) bool { return strings.HasSuffix(scheme(uri), "+s") }
+
+func scheme(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme
 }
 
 // Open connects, checks the model's format and creates the constraints
@@ -100,7 +129,24 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	if opt.User != "" {
 		auth = neo4j.BasicAuth(opt.User, opt.Password, "")
 	}
+	var roots *x509.CertPool
+	if opt.CACertFile != "" {
+		if !VerifiesCertificates(opt.URI) {
+			return nil, errors.New("opening the Neo4j store: NEO4J_CA_CERT is set but NEO4J_URI's scheme does not verify certificates; use bolt+s:// or neo4j+s://")
+		}
+		pem, err := os.ReadFile(opt.CACertFile)
+		if err != nil {
+			return nil, fmt.Errorf("opening the Neo4j store: NEO4J_CA_CERT: %w", err)
+		}
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("opening the Neo4j store: NEO4J_CA_CERT %s holds no PEM certificate", opt.CACertFile)
+		}
+	}
 	drv, err := neo4j.NewDriverWithContext(opt.URI, auth, func(c *config.Config) {
+		if roots != nil {
+			c.RootCAs = roots
+		}
 		// A store that is down must fail a write in seconds (503), not
 		// after the driver's default half minute of retries.
 		c.MaxTransactionRetryTime = 5 * time.Second
@@ -115,7 +161,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	if db == "" {
 		db = "neo4j"
 	}
-	s := &Store{driver: drv, db: db, tr: opt.Tracer}
+	s := &Store{driver: drv, db: db, tr: opt.Tracer, PollInterval: DefaultPollInterval}
 	if err := s.init(ctx); err != nil {
 		drv.Close(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("opening the Neo4j store: %w", err)
