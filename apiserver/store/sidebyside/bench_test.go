@@ -3,6 +3,7 @@ package sidebyside_test
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -13,7 +14,9 @@ import (
 	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
 
 	"github.com/meshoptixiq/mesh/apiserver/demo"
+	"github.com/meshoptixiq/mesh/apiserver/firewall/fwquery"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
+	"github.com/meshoptixiq/mesh/apiserver/pathanalysis"
 	"github.com/meshoptixiq/mesh/apiserver/query"
 	"github.com/meshoptixiq/mesh/apiserver/store"
 	neo4jstore "github.com/meshoptixiq/mesh/apiserver/store/neo4j"
@@ -82,6 +85,36 @@ SELECT min(depth) FROM walk WHERE hostname = $2`
 	cypherPath = `MATCH (a:Device {hostname: $src}), (b:Device {hostname: $dst})
 MATCH p = shortestPath((a)-[:HAS_INTERFACE|CONNECTED_TO*..24]-(b))
 RETURN [n IN nodes(p) WHERE n:Device | n.hostname]`
+
+	// path_analysis as a routing walk: the source's first-hop router (the
+	// device whose ARP table holds it), then at each device the longest
+	// matching route of the default VRF and the device owning its next
+	// hop, until a connected route delivers. The engine also resolves
+	// ECMP, VRFs, overlays and evaluates firewall policy on the way, so
+	// the ratio flatters SQL.
+	sqlRouteWalk = `WITH RECURSIVE hop(hostname, depth, next_hop) AS (
+  SELECT (SELECT hostname FROM meshq.arp_entries WHERE ip = $1 LIMIT 1), 0, ''::text
+  UNION ALL
+  SELECT owner.hostname, h.depth + 1, best.next_hop
+  FROM hop h
+  CROSS JOIN LATERAL (
+    SELECT r.next_hop FROM meshq.routes r
+    WHERE r.hostname = h.hostname AND coalesce(r.vrf, 'default') = 'default' AND $2::inet <<= r.prefix::cidr
+    ORDER BY masklen(r.prefix::cidr) DESC, r.metric LIMIT 1
+  ) best
+  CROSS JOIN LATERAL (
+    SELECT a.hostname FROM meshq.ip_addresses a
+    WHERE a.ip >>= best.next_hop::inet AND host(a.ip) = best.next_hop LIMIT 1
+  ) owner
+  WHERE h.hostname IS NOT NULL AND best.next_hop IS NOT NULL AND h.depth < 32
+)
+SELECT hostname, depth FROM hop WHERE hostname IS NOT NULL ORDER BY depth`
+	// Cypher has no prefix arithmetic, so the same walk is driven from the
+	// client: one round trip for the first hop, then per device one for
+	// its routes (matched here) and one for the next hop's owner.
+	cypherFirstHop   = `MATCH (:Endpoint)-[r:HAS_IP]->(:IP {address: $ip}) RETURN r.device LIMIT 1`
+	cypherRoutes     = `MATCH (:Device {hostname: $h})-[:HAS_ROUTE]->(r:Route) RETURN r.prefix, r.next_hop, r.vrf, r.metric`
+	cypherNextHopDev = `MATCH (:IP {address: $nh})<-[:HAS_IP]-(:Interface)<-[:HAS_INTERFACE]-(d:Device) RETURN d.hostname LIMIT 1`
 )
 
 // samples is how many different inputs each question is asked with; every
@@ -150,6 +183,9 @@ func BenchmarkStoresSideBySide(b *testing.B) {
 
 	g := graph.Build(1, doc.Devices, graph.Options{RootRoles: graph.DefaultRootRoles()})
 	reg := query.NewBuiltin()
+	if err := reg.Register(fwquery.Definitions(pathanalysis.NewCache())...); err != nil {
+		b.Fatal(err)
+	}
 	env := &query.Env{Graph: g}
 	engine := func(name string, params map[string]query.RawValue) func() (int, error) {
 		d, _ := reg.Lookup(name)
@@ -185,7 +221,52 @@ func BenchmarkStoresSideBySide(b *testing.B) {
 		}
 	}
 
-	type asked struct{ engine, sql, cypher func() (int, error) }
+	// cypherWalk is the routing walk from the client (see cypherRoutes).
+	cypherWalk := func(src, dst string) func() (int, error) {
+		dstIP := netip.MustParseAddr(dst)
+		one := func(q string, params map[string]any) (any, error) {
+			res, err := neo4j.ExecuteQuery(ctx, drv, q, params, neo4j.EagerResultTransformer, neo4j.ExecuteQueryWithReadersRouting())
+			if err != nil || len(res.Records) == 0 {
+				return nil, err
+			}
+			return res.Records[0].Values[0], nil
+		}
+		return func() (int, error) {
+			h, err := one(cypherFirstHop, map[string]any{"ip": src})
+			hops := 0
+			for ; err == nil && h != nil && hops < 32; hops++ {
+				res, err := neo4j.ExecuteQuery(ctx, drv, cypherRoutes, map[string]any{"h": h}, neo4j.EagerResultTransformer, neo4j.ExecuteQueryWithReadersRouting())
+				if err != nil {
+					return hops, err
+				}
+				best, bestLen, bestMetric := "", -1, int64(0)
+				for _, r := range res.Records {
+					pfx, perr := netip.ParsePrefix(fmt.Sprint(r.Values[0]))
+					vrf, _ := r.Values[2].(string)
+					metric, _ := r.Values[3].(int64)
+					if perr != nil || (vrf != "" && vrf != "default") || !pfx.Contains(dstIP) {
+						continue
+					}
+					if pfx.Bits() > bestLen || (pfx.Bits() == bestLen && metric < bestMetric) {
+						nh, _ := r.Values[1].(string)
+						best, bestLen, bestMetric = nh, pfx.Bits(), metric
+					}
+				}
+				if best == "" {
+					return hops + 1, nil // delivered by a connected route, or no route
+				}
+				h, err = one(cypherNextHopDev, map[string]any{"nh": best})
+			}
+			return hops, err
+		}
+	}
+
+	// agree, when set, says the SQL and Cypher answers must have the same
+	// number of rows (the same walk written twice).
+	type asked struct {
+		engine, sql, cypher func() (int, error)
+		agree               bool
+	}
 	var subnets []string
 	for _, s := range g.Subnets {
 		if s.Prefix.Bits() == 24 && s.Prefix.Addr().Is4() {
@@ -198,20 +279,26 @@ func BenchmarkStoresSideBySide(b *testing.B) {
 	}{
 		{"locate_endpoint_by_ip", func(i int) asked {
 			ip := g.Endpoints[(i*7919)%len(g.Endpoints)].IPs[0].IP.String()
-			return asked{engine("locate_endpoint_by_ip", str("ip", ip)), sql(sqlLocate, ip), cypher(cypherLocate, map[string]any{"ip": ip})}
+			return asked{engine("locate_endpoint_by_ip", str("ip", ip)), sql(sqlLocate, ip), cypher(cypherLocate, map[string]any{"ip": ip}), false}
 		}},
 		{"ips_in_subnet (/24)", func(i int) asked {
 			s := subnets[(i*31)%len(subnets)]
-			return asked{engine("ips_in_subnet", str("subnet", s)), sql(sqlSubnet, s), cypher(cypherSubnet, map[string]any{"subnet": s})}
+			return asked{engine("ips_in_subnet", str("subnet", s)), sql(sqlSubnet, s), cypher(cypherSubnet, map[string]any{"subnet": s}), false}
 		}},
 		{"blast_radius_from_device", func(i int) asked {
 			h := g.Devices[(i*7919)%len(g.Devices)].Hostname
-			return asked{engine("blast_radius_from_device", str("hostname", h)), sql(sqlBlast, h), cypher(cypherBlast, map[string]any{"hostname": h})}
+			return asked{engine("blast_radius_from_device", str("hostname", h)), sql(sqlBlast, h), cypher(cypherBlast, map[string]any{"hostname": h}), false}
+		}},
+		{"path_analysis (route walk)", func(i int) asked {
+			src := g.Endpoints[(i*7919)%len(g.Endpoints)].IPs[0].IP.String()
+			dst := g.Endpoints[(i*104729+1)%len(g.Endpoints)].IPs[0].IP.String()
+			params := map[string]query.RawValue{"src_ip": quoted(src), "dst_ip": quoted(dst), "protocol": quoted("tcp"), "dst_port": query.RawValue("443")}
+			return asked{engine("path_analysis", params), sql(sqlRouteWalk, src, dst), cypherWalk(src, dst), true}
 		}},
 		{"path (topology_shortest_path)", func(i int) asked {
 			a, z := g.Devices[(i*7919)%len(g.Devices)].Hostname, g.Devices[(i*104729+1)%len(g.Devices)].Hostname
 			params := map[string]query.RawValue{"src_hostname": quoted(a), "dst_hostname": quoted(z)}
-			return asked{engine("topology_shortest_path", params), sql(sqlPath, a, z), cypher(cypherPath, map[string]any{"src": a, "dst": z})}
+			return asked{engine("topology_shortest_path", params), sql(sqlPath, a, z), cypher(cypherPath, map[string]any{"src": a, "dst": z}), false}
 		}},
 	}
 	fmt.Printf("%-30s %21s %21s %21s %9s %9s\n", "question (p50 / p99)", "engine", "SQL", "Cypher", "SQL/eng", "Cyph/eng")
@@ -220,6 +307,7 @@ func BenchmarkStoresSideBySide(b *testing.B) {
 		empty := 0
 		for i := range samples {
 			a := q.ask(i)
+			var counts []int
 			for _, side := range []struct {
 				run func() (int, error)
 				to  *[]time.Duration
@@ -233,6 +321,10 @@ func BenchmarkStoresSideBySide(b *testing.B) {
 				if rows == 0 {
 					empty++
 				}
+				counts = append(counts, rows)
+			}
+			if a.agree && counts[1] != counts[2] {
+				b.Fatalf("%s, sample %d: the SQL walk visits %d devices, the Cypher walk %d", q.name, i, counts[1], counts[2])
 			}
 		}
 		if empty == 3*samples {
