@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -28,6 +26,7 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/pathanalysis/pathtest"
 	"github.com/meshoptixiq/mesh/apiserver/query"
 	"github.com/meshoptixiq/mesh/apiserver/store"
+	"github.com/meshoptixiq/mesh/apiserver/store/crashtest"
 	"github.com/meshoptixiq/mesh/apiserver/store/postgres"
 	"github.com/meshoptixiq/mesh/apiserver/store/postgres/pgtest"
 	"github.com/meshoptixiq/mesh/common/facts"
@@ -435,11 +434,10 @@ func TestPostgresReplicas(t *testing.T) {
 	}
 }
 
-// TestPostgresBinarySurvivesKill9 drives the real binary on PostgreSQL:
-// ingest loops over HTTP (merges, every fifth a replace) killed with
-// SIGKILL at random moments, restarted each time. Every acknowledged
-// ingest is in the database and none is half-applied: all bulk devices
-// carry one ingest's stamp, and both devices of every pair the same.
+// TestPostgresBinarySurvivesKill9 drives the real binary on PostgreSQL
+// through store/crashtest: ingest loops killed with SIGKILL at random
+// moments, restarted each time; every acknowledged ingest is in the
+// database and none is half-applied.
 func TestPostgresBinarySurvivesKill9(t *testing.T) {
 	srv := pgtest.Start(t, pgtest.Options{})
 	dsn := srv.CreateDatabase(t, "crash")
@@ -449,7 +447,7 @@ func TestPostgresBinarySurvivesKill9(t *testing.T) {
 	}
 	port := testenv.FreePort(t)
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	start := func() (*exec.Cmd, chan struct{}) {
+	start := func(t *testing.T) (string, func()) {
 		cmd := exec.Command(bin)
 		cmd.Env = append(os.Environ(), "GRAPH_BACKEND=postgres", "POSTGRES_DSN="+dsn, "API_LISTEN=127.0.0.1:"+strconv.Itoa(port), "LOG_LEVEL=ERROR")
 		cmd.Stderr = os.Stderr
@@ -460,103 +458,19 @@ func TestPostgresBinarySurvivesKill9(t *testing.T) {
 		go func() { _ = cmd.Wait(); close(exited) }()
 		t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
 		waitReady(t, base, exited)
-		return cmd, exited
+		return base, func() { cmd.Process.Signal(syscall.SIGKILL); <-exited }
 	}
-	const bulk, pairs = 40, 8
-	stamped := func(name string, n int) facts.Device {
-		return facts.Device{Hostname: name, Vendor: "arista", Serial: strconv.Itoa(n),
-			Interfaces: []facts.Interface{{Name: "Ethernet1", IPs: []string{fmt.Sprintf("10.%d.%d.1/24", n%200, len(name))}}}}
-	}
-	rng := rand.New(rand.NewPCG(7, 7))
-	n, acked := 0, 0
-	for round := range 4 {
-		cmd, exited := start()
-		stop := make(chan struct{})
-		loopDone := make(chan struct{})
-		go func() {
-			defer close(loopDone)
-			client := &http.Client{Timeout: 10 * time.Second}
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				next := n + 1
-				mode := "merge"
-				devs := make([]facts.Device, 0, bulk+2*pairs)
-				for i := range bulk {
-					devs = append(devs, stamped(fmt.Sprintf("bulk-%02d", i), next))
-				}
-				ks := []int{next % pairs}
-				if next%5 == 0 {
-					mode, ks = "replace", nil
-					for k := range pairs {
-						ks = append(ks, k)
-					}
-				}
-				for _, k := range ks {
-					devs = append(devs, stamped(fmt.Sprintf("pair-%d-a", k), next), stamped(fmt.Sprintf("pair-%d-b", k), next))
-				}
-				resp, err := client.Post(base+"/graph/ingest?mode="+mode, "application/json", strings.NewReader(factsBody(devs...)))
-				if err != nil {
-					return // killed
-				}
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					t.Errorf("round %d: ingest %d = %d", round, next, resp.StatusCode)
-					return
-				}
-				n, acked = next, next
+	n := crashtest.Run(t, crashtest.Target{Start: start, MinKill: 100 * time.Millisecond, MaxKill: 800 * time.Millisecond,
+		Load: func(ctx context.Context) (uint64, []facts.Device, error) {
+			st, err := postgres.Open(dsn, nil)
+			if err != nil {
+				return 0, nil, err
 			}
-		}()
-		time.Sleep(time.Duration(100+rng.IntN(700)) * time.Millisecond)
-		cmd.Process.Signal(syscall.SIGKILL)
-		<-exited
-		close(stop)
-		<-loopDone
-		// An ingest in flight at the kill may have committed without an
-		// acknowledgement: the stamp is the last acknowledged one or the next.
-		st, err := postgres.Open(dsn, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		v, devs, err := st.Load(context.Background())
-		st.Close()
-		if err != nil {
-			t.Fatalf("round %d: Load = %v", round, err)
-		}
-		serials := map[string]string{}
-		for _, d := range devs {
-			serials[d.Hostname] = d.Serial
-		}
-		stamp := serials["bulk-00"]
-		s, _ := strconv.Atoi(stamp)
-		if s != acked && s != acked+1 {
-			t.Fatalf("round %d: bulk stamp %q after %d acknowledged ingests, want %d or %d", round, stamp, acked, acked, acked+1)
-		}
-		if int(v) != s {
-			t.Errorf("round %d: graph version %d, bulk stamp %d; want equal (one version per ingest)", round, v, s)
-		}
-		for i := range bulk {
-			if got := serials[fmt.Sprintf("bulk-%02d", i)]; got != stamp {
-				t.Fatalf("round %d: bulk-%02d stamp %q, bulk-00 %q: an ingest half-applied", round, i, got, stamp)
-			}
-		}
-		for k := range pairs {
-			if serials[fmt.Sprintf("pair-%d-a", k)] != serials[fmt.Sprintf("pair-%d-b", k)] {
-				t.Fatalf("round %d: pair %d stamps %q and %q: an ingest half-applied", round, k, serials[fmt.Sprintf("pair-%d-a", k)], serials[fmt.Sprintf("pair-%d-b", k)])
-			}
-		}
-		n = s
-		acked = s
-		t.Logf("round %d: killed after %d ingests in all; database at version %d", round, n, v)
-	}
-	if n < 5 {
-		t.Errorf("only %d ingests in all rounds: the kills came before any replace", n)
-	}
+			defer st.Close()
+			return st.Load(ctx)
+		}})
 	// The restarted server serves what the database holds.
-	start()
+	start(t)
 	if v := graphVersion(t, base); int(v) != n {
 		t.Errorf("restarted server at graph version %v, want %d", v, n)
 	}

@@ -32,11 +32,11 @@ type Neo4j struct {
 	// CACert, with Neo4jOptions.TLS, is the PEM file of the server's
 	// self-signed certificate (for localhost), to trust as its CA.
 	CACert string
-	dir  string
-	cmd  *exec.Cmd
-	in   io.WriteCloser
-	log  *os.File
-	once sync.Once
+	dir    string
+	cmd    *exec.Cmd
+	in     io.WriteCloser
+	log    *os.File
+	once   sync.Once
 }
 
 // neo4jStartTimeout bounds the JVM's start on a busy two-core machine.

@@ -225,7 +225,6 @@ func parserFor(deviceType string, o rawcache.Output, data []byte) (parseFunc, er
 	return fn, nil
 }
 
-
 // builder is the device being assembled, output by output.
 type builder struct {
 	dev facts.Device

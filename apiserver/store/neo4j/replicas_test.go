@@ -11,11 +11,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/meshoptixiq/mesh/apiserver/graph/graphtest"
 	"github.com/meshoptixiq/mesh/apiserver/store"
+	"github.com/meshoptixiq/mesh/apiserver/store/crashtest"
 	"github.com/meshoptixiq/mesh/common/facts"
 	"github.com/meshoptixiq/mesh/common/testenv"
 )
@@ -187,5 +189,56 @@ func TestBoltTLS(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "does not use TLS") {
 		t.Errorf("the binary on bolt+s warned about clear text:\n%s", logs.String())
+	}
+}
+
+// TestBinarySurvivesKill9DuringIngests drives the real binary on Neo4j
+// through store/crashtest: ingest loops killed with SIGKILL at random
+// moments, restarted each time; every acknowledged ingest is in the
+// database and none is half-applied.
+func TestBinarySurvivesKill9DuringIngests(t *testing.T) {
+	openEmpty(t, server.URI)
+	bin := buildAPIServer(t)
+	port := testenv.FreePort(t)
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	start := func(t *testing.T) (string, func()) {
+		cmd := exec.Command(bin)
+		cmd.Env = append(os.Environ(), "GRAPH_BACKEND=neo4j", "NEO4J_URI="+server.URI, "API_LISTEN=127.0.0.1:"+strconv.Itoa(port),
+			"MESHQ_DATA_DIR="+t.TempDir(), "REDIS_URL=", "LOG_LEVEL=ERROR")
+		logs := &lockedBuffer{}
+		cmd.Stderr = logs
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(exited) }()
+		t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			if r, ok := tryGet(base + "/health/ready"); ok && r == 200 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("apiserver on neo4j not ready within 60s; log:\n%s", logs.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return base, func() { _ = cmd.Process.Signal(syscall.SIGKILL); <-exited }
+	}
+	// Neo4j takes far longer per ingest than PostgreSQL: fewer bulk
+	// devices and later kills, so that each round commits some.
+	n := crashtest.Run(t, crashtest.Target{Start: start, Bulk: 10, MinKill: time.Second, MaxKill: 6 * time.Second,
+		Load: func(ctx context.Context) (uint64, []facts.Device, error) {
+			st, err := Open(ctx, Options{URI: server.URI})
+			if err != nil {
+				return 0, nil, err
+			}
+			defer st.Close()
+			return st.Load(ctx)
+		}})
+	a := &api{url: base}
+	start(t)
+	if v := a.graphVersion(t); int(v) != n {
+		t.Errorf("restarted server at graph version %v, want %d", v, n)
 	}
 }
