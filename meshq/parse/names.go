@@ -49,4 +49,6 @@ func expand(list []abbrev) func(string) string {
 var names = map[string]func(string) string{
 	"arista_eos": expand(eosAbbrevs),
 	"cisco_nxos": expand(nxosAbbrevs),
+	"cisco_ios":  expand(iosAbbrevs),
+	"cisco_xe":   expand(iosAbbrevs),
 }

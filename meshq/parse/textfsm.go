@@ -281,19 +281,25 @@ func cliError(data []byte) (string, bool) {
 // parser of its screen text.
 func textParser(fn func(b *builder, rows []record) error) parseFunc {
 	return func(b *builder, data []byte) error {
-		if line, ok := cliError(data); ok {
-			return fmt.Errorf("the device refused the command: %q", clipText(line))
-		}
-		platforms := templatePlatforms[b.deviceType]
-		if platforms == nil {
-			platforms = []string{b.deviceType}
-		}
-		_, rows, err := b.text.table(platforms, b.command, data)
+		rows, err := b.table(data)
 		if err != nil {
 			return err
 		}
 		return fn(b, rows)
 	}
+}
+
+// table parses screen text of the current command with its template.
+func (b *builder) table(data []byte) ([]record, error) {
+	if line, ok := cliError(data); ok {
+		return nil, fmt.Errorf("the device refused the command: %q", clipText(line))
+	}
+	platforms := templatePlatforms[b.deviceType]
+	if platforms == nil {
+		platforms = []string{b.deviceType}
+	}
+	_, rows, err := b.text.table(platforms, b.command, data)
+	return rows, err
 }
 
 func clipText(s string) string {

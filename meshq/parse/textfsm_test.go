@@ -74,12 +74,12 @@ func parseText(t *testing.T, dir string) (*facts.Device, DeviceReport) {
 }
 
 // cacheRaw caches the recorded outputs of one fixture set
-// (testdata/<device type>/<set>/<kind>.raw) as one device.
+// (testdata/<set>/<kind>.raw) as one device of the device type.
 func cacheRaw(t *testing.T, dir, hostname, deviceType, set string) {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join("testdata", deviceType, set, "*.raw"))
+	files, err := filepath.Glob(filepath.Join("testdata", set, "*.raw"))
 	if err != nil || len(files) == 0 {
-		t.Fatalf("no fixtures in testdata/%s/%s (%v)", deviceType, set, err)
+		t.Fatalf("no fixtures in testdata/%s (%v)", set, err)
 	}
 	extra := map[platform.Kind]string{}
 	for _, f := range files {
