@@ -174,7 +174,7 @@ func device(dir string, d rawcache.Device, text *templates) (*facts.Device, Devi
 		}
 		snap := b.snapshot()
 		b.notes = nil
-		b.command = o.Command
+		b.command, b.kind = o.Command, o.Kind
 		if b.command == "" {
 			if c, ok := p.Command(o.Kind); ok {
 				b.command = c.Command
@@ -264,7 +264,10 @@ type builder struct {
 	// holds those templates.
 	deviceType string
 	command    string
+	kind       platform.Kind
 	text       *templates
+	// asa holds the ASA firewall outputs read so far (asafw.go).
+	asa *asaState
 }
 
 func newBuilder(hostname string, canon func(string) string) *builder {
@@ -303,12 +306,13 @@ func addIP(ifc *facts.Interface, p netip.Prefix) {
 
 type snapshot struct {
 	dev facts.Device
+	asa *asaState
 }
 
-func (b *builder) snapshot() snapshot { return snapshot{cloneDevice(b.dev)} }
+func (b *builder) snapshot() snapshot { return snapshot{cloneDevice(b.dev), b.asa} }
 
 func (b *builder) restore(s snapshot) {
-	b.dev = s.dev
+	b.dev, b.asa = s.dev, s.asa
 	b.ifs = make(map[string]int, len(b.dev.Interfaces))
 	for i, ifc := range b.dev.Interfaces {
 		b.ifs[ifc.Name] = i
