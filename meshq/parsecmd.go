@@ -24,7 +24,12 @@ func (a *app) parseCommand() *cobra.Command {
 		Short: "Turn a meshq collect cache into one meshq.facts/v1 document",
 		Long: `parse reads the raw cache that meshq collect writes (one directory per
 device) and turns every cached output into facts with the parser of the
-device's platform: structured output where the platform has it (EOS and NX-OS JSON).
+device's platform: structured output where the platform has it (EOS and
+NX-OS JSON), screen text through the TextFSM templates of ntc-templates
+(IOS, IOS XE, ASA, FTD, ArubaOS, PAN-OS, FortiOS, Gaia), and ASA
+firewall configuration recognised by its content. The templates are
+read from $MESHQ_NTC_TEMPLATES, by default var/ntc-templates/templates
+(where make run and make test install them).
 The document goes to standard output (or -o FILE), ready for
 "meshq ingest -"; the report goes to standard error: per device what was
 parsed and, per command, what was not (and why), never guessed.
@@ -43,7 +48,7 @@ or no device gave any facts); 2 usage.`,
 			if cacheDir == "" {
 				return usagef("--cache DIR is required")
 			}
-			doc, rep, err := parse.Cache(cacheDir)
+			doc, rep, err := parse.CacheWith(cacheDir, parse.Options{NTCTemplates: a.getenv(parse.NTCTemplatesEnv)})
 			if err != nil {
 				return err
 			}

@@ -9,8 +9,11 @@
 // prefix without a length) is left out and reported. Nothing is guessed:
 // a value the device did not give is left absent.
 //
-// Firewall output is recognised by its content (PAN-OS XML
-// configuration), whatever the device type says.
+// Structured output (EOS and NX-OS JSON) is decoded directly; screen
+// text (IOS, IOS XE, ASA, FTD, ArubaOS, PAN-OS, FortiOS, Gaia) goes
+// through the TextFSM templates of ntc-templates, picked by the
+// package's own index (textfsm.go). Firewall output is recognised by its
+// content, whatever the device type says (firewall.go).
 package parse
 
 import (

@@ -105,7 +105,7 @@ func (t *templates) readIndex() error {
 	path := filepath.Join(t.dir, "index")
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("the ntc-templates templates are not installed: no index file in %s (set %s to the templates directory of the ntc-templates package; make deps installs it in %s)",
+		return fmt.Errorf("the ntc-templates templates are not installed: no index file in %s (set %s to the templates directory of the ntc-templates package; make run and make test install it in %s)",
 			t.dir, NTCTemplatesEnv, DefaultNTCTemplates)
 	}
 	if err != nil {

@@ -290,7 +290,7 @@ func TestTemplatesMissing(t *testing.T) {
 		t.Fatalf("document %v, report %+v", doc.Devices, rep.Devices)
 	}
 	msg := rep.Devices[0].Problems[0].Message
-	for _, want := range []string{"ntc-templates templates are not installed", "MESHQ_NTC_TEMPLATES", "make deps"} {
+	for _, want := range []string{"ntc-templates templates are not installed", "MESHQ_NTC_TEMPLATES", "make run and make test install it"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("message %q lacks %q", msg, want)
 		}
