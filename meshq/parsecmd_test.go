@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -115,5 +116,22 @@ func TestParseExitStatus(t *testing.T) {
 	}
 	if r := c.run("", "parse", "--cache", filepath.Join(only, "missing")); r.code != 1 || !strings.Contains(r.errOut, "reading cache") {
 		t.Errorf("parse of a missing cache = %d %s", r.code, r.errOut)
+	}
+}
+
+// The image's templates are the version make installs for the tests, so
+// that the CronJob parses as the tests do.
+func TestImageTemplatesVersionIsTheTested(t *testing.T) {
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join("..", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	mk := regexp.MustCompile(`(?m)^NTC_TEMPLATES := (\S+)$`).FindStringSubmatch(read("Makefile"))
+	img := regexp.MustCompile(`(?m)^ARG NTC_TEMPLATES=(\S+)$`).FindStringSubmatch(read("Dockerfile.meshq"))
+	if mk == nil || img == nil || mk[1] != img[1] {
+		t.Errorf("ntc-templates: Makefile %v, Dockerfile.meshq %v; want one version in both", mk, img)
 	}
 }
