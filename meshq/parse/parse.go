@@ -226,6 +226,7 @@ type parseFunc func(b *builder, data []byte) error
 var parsers = map[string]map[platform.Kind]parseFunc{
 	"arista_eos":      eosParsers,
 	"cisco_nxos":      nxosParsers,
+	"juniper_junos":   junosParsers,
 	"cisco_ios":       iosParsers,
 	"cisco_xe":        iosParsers,
 	"cisco_asa":       asaParsers,
@@ -242,7 +243,8 @@ func parserFor(deviceType string, o rawcache.Output, data []byte) (parseFunc, er
 	if len(strings.TrimSpace(string(data))) == 0 {
 		return nil, errors.New("the output is empty")
 	}
-	if o.Kind == platform.KindFirewall || o.Kind == platform.KindFWObjects || o.Kind == platform.KindFWServices {
+	switch o.Kind {
+	case platform.KindFirewall, platform.KindFWObjects, platform.KindFWServices, platform.KindFWAddrGroups, platform.KindFWSvcGroups:
 		if fn, ok := detectFirewall(data); ok {
 			return fn, nil
 		}

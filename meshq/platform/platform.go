@@ -19,25 +19,27 @@ type Kind string
 
 // The kinds of output collect gathers. Not every platform has every kind.
 const (
-	KindVersion    Kind = "version"     // hostname, model, serial, software version
-	KindInterfaces Kind = "interfaces"  // names, state, MAC, MTU, speed, description
-	KindIPv4       Kind = "ipv4"        // IPv4 addresses per interface, all VRFs
-	KindIPv6       Kind = "ipv6"        // IPv6 addresses per interface, all VRFs
-	KindSwitchport Kind = "switchport"  // access/trunk mode and VLANs per port
-	KindLAG        Kind = "lag"         // port-channel / bundle membership
-	KindGateway    Kind = "gateway"     // first-hop and anycast gateway addresses (VARP, HSRP, VRRP)
-	KindARP        Kind = "arp"         // IPv4 neighbours, all VRFs
-	KindND         Kind = "nd"          // IPv6 neighbours, all VRFs
-	KindMAC        Kind = "mac_table"   // learned MAC addresses
-	KindVLANs      Kind = "vlans"       // VLAN ids and names
-	KindLLDP       Kind = "lldp"        // LLDP neighbours
-	KindCDP        Kind = "cdp"         // CDP neighbours
-	KindRoutes     Kind = "routes"      // routing table, all VRFs
-	KindBGP        Kind = "bgp"         // BGP peers, all VRFs
-	KindFirewall   Kind = "firewall"    // security policy: rules, zones, objects (one document)
-	KindFWObjects  Kind = "fw_objects"  // address objects and groups, where separate from the rules
-	KindFWServices Kind = "fw_services" // service objects and groups, where separate from the rules
-	KindFWBindings Kind = "fw_bindings" // which rule set applies where (ASA access-group)
+	KindVersion      Kind = "version"        // hostname, model, serial, software version
+	KindInterfaces   Kind = "interfaces"     // names, state, MAC, MTU, speed, description
+	KindIPv4         Kind = "ipv4"           // IPv4 addresses per interface, all VRFs
+	KindIPv6         Kind = "ipv6"           // IPv6 addresses per interface, all VRFs
+	KindSwitchport   Kind = "switchport"     // access/trunk mode and VLANs per port
+	KindLAG          Kind = "lag"            // port-channel / bundle membership
+	KindGateway      Kind = "gateway"        // first-hop and anycast gateway addresses (VARP, HSRP, VRRP)
+	KindARP          Kind = "arp"            // IPv4 neighbours, all VRFs
+	KindND           Kind = "nd"             // IPv6 neighbours, all VRFs
+	KindMAC          Kind = "mac_table"      // learned MAC addresses
+	KindVLANs        Kind = "vlans"          // VLAN ids and names
+	KindLLDP         Kind = "lldp"           // LLDP neighbours
+	KindCDP          Kind = "cdp"            // CDP neighbours
+	KindRoutes       Kind = "routes"         // routing table, all VRFs
+	KindBGP          Kind = "bgp"            // BGP peers, all VRFs
+	KindFirewall     Kind = "firewall"       // security policy: rules, zones, objects (one document)
+	KindFWObjects    Kind = "fw_objects"     // address objects and groups, where separate from the rules
+	KindFWServices   Kind = "fw_services"    // service objects and groups, where separate from the rules
+	KindFWBindings   Kind = "fw_bindings"    // which rule set applies where (ASA access-group)
+	KindFWAddrGroups Kind = "fw_addr_groups" // address groups, where separate from the address objects
+	KindFWSvcGroups  Kind = "fw_svc_groups"  // service groups, where separate from the service objects
 )
 
 // Format is the form of a command's output.
@@ -197,20 +199,24 @@ var platforms = map[string]Platform{
 	},
 	"juniper_junos": {DeviceType: "juniper_junos", Vendor: "juniper", OS: "junos",
 		Setup: []string{"set cli screen-length 0", "set cli screen-width 0"},
+		// VLANs before the MAC table: the brief MAC table names VLANs,
+		// not their ids. Applications before the policies that use them.
 		Commands: []Command{
 			jsonCmd(KindVersion, "show version | display json"),
 			jsonCmd(KindInterfaces, "show interfaces | display json"),
-			jsonCmd(KindLAG, "show lacp interfaces | display json"),
 			jsonCmd(KindARP, "show arp no-resolve | display json"),
 			jsonCmd(KindND, "show ipv6 neighbors | display json"),
-			jsonCmd(KindMAC, "show ethernet-switching table | display json"),
 			jsonCmd(KindVLANs, "show vlans | display json"),
+			jsonCmd(KindMAC, "show ethernet-switching table | display json"),
 			jsonCmd(KindLLDP, "show lldp neighbors | display json"),
 			jsonCmd(KindRoutes, "show route | display json"),
-			jsonCmd(KindBGP, "show bgp summary | display json"),
+			jsonCmd(KindBGP, "show bgp neighbor | display json"),
+			xmlCmd(KindFWServices, "show configuration applications | display xml"),
 			xmlCmd(KindFirewall, "show configuration security | display xml"),
 		},
-		Missing: map[Kind]string{KindCDP: "Junos does not run CDP", KindIPv4: "addresses come with the interfaces", KindIPv6: "addresses come with the interfaces"},
+		Missing: map[Kind]string{KindCDP: "Junos does not run CDP",
+			KindIPv4: "addresses come with the interfaces", KindIPv6: "addresses come with the interfaces",
+			KindLAG: "bundle membership comes with the interfaces (the aenet family of a member's unit)"},
 	},
 	"paloalto_panos": {DeviceType: "paloalto_panos", Vendor: "paloalto", OS: "pan-os",
 		Setup: []string{"set cli pager off", "set cli config-output-format xml"},
@@ -225,14 +231,17 @@ var platforms = map[string]Platform{
 	},
 	"fortinet": {DeviceType: "fortinet", Vendor: "fortinet", OS: "fortios",
 		Setup: []string{"config system console", "set output standard", "end"},
+		// Objects and groups before the policies that name them.
 		Commands: []Command{
 			text(KindVersion, "get system status"),
 			text(KindInterfaces, "get system interface"),
 			text(KindARP, "get system arp"),
 			text(KindRoutes, "get router info routing-table all"),
-			text(KindFirewall, "show firewall policy"),
 			text(KindFWObjects, "show firewall address"),
+			text(KindFWAddrGroups, "show firewall addrgrp"),
 			text(KindFWServices, "show firewall service custom"),
+			text(KindFWSvcGroups, "show firewall service group"),
+			text(KindFirewall, "show firewall policy"),
 		},
 	},
 	"cisco_asa": {DeviceType: "cisco_asa", Vendor: "cisco", OS: "asa", Enable: true,
