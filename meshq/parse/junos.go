@@ -2,6 +2,7 @@ package parse
 
 import (
 	"net/netip"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -347,6 +348,7 @@ func junosVLANs(b *builder, data []byte) error {
 			b.dev.VLANs = append(b.dev.VLANs, facts.VLAN{ID: id, Name: v.name})
 		}
 	}
+	sort.Slice(b.dev.VLANs, func(i, j int) bool { return b.dev.VLANs[i].ID < b.dev.VLANs[j].ID })
 	return nil
 }
 

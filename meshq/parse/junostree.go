@@ -146,8 +146,15 @@ func fillJSON(n *jnode, obj map[string]any, path string) error {
 			}
 			continue
 		}
-		list, ok := val.([]any)
-		if !ok {
+		var list []any
+		switch v := val.(type) {
+		case []any:
+			list = v
+		case string, float64, json.Number, bool:
+			// A few members are written bare ("comment" : "keepalive").
+			n.kids[key] = append(n.kids[key], &jnode{text: fmt.Sprint(v), kids: map[string][]*jnode{}, path: here})
+			continue
+		default:
 			return fmt.Errorf("unexpected JSON: %s is %s, want a list", here, jsonKind(val))
 		}
 		for _, item := range list {
@@ -188,8 +195,8 @@ func readJunosXML(data []byte) (*jnode, error) {
 	dec.Strict = true
 	root := &jnode{kids: map[string][]*jnode{}}
 	stack := []*jnode{root}
-	var text []strings.Builder
-	text = append(text, strings.Builder{})
+	// The text of each open element.
+	text := [][]byte{nil}
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF {
@@ -217,16 +224,16 @@ func readJunosXML(data []byte) (*jnode, error) {
 			}
 			parent.kids[t.Name.Local] = append(parent.kids[t.Name.Local], kid)
 			stack = append(stack, kid)
-			text = append(text, strings.Builder{})
+			text = append(text, nil)
 		case xml.EndElement:
 			n := stack[len(stack)-1]
 			if len(n.kids) == 0 {
-				n.text = text[len(text)-1].String()
+				n.text = string(text[len(text)-1])
 			}
 			stack = stack[:len(stack)-1]
 			text = text[:len(text)-1]
 		case xml.CharData:
-			text[len(text)-1].Write(t)
+			text[len(text)-1] = append(text[len(text)-1], t...)
 		}
 	}
 	if len(stack) > 1 {
