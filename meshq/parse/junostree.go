@@ -79,7 +79,7 @@ func readJunos(data []byte, command, top string) (*jnode, error) {
 	case '{':
 		root, err = readJunosJSON(data)
 	case '<':
-		root, err = readJunosXML(data)
+		root, err = readXMLTree(data)
 	default:
 		return nil, fmt.Errorf("neither JSON nor XML: the device answered %q", firstLine(data))
 	}
@@ -190,7 +190,7 @@ func jsonKind(v any) string {
 	return "null"
 }
 
-func readJunosXML(data []byte) (*jnode, error) {
+func readXMLTree(data []byte) (*jnode, error) {
 	dec := xml.NewDecoder(bytes.NewReader(data))
 	dec.Strict = true
 	root := &jnode{kids: map[string][]*jnode{}}
@@ -248,4 +248,23 @@ func readJunosXML(data []byte) (*jnode, error) {
 // name is the element's own name, the last part of its path.
 func (n *jnode) name() string {
 	return n.path[strings.LastIndexByte(n.path, '/')+1:]
+}
+
+// textAll is the element's text with its children's, for messages.
+func (n *jnode) textAll() string {
+	if n == nil {
+		return ""
+	}
+	var parts []string
+	if t := strings.TrimSpace(n.text); t != "" {
+		parts = append(parts, t)
+	}
+	for _, list := range n.kids {
+		for _, k := range list {
+			if t := k.textAll(); t != "" {
+				parts = append(parts, t)
+			}
+		}
+	}
+	return strings.Join(parts, " ")
 }
