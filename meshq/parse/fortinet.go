@@ -16,6 +16,10 @@ var fortinetParsers = map[platform.Kind]parseFunc{
 	platform.KindInterfaces: textParser(fortiInterfaces),
 	platform.KindARP:        textParser(fortiARP),
 	platform.KindRoutes:     fortiRoutes,
+	// Firewall configuration is recognised by content first (fortios.go);
+	// these give the platform's own message when it is not recognised.
+	platform.KindFWObjects: fortiosFirewall, platform.KindFWAddrGroups: fortiosFirewall, platform.KindFWServices: fortiosFirewall,
+	platform.KindFWSvcGroups: fortiosFirewall, platform.KindFirewall: fortiosFirewall,
 }
 
 // "FortiGate-60E-POE v7.4.1,build2463,230830 (GA.F)"

@@ -22,6 +22,8 @@ var junosParsers = map[platform.Kind]parseFunc{
 	platform.KindLLDP:       junosLLDP,
 	platform.KindRoutes:     junosRoutes,
 	platform.KindBGP:        junosBGP,
+	platform.KindFWServices: srxConfig,
+	platform.KindFirewall:   srxConfig,
 }
 
 func junosVersion(b *builder, data []byte) error {

@@ -16,6 +16,9 @@ var panosParsers = map[platform.Kind]parseFunc{
 	platform.KindInterfaces: textParser(panosInterfaces),
 	platform.KindARP:        textParser(panosARP),
 	platform.KindRoutes:     panosRoutes,
+	// Firewall configuration is recognised by content first (panosfw.go);
+	// this gives the platform's own message when it is not recognised.
+	platform.KindFirewall: panosConfig,
 }
 
 func panosVersion(b *builder, rows []record) error {

@@ -133,14 +133,20 @@ func panosConfig(b *builder, data []byte) error {
 			s.svcs = append(s.svcs, facts.ServiceObject{Name: name, Members: members(g, "members")})
 		}
 	}
+	usePredefined := func(names []string) {
+		for _, v := range names {
+			if p, ok := panosPredefined[v]; ok && !taken["s:"+v] {
+				taken["s:"+v] = true
+				s.svcs = append(s.svcs, p)
+			}
+		}
+	}
+	for _, o := range s.svcs {
+		usePredefined(o.Members)
+	}
 	for _, r := range vsys.at("rulebase", "security", "rules").all("entry") {
 		if rule, ok := panosRule(b, r); ok {
-			for _, v := range rule.Services {
-				if p, ok := panosPredefined[v]; ok && !taken["s:"+v] {
-					taken["s:"+v] = true
-					s.svcs = append(s.svcs, p)
-				}
-			}
+			usePredefined(rule.Services)
 			s.rules = append(s.rules, rule)
 		}
 	}
