@@ -317,6 +317,11 @@ func (s *Server) cli(ch ssh.Channel, conn net.Conn) {
 				out = st.Invalid(cmd) + "\n"
 			} else {
 				out = o
+				// A CLI ends its output with a line break before the
+				// prompt, recorded or not.
+				if out != "" && !strings.HasSuffix(out, "\n") {
+					out += "\n"
+				}
 			}
 		}
 		if cmd != "" && cmd == d.DropOn {
