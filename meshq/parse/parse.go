@@ -9,11 +9,14 @@
 // prefix without a length) is left out and reported. Nothing is guessed:
 // a value the device did not give is left absent.
 //
-// Structured output (EOS and NX-OS JSON) is decoded directly; screen
-// text (IOS, IOS XE, ASA, FTD, ArubaOS, PAN-OS, FortiOS, Gaia) goes
-// through the TextFSM templates of ntc-templates, picked by the
+// Structured output (EOS and NX-OS JSON, Junos JSON or XML) is decoded
+// directly; screen text (IOS, IOS XE, ASA, FTD, ArubaOS, PAN-OS, FortiOS,
+// Gaia) goes through the TextFSM templates of ntc-templates, picked by the
 // package's own index (textfsm.go). Firewall output is recognised by its
-// content, whatever the device type says (firewall.go).
+// content (PAN-OS XML, the Junos security configuration, FortiOS config
+// blocks, ASA running configuration), whatever the device type says
+// (firewall.go). A firewall object, group or rule joins the facts only
+// when every name it uses resolves; the others are left out and reported.
 package parse
 
 import (
