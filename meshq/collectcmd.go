@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -12,14 +14,16 @@ import (
 
 	"github.com/meshoptixiq/mesh/meshq/collect"
 	"github.com/meshoptixiq/mesh/meshq/inventory"
+	"github.com/meshoptixiq/mesh/meshq/parse"
 )
 
 func (a *app) collectCommand() *cobra.Command {
-	var source, cache string
+	var source, cache, mode string
 	var workers, retries int
 	var backoff time.Duration
+	var ingest bool
 	c := &cobra.Command{
-		Use:   "collect --source inventory.yaml --cache DIR",
+		Use:   "collect --source inventory.yaml --cache DIR [--ingest]",
 		Short: "Log in to the inventory's devices over SSH and cache their raw output",
 		Long: `collect connects to every device of the inventory over SSH (through its jump
 hosts), learns the prompt, enters enable mode where the platform has one, turns
@@ -31,9 +35,17 @@ Host keys are checked against known_hosts unless the inventory sets
 insecure_ignore_host_key. A connect failure or a timeout is retried with
 backoff; refused credentials, host keys and rejected commands are not. One
 failed device never stops the others. Exit status 1 when any device failed,
-or refused any command (its summary line says which and why).`,
+or refused any command (its summary line says which and why).
+
+--ingest runs the rest of the pipeline: the cache is parsed as "meshq parse"
+does (its report on standard error) and the devices that gave facts are
+uploaded as "meshq ingest" does (--mode merge, the default, or replace), so
+that a failed device keeps the facts the graph had of it. Exit status 1 as
+above, else 3 when the parse left something out, else 0; nothing is
+uploaded when no device gave any facts.`,
 		Example: `  meshq collect --source inventory.yaml --cache var/collect
-  meshq collect --source inventory.yaml --cache var/collect --workers 32 --retries 3`,
+  meshq collect --source inventory.yaml --cache var/collect --workers 32 --retries 3
+  meshq collect --source inventory.yaml --cache var/collect --ingest`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if source == "" {
@@ -42,9 +54,20 @@ or refused any command (its summary line says which and why).`,
 			if workers < 1 || retries < 0 {
 				return usagef("--workers must be at least 1 and --retries at least 0")
 			}
+			if mode != "merge" && mode != "replace" {
+				return usagef("--mode %s: expected merge or replace", mode)
+			}
 			inv, err := inventory.Load(source, a.getenv)
 			if err != nil {
 				return err
+			}
+			var s *session
+			if ingest {
+				// Before any device is touched: an upload that cannot
+				// happen should not cost a collection first.
+				if s, err = a.session(true); err != nil {
+					return err
+				}
 			}
 			var bar *progressbar.ProgressBar
 			if a.terminal(a.errOut) {
@@ -63,7 +86,17 @@ or refused any command (its summary line says which and why).`,
 			if err != nil {
 				return err
 			}
-			if a.printCollectSummary(results) > 0 {
+			failed := a.printCollectSummary(results)
+			if ingest {
+				clean, err := a.parseAndIngest(cmd.Context(), s, cache, mode)
+				if err != nil {
+					return err
+				}
+				if failed == 0 && !clean {
+					return exitError{exitPartial}
+				}
+			}
+			if failed > 0 {
 				return exitError{1}
 			}
 			return nil
@@ -74,7 +107,31 @@ or refused any command (its summary line says which and why).`,
 	c.Flags().IntVar(&workers, "workers", 8, "devices collected at once")
 	c.Flags().IntVar(&retries, "retries", 2, "more sessions after a connect failure or timeout")
 	c.Flags().DurationVar(&backoff, "backoff", 2*time.Second, "wait before the first retry (doubles after each)")
+	c.Flags().BoolVar(&ingest, "ingest", false, "parse the cache and upload the facts (meshq parse | meshq ingest -)")
+	c.Flags().StringVar(&mode, "mode", "merge", "with --ingest: merge or replace")
 	return c
+}
+
+// parseAndIngest parses the cache, prints the report and uploads the
+// document; it reports whether the parse left nothing out.
+func (a *app) parseAndIngest(ctx context.Context, s *session, cache, mode string) (bool, error) {
+	doc, rep, err := parse.CacheWith(cache, parse.Options{NTCTemplates: a.getenv(parse.NTCTemplatesEnv)})
+	if err != nil {
+		return false, err
+	}
+	parse.WriteReport(a.errOut, rep)
+	if len(doc.Devices) == 0 {
+		return false, fmt.Errorf("no device in %s gave any facts; nothing uploaded", cache)
+	}
+	var buf bytes.Buffer
+	if err := parse.WriteDocument(&buf, doc); err != nil {
+		return false, err
+	}
+	gzipOK := true
+	if err := a.ingestOne(ctx, s, "collected facts", buf.Bytes(), mode, &gzipOK); err != nil {
+		return false, fmt.Errorf("uploading the collected facts: %w", err)
+	}
+	return rep.Clean(), nil
 }
 
 // printCollectSummary prints one line per device and the totals, and

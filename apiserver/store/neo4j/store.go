@@ -13,6 +13,7 @@ package neo4jstore
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -145,7 +146,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	}
 	drv, err := neo4j.NewDriverWithContext(opt.URI, auth, func(c *config.Config) {
 		if roots != nil {
-			c.RootCAs = roots
+			c.TlsConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 		}
 		// A store that is down must fail a write in seconds (503), not
 		// after the driver's default half minute of retries.

@@ -235,9 +235,9 @@ func BenchmarkStoresSideBySide(b *testing.B) {
 			h, err := one(cypherFirstHop, map[string]any{"ip": src})
 			hops := 0
 			for ; err == nil && h != nil && hops < 32; hops++ {
-				res, err := neo4j.ExecuteQuery(ctx, drv, cypherRoutes, map[string]any{"h": h}, neo4j.EagerResultTransformer, neo4j.ExecuteQueryWithReadersRouting())
-				if err != nil {
-					return hops, err
+				res, qerr := neo4j.ExecuteQuery(ctx, drv, cypherRoutes, map[string]any{"h": h}, neo4j.EagerResultTransformer, neo4j.ExecuteQueryWithReadersRouting())
+				if qerr != nil {
+					return hops, qerr
 				}
 				best, bestLen, bestMetric := "", -1, int64(0)
 				for _, r := range res.Records {
