@@ -9,9 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/meshoptixiq/mesh/auditshipper/sink"
 	"github.com/meshoptixiq/mesh/auditshipper/tail"
-	"github.com/meshoptixiq/mesh/common/edition"
 	"github.com/meshoptixiq/mesh/common/envconf"
 )
 
@@ -76,9 +74,6 @@ func loadConfig(getenv func(string) string) (config, error) {
 		r.Errorf("AUDIT_LOG_PATH", "%q is not a valid path or glob: %v", c.Path, err)
 	}
 	c.Backend = r.Enum("AUDIT_LOG_BACKEND", "stdout", "stdout", "splunk", "elasticsearch", "opensearch", "webhook")
-	if edition.Standard && c.Backend != "stdout" && c.Backend != "webhook" {
-		r.Errorf("AUDIT_LOG_BACKEND", "%s", edition.Refusal("AUDIT_LOG_BACKEND", "the "+c.Backend+" audit sink"))
-	}
 	c.Listen = r.Listen("SHIPPER_LISTEN", ":9102")
 	c.StateDir = r.String("SHIPPER_STATE_DIR", "./var/shipper")
 
@@ -99,10 +94,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.SplunkAckPoll = positive(r, "SPLUNK_HEC_ACK_POLL", 500*time.Millisecond)
 	c.SplunkAckTimeout = positive(r, "SPLUNK_HEC_ACK_TIMEOUT", time.Minute)
 	c.ESIndex = r.String("ES_INDEX", "meshq-audit")
-	if c.Backend == "elasticsearch" || c.Backend == "opensearch" {
-		if _, err := sink.ParseIndexPattern(c.ESIndex); err != nil {
-			r.Errorf("ES_INDEX", "%v", err)
-		}
+	if enterpriseBackend(c.Backend) {
+		checkEnterpriseBackend(r, c)
 	}
 	c.ESAPIKey = envconf.Secret(r.String("ES_API_KEY", ""))
 	c.ESUsername = r.String("ES_USERNAME", "")
@@ -144,6 +137,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 	c.RequestTimeout = positive(r, "SHIPPER_REQUEST_TIMEOUT", 30*time.Second)
 	c.DrainTimeout = r.Duration("SHIPPER_DRAIN_TIMEOUT", 10*time.Second, time.Second)
 	return c, r.Err()
+}
+
+// enterpriseBackend reports whether backend is one of the enterprise sinks
+// (sinks_enterprise.go), which the standard build leaves out.
+func enterpriseBackend(backend string) bool {
+	return backend == "splunk" || backend == "elasticsearch" || backend == "opensearch"
 }
 
 // loadCABundle reads a PEM bundle; a file without a single certificate is

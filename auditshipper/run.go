@@ -199,19 +199,10 @@ func buildSink(cfg config, stdout io.Writer, reg prometheus.Registerer) (sink.Si
 		return nil, err
 	}
 	opts := sink.HTTPOptions{Client: httpClient(cfg), Timeout: cfg.RequestTimeout, Requests: requests}
-	switch cfg.Backend {
-	case "splunk":
-		return sink.NewSplunk(sink.SplunkConfig{URL: cfg.SplunkURL, Token: cfg.SplunkToken.Reveal(), Channel: cfg.SplunkChannel,
-			Ack: cfg.SplunkAck, AckPoll: cfg.SplunkAckPoll, AckTimeout: cfg.SplunkAckTimeout,
-			Index: cfg.SplunkIndex, Source: cfg.SplunkSource, Sourcetype: cfg.SplunkSourcetype, HTTP: opts})
-	case "elasticsearch", "opensearch":
-		s, err := sink.NewElastic(sink.ElasticConfig{Name: cfg.Backend, URL: cfg.ESURL, Index: cfg.ESIndex, APIKey: cfg.ESAPIKey.Reveal(),
-			Username: cfg.ESUsername, Password: cfg.ESPassword.Reveal(), HTTP: opts})
-		if err != nil {
-			return nil, fmt.Errorf("ES_INDEX: %w", err)
-		}
-		return s, nil
-	case "webhook":
+	if enterpriseBackend(cfg.Backend) {
+		return enterpriseSink(cfg, opts)
+	}
+	if cfg.Backend == "webhook" {
 		return sink.NewWebhook(sink.WebhookConfig{URL: cfg.WebhookURL, Token: cfg.WebhookToken.Reveal(), Secret: cfg.WebhookSecret.Reveal(), HTTP: opts}), nil
 	}
 	return nil, fmt.Errorf("AUDIT_LOG_BACKEND: unknown backend %q", cfg.Backend)

@@ -10,8 +10,6 @@ import (
 
 	"github.com/meshoptixiq/mesh/authsidecar/auth"
 	"github.com/meshoptixiq/mesh/authsidecar/ratelimit"
-	"github.com/meshoptixiq/mesh/authsidecar/soar"
-	"github.com/meshoptixiq/mesh/common/edition"
 	"github.com/meshoptixiq/mesh/common/envconf"
 )
 
@@ -52,7 +50,7 @@ type config struct {
 
 	SOARWebhookURL   string
 	SOARWebhookToken envconf.Secret
-	SOARRules        []soar.Rule
+	SOARRules        soarRules // soar_enterprise.go
 	SOARQueueSize    int
 	SOARRetryDelay   time.Duration // the seeds' 5 s; shorter in tests
 
@@ -125,16 +123,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	c.Upstream = up
 	c.LogLevel = r.LogLevel()
 
-	if edition.Standard {
-		if c.AuthMode != "api_key" {
-			r.Errorf("AUTH_MODE", "%s", edition.Refusal("AUTH_MODE", "OIDC authentication (AUTH_MODE="+c.AuthMode+")"))
-		}
-		for _, v := range []string{"SOAR_WEBHOOK_URL", "SOAR_RULES"} {
-			if _, set := r.Lookup(v); set {
-				r.Errorf(v, "%s", edition.Refusal(v, "SOAR webhooks"))
-			}
-		}
-	}
+	checkOIDCEdition(r, c)
 	wantKeys := c.AuthMode == "api_key" || c.AuthMode == "both"
 	wantOIDC := c.AuthMode == "oidc" || c.AuthMode == "both"
 	if wantKeys && c.APIKey == "" && c.APIKeysFile == "" {
@@ -199,16 +188,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 			c.AuthFailureLimit = &l
 		}
 	}
-	if rules, ok := r.Lookup("SOAR_RULES"); ok {
-		parsed, err := soar.ParseRules(rules)
-		if err != nil {
-			r.Errorf("SOAR_RULES", "%v", err)
-		}
-		c.SOARRules = parsed
-		if c.SOARWebhookURL == "" {
-			r.Errorf("SOAR_WEBHOOK_URL", "required when SOAR_RULES is set")
-		}
-	}
+	c.SOARRules = loadSOARRules(r, c)
 	if c.SOARWebhookURL != "" {
 		if u, err := url.Parse(c.SOARWebhookURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			r.Errorf("SOAR_WEBHOOK_URL", "%q is not an http(s) URL", c.SOARWebhookURL)

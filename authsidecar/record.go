@@ -9,7 +9,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/meshoptixiq/mesh/authsidecar/auditlog"
-	"github.com/meshoptixiq/mesh/authsidecar/soar"
 	"github.com/meshoptixiq/mesh/common/apierror"
 	"github.com/meshoptixiq/mesh/common/audit"
 	"github.com/meshoptixiq/mesh/common/identity"
@@ -87,18 +86,7 @@ func (s *sidecar) finish(ctx *fasthttp.RequestCtx, r *reqState, audited bool) {
 		}
 	}
 	if s.soar != nil && !r.soarQuiet {
-		name := query
-		if name == "" {
-			name = r.perm.Name
-		}
-		ev := soar.Event{Query: name, User: rec.User, Time: r.start, ElapsedMS: rec.ElapsedMS, RowCount: rowCount,
-			Status: status, Body: r.body}
-		if r.ident.Method == "" && (status == fasthttp.StatusUnauthorized || status == fasthttp.StatusTooManyRequests) {
-			// Failed authentication: each rule fires once per client
-			// address per window, not once per attempt.
-			ev.DedupKey = clientKey(r.clientIP)
-		}
-		s.soar.Match(ev)
+		s.soar.notify(r, &rec, query)
 	}
 }
 

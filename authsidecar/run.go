@@ -26,7 +26,6 @@ import (
 	"github.com/meshoptixiq/mesh/authsidecar/pat"
 	"github.com/meshoptixiq/mesh/authsidecar/ratelimit"
 	"github.com/meshoptixiq/mesh/authsidecar/reload"
-	"github.com/meshoptixiq/mesh/authsidecar/soar"
 	"github.com/meshoptixiq/mesh/common/identity"
 	"github.com/meshoptixiq/mesh/common/lifecycle"
 	"github.com/meshoptixiq/mesh/common/obs"
@@ -119,14 +118,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	httpClient := &http.Client{Timeout: 10 * time.Second}
 	if cfg.AuthMode != "api_key" {
-		s.oidc = auth.NewOIDC(auth.OIDCConfig{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, GroupsClaim: cfg.OIDCGroupsClaim,
-			ClockSkew: cfg.OIDCClockSkew, MaxTokenBytes: cfg.OIDCMaxTokenBytes}, httpClient, log.With("component", "oidc"))
-		s.oidc.OnFetch = func(err error) {
-			if err != nil {
-				m.jwksFetches.WithLabelValues("error").Inc()
-			} else {
-				m.jwksFetches.WithLabelValues("ok").Inc()
-			}
+		if s.oidc, err = newBearerVerifier(cfg, httpClient, log.With("component", "oidc"), m); err != nil {
+			return err
 		}
 	}
 	if cfg.AuditEnabled {
@@ -137,12 +130,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 	if cfg.SOARWebhookURL != "" && len(cfg.SOARRules) > 0 {
-		s.soar = soar.NewDispatcher(cfg.SOARWebhookURL, cfg.SOARWebhookToken.Reveal(), cfg.SOARRules, cfg.SOARQueueSize,
-			httpClient, log.With("component", "soar"), soarMetrics{m})
-		if cfg.AuthFailureLimit != nil {
-			s.soar.DedupWindow = cfg.AuthFailureLimit.Period
-		}
-		s.soar.RetryDelay = cfg.SOARRetryDelay
+		s.soar = newSOAR(cfg, httpClient, log.With("component", "soar"), m)
 	}
 	// One circuit breaker for the limiters of one Redis.
 	var limiters *ratelimit.Limiter

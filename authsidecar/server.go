@@ -24,7 +24,6 @@ import (
 	"github.com/meshoptixiq/mesh/authsidecar/ratelimit"
 	"github.com/meshoptixiq/mesh/authsidecar/rbac"
 	"github.com/meshoptixiq/mesh/authsidecar/reload"
-	"github.com/meshoptixiq/mesh/authsidecar/soar"
 	"github.com/meshoptixiq/mesh/common/apierror"
 	"github.com/meshoptixiq/mesh/common/audit"
 	"github.com/meshoptixiq/mesh/common/identity"
@@ -39,17 +38,35 @@ import (
 // other files hold each step: authn.go, forward.go, clientaddr.go,
 // record.go (the audit record) and local.go (the sidecar's own endpoints).
 
+// bearerVerifier checks OIDC bearer tokens (oidc_enterprise.go; the
+// standard build has none).
+type bearerVerifier interface {
+	Verify(ctx context.Context, raw string) (auth.Identity, error)
+	// Ready reports whether the issuer's keys have been fetched, for /readyz.
+	Ready() (bool, string)
+	// Run discovers the issuer and keeps its keys fresh until ctx ends.
+	Run(ctx context.Context) error
+}
+
+// soarHook sends the SOAR webhooks audited requests match
+// (soar_enterprise.go; the standard build has none).
+type soarHook interface {
+	notify(r *reqState, rec *audit.Record, query string)
+	// Run delivers the queued webhooks until ctx ends.
+	Run(ctx context.Context) error
+}
+
 // sidecar is the request path.
 type sidecar struct {
 	cfg            *config
 	log            *slog.Logger
 	m              *metrics
 	keys           *auth.APIKeys
-	oidc           *auth.OIDC
+	oidc           bearerVerifier // nil: AUTH_MODE=api_key
 	pats           *pat.Store
 	policy         *reload.Holder
 	audit          *auditlog.Writer
-	soar           *soar.Dispatcher
+	soar           soarHook // nil: SOAR off
 	limiter        *ratelimit.Limiter
 	authFail       *authThrottle // nil: AUTH_FAILURE_LIMIT=off
 	upstream       *upstream

@@ -1,7 +1,6 @@
 package sink
 
 import (
-	"encoding/json"
 	"testing"
 	"time"
 )
@@ -23,35 +22,4 @@ func TestParseRetryAfter(t *testing.T) {
 			t.Errorf("parseRetryAfter(%q) = %v, want %v", tc.in, got, tc.want)
 		}
 	}
-}
-
-// FuzzElasticItems feeds arbitrary _bulk responses to the item parser:
-// every record must get an outcome, and nothing that is not a well-formed
-// response may count as delivered.
-func FuzzElasticItems(f *testing.F) {
-	f.Add([]byte(`{"took":1,"errors":false,"items":[{"create":{"status":201}},{"create":{"status":201}}]}`))
-	f.Add([]byte(`{"took":1,"errors":true,"items":[{"create":{"status":409}},{"create":{"status":429,"error":{"type":"x","reason":"y"}}}]}`))
-	f.Add([]byte(`{"errors":false,"items":[]}`))
-	f.Add([]byte(`not json`))
-	f.Add([]byte(`{"errors":true,"items":[{"index":{}},5]}`))
-	e := &Elastic{name: "elasticsearch"}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		out := make([]Outcome, 2)
-		for i := range out {
-			out[i].Kind = -1
-		}
-		e.items(response{status: 200, body: body}, out)
-		for i, o := range out {
-			if o.Kind != Delivered && o.Kind != Retry && o.Kind != DeadLetter {
-				t.Fatalf("items(%q): out[%d] has no outcome", body, i)
-			}
-		}
-		if !json.Valid(body) {
-			for i, o := range out {
-				if o.Kind != Retry {
-					t.Fatalf("items(invalid %q): out[%d] = %+v, want retry", body, i, o)
-				}
-			}
-		}
-	})
 }

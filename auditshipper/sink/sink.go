@@ -1,7 +1,10 @@
-// Package sink delivers audit records to one backend (Splunk HEC,
-// Elasticsearch/OpenSearch _bulk, a webhook or stdout) and says, record by
+// Package sink delivers audit records to one backend and says, record by
 // record, what became of each attempt: delivered, to be retried (and how
-// soon), or permanently rejected and bound for the dead-letter file.
+// soon), or permanently rejected and bound for the dead-letter file. It
+// holds the webhook and stdout sinks and the HTTP plumbing every sink
+// shares; the enterprise sinks (Splunk HEC in sink/splunk,
+// Elasticsearch/OpenSearch in sink/elastic) are packages of their own so
+// that the standard build, which leaves them out, does not link them.
 package sink
 
 import (
@@ -64,47 +67,51 @@ type Sink interface {
 	Deliver(ctx context.Context, recs []Record, out []Outcome)
 }
 
-func fill(out []Outcome, o Outcome) {
+// Fill gives every record the outcome o.
+func Fill(out []Outcome, o Outcome) {
 	for i := range out {
 		out[i] = o
 	}
 }
 
-// client posts requests with a per-request timeout and counts responses.
-type client struct {
+// Client posts requests with a per-request timeout and counts responses.
+type Client struct {
 	http     *http.Client
 	timeout  time.Duration
 	sink     string
 	requests *prometheus.CounterVec
 }
 
-type response struct {
-	status     int
-	body       []byte
-	retryAfter time.Duration
+// Response is what came back from one request.
+type Response struct {
+	Status     int
+	Body       []byte
+	RetryAfter time.Duration // Retry-After, when the server sent one
 }
 
 // maxResponse bounds how much of a response body is read.
 const maxResponse = 64 << 20
 
-func (c *client) post(ctx context.Context, url string, hdr http.Header, body []byte) (response, error) {
-	return c.postReader(ctx, url, hdr, bytes.NewReader(body), int64(len(body)))
+// Post posts body to url with the headers hdr.
+func (c *Client) Post(ctx context.Context, url string, hdr http.Header, body []byte) (Response, error) {
+	return c.PostReader(ctx, url, hdr, bytes.NewReader(body), int64(len(body)))
 }
 
-// postReader posts body; the transport closes it when done with it.
-func (c *client) postReader(ctx context.Context, url string, hdr http.Header, body io.Reader, n int64) (response, error) {
+// PostReader posts n bytes of body; the transport closes it when done
+// with it.
+func (c *Client) PostReader(ctx context.Context, url string, hdr http.Header, body io.Reader, n int64) (Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, body)
 	if err != nil {
-		return response{}, fmt.Errorf("building request: %w", err)
+		return Response{}, fmt.Errorf("building request: %w", err)
 	}
 	req.ContentLength = n
 	req.Header = hdr.Clone()
 	resp, err := c.http.Do(req)
 	if err != nil {
 		c.requests.WithLabelValues(c.sink, "error").Inc()
-		return response{}, err
+		return Response{}, err
 	}
 	defer resp.Body.Close()
 	buf := bytes.NewBuffer(make([]byte, 0, max(min(resp.ContentLength, maxResponse), 512)+1))
@@ -112,10 +119,10 @@ func (c *client) postReader(ctx context.Context, url string, hdr http.Header, bo
 	b := buf.Bytes()
 	if err != nil {
 		c.requests.WithLabelValues(c.sink, "error").Inc()
-		return response{}, fmt.Errorf("reading response: %w", err)
+		return Response{}, fmt.Errorf("reading response: %w", err)
 	}
 	c.requests.WithLabelValues(c.sink, strconv.Itoa(resp.StatusCode)).Inc()
-	return response{status: resp.StatusCode, body: b, retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}, nil
+	return Response{Status: resp.StatusCode, Body: b, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}, nil
 }
 
 // parseRetryAfter reads delta-seconds or an HTTP date (RFC 9110 §10.2.3).
@@ -132,10 +139,10 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// classify maps a whole-request result that is not a success to an
+// Classify maps a whole-request result that is not a success to an
 // outcome; split reports that the batch should be halved (413, or 422, the
 // answer that names the records as the problem).
-func classify(resp response, err error) (o Outcome, split bool) {
+func Classify(resp Response, err error) (o Outcome, split bool) {
 	if err != nil {
 		reason := "network"
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -143,44 +150,46 @@ func classify(resp response, err error) (o Outcome, split bool) {
 		}
 		return Outcome{Kind: Retry, Reason: reason, Detail: err.Error()}, false
 	}
-	s := resp.status
+	s := resp.Status
 	switch {
 	case s == http.StatusTooManyRequests:
-		return Outcome{Kind: Retry, Reason: "throttled", Status: s, RetryAfter: resp.retryAfter}, false
+		return Outcome{Kind: Retry, Reason: "throttled", Status: s, RetryAfter: resp.RetryAfter}, false
 	case s >= 500 || s == http.StatusRequestTimeout:
-		return Outcome{Kind: Retry, Reason: "server_error", Status: s, RetryAfter: resp.retryAfter}, false
+		return Outcome{Kind: Retry, Reason: "server_error", Status: s, RetryAfter: resp.RetryAfter}, false
 	case s == http.StatusUnauthorized || s == http.StatusForbidden || s == http.StatusProxyAuthRequired:
-		return Outcome{Kind: Retry, Reason: "auth", Status: s, Slow: true, Detail: snippet(resp.body)}, false
+		return Outcome{Kind: Retry, Reason: "auth", Status: s, Slow: true, Detail: Snippet(resp.Body)}, false
 	case s == http.StatusNotFound || s == http.StatusMethodNotAllowed:
-		return Outcome{Kind: Retry, Reason: "config", Status: s, Slow: true, Detail: snippet(resp.body)}, false
+		return Outcome{Kind: Retry, Reason: "config", Status: s, Slow: true, Detail: Snippet(resp.Body)}, false
 	case s == http.StatusRequestEntityTooLarge:
-		return Outcome{Kind: DeadLetter, Reason: "too_large", Status: s, Detail: snippet(resp.body)}, true
+		return Outcome{Kind: DeadLetter, Reason: "too_large", Status: s, Detail: Snippet(resp.Body)}, true
 	case s == http.StatusUnprocessableEntity:
 		// The one whole-request answer documented as "these records are
 		// refused" (the webhook contract): halve down to the bad record.
-		return Outcome{Kind: DeadLetter, Reason: "rejected", Status: s, Detail: snippet(resp.body)}, true
+		return Outcome{Kind: DeadLetter, Reason: "rejected", Status: s, Detail: Snippet(resp.Body)}, true
 	case s >= 400:
 		// Any other whole-request 4xx says nothing about a record (a
 		// gateway or proxy answering 400 for a while does this): keep the
 		// records and retry, slowly. Record errors come per item (_bulk),
 		// with a documented code (HEC), or as 422 (webhook).
-		return Outcome{Kind: Retry, Reason: "request_rejected", Status: s, Slow: true, Detail: snippet(resp.body)}, false
+		return Outcome{Kind: Retry, Reason: "request_rejected", Status: s, Slow: true, Detail: Snippet(resp.Body)}, false
 	}
-	return Outcome{Kind: Retry, Reason: "unexpected_status", Status: s, Detail: snippet(resp.body)}, false
+	return Outcome{Kind: Retry, Reason: "unexpected_status", Status: s, Detail: Snippet(resp.Body)}, false
 }
 
-func snippet(b []byte) string {
+// Snippet is the start of a response body, for logs and the dead-letter
+// file.
+func Snippet(b []byte) string {
 	if len(b) > 512 {
 		b = b[:512]
 	}
 	return string(bytes.TrimSpace(b))
 }
 
-// splitDeliver halves recs and delivers each half with attempt, down to
+// SplitDeliver halves recs and delivers each half with attempt, down to
 // single records, which take the outcome o (a permanent rejection).
-func splitDeliver(ctx context.Context, recs []Record, out []Outcome, o Outcome, attempt func(context.Context, []Record, []Outcome)) {
+func SplitDeliver(ctx context.Context, recs []Record, out []Outcome, o Outcome, attempt func(context.Context, []Record, []Outcome)) {
 	if len(recs) <= 1 {
-		fill(out, o)
+		Fill(out, o)
 		return
 	}
 	h := len(recs) / 2
@@ -206,7 +215,8 @@ type HTTPOptions struct {
 	Requests *prometheus.CounterVec
 }
 
-func (o HTTPOptions) client(name string) *client {
+// NewClient is the client a sink named name posts with.
+func (o HTTPOptions) NewClient(name string) *Client {
 	c := o.Client
 	if c == nil {
 		c = http.DefaultClient
@@ -219,5 +229,5 @@ func (o HTTPOptions) client(name string) *client {
 	if req == nil {
 		req, _ = NewMetrics(nil)
 	}
-	return &client{http: c, timeout: t, sink: name, requests: req}
+	return &Client{http: c, timeout: t, sink: name, requests: req}
 }

@@ -24,7 +24,7 @@ type Webhook struct {
 	url    string
 	hdr    http.Header
 	secret []byte
-	client *client
+	client *Client
 	now    func() time.Time
 }
 
@@ -43,7 +43,7 @@ func NewWebhook(c WebhookConfig) *Webhook {
 	if c.Token != "" {
 		hdr.Set("Authorization", "Bearer "+c.Token)
 	}
-	return &Webhook{url: c.URL, hdr: hdr, secret: []byte(c.Secret), client: c.HTTP.client("webhook"), now: time.Now}
+	return &Webhook{url: c.URL, hdr: hdr, secret: []byte(c.Secret), client: c.HTTP.NewClient("webhook"), now: time.Now}
 }
 
 // Name is the sink's metric label.
@@ -77,17 +77,17 @@ func (w *Webhook) Deliver(ctx context.Context, recs []Record, out []Outcome) {
 	if len(w.secret) > 0 {
 		hdr.Set(SignatureHeader, Sign(w.secret, w.now().Unix(), body))
 	}
-	resp, err := w.client.post(ctx, w.url, hdr, body)
-	if err == nil && resp.status >= 200 && resp.status < 300 {
-		fill(out, Outcome{Kind: Delivered, Status: resp.status})
+	resp, err := w.client.Post(ctx, w.url, hdr, body)
+	if err == nil && resp.Status >= 200 && resp.Status < 300 {
+		Fill(out, Outcome{Kind: Delivered, Status: resp.Status})
 		return
 	}
-	o, split := classify(resp, err)
+	o, split := Classify(resp, err)
 	if split {
-		splitDeliver(ctx, recs, out, o, w.Deliver)
+		SplitDeliver(ctx, recs, out, o, w.Deliver)
 		return
 	}
-	fill(out, o)
+	Fill(out, o)
 }
 
 // Stdout writes one JSON line per record.
@@ -113,8 +113,8 @@ func (s *Stdout) Deliver(_ context.Context, recs []Record, out []Outcome) {
 	}
 	if err := s.w.Flush(); err != nil {
 		s.w.Reset(s.dst) // drop the failed buffer; the records are retried
-		fill(out, Outcome{Kind: Retry, Reason: "io", Detail: err.Error()})
+		Fill(out, Outcome{Kind: Retry, Reason: "io", Detail: err.Error()})
 		return
 	}
-	fill(out, Outcome{Kind: Delivered})
+	Fill(out, Outcome{Kind: Delivered})
 }

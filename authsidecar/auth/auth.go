@@ -1,6 +1,8 @@
-// Package auth authenticates callers of the authsidecar: static API keys
-// (API_KEY and API_KEYS_FILE), OIDC bearer JWTs verified with coreos/go-oidc
-// over a caching, rate-limited key set, and the Identity both produce.
+// Package auth authenticates callers of the authsidecar with static API
+// keys (API_KEY and API_KEYS_FILE), and holds what every method shares: the
+// Identity a caller is, and the reasons a bearer token is refused. OIDC
+// bearer tokens are verified by package authsidecar/oidc, which the
+// standard build leaves out.
 package auth
 
 import (
@@ -45,6 +47,33 @@ type Identity struct {
 	// process: the audit log records it as a login.
 	Fresh bool
 }
+
+// Reasons a bearer token is refused (by the OIDC verifier, package
+// authsidecar/oidc); they are safe to show a client and are used as metric
+// labels.
+const (
+	ReasonOversized     = "token_too_large"
+	ReasonMalformed     = "malformed_token"
+	ReasonSignature     = "bad_signature"
+	ReasonUnknownKID    = "unknown_key_id"
+	ReasonIssuer        = "wrong_issuer"
+	ReasonAudience      = "wrong_audience"
+	ReasonExpired       = "token_expired"
+	ReasonNotYetValid   = "token_not_yet_valid"
+	ReasonIssuedFuture  = "token_issued_in_future"
+	ReasonGroupOverage  = "group_overage"
+	ReasonGroupsClaim   = "bad_groups_claim"
+	ReasonIdPUnavailble = "idp_unavailable"
+)
+
+// TokenError is a refused token with its reason.
+type TokenError struct {
+	Reason string
+	Err    error
+}
+
+func (e *TokenError) Error() string { return e.Reason + ": " + e.Err.Error() }
+func (e *TokenError) Unwrap() error { return e.Err }
 
 // ErrUnauthenticated is returned (wrapped, with the reason) when a
 // credential is present but not valid.

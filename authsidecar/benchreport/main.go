@@ -35,11 +35,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshoptixiq/mesh/authsidecar/auth"
+	"github.com/valyala/fasthttp"
+
 	"github.com/meshoptixiq/mesh/authsidecar/fakeupstream"
+	"github.com/meshoptixiq/mesh/authsidecar/oidc"
 	"github.com/meshoptixiq/mesh/authsidecar/rbac"
 	"github.com/meshoptixiq/mesh/authsidecar/testidp"
-	"github.com/valyala/fasthttp"
 )
 
 func main() {
@@ -169,7 +170,7 @@ func jwtReport(ctx context.Context, out io.Writer) error {
 	}
 	defer idp.Stop()
 	idp.AddUser(testidp.User{ID: "alice", Secret: "s", Claims: map[string]any{"preferred_username": "alice", "groups": []any{"network-ops-team", "noc-helpdesk"}}})
-	o := auth.NewOIDC(auth.OIDCConfig{Issuer: idp.Issuer, ClientID: "meshq", ClockSkew: time.Minute, MaxTokenBytes: 16 << 10},
+	o := oidc.New(oidc.Config{Issuer: idp.Issuer, ClientID: "meshq", ClockSkew: time.Minute, MaxTokenBytes: 16 << 10},
 		&http.Client{Timeout: 5 * time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := o.Discover(ctx); err != nil {
 		return err

@@ -27,13 +27,59 @@ func deps(t *testing.T, tags, pkg string) []string {
 	return strings.Fields(string(out))
 }
 
-// Enterprise code of each pod binary: packages the default build links and
-// the standard build must not.
+// enterpriseRoots are the enterprise code: no standard binary may link a
+// package at or under one of these paths. Secrets providers (and the cloud
+// SDKs under them), APM export (the OTLP exporters; the OTLP protobufs
+// stay, the apiserver receives spans in them), OIDC (our
+// verifier, go-oidc and go-jose), SOAR webhooks, and the Splunk and
+// Elasticsearch/OpenSearch audit sinks.
+var enterpriseRoots = []string{
+	"github.com/hashicorp/vault/api",
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager",
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets",
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity",
+	"cloud.google.com/go/secretmanager",
+	"go.opentelemetry.io/otel/exporters/otlp",
+	"github.com/coreos/go-oidc",
+	"github.com/go-jose/go-jose",
+	module + "authsidecar/oidc",
+	module + "authsidecar/soar",
+	module + "auditshipper/sink/splunk",
+	module + "auditshipper/sink/elastic",
+}
+
+func underRoot(pkg string) (string, bool) {
+	for _, r := range enterpriseRoots {
+		if pkg == r || strings.HasPrefix(pkg, r+"/") {
+			return r, true
+		}
+	}
+	return "", false
+}
+
+// enterprise is, for each pod binary, enterprise code its default build
+// links: if a package moves or is renamed, this list (and so the check
+// that the standard build goes without it) must follow.
 var enterprise = map[string][]string{
-	"apiserver":    {"github.com/hashicorp/vault/api", "github.com/aws/aws-sdk-go-v2/service/secretsmanager", "github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets", "cloud.google.com/go/secretmanager/apiv1", "go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp", "go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"},
-	"authsidecar":  {"github.com/hashicorp/vault/api", "github.com/aws/aws-sdk-go-v2/service/secretsmanager", "go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"},
-	"auditshipper": {"github.com/hashicorp/vault/api", "cloud.google.com/go/secretmanager/apiv1", "go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"},
-	"nodeagent":    {"github.com/hashicorp/vault/api"},
+	"apiserver": {"github.com/hashicorp/vault/api", "github.com/aws/aws-sdk-go-v2/service/secretsmanager",
+		"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets", "cloud.google.com/go/secretmanager/apiv1",
+		"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp", "go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"},
+	"authsidecar": {"github.com/hashicorp/vault/api", "github.com/aws/aws-sdk-go-v2/service/secretsmanager",
+		"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp",
+		module + "authsidecar/oidc", "github.com/coreos/go-oidc/v3/oidc", "github.com/go-jose/go-jose/v4", module + "authsidecar/soar"},
+	"auditshipper": {"github.com/hashicorp/vault/api", "cloud.google.com/go/secretmanager/apiv1",
+		"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc",
+		module + "auditshipper/sink/splunk", module + "auditshipper/sink/elastic"},
+	"nodeagent": {"github.com/hashicorp/vault/api"},
+}
+
+// What the standard build keeps: the edition, spans (only their export is
+// enterprise), API keys, and the stdout and webhook audit sinks.
+var community = map[string][]string{
+	"apiserver":    {module + "common/edition", "go.opentelemetry.io/otel/sdk/trace"},
+	"authsidecar":  {module + "common/edition", "go.opentelemetry.io/otel/sdk/trace", module + "authsidecar/auth"},
+	"auditshipper": {module + "common/edition", "go.opentelemetry.io/otel/sdk/trace", module + "auditshipper/sink"},
+	"nodeagent":    {module + "common/edition"},
 }
 
 func TestStandardBuildLeavesEnterpriseCodeOut(t *testing.T) {
@@ -43,14 +89,14 @@ func TestStandardBuildLeavesEnterpriseCodeOut(t *testing.T) {
 			if !slices.Contains(full, p) {
 				t.Errorf("the default build of %s does not link %s", bin, p)
 			}
-			if slices.Contains(std, p) {
-				t.Errorf("the standard build of %s links %s", bin, p)
+		}
+		for _, p := range std {
+			if root, ok := underRoot(p); ok {
+				t.Errorf("the standard build of %s links %s (enterprise code: %s)", bin, p, root)
 			}
 		}
-		// Both builds carry the edition, and the tracing core (spans are
-		// made either way; only their export is enterprise).
-		for _, p := range []string{module + "common/edition", "go.opentelemetry.io/otel/sdk/trace"} {
-			if bin != "nodeagent" && !slices.Contains(std, p) {
+		for _, p := range community[bin] {
+			if !slices.Contains(std, p) {
 				t.Errorf("the standard build of %s does not link %s", bin, p)
 			}
 		}
@@ -58,35 +104,79 @@ func TestStandardBuildLeavesEnterpriseCodeOut(t *testing.T) {
 	}
 }
 
-// A binary built standard refuses an enterprise setting, naming it, and
-// starts without one.
-func TestStandardBinaryRefusesEnterpriseSettings(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "authsidecar")
-	build := exec.Command("go", "build", "-tags", "standard", "-o", bin, module+"authsidecar")
+func TestUnderRoot(t *testing.T) {
+	for pkg, want := range map[string]bool{
+		"github.com/coreos/go-oidc/v3/oidc":                               true,
+		"github.com/go-jose/go-jose/v4/json":                              true,
+		module + "authsidecar/oidc":                                       true,
+		module + "authsidecar/oidcx":                                      false,
+		module + "auditshipper/sink":                                      false,
+		module + "auditshipper/sink/splunk":                               true,
+		"go.opentelemetry.io/otel/sdk/trace":                              false,
+		"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc": true,
+	} {
+		if _, got := underRoot(pkg); got != want {
+			t.Errorf("underRoot(%q) = %v, want %v", pkg, got, want)
+		}
+	}
+}
+
+// buildStandard builds a pod binary with -tags standard.
+func buildStandard(t *testing.T, name string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), name)
+	build := exec.Command("go", "build", "-tags", "standard", "-o", bin, module+name)
 	build.Dir = "../.."
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build -tags standard: %v\n%s", err, out)
+		t.Fatalf("go build -tags standard %s: %v\n%s", name, err, out)
 	}
-	base := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "API_KEY=" + strings.Repeat("k", 40), "LISTEN_ADDR=127.0.0.1:0"}
-	for _, c := range []struct{ setting, names string }{
-		{"SECRETS_PROVIDER=vault", "SECRETS_PROVIDER"},
-		{"DD_AGENT_HOST=127.0.0.1", "DD_AGENT_HOST"},
-		{"AUTH_MODE=oidc", "AUTH_MODE"},
-		{"SOAR_WEBHOOK_URL=https://soar.example/hook", "SOAR_WEBHOOK_URL"},
-	} {
+	return bin
+}
+
+// refusals runs bin once per setting on top of base and checks that it
+// stops, naming the setting's variable and the standard build.
+func refusals(t *testing.T, bin string, base []string, settings []string) {
+	t.Helper()
+	for _, setting := range settings {
+		variable, _, _ := strings.Cut(setting, "=")
 		cmd := exec.Command(bin)
-		cmd.Env = append(slices.Clone(base), c.setting)
+		cmd.Env = append(slices.Clone(base), setting)
 		out, err := cmd.CombinedOutput()
 		if err == nil {
-			t.Errorf("standard authsidecar with %s started; want a refusal", c.setting)
+			t.Errorf("standard %s with %s started; want a refusal", filepath.Base(bin), setting)
 			continue
 		}
-		if s := string(out); !strings.Contains(s, c.names) || !strings.Contains(s, "standard build") {
-			t.Errorf("standard authsidecar with %s said:\n%s\nwant the variable and \"standard build\"", c.setting, s)
+		if s := string(out); !strings.Contains(s, variable+": ") || !strings.Contains(s, "standard build") {
+			t.Errorf("standard %s with %s said:\n%s\nwant %q and \"standard build\"", filepath.Base(bin), setting, s, variable+": ")
 		}
 	}
-	out, err := exec.Command(bin, "--version").CombinedOutput()
+}
+
+// A binary built standard refuses an enterprise setting, naming it.
+func TestStandardBinaryRefusesEnterpriseSettings(t *testing.T) {
+	sidecar := buildStandard(t, "authsidecar")
+	refusals(t, sidecar, []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "API_KEY=" + strings.Repeat("k", 40), "LISTEN_ADDR=127.0.0.1:0"}, []string{
+		"SECRETS_PROVIDER=vault",
+		"DD_AGENT_HOST=127.0.0.1",
+		"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318",
+		"AUTH_MODE=oidc",
+		"AUTH_MODE=both",
+		"SOAR_WEBHOOK_URL=https://soar.example/hook",
+		`SOAR_RULES=[{"name":"bulk","query":"*","condition":"row_count > 50"}]`,
+	})
+	out, err := exec.Command(sidecar, "--version").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "standard") {
 		t.Errorf("standard authsidecar --version = %q, %v; want it to say standard", out, err)
 	}
+
+	shipper := buildStandard(t, "auditshipper")
+	dir := t.TempDir()
+	refusals(t, shipper, []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "AUDIT_LOG_PATH=" + filepath.Join(dir, "audit.jsonl"),
+		"SHIPPER_STATE_DIR=" + dir, "SHIPPER_LISTEN=127.0.0.1:0", "SPLUNK_HEC_URL=https://splunk.example:8088", "SPLUNK_HEC_TOKEN=t",
+		"ES_URL=https://es.example:9200"}, []string{
+		"AUDIT_LOG_BACKEND=splunk",
+		"AUDIT_LOG_BACKEND=elasticsearch",
+		"AUDIT_LOG_BACKEND=opensearch",
+		"SECRETS_PROVIDER=aws",
+	})
 }

@@ -1,4 +1,8 @@
-package auth
+// Package oidc verifies the OIDC bearer JWTs the authsidecar accepts
+// (AUTH_MODE=oidc|both) with coreos/go-oidc over a caching, rate-limited
+// key set. It is enterprise code: the standard build of the sidecar does
+// not link it.
+package oidc
 
 import (
 	"context"
@@ -13,12 +17,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/coreos/go-oidc/v3/oidc"
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/meshoptixiq/mesh/authsidecar/auth"
 	"github.com/meshoptixiq/mesh/common/audit"
 )
 
-// OIDCConfig configures bearer-token verification.
-type OIDCConfig struct {
+// Config configures bearer-token verification.
+type Config struct {
 	Issuer        string
 	ClientID      string
 	GroupsClaim   string // dotted path, e.g. "groups" or "realm_access.roles"
@@ -26,37 +32,11 @@ type OIDCConfig struct {
 	MaxTokenBytes int
 }
 
-// Reasons a bearer token is refused; they are safe to show a client and
-// are used as metric labels.
-const (
-	ReasonOversized     = "token_too_large"
-	ReasonMalformed     = "malformed_token"
-	ReasonSignature     = "bad_signature"
-	ReasonUnknownKID    = "unknown_key_id"
-	ReasonIssuer        = "wrong_issuer"
-	ReasonAudience      = "wrong_audience"
-	ReasonExpired       = "token_expired"
-	ReasonNotYetValid   = "token_not_yet_valid"
-	ReasonIssuedFuture  = "token_issued_in_future"
-	ReasonGroupOverage  = "group_overage"
-	ReasonGroupsClaim   = "bad_groups_claim"
-	ReasonIdPUnavailble = "idp_unavailable"
-)
-
-// TokenError is a refused token with its reason.
-type TokenError struct {
-	Reason string
-	Err    error
-}
-
-func (e *TokenError) Error() string { return e.Reason + ": " + e.Err.Error() }
-func (e *TokenError) Unwrap() error { return e.Err }
-
-// OIDC verifies bearer JWTs from one issuer. Until discovery and the first
+// Verifier verifies bearer JWTs from one issuer. Until discovery and the first
 // JWKS fetch succeed (Run keeps trying), tokens are refused with
-// ReasonIdPUnavailble so the sidecar answers 503 rather than 401.
-type OIDC struct {
-	cfg    OIDCConfig
+// auth.ReasonIdPUnavailble so the sidecar answers 503 rather than 401.
+type Verifier struct {
+	cfg    Config
 	client *http.Client
 	log    *slog.Logger
 	now    func() time.Time
@@ -74,23 +54,23 @@ type OIDC struct {
 }
 
 type verifierState struct {
-	verifier *oidc.IDTokenVerifier
+	verifier *gooidc.IDTokenVerifier
 	keys     *KeySet
 	algs     []string
 }
 
 type cachedToken struct {
-	id  Identity
+	id  auth.Identity
 	exp time.Time
 	nbf time.Time
 }
 
-// NewOIDC returns a verifier; call Run to discover the issuer.
-func NewOIDC(cfg OIDCConfig, client *http.Client, log *slog.Logger) *OIDC {
+// New returns a verifier; call Run to discover the issuer.
+func New(cfg Config, client *http.Client, log *slog.Logger) *Verifier {
 	if cfg.GroupsClaim == "" {
 		cfg.GroupsClaim = "groups"
 	}
-	return &OIDC{cfg: cfg, client: client, log: log, now: time.Now, cache: map[string]cachedToken{}, maxCache: 10000}
+	return &Verifier{cfg: cfg, client: client, log: log, now: time.Now, cache: map[string]cachedToken{}, maxCache: 10000}
 }
 
 type discovery struct {
@@ -103,7 +83,7 @@ var asymmetric = map[string]bool{"RS256": true, "RS384": true, "RS512": true, "P
 	"ES256": true, "ES384": true, "ES512": true, "EdDSA": true}
 
 // Discover fetches the issuer's configuration and its keys once.
-func (o *OIDC) Discover(ctx context.Context) error {
+func (o *Verifier) Discover(ctx context.Context) error {
 	u := strings.TrimSuffix(o.cfg.Issuer, "/") + "/.well-known/openid-configuration"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -150,7 +130,7 @@ func (o *OIDC) Discover(ctx context.Context) error {
 	if err := ks.Refresh(ctx); err != nil {
 		return err
 	}
-	v := oidc.NewVerifier(o.cfg.Issuer, ks, &oidc.Config{
+	v := gooidc.NewVerifier(o.cfg.Issuer, ks, &gooidc.Config{
 		ClientID:             o.cfg.ClientID,
 		SupportedSigningAlgs: algs,
 		// exp, nbf and iat are checked below with OIDC_CLOCK_SKEW; go-oidc
@@ -164,7 +144,7 @@ func (o *OIDC) Discover(ctx context.Context) error {
 
 // Run discovers the issuer, retrying with backoff until it succeeds, then
 // refreshes the keys every TTL so the cache is renewed before it expires.
-func (o *OIDC) Run(ctx context.Context) error {
+func (o *Verifier) Run(ctx context.Context) error {
 	backoff := 500 * time.Millisecond
 	for o.ready.Load() == nil {
 		err := o.Discover(ctx)
@@ -191,7 +171,7 @@ func (o *OIDC) Run(ctx context.Context) error {
 }
 
 // Ready reports whether the issuer's keys have been fetched, for /readyz.
-func (o *OIDC) Ready() (bool, string) {
+func (o *Verifier) Ready() (bool, string) {
 	st := o.ready.Load()
 	if st == nil {
 		return false, "issuer not discovered yet"
@@ -208,9 +188,9 @@ func (o *OIDC) Ready() (bool, string) {
 
 // Verify checks a bearer JWT and returns the caller. Verified tokens are
 // cached until they expire, so the signature is checked once per token.
-func (o *OIDC) Verify(ctx context.Context, raw string) (Identity, error) {
+func (o *Verifier) Verify(ctx context.Context, raw string) (auth.Identity, error) {
 	if len(raw) > o.cfg.MaxTokenBytes {
-		return Identity{}, &TokenError{ReasonOversized, fmt.Errorf("token is %d bytes, limit %d", len(raw), o.cfg.MaxTokenBytes)}
+		return auth.Identity{}, refuse(auth.ReasonOversized, fmt.Errorf("token is %d bytes, limit %d", len(raw), o.cfg.MaxTokenBytes))
 	}
 	now := o.now()
 	o.cacheMu.RLock()
@@ -218,36 +198,36 @@ func (o *OIDC) Verify(ctx context.Context, raw string) (Identity, error) {
 	o.cacheMu.RUnlock()
 	if ok {
 		if err := o.checkTimes(now, c.exp, c.nbf, time.Time{}); err != nil {
-			return Identity{}, err
+			return auth.Identity{}, err
 		}
 		return c.id, nil
 	}
 	st := o.ready.Load()
 	if st == nil {
-		return Identity{}, &TokenError{ReasonIdPUnavailble, errors.New("identity provider not reachable yet")}
+		return auth.Identity{}, refuse(auth.ReasonIdPUnavailble, errors.New("identity provider not reachable yet"))
 	}
 	tok, err := st.verifier.Verify(ctx, raw)
 	if err != nil {
-		return Identity{}, classify(err)
+		return auth.Identity{}, classify(err)
 	}
 	var claims map[string]any
 	if err := tok.Claims(&claims); err != nil {
-		return Identity{}, &TokenError{ReasonMalformed, err}
+		return auth.Identity{}, refuse(auth.ReasonMalformed, err)
 	}
 	exp, okExp := numericDate(claims["exp"])
 	if !okExp {
-		return Identity{}, &TokenError{ReasonMalformed, errors.New("token has no exp")}
+		return auth.Identity{}, refuse(auth.ReasonMalformed, errors.New("token has no exp"))
 	}
 	nbf, _ := numericDate(claims["nbf"])
 	iat, _ := numericDate(claims["iat"])
 	if err := o.checkTimes(now, exp, nbf, iat); err != nil {
-		return Identity{}, err
+		return auth.Identity{}, err
 	}
 	groups, err := o.groups(claims)
 	if err != nil {
-		return Identity{}, err
+		return auth.Identity{}, err
 	}
-	id := Identity{User: userOf(claims), Method: MethodOIDC, KeyFP: audit.Fingerprint(raw), Groups: groups}
+	id := auth.Identity{User: userOf(claims), Method: auth.MethodOIDC, KeyFP: audit.Fingerprint(raw), Groups: groups}
 	o.cacheMu.Lock()
 	if len(o.cache) >= o.maxCache {
 		for k, v := range o.cache {
@@ -265,34 +245,34 @@ func (o *OIDC) Verify(ctx context.Context, raw string) (Identity, error) {
 	return id, nil
 }
 
-func (o *OIDC) checkTimes(now, exp, nbf, iat time.Time) error {
+func (o *Verifier) checkTimes(now, exp, nbf, iat time.Time) error {
 	skew := o.cfg.ClockSkew
 	if now.After(exp.Add(skew)) {
-		return &TokenError{ReasonExpired, fmt.Errorf("expired at %s", exp.UTC().Format(time.RFC3339))}
+		return refuse(auth.ReasonExpired, fmt.Errorf("expired at %s", exp.UTC().Format(time.RFC3339)))
 	}
 	if !nbf.IsZero() && nbf.After(now.Add(skew)) {
-		return &TokenError{ReasonNotYetValid, fmt.Errorf("not valid before %s", nbf.UTC().Format(time.RFC3339))}
+		return refuse(auth.ReasonNotYetValid, fmt.Errorf("not valid before %s", nbf.UTC().Format(time.RFC3339)))
 	}
 	if !iat.IsZero() && iat.After(now.Add(skew)) {
-		return &TokenError{ReasonIssuedFuture, fmt.Errorf("issued at %s", iat.UTC().Format(time.RFC3339))}
+		return refuse(auth.ReasonIssuedFuture, fmt.Errorf("issued at %s", iat.UTC().Format(time.RFC3339)))
 	}
 	return nil
 }
 
-func (o *OIDC) groups(claims map[string]any) ([]string, error) {
+func (o *Verifier) groups(claims map[string]any) ([]string, error) {
 	// Azure AD replaces the groups claim with a pointer to Graph when a
 	// user is in too many groups. Treating that as "no groups" would
 	// silently demote (or, with deny rules, promote) the user: refuse.
 	if names, ok := claims["_claim_names"].(map[string]any); ok {
 		if _, over := names["groups"]; over {
-			return nil, &TokenError{ReasonGroupOverage, errors.New("token has group overage (_claim_names.groups): the IdP must emit groups in the token (e.g. Azure AD: assign groups to the app or filter groups)")}
+			return nil, refuse(auth.ReasonGroupOverage, errors.New("token has group overage (_claim_names.groups): the IdP must emit groups in the token (e.g. Azure AD: assign groups to the app or filter groups)"))
 		}
 		if _, over := names[o.cfg.GroupsClaim]; over {
-			return nil, &TokenError{ReasonGroupOverage, fmt.Errorf("token has overage for claim %q", o.cfg.GroupsClaim)}
+			return nil, refuse(auth.ReasonGroupOverage, fmt.Errorf("token has overage for claim %q", o.cfg.GroupsClaim))
 		}
 	}
 	if has, ok := claims["hasgroups"].(bool); ok && has {
-		return nil, &TokenError{ReasonGroupOverage, errors.New("token has group overage (hasgroups)")}
+		return nil, refuse(auth.ReasonGroupOverage, errors.New("token has group overage (hasgroups)"))
 	}
 	var v any = claims
 	for _, part := range strings.Split(o.cfg.GroupsClaim, ".") {
@@ -314,13 +294,13 @@ func (o *OIDC) groups(claims map[string]any) ([]string, error) {
 		for _, item := range g {
 			s, ok := item.(string)
 			if !ok {
-				return nil, &TokenError{ReasonGroupsClaim, fmt.Errorf("claim %q holds a non-string", o.cfg.GroupsClaim)}
+				return nil, refuse(auth.ReasonGroupsClaim, fmt.Errorf("claim %q holds a non-string", o.cfg.GroupsClaim))
 			}
 			out = append(out, s)
 		}
 		return out, nil
 	}
-	return nil, &TokenError{ReasonGroupsClaim, fmt.Errorf("claim %q is not a list of strings", o.cfg.GroupsClaim)}
+	return nil, refuse(auth.ReasonGroupsClaim, fmt.Errorf("claim %q is not a list of strings", o.cfg.GroupsClaim))
 }
 
 func userOf(claims map[string]any) string {
@@ -341,20 +321,24 @@ func numericDate(v any) (time.Time, bool) {
 	return time.Unix(sec, int64((f-float64(sec))*1e9)), true
 }
 
-func classify(err error) *TokenError {
+func refuse(reason string, err error) *auth.TokenError {
+	return &auth.TokenError{Reason: reason, Err: err}
+}
+
+func classify(err error) *auth.TokenError {
 	msg := err.Error()
 	switch {
 	case errors.Is(err, ErrUnknownKID):
-		return &TokenError{ReasonUnknownKID, err}
+		return refuse(auth.ReasonUnknownKID, err)
 	case strings.Contains(msg, "issued by a different provider"):
-		return &TokenError{ReasonIssuer, err}
+		return refuse(auth.ReasonIssuer, err)
 	case strings.Contains(msg, "expected audience"):
-		return &TokenError{ReasonAudience, err}
+		return refuse(auth.ReasonAudience, err)
 	case strings.Contains(msg, "failed to verify signature"):
 		if strings.Contains(msg, ErrUnknownKID.Error()) {
-			return &TokenError{ReasonUnknownKID, err}
+			return refuse(auth.ReasonUnknownKID, err)
 		}
-		return &TokenError{ReasonSignature, err}
+		return refuse(auth.ReasonSignature, err)
 	}
-	return &TokenError{ReasonMalformed, err}
+	return refuse(auth.ReasonMalformed, err)
 }

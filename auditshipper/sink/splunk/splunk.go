@@ -1,4 +1,7 @@
-package sink
+// Package splunk is the Splunk HTTP Event Collector audit sink, with
+// optional indexer acknowledgement. It is enterprise code, left out of the
+// standard build.
+package splunk
 
 import (
 	"context"
@@ -11,25 +14,27 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/meshoptixiq/mesh/auditshipper/sink"
 )
 
-// SplunkMaxBody is the HEC default max_content_length we stay under.
-const SplunkMaxBody = 1_000_000
+// MaxBody is the HEC default max_content_length we stay under.
+const MaxBody = 1_000_000
 
-// Splunk ships to the HTTP Event Collector's event endpoint, optionally
+// HEC ships to the HTTP Event Collector's event endpoint, optionally
 // waiting for indexer acknowledgement before calling a record delivered.
-type Splunk struct {
+type HEC struct {
 	eventURL, ackURL string
 	hdr              http.Header
 	ack              bool
 	ackPoll          time.Duration
 	ackTimeout       time.Duration
 	meta             string // ,"sourcetype":...,"source":...,"index":... fragment
-	client           *client
+	client           *sink.Client
 }
 
-// SplunkConfig configures Splunk.
-type SplunkConfig struct {
+// Config configures HEC.
+type Config struct {
 	URL        string // SPLUNK_HEC_URL, e.g. https://splunk:8088
 	Token      string
 	Channel    string // X-Splunk-Request-Channel; random when empty
@@ -39,11 +44,11 @@ type SplunkConfig struct {
 	Index      string
 	Source     string
 	Sourcetype string
-	HTTP       HTTPOptions
+	HTTP       sink.HTTPOptions
 }
 
-// NewSplunk builds the sink.
-func NewSplunk(c SplunkConfig) (*Splunk, error) {
+// New builds the sink.
+func New(c Config) (*HEC, error) {
 	base := strings.TrimRight(c.URL, "/")
 	base = strings.TrimSuffix(base, "/services/collector/event")
 	base = strings.TrimSuffix(base, "/services/collector")
@@ -58,7 +63,7 @@ func NewSplunk(c SplunkConfig) (*Splunk, error) {
 	var meta strings.Builder
 	for _, kv := range [][2]string{{"sourcetype", c.Sourcetype}, {"source", c.Source}, {"index", c.Index}} {
 		if kv[1] != "" {
-			fmt.Fprintf(&meta, ",%q:%s", kv[0], quote(kv[1]))
+			fmt.Fprintf(&meta, ",%q:%s", kv[0], jsonString(kv[1]))
 		}
 	}
 	if c.AckPoll <= 0 {
@@ -67,10 +72,10 @@ func NewSplunk(c SplunkConfig) (*Splunk, error) {
 	if c.AckTimeout <= 0 {
 		c.AckTimeout = time.Minute
 	}
-	return &Splunk{
+	return &HEC{
 		eventURL: base + "/services/collector/event", ackURL: base + "/services/collector/ack",
 		hdr: hdr, ack: c.Ack, ackPoll: c.AckPoll, ackTimeout: c.AckTimeout, meta: meta.String(),
-		client: c.HTTP.client("splunk"),
+		client: c.HTTP.NewClient("splunk"),
 	}, nil
 }
 
@@ -84,9 +89,9 @@ func NewChannelID() string {
 }
 
 // Name is the sink's metric label.
-func (s *Splunk) Name() string { return "splunk" }
+func (s *HEC) Name() string { return "splunk" }
 
-func (s *Splunk) event(dst []byte, r Record) []byte {
+func (s *HEC) event(dst []byte, r sink.Record) []byte {
 	dst = append(dst, `{"event":`...)
 	dst = append(dst, r.Data...)
 	if !r.TS.IsZero() {
@@ -97,15 +102,15 @@ func (s *Splunk) event(dst []byte, r Record) []byte {
 	return append(dst, "}\n"...)
 }
 
-// Deliver sends recs in requests of at most SplunkMaxBody bytes.
-func (s *Splunk) Deliver(ctx context.Context, recs []Record, out []Outcome) {
+// Deliver sends recs in requests of at most MaxBody bytes.
+func (s *HEC) Deliver(ctx context.Context, recs []sink.Record, out []sink.Outcome) {
 	var body []byte
 	start := 0
 	for i := 0; i <= len(recs); i++ {
 		var ev []byte
 		if i < len(recs) {
 			ev = s.event(nil, recs[i])
-			if len(body)+len(ev) <= SplunkMaxBody || len(body) == 0 {
+			if len(body)+len(ev) <= MaxBody || len(body) == 0 {
 				body = append(body, ev...)
 				continue
 			}
@@ -127,55 +132,55 @@ func hecDataError(code int64) bool {
 	return false
 }
 
-func (s *Splunk) send(ctx context.Context, body []byte, recs []Record, out []Outcome) {
-	resp, err := s.client.post(ctx, s.eventURL, s.hdr, body)
-	if err == nil && resp.status == http.StatusOK {
+func (s *HEC) send(ctx context.Context, body []byte, recs []sink.Record, out []sink.Outcome) {
+	resp, err := s.client.Post(ctx, s.eventURL, s.hdr, body)
+	if err == nil && resp.Status == http.StatusOK {
 		if !s.ack {
-			fill(out, Outcome{Kind: Delivered, Status: resp.status})
+			sink.Fill(out, sink.Outcome{Kind: sink.Delivered, Status: resp.Status})
 			return
 		}
-		ackID := gjson.GetBytes(resp.body, "ackId")
+		ackID := gjson.GetBytes(resp.Body, "ackId")
 		if !ackID.Exists() {
-			fill(out, Outcome{Kind: Retry, Reason: "config", Slow: true, Status: resp.status, Detail: "SPLUNK_HEC_ACK is set but the collector returned no ackId (acknowledgement disabled on the token?)"})
+			sink.Fill(out, sink.Outcome{Kind: sink.Retry, Reason: "config", Slow: true, Status: resp.Status, Detail: "SPLUNK_HEC_ACK is set but the collector returned no ackId (acknowledgement disabled on the token?)"})
 			return
 		}
-		fill(out, s.waitAck(ctx, ackID.Int()))
+		sink.Fill(out, s.waitAck(ctx, ackID.Int()))
 		return
 	}
 	code := int64(-1)
 	if err == nil {
-		code = gjson.GetBytes(resp.body, "code").Int()
-		if !gjson.GetBytes(resp.body, "code").Exists() {
+		code = gjson.GetBytes(resp.Body, "code").Int()
+		if !gjson.GetBytes(resp.Body, "code").Exists() {
 			code = -1
 		}
 	}
 	switch {
-	case err == nil && resp.status == http.StatusBadRequest && hecDataError(code):
-		if bad := gjson.GetBytes(resp.body, "invalid-event-number"); bad.Exists() && int(bad.Int()) < len(recs) && len(recs) > 1 {
+	case err == nil && resp.Status == http.StatusBadRequest && hecDataError(code):
+		if bad := gjson.GetBytes(resp.Body, "invalid-event-number"); bad.Exists() && int(bad.Int()) < len(recs) && len(recs) > 1 {
 			// Events before the bad one may already be indexed; sending
 			// them again is a duplicate, never a loss.
 			n := int(bad.Int())
-			fill(out, Outcome{Kind: Retry, Reason: "batch_had_bad_event", Status: resp.status})
-			out[n] = Outcome{Kind: DeadLetter, Reason: "rejected", Status: resp.status, Detail: snippet(resp.body)}
+			sink.Fill(out, sink.Outcome{Kind: sink.Retry, Reason: "batch_had_bad_event", Status: resp.Status})
+			out[n] = sink.Outcome{Kind: sink.DeadLetter, Reason: "rejected", Status: resp.Status, Detail: sink.Snippet(resp.Body)}
 			return
 		}
-		splitDeliver(ctx, recs, out, Outcome{Kind: DeadLetter, Reason: "rejected", Status: resp.status, Detail: snippet(resp.body)}, s.Deliver)
-	case err == nil && resp.status == http.StatusBadRequest && code >= 0:
+		sink.SplitDeliver(ctx, recs, out, sink.Outcome{Kind: sink.DeadLetter, Reason: "rejected", Status: resp.Status, Detail: sink.Snippet(resp.Body)}, s.Deliver)
+	case err == nil && resp.Status == http.StatusBadRequest && code >= 0:
 		// Channel, index or ack configuration: keep the data.
-		fill(out, Outcome{Kind: Retry, Reason: "config", Slow: true, Status: resp.status, Detail: snippet(resp.body)})
+		sink.Fill(out, sink.Outcome{Kind: sink.Retry, Reason: "config", Slow: true, Status: resp.Status, Detail: sink.Snippet(resp.Body)})
 	default:
-		o, split := classify(resp, err)
+		o, split := sink.Classify(resp, err)
 		if split {
-			splitDeliver(ctx, recs, out, o, s.Deliver)
+			sink.SplitDeliver(ctx, recs, out, o, s.Deliver)
 			return
 		}
-		fill(out, o)
+		sink.Fill(out, o)
 	}
 }
 
 // waitAck polls the ack endpoint until ackID is acknowledged or the ack
 // timeout passes (then the records are sent again: at-least-once).
-func (s *Splunk) waitAck(ctx context.Context, ackID int64) Outcome {
+func (s *HEC) waitAck(ctx context.Context, ackID int64) sink.Outcome {
 	body, _ := json.Marshal(map[string][]int64{"acks": {ackID}})
 	key := strconv.FormatInt(ackID, 10)
 	deadline := time.Now().Add(s.ackTimeout)
@@ -184,16 +189,21 @@ func (s *Splunk) waitAck(ctx context.Context, ackID int64) Outcome {
 	for {
 		select {
 		case <-ctx.Done():
-			return Outcome{Kind: Retry, Reason: "ack_timeout", Detail: "shutting down before acknowledgement"}
+			return sink.Outcome{Kind: sink.Retry, Reason: "ack_timeout", Detail: "shutting down before acknowledgement"}
 		case <-t.C:
 		}
-		resp, err := s.client.post(ctx, s.ackURL, s.hdr, body)
-		if err == nil && resp.status == http.StatusOK && gjson.ValidBytes(resp.body) && gjson.GetBytes(resp.body, "acks."+key).Type == gjson.True {
-			return Outcome{Kind: Delivered, Status: resp.status}
+		resp, err := s.client.Post(ctx, s.ackURL, s.hdr, body)
+		if err == nil && resp.Status == http.StatusOK && gjson.ValidBytes(resp.Body) && gjson.GetBytes(resp.Body, "acks."+key).Type == gjson.True {
+			return sink.Outcome{Kind: sink.Delivered, Status: resp.Status}
 		}
 		if time.Now().After(deadline) {
-			return Outcome{Kind: Retry, Reason: "ack_timeout", Detail: fmt.Sprintf("ackId %d not acknowledged within %s", ackID, s.ackTimeout)}
+			return sink.Outcome{Kind: sink.Retry, Reason: "ack_timeout", Detail: fmt.Sprintf("ackId %d not acknowledged within %s", ackID, s.ackTimeout)}
 		}
 		t.Reset(s.ackPoll)
 	}
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }

@@ -1,4 +1,8 @@
-package sink
+// Package elastic is the Elasticsearch and OpenSearch audit sink: records
+// go through the _bulk API with the create action and the record's id as
+// _id, so a retried record that was already indexed counts as delivered.
+// It is enterprise code, left out of the standard build.
+package elastic
 
 import (
 	"bytes"
@@ -15,17 +19,19 @@ import (
 	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/meshoptixiq/mesh/auditshipper/sink"
 )
 
-// Elastic ships to Elasticsearch or OpenSearch through the _bulk API with
-// the create action and the record id as _id, so a retried record that was
+// Bulk ships to Elasticsearch or OpenSearch through the _bulk API with the
+// create action and the record id as _id, so a retried record that was
 // already indexed comes back 409 and counts as delivered.
-type Elastic struct {
+type Bulk struct {
 	name   string
 	url    string
 	hdr    http.Header
 	index  *IndexPattern
-	client *client
+	client *sink.Client
 	bodies sync.Pool // *[]byte
 }
 
@@ -43,19 +49,19 @@ func (p *pooledBody) Close() error {
 	return nil
 }
 
-// ElasticConfig configures Elastic.
-type ElasticConfig struct {
+// Config configures Bulk.
+type Config struct {
 	Name     string // "elasticsearch" or "opensearch"
 	URL      string // base URL, e.g. https://es:9200
 	Index    string // ES_INDEX, with optional %{+yyyy.MM.dd} date patterns
 	APIKey   string // sent as "Authorization: ApiKey <key>"
 	Username string // basic auth, when no API key
 	Password string
-	HTTP     HTTPOptions
+	HTTP     sink.HTTPOptions
 }
 
-// NewElastic builds the sink.
-func NewElastic(c ElasticConfig) (*Elastic, error) {
+// New builds the sink.
+func New(c Config) (*Bulk, error) {
 	idx, err := ParseIndexPattern(c.Index)
 	if err != nil {
 		return nil, err
@@ -69,16 +75,16 @@ func NewElastic(c ElasticConfig) (*Elastic, error) {
 	case c.Username != "":
 		hdr.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(c.Username+":"+c.Password)))
 	}
-	e := &Elastic{name: c.Name, url: strings.TrimRight(c.URL, "/") + "/_bulk", hdr: hdr, index: idx, client: c.HTTP.client(c.Name)}
+	e := &Bulk{name: c.Name, url: strings.TrimRight(c.URL, "/") + "/_bulk", hdr: hdr, index: idx, client: c.HTTP.NewClient(c.Name)}
 	e.bodies.New = func() any { return new([]byte) }
 	return e, nil
 }
 
 // Name is the sink's metric label.
-func (e *Elastic) Name() string { return e.name }
+func (e *Bulk) Name() string { return e.name }
 
 // Encode renders the _bulk body for recs.
-func (e *Elastic) Encode(dst []byte, recs []Record) []byte {
+func (e *Bulk) Encode(dst []byte, recs []sink.Record) []byte {
 	for _, r := range recs {
 		dst = append(dst, `{"create":{"_index":`...)
 		dst = append(dst, e.index.Quoted(r.TS)...)
@@ -93,39 +99,39 @@ func (e *Elastic) Encode(dst []byte, recs []Record) []byte {
 
 // Deliver makes one _bulk request (splitting on 413 or a rejected request)
 // and reads every item's status.
-func (e *Elastic) Deliver(ctx context.Context, recs []Record, out []Outcome) {
+func (e *Bulk) Deliver(ctx context.Context, recs []sink.Record, out []sink.Outcome) {
 	// The body buffer goes back to the pool only when the transport closes
 	// the body: net/http may still be reading it after the response came
 	// back (an early 413).
 	bp := e.bodies.Get().(*[]byte)
 	body := e.Encode((*bp)[:0], recs)
 	*bp = body
-	resp, err := e.client.postReader(ctx, e.url, e.hdr, &pooledBody{Reader: bytes.NewReader(body), buf: bp, pool: &e.bodies}, int64(len(body)))
-	if err != nil || resp.status < 200 || resp.status > 299 {
-		o, split := classify(resp, err)
+	resp, err := e.client.PostReader(ctx, e.url, e.hdr, &pooledBody{Reader: bytes.NewReader(body), buf: bp, pool: &e.bodies}, int64(len(body)))
+	if err != nil || resp.Status < 200 || resp.Status > 299 {
+		o, split := sink.Classify(resp, err)
 		if split {
-			splitDeliver(ctx, recs, out, o, e.Deliver)
+			sink.SplitDeliver(ctx, recs, out, o, e.Deliver)
 			return
 		}
-		fill(out, o)
+		sink.Fill(out, o)
 		return
 	}
 	e.items(resp, out)
 }
 
 // items maps the per-item statuses of a 200 _bulk response.
-func (e *Elastic) items(resp response, out []Outcome) {
+func (e *Bulk) items(resp sink.Response, out []sink.Outcome) {
 	// gjson reads invalid JSON leniently: validate before trusting it.
-	if !gjson.ValidBytes(resp.body) {
-		fill(out, Outcome{Kind: Retry, Reason: "bad_response", Status: resp.status, Detail: snippet(resp.body)})
+	if !gjson.ValidBytes(resp.Body) {
+		sink.Fill(out, sink.Outcome{Kind: sink.Retry, Reason: "bad_response", Status: resp.Status, Detail: sink.Snippet(resp.Body)})
 		return
 	}
-	if errs := gjson.GetBytes(resp.body, "errors"); errs.Type == gjson.False && gjson.GetBytes(resp.body, "items.#").Int() == int64(len(out)) {
-		fill(out, Outcome{Kind: Delivered, Status: resp.status})
+	if errs := gjson.GetBytes(resp.Body, "errors"); errs.Type == gjson.False && gjson.GetBytes(resp.Body, "items.#").Int() == int64(len(out)) {
+		sink.Fill(out, sink.Outcome{Kind: sink.Delivered, Status: resp.Status})
 		return
 	}
-	root := gjson.ParseBytes(resp.body)
-	fill(out, Outcome{Kind: Retry, Reason: "bad_response", Status: resp.status, Detail: "item missing from _bulk response"})
+	root := gjson.ParseBytes(resp.Body)
+	sink.Fill(out, sink.Outcome{Kind: sink.Retry, Reason: "bad_response", Status: resp.Status, Detail: "item missing from _bulk response"})
 	i := 0
 	root.Get("items").ForEach(func(_, item gjson.Result) bool {
 		if i >= len(out) {
@@ -138,15 +144,15 @@ func (e *Elastic) items(resp response, out []Outcome) {
 		detail := strings.TrimSpace(errType + ": " + res.Get("error.reason").String())
 		switch {
 		case status >= 200 && status < 300:
-			out[i] = Outcome{Kind: Delivered, Status: status}
+			out[i] = sink.Outcome{Kind: sink.Delivered, Status: status}
 		case status == http.StatusConflict:
-			out[i] = Outcome{Kind: Delivered, Status: status, Reason: "duplicate"}
+			out[i] = sink.Outcome{Kind: sink.Delivered, Status: status, Reason: "duplicate"}
 		case status == http.StatusTooManyRequests:
-			out[i] = Outcome{Kind: Retry, Reason: "throttled", Status: status, Detail: detail, RetryAfter: resp.retryAfter}
+			out[i] = sink.Outcome{Kind: sink.Retry, Reason: "throttled", Status: status, Detail: detail, RetryAfter: resp.RetryAfter}
 		case status >= 500 || status == 0:
-			out[i] = Outcome{Kind: Retry, Reason: "server_error", Status: status, Detail: detail}
+			out[i] = sink.Outcome{Kind: sink.Retry, Reason: "server_error", Status: status, Detail: detail}
 		default:
-			out[i] = Outcome{Kind: DeadLetter, Reason: "rejected", Status: status, Detail: detail}
+			out[i] = sink.Outcome{Kind: sink.DeadLetter, Reason: "rejected", Status: status, Detail: detail}
 		}
 		i++
 		return true

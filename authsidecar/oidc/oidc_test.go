@@ -1,4 +1,4 @@
-package auth
+package oidc
 
 import (
 	"context"
@@ -15,6 +15,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/meshoptixiq/mesh/authsidecar/auth"
 	"github.com/meshoptixiq/mesh/authsidecar/testidp"
 )
 
@@ -35,9 +37,9 @@ func startIdP(t *testing.T) *testidp.IdP {
 	return idp
 }
 
-func newVerifier(t *testing.T, idp *testidp.IdP, tune func(*KeySet)) *OIDC {
+func newVerifier(t *testing.T, idp *testidp.IdP, tune func(*KeySet)) *Verifier {
 	t.Helper()
-	o := NewOIDC(OIDCConfig{Issuer: idp.Issuer, ClientID: aud, ClockSkew: 60 * time.Second, MaxTokenBytes: 16 << 10},
+	o := New(Config{Issuer: idp.Issuer, ClientID: aud, ClockSkew: 60 * time.Second, MaxTokenBytes: 16 << 10},
 		&http.Client{Timeout: 5 * time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	o.KeySetTuning = tune
 	if err := o.Discover(context.Background()); err != nil {
@@ -56,7 +58,7 @@ func token(t *testing.T, idp *testidp.IdP, user string) string {
 }
 
 func reason(err error) string {
-	var te *TokenError
+	var te *auth.TokenError
 	if errors.As(err, &te) {
 		return te.Reason
 	}
@@ -74,7 +76,7 @@ func TestOIDCVerifiesProviderTokens(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Verify(alice's token) = %v", err)
 	}
-	want := Identity{User: "alice@example.com", Method: MethodOIDC, KeyFP: id.KeyFP, Groups: []string{"network-ops-team", "noc-helpdesk"}, Fresh: true}
+	want := auth.Identity{User: "alice@example.com", Method: auth.MethodOIDC, KeyFP: id.KeyFP, Groups: []string{"network-ops-team", "noc-helpdesk"}, Fresh: true}
 	if diff := cmp.Diff(want, id); diff != "" || !strings.HasPrefix(id.KeyFP, "sha256:") {
 		t.Errorf("Verify identity mismatch (-want +got):\n%s (fp %q)", diff, id.KeyFP)
 	}
@@ -137,22 +139,22 @@ func TestOIDCSecurityMatrix(t *testing.T) {
 	cases := []struct {
 		name, tok, want string
 	}{
-		{"alg none", algNone, ReasonMalformed},
-		{"HS256 with the RSA public key", hs, ReasonMalformed},
-		{"expired beyond skew", sign(with("exp", now.Add(-2*time.Minute).Unix())), ReasonExpired},
-		{"not yet valid beyond skew", sign(with("nbf", now.Add(5*time.Minute).Unix())), ReasonNotYetValid},
-		{"issued in the future", sign(with("iat", now.Add(5*time.Minute).Unix())), ReasonIssuedFuture},
-		{"wrong issuer", sign(with("iss", "https://evil.example.com")), ReasonIssuer},
-		{"issuer with trailing slash", sign(with("iss", idp.Issuer+"/")), ReasonIssuer},
-		{"wrong audience", sign(with("aud", "someone-else")), ReasonAudience},
-		{"unknown kid", unknownKid, ReasonUnknownKID},
-		{"right kid, wrong key", wrongKeySameKid, ReasonSignature},
-		{"tampered signature", tampered, ReasonSignature},
-		{"tampered payload", tamperedPayload, ReasonSignature},
-		{"oversized", sign(with("pad", strings.Repeat("x", 20<<10))), ReasonOversized},
-		{"groups not strings", sign(with("groups", []any{1, 2})), ReasonGroupsClaim},
-		{"not a jwt", "hello", ReasonMalformed},
-		{"no exp", sign(with("exp", nil)), ReasonMalformed},
+		{"alg none", algNone, auth.ReasonMalformed},
+		{"HS256 with the RSA public key", hs, auth.ReasonMalformed},
+		{"expired beyond skew", sign(with("exp", now.Add(-2*time.Minute).Unix())), auth.ReasonExpired},
+		{"not yet valid beyond skew", sign(with("nbf", now.Add(5*time.Minute).Unix())), auth.ReasonNotYetValid},
+		{"issued in the future", sign(with("iat", now.Add(5*time.Minute).Unix())), auth.ReasonIssuedFuture},
+		{"wrong issuer", sign(with("iss", "https://evil.example.com")), auth.ReasonIssuer},
+		{"issuer with trailing slash", sign(with("iss", idp.Issuer+"/")), auth.ReasonIssuer},
+		{"wrong audience", sign(with("aud", "someone-else")), auth.ReasonAudience},
+		{"unknown kid", unknownKid, auth.ReasonUnknownKID},
+		{"right kid, wrong key", wrongKeySameKid, auth.ReasonSignature},
+		{"tampered signature", tampered, auth.ReasonSignature},
+		{"tampered payload", tamperedPayload, auth.ReasonSignature},
+		{"oversized", sign(with("pad", strings.Repeat("x", 20<<10))), auth.ReasonOversized},
+		{"groups not strings", sign(with("groups", []any{1, 2})), auth.ReasonGroupsClaim},
+		{"not a jwt", "hello", auth.ReasonMalformed},
+		{"no exp", sign(with("exp", nil)), auth.ReasonMalformed},
 	}
 	for _, c := range cases {
 		_, err := o.Verify(context.Background(), c.tok)
@@ -168,8 +170,8 @@ func TestOIDCSecurityMatrix(t *testing.T) {
 	}
 	// The overage token, issued by the provider itself.
 	_, err = o.Verify(context.Background(), token(t, idp, "overage"))
-	if got := reason(err); got != ReasonGroupOverage {
-		t.Errorf("Verify(overage token from the IdP) reason = %q (%v), want %q", got, err, ReasonGroupOverage)
+	if got := reason(err); got != auth.ReasonGroupOverage {
+		t.Errorf("Verify(overage token from the IdP) reason = %q (%v), want %q", got, err, auth.ReasonGroupOverage)
 	}
 }
 
@@ -202,8 +204,8 @@ func TestOIDCKeyRotation(t *testing.T) {
 	}
 	fresh := token(t, idp, "alice")
 	// Within the 30 s cooldown of the discovery fetch: refused, no fetch.
-	if _, err := o.Verify(context.Background(), fresh); reason(err) != ReasonUnknownKID || fetches != 0 {
-		t.Fatalf("Verify(new kid within cooldown) = %v with %d fetches, want %s and 0 fetches", err, fetches, ReasonUnknownKID)
+	if _, err := o.Verify(context.Background(), fresh); reason(err) != auth.ReasonUnknownKID || fetches != 0 {
+		t.Fatalf("Verify(new kid within cooldown) = %v with %d fetches, want %s and 0 fetches", err, fetches, auth.ReasonUnknownKID)
 	}
 	fakeNow = fakeNow.Add(31 * time.Second)
 	if _, err := o.Verify(context.Background(), fresh); err != nil || fetches != 1 {
@@ -225,8 +227,8 @@ func TestOIDCKeyRotation(t *testing.T) {
 		}()
 	}
 	for i := 0; i < 20; i++ {
-		if err := <-errc; reason(err) != ReasonUnknownKID {
-			t.Errorf("Verify(ghost kid) = %v, want %s", err, ReasonUnknownKID)
+		if err := <-errc; reason(err) != auth.ReasonUnknownKID {
+			t.Errorf("Verify(ghost kid) = %v, want %s", err, auth.ReasonUnknownKID)
 		}
 	}
 	if fetches != 2 {
@@ -234,8 +236,8 @@ func TestOIDCKeyRotation(t *testing.T) {
 	}
 	// The ghost kid is remembered: asking again right away fetches nothing.
 	ghost, _ := testidp.Sign(other, jose.RS256, "ghost", map[string]any{"iss": idp.Issuer, "aud": aud, "exp": time.Now().Add(time.Hour).Unix()})
-	if _, err := o.Verify(context.Background(), ghost); reason(err) != ReasonUnknownKID || fetches != 2 {
-		t.Errorf("Verify(remembered ghost kid) = %v with %d fetches, want %s and 2", err, fetches, ReasonUnknownKID)
+	if _, err := o.Verify(context.Background(), ghost); reason(err) != auth.ReasonUnknownKID || fetches != 2 {
+		t.Errorf("Verify(remembered ghost kid) = %v with %d fetches, want %s and 2", err, fetches, auth.ReasonUnknownKID)
 	}
 	// IdP down, cache past its TTL: the refresh fails, the last good keys
 	// still verify a token never seen before.
@@ -252,39 +254,12 @@ func TestOIDCKeyRotation(t *testing.T) {
 
 func TestDiscoveryRefusesIssuerMismatch(t *testing.T) {
 	idp := startIdP(t)
-	o := NewOIDC(OIDCConfig{Issuer: idp.Issuer + "/", ClientID: aud, MaxTokenBytes: 1 << 14}, http.DefaultClient, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	o := New(Config{Issuer: idp.Issuer + "/", ClientID: aud, MaxTokenBytes: 1 << 14}, http.DefaultClient, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := o.Discover(context.Background()); err == nil || !strings.Contains(err.Error(), "must match exactly") {
 		t.Errorf("Discover(issuer with trailing slash) = %v, want an exact-match error", err)
 	}
-	if _, err := o.Verify(context.Background(), token(t, idp, "alice")); reason(err) != ReasonIdPUnavailble {
-		t.Errorf("Verify before discovery = %v, want %s", err, ReasonIdPUnavailble)
-	}
-}
-
-func TestAPIKeys(t *testing.T) {
-	master := strings.Repeat("m", 40)
-	file := "# tools\nci: " + strings.Repeat("c", 32) + "\n\nansible:" + strings.Repeat("a", 33) + "\n"
-	k, err := NewAPIKeys(master, []byte(file), "keys.txt")
-	if err != nil {
-		t.Fatalf("NewAPIKeys = %v", err)
-	}
-	for _, c := range []struct{ key, user string }{{master, "admin"}, {strings.Repeat("c", 32), "ci"}, {strings.Repeat("a", 33), "ansible"}} {
-		id, ok := k.Check([]byte(c.key))
-		if !ok || id.User != c.user || !id.Admin || id.Method != MethodAPIKey || id.KeyFP == "" || strings.Contains(id.KeyFP, c.key[:8]) {
-			t.Errorf("Check(%s key) = %+v, %v; want user %s, admin", c.user, id, ok, c.user)
-		}
-	}
-	if _, ok := k.Check([]byte(strings.Repeat("m", 39))); ok {
-		t.Error("Check(prefix of the master key) = ok, want refused")
-	}
-	_, err = NewAPIKeys("short", []byte("x:"+strings.Repeat("y", 31)+"\nbad line\nci:"+strings.Repeat("c", 32)+"\nci:"+strings.Repeat("d", 32)+"\n"), "k")
-	for _, w := range []string{`API_KEY: key "admin" is 5 characters`, `k:1: key "x" is 31 characters`, "k:2: want name:key", `k:4: key name "ci" is used twice`} {
-		if err == nil || !strings.Contains(err.Error(), w) {
-			t.Errorf("NewAPIKeys(bad) error = %v, want it to contain %q", err, w)
-		}
-	}
-	if err != nil && (strings.Contains(err.Error(), "yyyy") || strings.Contains(err.Error(), "short")) {
-		t.Errorf("NewAPIKeys error leaks a key: %v", err)
+	if _, err := o.Verify(context.Background(), token(t, idp, "alice")); reason(err) != auth.ReasonIdPUnavailble {
+		t.Errorf("Verify before discovery = %v, want %s", err, auth.ReasonIdPUnavailble)
 	}
 }
 
@@ -295,7 +270,7 @@ func BenchmarkVerifyCached(b *testing.B) {
 	}
 	defer idp.Stop()
 	idp.AddUser(testidp.User{ID: "alice", Secret: "s", Claims: map[string]any{"groups": []any{"a", "b"}}})
-	o := NewOIDC(OIDCConfig{Issuer: idp.Issuer, ClientID: aud, ClockSkew: time.Minute, MaxTokenBytes: 1 << 14}, http.DefaultClient, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	o := New(Config{Issuer: idp.Issuer, ClientID: aud, ClockSkew: time.Minute, MaxTokenBytes: 1 << 14}, http.DefaultClient, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := o.Discover(context.Background()); err != nil {
 		b.Fatal(err)
 	}
