@@ -252,7 +252,30 @@ func TestManifestRules(t *testing.T) {
 	}
 	sort.Strings(added)
 	if !slices.Equal(added, []string{"BPF", "PERFMON"}) {
-		t.Errorf("node agent adds capabilities %v, want exactly [BPF PERFMON] (what TestEBPFWithOnlyItsCapabilities proves enough)", added)
+		t.Errorf("node agent adds capabilities %v, want exactly [BPF PERFMON] (what TestEBPFAsInTheManifest proves enough and each needed)", added)
+	}
+	spec := podSpec(agent)
+	if v, _ := spec["hostNetwork"].(bool); v {
+		t.Errorf("node agent uses the host network; its tracepoints see every network namespace without it")
+	}
+	if str(spec, "runtimeClassName") == "" {
+		t.Errorf("node agent has no runtimeClassName: NVML's device nodes and library come from the NVIDIA runtime")
+	}
+	readOnly := map[string]bool{}
+	for _, m := range list(caps, "volumeMounts") {
+		readOnly[str(m, "name")] = get(m, "readOnly") == true
+	}
+	for _, v := range list(spec, "volumes") {
+		path := str(v, "hostPath", "path")
+		if path == "" {
+			continue
+		}
+		if path == "/dev" || strings.HasPrefix(path, "/dev/") {
+			t.Errorf("node agent mounts %s from the host; device nodes come from the runtime class", path)
+		}
+		if !readOnly[str(v, "name")] {
+			t.Errorf("node agent mounts hostPath %s writable", path)
+		}
 	}
 	if lvl := nsLevel[agent.namespace()]; lvl != "privileged" {
 		t.Errorf("node agent runs in namespace %s enforcing %q; it needs privileged", agent.namespace(), lvl)

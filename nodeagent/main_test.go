@@ -114,6 +114,34 @@ const (
 	capBPF     = 39
 )
 
+// asInManifest, when set on start's env to a comma-separated list of
+// capabilities ("bpf,perfmon"), runs the agent the way k8s/nodeagent.yaml
+// has the runtime run it: as root, every capability outside the list gone
+// from the bounding set (capabilities: drop ALL, add ...), no_new_privs
+// (allowPrivilegeEscalation: false), and RLIMIT_MEMLOCK at 64 KiB, the low
+// limit many container runtimes leave, with no CAP_SYS_RESOURCE to raise it.
+const asInManifest = "TEST_RUN_AS_IN_MANIFEST"
+
+// manifestCommand is the agent under setpriv(1) and prlimit(1)
+// (util-linux) as asInManifest describes.
+func manifestCommand(t *testing.T, caps []string) *exec.Cmd {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: dropping to a set of capabilities needs root (CI runs as root)")
+	}
+	for _, tool := range []string{"setpriv", "prlimit"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s (util-linux) is needed to run the agent with only some capabilities: %v", tool, err)
+		}
+	}
+	bounding := "-all"
+	for _, c := range caps {
+		bounding += ",+" + c
+	}
+	return exec.Command("prlimit", "--memlock=65536:65536", "--",
+		"setpriv", "--bounding-set="+bounding, "--inh-caps=-all", "--no-new-privs", "--", binary)
+}
+
 type agentProc struct {
 	base   string
 	stderr *bytes.Buffer
@@ -125,8 +153,14 @@ func start(t *testing.T, env map[string]string) *agentProc {
 	t.Helper()
 	port := testenv.FreePort(t)
 	cmd := exec.Command(binary)
+	if caps, ok := env[asInManifest]; ok {
+		cmd = manifestCommand(t, strings.Split(caps, ","))
+	}
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), fmt.Sprintf("NODEAGENT_LISTEN=127.0.0.1:%d", port), "NODE_NAME=gpu-test-01"}
 	for k, v := range env {
+		if k == asInManifest {
+			continue
+		}
 		if k == unprivileged {
 			if os.Geteuid() == 0 {
 				cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
@@ -484,6 +518,34 @@ func TestEBPFWithOnlyItsCapabilities(t *testing.T) {
 	for _, want := range []string{"meshq_nodeagent_ebpf_up 1\n", "meshq_nodeagent_tcp_source{source=\"ebpf\"} 1\n"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("/metrics lacks %q: the agent needs more than CAP_BPF and CAP_PERFMON", strings.TrimSpace(want))
+		}
+	}
+}
+
+// TestEBPFAsInTheManifest runs the agent as k8s/nodeagent.yaml does — root
+// with a bounding set of CAP_BPF and CAP_PERFMON, no_new_privs, and a 64 KiB
+// RLIMIT_MEMLOCK it may not raise — and checks that the programs load and
+// attach; and that with either capability alone they do not, so neither is
+// granted for nothing.
+func TestEBPFAsInTheManifest(t *testing.T) {
+	_, api := apiserver(t)
+	env := map[string]string{asInManifest: "bpf,perfmon", "NODEAGENT_EBPF": "on", "APISERVER_URL": api,
+		"NODEAGENT_GPU_FIXTURE": "pcie", "LOG_LEVEL": "ERROR"}
+	a := start(t, env)
+	page := a.get(t, "/metrics")
+	for _, want := range []string{"meshq_nodeagent_ebpf_up 1\n", "meshq_nodeagent_tcp_source{source=\"ebpf\"} 1\n"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("/metrics lacks %q: the agent needs more than the manifest grants", strings.TrimSpace(want))
+		}
+	}
+
+	for _, only := range []string{"bpf", "perfmon"} {
+		cmd := manifestCommand(t, []string{only})
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), fmt.Sprintf("NODEAGENT_LISTEN=127.0.0.1:%d", testenv.FreePort(t)),
+			"NODE_NAME=gpu-test-01", "NODEAGENT_EBPF=on", "NODEAGENT_GPU_FIXTURE=pcie", "APISERVER_URL=" + api}
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "NODEAGENT_EBPF=on") || !strings.Contains(string(out), "operation not permitted") {
+			t.Errorf("agent with only CAP_%s: %v\n%s\nwant it to stop: the eBPF programs need both capabilities", strings.ToUpper(only), err, out)
 		}
 	}
 }
