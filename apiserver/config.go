@@ -3,7 +3,6 @@ package main
 import (
 	"log/slog"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -119,7 +118,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	} else {
 		c.Tracing.SLOs = slos
 	}
-	c.License = loadLicense(r, getenv("HOME"))
+	c.License = license.Load(r, getenv("HOME"), time.Now())
 	c.NetBox = netbox.Config{
 		URL:         r.String("NETBOX_URL", ""),
 		Token:       envconf.Secret(r.String("NETBOX_TOKEN", "")),
@@ -240,34 +239,4 @@ func (c config) LogValue() slog.Value {
 		slog.Int("TRACING_MAX_BATCH_SPANS", c.Tracing.MaxBatch),
 		slog.Int("TRACING_RING_SPANS", c.Tracing.RingSize),
 	)
-}
-
-// loadLicense reads the licence key from MESHOPTIXIQ_LICENSE_KEY or
-// ~/.meshoptixiq/license.key (its first non-empty line) and verifies it
-// against MESHQ_LICENSE_PUBLIC_KEY or the built-in key. No key: every
-// feature is on. A key that does not verify stops the start.
-func loadLicense(r *envconf.Reader, home string) *license.License {
-	pubText := r.String("MESHQ_LICENSE_PUBLIC_KEY", license.BuiltinPublicKey)
-	key, _ := r.Lookup("MESHOPTIXIQ_LICENSE_KEY")
-	source := "MESHOPTIXIQ_LICENSE_KEY"
-	if key == "" && home != "" {
-		path := filepath.Join(home, ".meshoptixiq", "license.key")
-		if b, err := os.ReadFile(path); err == nil {
-			key, source = license.FirstLine(string(b)), path
-		}
-	}
-	if key == "" {
-		return license.None()
-	}
-	pub, err := license.ParsePublicKey(pubText)
-	if err != nil {
-		r.Errorf("MESHQ_LICENSE_PUBLIC_KEY", "%v", err)
-		return license.None()
-	}
-	l, err := license.Parse(key, pub, time.Now())
-	if err != nil {
-		r.Errorf(source, "the licence key is refused: %v", err)
-		return license.None()
-	}
-	return l
 }

@@ -48,6 +48,9 @@ func (s *sidecar) authenticate(ctx *fasthttp.RequestCtx, r *reqState) bool {
 	keysOK := s.cfg.AuthMode != "oidc"
 	switch {
 	case len(key) > 0 && pat.LooksLike(b2s(key)), len(key) == 0 && pat.LooksLike(b2s(bearer)):
+		if !s.cfg.License.Has(featureOIDC) {
+			return s.planRequired(ctx, r, featureOIDC, "a personal access token (minted by an OIDC login)")
+		}
 		secret := string(key)
 		if len(key) == 0 {
 			secret = string(bearer)
@@ -87,6 +90,9 @@ func (s *sidecar) authenticate(ctx *fasthttp.RequestCtx, r *reqState) bool {
 	case len(bearer) > 0:
 		if s.oidc == nil {
 			return fail(fasthttp.StatusUnauthorized, "bearer_not_accepted", "bearer tokens are not accepted (AUTH_MODE=api_key); use X-API-Key")
+		}
+		if !s.cfg.License.Has(featureOIDC) {
+			return s.planRequired(ctx, r, featureOIDC, "an OIDC bearer token")
 		}
 		id, err := s.oidc.Verify(ctx, string(bearer))
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/meshoptixiq/mesh/authsidecar/auth"
 	"github.com/meshoptixiq/mesh/authsidecar/ratelimit"
 	"github.com/meshoptixiq/mesh/common/envconf"
+	"github.com/meshoptixiq/mesh/common/license"
 )
 
 // config is the sidecar's whole environment (README.md has the table).
@@ -68,6 +69,10 @@ type config struct {
 	UpstreamTimeout    time.Duration
 	UpstreamMaxConns   int
 	UpstreamProbePath  string // what /readyz asks the upstream
+
+	// License is the licence key in force (license.None without one);
+	// plan.go gates OIDC and SOAR by it.
+	License *license.License
 
 	LogLevel slog.Level
 }
@@ -189,6 +194,8 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		}
 	}
 	c.SOARRules = loadSOARRules(r, c)
+	c.License = license.Load(r, getenv("HOME"), time.Now())
+	checkPlan(r, c)
 	if c.SOARWebhookURL != "" {
 		if u, err := url.Parse(c.SOARWebhookURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			r.Errorf("SOAR_WEBHOOK_URL", "%q is not an http(s) URL", c.SOARWebhookURL)
@@ -239,6 +246,8 @@ func (c *config) LogValue() slog.Value {
 		slog.String("listen_addr", c.ListenAddr),
 		slog.String("upstream", c.UpstreamDisplay),
 		slog.String("auth_mode", c.AuthMode),
+		slog.String("licence_plan", c.License.Plan),
+		slog.Bool("licence_expired", c.License.Expired),
 		slog.String("api_key", c.APIKey.String()),
 		slog.String("api_keys_file", c.APIKeysFile),
 		slog.String("oidc_issuer", c.OIDCIssuer),

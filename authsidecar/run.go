@@ -129,8 +129,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 	}
-	if cfg.SOARWebhookURL != "" && len(cfg.SOARRules) > 0 {
+	switch {
+	case cfg.SOARWebhookURL == "" || len(cfg.SOARRules) == 0:
+	case !cfg.License.Has(featureSOAR):
+		// Only an expired key gets here (checkPlan refuses the others).
+		log.Warn("SOAR webhooks are off: the licence key has expired and its community plan has no soar_webhooks",
+			"plan", cfg.License.Plan, "expires", cfg.License.Expires)
+	default:
 		s.soar = newSOAR(cfg, httpClient, log.With("component", "soar"), m)
+	}
+	if cfg.AuthMode != "api_key" && !cfg.License.Has(featureOIDC) {
+		log.Warn("OIDC sign-in answers 403 plan_required: the licence key has expired and its community plan has no oidc_sso",
+			"plan", cfg.License.Plan, "expires", cfg.License.Expires)
 	}
 	// One circuit breaker for the limiters of one Redis.
 	var limiters *ratelimit.Limiter
