@@ -41,6 +41,9 @@ const usage = `usage:
                                               write a generated demo network (facts document)
   apiserver migrate                           apply the store's schema migrations (GRAPH_BACKEND=postgres;
                                               the server also applies them at start)
+  apiserver export suzieq [--facts FILE]... [--namespace NS] [--layout poller|coalesced] DIR
+                                              write the store's network (or the facts files) as SuzieQ's parquet
+                                              tables into DIR, which must be new or empty
   apiserver version                           print the version and VCS revision
   apiserver license keygen --private-key FILE make a licence signing key pair
   apiserver license issue --private-key FILE --plan P [--expires YYYY-MM-DD] [--devices N] [--licensee NAME]
@@ -65,6 +68,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return demoCmd(args[1:], stdout, stderr)
 	case "migrate":
 		return migrateCmd(ctx, getenv, stdout)
+	case "export":
+		return exportCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "license":
 		return licenseCmd(args[1:], stdout, stderr)
 	case "probe":
