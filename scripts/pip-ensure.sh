@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# pip-ensure.sh PKG==VERSION...: install PyPI tools the tests run into the
-# project's own virtual environment, var/tools/venv, skipping those present.
+# pip-ensure.sh [--venv DIR] PKG==VERSION...: install PyPI tools the tests
+# run into the project's own virtual environment, var/tools/venv (or DIR,
+# relative to the repository root, for a tool whose dependencies must not
+# mix with the others'), skipping those present.
 set -euo pipefail
-venv="$(cd "$(dirname "$0")/.." && pwd)/var/tools/venv"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+venv="$root/var/tools/venv"
+if [ "${1:-}" = "--venv" ]; then
+  venv="$root/$2"
+  shift 2
+fi
 [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
 missing=()
 for spec in "$@"; do
@@ -13,5 +20,5 @@ for spec in "$@"; do
   [ "$have" = "$want" ] || missing+=("$spec")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
-echo "installing PyPI tools into var/tools/venv: ${missing[*]}"
+echo "installing PyPI tools into ${venv#"$root"/}: ${missing[*]}"
 "$venv/bin/pip" install -q --disable-pip-version-check "${missing[@]}"

@@ -96,6 +96,10 @@ func (d *Device) portByName(name string) string {
 	return found
 }
 
+// SameIfName reports whether two interface names are one port spelt two
+// ways, as sameIfName does: for exporters that resolve abbreviated names.
+func SameIfName(name, id string) bool { return sameIfName(name, id) }
+
 // sameIfName reports whether two interface names are one port spelt two
 // ways: case aside, an abbreviated type (Et1 and Ethernet1, Gi0/1 and
 // GigabitEthernet0/1, Po10 and Port-Channel10), or a Junos unit 0 left

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/common/facts"
 )
 
@@ -17,14 +18,43 @@ import (
 type network struct {
 	owner map[netip.Addr]string
 	mgmt  map[string]string
+	ports map[string]*ports
+}
+
+// ports resolves a device's port names as other tables spell them (Po11,
+// Gi1/0/5, Et1) to its interfaces' full names, as SuzieQ's poller does.
+type ports struct {
+	names []string
+	exact map[string]bool
+}
+
+func (p *ports) resolve(name string) string {
+	if p == nil || name == "" || p.exact[name] {
+		return name
+	}
+	found := ""
+	for _, n := range p.names {
+		if graph.SameIfName(n, name) {
+			if found != "" {
+				return name // ambiguous: keep what the device said
+			}
+			found = n
+		}
+	}
+	return cmp.Or(found, name)
 }
 
 func newNetwork(devices []facts.Device) *network {
-	n := &network{owner: map[netip.Addr]string{}, mgmt: make(map[string]string, len(devices))}
+	n := &network{owner: map[netip.Addr]string{}, mgmt: make(map[string]string, len(devices)),
+		ports: make(map[string]*ports, len(devices))}
 	for i := range devices {
 		d := &devices[i]
 		n.mgmt[d.Hostname] = addrOnly(d.MgmtIP)
+		ps := &ports{exact: make(map[string]bool, len(d.Interfaces))}
+		n.ports[d.Hostname] = ps
 		for _, ifc := range d.Interfaces {
+			ps.names = append(ps.names, ifc.Name)
+			ps.exact[ifc.Name] = true
 			for _, s := range ifc.IPs {
 				if p, err := netip.ParsePrefix(s); err == nil {
 					if _, taken := n.owner[p.Addr()]; !taken {
@@ -51,6 +81,7 @@ const zeroMAC = "00:00:00:00:00:00"
 // add appends device d's rows, stamped ts (ms).
 func (r *rows) add(d *facts.Device, n *network, ts int64) {
 	h := d.Hostname
+	port := n.ports[h].resolve
 	r.device = append(r.device, deviceRow{
 		Status: "alive", Address: addrOnly(d.MgmtIP), Model: d.Model, Vendor: d.Vendor, Version: d.Version,
 		OS: suzieqOS(d.OS), SerialNumber: d.Serial, DeviceSession: ts, Hostname: h, Timestamp: ts, Active: true,
@@ -58,13 +89,13 @@ func (r *rows) add(d *facts.Device, n *network, ts int64) {
 	r.addInterfaces(d, ts)
 	for _, a := range d.ARP {
 		r.arpnd = append(r.arpnd, arpndRow{
-			State: arpState(a.State), IPAddress: a.IP, OIF: a.Interface, Remote: a.Remote, MACAddr: a.MAC,
+			State: arpState(a.State), IPAddress: a.IP, OIF: port(a.Interface), Remote: a.Remote, MACAddr: a.MAC,
 			DeviceSession: ts, Hostname: h, Timestamp: ts, Active: true,
 		})
 	}
 	for _, m := range d.MACTable {
 		row := macRow{
-			OIF: m.Interface, MACAddr: m.MAC, VLAN: int64(m.VLAN), RemoteVtepIP: m.RemoteVTEP, Flags: macFlags(m),
+			OIF: port(m.Interface), MACAddr: m.MAC, VLAN: int64(m.VLAN), RemoteVtepIP: m.RemoteVTEP, Flags: macFlags(m),
 			DeviceSession: ts, Hostname: h, Timestamp: ts, Active: true,
 		}
 		row.MACKey = macKey(row)
@@ -72,12 +103,12 @@ func (r *rows) add(d *facts.Device, n *network, ts int64) {
 	}
 	for _, nb := range d.Neighbors {
 		r.lldp = append(r.lldp, lldpRow{
-			IfName: nb.LocalInterface, PeerHostname: nb.RemoteHostname, PeerIfName: nb.RemoteInterface,
+			IfName: port(nb.LocalInterface), PeerHostname: nb.RemoteHostname, PeerIfName: n.ports[nb.RemoteHostname].resolve(nb.RemoteInterface),
 			MgmtIP: n.mgmt[nb.RemoteHostname], Subtype: "interface name",
 			DeviceSession: ts, Hostname: h, Timestamp: ts, Active: true,
 		})
 	}
-	r.addRoutes(d, ts)
+	r.addRoutes(d, port, ts)
 	r.addBGP(d, n, ts)
 	r.addVLANs(d, ts)
 }
@@ -263,7 +294,7 @@ func macKey(m macRow) string {
 // table has it: of the routes the facts give for a prefix, those of the
 // lowest administrative distance, then metric, are the installed ones, and
 // their next hops are the row's equal-cost next hops.
-func (r *rows) addRoutes(d *facts.Device, ts int64) {
+func (r *rows) addRoutes(d *facts.Device, port func(string) string, ts int64) {
 	type key struct{ vrf, prefix string }
 	best := map[key]int{}
 	var order []key
@@ -291,7 +322,7 @@ func (r *rows) addRoutes(d *facts.Device, ts int64) {
 			if withIP {
 				row.NexthopIPs = append(row.NexthopIPs, h.IP)
 			}
-			row.OIFs = append(row.OIFs, h.Interface)
+			row.OIFs = append(row.OIFs, port(h.Interface))
 			row.Weights = append(row.Weights, int64(h.Weight))
 		}
 		i, seen := best[k]
