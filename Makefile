@@ -87,12 +87,15 @@ check-generate: deps
 # minutes at 10,000 devices): make bench BENCH_POSTGRES=1. BENCH_STORES=1
 # adds the side-by-side of the engine, SQL on PostgreSQL and Cypher on Neo4j
 # (BENCH_STORE_DEVICES, default 10000).
+# BENCH_SUZIEQ_DEVICES sets the network SuzieQ is measured on beside us
+# (default 10000; 0 skips it; minutes at 10,000 devices).
 BENCH_POSTGRES ?=
 BENCH_STORES ?=
+BENCH_SUZIEQ_DEVICES ?= 10000
 bench: bench-deps build
 	BENCH_POSTGRES=$(BENCH_POSTGRES) BENCH_STORES=$(BENCH_STORES) $(GO) test -run='^$$' -bench=. -benchmem -benchtime=1s ./...
 	@for d in $(DAEMONS); do \
-	  if [ -d $$d/benchreport ]; then echo "== $$d"; $(GO) run ./$$d/benchreport || exit 1; fi; \
+	  if [ -d $$d/benchreport ]; then echo "== $$d"; BENCH_SUZIEQ_DEVICES=$(BENCH_SUZIEQ_DEVICES) $(GO) run ./$$d/benchreport || exit 1; fi; \
 	done
 
 clean:

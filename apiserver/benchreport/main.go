@@ -3,7 +3,10 @@
 // ingest into the embedded store, resident memory after load,
 // restart-to-ready, in-process p99 of the hot queries, and HTTP keep-alive
 // throughput of locate_endpoint_by_ip under wrk; then the firewall
-// figures and the AI reliability features' (chaos, spans, conversation).
+// figures, the AI reliability features' (chaos, spans, conversation) and,
+// side by side with SuzieQ on the same network (BENCH_SUZIEQ_DEVICES,
+// default 10000, 0 to skip), the latency of "where is this IP" and of a
+// path, ours and SuzieQ's through its Python API, with their ratio.
 // `make bench` runs it.
 package main
 
@@ -48,6 +51,7 @@ func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("benchreport", flag.ContinueOnError)
 	sizes := fs.String("sizes", "1000,10000", "network sizes (devices), comma-separated")
 	wrkDur := fs.Duration("wrk-duration", 10*time.Second, "how long wrk runs per size")
+	suzieqOnly := fs.Bool("suzieq-only", false, "measure the side by side with SuzieQ alone")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -63,6 +67,13 @@ func run(args []string, out io.Writer) error {
 		return fmt.Errorf("building the apiserver: %w", err)
 	}
 	fmt.Fprintf(out, "apiserver benchmarks (GOMAXPROCS=%s, %d CPUs)\n", os.Getenv("GOMAXPROCS"), numCPU())
+	sqDevices, err := suzieqSize(os.Getenv)
+	if err != nil {
+		return err
+	}
+	if *suzieqOnly {
+		return suzieqFigures(out, tmp, sqDevices)
+	}
 	for _, s := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil {
@@ -76,7 +87,14 @@ func run(args []string, out io.Writer) error {
 	if err := firewallFigures(out); err != nil {
 		return err
 	}
-	return reliabilityFigures(out)
+	if err := reliabilityFigures(out); err != nil {
+		return err
+	}
+	// The peer (issue 17): SuzieQ on the same network and questions.
+	if sqDevices == 0 {
+		return nil
+	}
+	return suzieqFigures(out, tmp, sqDevices)
 }
 
 func firewallFigures(out io.Writer) error {
