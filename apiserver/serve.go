@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"github.com/valyala/fasthttp"
 
 	"github.com/meshoptixiq/mesh/apiserver/broadcast"
 	"github.com/meshoptixiq/mesh/apiserver/chaos"
@@ -150,6 +150,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	fasthttp.SetBodySizePoolLimit(httpapi.PooledBodyBytes, httpapi.PooledBodyBytes)
 	ln, err := lifecycle.Listen(cfg.Listen)
 	if err != nil {
 		return err
@@ -222,9 +223,6 @@ func loadGraph(ctx context.Context, cfg config, eng *engine.Engine, log *slog.Lo
 		case <-time.After(2 * time.Second):
 		}
 	}
-	// Loading decodes the whole store; hand that garbage back to the OS now
-	// rather than carry it until the heap grows again.
-	debug.FreeOSMemory()
 	g := eng.Graph()
 	log.Info("graph loaded", "graph_version", g.Version, "devices", g.Stats().Devices, "elapsed_ms", time.Since(start).Milliseconds())
 	if cfg.Demo && g.Stats().Devices == 0 {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 
@@ -69,6 +70,7 @@ func (e *Engine) Ping(ctx context.Context) error { return e.store.Ping(ctx) }
 
 // Load reads the whole store and swaps in a graph built from it.
 func (e *Engine) Load(ctx context.Context) error {
+	defer e.returnMemory()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	v, devs, err := e.store.Load(ctx)
@@ -85,6 +87,7 @@ func (e *Engine) Reload(ctx context.Context, version uint64) (bool, error) {
 	if version != 0 && version <= e.Graph().Version {
 		return false, nil
 	}
+	defer e.returnMemory()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	// A write of this replica may have swapped the version in while this
@@ -119,6 +122,7 @@ func (e *Engine) IngestCommitted(ctx context.Context, mode string, devices []fac
 	if mode != ModeMerge && mode != ModeReplace {
 		return nil, 0, fmt.Errorf("ingest mode %q is not merge or replace", mode)
 	}
+	defer e.returnMemory()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	old := e.Graph()
@@ -126,6 +130,8 @@ func (e *Engine) IngestCommitted(ctx context.Context, mode string, devices []fac
 	if err != nil {
 		return nil, 0, fmt.Errorf("writing to the store: %w", err)
 	}
+	// The new graph keeps these devices for as long as it lives.
+	compact(devices)
 	if v != old.Version+1 {
 		// Another replica changed the store since this one loaded it: the
 		// merge result, and for a replace the metadata the store kept, are
@@ -201,6 +207,27 @@ func (e *Engine) reloadAfterWrite(ctx context.Context, v uint64) (*graph.Graph, 
 	e.cur.Store(g)
 	e.changed(v)
 	return g, nil
+}
+
+// returnMemoryDevices is the graph size from which a rebuild is followed
+// by returnMemory; a smaller one leaves too little garbage to be worth a
+// forced collection.
+const returnMemoryDevices = 1000
+
+// returnMemory collects the garbage of a graph rebuild and hands the freed
+// pages back to the OS at once. Building a version from a whole document
+// allocates two to four times the graph's own size (the decoded document,
+// the store's encoding, the indexes), and the collector's goal is set at
+// that peak: without this, a server that had ingested the 10k-device demo
+// network three times held 2.3 GiB where one restarted on the same store
+// holds 0.5 GiB, and the background scavenger gives that back over
+// minutes, not seconds. The cost is one full collection, against an ingest
+// of seconds. It runs after the lock is released so that it delays no
+// other writer.
+func (e *Engine) returnMemory() {
+	if len(e.Graph().Devices) >= returnMemoryDevices {
+		debug.FreeOSMemory()
+	}
 }
 
 func (e *Engine) changed(v uint64) {

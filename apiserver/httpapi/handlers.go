@@ -327,6 +327,9 @@ func (a *API) ingest(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	doc, err := facts.Parse(body)
+	// The document is decoded: drop the body buffer (as large as the facts,
+	// and kept on the pooled request otherwise) before the graph is built.
+	ctx.Request.ReleaseBody(0)
 	if err != nil {
 		var fe *facts.Error
 		if errors.As(err, &fe) {

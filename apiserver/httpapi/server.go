@@ -65,6 +65,15 @@ type Options struct {
 	Handlers map[string]fasthttp.RequestHandler
 }
 
+// PooledBodyBytes is the largest request or response body whose buffer
+// fasthttp keeps for reuse (fasthttp.SetBodySizePoolLimit, a process-wide
+// setting the daemon makes). By default fasthttp keeps every body buffer
+// on its pooled request contexts whatever its size, so one ingest or one
+// large answer pinned a buffer of its size for as long as the context was
+// reused; queries are bounded by MaxQueryBodyBytes and most answers are far
+// smaller than this.
+const PooledBodyBytes = 4 << 20
+
 // API serves the apiserver's endpoints.
 type API struct {
 	opt     Options

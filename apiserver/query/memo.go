@@ -27,6 +27,8 @@ type memo struct {
 	order   *list.List // front: most recently used
 	flight  singleflight.Group
 	heavy   chan struct{}
+	// newest is the latest graph version an answer was stored for.
+	newest uint64
 }
 
 type memoEntry struct {
@@ -94,6 +96,21 @@ func (m *memo) lookup(key string, version uint64) *Result {
 func (m *memo) store(key string, version uint64, res *Result) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if version > m.newest {
+		// Answers for older graphs are asked for again only by queries
+		// still running on them: drop them all now, rather than keep each
+		// until it is asked for or pushed out (a whole-graph answer can be
+		// tens of megabytes, and each holds strings of its graph).
+		m.newest = version
+		for el := m.order.Front(); el != nil; {
+			next := el.Next()
+			if e := el.Value.(*memoEntry); e.version < version {
+				m.order.Remove(el)
+				delete(m.entries, e.key)
+			}
+			el = next
+		}
+	}
 	if el, ok := m.entries[key]; ok {
 		e := el.Value.(*memoEntry)
 		if version >= e.version {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"weak"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -174,4 +175,43 @@ func TestMemoizedBuiltinFollowsTheGraph(t *testing.T) {
 	if got.GraphVersion != smaller.Version || first.GraphVersion != g.Version {
 		t.Errorf("graph versions = %d then %d, want %d then %d", first.GraphVersion, got.GraphVersion, g.Version, smaller.Version)
 	}
+}
+
+// Once an answer for a newer graph is stored, the older graph's answers
+// are let go, even those nobody asks for again.
+func TestMemoDropsOlderVersions(t *testing.T) {
+	reg := query.NewRegistry()
+	var last atomic.Pointer[query.Result]
+	err := reg.Register(query.Definition{
+		Name: "hygiene_expensive", Memo: true, Columns: []string{"p"},
+		Params: []query.Param{{Name: "p", Type: query.TypeString}},
+		Run: func(_ context.Context, env *query.Env, args query.Args) (*query.Result, error) {
+			res := &query.Result{Rows: [][]any{{args.String("p")}}}
+			last.Store(res)
+			return res, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := reg.Lookup("hygiene_expensive")
+	ask := func(version uint64, p string) {
+		t.Helper()
+		if _, err := reg.Execute(context.Background(), d, &query.Env{Graph: &graph.Graph{Version: version}}, params(t, fmt.Sprintf(`{"p":%q}`, p))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ask(1, "only-at-1")
+	old := weak.Make(last.Load())
+	ask(1, "a")
+	runtime.GC()
+	if old.Value() == nil {
+		t.Fatalf("answer at version 1 collected while version 1 is the newest, want it kept")
+	}
+	ask(2, "a")
+	runtime.GC()
+	if old.Value() != nil {
+		t.Errorf("answer for p=only-at-1 at version 1 still held after an answer at version 2, want it dropped")
+	}
+	runtime.KeepAlive(reg) // the memo lives with its registry
 }
