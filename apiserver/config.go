@@ -11,6 +11,7 @@ import (
 
 	"github.com/meshoptixiq/mesh/apiserver/chaos"
 	"github.com/meshoptixiq/mesh/apiserver/conversation"
+	"github.com/meshoptixiq/mesh/apiserver/demo"
 	"github.com/meshoptixiq/mesh/apiserver/graph"
 	"github.com/meshoptixiq/mesh/apiserver/httpapi"
 	"github.com/meshoptixiq/mesh/apiserver/netbox"
@@ -93,7 +94,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		MaxHeader:    r.Bytes("MAX_HEADER_BYTES", httpapi.DefaultMaxHeaderBytes),
 		RootRoles:    r.List("BLAST_RADIUS_ROOT_ROLES", graph.DefaultRootRoles()),
 		Demo:         r.Bool("MESHQ_DEMO", false),
-		DemoDevices:  r.Int("MESHQ_DEMO_DEVICES", defaultDemoDevices, 24, 20000),
+		DemoDevices:  r.Int("MESHQ_DEMO_DEVICES", defaultDemoDevices, demo.MinDevices, demo.MaxDevices),
 		DemoSeed:     r.Int("MESHQ_DEMO_SEED", 1, 0, 1<<31-1),
 		TelemetryTTL: r.Duration("TELEMETRY_NODE_TTL", defaultTelemetryTTL, time.Second),
 		ChaosTTL:     r.Duration("CHAOS_RESULT_TTL", chaos.DefaultTTL, time.Second),

@@ -54,7 +54,7 @@ func (g *gen) dataCentre(cores []*facts.Device) {
 	}
 
 	g.policy(fw, []FirewallZone{
-		{Name: "campus", Interfaces: []string{"ethernet1/1", "ethernet1/2"}, Subnets: []netip.Prefix{campusAggregate}},
+		{Name: "campus", Interfaces: []string{"ethernet1/1", "ethernet1/2"}, Subnets: campusAggregates(g.plan.pairs)},
 		{Name: "dc", Interfaces: []string{"ethernet1/3", "ethernet1/4"}, Subnets: []netip.Prefix{dcAggregate}},
 		{Name: "mgmt", Interfaces: []string{"ethernet1/6"}, Subnets: []netip.Prefix{jumpSubnet}},
 	})

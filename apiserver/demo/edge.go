@@ -128,7 +128,7 @@ func (g *gen) edge(cores []*facts.Device) {
 	dmz.MACTable = append(dmz.MACTable, facts.MACEntry{MAC: gw.MAC, VLAN: 10, Interface: up.Name})
 
 	g.policy(fw, []FirewallZone{
-		{Name: "inside", Interfaces: []string{"ethernet1/1", "ethernet1/2"}, Subnets: []netip.Prefix{campusAggregate, dcAggregate}},
+		{Name: "inside", Interfaces: []string{"ethernet1/1", "ethernet1/2"}, Subnets: append(campusAggregates(g.plan.pairs), dcAggregate)},
 		{Name: "dmz", Interfaces: []string{"ethernet1/5"}, Subnets: []netip.Prefix{dmzSubnet}},
 		{Name: "outside", Interfaces: []string{"ethernet1/3", "ethernet1/4"}},
 	})

@@ -18,9 +18,12 @@ const (
 	// MinDevices is the smallest network that still has every part: the
 	// fixed devices, one distribution pair with access switches, leaves.
 	MinDevices = 24
-	// MaxDevices is as large as the address plan goes (10.32.0.0/11 for
-	// campus VLANs, 10.128.0.0/12 for server VLANs).
-	MaxDevices = 20000
+	// MaxDevices is the largest network generated: the scaling curve's
+	// largest size. Up to about 24,000 devices the campus VLANs sit in
+	// 10.32.0.0/11, and up to 64,000 the management addresses in
+	// 10.255.0.0/16; larger networks continue in further blocks
+	// (campusBlocks, mgmtBlocks).
+	MaxDevices = 100000
 )
 
 // Options says what network to generate. The same Options give the same
@@ -153,7 +156,7 @@ func (g *gen) device(hostname, role, site, vendor, os, model string) *facts.Devi
 	k := len(g.devs)
 	d := &facts.Device{
 		Hostname: hostname, Role: role, Site: site, Vendor: vendor, OS: os, Model: model,
-		MgmtIP:  netip.AddrFrom4([4]byte{10, 255, byte(k / 250), byte(k%250 + 2)}).String(),
+		MgmtIP:  mgmtAddr(k).String(),
 		Serial:  fmt.Sprintf("%s%07d", serialPrefix[vendor], 1000003*(k+1)%9999991),
 		Version: versions[vendor],
 	}
@@ -266,11 +269,41 @@ func route(prefix, nextHop, ifc, proto string, metric int) facts.Route {
 }
 
 // campusSubnet is VLAN vi's /24 at distribution pair p; the pair's four
-// VLANs sit in one /21 (campusSummary).
+// VLANs sit in one /21 (campusSummary). The /24s are taken in order from
+// campusBlocks.
 func campusSubnet(p, vi int) netip.Prefix {
 	k := p*8 + vi
-	return netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(32 + k/256), byte(k % 256), 0}), 24)
+	for _, b := range campusBlocks {
+		if n := 1 << (24 - b.Bits()); k >= n {
+			k -= n
+			continue
+		}
+		return netip.PrefixFrom(host(b, k*256), 24)
+	}
+	panic(fmt.Sprintf("demo: no campus address for pair %d (more than MaxDevices)", p))
 }
+
+// campusAggregates are the campusBlocks a network with pairs distribution
+// pairs uses: what the firewalls' inside zones hold.
+func campusAggregates(pairs int) []netip.Prefix {
+	var out []netip.Prefix
+	for i, left := 0, pairs*8; left > 0 && i < len(campusBlocks); i++ {
+		out = append(out, campusBlocks[i])
+		left -= 1 << (24 - campusBlocks[i].Bits())
+	}
+	return out
+}
+
+// mgmtAddr is the management address of the k-th device: 250 devices per
+// /24 of the first of mgmtBlocks, then of the next.
+func mgmtAddr(k int) netip.Addr {
+	b := mgmtBlocks[k/64000]
+	k %= 64000
+	return host(b, k/250*256+k%250+2)
+}
+
+// mgmtBlock is the management subnet of the k-th device.
+func mgmtBlock(k int) netip.Prefix { return mgmtBlocks[k/64000] }
 
 func campusSummary(p int) netip.Prefix {
 	return netip.PrefixFrom(campusSubnet(p, 0).Addr(), 21)
@@ -296,11 +329,20 @@ func withLen(a netip.Addr, bits int) string { return a.String() + "/" + strconv.
 
 // Address plan of the fixed parts.
 var (
-	campusAggregate = netip.MustParsePrefix("10.32.0.0/11")
 	dcAggregate     = netip.MustParsePrefix("10.128.0.0/12")
 	dmzSubnet       = netip.MustParsePrefix("172.16.10.0/24")
 	jumpSubnet      = netip.MustParsePrefix("10.250.0.0/24")
-	mgmtSubnet      = netip.MustParsePrefix("10.255.0.0/16")
+	// campusBlocks hold the campus VLANs' /24s in turn: the first (1,024
+	// distribution pairs) is every network up to about 24,000 devices; the
+	// others are free parts of 10/8, 6,144 pairs in all.
+	campusBlocks = []netip.Prefix{
+		netip.MustParsePrefix("10.32.0.0/11"), netip.MustParsePrefix("10.64.0.0/10"),
+		netip.MustParsePrefix("10.144.0.0/12"), netip.MustParsePrefix("10.160.0.0/11"),
+		netip.MustParsePrefix("10.192.0.0/11"), netip.MustParsePrefix("10.224.0.0/12"),
+	}
+	// mgmtBlocks hold 64,000 management addresses each (10.254.0.0/16
+	// is the point-to-point links').
+	mgmtBlocks = []netip.Prefix{netip.MustParsePrefix("10.255.0.0/16"), netip.MustParsePrefix("10.253.0.0/16")}
 )
 
 func (g *gen) build() {
@@ -312,8 +354,8 @@ func (g *gen) build() {
 	g.dataCentre(cores)
 	g.campus(cores)
 	g.orphan()
-	for _, d := range g.devs {
-		d.Routes = append(d.Routes, facts.Route{VRF: "mgmt", Prefix: mgmtSubnet.String(), Interface: mgmtInterface[d.Vendor], Protocol: "connected"})
+	for k, d := range g.devs {
+		d.Routes = append(d.Routes, facts.Route{VRF: "mgmt", Prefix: mgmtBlock(k).String(), Interface: mgmtInterface[d.Vendor], Protocol: "connected"})
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -336,5 +337,68 @@ func TestGenerateProblems(t *testing.T) {
 		if diff := cmp.Diff(want, got, cmpopts.SortSlices(less)); diff != "" {
 			t.Errorf("Generate(%d devices) hygiene findings differ from Problems (-want +got):\n%s", size, diff)
 		}
+	}
+}
+
+// The address plan of the largest network: every campus /24 distinct,
+// inside the inside zones' aggregates and clear of every other part, and
+// every management address distinct and in its device's subnet. Networks
+// up to 24,000 devices keep the addresses they always had.
+func TestAddressPlanToMaxDevices(t *testing.T) {
+	for _, tt := range []struct {
+		p, vi int
+		want  string
+	}{
+		{0, 0, "10.32.0.0/24"}, {1023, 3, "10.63.251.0/24"}, // first block: as before
+		{1024, 0, "10.64.0.0/24"}, {3071, 3, "10.127.251.0/24"}, {3072, 0, "10.144.0.0/24"},
+	} {
+		if got := campusSubnet(tt.p, tt.vi).String(); got != tt.want {
+			t.Errorf("campusSubnet(%d, %d) = %s, want %s", tt.p, tt.vi, got, tt.want)
+		}
+	}
+	for k, want := range map[int]string{0: "10.255.0.2", 249: "10.255.0.251", 250: "10.255.1.2", 63999: "10.255.255.251", 64000: "10.253.0.2"} {
+		if got := mgmtAddr(k).String(); got != want {
+			t.Errorf("mgmtAddr(%d) = %s, want %s", k, got, want)
+		}
+	}
+
+	p := planFor(MaxDevices)
+	others := []netip.Prefix{dcAggregate, dmzSubnet, jumpSubnet, netip.MustParsePrefix("10.254.0.0/16")}
+	others = append(others, mgmtBlocks...)
+	aggs := campusAggregates(p.pairs)
+	seen := map[netip.Prefix]bool{}
+	for pair := range p.pairs {
+		for vi := range campusVLANs {
+			s := campusSubnet(pair, vi)
+			if seen[s] {
+				t.Fatalf("campusSubnet(%d, %d) = %s, given twice", pair, vi, s)
+			}
+			seen[s] = true
+			if !slices.ContainsFunc(aggs, func(a netip.Prefix) bool { return a.Contains(s.Addr()) }) {
+				t.Fatalf("campusSubnet(%d, %d) = %s, outside the campus aggregates %v", pair, vi, s, aggs)
+			}
+			for _, o := range others {
+				if o.Overlaps(s) {
+					t.Fatalf("campusSubnet(%d, %d) = %s overlaps %s", pair, vi, s, o)
+				}
+			}
+		}
+	}
+	addrs := map[netip.Addr]bool{}
+	for k := range MaxDevices + 200 {
+		a := mgmtAddr(k)
+		if addrs[a] || !mgmtBlock(k).Contains(a) {
+			t.Fatalf("mgmtAddr(%d) = %s: repeated, or outside %s", k, a, mgmtBlock(k))
+		}
+		addrs[a] = true
+	}
+	// Point-to-point /31s: four per distribution pair, two per leaf and
+	// the fixed parts' (counted on a small network) must fit in
+	// 10.254.0.0/16.
+	small := &gen{seed: 1, plan: planFor(1000)}
+	small.build()
+	fixed := small.nextP2P - 4*small.plan.pairs - 2*small.plan.leaves
+	if n := 4*p.pairs + 2*p.leaves + fixed; n > 32768 {
+		t.Errorf("planFor(%d) needs %d point-to-point /31s, 10.254.0.0/16 has 32768", MaxDevices, n)
 	}
 }
