@@ -1,13 +1,15 @@
-// Command benchreport measures the apiserver on seeded 1k- and 10k-device
-// demo networks and prints each figure next to its target (issue 2):
+// Command benchreport measures the apiserver on seeded demo networks and
+// prints each figure next to its target: for 1k and 10k devices (issue 2)
 // ingest into the embedded store, resident memory after load,
 // restart-to-ready, in-process p99 of the hot queries, and HTTP keep-alive
-// throughput of locate_endpoint_by_ip under wrk; then the firewall
-// figures, the AI reliability features' (chaos, spans, conversation) and,
-// side by side with SuzieQ on the same network (BENCH_SUZIEQ_DEVICES,
-// default 10000, 0 to skip), the latency of "where is this IP" and of a
-// path, ours and SuzieQ's through its Python API, with their ratio.
-// `make bench` runs it.
+// throughput of locate_endpoint_by_ip under wrk; the scaling curve from 1k
+// to 100k devices as a table and a PNG chart, and the memory of a server
+// after repeated ingests and a query storm against a restarted one
+// (issue 17); then the firewall figures, the AI reliability features'
+// (chaos, spans, conversation) and, side by side with SuzieQ on the same
+// network (BENCH_SUZIEQ_DEVICES, default 10000, 0 to skip), the latency of
+// "where is this IP" and of a path, ours and SuzieQ's through its Python
+// API, with their ratio. `make bench` runs it.
 package main
 
 import (
@@ -52,6 +54,10 @@ func run(args []string, out io.Writer) error {
 	sizes := fs.String("sizes", "1000,10000", "network sizes (devices), comma-separated")
 	wrkDur := fs.Duration("wrk-duration", 10*time.Second, "how long wrk runs per size")
 	suzieqOnly := fs.Bool("suzieq-only", false, "measure the side by side with SuzieQ alone")
+	scaleMax := fs.Int("scale-max", envInt("BENCH_SCALE_MAX", curveSizes[len(curveSizes)-1]),
+		"largest size of the scaling curve, of 1000, 10000, 50000, 100000 (default $BENCH_SCALE_MAX, or the whole curve); 0 skips it")
+	chart := fs.String("chart", filepath.Join("var", "bench", "apiserver-scaling.png"), "where the scaling curve's chart is written")
+	memory := fs.Bool("memory", true, "measure memory after ingest (issue 17)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -75,12 +81,25 @@ func run(args []string, out io.Writer) error {
 		return suzieqFigures(out, tmp, sqDevices)
 	}
 	for _, s := range strings.Split(*sizes, ",") {
+		if s == "" {
+			continue
+		}
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil {
 			return fmt.Errorf("-sizes: %q is not a number", s)
 		}
 		if err := measure(out, bin, filepath.Join(tmp, "data-"+s), n, *wrkDur); err != nil {
 			return fmt.Errorf("%d devices: %w", n, err)
+		}
+	}
+	if *scaleMax > 0 {
+		if err := scalingCurve(out, bin, tmp, *scaleMax, *chart); err != nil {
+			return err
+		}
+	}
+	if *memory {
+		if err := memoryAfterIngest(out, bin, tmp); err != nil {
+			return fmt.Errorf("memory after ingest: %w", err)
 		}
 	}
 	// Firewall intelligence (issue 3), measured by apiserver/firewall/fwbench.
@@ -95,6 +114,14 @@ func run(args []string, out io.Writer) error {
 		return nil
 	}
 	return suzieqFigures(out, tmp, sqDevices)
+}
+
+// envInt is the integer in the environment variable, or def when unset.
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
 }
 
 func firewallFigures(out io.Writer) error {
@@ -334,7 +361,10 @@ func waitReady(base string, limit time.Duration) error {
 	return fmt.Errorf("not ready after %s", limit)
 }
 
-func rssKiB(pid int) (int64, error) {
+func rssKiB(pid int) (int64, error) { return procStatusKiB(pid, "VmRSS:") }
+
+// procStatusKiB reads one of the memory fields of /proc/PID/status.
+func procStatusKiB(pid int, field string) (int64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
@@ -342,11 +372,11 @@ func rssKiB(pid int) (int64, error) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), field); ok {
 			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 		}
 	}
-	return 0, errors.New("no VmRSS in /proc status")
+	return 0, fmt.Errorf("no %s in /proc status", field)
 }
 
 var reqPerSec = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
