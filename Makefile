@@ -86,16 +86,20 @@ check-generate: deps
 # BENCH_POSTGRES=1 adds the PostgreSQL store's benchmarks (a real server;
 # minutes at 10,000 devices): make bench BENCH_POSTGRES=1. BENCH_STORES=1
 # adds the side-by-side of the engine, SQL on PostgreSQL and Cypher on Neo4j
-# (BENCH_STORE_DEVICES, default 10000).
-# BENCH_SUZIEQ_DEVICES sets the network SuzieQ is measured on beside us
-# (default 10000; 0 skips it; minutes at 10,000 devices).
+# (BENCH_STORE_DEVICES, default 10000). The apiserver's scaling curve runs
+# 1k, 10k, 50k and 100k devices (about 5 minutes, and 10 GiB at 100k);
+# BENCH_SCALE_MAX=10000 stops it at 10k, 0 skips it. Its chart is
+# var/bench/apiserver-scaling.png. BENCH_SUZIEQ_DEVICES sets the network
+# SuzieQ is measured on beside us (default 10000; 0 skips it; minutes at
+# 10,000 devices).
 BENCH_POSTGRES ?=
 BENCH_STORES ?=
+BENCH_SCALE_MAX ?=
 BENCH_SUZIEQ_DEVICES ?= 10000
 bench: bench-deps build
 	BENCH_POSTGRES=$(BENCH_POSTGRES) BENCH_STORES=$(BENCH_STORES) $(GO) test -run='^$$' -bench=. -benchmem -benchtime=1s ./...
 	@for d in $(DAEMONS); do \
-	  if [ -d $$d/benchreport ]; then echo "== $$d"; BENCH_SUZIEQ_DEVICES=$(BENCH_SUZIEQ_DEVICES) $(GO) run ./$$d/benchreport || exit 1; fi; \
+	  if [ -d $$d/benchreport ]; then echo "== $$d"; BENCH_SCALE_MAX=$(BENCH_SCALE_MAX) BENCH_SUZIEQ_DEVICES=$(BENCH_SUZIEQ_DEVICES) $(GO) run ./$$d/benchreport || exit 1; fi; \
 	done
 
 clean:

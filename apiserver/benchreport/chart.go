@@ -12,9 +12,10 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 )
 
-// writeChart draws the scaling curve as four panels over the network size
-// (log scale): ingest and restart time, memory per device against its
-// goal, and the p50 and p99 of each query (log scale).
+// writeChart draws the scaling curve as four panels over the network size:
+// ingest and restart time and memory per device against its goal (linear
+// axes, where linear growth is a straight line), and the p50 and p99 of
+// each query (log axes).
 func writeChart(path string, pts []point) error {
 	var ok []point
 	for _, p := range pts {
@@ -33,7 +34,9 @@ func writeChart(path string, pts []point) error {
 		p := plot.New()
 		p.Title.Text = title
 		p.X.Label.Text = "devices"
-		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+		if logY {
+			p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+		}
 		p.Y.Label.Text = ylabel
 		if logY {
 			p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
