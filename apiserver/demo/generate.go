@@ -329,9 +329,9 @@ func withLen(a netip.Addr, bits int) string { return a.String() + "/" + strconv.
 
 // Address plan of the fixed parts.
 var (
-	dcAggregate     = netip.MustParsePrefix("10.128.0.0/12")
-	dmzSubnet       = netip.MustParsePrefix("172.16.10.0/24")
-	jumpSubnet      = netip.MustParsePrefix("10.250.0.0/24")
+	dcAggregate = netip.MustParsePrefix("10.128.0.0/12")
+	dmzSubnet   = netip.MustParsePrefix("172.16.10.0/24")
+	jumpSubnet  = netip.MustParsePrefix("10.250.0.0/24")
 	// campusBlocks hold the campus VLANs' /24s in turn: the first (1,024
 	// distribution pairs) is every network up to about 24,000 devices; the
 	// others are free parts of 10/8, 6,144 pairs in all.
