@@ -23,11 +23,13 @@ import (
 
 // config is the apiserver's whole environment, read and validated once.
 type config struct {
-	Listen      string
-	DataDir     string
-	Backend     string
-	RedisURL    envconf.Secret
-	PostgresDSN envconf.Secret
+	Listen string
+	// MetricsListen, when set, also serves /metrics on a port of its own.
+	MetricsListen string
+	DataDir       string
+	Backend       string
+	RedisURL      envconf.Secret
+	PostgresDSN   envconf.Secret
 	// GraphPoll is how often a replica checks the store's version besides
 	// the store's change notifications.
 	GraphPoll    time.Duration
@@ -86,25 +88,26 @@ const (
 func loadConfig(getenv func(string) string) (config, error) {
 	r := envconf.New(getenv)
 	c := config{
-		Listen:       r.Listen("API_LISTEN", defaultListen),
-		DataDir:      r.String("MESHQ_DATA_DIR", defaultDataDir),
-		Backend:      r.Enum("GRAPH_BACKEND", "embedded", "embedded", "postgres", "neo4j"),
-		RedisURL:     r.RedisURL(),
-		MaxBodyBytes: r.Bytes("MAX_BODY_BYTES", defaultMaxBodyBytes),
-		MaxHeader:    r.Bytes("MAX_HEADER_BYTES", httpapi.DefaultMaxHeaderBytes),
-		RootRoles:    r.List("BLAST_RADIUS_ROOT_ROLES", graph.DefaultRootRoles()),
-		Demo:         r.Bool("MESHQ_DEMO", false),
-		DemoDevices:  r.Int("MESHQ_DEMO_DEVICES", defaultDemoDevices, demo.MinDevices, demo.MaxDevices),
-		DemoSeed:     r.Int("MESHQ_DEMO_SEED", 1, 0, 1<<31-1),
-		TelemetryTTL: r.Duration("TELEMETRY_NODE_TTL", defaultTelemetryTTL, time.Second),
-		ChaosTTL:     r.Duration("CHAOS_RESULT_TTL", chaos.DefaultTTL, time.Second),
-		ChaosWorkers: r.Int("CHAOS_WORKERS", chaos.DefaultWorkers, 1, 64),
-		ChaosQueue:   r.Int("CHAOS_QUEUE", chaos.DefaultQueue, 1, 10000),
-		ConvTTL:      r.Duration("CONVERSATION_TTL", conversation.DefaultTTL, time.Second),
-		LLMProvider:  r.Enum("LLM_PROVIDER", "builtin", "builtin", "openai"),
-		LLMBaseURL:   r.String("LLM_BASE_URL", ""),
-		LLMAPIKey:    envconf.Secret(r.String("LLM_API_KEY", "")),
-		LLMModel:     r.String("LLM_MODEL", ""),
+		Listen:        r.Listen("API_LISTEN", defaultListen),
+		MetricsListen: r.OptionalListen("METRICS_LISTEN"),
+		DataDir:       r.String("MESHQ_DATA_DIR", defaultDataDir),
+		Backend:       r.Enum("GRAPH_BACKEND", "embedded", "embedded", "postgres", "neo4j"),
+		RedisURL:      r.RedisURL(),
+		MaxBodyBytes:  r.Bytes("MAX_BODY_BYTES", defaultMaxBodyBytes),
+		MaxHeader:     r.Bytes("MAX_HEADER_BYTES", httpapi.DefaultMaxHeaderBytes),
+		RootRoles:     r.List("BLAST_RADIUS_ROOT_ROLES", graph.DefaultRootRoles()),
+		Demo:          r.Bool("MESHQ_DEMO", false),
+		DemoDevices:   r.Int("MESHQ_DEMO_DEVICES", defaultDemoDevices, demo.MinDevices, demo.MaxDevices),
+		DemoSeed:      r.Int("MESHQ_DEMO_SEED", 1, 0, 1<<31-1),
+		TelemetryTTL:  r.Duration("TELEMETRY_NODE_TTL", defaultTelemetryTTL, time.Second),
+		ChaosTTL:      r.Duration("CHAOS_RESULT_TTL", chaos.DefaultTTL, time.Second),
+		ChaosWorkers:  r.Int("CHAOS_WORKERS", chaos.DefaultWorkers, 1, 64),
+		ChaosQueue:    r.Int("CHAOS_QUEUE", chaos.DefaultQueue, 1, 10000),
+		ConvTTL:       r.Duration("CONVERSATION_TTL", conversation.DefaultTTL, time.Second),
+		LLMProvider:   r.Enum("LLM_PROVIDER", "builtin", "builtin", "openai"),
+		LLMBaseURL:    r.String("LLM_BASE_URL", ""),
+		LLMAPIKey:     envconf.Secret(r.String("LLM_API_KEY", "")),
+		LLMModel:      r.String("LLM_MODEL", ""),
 	}
 	c.LogLevel = r.LogLevel()
 	c.Tracing = tracingConfig{
@@ -210,6 +213,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 func (c config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("API_LISTEN", c.Listen),
+		slog.String("METRICS_LISTEN", c.MetricsListen),
 		slog.String("MESHQ_DATA_DIR", c.DataDir),
 		slog.String("GRAPH_BACKEND", c.Backend),
 		slog.String("REDIS_URL", envconf.RedactURL(c.RedisURL.Reveal())),

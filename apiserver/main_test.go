@@ -388,3 +388,31 @@ func TestNetboxSync(t *testing.T) {
 		t.Errorf("requests a real NetBox would refuse: %v", v)
 	}
 }
+
+// With METRICS_LISTEN the apiserver also serves /metrics on that port,
+// and only /metrics.
+func TestMetricsListen(t *testing.T) {
+	mport := strconv.Itoa(testenv.FreePort(t))
+	base := serveInProcess(t, map[string]string{"MESHQ_DATA_DIR": t.TempDir(), "METRICS_LISTEN": "127.0.0.1:" + mport})
+	post(t, base, "/queries/summary_stats/execute", "")
+	resp, err := http.Get("http://127.0.0.1:" + mport + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `meshq_query_requests_total{code="200",query="summary_stats"} 1`) {
+		t.Errorf("metrics port = %d %.300s, want the apiserver's metrics with the query just run", resp.StatusCode, b)
+	}
+	resp, err = http.Get("http://127.0.0.1:" + mport + "/queries/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Errorf("metrics port /queries/ = %d, want 404: the API is not served there", resp.StatusCode)
+	}
+	if _, err := loadConfig(env(map[string]string{"METRICS_LISTEN": "9104"})); err == nil || !strings.Contains(err.Error(), "METRICS_LISTEN") {
+		t.Errorf("METRICS_LISTEN=9104 = %v, want an error naming it", err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -156,9 +157,22 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 		return err
 	}
 	log.Info("listening", "addr", ln.Addr().String())
+	// In the pod the API listens on a socket only the sidecar reaches; a
+	// metrics port of its own lets Prometheus scrape it directly.
+	var mln net.Listener
+	if cfg.MetricsListen != "" {
+		if mln, err = lifecycle.Listen(cfg.MetricsListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("METRICS_LISTEN: %w", err)
+		}
+		log.Info("metrics listening", "addr", mln.Addr().String())
+	}
 
 	g := lifecycle.NewGroup(ctx)
 	g.Go(func() error { return lifecycle.ServeHTTP(g.Ctx, api.Server(), ln) })
+	if mln != nil {
+		g.Go(func() error { return lifecycle.ServeHTTP(g.Ctx, obs.MetricsServer(metrics), mln) })
+	}
 	g.Go(func() error { return chaosSvc.Run(g.Ctx) })
 	g.Go(func() error {
 		if err := loadGraph(g.Ctx, cfg, eng, log); err != nil {

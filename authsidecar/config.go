@@ -17,6 +17,9 @@ import (
 // config is the sidecar's whole environment (README.md has the table).
 type config struct {
 	ListenAddr string
+	// MetricsListen, when set, serves /metrics there instead of on the
+	// public port.
+	MetricsListen string
 	// Upstream is host:port (from http://host:port) or unix:/path.
 	Upstream        string
 	UpstreamDisplay string
@@ -82,6 +85,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	r := envconf.New(getenv)
 	c := &config{
 		ListenAddr:         r.Listen("LISTEN_ADDR", ":8000"),
+		MetricsListen:      r.OptionalListen("METRICS_LISTEN"),
 		AuthMode:           r.Enum("AUTH_MODE", "api_key", "api_key", "oidc", "both"),
 		APIKey:             envconf.Secret(r.String("API_KEY", "")),
 		APIKeysFile:        r.String("API_KEYS_FILE", ""),
@@ -244,6 +248,7 @@ func (c *config) LogValue() slog.Value {
 	}
 	return slog.GroupValue(
 		slog.String("listen_addr", c.ListenAddr),
+		slog.String("metrics_listen", c.MetricsListen),
 		slog.String("upstream", c.UpstreamDisplay),
 		slog.String("auth_mode", c.AuthMode),
 		slog.String("licence_plan", c.License.Plan),

@@ -170,8 +170,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	srv := s.server()
 	log.Info("listening", "addr", ln.Addr().String(), "upstream", cfg.UpstreamDisplay, "policy_version", holder.Policy().Version)
 
+	var mln net.Listener
+	if cfg.MetricsListen != "" {
+		if mln, err = lifecycle.Listen(cfg.MetricsListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("METRICS_LISTEN: %w", err)
+		}
+		log.Info("metrics listening", "addr", mln.Addr().String())
+	}
+
 	g := lifecycle.NewGroup(ctx)
 	g.Go(func() error { return lifecycle.ServeHTTP(g.Ctx, srv, ln) })
+	if mln != nil {
+		g.Go(func() error { return lifecycle.ServeHTTP(g.Ctx, obs.MetricsServer(m.reg), mln) })
+	}
 	g.Go(func() error { return holder.Run(g.Ctx) })
 	if s.oidc != nil {
 		g.Go(func() error { return s.oidc.Run(g.Ctx) })

@@ -254,6 +254,12 @@ func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
 		case "sidecar_readyz":
 			s.readyz(ctx)
 		case "sidecar_metrics":
+			if s.cfg.MetricsListen != "" {
+				// Served on the metrics port only: the public port
+				// tells nothing of the traffic it carries.
+				apierror.Write(ctx, fasthttp.StatusNotFound, apierror.NotFound, "not found: metrics are on the metrics port (METRICS_LISTEN)")
+				return
+			}
 			s.metricsHandler(ctx)
 		case "auth_config":
 			s.authConfig(ctx)

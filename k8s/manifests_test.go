@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -282,6 +283,7 @@ func TestManifestRules(t *testing.T) {
 	}
 
 	checkServiceMonitors(t, all)
+	checkMetricsListen(t, all)
 }
 
 func find(t *testing.T, all []resource, kind, name string) resource {
@@ -395,4 +397,34 @@ func monitoringMayReach(all []resource, namespace string, podLabels any, port in
 		}
 	}
 	return false
+}
+
+// checkMetricsListen: the sidecar and the apiserver keep their metrics off
+// the public port (METRICS_LISTEN set), and every METRICS_LISTEN port is a
+// declared container port, so a Service and a ServiceMonitor can name it.
+func checkMetricsListen(t *testing.T, all []resource) {
+	api := find(t, all, "Deployment", "meshoptixiq-api")
+	for _, c := range list(podSpec(api), "containers") {
+		name := str(c, "name")
+		listen := ""
+		for _, e := range list(c, "env") {
+			if str(e, "name") == "METRICS_LISTEN" {
+				listen = str(e, "value")
+			}
+		}
+		if listen == "" {
+			if name == "authsidecar" || name == "apiserver" {
+				t.Errorf("%s: container %s sets no METRICS_LISTEN (its metrics would be on its main listener)", api, name)
+			}
+			continue
+		}
+		port, err := strconv.Atoi(listen[strings.LastIndexByte(listen, ':')+1:])
+		declared := false
+		for _, p := range list(c, "ports") {
+			declared = declared || get(p, "containerPort") == port
+		}
+		if err != nil || !declared {
+			t.Errorf("%s: container %s METRICS_LISTEN %q is not one of its container ports", api, name, listen)
+		}
+	}
 }

@@ -243,6 +243,14 @@ func (r *Reader) Listen(name, def string) string {
 	return v
 }
 
+// OptionalListen is Listen for an address that may be left unset ("").
+func (r *Reader) OptionalListen(name string) string {
+	if r.String(name, "") == "" {
+		return ""
+	}
+	return r.Listen(name, "")
+}
+
 // ValidateListen checks "host:port", ":port" or "unix:/path".
 func ValidateListen(v string) error {
 	if path, ok := strings.CutPrefix(v, "unix:"); ok {
