@@ -41,6 +41,9 @@ type config struct {
 	DemoDevices  int
 	DemoSeed     int
 	TelemetryTTL time.Duration
+	// IdleRelease is how long without requests before free memory is
+	// returned to the system (0: never).
+	IdleRelease  time.Duration
 	Neo4j        neo4jConfig
 	License      *license.License
 	NetBox       netbox.Config
@@ -82,6 +85,7 @@ const (
 	maxMaxBodyBytes     = 2 << 30
 	defaultDemoDevices  = 100
 	defaultTelemetryTTL = 10 * time.Minute
+	defaultIdleRelease  = 30 * time.Second
 )
 
 // loadConfig reads the environment and reports every problem at once.
@@ -100,6 +104,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		DemoDevices:   r.Int("MESHQ_DEMO_DEVICES", defaultDemoDevices, demo.MinDevices, demo.MaxDevices),
 		DemoSeed:      r.Int("MESHQ_DEMO_SEED", 1, 0, 1<<31-1),
 		TelemetryTTL:  r.Duration("TELEMETRY_NODE_TTL", defaultTelemetryTTL, time.Second),
+		IdleRelease:   r.Duration("MEMORY_IDLE_RELEASE", defaultIdleRelease, time.Second),
 		ChaosTTL:      r.Duration("CHAOS_RESULT_TTL", chaos.DefaultTTL, time.Second),
 		ChaosWorkers:  r.Int("CHAOS_WORKERS", chaos.DefaultWorkers, 1, 64),
 		ChaosQueue:    r.Int("CHAOS_QUEUE", chaos.DefaultQueue, 1, 10000),
@@ -179,6 +184,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if c.MaxHeader < 4<<10 || c.MaxHeader > 1<<20 {
 		r.Errorf("MAX_HEADER_BYTES", "%d is outside 4KiB..1MiB", c.MaxHeader)
 	}
+	if c.IdleRelease < 0 {
+		r.Errorf("MEMORY_IDLE_RELEASE", "%s is negative; 0 turns the release off", c.IdleRelease)
+	}
 	if c.TelemetryTTL < time.Second {
 		r.Errorf("TELEMETRY_NODE_TTL", "%s is below 1s", c.TelemetryTTL)
 	}
@@ -227,6 +235,7 @@ func (c config) LogValue() slog.Value {
 		slog.Int("MESHQ_DEMO_DEVICES", c.DemoDevices),
 		slog.Int("MESHQ_DEMO_SEED", c.DemoSeed),
 		slog.String("TELEMETRY_NODE_TTL", c.TelemetryTTL.String()),
+		slog.String("MEMORY_IDLE_RELEASE", c.IdleRelease.String()),
 		slog.String("NEO4J_URI", envconf.RedactURL(c.Neo4j.URI)),
 		slog.String("NEO4J_USER", c.Neo4j.User),
 		slog.Any("NEO4J_PASSWORD", c.Neo4j.Password),

@@ -174,6 +174,7 @@ func serve(ctx context.Context, getenv func(string) string, stderr io.Writer) er
 		g.Go(func() error { return lifecycle.ServeHTTP(g.Ctx, obs.MetricsServer(metrics), mln) })
 	}
 	g.Go(func() error { return chaosSvc.Run(g.Ctx) })
+	g.Go(func() error { return releaseWhenIdle(g.Ctx, log, cfg.IdleRelease, api.Requests) })
 	g.Go(func() error {
 		if err := loadGraph(g.Ctx, cfg, eng, log); err != nil {
 			return err

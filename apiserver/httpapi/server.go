@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -87,7 +88,12 @@ type API struct {
 	columnKeys map[*query.Definition][][]byte
 	ids        *httpx.RequestIDs
 	lic        *license.License
+	// requests counts the requests served, for the idle memory release.
+	requests atomic.Uint64
 }
+
+// Requests is how many requests the API has served.
+func (a *API) Requests() uint64 { return a.requests.Load() }
 
 // New builds the API and its router.
 func New(opt Options) (*API, error) {
@@ -187,6 +193,7 @@ func (a *API) route(r *router.Router, method, path string, h fasthttp.RequestHan
 
 // Handler is the root handler: request ids, then the router.
 func (a *API) Handler(ctx *fasthttp.RequestCtx) {
+	a.requests.Add(1)
 	if len(ctx.Request.Header.Peek(identity.HeaderRequestID)) == 0 {
 		ctx.Request.Header.Set(identity.HeaderRequestID, a.ids.New())
 	}
