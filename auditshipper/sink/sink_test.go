@@ -3,7 +3,6 @@ package sink_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,29 +10,8 @@ import (
 
 	"github.com/meshoptixiq/mesh/auditshipper/fakes"
 	"github.com/meshoptixiq/mesh/auditshipper/sink"
+	"github.com/meshoptixiq/mesh/auditshipper/sink/sinktest"
 )
-
-func rec(id string) sink.Record {
-	return sink.Record{Data: []byte(`{"id":"` + id + `","ts":"2026-11-23T10:00:00.000Z"}`), ID: `"` + id + `"`, TS: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
-}
-
-func recs(n int) []sink.Record {
-	out := make([]sink.Record, n)
-	for i := range out {
-		out[i] = rec(fmt.Sprintf("r%03d", i))
-	}
-	return out
-}
-
-func kinds(out []sink.Outcome) map[sink.Kind]int {
-	m := map[sink.Kind]int{}
-	for _, o := range out {
-		m[o.Kind]++
-	}
-	return m
-}
-
-func fast() sink.HTTPOptions { return sink.HTTPOptions{Timeout: 300 * time.Millisecond} }
 
 func TestWebhookSignatureVerifies(t *testing.T) {
 	wh, err := fakes.NewWebhook("t", "s3cret")
@@ -41,14 +19,14 @@ func TestWebhookSignatureVerifies(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer wh.Close()
-	good := sink.NewWebhook(sink.WebhookConfig{URL: wh.URL(), Token: "t", Secret: "s3cret", HTTP: fast()})
+	good := sink.NewWebhook(sink.WebhookConfig{URL: wh.URL(), Token: "t", Secret: "s3cret", HTTP: sinktest.Fast()})
 	out := make([]sink.Outcome, 3)
-	good.Deliver(context.Background(), recs(3), out)
-	if kinds(out)[sink.Delivered] != 3 {
+	good.Deliver(context.Background(), sinktest.Recs(3), out)
+	if sinktest.Kinds(out)[sink.Delivered] != 3 {
 		t.Errorf("Deliver(signed) = %+v, want delivered", out)
 	}
-	bad := sink.NewWebhook(sink.WebhookConfig{URL: wh.URL(), Token: "t", Secret: "other", HTTP: fast()})
-	bad.Deliver(context.Background(), recs(1), out[:1])
+	bad := sink.NewWebhook(sink.WebhookConfig{URL: wh.URL(), Token: "t", Secret: "other", HTTP: sinktest.Fast()})
+	bad.Deliver(context.Background(), sinktest.Recs(1), out[:1])
 	if out[0].Kind != sink.Retry || out[0].Status != http.StatusUnauthorized {
 		t.Errorf("Deliver(wrong secret) = %+v, want a 401 retry", out[0])
 	}
@@ -71,7 +49,7 @@ func (failWriter) Write([]byte) (int, error) { return 0, errors.New("disk full")
 func TestStdoutWriteFailureRetries(t *testing.T) {
 	s := sink.NewStdout(failWriter{})
 	out := make([]sink.Outcome, 2)
-	s.Deliver(context.Background(), recs(2), out)
+	s.Deliver(context.Background(), sinktest.Recs(2), out)
 	if out[0].Kind != sink.Retry || out[0].Reason != "io" {
 		t.Errorf("Deliver(failing stdout) = %+v, want io retry", out[0])
 	}
@@ -94,19 +72,19 @@ func TestWholeRequest400IsRetriedNotDeadLettered(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer wh.Close()
-	s := sink.NewWebhook(sink.WebhookConfig{URL: wh.URL(), Token: "t", HTTP: fast()})
+	s := sink.NewWebhook(sink.WebhookConfig{URL: wh.URL(), Token: "t", HTTP: sinktest.Fast()})
 	for _, status := range []int{400, 404, 409, 451} {
 		wh.Set(func(int) (int, string) { return status, "" }, nil)
 		out := make([]sink.Outcome, 4)
-		s.Deliver(context.Background(), recs(4), out)
-		if k := kinds(out); k[sink.Retry] != 4 {
+		s.Deliver(context.Background(), sinktest.Recs(4), out)
+		if k := sinktest.Kinds(out); k[sink.Retry] != 4 {
 			t.Errorf("webhook Deliver(whole-request %d) kinds = %v, want 4 retries and no dead letter", status, k)
 		}
 	}
 	wh.Set(func(int) (int, string) { return http.StatusUnprocessableEntity, "" }, nil)
 	out := make([]sink.Outcome, 4)
-	s.Deliver(context.Background(), recs(4), out)
-	if k := kinds(out); k[sink.DeadLetter] != 4 {
+	s.Deliver(context.Background(), sinktest.Recs(4), out)
+	if k := sinktest.Kinds(out); k[sink.DeadLetter] != 4 {
 		t.Errorf("webhook Deliver(422 for every record) kinds = %v, want 4 dead letters", k)
 	}
 }

@@ -12,29 +12,8 @@ import (
 	"github.com/meshoptixiq/mesh/auditshipper/fakes"
 	"github.com/meshoptixiq/mesh/auditshipper/sink"
 	"github.com/meshoptixiq/mesh/auditshipper/sink/elastic"
+	"github.com/meshoptixiq/mesh/auditshipper/sink/sinktest"
 )
-
-func rec(id string) sink.Record {
-	return sink.Record{Data: []byte(`{"id":"` + id + `","ts":"2026-11-23T10:00:00.000Z"}`), ID: `"` + id + `"`, TS: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
-}
-
-func recs(n int) []sink.Record {
-	out := make([]sink.Record, n)
-	for i := range out {
-		out[i] = rec(fmt.Sprintf("r%03d", i))
-	}
-	return out
-}
-
-func kinds(out []sink.Outcome) map[sink.Kind]int {
-	m := map[sink.Kind]int{}
-	for _, o := range out {
-		m[o.Kind]++
-	}
-	return m
-}
-
-func fast() sink.HTTPOptions { return sink.HTTPOptions{Timeout: 300 * time.Millisecond} }
 
 func TestElasticPerItemOutcomes(t *testing.T) {
 	es, err := fakes.NewElastic(true)
@@ -53,11 +32,11 @@ func TestElasticPerItemOutcomes(t *testing.T) {
 		}
 		return 0
 	})
-	s, err := elastic.New(elastic.Config{Name: "elasticsearch", URL: es.URL(), Index: "audit-%{+yyyy.MM.dd}", HTTP: fast()})
+	s, err := elastic.New(elastic.Config{Name: "elasticsearch", URL: es.URL(), Index: "audit-%{+yyyy.MM.dd}", HTTP: sinktest.Fast()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := recs(6)
+	in := sinktest.Recs(6)
 	in = append(in, in[0]) // the same id again: 409, which counts as delivered
 	out := make([]sink.Outcome, len(in))
 	s.Deliver(context.Background(), in, out)
@@ -81,13 +60,13 @@ func TestElasticSplitsOn413(t *testing.T) {
 	}
 	defer es.Close()
 	es.MaxBody = 400 // a few records per request
-	s, _ := elastic.New(elastic.Config{Name: "opensearch", URL: es.URL(), Index: "audit", HTTP: fast()})
-	big := rec("huge")
+	s, _ := elastic.New(elastic.Config{Name: "opensearch", URL: es.URL(), Index: "audit", HTTP: sinktest.Fast()})
+	big := sinktest.Rec("huge")
 	big.Data = []byte(`{"id":"huge","pad":"` + strings.Repeat("x", 500) + `"}`)
-	in := append(recs(10), big)
+	in := append(sinktest.Recs(10), big)
 	out := make([]sink.Outcome, len(in))
 	s.Deliver(context.Background(), in, out)
-	if diff := cmp.Diff(map[sink.Kind]int{sink.Delivered: 10, sink.DeadLetter: 1}, kinds(out)); diff != "" {
+	if diff := cmp.Diff(map[sink.Kind]int{sink.Delivered: 10, sink.DeadLetter: 1}, sinktest.Kinds(out)); diff != "" {
 		t.Errorf("outcome kinds mismatch (-want +got):\n%s", diff)
 	}
 	if out[10].Reason != "too_large" {
@@ -114,9 +93,9 @@ func TestElasticWholeRequestStatuses(t *testing.T) {
 		{key: "k", status: 403, want: sink.Outcome{Kind: sink.Retry, Reason: "auth", Status: 403, Slow: true}},
 	} {
 		es.Set(func(int) (int, string) { return tc.status, tc.retryAfter }, nil)
-		s, _ := elastic.New(elastic.Config{Name: "elasticsearch", URL: es.URL(), Index: "a", APIKey: tc.key, HTTP: fast()})
+		s, _ := elastic.New(elastic.Config{Name: "elasticsearch", URL: es.URL(), Index: "a", APIKey: tc.key, HTTP: sinktest.Fast()})
 		out := make([]sink.Outcome, 1)
-		s.Deliver(context.Background(), recs(1), out)
+		s.Deliver(context.Background(), sinktest.Recs(1), out)
 		out[0].Detail = ""
 		if diff := cmp.Diff(tc.want, out[0]); diff != "" {
 			t.Errorf("Deliver(key %q, status %d) mismatch (-want +got):\n%s", tc.key, tc.status, diff)
@@ -124,14 +103,14 @@ func TestElasticWholeRequestStatuses(t *testing.T) {
 	}
 	// Hanging and refused connections are retried.
 	es.Set(nil, func(int) bool { return true })
-	s, _ := elastic.New(elastic.Config{Name: "elasticsearch", URL: es.URL(), Index: "a", APIKey: "k", HTTP: fast()})
+	s, _ := elastic.New(elastic.Config{Name: "elasticsearch", URL: es.URL(), Index: "a", APIKey: "k", HTTP: sinktest.Fast()})
 	out := make([]sink.Outcome, 1)
-	s.Deliver(context.Background(), recs(1), out)
+	s.Deliver(context.Background(), sinktest.Recs(1), out)
 	if out[0].Kind != sink.Retry || out[0].Reason != "timeout" {
 		t.Errorf("Deliver(hanging) = %+v, want retry/timeout", out[0])
 	}
 	es.Stop()
-	s.Deliver(context.Background(), recs(1), out)
+	s.Deliver(context.Background(), sinktest.Recs(1), out)
 	if out[0].Kind != sink.Retry || out[0].Reason != "network" {
 		t.Errorf("Deliver(refused) = %+v, want retry/network", out[0])
 	}
@@ -163,7 +142,7 @@ func TestIndexPattern(t *testing.T) {
 
 func BenchmarkElasticEncode(b *testing.B) {
 	s, _ := elastic.New(elastic.Config{Name: "elasticsearch", URL: "http://127.0.0.1:1", Index: "audit-%{+yyyy.MM.dd}"})
-	in := recs(1000)
+	in := sinktest.Recs(1000)
 	for i := range in {
 		in[i].Data = []byte(`{"id":"` + fmt.Sprintf("r%06d", i) + `","ts":"2026-11-23T10:00:00.000Z","pad":"` + strings.Repeat("x", 950) + `"}`)
 	}
@@ -187,10 +166,10 @@ func TestWholeRequest400IsRetried(t *testing.T) {
 	}
 	defer es.Close()
 	es.Set(func(int) (int, string) { return 400, "" }, nil)
-	e, _ := elastic.New(elastic.Config{Name: "elasticsearch", URL: es.URL(), Index: "a", HTTP: fast()})
+	e, _ := elastic.New(elastic.Config{Name: "elasticsearch", URL: es.URL(), Index: "a", HTTP: sinktest.Fast()})
 	out := make([]sink.Outcome, 4)
-	e.Deliver(context.Background(), recs(4), out)
-	if k := kinds(out); k[sink.Retry] != 4 || out[0].Reason != "request_rejected" || !out[0].Slow {
+	e.Deliver(context.Background(), sinktest.Recs(4), out)
+	if k := sinktest.Kinds(out); k[sink.Retry] != 4 || out[0].Reason != "request_rejected" || !out[0].Slow {
 		t.Errorf("elasticsearch Deliver(whole-request 400) = %+v, want 4 slow request_rejected retries", out)
 	}
 
