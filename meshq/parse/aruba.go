@@ -60,17 +60,9 @@ func arubaIPBrief(b *builder, rows []record) error {
 
 func arubaARP(b *builder, rows []record) error {
 	for _, r := range rows {
-		ip, ok := addr(r.str("IP_ADDRESS"))
-		if !ok {
-			b.skip("ARP entry %q: not an IP address", r.str("IP_ADDRESS"))
-			continue
+		if e, ok := arpRow(b, r, arubaName); ok {
+			b.dev.ARP = append(b.dev.ARP, e)
 		}
-		m, ok := mac(r.str("MAC_ADDRESS"))
-		if !ok {
-			b.skip("ARP %s: hardware address %q is not a MAC address", ip, r.str("MAC_ADDRESS"))
-			continue
-		}
-		b.dev.ARP = append(b.dev.ARP, facts.ARPEntry{IP: ip, MAC: m, Interface: arubaName(r.str("INTERFACE"))})
 	}
 	return nil
 }

@@ -119,13 +119,10 @@ func asaPort(b *builder, nameif string) string {
 
 func asaARP(b *builder, rows []record) error {
 	for _, r := range rows {
-		ip, ok1 := addr(r.str("IP_ADDRESS"))
-		m, ok2 := mac(r.str("MAC_ADDRESS"))
-		if !ok1 || !ok2 {
-			b.skip("ARP entry %s %s: not an IP and a MAC address", r.str("IP_ADDRESS"), r.str("MAC_ADDRESS"))
+		e, ok := arpRow(b, r, func(n string) string { return asaPort(b, n) })
+		if !ok {
 			continue
 		}
-		e := facts.ARPEntry{IP: ip, MAC: m, Interface: asaPort(b, r.str("INTERFACE"))}
 		// Age "-" is an alias or static entry.
 		if r.str("AGE") == "-" {
 			e.State = facts.NeighborPermanent

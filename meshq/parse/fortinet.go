@@ -70,13 +70,9 @@ func fortiInterfaces(b *builder, rows []record) error {
 
 func fortiARP(b *builder, rows []record) error {
 	for _, r := range rows {
-		ip, ok1 := addr(r.str("IP_ADDRESS"))
-		m, ok2 := mac(r.str("MAC_ADDRESS"))
-		if !ok1 || !ok2 {
-			b.skip("ARP entry %s %s: not an IP and a MAC address", r.str("IP_ADDRESS"), r.str("MAC_ADDRESS"))
-			continue
+		if e, ok := arpRow(b, r, nil); ok {
+			b.dev.ARP = append(b.dev.ARP, e)
 		}
-		b.dev.ARP = append(b.dev.ARP, facts.ARPEntry{IP: ip, MAC: m, Interface: r.str("INTERFACE")})
 	}
 	return nil
 }

@@ -291,21 +291,9 @@ func iosStandby(b *builder, rows []record) error {
 
 func iosARP(b *builder, rows []record) error {
 	for _, r := range rows {
-		e := facts.ARPEntry{IP: r.str("IP_ADDRESS")}
-		if ifn := r.str("INTERFACE"); ifn != "" {
-			e.Interface = b.canon(ifn)
-		}
-		hw := r.str("MAC_ADDRESS")
-		switch {
-		case strings.EqualFold(hw, "incomplete"):
-			e.State = facts.NeighborIncomplete
-		default:
-			m, ok := mac(hw)
-			if !ok {
-				b.skip("ARP %s: hardware address %q is not a MAC address", e.IP, hw)
-				continue
-			}
-			e.MAC = m
+		e, ok := arpRow(b, r, b.canon)
+		if !ok {
+			continue
 		}
 		// Age "-" is the device's own address.
 		if r.str("AGE") == "-" {

@@ -86,17 +86,12 @@ var panosARPStates = map[string]string{"c": "", "s": facts.NeighborPermanent, "e
 
 func panosARP(b *builder, rows []record) error {
 	for _, r := range rows {
-		ip, ok := addr(r.str("IP_ADDRESS"))
+		e, ok := arpRow(b, r, nil)
 		if !ok {
-			b.skip("ARP entry %q: not an IP address", r.str("IP_ADDRESS"))
 			continue
 		}
-		e := facts.ARPEntry{IP: ip, Interface: r.str("INTERFACE"), State: panosARPStates[r.str("STATUS")]}
-		if hw := r.str("MAC_ADDRESS"); hw == "incomplete" {
-			e.State = facts.NeighborIncomplete
-		} else if e.MAC, ok = mac(hw); !ok {
-			b.skip("ARP %s: hardware address %q is not a MAC address", ip, hw)
-			continue
+		if e.State == "" {
+			e.State = panosARPStates[r.str("STATUS")]
 		}
 		b.dev.ARP = append(b.dev.ARP, e)
 	}

@@ -165,3 +165,34 @@ func typeByName(name string, prefixes []typePrefix) string {
 }
 
 type typePrefix struct{ prefix, typ string }
+
+// arpRow reads the IP_ADDRESS, MAC_ADDRESS and INTERFACE columns every
+// ARP template of ntc-templates has into an entry: a hardware address of
+// "incomplete" is an entry without a MAC; port names the interface (nil:
+// as printed). An entry it cannot read is skipped, saying why.
+func arpRow(b *builder, r record, port func(string) string) (facts.ARPEntry, bool) {
+	ip, ok := addr(r.str("IP_ADDRESS"))
+	if !ok {
+		b.skip("ARP entry %q: not an IP address", r.str("IP_ADDRESS"))
+		return facts.ARPEntry{}, false
+	}
+	e := facts.ARPEntry{IP: ip}
+	if ifn := r.str("INTERFACE"); ifn != "" {
+		e.Interface = ifn
+		if port != nil {
+			e.Interface = port(ifn)
+		}
+	}
+	switch hw := r.str("MAC_ADDRESS"); {
+	case strings.EqualFold(hw, "incomplete"):
+		e.State = facts.NeighborIncomplete
+	default:
+		m, ok := mac(hw)
+		if !ok {
+			b.skip("ARP %s: hardware address %q is not a MAC address", ip, hw)
+			return facts.ARPEntry{}, false
+		}
+		e.MAC = m
+	}
+	return e, true
+}
