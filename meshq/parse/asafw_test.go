@@ -1,8 +1,6 @@
 package parse
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -11,24 +9,6 @@ import (
 	"github.com/meshoptixiq/mesh/common/facts"
 	"github.com/meshoptixiq/mesh/meshq/platform"
 )
-
-// cacheConfig caches testdata/<set>/<kind>.txt as one device's outputs.
-func cacheConfig(t *testing.T, dir, hostname, deviceType, set string) {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join("testdata", set, "*.txt"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no fixtures in testdata/%s (%v)", set, err)
-	}
-	extra := map[platform.Kind]string{}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		extra[platform.Kind(strings.TrimSuffix(filepath.Base(f), ".txt"))] = string(data)
-	}
-	cacheDevice(t, dir, hostname, deviceType, "", extra)
-}
 
 // The outbound ACL example of Cisco's ASA firewall configuration guide:
 // three hosts may reach a web server, bound "out interface outside".

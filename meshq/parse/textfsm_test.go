@@ -73,13 +73,14 @@ func parseText(t *testing.T, dir string) (*facts.Device, DeviceReport) {
 	return &doc.Devices[0], rep.Devices[0]
 }
 
-// cacheRaw caches the recorded outputs of one fixture set
-// (testdata/<set>/<kind>.raw) as one device of the device type.
-func cacheRaw(t *testing.T, dir, hostname, deviceType, set string) {
+// cacheFixtures caches the recorded outputs of one fixture set
+// (testdata/<set>/<kind><ext>, ext ".raw" for screen text, ".txt" for
+// configuration) as one device of the device type.
+func cacheFixtures(t *testing.T, dir, hostname, deviceType, set, ext string) {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join("testdata", set, "*.raw"))
+	files, err := filepath.Glob(filepath.Join("testdata", set, "*"+ext))
 	if err != nil || len(files) == 0 {
-		t.Fatalf("no fixtures in testdata/%s (%v)", set, err)
+		t.Fatalf("no %s fixtures in testdata/%s (%v)", ext, set, err)
 	}
 	extra := map[platform.Kind]string{}
 	for _, f := range files {
@@ -87,9 +88,21 @@ func cacheRaw(t *testing.T, dir, hostname, deviceType, set string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		extra[platform.Kind(strings.TrimSuffix(filepath.Base(f), ".raw"))] = string(data)
+		extra[platform.Kind(strings.TrimSuffix(filepath.Base(f), ext))] = string(data)
 	}
 	cacheDevice(t, dir, hostname, deviceType, "", extra)
+}
+
+// cacheRaw caches a set of recorded screen text.
+func cacheRaw(t *testing.T, dir, hostname, deviceType, set string) {
+	t.Helper()
+	cacheFixtures(t, dir, hostname, deviceType, set, ".raw")
+}
+
+// cacheConfig caches a set of recorded configuration.
+func cacheConfig(t *testing.T, dir, hostname, deviceType, set string) {
+	t.Helper()
+	cacheFixtures(t, dir, hostname, deviceType, set, ".txt")
 }
 
 // Every recorded output kept from ntc-templates' corpus parses, through
