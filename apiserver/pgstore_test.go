@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,9 +25,9 @@ import (
 	"github.com/meshoptixiq/mesh/apiserver/pathanalysis/pathtest"
 	"github.com/meshoptixiq/mesh/apiserver/query"
 	"github.com/meshoptixiq/mesh/apiserver/store"
-	"github.com/meshoptixiq/mesh/apiserver/store/crashtest"
 	"github.com/meshoptixiq/mesh/apiserver/store/postgres"
 	"github.com/meshoptixiq/mesh/apiserver/store/postgres/pgtest"
+	"github.com/meshoptixiq/mesh/apiserver/store/storetest"
 	"github.com/meshoptixiq/mesh/common/facts"
 	"github.com/meshoptixiq/mesh/common/testenv"
 )
@@ -354,35 +353,7 @@ func TestPostgresReplicas(t *testing.T) {
 
 	// Concurrent merges on both replicas, each of its own device.
 	const each = 8
-	versions := make(chan float64, 2*each)
-	var wg sync.WaitGroup
-	for r, base := range []string{a, b} {
-		wg.Go(func() {
-			for i := range each {
-				code, body := post(t, base, "/graph/ingest", factsBody(facts.Device{Hostname: fmt.Sprintf("r%d-%d", r, i), Vendor: "arista"}))
-				var resp struct {
-					Version float64 `json:"graph_version"`
-				}
-				if json.Unmarshal(body, &resp); code != 200 {
-					t.Errorf("concurrent ingest on replica %d = %d %s", r, code, body)
-					return
-				}
-				versions <- resp.Version
-			}
-		})
-	}
-	wg.Wait()
-	close(versions)
-	var got []float64
-	for v := range versions {
-		got = append(got, v)
-	}
-	slices.Sort(got)
-	for i, v := range got {
-		if v != float64(i+2) {
-			t.Fatalf("versions of the concurrent ingests = %v, want 2..%d, each once", got, 2*each+1)
-		}
-	}
+	storetest.ConcurrentIngests(t, []string{a, b}, each, 1)
 	final := float64(2*each + 1)
 	waitVersion(a, final)
 	waitVersion(b, final)
@@ -435,7 +406,7 @@ func TestPostgresReplicas(t *testing.T) {
 }
 
 // TestPostgresBinarySurvivesKill9 drives the real binary on PostgreSQL
-// through store/crashtest: ingest loops killed with SIGKILL at random
+// through store/storetest: ingest loops killed with SIGKILL at random
 // moments, restarted each time; every acknowledged ingest is in the
 // database and none is half-applied.
 func TestPostgresBinarySurvivesKill9(t *testing.T) {
@@ -460,7 +431,7 @@ func TestPostgresBinarySurvivesKill9(t *testing.T) {
 		waitReady(t, base, exited)
 		return base, func() { cmd.Process.Signal(syscall.SIGKILL); <-exited }
 	}
-	n := crashtest.Run(t, crashtest.Target{Start: start, MinKill: 100 * time.Millisecond, MaxKill: 800 * time.Millisecond,
+	n := storetest.Kill9(t, storetest.Target{Start: start, MinKill: 100 * time.Millisecond, MaxKill: 800 * time.Millisecond,
 		Load: func(ctx context.Context) (uint64, []facts.Device, error) {
 			st, err := postgres.Open(dsn, nil)
 			if err != nil {

@@ -3,21 +3,18 @@ package neo4jstore
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/meshoptixiq/mesh/apiserver/graph/graphtest"
 	"github.com/meshoptixiq/mesh/apiserver/store"
-	"github.com/meshoptixiq/mesh/apiserver/store/crashtest"
+	"github.com/meshoptixiq/mesh/apiserver/store/storetest"
 	"github.com/meshoptixiq/mesh/common/facts"
 	"github.com/meshoptixiq/mesh/common/testenv"
 )
@@ -94,35 +91,7 @@ func TestReplicasOnOneNeo4j(t *testing.T) {
 	}
 
 	const each = 6
-	versions := make(chan float64, 2*each)
-	var wg sync.WaitGroup
-	for i, r := range []*api{a, b} {
-		wg.Go(func() {
-			for k := range each {
-				rep := r.do(t, "POST", "/graph/ingest", factsBody(facts.Device{Hostname: fmt.Sprintf("r%d-%d", i, k), Vendor: "arista"}))
-				var resp struct {
-					Version float64 `json:"graph_version"`
-				}
-				if json.Unmarshal(rep.body, &resp); rep.status != 200 {
-					t.Errorf("concurrent ingest on replica %d = %d %s", i, rep.status, rep.body)
-					return
-				}
-				versions <- resp.Version
-			}
-		})
-	}
-	wg.Wait()
-	close(versions)
-	var got []float64
-	for v := range versions {
-		got = append(got, v)
-	}
-	slices.Sort(got)
-	for i, v := range got {
-		if v != float64(i+2) {
-			t.Fatalf("versions of the concurrent ingests = %v, want 2..%d, each once", got, 2*each+1)
-		}
-	}
+	storetest.ConcurrentIngests(t, []string{a.url, b.url}, each, 1)
 	waitVersion(a, 2*each+1)
 	waitVersion(b, 2*each+1)
 	ra, rb := a.do(t, "POST", "/queries/all_devices/execute", ""), b.do(t, "POST", "/queries/all_devices/execute", "")
@@ -193,7 +162,7 @@ func TestBoltTLS(t *testing.T) {
 }
 
 // TestBinarySurvivesKill9DuringIngests drives the real binary on Neo4j
-// through store/crashtest: ingest loops killed with SIGKILL at random
+// through store/storetest: ingest loops killed with SIGKILL at random
 // moments, restarted each time; every acknowledged ingest is in the
 // database and none is half-applied.
 func TestBinarySurvivesKill9DuringIngests(t *testing.T) {
@@ -227,7 +196,7 @@ func TestBinarySurvivesKill9DuringIngests(t *testing.T) {
 	}
 	// Neo4j takes far longer per ingest than PostgreSQL: fewer bulk
 	// devices and later kills, so that each round commits some.
-	n := crashtest.Run(t, crashtest.Target{Start: start, Bulk: 10, MinKill: time.Second, MaxKill: 6 * time.Second,
+	n := storetest.Kill9(t, storetest.Target{Start: start, Bulk: 10, MinKill: time.Second, MaxKill: 6 * time.Second,
 		Load: func(ctx context.Context) (uint64, []facts.Device, error) {
 			st, err := Open(ctx, Options{URI: server.URI})
 			if err != nil {

@@ -1,16 +1,17 @@
-// Package crashtest is the kill -9 oracle the stores' binary tests share:
-// ingest loops over HTTP into a real apiserver (merges, every fifth a
-// replace), the process killed with SIGKILL at random moments and
-// restarted, and after each kill the store read directly: every
-// acknowledged ingest is there and none is half-applied.
+// Package storetest holds the oracles the stores' binary tests share
+// (PostgreSQL and Neo4j alike), each run against real apiserver binaries
+// over HTTP: Kill9 (ingest loops killed with SIGKILL at random moments)
+// and ConcurrentIngests (replicas on one database taking ingests at once).
 //
-// Each ingest stamps every device it writes with its sequence number (the
-// serial): bulk devices (40 by default) in every ingest, and pairs of devices written
-// together (one pair per merge, all pairs by a replace). After a kill all
-// bulk devices carry one stamp, the last acknowledged or the next (an
-// ingest in flight may have committed unanswered), the graph version
+// Kill9: after each kill the store is read directly, and every
+// acknowledged ingest is there and none is half-applied. Each ingest
+// stamps every device it writes with its sequence number (the serial):
+// bulk devices (40 by default) in every ingest, and pairs of devices
+// written together (one pair per merge, all pairs by a replace). After a
+// kill all bulk devices carry one stamp, the last acknowledged or the next
+// (an ingest in flight may have committed unanswered), the graph version
 // equals it, and both devices of each pair carry the same stamp.
-package crashtest
+package storetest
 
 import (
 	"context"
@@ -71,10 +72,10 @@ func batch(n, bulk int) (string, string) {
 	return mode, string(b)
 }
 
-// Run drives the rounds and checks the store after each kill; it returns
+// Kill9 drives the rounds and checks the store after each kill; it returns
 // the number of ingests the store holds at the end, and fails t when the
 // kills all came before a replace.
-func Run(t *testing.T, tg Target) int {
+func Kill9(t *testing.T, tg Target) int {
 	t.Helper()
 	if tg.Rounds == 0 {
 		tg.Rounds = 4
