@@ -36,6 +36,9 @@ const (
 	PlanTier    = attribute.Key("meshq.plan.tier")
 	DeviceCount = attribute.Key("meshq.device.count")
 	RowCount    = attribute.Key("meshq.row_count")
+	// ChangedDeviceCount is how many of an ingest's devices a store
+	// rewrote (the others were stored with the same facts).
+	ChangedDeviceCount = attribute.Key("meshq.device.changed_count")
 	// EndUser is the caller: a user name or a key's fingerprint, never a key.
 	EndUser = attribute.Key("enduser.id")
 )

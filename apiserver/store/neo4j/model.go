@@ -2,6 +2,8 @@ package neo4jstore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -48,25 +50,49 @@ func (p props) flag(k string, v *bool) {
 	}
 }
 
-func newBatch(devs []facts.Device) (batch, error) {
-	var b batch
-	for i := range devs {
-		d := &devs[i]
-		cp := *d
-		cp.Metadata = nil
-		raw, err := json.Marshal(&cp)
+// encoded is one device as the store keeps it: its facts without metadata
+// as JSON, their digest, and its metadata as JSON (nil: none given, keep
+// the stored metadata).
+type encoded struct {
+	facts    string
+	digest   string
+	metadata any
+}
+
+func encode(d *facts.Device) (encoded, error) {
+	cp := *d
+	cp.Metadata = nil
+	raw, err := json.Marshal(&cp)
+	if err != nil {
+		return encoded{}, fmt.Errorf("encoding device %q: %w", d.Hostname, err)
+	}
+	e := encoded{facts: string(raw), digest: factsDigest(raw)}
+	if len(d.Metadata) > 0 {
+		m, err := json.Marshal(d.Metadata)
 		if err != nil {
-			return batch{}, fmt.Errorf("encoding device %q: %w", d.Hostname, err)
+			return encoded{}, fmt.Errorf("encoding metadata of %q: %w", d.Hostname, err)
 		}
-		var meta any // nil keeps the stored metadata
-		if len(d.Metadata) > 0 {
-			m, err := json.Marshal(d.Metadata)
-			if err != nil {
-				return batch{}, fmt.Errorf("encoding metadata of %q: %w", d.Hostname, err)
-			}
-			meta = string(m)
-		}
-		dp := props{"hostname": d.Hostname, "facts": string(raw)}
+		e.metadata = string(m)
+	}
+	return e, nil
+}
+
+// factsDigest identifies what a device's native nodes are written from:
+// its facts and the model's format. Equal digests mean that rewriting the
+// device would write exactly what is there.
+func factsDigest(raw []byte) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "format %d\n", formatVersion)
+	h.Write(raw)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// newBatch builds the rows of devs, whose encodings are enc.
+func newBatch(devs []*facts.Device, enc []encoded) batch {
+	var b batch
+	for i, d := range devs {
+		e := enc[i]
+		dp := props{"hostname": d.Hostname, "facts": e.facts, "facts_digest": e.digest}
 		dp.str("mgmt_ip", d.MgmtIP)
 		dp.str("vendor", d.Vendor)
 		dp.str("os", d.OS)
@@ -79,8 +105,11 @@ func newBatch(devs []facts.Device) (batch, error) {
 			dp.str("firewall_default_action", d.Firewall.DefaultAction)
 		}
 		b.hosts = append(b.hosts, d.Hostname)
-		b.devices = append(b.devices, map[string]any{"hostname": d.Hostname, "props": map[string]any(dp), "metadata": meta})
+		b.devices = append(b.devices, map[string]any{"hostname": d.Hostname, "props": map[string]any(dp), "metadata": e.metadata})
 		b.addInterfaces(d)
+		for _, m := range d.MACTable {
+			b.macs = append(b.macs, map[string]any{"device": d.Hostname, "interface": m.Interface, "mac": m.MAC, "vlan": int64(m.VLAN)})
+		}
 		for _, v := range d.VLANs {
 			b.vlans = append(b.vlans, map[string]any{"device": d.Hostname, "id": int64(v.ID), "name": v.Name})
 		}
@@ -118,9 +147,6 @@ func newBatch(devs []facts.Device) (batch, error) {
 				b.rules = append(b.rules, map[string]any{"device": d.Hostname, "props": map[string]any(p)})
 			}
 		}
-		for _, m := range d.MACTable {
-			b.macs = append(b.macs, map[string]any{"device": d.Hostname, "interface": m.Interface, "mac": m.MAC, "vlan": int64(m.VLAN)})
-		}
 		for _, a := range d.ARP {
 			addr := bareAddr(a.IP)
 			if addr == "" || a.MAC == "" {
@@ -132,7 +158,7 @@ func newBatch(devs []facts.Device) (batch, error) {
 			b.arps = append(b.arps, map[string]any{"mac": a.MAC, "address": addr, "props": map[string]any(p)})
 		}
 	}
-	return b, nil
+	return b
 }
 
 func (b *batch) addInterfaces(d *facts.Device) {
@@ -172,12 +198,12 @@ func (b *batch) addInterfaces(d *facts.Device) {
 			p.str("neighbor_interface", n.RemoteInterface)
 			p.str("neighbor_protocol", n.Protocol)
 		}
-		b.interfaces = append(b.interfaces, map[string]any{"device": d.Hostname, "props": map[string]any(p)})
 		roles := make(map[string]string, len(ifc.Addresses))
 		for _, a := range ifc.Addresses {
 			roles[a.IP] = a.Role
 			roles[bareAddr(a.IP)] = a.Role
 		}
+		b.interfaces = append(b.interfaces, map[string]any{"device": d.Hostname, "props": map[string]any(p)})
 		for _, s := range ifc.IPs {
 			pfx, err := netip.ParsePrefix(s)
 			if err != nil {
@@ -248,7 +274,7 @@ func (b *batch) write(ctx context.Context, tx neo4j.ManagedTransaction) error {
 			MERGE (ip:IP {address: r.address})
 			MERGE (s:Subnet {prefix: r.subnet})
 			MERGE (ip)-[:IN_SUBNET]->(s)
-			CREATE (i)-[h:HAS_IP {cidr: r.cidr, prefix_len: r.prefix_len}]->(ip)
+			CREATE (i)-[h:HAS_IP {cidr: r.cidr, prefix_len: r.prefix_len, subnet: r.subnet}]->(ip)
 			SET h.role = CASE WHEN r.role = '' THEN null ELSE r.role END`, b.ips},
 		{"VLANs", `UNWIND $rows AS r
 			MATCH (d:Device {hostname: r.device}) USING INDEX d:Device(hostname)
@@ -348,9 +374,16 @@ func removeAbsent(ctx context.Context, tx neo4j.ManagedTransaction, hosts []stri
 	return nil
 }
 
-// collectOrphans deletes shared nodes nothing refers to any more.
+// collectOrphans deletes shared nodes nothing refers to any more, and the
+// subnet memberships no interface asserts any more (an address can stay,
+// named by an ARP entry or a BGP peer, after the interface holding it
+// went). A HAS_IP written before it carried its subnet counts as asserting
+// every subnet of its address.
 func collectOrphans(ctx context.Context, tx neo4j.ManagedTransaction) error {
 	for _, stmt := range []string{
+		`MATCH (ip:IP)-[r:IN_SUBNET]->(s:Subnet)
+		WHERE NOT EXISTS { MATCH (ip)<-[h:HAS_IP]-(:Interface) WHERE h.subnet IS NULL OR h.subnet = s.prefix }
+		DELETE r`,
 		`MATCH (n:IP) WHERE NOT (n)<-[:HAS_IP|PEER_IP]-() DETACH DELETE n`,
 		`MATCH (n:Subnet) WHERE NOT ()-[:IN_SUBNET]->(n) DELETE n`,
 		`MATCH (n:Endpoint) WHERE NOT (n)--() DELETE n`,

@@ -354,6 +354,29 @@ func (s *Store) Load(ctx context.Context) (_ uint64, _ []facts.Device, err error
 
 var errTorn = errors.New("graph changed during the read")
 
+// storedDigests returns the facts digest of each of hosts the store has
+// (none for a device written before digests were kept: it is rewritten).
+func storedDigests(ctx context.Context, tx neo4j.ManagedTransaction, hosts []string) (map[string]string, error) {
+	res, err := tx.Run(ctx, `UNWIND $hosts AS h
+		MATCH (d:Device {hostname: h}) USING INDEX d:Device(hostname)
+		WHERE d.facts_digest IS NOT NULL
+		RETURN h, d.facts_digest`, map[string]any{"hosts": hosts})
+	if err != nil {
+		return nil, fmt.Errorf("reading the stored devices' digests: %w", err)
+	}
+	out := make(map[string]string, len(hosts))
+	for res.Next(ctx) {
+		vals := res.Record().Values
+		h, _ := vals[0].(string)
+		d, _ := vals[1].(string)
+		out[h] = d
+	}
+	if err := res.Err(); err != nil {
+		return nil, fmt.Errorf("reading the stored devices' digests: %w", err)
+	}
+	return out, nil
+}
+
 // bumpVersion increments the graph version; as the first write of a
 // transaction it also takes the version node's lock, so writes from every
 // replica serialize.
@@ -393,17 +416,14 @@ func (s *Store) Ingest(ctx context.Context, mode string, devices []facts.Device)
 		}
 		seen[h] = i
 	}
-	batches := make([]batch, 0, (len(devices)+batchSize-1)/batchSize)
-	for lo := 0; lo < len(devices); lo += batchSize {
-		b, err := newBatch(devices[lo:min(lo+batchSize, len(devices))])
+	enc := make([]encoded, len(devices))
+	hosts := make([]string, len(devices))
+	for i := range devices {
+		e, err := encode(&devices[i])
 		if err != nil {
 			return 0, fmt.Errorf("ingest: %w", err)
 		}
-		batches = append(batches, b)
-	}
-	hosts := make([]string, len(devices))
-	for i := range devices {
-		hosts[i] = devices[i].Hostname
+		enc[i], hosts[i] = e, devices[i].Hostname
 	}
 
 	sess := s.session(ctx, neo4j.AccessModeWrite)
@@ -418,7 +438,39 @@ func (s *Store) Ingest(ctx context.Context, mode string, devices []facts.Device)
 				return 0, err
 			}
 		}
-		for _, b := range batches {
+		// Read under the version node's lock: no other ingest changes
+		// the devices between this read and the commit.
+		stored, err := storedDigests(ctx, tx, hosts)
+		if err != nil {
+			return 0, err
+		}
+		// A device whose facts are what the store holds keeps its nodes
+		// (re-collecting a network changes few devices, and rewriting an
+		// unchanged one costs as much as writing a new one); given
+		// metadata is still set.
+		var changed []*facts.Device
+		var changedEnc []encoded
+		var metadataOnly []any
+		for i := range devices {
+			if stored[hosts[i]] != enc[i].digest {
+				changed, changedEnc = append(changed, &devices[i]), append(changedEnc, enc[i])
+			} else if enc[i].metadata != nil {
+				metadataOnly = append(metadataOnly, map[string]any{"hostname": hosts[i], "metadata": enc[i].metadata})
+			}
+		}
+		span.SetAttributes(tracing.ChangedDeviceCount.Int(len(changed)))
+		if len(metadataOnly) > 0 {
+			if err := execute(ctx, tx, `UNWIND $rows AS r
+				MATCH (d:Device {hostname: r.hostname}) USING INDEX d:Device(hostname)
+				SET d.metadata = r.metadata`, map[string]any{"rows": metadataOnly}); err != nil {
+				return 0, fmt.Errorf("writing metadata: %w", err)
+			}
+		}
+		changedHosts := make([]string, len(changed))
+		for lo := 0; lo < len(changed); lo += batchSize {
+			hi := min(lo+batchSize, len(changed))
+			b := newBatch(changed[lo:hi], changedEnc[lo:hi])
+			copy(changedHosts[lo:], b.hosts)
 			if err := b.write(ctx, tx); err != nil {
 				return 0, err
 			}
@@ -429,9 +481,10 @@ func (s *Store) Ingest(ctx context.Context, mode string, devices []facts.Device)
 			}
 		}
 		// Links need both ends' interfaces, so they are made once every
-		// batch is in.
-		for lo := 0; lo < len(hosts); lo += batchSize {
-			if err := execute(ctx, tx, cypherLinks, map[string]any{"hosts": hosts[lo:min(lo+batchSize, len(hosts))]}); err != nil {
+		// batch is in; an unchanged device's links to unchanged
+		// neighbours are still there.
+		for lo := 0; lo < len(changedHosts); lo += batchSize {
+			if err := execute(ctx, tx, cypherLinks, map[string]any{"hosts": changedHosts[lo:min(lo+batchSize, len(changedHosts))]}); err != nil {
 				return 0, fmt.Errorf("linking interfaces: %w", err)
 			}
 		}
