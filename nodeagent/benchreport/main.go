@@ -151,6 +151,70 @@ func perRun(p *cebpf.Program) (float64, uint64) {
 	return float64(st.Runtime.Nanoseconds()) / float64(st.RunCount), st.RunCount
 }
 
+// costRuns is how many load runs the kernel cost is measured over.
+const costRuns = 5
+
+// costRun is one load run's inet_sock_set_state cost.
+type costRun struct {
+	perEvent, netPerEvent, floor, perRun, connRate float64
+	runs, emitted, lost                            uint64
+}
+
+// measureCost drives srv as fast as it goes for a few seconds and charges
+// the program's run time over that window to the events it emitted.
+func measureCost(t *ebpf.Tracer, srv *loadServer, empty *cebpf.Program) (costRun, error) {
+	before, err := t.Counters()
+	if err != nil {
+		return costRun{}, err
+	}
+	ps0, err := t.ProgramStats()
+	if err != nil {
+		return costRun{}, err
+	}
+	e0, err := empty.Stats()
+	if err != nil {
+		return costRun{}, err
+	}
+	n, d, err := generate(srv, 0, 4*time.Second, 2)
+	if err != nil {
+		return costRun{}, err
+	}
+	after, err := t.Counters()
+	if err != nil {
+		return costRun{}, err
+	}
+	ps1, err := t.ProgramStats()
+	if err != nil {
+		return costRun{}, err
+	}
+	e1, err := empty.Stats()
+	if err != nil {
+		return costRun{}, err
+	}
+	st, st0 := ps1["inet_sock_set_state"], ps0["inet_sock_set_state"]
+	r := costRun{
+		runs:     st.RunCount - st0.RunCount,
+		emitted:  after.Emitted - before.Emitted,
+		lost:     after.Lost - before.Lost,
+		connRate: float64(n) / d.Seconds(),
+	}
+	rt := float64((st.Runtime - st0.Runtime).Nanoseconds())
+	r.floor = float64((e1.Runtime - e0.Runtime).Nanoseconds()) / float64(max(e1.RunCount-e0.RunCount, 1))
+	r.perEvent = rt / float64(max(r.emitted, 1))
+	r.netPerEvent = (rt - r.floor*float64(r.runs)) / float64(max(r.emitted, 1))
+	r.perRun = rt / float64(max(r.runs, 1))
+	return r, nil
+}
+
+func median(runs []costRun, f func(costRun) float64) float64 {
+	v := make([]float64, len(runs))
+	for i, r := range runs {
+		v[i] = f(r)
+	}
+	sort.Float64s(v)
+	return v[len(v)/2]
+}
+
 func kernelCost(res *results) error {
 	stats, err := ebpf.EnableStats()
 	if err != nil {
@@ -175,37 +239,29 @@ func kernelCost(res *results) error {
 			return err
 		}
 		defer srv.Close()
-		before, err := t.Counters()
-		if err != nil {
-			return err
+		// Five runs under the same tracer, each charged with the floor the
+		// empty program shows over that same run, so each net figure
+		// subtracts the floor of its own load.
+		var runs []costRun
+		var lost uint64
+		var connRate float64
+		for range costRuns {
+			r, err := measureCost(t, srv, emptyState)
+			if err != nil {
+				return err
+			}
+			runs = append(runs, r)
+			lost += r.lost
+			connRate = max(connRate, r.connRate)
 		}
-		ps0, err := t.ProgramStats()
-		if err != nil {
-			return err
+		for i, r := range runs {
+			res.note(fmt.Sprintf("inet_sock_set_state run %d: raw / floor / net per emitted event", i+1),
+				fmt.Sprintf("%.0f / %.0f / %.0f ns (%.0f ns per run over %d runs, %d emitted, %.0f conn/s)",
+					r.perEvent, r.floor, r.netPerEvent, r.perRun, r.runs, r.emitted, r.connRate))
 		}
-		n, d, err := generate(srv, 0, 4*time.Second, 2)
-		if err != nil {
-			return err
-		}
-		time.Sleep(300 * time.Millisecond) // let the reader drain
-		after, err := t.Counters()
-		if err != nil {
-			return err
-		}
-		ps1, err := t.ProgramStats()
-		if err != nil {
-			return err
-		}
-		st := ps1["inet_sock_set_state"]
-		st0 := ps0["inet_sock_set_state"]
-		runs := st.RunCount - st0.RunCount
-		rt := st.Runtime - st0.Runtime
-		emitted := after.Emitted - before.Emitted
-		lost := after.Lost - before.Lost
-		connRate := float64(n) / d.Seconds()
-		floorState, _ := perRun(emptyState)
-		perEvent := float64(rt.Nanoseconds()) / float64(max(emitted, 1))
-		netPerEvent := (float64(rt.Nanoseconds()) - floorState*float64(runs)) / float64(max(emitted, 1))
+		medRaw := median(runs, func(r costRun) float64 { return r.perEvent })
+		medNet := median(runs, func(r costRun) float64 { return r.netPerEvent })
+		medFloor := median(runs, func(r costRun) float64 { return r.floor })
 		// The program runs on every state transition and emits on some
 		// (here 5 of 6 per connection: the listener's child being
 		// created emits nothing). Per emitted event charges the time of
@@ -213,12 +269,11 @@ func kernelCost(res *results) error {
 		// emitting run's cost. Net of the floor takes the empty
 		// program's time off every run, so a run that leaves at the
 		// state check adds almost nothing to it.
-		res.add("inet_sock_set_state: ns per emitted event, raw (all runs' time / events emitted)",
-			fmt.Sprintf("%.0f ns", perEvent), "≤ 300 ns", perEvent <= 300)
-		res.add("inet_sock_set_state: ns per emitted event, net of the floor ((all runs' time - floor × runs) / events)",
-			fmt.Sprintf("%.0f ns", netPerEvent), "≤ 300 ns", netPerEvent <= 300)
-		res.note("inet_sock_set_state: ns per run, raw (emitting or not)", fmt.Sprintf("%.0f ns over %d runs, %d emitted", float64(rt.Nanoseconds())/float64(max(runs, 1)), runs, emitted))
-		res.note("connection rate reached (2 cores, loopback, RST close)", fmt.Sprintf("%.0f conn/s, %.0f events/s", connRate, float64(emitted)/d.Seconds()))
+		res.add(fmt.Sprintf("inet_sock_set_state: ns per emitted event, raw (all runs' time / events emitted), median of %d", costRuns),
+			fmt.Sprintf("%.0f ns", medRaw), "≤ 300 ns", medRaw <= 300)
+		res.add(fmt.Sprintf("inet_sock_set_state: ns per emitted event, net of the floor ((all runs' time - floor × runs) / events), median of %d", costRuns),
+			fmt.Sprintf("%.0f ns (floor %.0f ns per run)", medNet, medFloor), "≤ 300 ns", medNet <= 300)
+		res.note("connection rate reached (2 cores, loopback, RST close)", fmt.Sprintf("%.0f conn/s at best", connRate))
 		v := "MISSED"
 		switch {
 		case lost == 0 && connRate >= 50000:
@@ -227,6 +282,15 @@ func kernelCost(res *results) error {
 			v = "rate not reachable here; 0 lost at the rate reached"
 		}
 		res.verdict(fmt.Sprintf("lost events at %.0f conn/s (the most this machine makes)", connRate), strconv.FormatUint(lost, 10), "0 at 50k conn/s", v)
+		var emitted uint64
+		for _, r := range runs {
+			emitted += r.emitted
+		}
+		time.Sleep(300 * time.Millisecond) // let the reader drain
+		ps1, err := t.ProgramStats()
+		if err != nil {
+			return err
+		}
 		res.note("events read by the agent's reader / emitted", fmt.Sprintf("%d / %d", read.Load(), emitted))
 
 		// RTT histogram: one ping-pong connection, every received segment
@@ -248,7 +312,7 @@ func kernelCost(res *results) error {
 		res.add("tcp_probe: ns per histogram-only update, raw", fmt.Sprintf("%.0f ns over %d runs", perProbe, pr), "≤ 100 ns", perProbe <= 100)
 		res.add("tcp_probe: ns per histogram-only update, net of the floor", fmt.Sprintf("%.0f ns", perProbe-floorProbe), "≤ 100 ns", perProbe-floorProbe <= 100)
 		res.note("floor: an empty program's run time on the same tracepoints, same load",
-			fmt.Sprintf("%.0f ns (inet_sock_set_state), %.0f ns (tcp_probe)", floorState, floorProbe))
+			fmt.Sprintf("%.0f ns (inet_sock_set_state, median), %.0f ns (tcp_probe)", medFloor, floorProbe))
 		res.note("ping-pong round trips driving tcp_probe", strconv.Itoa(samples))
 		return nil
 	})
