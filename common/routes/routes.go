@@ -164,24 +164,29 @@ func matchPath(pattern, path string) (string, bool) {
 	if !strings.Contains(pattern, "{") {
 		return "", pattern == path
 	}
-	ps, xs := strings.Split(pattern, "/"), strings.Split(path, "/")
-	if len(ps) != len(xs) {
-		return "", false
-	}
+	// Segment by segment, without splitting: the sidecar matches every
+	// request against the whole table, and two slices per route per
+	// request were most of its allocations.
 	value := ""
-	for i, p := range ps {
+	for {
+		p, patternRest, patternMore := strings.Cut(pattern, "/")
+		x, pathRest, pathMore := strings.Cut(path, "/")
 		if strings.HasPrefix(p, "{") && strings.HasSuffix(p, "}") {
-			if !ValidName(xs[i]) {
+			if !ValidName(x) {
 				return "", false
 			}
-			value = xs[i]
-			continue
-		}
-		if p != xs[i] {
+			value = x
+		} else if p != x {
 			return "", false
 		}
+		if patternMore != pathMore {
+			return "", false // a different number of segments
+		}
+		if !patternMore {
+			return value, true
+		}
+		pattern, path = patternRest, pathRest
 	}
-	return value, true
 }
 
 // ValidName accepts the characters query names, token ids and other path
