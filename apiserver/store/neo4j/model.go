@@ -334,8 +334,8 @@ func (b *batch) write(ctx context.Context, tx neo4j.ManagedTransaction) error {
 const cypherLinks = `UNWIND $hosts AS h
 	CALL {
 		WITH h
-		MATCH (a:Interface {device: h}) USING INDEX a:Interface(device)
-		WHERE a.neighbor_interface IS NOT NULL
+		MATCH (a:Interface {device: h}) USING INDEX a:Interface(device, name)
+		WHERE a.name IS NOT NULL AND a.neighbor_interface IS NOT NULL
 		MATCH (b:Interface {device: a.neighbor_hostname, name: a.neighbor_interface}) USING INDEX b:Interface(device, name)
 		RETURN a, b
 		UNION

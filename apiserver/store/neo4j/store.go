@@ -180,7 +180,9 @@ var schema = []string{
 	`CREATE CONSTRAINT meshq_vlan_id IF NOT EXISTS FOR (v:VLAN) REQUIRE v.id IS UNIQUE`,
 	`CREATE CONSTRAINT meshq_endpoint_mac IF NOT EXISTS FOR (e:Endpoint) REQUIRE e.mac IS UNIQUE`,
 	`CREATE INDEX meshq_interface_device_name IF NOT EXISTS FOR (i:Interface) ON (i.device, i.name)`,
-	`CREATE INDEX meshq_interface_device IF NOT EXISTS FOR (i:Interface) ON (i.device)`,
+	// The composite index serves lookups by device alone: a second index
+	// on device was one more entry per interface for every ingest to write.
+	`DROP INDEX meshq_interface_device IF EXISTS`,
 	`CREATE INDEX meshq_interface_neighbor IF NOT EXISTS FOR (i:Interface) ON (i.neighbor_hostname)`,
 	`CREATE INDEX meshq_interface_mac IF NOT EXISTS FOR (i:Interface) ON (i.mac)`,
 	`CREATE INDEX meshq_route_prefix IF NOT EXISTS FOR (r:Route) ON (r.prefix)`,
