@@ -186,8 +186,16 @@ func (s *sidecar) setIdentity(h *fasthttp.RequestHeader, r *reqState, pol *rbac.
 		set := roleSet(pol, r.ident)
 		grants = pol.Grants(&set)
 	}
-	h.Set(identity.HeaderUser, headerSafe(r.ident.User))
-	h.Set(identity.HeaderRole, r.roles)
-	h.Set(identity.HeaderGrants, grants)
-	h.Set(identity.HeaderAuth, r.ident.Method)
+	setCanonical(h, identity.HeaderUser, headerSafe(r.ident.User))
+	setCanonical(h, identity.HeaderRole, r.roles)
+	setCanonical(h, identity.HeaderGrants, grants)
+	setCanonical(h, identity.HeaderAuth, r.ident.Method)
+}
+
+// setCanonical sets a header whose name is in fasthttp's canonical form
+// (each word capitalised, as the identity package spells them) without
+// Set's normalising copy of the name; the value is still cleaned of
+// line breaks.
+func setCanonical(h *fasthttp.RequestHeader, name, value string) {
+	h.SetCanonical(s2b(name), s2b(value))
 }

@@ -24,13 +24,56 @@ import (
 
 var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Upgrade"}
 
+// notForwarded are the request headers the sidecar consumes or replaces.
+var notForwarded = []string{"Authorization", "X-Api-Key", "X-Real-Ip", "Forwarded"}
+
+// deleteHeaders deletes every request header named in names (at most 64),
+// in any spelling. One pass over the headers finds those present: most
+// requests carry none, and a Del per name would normalise the name and
+// scan all the headers each time.
+func deleteHeaders(h *fasthttp.RequestHeader, names []string) {
+	var present uint64
+	for k := range h.All() {
+		present |= nameBit(names, k)
+	}
+	for i, name := range names {
+		if present&(1<<i) != 0 {
+			h.Del(name)
+		}
+	}
+}
+
+// deleteResponseHeaders is deleteHeaders for a response. (An interface
+// over both would move the iterator's closures to the heap.)
+func deleteResponseHeaders(h *fasthttp.ResponseHeader, names []string) {
+	var present uint64
+	for k := range h.All() {
+		present |= nameBit(names, k)
+	}
+	for i, name := range names {
+		if present&(1<<i) != 0 {
+			h.Del(name)
+		}
+	}
+}
+
+// nameBit is 1<<i when k is names[i] in any spelling, else 0.
+func nameBit(names []string, k []byte) uint64 {
+	for i, name := range names {
+		if len(k) == len(name) && strings.EqualFold(b2s(k), name) {
+			return 1 << i
+		}
+	}
+	return 0
+}
+
 // forward proxies the request upstream and leaves the answer in ctx.
 func (s *sidecar) forward(ctx *fasthttp.RequestCtx, r *reqState, authenticated bool) {
 	req := &ctx.Request
 	// Hop-by-hop request headers were removed at the door (stripHopByHop).
-	// Credentials stay at the door.
-	req.Header.Del("Authorization")
-	req.Header.Del("X-Api-Key")
+	// Credentials stay at the door, and the client's own claims about its
+	// address never reach the apiserver: X-Forwarded-For is ours.
+	deleteHeaders(&req.Header, notForwarded)
 	if r.perm.Name == rbac.PermEvents {
 		ctx.QueryArgs().Del("api_key")
 		req.URI().SetQueryStringBytes(ctx.QueryArgs().QueryString())
@@ -46,8 +89,6 @@ func (s *sidecar) forward(ctx *fasthttp.RequestCtx, r *reqState, authenticated b
 	if r.span != nil {
 		tracing.Inject(r.spanCtx, &req.Header) // the apiserver's span is this one's child
 	}
-	req.Header.Del("X-Real-Ip")
-	req.Header.Del("Forwarded")
 	if r.perm.Name == rbac.PermEvents && ctx.IsGet() {
 		s.stream(ctx, r)
 		return
@@ -73,9 +114,7 @@ func (s *sidecar) forward(ctx *fasthttp.RequestCtx, r *reqState, authenticated b
 		s.upstreamError(ctx, r, err)
 		return
 	}
-	for _, name := range hopByHop {
-		ctx.Response.Header.Del(name)
-	}
+	deleteResponseHeaders(&ctx.Response.Header, hopByHop)
 }
 
 func (s *sidecar) upstreamError(ctx *fasthttp.RequestCtx, r *reqState, err error) {
@@ -193,9 +232,7 @@ func stripHopByHop(h *fasthttp.RequestHeader) {
 			h.Del(name)
 		}
 	}
-	for _, name := range hopByHop {
-		h.Del(name)
-	}
+	deleteHeaders(h, hopByHop)
 	h.ResetConnectionClose()
 }
 

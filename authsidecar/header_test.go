@@ -72,3 +72,52 @@ func TestHeaderSafe(t *testing.T) {
 		}
 	}
 }
+
+// TestIdentityHeadersAreCanonical: setCanonical relies on the identity
+// header names being spelled as fasthttp normalises them; a name that is
+// not would be sent in its own spelling and missed by Peek.
+func TestIdentityHeadersAreCanonical(t *testing.T) {
+	for _, name := range []string{identity.HeaderUser, identity.HeaderRole, identity.HeaderGrants, identity.HeaderAuth} {
+		var h fasthttp.RequestHeader
+		setCanonical(&h, name, "a\r\nX-Evil: 1")
+		if got := string(h.Peek(name)); got != "a  X-Evil: 1" {
+			t.Errorf("%s after setCanonical = %q, want the value with its line break blanked", name, got)
+		}
+		var normalised fasthttp.RequestHeader
+		normalised.Set(name, "v")
+		for k := range normalised.All() {
+			if string(k) != name {
+				t.Errorf("fasthttp spells %q as %q: not canonical", name, k)
+			}
+		}
+	}
+}
+
+// TestDeleteHeaders: every named header goes, in any spelling and however
+// often it appears; every other header stays.
+func TestDeleteHeaders(t *testing.T) {
+	var req fasthttp.RequestHeader
+	var resp fasthttp.ResponseHeader
+	for _, kv := range [][2]string{{"keep-alive", "timeout=5"}, {"TE", "trailers"}, {"Upgrade", "h2c"}, {"upgrade", "websocket"},
+		{"X-Kept", "1"}, {"Proxy-Authenticate", "Basic"}, {"Connection", "close"}} {
+		req.Add(kv[0], kv[1])
+		resp.Add(kv[0], kv[1])
+	}
+	deleteHeaders(&req, hopByHop)
+	deleteResponseHeaders(&resp, hopByHop)
+	for _, c := range []struct {
+		name, want string
+		all        func(func([]byte, []byte) bool)
+	}{{"request", "X-Kept", req.All()}, {"response", "Content-Type,X-Kept", resp.All()}} { // a response always has a type
+		var left []string
+		for k := range c.all {
+			left = append(left, string(k))
+		}
+		if got := strings.Join(left, ","); got != c.want {
+			t.Errorf("%s headers left: %s, want %s", c.name, got, c.want)
+		}
+	}
+	if resp.ConnectionClose() {
+		t.Error("the upstream's Connection: close survived: it would close the client's connection")
+	}
+}

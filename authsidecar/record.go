@@ -67,7 +67,7 @@ func (s *sidecar) finish(ctx *fasthttp.RequestCtx, r *reqState, audited bool) {
 	rec := audit.Record{
 		TS: audit.Timestamp(r.start), ID: r.id, Event: event, Outcome: outcome,
 		User: r.ident.User, Auth: r.ident.Method, KeyFP: r.ident.KeyFP, Role: r.roles, Groups: groups,
-		ClientIP: r.clientIP, Method: string(ctx.Method()), Path: r.path, Query: query,
+		ClientIP: r.clientIP, Method: methodName(ctx.Method()), Path: r.path, Query: query,
 		Status: status, ElapsedMS: float64(elapsed.Microseconds()) / 1000, RowCount: rowCount,
 		PlanTier: string(ctx.Response.Header.Peek(identity.HeaderPlanTier)), MatchedPattern: r.decision.Pattern,
 		PolicyVersion: r.version, Reason: r.reason,
@@ -88,6 +88,22 @@ func (s *sidecar) finish(ctx *fasthttp.RequestCtx, r *reqState, audited bool) {
 	if s.soar != nil && !r.soarQuiet {
 		s.soar.notify(r, &rec, query)
 	}
+}
+
+// methodName is the request method as a string, without allocating one
+// for the methods the API has.
+func methodName(m []byte) string {
+	switch string(m) {
+	case fasthttp.MethodGet:
+		return fasthttp.MethodGet
+	case fasthttp.MethodPost:
+		return fasthttp.MethodPost
+	case fasthttp.MethodDelete:
+		return fasthttp.MethodDelete
+	case fasthttp.MethodHead:
+		return fasthttp.MethodHead
+	}
+	return string(m)
 }
 
 func codeFor(status int) string {

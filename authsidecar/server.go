@@ -242,7 +242,8 @@ func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Header.Set(identity.HeaderRequestID, r.id)
 	r.path = string(ctx.Path())
 
-	if rt, _, ok := routes.Match(r.path); ok && rt.Daemon == routes.Authsidecar && rt.Access == routes.Public {
+	rt, param, matched := routes.Match(routes.Canonical(r.path))
+	if matched && rt.Daemon == routes.Authsidecar && rt.Access == routes.Public {
 		// The sidecar's own unauthenticated endpoints: read-only.
 		if !httpx.ReadOnly(ctx) {
 			return
@@ -268,11 +269,11 @@ func (s *sidecar) handle(ctx *fasthttp.RequestCtx) {
 		}
 		return
 	}
-	r.perm = rbac.PermissionFor(r.path)
+	r.perm = rbac.PermissionOf(rt, param, matched)
 	r.clientIP = s.clientIP(ctx)
 	if s.tracer != nil {
 		name := "unknown route"
-		if rt, _, ok := routes.Match(routes.Canonical(r.path)); ok {
+		if matched {
 			name = rt.Path
 		}
 		r.spanCtx, r.span = tracing.StartServer(ctx, s.tracer, string(ctx.Method())+" "+name)

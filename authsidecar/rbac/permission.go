@@ -40,7 +40,12 @@ const (
 // the route table. The mapping is by path only; the daemon answers 405 for
 // a wrong method.
 func PermissionFor(path string) Permission {
-	r, value, ok := routes.Match(routes.Canonical(path))
+	return PermissionOf(routes.Match(routes.Canonical(path)))
+}
+
+// PermissionOf is the permission of a route routes.Match found (ok) with
+// its {param} value, or of a path no route matches (!ok).
+func PermissionOf(r routes.Route, value string, ok bool) Permission {
 	if !ok {
 		return Permission{Event: routes.EventQuery, Unknown: true}
 	}

@@ -34,3 +34,19 @@ func TestFingerprintAndTimestamp(t *testing.T) {
 		t.Errorf("Timestamp = %q, want %q", got, want)
 	}
 }
+
+// TestTimestampReusesOnlyTheSameSecond walks times within and across
+// milliseconds and seconds (a new year among them), in two zones, against
+// formatting each one afresh.
+func TestTimestampReusesOnlyTheSameSecond(t *testing.T) {
+	base := time.Date(2026, 12, 31, 23, 59, 59, 998_000_000, time.UTC)
+	paris := time.FixedZone("CET", 3600)
+	for _, step := range []time.Duration{0, 1, 999_999, 1_000_000, 1_000_001, 1_999_999, 2_000_000, 5 * time.Millisecond, -time.Millisecond, -998 * time.Millisecond, time.Second, 90 * time.Millisecond} {
+		for _, zone := range []*time.Location{time.UTC, paris} {
+			at := base.Add(step).In(zone)
+			if got, want := Timestamp(at), at.UTC().Format(TimeFormat); got != want {
+				t.Errorf("Timestamp(base%+v in %s) = %q, want %q", step, zone, got, want)
+			}
+		}
+	}
+}

@@ -149,11 +149,55 @@ func Canonical(path string) string {
 // daemon answers 405 for a wrong one); with a {param} segment it also
 // returns that segment's value. The sidecar's own routes win over the
 // apiserver's for the same path.
-func Match(path string) (Route, string, bool) {
-	for _, r := range All {
-		if v, ok := matchPath(r.Path, path); ok {
-			return r, v, true
+func Match(path string) (Route, string, bool) { return table.match(path) }
+
+// table indexes All for Match: the sidecar matches every request, twice.
+var table = index(All)
+
+// routeIndex finds a path's route with a map lookup for the literal paths,
+// trying in turn only the few {param} routes that come before it in the
+// table (the first route that matches wins, as in a scan of the table).
+type routeIndex struct {
+	routes  []Route
+	literal map[string]int // path → the first route with that literal path
+	param   []paramRoute   // the routes with a {param} segment, in order
+}
+
+type paramRoute struct {
+	i      int    // its place in the table
+	prefix string // its path up to the first {param}: most paths fail here
+}
+
+func index(rs []Route) routeIndex {
+	x := routeIndex{routes: rs, literal: map[string]int{}}
+	for i, r := range rs {
+		if p, _, ok := strings.Cut(r.Path, "{"); ok {
+			x.param = append(x.param, paramRoute{i: i, prefix: p})
+		} else if _, dup := x.literal[r.Path]; !dup {
+			x.literal[r.Path] = i
 		}
+	}
+	return x
+}
+
+func (x routeIndex) match(path string) (Route, string, bool) {
+	literal, ok := x.literal[path]
+	if !ok {
+		literal = len(x.routes)
+	}
+	for _, p := range x.param {
+		if p.i > literal {
+			break
+		}
+		if !strings.HasPrefix(path, p.prefix) {
+			continue
+		}
+		if v, ok := matchPath(x.routes[p.i].Path, path); ok {
+			return x.routes[p.i], v, true
+		}
+	}
+	if literal < len(x.routes) {
+		return x.routes[literal], "", true
 	}
 	return Route{}, "", false
 }

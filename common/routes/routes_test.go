@@ -70,3 +70,47 @@ func TestMatch(t *testing.T) {
 		}
 	}
 }
+
+// TestIndexMatchesLikeAScan checks the index against the rule it stands
+// for: the first route of the table, in order, that matches the path.
+func TestIndexMatchesLikeAScan(t *testing.T) {
+	scan := func(rs []Route, path string) (string, string, bool) {
+		for _, r := range rs {
+			if v, ok := matchPath(r.Path, path); ok {
+				return r.OperationID, v, true
+			}
+		}
+		return "", "", false
+	}
+	// A {param} route before a literal one it also matches wins; a literal
+	// path listed twice answers with its first route.
+	synthetic := []Route{
+		{Path: "/a/{id}", OperationID: "param_first"},
+		{Path: "/a/b", OperationID: "literal_after"},
+		{Path: "/c", OperationID: "c_first"},
+		{Path: "/c", OperationID: "c_second"},
+		{Path: "/d/{id}", OperationID: "param_after"},
+		{Path: "/e", OperationID: "e"},
+	}
+	paths := []string{"/a/b", "/a/x", "/c", "/d/b", "/e", "/", "", "/a", "/a/b/c", "/metrics", "/queries/", "/queries/q1",
+		"/queries/q1/execute", "/auth/tokens", "/auth/tokens/pat_1", "/graph/chaos-results/r1", "/nope"}
+	for _, r := range All {
+		paths = append(paths, r.Path)
+	}
+	for _, rs := range [][]Route{synthetic, All} {
+		x := index(rs)
+		for _, p := range paths {
+			wantOp, wantV, wantOK := scan(rs, p)
+			got, v, ok := x.match(p)
+			if got.OperationID != wantOp || v != wantV || ok != wantOK {
+				t.Errorf("match(%q) = %s %q %v, a scan of the table gives %s %q %v", p, got.OperationID, v, ok, wantOp, wantV, wantOK)
+			}
+		}
+	}
+	if r, _, _ := index(synthetic).match("/a/b"); r.OperationID != "param_first" {
+		t.Errorf("/a/b matched %s, want the earlier {param} route", r.OperationID)
+	}
+	if r, _, _ := Match("/metrics"); r.Daemon != Authsidecar {
+		t.Errorf("/metrics matched the %s's route, want the sidecar's", r.Daemon)
+	}
+}
