@@ -78,18 +78,17 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&o.rounds, "rounds", 3, "throughput rounds; each round loads every target in turn and the median is reported")
 	fs.BoolVar(&o.audit, "audit", true, "run the sidecar with its audit log on, as in production")
 	serve := fs.String("serve-upstream", "", "internal: serve the built-in upstream on this address")
+	serveUnix := fs.String("serve-upstream-unix", "", "internal: with -serve-upstream, serve it on this unix socket too")
+	serveProxy := fs.String("serve-proxy", "", "internal: serve the bare fasthttp proxy on this address")
+	proxyTo := fs.String("proxy-upstream", "", "internal: the bare proxy's upstream, host:port or unix:/path")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *serve != "" {
-		ln, err := net.Listen("tcp", *serve)
-		if err != nil {
-			return err
-		}
-		up := fakeupstream.Start(ln)
-		<-ctx.Done()
-		up.Close()
-		return nil
+	switch {
+	case *serve != "":
+		return serveUpstream(ctx, *serve, *serveUnix)
+	case *serveProxy != "":
+		return serveBareProxy(ctx, *serveProxy, *proxyTo)
 	}
 	if o.path == "" {
 		o.path = "/bench"
@@ -226,42 +225,19 @@ func pct(d []time.Duration, p float64) time.Duration {
 
 const benchKey = "benchmark-key-0123456789abcdef0123456789"
 
+// proxyReport loads the upstream directly and through each proxy, first
+// with the proxies reaching the upstream over loopback TCP, then over a
+// unix socket as in the pod (built-in upstream only: the clients reach
+// every target over TCP, so direct stays TCP).
 func proxyReport(ctx context.Context, out io.Writer, o options) error {
 	tmp, err := os.MkdirTemp("", "authsidecar-bench")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-
-	upAddr := o.upstreamAddr
-	var upPid int
-	if o.upstreamCmd == "" {
-		// The built-in upstream runs in its own process (this binary
-		// re-executed) so it does not share a Go runtime with the load
-		// generator.
-		self, err := os.Executable()
-		if err != nil {
-			return err
-		}
-		upAddr = freeAddr()
-		stopUp, pid, err := startProc(ctx, "upstream", []string{self, "-serve-upstream", upAddr}, nil, filepath.Join(tmp, "upstream.log"))
-		upPid = pid
-		if err != nil {
-			return err
-		}
-		defer stopUp()
-	} else {
-		stopUp, pid, err := startProc(ctx, "upstream", strings.Fields(o.upstreamCmd), []string{"API_LISTEN=" + upAddr, "MESHQ_DATA_DIR=" + filepath.Join(tmp, "data"), "MESHQ_DEMO=true"}, filepath.Join(tmp, "upstream.log"))
-		if err != nil {
-			return err
-		}
-		upPid = pid
-		defer stopUp()
+	if err := os.Chmod(tmp, 0o755); err != nil { // for nginx's workers, another user
+		return err
 	}
-	if err := waitHTTP("http://"+upAddr+o.path, nil); err != nil {
-		return fmt.Errorf("upstream at %s: %w", upAddr, err)
-	}
-
 	bin := o.sidecarBin
 	if bin == "" {
 		if _, err := os.Stat("bin/authsidecar"); err == nil {
@@ -273,10 +249,80 @@ func proxyReport(ctx context.Context, out io.Writer, o options) error {
 			}
 		}
 	}
+	for _, unix := range []bool{false, true} {
+		if unix && o.upstreamCmd != "" {
+			fmt.Fprintln(out, "Proxy over a unix socket: measured with the built-in upstream only (run without -upstream-cmd)")
+			continue
+		}
+		dir := filepath.Join(tmp, map[bool]string{false: "tcp", true: "unix"}[unix])
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			return err
+		}
+		if err := proxyRound(ctx, out, o, bin, dir, unix); err != nil {
+			return err
+		}
+		fmt.Fprintln(out)
+	}
+	fmt.Fprintln(out, "  note: load generator, upstream, proxy and nginx share this machine's CPUs; on 2 cores the proxies compete with wrk for CPU.")
+	return nil
+}
+
+// target is one address the load is sent to.
+type target struct {
+	name string
+	addr string
+	hdr  map[string]string
+	skip error
+	pid  int // the proxy's process (tree), whose CPU is counted; 0 for direct
+}
+
+// proxyRound starts the upstream, the sidecar, nginx and the bare fasthttp
+// proxy in dir, the proxies reaching the upstream over TCP or (unix) a
+// unix socket, and measures each target side by side.
+func proxyRound(ctx context.Context, out io.Writer, o options, bin, dir string, unix bool) error {
+	upAddr := o.upstreamAddr
+	var upPid int
+	sock := filepath.Join(dir, "upstream.sock")
+	if o.upstreamCmd == "" {
+		// The built-in upstream runs in its own process (this binary
+		// re-executed) so it does not share a Go runtime with the load
+		// generator.
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		upAddr = freeAddr()
+		argv := []string{self, "-serve-upstream", upAddr}
+		if unix {
+			argv = append(argv, "-serve-upstream-unix", sock)
+		}
+		stopUp, pid, err := startProc(ctx, "upstream", argv, nil, filepath.Join(dir, "upstream.log"))
+		if err != nil {
+			return err
+		}
+		upPid = pid
+		defer stopUp()
+	} else {
+		stopUp, pid, err := startProc(ctx, "upstream", strings.Fields(o.upstreamCmd), []string{"API_LISTEN=" + upAddr, "MESHQ_DATA_DIR=" + filepath.Join(dir, "data"), "MESHQ_DEMO=true"}, filepath.Join(dir, "upstream.log"))
+		if err != nil {
+			return err
+		}
+		upPid = pid
+		defer stopUp()
+	}
+	if err := waitHTTP("http://"+upAddr+o.path, nil); err != nil {
+		return fmt.Errorf("upstream at %s: %w", upAddr, err)
+	}
+	// How each proxy names the upstream.
+	scUpstream, ngUpstream, bareUpstream := "http://"+upAddr, upAddr, upAddr
+	if unix {
+		scUpstream, ngUpstream, bareUpstream = "unix:"+sock, "unix:"+sock, "unix:"+sock
+	}
+
 	scAddr := freeAddr()
-	scEnv := []string{"LISTEN_ADDR=" + scAddr, "UPSTREAM=http://" + upAddr, "API_KEY=" + benchKey, "LOG_LEVEL=WARNING",
-		"RBAC_POLICY=roles:\n  admin:\n    allow: [\"*\"]\n", "AUDIT_LOG_ENABLED=" + strconv.FormatBool(o.audit), "AUDIT_LOG_FILE=" + filepath.Join(tmp, "audit", "audit.jsonl")}
-	stopSC, scPid, err := startProc(ctx, "authsidecar", []string{bin}, scEnv, filepath.Join(tmp, "sidecar.log"))
+	scEnv := []string{"LISTEN_ADDR=" + scAddr, "UPSTREAM=" + scUpstream, "API_KEY=" + benchKey, "LOG_LEVEL=WARNING",
+		"RBAC_POLICY=roles:\n  admin:\n    allow: [\"*\"]\n", "AUDIT_LOG_ENABLED=" + strconv.FormatBool(o.audit), "AUDIT_LOG_FILE=" + filepath.Join(dir, "audit", "audit.jsonl")}
+	stopSC, scPid, err := startProc(ctx, "authsidecar", []string{bin}, scEnv, filepath.Join(dir, "sidecar.log"))
 	if err != nil {
 		return err
 	}
@@ -286,7 +332,7 @@ func proxyReport(ctx context.Context, out io.Writer, o options) error {
 		return fmt.Errorf("sidecar: %w", err)
 	}
 
-	ngAddr, ngPid, stopNginx, nerr := startNginx(ctx, tmp, upAddr)
+	ngAddr, ngPid, stopNginx, nerr := startNginx(ctx, dir, ngUpstream)
 	if nerr == nil {
 		defer stopNginx()
 		if err := waitHTTP("http://"+ngAddr+o.path, nil); err != nil {
@@ -294,17 +340,28 @@ func proxyReport(ctx context.Context, out io.Writer, o options) error {
 		}
 	}
 
-	targets := []struct {
-		name string
-		addr string
-		hdr  map[string]string
-		skip error
-		pid  int // the proxy's process (tree), whose CPU is counted; 0 for direct
-	}{{"direct", upAddr, nil, nil, 0}, {"authsidecar", scAddr, hdr, nil, scPid}, {"nginx", ngAddr, nil, nerr, ngPid}}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	bareAddr := freeAddr()
+	stopBare, barePid, berr := startProc(ctx, "bare proxy", []string{self, "-serve-proxy", bareAddr, "-proxy-upstream", bareUpstream}, nil, filepath.Join(dir, "bare.log"))
+	if berr == nil {
+		defer stopBare()
+		berr = waitHTTP("http://"+bareAddr+o.path, nil)
+	}
 
-	fmt.Fprintf(out, "Proxy (upstream %s, GET %s; all processes on this machine)\n", upstreamName(o), o.path)
-	fmt.Fprintf(out, "  authsidecar: API key, RBAC, identity headers, audit log %s; nginx: plain proxy_pass, HTTP/1.1 keepalive to the upstream, no auth\n",
+	targets := []target{{"direct", upAddr, nil, nil, 0}, {"authsidecar", scAddr, hdr, nil, scPid}, {"nginx", ngAddr, nil, nerr, ngPid},
+		{"fasthttp", bareAddr, nil, berr, barePid}}
+
+	hop := "loopback TCP"
+	if unix {
+		hop = "a unix socket, as in the pod"
+	}
+	fmt.Fprintf(out, "Proxy to the upstream over %s (upstream %s, GET %s; all processes on this machine)\n", hop, upstreamName(o), o.path)
+	fmt.Fprintf(out, "  authsidecar: API key, RBAC, identity headers, audit log %s; nginx: plain proxy_pass, HTTP/1.1 keepalive to the upstream, no auth;\n",
 		map[bool]string{true: "on (as in production)", false: "OFF (-audit=false)"}[o.audit])
+	fmt.Fprintln(out, "  fasthttp: a bare fasthttp proxy (HostClient.Do, nothing else), the floor of the sidecar's own stack")
 	fmt.Fprintf(out, "  latency at a fixed offered load of %d req/s for %s (open loop, measured from each send)\n", o.rate, o.duration)
 	lat := map[string][2]time.Duration{}
 	for _, tg := range targets {
@@ -321,8 +378,10 @@ func proxyReport(ctx context.Context, out io.Writer, o options) error {
 		fmt.Fprintf(out, "    added by authsidecar: p50 %-10s target <= 100µs   %s\n", a50, verdict(a50 <= 100*time.Microsecond))
 		fmt.Fprintf(out, "                          p99 %-10s target <= 500µs   %s\n", a99, verdict(a99 <= 500*time.Microsecond))
 	}
-	if d, n := lat["direct"], lat["nginx"]; d[0] > 0 && n[0] > 0 {
-		fmt.Fprintf(out, "    added by nginx (reference): p50 %s  p99 %s\n", n[0]-d[0], n[1]-d[1])
+	for _, ref := range []string{"nginx", "fasthttp"} {
+		if d, n := lat["direct"], lat[ref]; d[0] > 0 && n[0] > 0 {
+			fmt.Fprintf(out, "    added by %s (reference): p50 %s  p99 %s\n", ref, n[0]-d[0], n[1]-d[1])
+		}
 	}
 	fmt.Fprintf(out, "  throughput, closed loop (wrk -t2 -c%d -d%s for every target, median of %d rounds; CPU/request is the proxy's own, the upstream's for direct)\n",
 		o.conns, o.duration, o.rounds)
@@ -383,8 +442,60 @@ func proxyReport(ctx context.Context, out io.Writer, o options) error {
 	if n, sc := cpuPer["nginx"], cpuPer["authsidecar"]; n > 0 && sc > 0 {
 		fmt.Fprintf(out, "    CPU per proxied request: authsidecar %s, nginx %s (nginx/authsidecar = %.2f; robust to a busy machine, unlike req/s)\n", sc, n, float64(n)/float64(sc))
 	}
-	fmt.Fprintln(out, "  note: load generator, upstream, proxy and nginx share this machine's CPUs; on 2 cores the proxies compete with wrk for CPU.")
+	if f, sc := cpuPer["fasthttp"], cpuPer["authsidecar"]; f > 0 && sc > 0 {
+		fmt.Fprintf(out, "    the sidecar's own work (authsidecar - fasthttp CPU/request): %s", sc-f)
+		if n := cpuPer["nginx"]; n > 0 {
+			fmt.Fprintf(out, "; the bare fasthttp proxy costs %.2f× nginx", float64(f)/float64(n))
+		}
+		fmt.Fprintln(out)
+	}
 	return nil
+}
+
+// serveUpstream serves the built-in upstream on addr, and on the unix
+// socket sock when one is named, until ctx ends.
+func serveUpstream(ctx context.Context, addr, sock string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	up := fakeupstream.Start(ln)
+	defer up.Close()
+	if sock != "" {
+		uln, err := net.Listen("unix", sock)
+		if err != nil {
+			return err
+		}
+		// nginx's workers run as another user.
+		if err := os.Chmod(sock, 0o666); err != nil {
+			return err
+		}
+		defer fakeupstream.Start(uln).Close()
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// serveBareProxy is the reference the sidecar's own cost is measured
+// against: a fasthttp server whose handler only relays the request
+// through a fasthttp.HostClient, as the sidecar's forward does.
+func serveBareProxy(ctx context.Context, addr, upstream string) error {
+	hc := &fasthttp.HostClient{Addr: upstream, MaxConns: 1024}
+	if path, ok := strings.CutPrefix(upstream, "unix:"); ok {
+		hc.Addr = "upstream"
+		hc.Dial = func(string) (net.Conn, error) { return net.Dial("unix", path) }
+	}
+	srv := &fasthttp.Server{NoDefaultServerHeader: true, Handler: func(c *fasthttp.RequestCtx) {
+		if err := hc.Do(&c.Request, &c.Response); err != nil {
+			c.Error("upstream: "+err.Error(), fasthttp.StatusBadGateway)
+		}
+	}}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	go func() { <-ctx.Done(); srv.Shutdown() }()
+	return srv.Serve(ln)
 }
 
 // treeCPU is the user+system CPU time of pid and its children (nginx
