@@ -44,7 +44,7 @@ bench-deps: deps
 
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -trimpath -buildvcs=auto -o $(BIN)/ $(addprefix ./,$(DAEMONS))
+	$(GO) build -trimpath -buildvcs=auto -o $(BIN)/ $(addprefix ./,$(DAEMONS)) ./nodeagent/secretsexec
 
 # build-standard: the standard build (-tags standard) in bin/standard/,
 # without secrets providers, OIDC, the Splunk/Elasticsearch/OpenSearch

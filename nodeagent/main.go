@@ -10,11 +10,13 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/meshoptixiq/mesh/common/secrets"
+	"github.com/meshoptixiq/mesh/common/secrets/launch"
 )
 
 func main() {
-	secrets.Start("nodeagent")
+	// Not secrets.Start: the secrets managers' SDKs would be a third of the
+	// agent's memory on every node; the helper secretsexec fetches instead.
+	launch.Start("nodeagent")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -643,5 +644,26 @@ func TestTopoCommand(t *testing.T) {
 	}
 	if diff := cmp.Diff(string(want), out.String()); diff != "" {
 		t.Errorf("nodeagent topo mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// TestAgentLinksNoSecretsManagerSDK guards the agent's memory: the cloud
+// and Vault SDKs' package data and init made its RSS 64 MiB instead of 41
+// before it left fetching to secretsexec (common/secrets/launch).
+func TestAgentLinksNoSecretsManagerSDK(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 50 || !slices.Contains(deps, "github.com/meshoptixiq/mesh/common/secrets/launch") {
+		t.Fatalf("go list -deps gave %d packages without common/secrets/launch: not the agent's dependencies", len(deps))
+	}
+	for _, d := range deps {
+		for _, sdk := range []string{"github.com/aws/", "github.com/Azure/", "cloud.google.com/", "github.com/hashicorp/vault/", "github.com/meshoptixiq/mesh/common/secrets"} {
+			if strings.HasPrefix(d, sdk) && !strings.HasPrefix(d, "github.com/meshoptixiq/mesh/common/secrets/launch") {
+				t.Errorf("the agent links %s", d)
+			}
+		}
 	}
 }

@@ -104,3 +104,84 @@ func TestAuditshipperStartsWithVaultSecrets(t *testing.T) {
 		t.Errorf("the shipper's log does not show SHIPPER_LISTEN=%s from the secret:\n%s", listen, out.String())
 	}
 }
+
+// TestNodeagentFetchesThroughTheHelper: the node agent links no secrets
+// manager SDK; with SECRETS_PROVIDER=vault it hands over to secretsexec
+// (built beside it, as the image ships it), which fetches from a real
+// OpenBao server and executes the agent again. The agent must listen on
+// the secret's address and report with the secret's API key, the process
+// must be the agent again, and the key must be in neither its command
+// line nor its output.
+func TestNodeagentFetchesThroughTheHelper(t *testing.T) {
+	v := startVault(t)
+	dir := t.TempDir()
+	if out, err := exec.Command("go", "build", "-o", dir+"/", "github.com/meshoptixiq/mesh/nodeagent",
+		"github.com/meshoptixiq/mesh/nodeagent/secretsexec").CombinedOutput(); err != nil {
+		t.Fatalf("go build nodeagent secretsexec: %v\n%s", err, out)
+	}
+	var mu sync.Mutex
+	var keys []string
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/telemetry/report" {
+			mu.Lock()
+			keys = append(keys, r.Header.Get("X-API-Key"))
+			mu.Unlock()
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(api.Close)
+
+	const key = "agent-key-5d1e08b4-from-vault"
+	listen := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	v.must(t, "POST", "secret/data/nodeagent", map[string]any{"data": map[string]any{"NODEAGENT_LISTEN": listen, "NODEAGENT_API_KEY": key}})
+	ctx, cancel := context.WithCancel(context.Background())
+	agent := filepath.Join(dir, "nodeagent")
+	cmd := exec.CommandContext(ctx, agent)
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + dir, "SECRETS_PROVIDER=vault", "VAULT_ADDR=" + v.addr, "VAULT_TOKEN=" + vaultRoot,
+		"VAULT_SECRET_PATH=secret/nodeagent", "NODEAGENT_EBPF=off", "NODE_NAME=gpu-node-7", "APISERVER_URL=" + api.URL,
+		"NODEAGENT_REPORT_INTERVAL=1s", "LOG_LEVEL=debug"}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+
+	ready := false
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && !ready; time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get("http://" + listen + "/livez"); err == nil {
+			resp.Body.Close()
+			ready = resp.StatusCode == 200
+		}
+	}
+	if !ready {
+		t.Fatalf("the agent did not answer on NODEAGENT_LISTEN=%s from the secret; output:\n%s", listen, out.String())
+	}
+	exe, _ := os.Readlink("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/exe")
+	cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/cmdline")
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		mu.Lock()
+		n := len(keys)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+	}
+	mu.Lock()
+	got := append([]string(nil), keys...)
+	mu.Unlock()
+	if len(got) == 0 || got[0] != key {
+		t.Errorf("the apiserver saw X-API-Key %q, want the key from Vault", got)
+	}
+	if exe != agent {
+		t.Errorf("the running process is %q, want the agent %s executed again by the helper", exe, agent)
+	}
+	if len(cmdline) == 0 || bytes.Contains(cmdline, []byte(key)) || bytes.Contains(cmdline, []byte("secretsexec")) {
+		t.Errorf("/proc/PID/cmdline = %q: empty, holds the key or is still the helper's", cmdline)
+	}
+	cancel()
+	_ = cmd.Wait()
+	if strings.Contains(out.String(), key) {
+		t.Errorf("the agent's output holds the key:\n%s", out.String())
+	}
+}

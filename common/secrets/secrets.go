@@ -18,13 +18,14 @@ import (
 	"time"
 
 	"github.com/meshoptixiq/mesh/common/edition"
+	"github.com/meshoptixiq/mesh/common/secrets/launch"
 )
 
 const (
 	// ProviderVar selects the provider; empty means no secrets manager.
-	ProviderVar = "SECRETS_PROVIDER"
+	ProviderVar = launch.ProviderVar
 	// MarkerVar is set in the re-executed process so it does not fetch again.
-	MarkerVar = "SECRETS_PROVIDER_LOADED"
+	MarkerVar = launch.MarkerVar
 	// fetchTimeout bounds the whole fetch: a pod that cannot reach its
 	// secrets manager should fail its start, not hang in it.
 	fetchTimeout = 30 * time.Second
@@ -36,28 +37,30 @@ const (
 // manager every few seconds), it returns and the daemon starts as usual.
 // Otherwise it replaces the process, or prints why it could not and exits 1.
 func Start(program string) {
-	if len(os.Args) > 1 && skipsSecrets[os.Args[1]] {
+	if launch.SkipsSecrets(os.Args) {
 		return
 	}
-	if err := start(); err != nil {
+	// /proc/self/exe is the running binary even if its path was relative or
+	// has since been replaced; argv is passed through untouched.
+	if err := Exec("/proc/self/exe", os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, program+":", err)
 		os.Exit(1)
 	}
 }
 
-var skipsSecrets = map[string]bool{"probe": true, "version": true, "--version": true, "-version": true, "-h": true, "--help": true, "help": true}
-
-func start() error {
+// Exec fetches the secrets and replaces the process with program, run with
+// argv and the environment merged with them. With nothing to fetch (no
+// provider, or fetched already) it returns nil without executing anything.
+// The helper secretsexec runs it for daemons started by launch.Start.
+func Exec(program string, argv []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
 	defer cancel()
 	env, err := Environ(ctx, os.Getenv, os.Environ())
 	if err != nil || env == nil {
 		return err
 	}
-	// /proc/self/exe is the running binary even if its path was relative or
-	// has since been replaced; argv is passed through untouched.
-	if err := syscall.Exec("/proc/self/exe", os.Args, env); err != nil {
-		return fmt.Errorf("secrets: re-executing with the environment from %s=%s: %w", ProviderVar, os.Getenv(ProviderVar), err)
+	if err := syscall.Exec(program, argv, env); err != nil {
+		return fmt.Errorf("secrets: executing %s with the environment from %s=%s: %w", program, ProviderVar, os.Getenv(ProviderVar), err)
 	}
 	return nil
 }
