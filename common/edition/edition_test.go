@@ -70,7 +70,10 @@ var enterprise = map[string][]string{
 	"auditshipper": {"github.com/hashicorp/vault/api", "cloud.google.com/go/secretmanager/apiv1",
 		"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc",
 		module + "auditshipper/sink/splunk", module + "auditshipper/sink/elastic"},
-	"nodeagent": {"github.com/hashicorp/vault/api"},
+	// The agent itself links none (nodeagent's TestAgentLinksNoSecretsManagerSDK):
+	// its helper fetches its secrets.
+	"nodeagent":             {},
+	"nodeagent/secretsexec": {"github.com/hashicorp/vault/api", "github.com/aws/aws-sdk-go-v2/service/secretsmanager"},
 }
 
 // What the standard build keeps: the edition, spans (only their export is
@@ -80,6 +83,8 @@ var community = map[string][]string{
 	"authsidecar":  {module + "common/edition", "go.opentelemetry.io/otel/sdk/trace", module + "authsidecar/auth"},
 	"auditshipper": {module + "common/edition", "go.opentelemetry.io/otel/sdk/trace", module + "auditshipper/sink"},
 	"nodeagent":    {module + "common/edition"},
+	// nodeagent/secretsexec: the standard build refuses SECRETS_PROVIDER.
+	"nodeagent/secretsexec": {module + "common/edition"},
 }
 
 func TestStandardBuildLeavesEnterpriseCodeOut(t *testing.T) {
