@@ -151,7 +151,7 @@ func Canonical(path string) string {
 // apiserver's for the same path.
 func Match(path string) (Route, string, bool) { return table.match(path) }
 
-// table indexes All for Match: the sidecar matches every request, twice.
+// table indexes All for Match, which the sidecar calls for every request.
 var table = index(All)
 
 // routeIndex finds a path's route with a map lookup for the literal paths,
