@@ -364,16 +364,43 @@ func proxyRound(ctx context.Context, out io.Writer, o options, bin, dir string, 
 	fmt.Fprintf(out, "  authsidecar: API key, RBAC, identity headers, audit log %s; nginx: plain proxy_pass, HTTP/1.1 keepalive to the upstream, no auth;\n",
 		map[bool]string{true: "on (as in production)", false: "OFF (-audit=false)"}[o.audit])
 	fmt.Fprintln(out, "  fasthttp: a bare fasthttp proxy (HostClient.Do, nothing else), the floor of the sidecar's own stack")
-	fmt.Fprintf(out, "  latency at a fixed offered load of %d req/s for %s (open loop, measured from each send)\n", o.rate, o.duration)
+	fmt.Fprintf(out, "  latency at a fixed offered load of %d req/s for %s (open loop, measured from each send; median of %d interleaved rounds)\n",
+		o.rate, o.duration, max(o.rounds, 1))
+	type percentiles struct{ p50, p99 time.Duration }
+	latRounds := map[string][]percentiles{}
+	errCount := map[string]int{}
+	for round := 0; round < max(o.rounds, 1); round++ {
+		for _, tg := range targets {
+			if tg.skip == nil {
+				p50, p99, errs := fixedRate(tg.addr, o.path, tg.hdr, o.rate, o.duration)
+				latRounds[tg.name] = append(latRounds[tg.name], percentiles{p50, p99})
+				errCount[tg.name] += errs
+			}
+		}
+	}
 	lat := map[string][2]time.Duration{}
 	for _, tg := range targets {
 		if tg.skip != nil {
 			fmt.Fprintf(out, "    %-12s skipped: %v\n", tg.name, tg.skip)
 			continue
 		}
-		p50, p99, errs := fixedRate(tg.addr, o.path, tg.hdr, o.rate, o.duration)
+		rs := latRounds[tg.name]
+		median := func(of func(percentiles) time.Duration) time.Duration {
+			d := make([]time.Duration, len(rs))
+			for i, r := range rs {
+				d[i] = of(r)
+			}
+			slices.Sort(d)
+			return d[len(d)/2]
+		}
+		p50, p99 := median(func(r percentiles) time.Duration { return r.p50 }), median(func(r percentiles) time.Duration { return r.p99 })
 		lat[tg.name] = [2]time.Duration{p50, p99}
-		fmt.Fprintf(out, "    %-12s p50 %-10s p99 %-10s errors %d\n", tg.name, p50, p99, errs)
+		all := make([]string, len(rs))
+		for i, r := range rs {
+			all[i] = r.p50.Round(time.Microsecond).String() + "/" + r.p99.Round(time.Microsecond).String()
+		}
+		fmt.Fprintf(out, "    %-12s p50 %-10s p99 %-10s errors %d (rounds p50/p99: %s)\n", tg.name, p50.Round(100*time.Nanosecond), p99.Round(100*time.Nanosecond),
+			errCount[tg.name], strings.Join(all, " "))
 	}
 	if d, s := lat["direct"], lat["authsidecar"]; d[0] > 0 && s[0] > 0 {
 		a50, a99 := s[0]-d[0], s[1]-d[1]
