@@ -35,7 +35,10 @@ func NewRequestIDs() *RequestIDs {
 }
 
 // New returns the next id.
-func (g *RequestIDs) New() string { return g.prefix + strconv.FormatUint(g.n.Add(1), 36) }
+func (g *RequestIDs) New() string {
+	var b [32]byte // one allocation, the string: prefix (13) + counter (≤ 13)
+	return string(strconv.AppendUint(append(b[:0], g.prefix...), g.n.Add(1), 36))
+}
 
 // FromOrNew keeps a caller's id when it is short and plain, so the caller
 // can correlate; anything else (empty, long, other characters) is replaced.

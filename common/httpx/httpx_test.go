@@ -3,7 +3,9 @@ package httpx
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -13,8 +15,12 @@ import (
 func TestRequestIDs(t *testing.T) {
 	g := NewRequestIDs()
 	a, b := g.New(), g.New()
-	if a == b || !strings.HasPrefix(a, g.prefix) {
-		t.Errorf("ids %q, %q: want distinct, with the process prefix", a, b)
+	if a != g.prefix+"1" || b != g.prefix+"2" || len(g.prefix) != 13 {
+		t.Errorf("ids %q, %q: want the 12-digit process prefix, a dash and the counter in base 36", a, b)
+	}
+	g.n.Store(math.MaxUint64 - 1)
+	if got, want := g.New(), g.prefix+strconv.FormatUint(math.MaxUint64, 36); got != want {
+		t.Errorf("the last id = %q, want %q", got, want)
 	}
 	for in, keep := range map[string]bool{"req-42": true, "a.b:c_d": true, "": false, "has space": false,
 		strings.Repeat("x", 129): false, "new\nline": false, "<script>": false} {
