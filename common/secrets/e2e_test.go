@@ -30,12 +30,9 @@ func TestAuditshipperStartsWithVaultSecrets(t *testing.T) {
 		t.Fatalf("go build auditshipper: %v\n%s", err, out)
 	}
 
-	var mu sync.Mutex
-	var auths []string
+	var auths headerLog
 	hec := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		auths = append(auths, r.Header.Get("Authorization"))
-		mu.Unlock()
+		auths.add(r.Header.Get("Authorization"))
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"text":"Success","code":0}`))
 	}))
@@ -78,18 +75,7 @@ func TestAuditshipperStartsWithVaultSecrets(t *testing.T) {
 	if !ready {
 		t.Fatalf("the shipper did not answer on SHIPPER_LISTEN=%s from the secret; output:\n%s", listen, out.String())
 	}
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		mu.Lock()
-		n := len(auths)
-		mu.Unlock()
-		if n > 0 {
-			break
-		}
-	}
-	mu.Lock()
-	got := append([]string(nil), auths...)
-	mu.Unlock()
-	if len(got) == 0 || got[0] != "Splunk "+token {
+	if got := auths.wait(); len(got) == 0 || got[0] != "Splunk "+token {
 		t.Errorf("Splunk saw Authorization %q, want the token from Vault", got)
 	}
 	cancel()
@@ -119,13 +105,10 @@ func TestNodeagentFetchesThroughTheHelper(t *testing.T) {
 		"github.com/meshoptixiq/mesh/nodeagent/secretsexec").CombinedOutput(); err != nil {
 		t.Fatalf("go build nodeagent secretsexec: %v\n%s", err, out)
 	}
-	var mu sync.Mutex
-	var keys []string
+	var keys headerLog
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/telemetry/report" {
-			mu.Lock()
-			keys = append(keys, r.Header.Get("X-API-Key"))
-			mu.Unlock()
+			keys.add(r.Header.Get("X-API-Key"))
 		}
 		w.WriteHeader(http.StatusNoContent)
 	}))
@@ -159,18 +142,7 @@ func TestNodeagentFetchesThroughTheHelper(t *testing.T) {
 	}
 	exe, _ := os.Readlink("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/exe")
 	cmdline, _ := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/cmdline")
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		mu.Lock()
-		n := len(keys)
-		mu.Unlock()
-		if n > 0 {
-			break
-		}
-	}
-	mu.Lock()
-	got := append([]string(nil), keys...)
-	mu.Unlock()
-	if len(got) == 0 || got[0] != key {
+	if got := keys.wait(); len(got) == 0 || got[0] != key {
 		t.Errorf("the apiserver saw X-API-Key %q, want the key from Vault", got)
 	}
 	if exe != agent {
@@ -183,5 +155,29 @@ func TestNodeagentFetchesThroughTheHelper(t *testing.T) {
 	_ = cmd.Wait()
 	if strings.Contains(out.String(), key) {
 		t.Errorf("the agent's output holds the key:\n%s", out.String())
+	}
+}
+
+// headerLog keeps one header of each request a fake server receives.
+type headerLog struct {
+	mu   sync.Mutex
+	seen []string
+}
+
+func (l *headerLog) add(v string) {
+	l.mu.Lock()
+	l.seen = append(l.seen, v)
+	l.mu.Unlock()
+}
+
+// wait returns what was kept once there is something, or after 30 s.
+func (l *headerLog) wait() []string {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		l.mu.Lock()
+		seen := append([]string(nil), l.seen...)
+		l.mu.Unlock()
+		if len(seen) > 0 || time.Now().After(deadline) {
+			return seen
+		}
 	}
 }
